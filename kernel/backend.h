@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel boundary.
+ *
+ * Every kernel operation dirtyd performs goes through one struct backend.
+ * Two implementations exist:
+ *
+ *   iommufd  kernel/iommufd/: the real /dev/iommu plus VFIO cdev devices.
+ *   sim      kernel/sim/: a simulated host whose IOMMU has hardware dirty
+ *            bits, faithful to the Linux 6.12 iommufd semantics.
+ *
+ * Nothing above kernel/ knows which one runs.  Operations mirror the iommufd
+ * ioctls one to one; arguments keep the kernel's units (bytes, IOVAs) and
+ * the kernel's flag values (kernel/uapi/iommufd.h), and every function
+ * returns 0 or a negative errno, the kernel's own code passed through.
+ * Every operation is safe to call from several threads at once, as ioctls
+ * on one /dev/iommu file are.
+ */
+#ifndef DIRTYD_KERNEL_BACKEND_H
+#define DIRTYD_KERNEL_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uapi/iommufd.h"
+
+enum backend_kind {
+	BACKEND_IOMMUFD = 0,
+	BACKEND_SIM = 1,
+};
+
+#define BACKEND_NAME_MAX 64
+#define SIM_MAX_DEVICES 64
+
+/** One device of the simulated host. */
+struct sim_device_spec {
+	char name[BACKEND_NAME_MAX];	/* what backend_device_bind() takes */
+	bool dirty_tracking;		/* IOMMU_HW_CAP_DIRTY_TRACKING */
+};
+
+/** The simulated host. */
+struct sim_config {
+	unsigned int n_devices;
+	struct sim_device_spec devices[SIM_MAX_DEVICES];
+	/*
+	 * Page size of the memory behind every mapping (4 KiB, 2 MiB or
+	 * 1 GiB), as if guest RAM were backed by pages of that size.  A
+	 * mapping uses the largest leaf that this, the IOVA alignment and
+	 * IOMMU_OPTION_HUGE_PAGES allow.  0 means 4 KiB.
+	 */
+	uint64_t backing_page_size;
+};
+
+struct backend_config {
+	enum backend_kind kind;
+	const char *iommufd_path;	/* iommufd: NULL means /dev/iommu */
+	const char *sysfs_root;		/* iommufd: NULL means /sys */
+	const char *vfio_dev_dir;	/* iommufd: NULL means /dev/vfio/devices */
+	struct sim_config sim;
+};
+
+/** What IOMMU_GET_HW_INFO says of a bound device. */
+struct backend_hw_info {
+	uint64_t capabilities;		/* enum iommufd_hw_capabilities */
+	uint32_t data_type;		/* enum iommu_hw_info_type */
+	uint8_t max_pasid_log2;
+};
+
+/** A device the backend could bind. */
+struct backend_device_name {
+	char name[BACKEND_NAME_MAX];
+};
+
+struct backend;
+
+struct backend_ops {
+	const char *name;
+	void (*close)(struct backend *b);
+	int (*device_enumerate)(struct backend *b,
+				struct backend_device_name *names, size_t max);
+	int (*device_bind)(struct backend *b, const char *name,
+			   uint32_t *out_dev_id);
+	int (*device_unbind)(struct backend *b, uint32_t dev_id);
+	int (*device_get_hw_info)(struct backend *b, uint32_t dev_id,
+				  struct backend_hw_info *info);
+	int (*device_attach)(struct backend *b, uint32_t dev_id,
+			     uint32_t pt_id);
+	int (*device_detach)(struct backend *b, uint32_t dev_id);
+	int (*device_fd)(struct backend *b, uint32_t dev_id);
+	int (*ioas_alloc)(struct backend *b, uint32_t *out_ioas_id);
+	int (*ioas_iova_alignment)(struct backend *b, uint32_t ioas_id,
+				   uint64_t *out_alignment);
+	int (*ioas_map)(struct backend *b, uint32_t ioas_id, uint32_t flags,
+			void *user_va, uint64_t length, uint64_t *iova);
+	int (*ioas_unmap)(struct backend *b, uint32_t ioas_id, uint64_t iova,
+			  uint64_t length, uint64_t *out_unmapped);
+	int (*ioas_set_huge_pages)(struct backend *b, uint32_t ioas_id,
+				   bool enable);
+	int (*hwpt_alloc)(struct backend *b, uint32_t dev_id, uint32_t pt_id,
+			  uint32_t flags, uint32_t *out_hwpt_id);
+	int (*hwpt_set_dirty_tracking)(struct backend *b, uint32_t hwpt_id,
+				       bool enable);
+	int (*hwpt_get_dirty_bitmap)(struct backend *b, uint32_t hwpt_id,
+				     uint64_t iova, uint64_t length,
+				     uint64_t page_size, uint64_t *bitmap,
+				     uint32_t flags);
+	int (*destroy)(struct backend *b, uint32_t id);
+	int (*iommufd)(struct backend *b);
+	int (*dma_write)(struct backend *b, uint32_t dev_id, uint64_t iova,
+			 uint64_t length);
+};
+
+/** Every implementation embeds this as its first member. */
+struct backend {
+	const struct backend_ops *ops;
+};
+
+/**
+ * backend_open() - open a context: /dev/iommu, or a new simulated host.
+ * Returns 0 or a negative errno; on the iommufd backend -ENOENT when
+ * /dev/iommu is missing (see backend_strerror_hint()).
+ */
+int backend_open(const struct backend_config *cfg, struct backend **out);
+/** backend_close() - unbind everything, free everything; NULL is fine. */
+void backend_close(struct backend *b);
+/** backend_kind_from_string() - "iommufd" or "sim"; -EINVAL otherwise. */
+int backend_kind_from_string(const char *s, enum backend_kind *out);
+/** backend_name() - "iommufd" or "sim". */
+static inline const char *backend_name(const struct backend *b)
+{
+	return b->ops->name;
+}
+
+/*
+ * Devices.  A name is what the backend's device_enumerate() lists: a VFIO
+ * cdev path (/dev/vfio/devices/vfio3) or a PCI address (0000:65:00.0) on
+ * iommufd, a configured device name on the sim.
+ */
+/** backend_device_enumerate() - fill up to @max names; returns the count. */
+static inline int backend_device_enumerate(struct backend *b,
+					   struct backend_device_name *names,
+					   size_t max)
+{
+	return b->ops->device_enumerate(b, names, max);
+}
+/** backend_device_bind() - VFIO_DEVICE_BIND_IOMMUFD. */
+static inline int backend_device_bind(struct backend *b, const char *name,
+				      uint32_t *out_dev_id)
+{
+	return b->ops->device_bind(b, name, out_dev_id);
+}
+/** backend_device_unbind() - close the device (detaching it first). */
+static inline int backend_device_unbind(struct backend *b, uint32_t dev_id)
+{
+	return b->ops->device_unbind(b, dev_id);
+}
+/** backend_device_get_hw_info() - IOMMU_GET_HW_INFO: the capability. */
+static inline int backend_device_get_hw_info(struct backend *b,
+					     uint32_t dev_id,
+					     struct backend_hw_info *info)
+{
+	return b->ops->device_get_hw_info(b, dev_id, info);
+}
+/** backend_device_attach() - VFIO_DEVICE_ATTACH_IOMMUFD_PT to an IOAS or
+ *  HWPT; -EINVAL for a device that cannot track on a tracking HWPT. */
+static inline int backend_device_attach(struct backend *b, uint32_t dev_id,
+					uint32_t pt_id)
+{
+	return b->ops->device_attach(b, dev_id, pt_id);
+}
+/** backend_device_detach() - VFIO_DEVICE_DETACH_IOMMUFD_PT. */
+static inline int backend_device_detach(struct backend *b, uint32_t dev_id)
+{
+	return b->ops->device_detach(b, dev_id);
+}
+/** backend_device_fd() - the device's VFIO fd (to hand to a VMM);
+ *  -EOPNOTSUPP where devices have no fd (the sim). */
+static inline int backend_device_fd(struct backend *b, uint32_t dev_id)
+{
+	return b->ops->device_fd(b, dev_id);
+}
+
+/* IO address spaces. */
+/** backend_ioas_alloc() - IOMMU_IOAS_ALLOC. */
+static inline int backend_ioas_alloc(struct backend *b, uint32_t *out_ioas_id)
+{
+	return b->ops->ioas_alloc(b, out_ioas_id);
+}
+/** backend_ioas_iova_alignment() - IOMMU_IOAS_IOVA_RANGES'
+ *  out_iova_alignment: the smallest page any mapping or bitmap may use. */
+static inline int backend_ioas_iova_alignment(struct backend *b,
+					      uint32_t ioas_id,
+					      uint64_t *out_alignment)
+{
+	return b->ops->ioas_iova_alignment(b, ioas_id, out_alignment);
+}
+/** backend_ioas_map() - IOMMU_IOAS_MAP; *iova is in with FIXED_IOVA and
+ *  out otherwise.  The sim keeps no memory: it ignores @user_va's
+ *  contents but checks its alignment as the kernel does. */
+static inline int backend_ioas_map(struct backend *b, uint32_t ioas_id,
+				   uint32_t flags, void *user_va,
+				   uint64_t length, uint64_t *iova)
+{
+	return b->ops->ioas_map(b, ioas_id, flags, user_va, length, iova);
+}
+/** backend_ioas_unmap() - IOMMU_IOAS_UNMAP; @out_unmapped may be NULL. */
+static inline int backend_ioas_unmap(struct backend *b, uint32_t ioas_id,
+				     uint64_t iova, uint64_t length,
+				     uint64_t *out_unmapped)
+{
+	return b->ops->ioas_unmap(b, ioas_id, iova, length, out_unmapped);
+}
+/** backend_ioas_set_huge_pages() - IOMMU_OPTION_HUGE_PAGES on an IOAS. */
+static inline int backend_ioas_set_huge_pages(struct backend *b,
+					      uint32_t ioas_id, bool enable)
+{
+	return b->ops->ioas_set_huge_pages(b, ioas_id, enable);
+}
+
+/* Hardware page tables and dirty tracking. */
+/** backend_hwpt_alloc() - IOMMU_HWPT_ALLOC over an IOAS; with
+ *  IOMMU_HWPT_ALLOC_DIRTY_TRACKING, -EOPNOTSUPP when @dev_id cannot. */
+static inline int backend_hwpt_alloc(struct backend *b, uint32_t dev_id,
+				     uint32_t pt_id, uint32_t flags,
+				     uint32_t *out_hwpt_id)
+{
+	return b->ops->hwpt_alloc(b, dev_id, pt_id, flags, out_hwpt_id);
+}
+/** backend_hwpt_set_dirty_tracking() - IOMMU_HWPT_SET_DIRTY_TRACKING;
+ *  enabling clears every dirty bit of every mapped area first. */
+static inline int backend_hwpt_set_dirty_tracking(struct backend *b,
+						  uint32_t hwpt_id,
+						  bool enable)
+{
+	return b->ops->hwpt_set_dirty_tracking(b, hwpt_id, enable);
+}
+/**
+ * backend_hwpt_get_dirty_bitmap() - IOMMU_HWPT_GET_DIRTY_BITMAP.
+ * Sets (never clears) bit k of @bitmap for the page at
+ * @iova + k * @page_size if it is dirty; @flags may hold
+ * IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR.  Like Linux 6.12, it returns 0 with
+ * bits missing when the range crosses a hole or tracking is disabled: the
+ * caller must read only mapped ranges of an enabled HWPT.
+ */
+static inline int backend_hwpt_get_dirty_bitmap(struct backend *b,
+						uint32_t hwpt_id,
+						uint64_t iova, uint64_t length,
+						uint64_t page_size,
+						uint64_t *bitmap,
+						uint32_t flags)
+{
+	return b->ops->hwpt_get_dirty_bitmap(b, hwpt_id, iova, length,
+					     page_size, bitmap, flags);
+}
+/** backend_destroy() - IOMMU_DESTROY of an IOAS or HWPT; -EBUSY in use. */
+static inline int backend_destroy(struct backend *b, uint32_t id)
+{
+	return b->ops->destroy(b, id);
+}
+/** backend_iommufd() - the /dev/iommu fd (to hand to a VMM);
+ *  -EOPNOTSUPP on the sim. */
+static inline int backend_iommufd(struct backend *b)
+{
+	return b->ops->iommufd(b);
+}
+/**
+ * backend_dma_write() - make @dev_id write [@iova, @iova + @length) as its
+ * DMA would: through its attached page table, setting dirty bits when
+ * tracking is on.  For tests and simulated load: the sim's devices and the
+ * kernel's mock IOMMU devices do it; -EOPNOTSUPP for real VFIO devices;
+ * -ENOENT where @iova is not mapped (an IO page fault).
+ */
+static inline int backend_dma_write(struct backend *b, uint32_t dev_id,
+				    uint64_t iova, uint64_t length)
+{
+	return b->ops->dma_write(b, dev_id, iova, length);
+}
+
+#endif /* DIRTYD_KERNEL_BACKEND_H */

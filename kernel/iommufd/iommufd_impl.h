@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to kernel/iommufd/: the backend context, its devices, providers. */
+#ifndef DIRTYD_KERNEL_IOMMUFD_IMPL_H
+#define DIRTYD_KERNEL_IOMMUFD_IMPL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+
+#include "kernel/backend.h"
+
+#define IOMMUFD_DEFAULT_PATH		"/dev/iommu"
+#define IOMMUFD_DEFAULT_SYSFS_ROOT	"/sys"
+#define IOMMUFD_DEFAULT_VFIO_DEV_DIR	"/dev/vfio/devices"
+
+/** One bound device: a row of the device table. */
+struct iommufd_dev {
+	uint32_t dev_id;		/* the kernel's iommufd device ID */
+	int fd;				/* -1 if the provider has none */
+	bool attached;
+	uint32_t pt_id;			/* the HWPT the kernel attached */
+	char name[BACKEND_NAME_MAX];	/* as given to device_bind */
+};
+
+struct iommufd_backend;
+
+/**
+ * struct iommufd_dev_provider - where bound devices come from.
+ *
+ * VFIO cdevs (vfio_cdev.c) are the only provider today; the kernel's mock
+ * IOMMU devices (CONFIG_IOMMUFD_TEST) can be another.  The device table in
+ * device.c calls these with the table's lock held, except @bind (the
+ * device is not in the table yet) and @unbind (it no longer is).
+ *
+ * @enumerate: fill up to @max names device_bind would take; the count
+ * @bind: open @name and bind it to the backend's iommufd: fill @dev's
+ *        dev_id and fd; on error nothing is left open
+ * @attach: attach to *@pt_id; on success *@pt_id is the HWPT attached
+ * @detach: detach from whatever @dev is attached to
+ * @unbind: release everything @bind acquired; cannot fail
+ * @dma_write: DMA-write [@iova, @iova + @length) as @dev; NULL means the
+ *             provider's devices cannot be made to (-EOPNOTSUPP)
+ */
+struct iommufd_dev_provider {
+	int (*enumerate)(const struct iommufd_backend *ib,
+			 struct backend_device_name *names, size_t max);
+	int (*bind)(const struct iommufd_backend *ib, const char *name,
+		    struct iommufd_dev *dev);
+	int (*attach)(const struct iommufd_backend *ib,
+		      struct iommufd_dev *dev, uint32_t *pt_id);
+	int (*detach)(const struct iommufd_backend *ib,
+		      struct iommufd_dev *dev);
+	void (*unbind)(const struct iommufd_backend *ib,
+		       struct iommufd_dev *dev);
+	int (*dma_write)(const struct iommufd_backend *ib,
+			 struct iommufd_dev *dev, uint64_t iova,
+			 uint64_t length);
+};
+
+/** struct iommufd_backend - an open /dev/iommu and its bound devices. */
+struct iommufd_backend {
+	struct backend base;
+	int fd;					/* /dev/iommu */
+	char *sysfs_root;
+	char *vfio_dev_dir;
+	const struct iommufd_dev_provider *provider;
+
+	pthread_mutex_t lock;			/* protects the table */
+	struct iommufd_dev *devs;
+	size_t n_devs;
+	size_t cap_devs;
+};
+
+static inline struct iommufd_backend *to_iommufd_backend(struct backend *b)
+{
+	return (struct iommufd_backend *)b;
+}
+
+/* The one errno conversion of every ioctl in this directory. */
+static inline int iommufd_ioctl(int fd, unsigned long request, void *cmd)
+{
+	return ioctl(fd, request, cmd) ? -errno : 0;
+}
+
+extern const struct iommufd_dev_provider vfio_cdev_provider;
+
+/* device.c: the device table, behind the backend's device ops. */
+int iommufd_dev_enumerate(struct backend *b,
+			  struct backend_device_name *names, size_t max);
+int iommufd_dev_bind(struct backend *b, const char *name,
+		     uint32_t *out_dev_id);
+int iommufd_dev_unbind(struct backend *b, uint32_t dev_id);
+int iommufd_dev_attach(struct backend *b, uint32_t dev_id, uint32_t pt_id);
+int iommufd_dev_detach(struct backend *b, uint32_t dev_id);
+int iommufd_dev_fd(struct backend *b, uint32_t dev_id);
+int iommufd_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
+			  uint64_t length);
+void iommufd_dev_unbind_all(struct iommufd_backend *ib);
+
+#endif /* DIRTYD_KERNEL_IOMMUFD_IMPL_H */

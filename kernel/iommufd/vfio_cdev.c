@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The VFIO cdev device provider: a device is an open /dev/vfio/devices/vfioN
+ * bound to the backend's iommufd (drivers/vfio/device_cdev.c).  Closing the
+ * fd unbinds the device in the kernel, detaching it first if need be.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include "kernel/iommufd/iommufd_impl.h"
+#include "kernel/iommufd/sysfs.h"
+
+static int vfio_device_bind_iommufd(int devfd, int iommufd,
+				    uint32_t *out_dev_id)
+{
+	struct vfio_device_bind_iommufd cmd = {
+		.argsz = sizeof(cmd),
+		.iommufd = iommufd,
+	};
+	int rc;
+
+	rc = iommufd_ioctl(devfd, VFIO_DEVICE_BIND_IOMMUFD, &cmd);
+	if (!rc)
+		*out_dev_id = cmd.out_devid;
+	return rc;
+}
+
+static int vfio_device_attach_iommufd_pt(int devfd, uint32_t *pt_id)
+{
+	struct vfio_device_attach_iommufd_pt cmd = {
+		.argsz = sizeof(cmd),
+		.pt_id = *pt_id,
+	};
+	int rc;
+
+	rc = iommufd_ioctl(devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd);
+	if (!rc)
+		*pt_id = cmd.pt_id;
+	return rc;
+}
+
+static int vfio_device_detach_iommufd_pt(int devfd)
+{
+	struct vfio_device_detach_iommufd_pt cmd = {
+		.argsz = sizeof(cmd),
+	};
+
+	return iommufd_ioctl(devfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &cmd);
+}
+
+static int vfio_cdev_enumerate(const struct iommufd_backend *ib,
+			       struct backend_device_name *names, size_t max)
+{
+	return iommufd_sysfs_enumerate(ib->sysfs_root, ib->vfio_dev_dir,
+				       names, max);
+}
+
+static int vfio_cdev_bind(const struct iommufd_backend *ib, const char *name,
+			  struct iommufd_dev *dev)
+{
+	char path[PATH_MAX];
+	int fd, rc;
+
+	rc = iommufd_sysfs_resolve(ib->sysfs_root, ib->vfio_dev_dir, name,
+				   path, sizeof(path));
+	if (rc)
+		return rc;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = vfio_device_bind_iommufd(fd, ib->fd, &dev->dev_id);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	dev->fd = fd;
+	return 0;
+}
+
+static int vfio_cdev_attach(const struct iommufd_backend *ib,
+			    struct iommufd_dev *dev, uint32_t *pt_id)
+{
+	return vfio_device_attach_iommufd_pt(dev->fd, pt_id);
+}
+
+static int vfio_cdev_detach(const struct iommufd_backend *ib,
+			    struct iommufd_dev *dev)
+{
+	return vfio_device_detach_iommufd_pt(dev->fd);
+}
+
+static void vfio_cdev_unbind(const struct iommufd_backend *ib,
+			     struct iommufd_dev *dev)
+{
+	close(dev->fd);
+	dev->fd = -1;
+}
+
+const struct iommufd_dev_provider vfio_cdev_provider = {
+	.enumerate = vfio_cdev_enumerate,
+	.bind = vfio_cdev_bind,
+	.attach = vfio_cdev_attach,
+	.detach = vfio_cdev_detach,
+	.unbind = vfio_cdev_unbind,
+	/* .dma_write: a real device's DMA is not ours to trigger. */
+};

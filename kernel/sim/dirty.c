@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Dirty tracking: IOMMU_HWPT_SET_DIRTY_TRACKING and
+ * IOMMU_HWPT_GET_DIRTY_BITMAP on the sim IOMMU.
+ *
+ * Kernel behaviours reproduced (Linux 6.12; drivers/iommu/iommufd/ unless
+ * said otherwise; "the driver" is what intel/iommu.c and the mock in
+ * selftest.c agree on):
+ *
+ *  1. Argument checks, in the kernel's order
+ *     (hw_pagetable.c:iommufd_hwpt_get_dirty_bitmap(),
+ *     io_pagetable.c:iopt_read_and_clear_dirty_data(),
+ *     io_pagetable.c:iommufd_check_iova_range(),
+ *     io_pagetable.c:iommu_read_and_clear_dirty()):
+ *       flags other than NO_CLEAR                      -EOPNOTSUPP
+ *       hwpt_id not a HWPT (unknown, IOAS, device)     -ENOENT
+ *       length 0                                       -EINVAL
+ *       iova + length - 1 wraps                        -EOVERFLOW
+ *       iova or iova + length not aligned to the IOAS's
+ *       iova_alignment (4 KiB)                         -EINVAL
+ *       page_size 0                                    -EINVAL
+ *       iova & (page_size - 1) or
+ *       (iova + length) & (page_size - 1)              -EINVAL
+ *       HWPT allocated without DIRTY_TRACKING (no dirty_ops; auto
+ *       domains included)                              -EOPNOTSUPP
+ *     page_size is not required to be a power of two: the mask test
+ *     above is all the check there is, and each bit then stands for
+ *     1 << __ffs(page_size) bytes (iova_bitmap.c:iova_bitmap_alloc()).
+ *     Nor must it be at least the IOAS alignment: with 2 KiB pages on a
+ *     4 KiB IOAS each dirty 4 KiB leaf sets two bits (the selftest's mock
+ *     works that way).  iova_bitmap_alloc() fails only when the kernel is
+ *     out of memory, which the ioctl turns into -ENOMEM whatever the
+ *     cause; the sim allocates nothing per call, so never.
+ *
+ *  2. Only sets bits (iova_bitmap.c:iova_bitmap_set()): the caller zeroes
+ *     the bitmap.  Bit k is the page at iova + k * page_size, in a byte
+ *     array read as little-endian u64 words (any alignment of the buffer
+ *     works, as the kernel pins it by bytes).
+ *
+ *  3. Silent partial results: iommu_read_and_clear_dirty() ignores what
+ *     iova_bitmap_for_each() returns and answers 0 whenever the checks in
+ *     (1) passed, so:
+ *       - tracking disabled: the driver's read_and_clear_dirty() returns
+ *         -EINVAL before touching anything when given a bitmap
+ *         (intel_iommu_read_and_clear_dirty(),
+ *         selftest.c:mock_domain_read_and_clear_dirty()): 0, no bit set,
+ *         no PTE cleared;
+ *       - a hole: io_pagetable.c:__iommu_read_and_clear_dirty() walks the
+ *         areas contiguous from iova (iopt_for_each_contig_area()) and
+ *         stops at the first gap; areas before the gap are reported (and
+ *         cleared), the rest of the range is not; if iova itself is in a
+ *         hole, nothing is;
+ *       - in 6.12 iova_bitmap_for_each() calls that walk once for the
+ *         whole range; the 2 MiB bitmap windows (64 GiB of IOVA at 4 KiB)
+ *         are pinned lazily inside iova_bitmap_set(), one at a time, so
+ *         windows do not change where the hole stop falls: a hole in the
+ *         first window hides every later window too;
+ *       - a window that cannot be pinned drops its bits silently after
+ *         the PTEs were cleared (iova_bitmap_set() returns when
+ *         iova_bitmap_advance_to() fails).  The sim cannot fault on a
+ *         user buffer; it mirrors the case it can see, a NULL bitmap:
+ *         0, nothing recorded, and the read still clears.
+ *
+ *  4. The walk (intel_iommu_read_and_clear_dirty(), the mock's): for each
+ *     leaf from the cursor, test the dirty bit, clear it unless NO_CLEAR
+ *     (intel/iommu.h:dma_sl_pte_test_and_clear_dirty(): test_and_clear_bit,
+ *     an atomic RMW; here an atomic fetch-and, done only on PTEs a plain
+ *     load saw dirty), and iommu_dirty_bitmap_record(cursor, leaf size);
+ *     the cursor then moves by the leaf size.  Consequences kept:
+ *       - a dirty 2 MiB or 1 GiB leaf reports every bitmap page it
+ *         covers; a dirty 4 KiB leaf in a bigger bitmap page sets that
+ *         page's bit;
+ *       - a range starting inside a huge leaf records from the range's
+ *         start for the leaf's full size, so it runs into the next leaf's
+ *         pages, and the huge leaf's bit is cleared for all of it;
+ *       - a DMA write racing with a clearing read is reported by that
+ *         read or left for the next one, never lost (both are atomic on
+ *         the same PTE).
+ *     Deviation: the kernel does not clip a record to the bitmap, so a
+ *     huge leaf that runs past the end of the range sets bits past the
+ *     last page, up to the end of the last pinned page of the user's
+ *     buffer (a kernel bug).  The sim clips records to the range and
+ *     never writes outside ceil(length / page_size) bits.
+ *
+ *  5. NO_CLEAR reads and leaves the bits.  Without it, each read ends
+ *     with one IOTLB flush (iommu_iotlb_sync()); the sim has no IOTLB.
+ *
+ *  6. Locking (iopt_read_and_clear_dirty_data()): the whole walk holds
+ *     the IOAS's iova lock for read: harvests of one HWPT or of several
+ *     run side by side (and with DMA), map and unmap of the IOAS wait.
+ *
+ *  7. IOMMU_HWPT_SET_DIRTY_TRACKING (iommufd_hwpt_set_dirty_tracking(),
+ *     io_pagetable.c:iopt_set_dirty_tracking(), iopt_clear_dirty_data()):
+ *       hwpt_id not a HWPT                             -ENOENT
+ *       no dirty_ops                                   -EOPNOTSUPP
+ *       enable: under the iova lock for read, clear the dirty bit of
+ *       every leaf of every area (the driver's read_and_clear_dirty()
+ *       with no bitmap, allowed while disabled), then turn recording on;
+ *       enabling an enabled HWPT clears again;
+ *       disable: recording off, dirty bits stay in the PTEs.
+ *     While recording is off DMA sets no dirty bit (VT-d SSADE clear in
+ *     the PASID entry, the mock's MOCK_DIRTY_TRACK flag).
+ */
+#include <errno.h>
+
+#include "kernel/sim/sim_private.h"
+#include "kernel/uapi/iommufd.h"
+
+/* The driver's read_and_clear_dirty() for one contiguous piece. */
+static int sim_domain_read_and_clear_dirty(struct sim_hwpt *hwpt,
+					   uint64_t iova, uint64_t length,
+					   unsigned int flags,
+					   struct sim_dirty_bitmap *dirty)
+{
+	if (!__atomic_load_n(&hwpt->tracking, __ATOMIC_ACQUIRE) && dirty)
+		return -EINVAL;
+	sim_pgtable_read_and_clear_dirty(&hwpt->pt, iova, length, flags,
+					 dirty);
+	return 0;
+}
+
+/* iommufd_check_iova_range() */
+static int sim_check_iova_range(uint64_t iova, uint64_t length,
+				uint64_t page_size)
+{
+	const uint64_t iommu_pgsize = SIM_IOVA_ALIGNMENT;
+	uint64_t last_iova;
+
+	if (!length)
+		return -EINVAL;
+	if (__builtin_add_overflow(iova, length - 1, &last_iova))
+		return -EOVERFLOW;
+	if ((iova & (iommu_pgsize - 1)) ||
+	    ((last_iova + 1) & (iommu_pgsize - 1)))
+		return -EINVAL;
+	if (!page_size)
+		return -EINVAL;
+	if ((iova & (page_size - 1)) || ((last_iova + 1) & (page_size - 1)))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * __iommu_read_and_clear_dirty(): the areas contiguous from @iova, in
+ * order; -EINVAL at the first hole (which the caller ignores).
+ */
+static int sim_read_and_clear_contig(struct sim_hwpt *hwpt, uint64_t iova,
+				     uint64_t last, unsigned int flags,
+				     struct sim_dirty_bitmap *dirty)
+{
+	struct sim_ioas *ioas = hwpt->ioas;
+	uint64_t cur = iova;
+	int rc;
+
+	for (;;) {
+		const struct sim_area *area = sim_ioas_area_at(ioas, cur);
+		uint64_t end;
+
+		/* iopt_area_contig_init() / iopt_area_contig_next() */
+		if (!area || (area->iova != cur && cur != iova))
+			return -EINVAL;
+		end = last < area->last ? last : area->last;
+		rc = sim_domain_read_and_clear_dirty(hwpt, cur, end - cur + 1,
+						     flags, dirty);
+		if (rc)
+			return rc;
+		if (end == last)
+			return 0;
+		cur = end + 1;
+	}
+}
+
+int sim_hwpt_get_dirty_bitmap(struct backend *b, uint32_t hwpt_id,
+			      uint64_t iova, uint64_t length,
+			      uint64_t page_size, uint64_t *bitmap,
+			      uint32_t flags)
+{
+	struct sim_host *h = to_sim_host(b);
+	struct sim_dirty_bitmap dirty;
+	struct sim_hwpt *hwpt;
+	int rc;
+
+	if (flags & ~IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)
+		return -EOPNOTSUPP;
+	hwpt = sim_hwpt_get(h, hwpt_id);
+	if (!hwpt)
+		return -ENOENT;
+
+	rc = sim_check_iova_range(iova, length, page_size);
+	if (rc)
+		goto out_put;
+
+	pthread_rwlock_rdlock(&hwpt->ioas->iova_lock);
+	if (!hwpt->dirty_ops) {
+		rc = -EOPNOTSUPP;
+		goto out_unlock;
+	}
+	dirty = (struct sim_dirty_bitmap){
+		.data = (uint8_t *)bitmap,
+		.iova = iova,
+		.last = iova + length - 1,
+		.pgshift = (unsigned int)__builtin_ctzll(page_size),
+	};
+	/* iommu_read_and_clear_dirty() drops the walk's result. */
+	(void)sim_read_and_clear_contig(hwpt, iova, iova + length - 1, flags,
+					&dirty);
+out_unlock:
+	pthread_rwlock_unlock(&hwpt->ioas->iova_lock);
+out_put:
+	sim_obj_put(h, &hwpt->obj);
+	return rc;
+}
+
+/* iopt_clear_dirty_data(): every area, no bitmap. */
+static void sim_clear_dirty_data(struct sim_hwpt *hwpt)
+{
+	struct sim_ioas *ioas = hwpt->ioas;
+	size_t i;
+
+	for (i = 0; i < ioas->n_areas; i++) {
+		const struct sim_area *a = &ioas->areas[i];
+
+		sim_domain_read_and_clear_dirty(hwpt, a->iova,
+						a->last - a->iova + 1, 0, NULL);
+	}
+}
+
+int sim_hwpt_set_dirty_tracking(struct backend *b, uint32_t hwpt_id,
+				bool enable)
+{
+	struct sim_host *h = to_sim_host(b);
+	struct sim_hwpt *hwpt;
+	int rc = 0;
+
+	hwpt = sim_hwpt_get(h, hwpt_id);
+	if (!hwpt)
+		return -ENOENT;
+	if (!hwpt->dirty_ops) {
+		rc = -EOPNOTSUPP;
+		goto out_put;
+	}
+
+	pthread_rwlock_rdlock(&hwpt->ioas->iova_lock);
+	/* Clear dirty bits from PTEs to ensure a clean snapshot */
+	if (enable)
+		sim_clear_dirty_data(hwpt);
+	__atomic_store_n(&hwpt->tracking, enable, __ATOMIC_RELEASE);
+	pthread_rwlock_unlock(&hwpt->ioas->iova_lock);
+out_put:
+	sim_obj_put(h, &hwpt->obj);
+	return rc;
+}

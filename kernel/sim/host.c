@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The simulated host: its devices, its object ids, the ops table.
+ *
+ * Object ids work as in drivers/iommu/iommufd/main.c: one id space for
+ * devices, IOASes and HWPTs, the lowest free id >= 1 (xa_alloc() with
+ * XA_FLAGS_ALLOC1), reserved while an object is being built and published
+ * only once it cannot fail any more (iommufd_object_finalize()).  Every
+ * lookup takes a reference; IOMMU_DESTROY succeeds only when the table's
+ * reference is the last one, else -EBUSY (iommufd_object_remove()): an
+ * IOAS is held by its HWPTs, a HWPT by its attached devices, a device by
+ * its VFIO binding, and anything by a call in flight.
+ *
+ * Devices are the configured ones, living as long as the host; binding
+ * gives one an id and unbinding takes it back.  Their objects carry no
+ * reference count (the struct cannot go away; each device operation
+ * checks the binding under the device's lock) and IOMMU_DESTROY of a
+ * bound device is always -EBUSY, VFIO's reference being held until
+ * unbind.  dma_write() finds a device without the object lock (see
+ * sim_dev_find()).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/backend_impl.h"
+#include "kernel/sim/sim_private.h"
+
+/* An id whose object is being built: lookups do not see it. */
+#define SIM_OBJ_RESERVED ((struct sim_obj *)1)
+/* xa_limit_31b */
+#define SIM_OBJ_ID_MAX 0x7fffffffU
+
+void sim_rwlock_init(pthread_rwlock_t *lock)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
+/* --------------------------------------------------------------- objects */
+
+/* _iommufd_object_alloc(): reserve the lowest free id. */
+int sim_obj_alloc(struct sim_host *h, struct sim_obj *obj,
+		  enum sim_obj_type type)
+{
+	uint32_t id;
+	int rc = 0;
+
+	*obj = (struct sim_obj){ .type = type, .users = 1 };
+
+	pthread_mutex_lock(&h->obj_lock);
+	for (id = 1; id < h->cap_objs && h->objs[id]; id++)
+		;
+	if (id >= h->cap_objs) {
+		uint32_t cap = h->cap_objs ? 2 * h->cap_objs : 64;
+		struct sim_obj **objs;
+
+		if (id > SIM_OBJ_ID_MAX) {
+			rc = -ENOSPC;
+			goto out_unlock;
+		}
+		objs = realloc(h->objs, cap * sizeof(*objs));
+		if (!objs) {
+			rc = -ENOMEM;
+			goto out_unlock;
+		}
+		memset(objs + h->cap_objs, 0,
+		       (cap - h->cap_objs) * sizeof(*objs));
+		h->objs = objs;
+		h->cap_objs = cap;
+	}
+	h->objs[id] = SIM_OBJ_RESERVED;
+	obj->id = id;
+out_unlock:
+	pthread_mutex_unlock(&h->obj_lock);
+	return rc;
+}
+
+/* iommufd_object_finalize(): publish. */
+void sim_obj_finalize(struct sim_host *h, struct sim_obj *obj)
+{
+	pthread_mutex_lock(&h->obj_lock);
+	h->objs[obj->id] = obj;
+	pthread_mutex_unlock(&h->obj_lock);
+}
+
+/* iommufd_object_abort(): give back a reserved id. */
+void sim_obj_abort(struct sim_host *h, struct sim_obj *obj)
+{
+	pthread_mutex_lock(&h->obj_lock);
+	h->objs[obj->id] = NULL;
+	pthread_mutex_unlock(&h->obj_lock);
+}
+
+/* iommufd_get_object(): NULL (-ENOENT) when absent or of another type. */
+struct sim_obj *sim_obj_get(struct sim_host *h, uint32_t id,
+			    enum sim_obj_type type)
+{
+	struct sim_obj *obj = NULL;
+
+	pthread_mutex_lock(&h->obj_lock);
+	if (id < h->cap_objs && h->objs[id] != SIM_OBJ_RESERVED)
+		obj = h->objs[id];
+	if (obj && type != SIM_OBJ_ANY && obj->type != type)
+		obj = NULL;
+	if (obj && obj->type != SIM_OBJ_DEVICE)
+		obj->users++;
+	pthread_mutex_unlock(&h->obj_lock);
+	return obj;
+}
+
+/* iommufd_lock_obj(): a reference unless the object is going away. */
+bool sim_obj_get_not_zero(struct sim_host *h, struct sim_obj *obj)
+{
+	bool ok;
+
+	pthread_mutex_lock(&h->obj_lock);
+	ok = obj->users != 0;
+	if (ok)
+		obj->users++;
+	pthread_mutex_unlock(&h->obj_lock);
+	return ok;
+}
+
+void sim_obj_ref(struct sim_host *h, struct sim_obj *obj)
+{
+	pthread_mutex_lock(&h->obj_lock);
+	obj->users++;
+	pthread_mutex_unlock(&h->obj_lock);
+}
+
+void sim_obj_put(struct sim_host *h, struct sim_obj *obj)
+{
+	if (obj->type == SIM_OBJ_DEVICE)
+		return;
+	pthread_mutex_lock(&h->obj_lock);
+	obj->users--;
+	pthread_mutex_unlock(&h->obj_lock);
+}
+
+/*
+ * iommufd_object_put_and_try_destroy(): drop a reference and take the
+ * object out of the table if only the table's is left.  True when the
+ * caller must now destroy it.
+ */
+bool sim_obj_put_and_try_remove(struct sim_host *h, struct sim_obj *obj)
+{
+	bool removed = false;
+
+	pthread_mutex_lock(&h->obj_lock);
+	obj->users--;
+	if (obj->users == 1 && h->objs[obj->id] == obj) {
+		obj->users = 0;
+		h->objs[obj->id] = NULL;
+		removed = true;
+	}
+	pthread_mutex_unlock(&h->obj_lock);
+	return removed;
+}
+
+/* Unbind: the binding goes away whatever holds the (persistent) device. */
+void sim_obj_remove_device(struct sim_host *h, struct sim_obj *obj)
+{
+	pthread_mutex_lock(&h->obj_lock);
+	if (obj->id < h->cap_objs && h->objs[obj->id] == obj)
+		h->objs[obj->id] = NULL;
+	pthread_mutex_unlock(&h->obj_lock);
+}
+
+/* IOMMU_DESTROY: iommufd_object_remove(ictx, NULL, id, 0). */
+static int sim_destroy(struct backend *b, uint32_t id)
+{
+	struct sim_host *h = to_sim_host(b);
+	struct sim_obj *obj = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&h->obj_lock);
+	if (id < h->cap_objs && h->objs[id] != SIM_OBJ_RESERVED)
+		obj = h->objs[id];
+	if (!obj) {
+		rc = -ENOENT;
+	} else if (obj->type == SIM_OBJ_DEVICE || obj->users != 1) {
+		rc = -EBUSY;
+	} else {
+		obj->users = 0;
+		h->objs[id] = NULL;
+	}
+	pthread_mutex_unlock(&h->obj_lock);
+	if (rc)
+		return rc;
+
+	switch (obj->type) {
+	case SIM_OBJ_IOAS:
+		sim_ioas_destroy((struct sim_ioas *)obj);
+		break;
+	case SIM_OBJ_HWPT:
+		sim_hwpt_destroy((struct sim_hwpt *)obj);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int sim_iommufd(struct backend *b)
+{
+	return -EOPNOTSUPP;
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static void sim_close(struct backend *b)
+{
+	struct sim_host *h = to_sim_host(b);
+	unsigned int i;
+	uint32_t id;
+	bool progress = true;
+
+	for (i = 0; i < h->n_devices; i++)
+		if (__atomic_load_n(&h->devices[i].bound_id, __ATOMIC_RELAXED))
+			sim_dev_unbind(b, h->devices[i].bound_id);
+
+	/*
+	 * As iommufd_fops_release(): destroy whatever has no other user
+	 * until nothing is left (HWPTs before the IOAS they hold).
+	 */
+	while (progress) {
+		progress = false;
+		for (id = 1; id < h->cap_objs; id++) {
+			if (!h->objs[id] || h->objs[id] == SIM_OBJ_RESERVED)
+				continue;
+			if (!sim_destroy(b, id))
+				progress = true;
+		}
+	}
+
+	for (i = 0; i < h->n_devices; i++)
+		pthread_rwlock_destroy(&h->devices[i].lock);
+	pthread_mutex_destroy(&h->obj_lock);
+	free(h->objs);
+	free(h);
+}
+
+static const struct backend_ops sim_backend_ops = {
+	.name = "sim",
+	.close = sim_close,
+	.device_enumerate = sim_dev_enumerate,
+	.device_bind = sim_dev_bind,
+	.device_unbind = sim_dev_unbind,
+	.device_get_hw_info = sim_dev_get_hw_info,
+	.device_attach = sim_dev_attach,
+	.device_detach = sim_dev_detach,
+	.device_fd = sim_dev_fd,
+	.ioas_alloc = sim_ioas_alloc,
+	.ioas_iova_alignment = sim_ioas_iova_alignment,
+	.ioas_map = sim_ioas_map,
+	.ioas_unmap = sim_ioas_unmap,
+	.ioas_set_huge_pages = sim_ioas_set_huge_pages,
+	.hwpt_alloc = sim_hwpt_alloc,
+	.hwpt_set_dirty_tracking = sim_hwpt_set_dirty_tracking,
+	.hwpt_get_dirty_bitmap = sim_hwpt_get_dirty_bitmap,
+	.destroy = sim_destroy,
+	.iommufd = sim_iommufd,
+	.dma_write = sim_dev_dma_write,
+};
+
+static int sim_config_check(const struct sim_config *cfg)
+{
+	unsigned int i, j;
+
+	if (cfg->n_devices > SIM_MAX_DEVICES)
+		return -EINVAL;
+	switch (cfg->backing_page_size) {
+	case 0:
+	case SIM_PAGE_SIZE_4K:
+	case SIM_PAGE_SIZE_2M:
+	case SIM_PAGE_SIZE_1G:
+		break;
+	default:
+		return -EINVAL;
+	}
+	for (i = 0; i < cfg->n_devices; i++) {
+		const char *name = cfg->devices[i].name;
+
+		if (!name[0] || !memchr(name, '\0', BACKEND_NAME_MAX))
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (!strcmp(name, cfg->devices[j].name))
+				return -EINVAL;
+	}
+	return 0;
+}
+
+int sim_backend_open(const struct sim_config *cfg, struct backend **out)
+{
+	struct sim_host *h;
+	unsigned int i;
+	int rc;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	*out = NULL;
+	rc = sim_config_check(cfg);
+	if (rc)
+		return rc;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->backend.ops = &sim_backend_ops;
+	h->backing_page_size = cfg->backing_page_size ?: SIM_PAGE_SIZE_4K;
+	h->n_devices = cfg->n_devices;
+	pthread_mutex_init(&h->obj_lock, NULL);
+	for (i = 0; i < cfg->n_devices; i++) {
+		struct sim_device *dev = &h->devices[i];
+
+		dev->host = h;
+		memcpy(dev->name, cfg->devices[i].name, sizeof(dev->name));
+		dev->dirty_cap = cfg->devices[i].dirty_tracking;
+		sim_rwlock_init(&dev->lock);
+	}
+	*out = &h->backend;
+	return 0;
+}
+
+/* ------------------------------------------------------------ sim.h API */
+
+bool sim_backend_is(const struct backend *b)
+{
+	return b && b->ops == &sim_backend_ops;
+}
+
+int sim_backend_stats(struct backend *b, struct sim_stats *st)
+{
+	struct sim_host *h;
+	uint32_t id;
+	unsigned int i;
+
+	if (!sim_backend_is(b) || !st)
+		return -EINVAL;
+	h = to_sim_host(b);
+	*st = (struct sim_stats){
+		.io_page_faults = __atomic_load_n(&h->io_page_faults,
+						  __ATOMIC_RELAXED),
+	};
+	for (i = 0; i < h->n_devices; i++)
+		if (__atomic_load_n(&h->devices[i].bound_id, __ATOMIC_RELAXED))
+			st->n_bound++;
+
+	/* Objects stay alive while in the table, and the table is locked. */
+	pthread_mutex_lock(&h->obj_lock);
+	for (id = 1; id < h->cap_objs; id++) {
+		struct sim_obj *obj = h->objs[id];
+		struct sim_pgtable_stats pst;
+
+		if (!obj || obj == SIM_OBJ_RESERVED)
+			continue;
+		if (obj->type == SIM_OBJ_IOAS) {
+			st->n_ioas++;
+		} else if (obj->type == SIM_OBJ_HWPT) {
+			st->n_hwpt++;
+			sim_pgtable_stats(&((struct sim_hwpt *)obj)->pt, &pst);
+			st->pt.tables += pst.tables;
+			st->pt.table_bytes += pst.table_bytes;
+			st->pt.arena_bytes += pst.arena_bytes;
+			st->pt.leaves_4k += pst.leaves_4k;
+			st->pt.leaves_2m += pst.leaves_2m;
+			st->pt.leaves_1g += pst.leaves_1g;
+		}
+	}
+	pthread_mutex_unlock(&h->obj_lock);
+	return 0;
+}
+
+int sim_hwpt_stats(struct backend *b, uint32_t hwpt_id,
+		   struct sim_pgtable_stats *st)
+{
+	struct sim_host *h;
+	struct sim_hwpt *hwpt;
+
+	if (!sim_backend_is(b) || !st)
+		return -EINVAL;
+	h = to_sim_host(b);
+	hwpt = sim_hwpt_get(h, hwpt_id);
+	if (!hwpt)
+		return -ENOENT;
+	sim_pgtable_stats(&hwpt->pt, st);
+	sim_obj_put(h, &hwpt->obj);
+	return 0;
+}
+
+int sim_hwpt_lookup(struct backend *b, uint32_t hwpt_id, uint64_t iova,
+		    struct sim_leaf *leaf)
+{
+	struct sim_host *h;
+	struct sim_hwpt *hwpt;
+	int rc;
+
+	if (!sim_backend_is(b) || !leaf)
+		return -EINVAL;
+	h = to_sim_host(b);
+	hwpt = sim_hwpt_get(h, hwpt_id);
+	if (!hwpt)
+		return -ENOENT;
+	pthread_rwlock_rdlock(&hwpt->ioas->iova_lock);
+	rc = sim_pgtable_lookup(&hwpt->pt, iova, leaf);
+	pthread_rwlock_unlock(&hwpt->ioas->iova_lock);
+	sim_obj_put(h, &hwpt->obj);
+	return rc;
+}
+
+int sim_hwpt_tracking(struct backend *b, uint32_t hwpt_id, bool *enabled)
+{
+	struct sim_host *h;
+	struct sim_hwpt *hwpt;
+
+	if (!sim_backend_is(b) || !enabled)
+		return -EINVAL;
+	h = to_sim_host(b);
+	hwpt = sim_hwpt_get(h, hwpt_id);
+	if (!hwpt)
+		return -ENOENT;
+	*enabled = __atomic_load_n(&hwpt->tracking, __ATOMIC_ACQUIRE);
+	sim_obj_put(h, &hwpt->obj);
+	return 0;
+}
+
+int sim_device_hwpt(struct backend *b, uint32_t dev_id, uint32_t *hwpt_id)
+{
+	struct sim_device *dev;
+	int rc = 0;
+
+	if (!sim_backend_is(b) || !hwpt_id)
+		return -EINVAL;
+	dev = sim_dev_find(to_sim_host(b), dev_id);
+	if (!dev)
+		return -ENOENT;
+	pthread_rwlock_rdlock(&dev->lock);
+	if (dev->bound_id != dev_id)
+		rc = -ENOENT;
+	else if (!dev->hwpt)
+		rc = -ENODEV;
+	else
+		*hwpt_id = dev->hwpt->obj.id;
+	pthread_rwlock_unlock(&dev->lock);
+	return rc;
+}

@@ -1,0 +1,95 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# linux-uapi.sh - the Linux 6.12 iommufd and VFIO uAPI headers, installed.
+#
+# Extracts include/uapi/linux/{iommufd,vfio}.h from Debian's
+# linux-source-6.12 tarball, prepares them for user space as the kernel's
+# scripts/headers_install.sh does, and prints the include directory that
+# holds them as linux/iommufd.h and linux/vfio.h.  tests/abi/ compiles the
+# kernel's side of the ABI check against it.
+#
+# The result is cached outside the work tree, keyed by the package version:
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/dirtyd/linux-uapi-<version>/
+# A second run finds it there and does no work.  Concurrent runs are safe:
+# each extracts into its own temporary directory and renames it into place.
+#
+# Environment: LINUX_SOURCE_PKG (default linux-source-6.12),
+# LINUX_SOURCE_TARBALL (default /usr/src/$LINUX_SOURCE_PKG.tar.xz).
+# Exit status 0 with the directory on stdout, or 1 with the reason on stderr.
+
+set -eu
+
+pkg=${LINUX_SOURCE_PKG:-linux-source-6.12}
+tarball=${LINUX_SOURCE_TARBALL:-/usr/src/$pkg.tar.xz}
+headers="iommufd.h vfio.h"
+
+die() {
+	echo "linux-uapi.sh: $*" >&2
+	exit 1
+}
+
+version=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) || version=
+status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) ||
+	status=
+if [ -z "$version" ] || [ "$status" != installed ]; then
+	die "package $pkg is not installed; the ABI test needs the Linux 6.12" \
+	    "uAPI headers from it (apt-get install $pkg)"
+fi
+[ -r "$tarball" ] || die "$tarball is missing although $pkg $version is" \
+			 "installed (reinstall $pkg)"
+
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/dirtyd
+dest=$cache/linux-uapi-$version
+
+is_complete() {
+	[ -f "$1/.complete" ] || return 1
+	for h in $headers; do
+		[ -s "$1/linux/$h" ] || return 1
+	done
+}
+
+if is_complete "$dest"; then
+	echo "$dest"
+	exit 0
+fi
+
+mkdir -p "$cache"
+tmp=$(mktemp -d "$cache/.linux-uapi-$version.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+top=${pkg}
+members=
+for h in $headers; do
+	members="$members $top/include/uapi/linux/$h"
+done
+# shellcheck disable=SC2086 # word splitting of $members is intended
+tar -xJf "$tarball" -C "$tmp" $members ||
+	die "cannot extract$members from $tarball"
+
+mkdir "$tmp/out" "$tmp/out/linux"
+for h in $headers; do
+	in=$tmp/$top/include/uapi/linux/$h
+	# headers_install.sh also runs unifdef -U__KERNEL__, which Debian
+	# does not ship; these two headers have no such block, so refuse
+	# rather than guess if a later version grows one.
+	if grep -q '__KERNEL__' "$in"; then
+		die "$h has a __KERNEL__ block; this script cannot unifdef it"
+	fi
+	# The sed of the kernel's scripts/headers_install.sh.
+	sed -E -e '
+		s/([[:space:](])(__user|__force|__iomem)[[:space:]]/\1/g
+		s/__attribute_const__([[:space:]]|$)/\1/g
+		s@^#include <linux/compiler(|_types).h>@@
+		s/(^|[^a-zA-Z0-9])__packed([^a-zA-Z0-9_]|$)/\1__attribute__((packed))\2/g
+		s/(^|[[:space:](])(inline|asm|volatile)([[:space:](]|$)/\1__\2__\3/g
+		s@#(ifndef|define|endif[[:space:]]*/[*])[[:space:]]*_UAPI@#\1 @
+	' "$in" >"$tmp/out/linux/$h"
+done
+echo "$pkg $version $tarball" >"$tmp/out/.complete"
+
+# Publish atomically; if a concurrent run won, keep its copy.
+if ! mv -T "$tmp/out" "$dest" 2>/dev/null; then
+	is_complete "$dest" || die "cannot create $dest"
+fi
+echo "$dest"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command: set up, build (normal and ASan+UBSan) and run every test.
+#   scripts/test.sh            everything the CI runs
+# Build trees go to build/ and build-asan/ under the checkout; slow artefacts
+# (the Linux uAPI headers, later the VM kernel) are cached under
+# ${XDG_CACHE_HOME:-~/.cache}/dirtyd, keyed by their inputs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+scripts/deps.sh
+
+jobs=$(nproc)
+status=0
+for variant in normal asan; do
+	dir=$top/build
+	flags=()
+	if [ $variant = asan ]; then
+		dir=$top/build-asan
+		flags=(-DDIRTYD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+	fi
+	echo "== $variant build ($dir)"
+	cmake -S "$top" -B "$dir" -G "Unix Makefiles" -DDIRTYD_TESTS=ON "${flags[@]}" >/dev/null
+	cmake --build "$dir" -j"$jobs"
+	echo "== $variant tests"
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	if ! (cd "$dir" && ctest --output-on-failure --timeout 900); then
+		status=1
+	fi
+done
+exit $status
