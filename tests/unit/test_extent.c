@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_rng.h"
 #include "daemon/extent.h"
 
 #define MAXE 200000
@@ -40,17 +41,6 @@ static size_t reference(const uint64_t *bm, uint64_t nbits, struct extent *out)
 		i = j;
 	}
 	return n;
-}
-
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
 }
 
 /* Fill with runs whose lengths and gaps are drawn around @mean. */
@@ -151,7 +141,7 @@ Test(extent, random_patterns_against_reference)
 	const unsigned int density[] = { 0, 1, 10, 50, 90, 100 };
 	const unsigned int mean[] = { 1, 3, 40, 700 };
 
-	rng_state = 42;
+	rng_seed(42);
 	for (unsigned int d = 0; d < 6; d++)
 		for (unsigned int m = 0; m < 4; m++)
 			for (unsigned int rep = 0; rep < 4; rep++) {

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "test_rng.h"
 #include "kernel/backend.h"
 
 #define SZ_2K		0x800ULL
@@ -968,17 +969,6 @@ Test(dirty_4k, auto_domain_never_tracks)
 
 /* ---- against a reference model ---------------------------------------- */
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /*
  * Random DMA, random reads (page size, range starting on a leaf, NO_CLEAR
  * or not, bitmap at a random byte offset) checked against a model: a
@@ -995,7 +985,7 @@ static void random_rounds(uint64_t leaf, uint64_t len, unsigned int rounds)
 	uint32_t hwpt;
 
 	cr_assert(model && buf);
-	rng_state = leaf;
+	rng_seed(leaf);
 	map_fixed(h.ioas, IOVA_START, len);
 	hwpt = tracking_hwpt(h.ioas, h.dev[0]);
 
