@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The harvest engine: reads the dirty bitmaps of many domains in parallel
+ * batches, with one io_uring carrying submissions and completions.
+ *
+ * Planning (harvest_domain_plan()): a domain's mapped IOVA ranges, and only
+ * those (the kernel silently skips holes), are laid out back to back in one
+ * page-aligned bitmap, and cut into batches at multiples of the batch size:
+ * at most the kernel's bitmap window (2 MiB of bitmap: 64 GiB of IOVA at
+ * 4 KiB), halved down to keep every worker busy on small domains, but never
+ * below 1 GiB so that no read ends inside a huge leaf (see harvest_plan.c).
+ * Each batch's slice starts a page of the bitmap and pins whole windows.  The bitmap is
+ * allocated once and reused every round; each batch zeroes its slice right
+ * before its read.
+ *
+ * Execution (harvest_engine_*): where /dev/iommu accepts IORING_OP_URING_CMD
+ * (probed at start; no stock kernel does), a batch is a uring command on the
+ * engine's ring.  Otherwise a pool of worker threads, each with a small ring
+ * of its own, receives batches as IORING_OP_MSG_RING messages from the engine
+ * ring, performs the ioctl through the backend, and posts the completion back
+ * to the engine ring with IORING_OP_MSG_RING: one completion path either
+ * way.  The engine ring's eventfd wakes the daemon's event loop; a blocking
+ * caller uses harvest_engine_wait().
+ */
+#ifndef DIRTYD_HARVEST_H
+#define DIRTYD_HARVEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct backend;
+struct harvest_domain;
+struct harvest_engine;
+
+/* 2 MiB of bitmap: the kernel pins a user bitmap 512 pages at a time. */
+#define HARVEST_WINDOW_BITS (1ULL << 24)
+
+/** A mapped IOVA range and where its bits start in the domain bitmap. */
+struct harvest_range {
+	uint64_t iova;
+	uint64_t length;
+	uint64_t bit;		/* first bit; = iova / page size mod 32768 */
+};
+
+/** One GET_DIRTY_BITMAP call. */
+struct harvest_batch {
+	struct harvest_domain *dom;
+	uint64_t iova;
+	uint64_t length;
+	uint64_t *bitmap;	/* slice of dom->bitmap */
+	uint64_t nwords;
+	/* A range's head (its pages before the first 64-page boundary) is
+	 * read into @bounce and lands in *bitmap shifted by @shift (!= 0). */
+	unsigned int shift;
+	uint64_t bounce;
+	int result;		/* 0 or -errno of the last round */
+	unsigned int worker;	/* engine thread: who runs it */
+};
+
+/**
+ * Called on the worker that completed @batch (or on the engine thread for
+ * uring commands), after its read succeeded: for per-batch work that should
+ * run in parallel, such as folding the slice into subscriber sets.
+ */
+typedef void (*harvest_batch_fn)(void *ctx, const struct harvest_batch *batch);
+/** Called on the engine thread when every batch of a round is done. */
+typedef void (*harvest_done_fn)(void *ctx, struct harvest_domain *dom,
+				int result);
+
+struct harvest_domain {
+	uint32_t hwpt_id;
+	uint64_t page_size;
+	size_t nranges;
+	struct harvest_range *ranges;
+	uint64_t nbits;		/* bits in use, ranges padded to words */
+	uint64_t nwords;
+	uint64_t *bitmap;	/* this round's bits; valid after done */
+	size_t nbatches;
+	struct harvest_batch *batches;
+
+	/* round state, owned by the engine */
+	uint32_t flags;		/* IOMMU_HWPT_GET_DIRTY_BITMAP_* */
+	size_t next;		/* next batch to submit */
+	size_t pending;		/* batches not yet completed */
+	struct harvest_domain *qnext;	/* submission queue link */
+	int result;
+	harvest_batch_fn on_batch;
+	harvest_done_fn on_done;
+	void *ctx;
+	uint64_t round;		/* rounds completed */
+};
+
+/**
+ * harvest_domain_plan() - lay out @n ranges (iova and length set, bit
+ * ignored; sorted, not overlapping, aligned to @page_size) of HWPT
+ * @hwpt_id and cut them into batches of at most @batch_bytes (0: the
+ * kernel's window; otherwise a power of two, at least
+ * harvest_batch_min_bytes()).
+ * Replaces any earlier plan: @dom must be zeroed or planned before.
+ * Returns 0 or -EINVAL / -ENOMEM.
+ */
+int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
+			uint64_t page_size, const struct harvest_range *ranges,
+			size_t n, uint64_t batch_bytes);
+/** harvest_domain_release() - free the plan; the struct may be reused. */
+void harvest_domain_release(struct harvest_domain *dom);
+/** harvest_batch_min_bytes() - the smallest batch: 1 GiB (the largest
+ *  leaf) or 32768 pages, whichever is more. */
+uint64_t harvest_batch_min_bytes(uint64_t page_size);
+/** harvest_batch_bytes() - a batch size that gives @workers workers at
+ *  least four batches each over @total bytes, within the kernel window. */
+uint64_t harvest_batch_bytes(uint64_t total, uint64_t page_size,
+			     unsigned int workers);
+
+struct harvest_engine_config {
+	unsigned int workers;		/* 0: one per online CPU */
+	bool force_workers;		/* skip the uring command probe */
+	unsigned int max_inflight;	/* batches in flight; 0: 4 per worker */
+};
+
+int harvest_engine_new(struct backend *b,
+		       const struct harvest_engine_config *cfg,
+		       struct harvest_engine **out);
+/** harvest_engine_free() - stop the workers; no round may be running. */
+void harvest_engine_free(struct harvest_engine *e);
+/** harvest_engine_eventfd() - readable when completions wait. */
+int harvest_engine_eventfd(const struct harvest_engine *e);
+/** harvest_engine_mode() - "uring_cmd" or "workers". */
+const char *harvest_engine_mode(const struct harvest_engine *e);
+unsigned int harvest_engine_workers(const struct harvest_engine *e);
+
+/**
+ * harvest_engine_start() - queue one round of @dom; -EBUSY while its last
+ * round runs.  @flags: IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR or 0.
+ */
+int harvest_engine_start(struct harvest_engine *e, struct harvest_domain *dom,
+			 uint32_t flags, harvest_batch_fn on_batch,
+			 harvest_done_fn on_done, void *ctx);
+/** harvest_engine_process() - reap completions without blocking, submit
+ *  queued batches; returns the number of rounds finished or -errno. */
+int harvest_engine_process(struct harvest_engine *e);
+/** harvest_engine_wait() - process until no round is running. */
+int harvest_engine_wait(struct harvest_engine *e);
+/** harvest_engine_busy() - rounds still running. */
+size_t harvest_engine_busy(const struct harvest_engine *e);
+
+#endif

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/harvest.h"
+#include "daemon/subscriber.h"
+#include "protocol/chunk.h"
+
+#define CHUNK_WORDS (CHUNK_MAX_PAGES / 64)
+
+int subscriber_set_init(struct subscriber_set *s,
+			const struct harvest_domain *layout)
+{
+	*s = (struct subscriber_set){
+		.layout = layout,
+		.nwords = layout->nwords,
+	};
+	s->pending = aligned_alloc(4096, (s->nwords * 8 + 4095) & ~4095ULL);
+	if (!s->pending && s->nwords)
+		return -ENOMEM;
+	if (s->pending)
+		memset(s->pending, 0, s->nwords * 8);
+	return 0;
+}
+
+static void gen_free(struct subscriber_gen *g)
+{
+	if (g) {
+		free(g->chunks);
+		free(g);
+	}
+}
+
+void subscriber_set_release(struct subscriber_set *s)
+{
+	while (s->inflight) {
+		struct subscriber_gen *g = s->inflight;
+
+		s->inflight = g->next;
+		gen_free(g);
+	}
+	free(s->pending);
+	*s = (struct subscriber_set){ 0 };
+}
+
+void subscriber_set_fold(struct subscriber_set *s, uint64_t at,
+			 const uint64_t *src, uint64_t n)
+{
+	uint64_t *dst = s->pending + at;
+
+	for (uint64_t i = 0; i < n; i++)
+		if (src[i])
+			__atomic_fetch_or(&dst[i], src[i], __ATOMIC_RELAXED);
+}
+
+void subscriber_set_fold_batch(void *ctx, const struct harvest_batch *batch)
+{
+	struct subscriber_set *s = ctx;
+
+	subscriber_set_fold(s, (uint64_t)(batch->bitmap -
+					  batch->dom->bitmap),
+			    batch->bitmap, batch->nwords);
+}
+
+/* Set bits [@bit, @bit + @n) of pending, atomically. */
+static void pending_set_bits(struct subscriber_set *s, uint64_t bit,
+			     uint64_t n)
+{
+	for (uint64_t b = bit; b < bit + n;) {
+		uint64_t off = b % 64;
+		uint64_t k = 64 - off < bit + n - b ? 64 - off : bit + n - b;
+		uint64_t mask = (k == 64 ? ~0ULL : ((1ULL << k) - 1)) << off;
+
+		__atomic_fetch_or(&s->pending[b / 64], mask, __ATOMIC_RELAXED);
+		b += k;
+	}
+}
+
+void subscriber_set_mark_all(struct subscriber_set *s)
+{
+	const struct harvest_domain *d = s->layout;
+
+	for (size_t i = 0; i < d->nranges; i++)
+		pending_set_bits(s, d->ranges[i].bit,
+				 d->ranges[i].length / d->page_size);
+}
+
+static int gen_append(struct subscriber_gen *g, const uint8_t *chunk,
+		      size_t len)
+{
+	if (g->len + len > g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 4096;
+		uint8_t *p;
+
+		while (cap < g->len + len)
+			cap *= 2;
+		p = realloc(g->chunks, cap);
+		if (!p)
+			return -ENOMEM;
+		g->chunks = p;
+		g->cap = cap;
+	}
+	memcpy(g->chunks + g->len, chunk, len);
+	g->len += len;
+	return 0;
+}
+
+static struct subscriber_gen *gen_find(struct subscriber_set *s, uint64_t gen,
+				       struct subscriber_gen ***link)
+{
+	struct subscriber_gen **pp = &s->inflight;
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->gen == gen) {
+			if (link)
+				*link = pp;
+			return *pp;
+		}
+	return NULL;
+}
+
+/* Where does page @page (IOVA / page size) live in pending? */
+static int page_to_bit(const struct harvest_domain *d, uint64_t page,
+		       uint64_t *bit)
+{
+	size_t lo = 0, hi = d->nranges;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct harvest_range *r = &d->ranges[mid];
+		uint64_t first = r->iova / d->page_size;
+
+		if (page < first)
+			hi = mid;
+		else if (page >= first + r->length / d->page_size)
+			lo = mid + 1;
+		else {
+			*bit = r->bit + (page - first);
+			return 0;
+		}
+	}
+	return -ERANGE;
+}
+
+static int requeue_run(void *ctx, uint64_t first, uint64_t count)
+{
+	struct subscriber_set *s = ctx;
+	uint64_t bit;
+
+	/* a chunk never crosses a range, so one lookup per run */
+	if (page_to_bit(s->layout, first, &bit))
+		return -ERANGE;
+	pending_set_bits(s, bit, count);
+	return 0;
+}
+
+static int gen_requeue(struct subscriber_set *s, struct subscriber_gen *g)
+{
+	for (size_t off = 0; off < g->len;) {
+		int n = chunk_decode(g->chunks + off, g->len - off,
+				     requeue_run, s);
+
+		if (n < 0)
+			return n;	/* our own encoding: cannot happen */
+		off += n;
+	}
+	return 0;
+}
+
+/*
+ * Move the bits of pages [@page, @page + @span) of range @rg out of pending
+ * into @out (bit 0 = @page), one atomic exchange per word.  Chunks start at
+ * multiples of CHUNK_MAX_PAGES pages, which the layout puts on word
+ * boundaries, except a range's first chunk: its words hold nothing else
+ * (ranges never share a word), so they are taken whole and shifted down.
+ */
+static uint64_t take_span(struct subscriber_set *s,
+			  const struct harvest_range *rg, uint64_t page,
+			  uint32_t span, uint64_t *raw, uint64_t *out)
+{
+	const struct harvest_domain *d = s->layout;
+	uint64_t bit = rg->bit + (page - rg->iova / d->page_size);
+	uint64_t w0 = bit / 64, nw = (bit % 64 + span + 63) / 64;
+	unsigned int sh = bit % 64;
+	uint64_t any = 0;
+
+	for (uint64_t w = 0; w < nw; w++) {
+		uint64_t *src = &s->pending[w0 + w];
+
+		raw[w] = *src ? __atomic_exchange_n(src, 0, __ATOMIC_RELAXED) : 0;
+		any |= raw[w];
+	}
+	if (!any)
+		return 0;
+	for (uint64_t w = 0; w < (span + 63) / 64; w++)
+		out[w] = sh ? raw[w] >> sh |
+			      (w + 1 < nw ? raw[w + 1] << (64 - sh) : 0) :
+			      raw[w];
+	return nw;
+}
+
+int subscriber_set_take(struct subscriber_set *s, uint64_t gen,
+			struct subscriber_gen **out)
+{
+	const struct harvest_domain *d = s->layout;
+	struct subscriber_gen *g, **tail;
+	uint64_t raw[CHUNK_WORDS + 1], words[CHUNK_WORDS];
+	uint8_t chunk[CHUNK_MAX_SIZE];
+	int r;
+
+	if (gen_find(s, gen, NULL))
+		return -EEXIST;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->gen = gen;
+
+	for (size_t i = 0; i < d->nranges; i++) {
+		const struct harvest_range *rg = &d->ranges[i];
+		uint64_t page = rg->iova / d->page_size;
+		uint64_t end = page + rg->length / d->page_size;
+
+		while (page < end) {
+			uint64_t cut = (page / CHUNK_MAX_PAGES + 1) *
+				       CHUNK_MAX_PAGES;
+			uint32_t span = (uint32_t)((cut < end ? cut : end) - page);
+			uint64_t nw = take_span(s, rg, page, span, raw, words);
+
+			if (nw) {
+				r = chunk_encode(page, span, words, chunk);
+				if (r > 0)
+					r = gen_append(g, chunk, r);
+				if (r < 0) {
+					/* give back this span, and the rest */
+					uint64_t bit = rg->bit + (page -
+						rg->iova / d->page_size);
+
+					subscriber_set_fold(s, bit / 64, raw, nw);
+					gen_requeue(s, g);
+					gen_free(g);
+					return r;
+				}
+				for (uint64_t w = 0; w < (span + 63) / 64u; w++)
+					g->pages += __builtin_popcountll(words[w]);
+			}
+			page += span;
+		}
+	}
+	for (tail = &s->inflight; *tail; tail = &(*tail)->next)
+		;
+	*tail = g;
+	*out = g;
+	return 0;
+}
+
+int subscriber_set_ack(struct subscriber_set *s, uint64_t gen)
+{
+	struct subscriber_gen **link, *g = gen_find(s, gen, &link);
+
+	if (!g)
+		return -ENOENT;
+	*link = g->next;
+	gen_free(g);
+	return 0;
+}
+
+int subscriber_set_requeue(struct subscriber_set *s, uint64_t gen)
+{
+	struct subscriber_gen **link, *g;
+	int r;
+
+	if (gen == UINT64_MAX) {
+		while (s->inflight) {
+			g = s->inflight;
+			r = gen_requeue(s, g);
+			if (r < 0)
+				return r;
+			s->inflight = g->next;
+			gen_free(g);
+		}
+		return 0;
+	}
+	g = gen_find(s, gen, &link);
+	if (!g)
+		return -ENOENT;
+	r = gen_requeue(s, g);
+	if (r < 0)
+		return r;
+	*link = g->next;
+	gen_free(g);
+	return 0;
+}
+
+uint64_t subscriber_set_pending_pages(const struct subscriber_set *s)
+{
+	uint64_t n = 0;
+
+	for (uint64_t w = 0; w < s->nwords; w++)
+		n += __builtin_popcountll(__atomic_load_n(&s->pending[w],
+							  __ATOMIC_RELAXED));
+	return n;
+}
+
+size_t subscriber_set_memory(const struct subscriber_set *s)
+{
+	size_t n = s->nwords * 8;
+
+	for (const struct subscriber_gen *g = s->inflight; g; g = g->next)
+		n += sizeof(*g) + g->cap;
+	return n;
+}

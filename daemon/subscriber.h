@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A subscriber's dirty state for one domain.
+ *
+ * pending: a bitmap laid out like the domain's harvest bitmap (struct
+ * harvest_domain): every round ORs its bits in (atomically, from whichever
+ * thread completed the batch), so its memory is bounded by the domain's size
+ * however slowly the subscriber reads.
+ *
+ * in flight: when the subscriber is sent a generation, the pending bits are
+ * moved (atomic exchange, word by word) into that generation's encoded
+ * chunks (protocol/chunk.h), which are kept until the subscriber
+ * acknowledges the generation.  Bits a round sets meanwhile stay pending for
+ * the next generation.  If the subscriber goes away, or asks for a resend,
+ * an unacknowledged generation's chunks are decoded back into pending:
+ * nothing is cleared except what the subscriber acknowledged.  The chunks
+ * are never larger than the raw bitmap plus a header per 32768 pages.
+ */
+#ifndef DIRTYD_SUBSCRIBER_H
+#define DIRTYD_SUBSCRIBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct harvest_domain;
+
+/** One generation sent and not yet acknowledged. */
+struct subscriber_gen {
+	uint64_t gen;
+	uint8_t *chunks;	/* back-to-back encoded chunks */
+	size_t len;
+	size_t cap;
+	uint64_t pages;		/* dirty pages in it */
+	struct subscriber_gen *next;
+};
+
+struct subscriber_set {
+	const struct harvest_domain *layout;
+	uint64_t nwords;
+	uint64_t *pending;	/* accessed with __atomic builtins */
+	struct subscriber_gen *inflight;	/* oldest first */
+};
+
+/** subscriber_set_init() - an empty set shaped like @layout's bitmap. */
+int subscriber_set_init(struct subscriber_set *s,
+			const struct harvest_domain *layout);
+void subscriber_set_release(struct subscriber_set *s);
+
+/** subscriber_set_fold() - OR @n words of @src into pending at word @at.
+ *  Safe against concurrent folds and takes. */
+void subscriber_set_fold(struct subscriber_set *s, uint64_t at,
+			 const uint64_t *src, uint64_t n);
+/** subscriber_set_fold_batch() - harvest_batch_fn that folds a batch's
+ *  slice into the subscriber set @ctx. */
+struct harvest_batch;
+void subscriber_set_fold_batch(void *ctx, const struct harvest_batch *batch);
+/** subscriber_set_mark_all() - every page of every range is dirty (state
+ *  was lost: tell the client and mark everything). */
+void subscriber_set_mark_all(struct subscriber_set *s);
+
+/**
+ * subscriber_set_take() - move everything pending into a new in-flight
+ * generation @gen, encoded as chunks in page order; *out points at it (its
+ * chunks may be empty).  -EEXIST if @gen is already in flight, -ENOMEM.
+ */
+int subscriber_set_take(struct subscriber_set *s, uint64_t gen,
+			struct subscriber_gen **out);
+/** subscriber_set_ack() - drop generation @gen; -ENOENT if not in flight. */
+int subscriber_set_ack(struct subscriber_set *s, uint64_t gen);
+/** subscriber_set_requeue() - put generation @gen (or every one, with
+ *  @gen == UINT64_MAX) back into pending; -ENOENT if not in flight. */
+int subscriber_set_requeue(struct subscriber_set *s, uint64_t gen);
+
+/** subscriber_set_pending_pages() - dirty pages pending (not in flight). */
+uint64_t subscriber_set_pending_pages(const struct subscriber_set *s);
+/** subscriber_set_memory() - bytes held: bitmap plus in-flight chunks. */
+size_t subscriber_set_memory(const struct subscriber_set *s);
+
+#endif

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "protocol/chunk.h"
+#include "protocol/wire.h"
+
+static size_t uleb_size(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static uint8_t *uleb_put(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+/* Read a ULEB128 of at most 3 bytes (values < 2^21 > CHUNK_MAX_PAGES). */
+static int uleb_get(const uint8_t **p, const uint8_t *end, uint32_t *v)
+{
+	uint32_t val = 0;
+
+	for (unsigned int shift = 0; shift < 21; shift += 7) {
+		uint8_t b;
+
+		if (*p == end)
+			return -EBADMSG;
+		b = *(*p)++;
+		val |= (uint32_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = val;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+static inline bool bit_at(const uint64_t *bits, uint32_t i)
+{
+	return bits[i / 64] >> (i % 64) & 1;
+}
+
+/* Next run of set bits at or after @i below @span: [*start, *end). */
+static bool next_run(const uint64_t *bits, uint32_t span, uint32_t i,
+		     uint32_t *start, uint32_t *end)
+{
+	uint32_t nw = (span + 63) / 64;
+	uint32_t w = i / 64;
+	uint64_t word;
+
+	if (i >= span)
+		return false;
+	word = bits[w] & (~0ULL << (i % 64));
+	while (!word) {
+		if (++w >= nw)
+			return false;
+		word = bits[w];
+	}
+	*start = w * 64 + __builtin_ctzll(word);
+	if (*start >= span)
+		return false;
+	/* find the first clear bit after start */
+	word = ~bits[w] & (~0ULL << (*start % 64));
+	while (!word) {
+		if (++w >= nw) {
+			*end = span;
+			return true;
+		}
+		word = ~bits[w];
+	}
+	*end = w * 64 + __builtin_ctzll(word);
+	if (*end > span)
+		*end = span;
+	return true;
+}
+
+/* Bytes of raw bitmap up to the last dirty page below @span; 0 if none. */
+static uint32_t raw_size(const uint64_t *bits, uint32_t span)
+{
+	for (uint32_t w = (span + 63) / 64; w-- > 0;) {
+		uint64_t word = bits[w];
+
+		if (w == span / 64)
+			word &= (1ULL << (span % 64)) - 1;
+		if (word)
+			return (w * 64 + 63 - __builtin_clzll(word)) / 8 + 1;
+	}
+	return 0;
+}
+
+int chunk_encode(uint64_t first, uint32_t span, const uint64_t *bits,
+		 uint8_t *out)
+{
+	uint32_t raw_len, start, end, cursor = 0;
+	size_t runs_len = 0;
+	uint8_t *p;
+
+	if (!span || span > CHUNK_MAX_PAGES || !bits || !out)
+		return -EINVAL;
+	raw_len = raw_size(bits, span);
+	if (!raw_len)
+		return 0;
+	for (uint32_t i = 0; runs_len < raw_len &&
+	     next_run(bits, span, i, &start, &end); i = end) {
+		runs_len += uleb_size(start - cursor) + uleb_size(end - start);
+		cursor = end;
+	}
+
+	wire_put_le64(out, first);
+	wire_put_le32(out + 8, span);
+	out[13] = 0;
+	p = out + CHUNK_HEADER_SIZE;
+	if (runs_len < raw_len) {
+		out[12] = CHUNK_RUNS;
+		cursor = 0;
+		for (uint32_t i = 0; next_run(bits, span, i, &start, &end);
+		     i = end) {
+			p = uleb_put(p, start - cursor);
+			p = uleb_put(p, end - start);
+			cursor = end;
+		}
+	} else {
+		out[12] = CHUNK_RAW;
+		for (uint32_t i = 0; i < raw_len; i++)
+			p[i] = (uint8_t)(bits[i / 8] >> (i % 8 * 8));
+		/* bits at or past span in the last byte stay clear */
+		if (raw_len * 8 > span)
+			p[raw_len - 1] &= (uint8_t)((1u << (span % 8)) - 1);
+		p += raw_len;
+	}
+	wire_put_le16(out + 14, (uint16_t)(p - out - CHUNK_HEADER_SIZE));
+	return (int)(p - out);
+}
+
+void chunk_peek(const uint8_t *buf, uint64_t *first, uint32_t *span)
+{
+	*first = wire_get_le64(buf);
+	*span = wire_get_le32(buf + 8);
+}
+
+/* Walk the payload; with @fn NULL only validate. */
+static int chunk_walk(const uint8_t *buf, uint64_t first, uint32_t span,
+		      uint8_t kind, uint16_t len, chunk_run_fn fn, void *ctx)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	int r;
+
+	if (kind == CHUNK_RUNS) {
+		uint64_t cursor = 0;
+
+		if (!len)
+			return -EBADMSG;
+		while (p < end) {
+			uint32_t gap, run;
+
+			if (uleb_get(&p, end, &gap) || uleb_get(&p, end, &run) ||
+			    !run || cursor + gap + run > span ||
+			    (cursor && !gap))
+				return -EBADMSG;
+			cursor += gap;
+			if (fn && (r = fn(ctx, first + cursor, run)))
+				return r;
+			cursor += run;
+		}
+		return 0;
+	}
+	/* CHUNK_RAW */
+	if (!len || len > (span + 7) / 8 || !buf[len - 1] ||
+	    (len * 8u > span && buf[len - 1] >> (span % 8)))
+		return -EBADMSG;
+	for (uint32_t i = 0; i < len * 8u;) {
+		uint32_t j;
+
+		if (!(buf[i / 8] >> (i % 8) & 1)) {
+			i++;
+			continue;
+		}
+		for (j = i; j < len * 8u && (buf[j / 8] >> (j % 8) & 1); j++)
+			;
+		if (fn && (r = fn(ctx, first + i, j - i)))
+			return r;
+		i = j;
+	}
+	return 0;
+}
+
+int chunk_decode(const uint8_t *buf, size_t len, chunk_run_fn fn, void *ctx)
+{
+	uint64_t first;
+	uint32_t span;
+	uint16_t plen;
+	uint8_t kind;
+	int r;
+
+	if (len < CHUNK_HEADER_SIZE)
+		return -EBADMSG;
+	first = wire_get_le64(buf);
+	span = wire_get_le32(buf + 8);
+	kind = buf[12];
+	plen = wire_get_le16(buf + 14);
+	if (!span || span > CHUNK_MAX_PAGES || buf[13] ||
+	    (kind != CHUNK_RUNS && kind != CHUNK_RAW) ||
+	    plen > len - CHUNK_HEADER_SIZE || first + span < first)
+		return -EBADMSG;
+	r = chunk_walk(buf + CHUNK_HEADER_SIZE, first, span, kind, plen, NULL,
+		       NULL);
+	if (r)
+		return r;
+	r = chunk_walk(buf + CHUNK_HEADER_SIZE, first, span, kind, plen, fn,
+		       ctx);
+	return r ? r : (int)(CHUNK_HEADER_SIZE + plen);
+}

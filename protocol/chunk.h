@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dirty-range chunks: the compact form in which a set of dirty pages
+ * travels (to a client, and in the daemon's record of what it sent).
+ *
+ * A chunk covers at most CHUNK_MAX_PAGES pages starting at page @first (page
+ * numbers are IOVA / page size).  Its payload is one of:
+ *
+ *   CHUNK_RUNS  (gap, run) pairs of ULEB128 integers: starting from @first,
+ *               skip gap pages, then run (>= 1) dirty pages; repeated.
+ *   CHUNK_RAW   a bitmap: bit i of byte i/8 is page @first + i; trailing
+ *               zero bytes are left out.
+ *
+ * The encoder picks whichever is smaller, so a chunk is never more than its
+ * header (CHUNK_HEADER_SIZE) larger than the raw bitmap of its span.
+ * Layout (little-endian):
+ *
+ *   0  le64 first     first page of the span
+ *   8  le32 span      pages covered, 1 .. CHUNK_MAX_PAGES
+ *  12  u8   kind      CHUNK_RUNS or CHUNK_RAW
+ *  13  u8   reserved  0
+ *  14  le16 len       payload bytes that follow
+ */
+#ifndef DIRTYD_PROTOCOL_CHUNK_H
+#define DIRTYD_PROTOCOL_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHUNK_MAX_PAGES 32768u
+#define CHUNK_HEADER_SIZE 16u
+#define CHUNK_MAX_SIZE (CHUNK_HEADER_SIZE + CHUNK_MAX_PAGES / 8)
+
+enum chunk_kind {
+	CHUNK_RUNS = 0,
+	CHUNK_RAW = 1,
+};
+
+/**
+ * chunk_encode() - encode pages [@first, @first + @span) whose bits are
+ * @bits (bit i of word i/64 is page @first + i) into @out, which must hold
+ * CHUNK_MAX_SIZE bytes.  Returns the chunk's size, 0 when no page of the span
+ * is dirty (nothing is written), or -EINVAL.
+ */
+int chunk_encode(uint64_t first, uint32_t span, const uint64_t *bits,
+		 uint8_t *out);
+
+/* Called for every run of a decoded chunk, in order. */
+typedef int (*chunk_run_fn)(void *ctx, uint64_t first, uint64_t count);
+
+/**
+ * chunk_decode() - validate the chunk at @buf (@len bytes available) and
+ * report its runs to @fn.  Returns the chunk's size, or -EBADMSG for a
+ * malformed chunk (nothing is reported then: validation runs first), or
+ * whatever non-zero @fn returned.
+ */
+int chunk_decode(const uint8_t *buf, size_t len, chunk_run_fn fn, void *ctx);
+
+/** chunk_peek() - first page and span of a chunk already validated. */
+void chunk_peek(const uint8_t *buf, uint64_t *first, uint32_t *span);
+
+#endif

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+/* Dirty-range chunks: exact round trips, the size bound, strict decoding. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "test_rng.h"
+#include "protocol/chunk.h"
+
+#define WORDS (CHUNK_MAX_PAGES / 64)
+
+struct rebuild {
+	uint64_t base;
+	uint64_t bits[WORDS];
+	uint64_t last_end;
+	bool ordered;
+};
+
+static int rebuild_run(void *ctx, uint64_t first, uint64_t count)
+{
+	struct rebuild *r = ctx;
+
+	if (first < r->last_end)
+		r->ordered = false;
+	r->last_end = first + count;
+	for (uint64_t p = first - r->base; p < first - r->base + count; p++)
+		r->bits[p / 64] |= 1ULL << (p % 64);
+	return 0;
+}
+
+static void fill(uint64_t *bits, uint32_t span, unsigned int pct,
+		 unsigned int mean)
+{
+	memset(bits, 0, WORDS * 8);
+	for (uint32_t i = 0; i < span;) {
+		uint32_t run = (uint32_t)(rng() % (2 * mean)) + 1;
+		bool set = rng() % 1000 < pct;
+
+		for (uint32_t j = i; j < i + run && j < span; j++)
+			if (set)
+				bits[j / 64] |= 1ULL << (j % 64);
+		i += run;
+	}
+}
+
+static void round_trip(const uint64_t *bits, uint32_t span, uint64_t first)
+{
+	static uint8_t buf[CHUNK_MAX_SIZE];
+	static struct rebuild rb;
+	int n = chunk_encode(first, span, bits, buf);
+	bool any = false;
+
+	for (uint32_t i = 0; i < span; i++)
+		any |= bits[i / 64] >> (i % 64) & 1;
+	if (!any) {
+		cr_assert_eq(n, 0);
+		return;
+	}
+	cr_assert_gt(n, 0);
+	/* never more than the header over the raw bitmap of the span */
+	cr_assert_leq((uint32_t)n, CHUNK_HEADER_SIZE + (span + 7) / 8);
+	memset(&rb, 0, sizeof(rb));
+	rb.base = first;
+	rb.ordered = true;
+	cr_assert_eq(chunk_decode(buf, n, rebuild_run, &rb), n);
+	cr_assert(rb.ordered);
+	for (uint32_t i = 0; i < span; i++)
+		cr_assert_eq(rb.bits[i / 64] >> (i % 64) & 1,
+			     bits[i / 64] >> (i % 64) & 1, "page %u", i);
+	/* any truncation is rejected */
+	cr_assert_eq(chunk_decode(buf, n - 1, rebuild_run, &rb), -EBADMSG);
+}
+
+Test(chunk, round_trips_random_patterns)
+{
+	static uint64_t bits[WORDS];
+	const unsigned int pct[] = { 0, 1, 10, 100, 500, 900, 1000 };
+	const unsigned int mean[] = { 1, 2, 16, 300 };
+
+	rng_seed(7);
+	for (unsigned int a = 0; a < 7; a++)
+		for (unsigned int m = 0; m < 4; m++)
+			for (int rep = 0; rep < 3; rep++) {
+				uint32_t span = rep ? CHUNK_MAX_PAGES -
+					(uint32_t)(rng() % 100) : CHUNK_MAX_PAGES;
+
+				fill(bits, span, pct[a], mean[m]);
+				/* garbage past span must be ignored */
+				if (span % 64)
+					bits[span / 64] |= ~0ULL << (span % 64);
+				round_trip(bits, span, rng() >> 20);
+			}
+}
+
+Test(chunk, sparse_and_clustered_are_far_smaller_than_raw)
+{
+	static uint64_t bits[WORDS];
+	uint8_t buf[CHUNK_MAX_SIZE];
+
+	memset(bits, 0, sizeof(bits));
+	bits[100] = 1;			/* one page */
+	cr_assert_leq(chunk_encode(0, CHUNK_MAX_PAGES, bits, buf),
+		      CHUNK_HEADER_SIZE + 4);
+	cr_assert_eq(buf[12], CHUNK_RUNS);
+	memset(bits, 0xff, sizeof(bits));	/* all dirty: one run */
+	cr_assert_eq(chunk_encode(0, CHUNK_MAX_PAGES, bits, buf),
+		     CHUNK_HEADER_SIZE + 1 + 3);
+	memset(bits, 0x55, sizeof(bits));	/* alternating: raw wins */
+	cr_assert_eq(chunk_encode(0, CHUNK_MAX_PAGES, bits, buf),
+		     CHUNK_HEADER_SIZE + CHUNK_MAX_PAGES / 8);
+	cr_assert_eq(buf[12], CHUNK_RAW);
+}
+
+static int count_runs(void *ctx, uint64_t first, uint64_t count)
+{
+	(void)first;
+	(void)count;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+Test(chunk, rejects_malformed)
+{
+	uint8_t c[64] = { 0 };
+	int runs = 0;
+
+	/* header: first=0, span=64, RUNS, len=2: gap 0 run 3 */
+	c[8] = 64; c[12] = CHUNK_RUNS; c[14] = 2; c[16] = 0; c[17] = 3;
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), 18);
+	cr_assert_eq(runs, 1);
+
+	runs = 0;
+	c[17] = 0;	/* zero-length run */
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	c[17] = 65;	/* past span */
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	c[17] = 3;
+	c[13] = 1;	/* reserved */
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	c[13] = 0;
+	c[12] = 9;	/* kind */
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	c[12] = CHUNK_RUNS;
+	c[14] = 40;	/* payload longer than the buffer */
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	c[14] = 2;
+	c[8] = 0;	/* span 0 */
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	c[8] = 0; c[10] = 1;	/* span 65536 > max */
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	c[10] = 0; c[8] = 64;
+	/* adjacent runs must be merged: gap 0 after a run */
+	c[14] = 4; c[16] = 0; c[17] = 1; c[18] = 0; c[19] = 1;
+	cr_assert_eq(chunk_decode(c, 20, count_runs, &runs), -EBADMSG);
+	/* unterminated ULEB128 */
+	c[14] = 2; c[16] = 0x80; c[17] = 0x80;
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	/* RAW: trailing zero byte, bit past span, longer than span */
+	memset(c, 0, sizeof(c));
+	c[8] = 12; c[12] = CHUNK_RAW; c[14] = 2; c[16] = 1; c[17] = 0;
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	c[17] = 0x10;	/* page 12: past span 12 */
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	c[17] = 0x08;	/* page 11: fine */
+	runs = 0;
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), 18);
+	cr_assert_eq(runs, 2);
+	c[14] = 3;
+	cr_assert_eq(chunk_decode(c, 19, count_runs, &runs), -EBADMSG);
+	/* first + span wraps */
+	memset(c, 0xff, 8);
+	c[8] = 12; c[9] = 0; c[14] = 2;
+	cr_assert_eq(chunk_decode(c, 18, count_runs, &runs), -EBADMSG);
+	cr_assert_eq(chunk_decode(c, 3, count_runs, &runs), -EBADMSG);
+}
+
+Test(chunk, random_bytes_never_crash_and_decode_consistently)
+{
+	uint8_t buf[256];
+	int runs;
+
+	rng_seed(99);
+	for (int i = 0; i < 200000; i++) {
+		size_t len = rng() % sizeof(buf);
+
+		for (size_t k = 0; k < len; k++)
+			buf[k] = (uint8_t)rng();
+		/* bias toward plausible headers */
+		if (len > 16) {
+			buf[9] = buf[10] = buf[11] = 0;
+			buf[13] = 0;
+			buf[12] &= 1;
+			buf[15] = 0;
+			buf[14] %= (uint8_t)(len - 15);
+		}
+		runs = 0;
+		int n = chunk_decode(buf, len, count_runs, &runs);
+
+		cr_assert(n == -EBADMSG || (n >= (int)CHUNK_HEADER_SIZE &&
+					    (size_t)n <= len));
+		if (n < 0)
+			cr_assert_eq(runs, 0, "runs reported before rejection");
+	}
+}

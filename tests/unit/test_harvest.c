@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: MIT
+/* The harvest engine against the simulated host: plans, both worker counts,
+ * several domains at once, batch boundaries, huge leaves, NO_CLEAR. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_rng.h"
+#include "daemon/harvest.h"
+#include "kernel/backend.h"
+#include "kernel/sim/sim.h"
+
+#define PG 4096ULL
+
+static struct backend *open_sim(uint64_t backing, unsigned int ndev)
+{
+	struct backend_config cfg = {
+		.kind = BACKEND_SIM,
+		.sim = { .n_devices = ndev, .backing_page_size = backing },
+	};
+	struct backend *b;
+
+	for (unsigned int i = 0; i < ndev; i++) {
+		snprintf(cfg.sim.devices[i].name, BACKEND_NAME_MAX, "dev%u", i);
+		cfg.sim.devices[i].dirty_tracking = true;
+	}
+	cr_assert_eq(backend_open(&cfg, &b), 0);
+	return b;
+}
+
+struct dom_setup {
+	uint32_t dev, ioas, hwpt;
+};
+
+static void setup_domain(struct backend *b, const char *dev,
+			 const struct harvest_range *r, size_t n,
+			 struct dom_setup *s)
+{
+	cr_assert_eq(backend_device_bind(b, dev, &s->dev), 0);
+	cr_assert_eq(backend_ioas_alloc(b, &s->ioas), 0);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t iova = r[i].iova;
+
+		cr_assert_eq(backend_ioas_map(b, s->ioas,
+					      IOMMU_IOAS_MAP_FIXED_IOVA |
+					      IOMMU_IOAS_MAP_READABLE |
+					      IOMMU_IOAS_MAP_WRITEABLE,
+					      (void *)(uintptr_t)(1ULL << 40),
+					      r[i].length, &iova), 0);
+	}
+	cr_assert_eq(backend_hwpt_alloc(b, s->dev, s->ioas,
+					IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+					&s->hwpt), 0);
+	cr_assert_eq(backend_device_attach(b, s->dev, s->hwpt), 0);
+	cr_assert_eq(backend_hwpt_set_dirty_tracking(b, s->hwpt, true), 0);
+}
+
+static uint64_t huge_leaves_seen;
+
+/* Dirty @count random pages of the plan's ranges, recording in @expect
+ * (laid out like the plan's bitmap) every page of the leaf each write hit,
+ * as the sim's page table says. */
+static void dirty_random(struct backend *b, const struct dom_setup *s,
+			 const struct harvest_domain *d, uint64_t count,
+			 uint64_t *expect)
+{
+	for (uint64_t i = 0; i < count; i++) {
+		const struct harvest_range *r = &d->ranges[rng() % d->nranges];
+		uint64_t page = rng() % (r->length / PG);
+		struct sim_leaf leaf;
+
+		cr_assert_eq(backend_dma_write(b, s->dev, r->iova + page * PG, 8),
+			     0);
+		cr_assert_eq(sim_hwpt_lookup(b, s->hwpt, r->iova + page * PG,
+					     &leaf), 0);
+		cr_assert(leaf.dirty);
+		huge_leaves_seen += leaf.size > PG;
+		for (uint64_t p = (leaf.iova - r->iova) / PG;
+		     p < (leaf.iova + leaf.size - r->iova) / PG; p++)
+			expect[(r->bit + p) / 64] |= 1ULL << ((r->bit + p) % 64);
+	}
+}
+
+/* Scribble over everything the engine owns: it must zero before reading. */
+static void scribble(struct harvest_domain *d)
+{
+	for (size_t i = 0; i < d->nbatches; i++)
+		memset(d->batches[i].bitmap, 0xa5, d->batches[i].nwords * 8);
+}
+
+static void assert_bitmap_eq(const uint64_t *got, const uint64_t *want,
+			     uint64_t nwords)
+{
+	for (uint64_t w = 0; w < nwords; w++)
+		cr_assert_eq(got[w], want[w],
+			     "word %lu: got %016lx want %016lx",
+			     (unsigned long)w, (unsigned long)got[w],
+			     (unsigned long)want[w]);
+}
+
+Test(harvest_plan, batches_are_page_aligned_slices_within_a_window)
+{
+	const struct harvest_range r[] = {
+		{ .iova = 0x10000, .length = 70ULL << 30 },	/* head + 2 */
+		{ .iova = 1ULL << 40, .length = 8 * PG },	/* tiny */
+		{ .iova = (1ULL << 40) + (1ULL << 30) + 5 * PG,	/* head only */
+		  .length = 20 * PG },
+		{ .iova = 1ULL << 41, .length = 1ULL << 30 },
+	};
+	struct harvest_domain d = { 0 };
+	uint64_t prev_end = 0;
+
+	cr_assert_eq(harvest_domain_plan(&d, 7, PG, r, 4, 0), 0);
+	cr_assert_eq(d.nranges, 4);
+	cr_assert_eq(d.nbatches, 6);
+	cr_assert_eq((uintptr_t)d.bitmap % 4096, 0);
+	for (size_t i = 0; i < d.nranges; i++) {
+		/* page p of IOVA at a bit congruent to p mod 32768; ranges
+		 * never share a word */
+		cr_assert_eq(d.ranges[i].bit % 32768, (r[i].iova / PG) % 32768);
+		cr_assert_geq(d.ranges[i].bit / 64, (prev_end + 63) / 64);
+		prev_end = d.ranges[i].bit + r[i].length / PG;
+	}
+	cr_assert_leq(prev_end, d.nbits);
+	for (size_t i = 0; i < d.nbatches; i++) {
+		const struct harvest_batch *bt = &d.batches[i];
+
+		cr_assert_leq(bt->length / PG, HARVEST_WINDOW_BITS);
+		if (bt->shift) {
+			/* a head: below the first 64-page boundary */
+			cr_assert_neq(bt->iova % (64 * PG), 0);
+			cr_assert_leq(bt->length / PG, 64 - bt->shift);
+			cr_assert_eq(bt->nwords, 1);
+			continue;
+		}
+		cr_assert_eq(bt->iova % (64 * PG), 0, "batch %zu", i);
+		cr_assert_eq(((uintptr_t)bt->bitmap - (uintptr_t)d.bitmap) % 8,
+			     0, "batch %zu", i);
+		cr_assert_eq(bt->nwords, (bt->length / PG + 63) / 64);
+		/* no read ends inside a 1 GiB leaf unless the range ends */
+		cr_assert((bt->iova + bt->length) % (1ULL << 30) == 0 ||
+			  i + 1 == d.nbatches || d.batches[i + 1].dom == NULL ||
+			  d.batches[i + 1].iova != bt->iova + bt->length,
+			  "batch %zu ends mid-leaf", i);
+	}
+	cr_assert_eq(d.batches[0].iova, 0x10000);
+	cr_assert_eq(d.batches[0].length, 0x40000 - 0x10000);
+	cr_assert_eq(d.batches[1].iova, 0x40000);
+	cr_assert_eq(d.batches[1].length, (64ULL << 30) - 0x40000);
+	cr_assert_eq(d.batches[2].iova, 64ULL << 30);
+	/* a whole window is page aligned in the bitmap */
+	cr_assert_eq(((uintptr_t)d.batches[2].bitmap - (uintptr_t)d.bitmap) %
+		     4096, 0);
+	harvest_domain_release(&d);
+}
+
+Test(harvest_plan, rejects_bad_input)
+{
+	struct harvest_domain d = { 0 };
+	const struct harvest_range overlap[] = {
+		{ .iova = 0, .length = 1ULL << 20 },
+		{ .iova = 1ULL << 19, .length = 1ULL << 20 },
+	};
+	const struct harvest_range unaligned[] = { { .iova = 100, .length = PG } };
+	const struct harvest_range empty[] = { { .iova = 0, .length = 0 } };
+	const struct harvest_range wrap[] = { { .iova = ~0ULL - PG + 1, .length = 2 * PG } };
+
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, overlap, 2, 0), -EINVAL);
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, unaligned, 1, 0), -EINVAL);
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, empty, 1, 0), -EINVAL);
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, wrap, 1, 0), -EINVAL);
+	cr_assert_eq(harvest_domain_plan(&d, 1, 3000, overlap, 1, 0), -EINVAL);
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, overlap, 1, 12345), -EINVAL);
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, overlap, 1, PG * 64), -EINVAL);
+	/* below 1 GiB a read could end inside a huge leaf */
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, overlap, 1, 1ULL << 29), -EINVAL);
+	cr_assert_null(d.bitmap);
+}
+
+Test(harvest_plan, batch_bytes_keeps_workers_busy)
+{
+	cr_assert_eq(harvest_batch_bytes(1ULL << 40, PG, 2), 64ULL << 30);
+	cr_assert_eq(harvest_batch_bytes(16ULL << 30, PG, 2), 2ULL << 30);
+	/* never below 1 GiB, the largest leaf */
+	cr_assert_eq(harvest_batch_bytes(1ULL << 20, PG, 2), 1ULL << 30);
+	cr_assert_eq(harvest_batch_min_bytes(PG), 1ULL << 30);
+	cr_assert_eq(harvest_batch_min_bytes(1ULL << 20), (1ULL << 20) * 32768);
+}
+
+static int done_count;
+
+static void on_done(void *ctx, struct harvest_domain *dom, int result)
+{
+	(void)dom;
+	cr_assert_eq(result, 0);
+	(*(int *)ctx)++;
+	done_count++;
+}
+
+static void engine_rounds(unsigned int workers, uint64_t backing)
+{
+	/* unaligned starts: heads, and 2 MiB leaves only past them */
+	const struct harvest_range r0[] = {
+		{ .iova = (1ULL << 30) + 5 * PG, .length = 3ULL << 30 },
+		{ .iova = 8ULL << 30, .length = (2ULL << 30) + 7 * PG },
+	};
+	const struct harvest_range r1[] = {
+		{ .iova = 0, .length = 1ULL << 30 },
+	};
+	const struct harvest_range r2[] = {
+		{ .iova = (64ULL << 30) - (3ULL << 20), .length = 6ULL << 30 },
+	};
+	const struct harvest_range *rs[] = { r0, r1, r2 };
+	const size_t ns[] = { 2, 1, 1 };
+	struct harvest_engine_config cfg = { .workers = workers,
+					     .force_workers = true };
+	struct backend *b = open_sim(backing, 3);
+	struct harvest_engine *e;
+	struct harvest_domain d[3] = { 0 };
+	struct dom_setup s[3];
+	uint64_t *expect[3];
+	int ndone = 0;
+
+	rng_seed(workers * 1000 + backing);
+	cr_assert_eq(harvest_engine_new(b, &cfg, &e), 0);
+	cr_assert_str_eq(harvest_engine_mode(e), "workers");
+	cr_assert_eq(harvest_engine_workers(e), workers);
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+		uint64_t total = 0;
+
+		snprintf(name, sizeof(name), "dev%d", i);
+		setup_domain(b, name, rs[i], ns[i], &s[i]);
+		for (size_t k = 0; k < ns[i]; k++)
+			total += rs[i][k].length;
+		/* small batches: many batch boundaries */
+		cr_assert_eq(harvest_domain_plan(&d[i], s[i].hwpt, PG, rs[i],
+						 ns[i], 1ULL << 30), 0);
+		expect[i] = calloc(d[i].nwords, 8);
+	}
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 3; i++) {
+			memset(expect[i], 0, d[i].nwords * 8);
+			dirty_random(b, &s[i], &d[i], 500 + round * 300,
+				     expect[i]);
+		}
+		/* pre-fill the slices: the engine must zero them */
+		for (int i = 0; i < 3; i++)
+			scribble(&d[i]);
+		ndone = 0;
+		for (int i = 0; i < 3; i++)
+			cr_assert_eq(harvest_engine_start(e, &d[i], 0, NULL,
+							  on_done, &ndone), 0);
+		cr_assert_eq(harvest_engine_start(e, &d[0], 0, NULL, on_done,
+						  &ndone), -EBUSY);
+		cr_assert_eq(harvest_engine_wait(e), 3);
+		cr_assert_eq(ndone, 3);
+		for (int i = 0; i < 3; i++) {
+			assert_bitmap_eq(d[i].bitmap, expect[i], d[i].nwords);
+			cr_assert_eq(d[i].round, (uint64_t)round + 1);
+		}
+	}
+	/* the clearing reads left nothing behind */
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(harvest_engine_start(e, &d[i],
+						  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
+						  NULL, on_done, &ndone), 0);
+	cr_assert_eq(harvest_engine_wait(e), 3);
+	for (int i = 0; i < 3; i++) {
+		for (uint64_t w = 0; w < d[i].nwords; w++)
+			cr_assert_eq(d[i].bitmap[w], 0);
+		harvest_domain_release(&d[i]);
+		free(expect[i]);
+	}
+	harvest_engine_free(e);
+	backend_close(b);
+}
+
+Test(harvest_engine, one_worker_three_domains)
+{
+	engine_rounds(1, PG);
+}
+
+Test(harvest_engine, two_workers_three_domains)
+{
+	engine_rounds(2, PG);
+}
+
+Test(harvest_engine, huge_leaves_report_every_covered_page)
+{
+	huge_leaves_seen = 0;
+	engine_rounds(2, 2ULL << 20);
+	cr_assert_gt(huge_leaves_seen, 1000);
+}
+
+Test(harvest_engine, no_clear_keeps_bits_for_the_next_round)
+{
+	const struct harvest_range r[] = { { .iova = 0, .length = 1ULL << 30 } };
+	struct backend *b = open_sim(PG, 1);
+	struct harvest_engine *e;
+	struct harvest_domain d = { 0 };
+	struct dom_setup s;
+	uint64_t *expect;
+	int n = 0;
+
+	cr_assert_eq(harvest_engine_new(b, &(struct harvest_engine_config){
+					 .force_workers = true }, &e), 0);
+	setup_domain(b, "dev0", r, 1, &s);
+	cr_assert_eq(harvest_domain_plan(&d, s.hwpt, PG, r, 1, 0), 0);
+	expect = calloc(d.nwords, 8);
+	rng_seed(9);
+	dirty_random(b, &s, &d, 1000, expect);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(harvest_engine_start(e, &d,
+				IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR, NULL,
+				on_done, &n), 0);
+		cr_assert_eq(harvest_engine_wait(e), 1);
+		assert_bitmap_eq(d.bitmap, expect, d.nwords);
+	}
+	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, on_done, &n), 0);
+	cr_assert_eq(harvest_engine_wait(e), 1);
+	assert_bitmap_eq(d.bitmap, expect, d.nwords);
+	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, on_done, &n), 0);
+	cr_assert_eq(harvest_engine_wait(e), 1);
+	memset(expect, 0, d.nwords * 8);
+	assert_bitmap_eq(d.bitmap, expect, d.nwords);
+	free(expect);
+	harvest_domain_release(&d);
+	harvest_engine_free(e);
+	backend_close(b);
+}
+
+Test(harvest_engine, probe_finds_no_uring_cmd_on_the_sim)
+{
+	struct backend *b = open_sim(PG, 1);
+	struct harvest_engine *e;
+
+	/* the sim has no /dev/iommu to send uring commands to */
+	cr_assert_eq(harvest_engine_new(b, NULL, &e), 0);
+	cr_assert_str_eq(harvest_engine_mode(e), "workers");
+	cr_assert_geq(harvest_engine_workers(e), 1);
+	harvest_engine_free(e);
+	backend_close(b);
+}
+
+Test(harvest_engine, errors_reach_on_done)
+{
+	const struct harvest_range r[] = { { .iova = 0, .length = 1ULL << 30 } };
+	struct backend *b = open_sim(PG, 1);
+	struct harvest_engine *e;
+	struct harvest_domain d = { 0 };
+
+	cr_assert_eq(harvest_engine_new(b, &(struct harvest_engine_config){
+					 .workers = 2, .force_workers = true }, &e), 0);
+	/* HWPT 4242 does not exist */
+	cr_assert_eq(harvest_domain_plan(&d, 4242, PG, r, 1, 1ULL << 30), 0);
+	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, NULL, NULL), 0);
+	cr_assert_eq(harvest_engine_wait(e), 1);
+	cr_assert_eq(d.result, -ENOENT);
+	for (size_t i = 0; i < d.nbatches; i++)
+		cr_assert_eq(d.batches[i].result, -ENOENT);
+	harvest_domain_release(&d);
+	harvest_engine_free(e);
+	backend_close(b);
+}

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Subscriber sets against the sim's oracle: rounds fold into every
+ * subscriber; a subscriber loses bits only by acknowledging them.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_rng.h"
+#include "daemon/harvest.h"
+#include "daemon/subscriber.h"
+#include "kernel/backend.h"
+#include "kernel/dma_load.h"
+#include "protocol/chunk.h"
+
+#define PG 4096ULL
+#define NSUB 3
+
+struct world {
+	struct backend *b;
+	struct harvest_engine *e;
+	struct harvest_domain d;
+	struct subscriber_set subs[NSUB];
+	uint32_t dev, ioas, hwpt;
+	struct dma_load *load;
+	uint64_t iova, length;
+};
+
+/* Two ranges with a hole between them (the plan skips it). */
+static const struct harvest_range ranges[] = {
+	{ .iova = (1ULL << 30) + 3 * PG, .length = 256ULL << 20 },
+	{ .iova = 4ULL << 30, .length = (1536ULL << 20) + 12 * PG },
+};
+
+static void world_up(struct world *w, unsigned int writers)
+{
+	struct backend_config cfg = {
+		.kind = BACKEND_SIM,
+		.sim = { .n_devices = 1,
+			 .devices = { { .name = "d", .dirty_tracking = true } } },
+	};
+
+	memset(w, 0, sizeof(*w));
+	cr_assert_eq(backend_open(&cfg, &w->b), 0);
+	cr_assert_eq(backend_device_bind(w->b, "d", &w->dev), 0);
+	cr_assert_eq(backend_ioas_alloc(w->b, &w->ioas), 0);
+	for (int i = 0; i < 2; i++) {
+		uint64_t iova = ranges[i].iova;
+
+		cr_assert_eq(backend_ioas_map(w->b, w->ioas,
+				IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+				IOMMU_IOAS_MAP_WRITEABLE,
+				(void *)(uintptr_t)(1ULL << 40), ranges[i].length,
+				&iova), 0);
+	}
+	cr_assert_eq(backend_hwpt_alloc(w->b, w->dev, w->ioas,
+					IOMMU_HWPT_ALLOC_DIRTY_TRACKING, &w->hwpt), 0);
+	cr_assert_eq(backend_device_attach(w->b, w->dev, w->hwpt), 0);
+	cr_assert_eq(backend_hwpt_set_dirty_tracking(w->b, w->hwpt, true), 0);
+	cr_assert_eq(harvest_engine_new(w->b, &(struct harvest_engine_config){
+		.workers = 2, .force_workers = true }, &w->e), 0);
+	/* small batches: folds from both workers at once */
+	cr_assert_eq(harvest_domain_plan(&w->d, w->hwpt, PG, ranges, 2,
+					 1ULL << 30), 0);
+	for (int i = 0; i < NSUB; i++)
+		cr_assert_eq(subscriber_set_init(&w->subs[i], &w->d), 0);
+	/* the load covers both ranges and the hole: writes into the hole
+	 * fault and are not recorded */
+	w->iova = ranges[0].iova;
+	w->length = ranges[1].iova + ranges[1].length - ranges[0].iova;
+	cr_assert_eq(dma_load_start(w->b, &(struct dma_load_config){
+		.dev_id = w->dev, .iova = w->iova, .length = w->length,
+		.pattern = DMA_PATTERN_CLUSTERED, .threads = writers,
+		.seed = 5, .cluster_pages = 37, .pages_per_sec = 0,
+	}, &w->load), 0);
+}
+
+static void world_down(struct world *w)
+{
+	dma_load_stop(w->load);
+	for (int i = 0; i < NSUB; i++)
+		subscriber_set_release(&w->subs[i]);
+	harvest_domain_release(&w->d);
+	harvest_engine_free(w->e);
+	backend_close(w->b);
+}
+
+/* One round folding into every subscriber, batch by batch, on the workers. */
+static void fold_all(void *ctx, const struct harvest_batch *batch)
+{
+	struct world *w = ctx;
+
+	for (int i = 0; i < NSUB; i++)
+		subscriber_set_fold_batch(&w->subs[i], batch);
+}
+
+static void round_(struct world *w)
+{
+	cr_assert_eq(harvest_engine_start(w->e, &w->d, 0, fold_all, NULL, w), 0);
+	cr_assert_eq(harvest_engine_wait(w->e), 1);
+	cr_assert_eq(w->d.result, 0);
+}
+
+/* Page bitmaps over the load's range (bit k = w->iova + k * PG). */
+struct pages {
+	uint64_t *bits;
+	uint64_t n;
+	struct world *w;
+};
+
+static int pages_add(void *ctx, uint64_t first, uint64_t count)
+{
+	struct pages *p = ctx;
+
+	for (uint64_t pg = first; pg < first + count; pg++) {
+		uint64_t k = pg - p->w->iova / PG;
+
+		cr_assert_lt(k, p->n);
+		p->bits[k / 64] |= 1ULL << (k % 64);
+	}
+	return 0;
+}
+
+static void gen_pages(struct world *w, const struct subscriber_gen *g,
+		      uint64_t *bits, uint64_t n)
+{
+	struct pages p = { .bits = bits, .n = n, .w = w };
+
+	for (size_t off = 0; off < g->len;) {
+		int r = chunk_decode(g->chunks + off, g->len - off, pages_add, &p);
+
+		cr_assert_gt(r, 0);
+		off += r;
+	}
+}
+
+/* An acknowledged generation taken in round @taken settles the pages it
+ * holds that were last written in that round or before. */
+static void settle(uint64_t *owed, const uint64_t *gen_pages, uint64_t nw,
+		   const int *last_write, int taken)
+{
+	for (uint64_t k = 0; k < nw; k++)
+		for (uint64_t b = gen_pages[k]; b; b &= b - 1) {
+			uint64_t pg = k * 64 + __builtin_ctzll(b);
+
+			if (last_write[pg] <= taken)
+				owed[k] &= ~(1ULL << (pg % 64));
+		}
+}
+
+/*
+ * Deterministic: writes between rounds, random subscriber behaviour
+ * (take and ack, take and lose the connection, do nothing, ack out of
+ * order), and an exact account of what each subscriber is owed.
+ */
+Test(subscriber, owes_exactly_what_was_written_until_acknowledged)
+{
+	struct world w;
+	uint64_t n, nw;
+	uint64_t *owed[NSUB], *written, *ever, *gp;
+	uint64_t gen = 1;	/* generation g is taken in round g - 1 */
+	int *last_write;
+
+	world_up(&w, 0);
+	n = w.length / PG;
+	nw = (n + 63) / 64;
+	written = calloc(nw, 8);
+	ever = calloc(nw, 8);
+	last_write = calloc(n, sizeof(*last_write));
+	gp = calloc(nw, 8);
+	for (int i = 0; i < NSUB; i++)
+		owed[i] = calloc(nw, 8);
+	rng_seed(11);
+
+	for (int round = 0; round < 60; round++) {
+		uint64_t oracle_pages;
+
+		/* some DMA: through the load so the oracle records it */
+		memset(written, 0, nw * 8);
+		for (int k = 0; k < 200; k++) {
+			const struct harvest_range *r = &ranges[rng() % 2];
+			uint64_t pages = r->length / PG;
+			uint64_t pg = rng() % pages, len = 1 + rng() % 40;
+
+			if (pg + len > pages)
+				len = pages - pg;
+			cr_assert_eq(dma_load_write(w.load, r->iova + pg * PG,
+						    len * PG), 0);
+		}
+		cr_assert_eq(dma_load_oracle_take(w.load, w.iova, w.length, PG,
+						  written), 0);
+		oracle_pages = 0;
+		for (uint64_t k = 0; k < nw; k++) {
+			oracle_pages += __builtin_popcountll(written[k]);
+			ever[k] |= written[k];
+			for (uint64_t b = written[k]; b; b &= b - 1)
+				last_write[k * 64 + __builtin_ctzll(b)] = round;
+			for (int i = 0; i < NSUB; i++)
+				owed[i][k] |= written[k];
+		}
+		cr_assert_gt(oracle_pages, 0);
+		round_(&w);
+
+		for (int i = 0; i < NSUB; i++) {
+			struct subscriber_gen *g;
+			unsigned int act = rng() % 4;
+
+			if (act == 0)
+				continue;	/* a slow client */
+			cr_assert_eq(subscriber_set_take(&w.subs[i], gen, &g), 0);
+			memset(gp, 0, nw * 8);
+			gen_pages(&w, g, gp, n);
+			/* never reports a page nobody wrote (it may repeat
+			 * one: a generation left unacknowledged comes back) */
+			for (uint64_t k = 0; k < nw; k++)
+				cr_assert_eq(gp[k] & ~ever[k], 0,
+					     "sub %d word %lu spurious", i,
+					     (unsigned long)k);
+			if (act == 1) {
+				cr_assert_eq(subscriber_set_ack(&w.subs[i], gen), 0);
+				settle(owed[i], gp, nw, last_write, round);
+			} else if (act == 2) {
+				/* connection lost: everything unacked returns */
+				cr_assert_eq(subscriber_set_requeue(&w.subs[i],
+								    UINT64_MAX), 0);
+			}
+			/* act 3: left in flight, acked (or not) later */
+		}
+		/* out-of-order acks of generations left in flight */
+		for (int i = 0; i < NSUB; i++) {
+			struct subscriber_gen *g = w.subs[i].inflight;
+
+			if (g && g->next && rng() % 2) {
+				uint64_t late = g->next->gen;
+
+				memset(gp, 0, nw * 8);
+				gen_pages(&w, g->next, gp, n);
+				cr_assert_eq(subscriber_set_ack(&w.subs[i], late), 0);
+				settle(owed[i], gp, nw, last_write, (int)late - 1);
+			}
+		}
+		gen++;
+	}
+	/* drain: requeue what is in flight, take everything, ack it */
+	for (int i = 0; i < NSUB; i++) {
+		struct subscriber_gen *g;
+
+		cr_assert_eq(subscriber_set_requeue(&w.subs[i], UINT64_MAX), 0);
+		cr_assert_eq(subscriber_set_take(&w.subs[i], gen, &g), 0);
+		memset(gp, 0, nw * 8);
+		gen_pages(&w, g, gp, n);
+		for (uint64_t k = 0; k < nw; k++)
+			cr_assert_eq(owed[i][k] & ~gp[k], 0,
+				     "sub %d lost pages in word %lu: %016lx", i,
+				     (unsigned long)k,
+				     (unsigned long)(owed[i][k] & ~gp[k]));
+		cr_assert_eq(subscriber_set_ack(&w.subs[i], gen), 0);
+		cr_assert_eq(subscriber_set_ack(&w.subs[i], gen), -ENOENT);
+		cr_assert_eq(subscriber_set_pending_pages(&w.subs[i]), 0);
+	}
+	for (int i = 0; i < NSUB; i++)
+		free(owed[i]);
+	free(written);
+	free(ever);
+	free(last_write);
+	free(gp);
+	world_down(&w);
+}
+
+/*
+ * Concurrent: two writer threads, two harvest workers folding, takes and
+ * acks racing them.  After the writers pause, one more round and a final
+ * take: every page the oracle saw was delivered at least once after the
+ * start, and pending memory stayed one bitmap.
+ */
+Test(subscriber, concurrent_writers_and_folds_lose_nothing)
+{
+	struct world w;
+	uint64_t n, nw, *seen, *delivered, *gp, gen = 1;
+	size_t max_mem = 0;
+
+	world_up(&w, 2);
+	n = w.length / PG;
+	nw = (n + 63) / 64;
+	seen = calloc(nw, 8);
+	delivered = calloc(nw, 8);
+	gp = calloc(nw, 8);
+	rng_seed(3);
+	for (int round = 0; round < 40; round++) {
+		cr_assert_eq(dma_load_oracle_take(w.load, w.iova, w.length, PG,
+						  seen), 0);
+		round_(&w);
+		for (int i = 0; i < 1; i++) {
+			struct subscriber_gen *g;
+
+			cr_assert_eq(subscriber_set_take(&w.subs[i], gen, &g), 0);
+			if (rng() % 3) {
+				/* only what is acknowledged was delivered */
+				gen_pages(&w, g, delivered, n);
+				cr_assert_eq(subscriber_set_ack(&w.subs[i], gen), 0);
+			} else
+				cr_assert_eq(subscriber_set_requeue(&w.subs[i], gen), 0);
+			if (subscriber_set_memory(&w.subs[i]) > max_mem)
+				max_mem = subscriber_set_memory(&w.subs[i]);
+		}
+		gen++;
+	}
+	cr_assert_eq(dma_load_pause(w.load), 0);
+	cr_assert_eq(dma_load_oracle_take(w.load, w.iova, w.length, PG, seen), 0);
+	round_(&w);
+	for (int i = 0; i < NSUB; i++) {
+		struct subscriber_gen *g;
+
+		memset(gp, 0, nw * 8);
+		if (i == 0)
+			memcpy(gp, delivered, nw * 8);
+		cr_assert_eq(subscriber_set_take(&w.subs[i], gen, &g), 0);
+		gen_pages(&w, g, gp, n);
+		/* subscribers 1 and 2 never read: they hold every page */
+		for (uint64_t k = 0; k < nw; k++)
+			cr_assert_eq(seen[k] & ~gp[k], 0,
+				     "sub %d lost pages in word %lu", i,
+				     (unsigned long)k);
+	}
+	/* bounded by the domain: a bitmap plus at most one generation */
+	cr_assert_leq(max_mem, w.d.nwords * 8 * 2 + 4096 * 4);
+	free(seen);
+	free(delivered);
+	free(gp);
+	world_down(&w);
+}
+
+Test(subscriber, mark_all_covers_every_mapped_page_and_nothing_else)
+{
+	struct world w;
+	struct subscriber_gen *g;
+	uint64_t expect = 0;
+
+	world_up(&w, 0);
+	subscriber_set_mark_all(&w.subs[0]);
+	for (int i = 0; i < 2; i++)
+		expect += ranges[i].length / PG;
+	cr_assert_eq(subscriber_set_pending_pages(&w.subs[0]), expect);
+	cr_assert_eq(subscriber_set_take(&w.subs[0], 1, &g), 0);
+	cr_assert_eq(g->pages, expect);
+	/* all-dirty encodes as one run per chunk: tiny */
+	cr_assert_lt(g->len, expect / 8 / 100);
+	cr_assert_eq(subscriber_set_take(&w.subs[0], 1, &g), -EEXIST);
+	cr_assert_eq(subscriber_set_ack(&w.subs[0], 2), -ENOENT);
+	cr_assert_eq(subscriber_set_requeue(&w.subs[0], 2), -ENOENT);
+	world_down(&w);
+}
