@@ -36,12 +36,18 @@ struct harvest_engine;
 /* 2 MiB of bitmap: the kernel pins a user bitmap 512 pages at a time. */
 #define HARVEST_WINDOW_BITS (1ULL << 24)
 
-/** A mapped IOVA range and where its bits start in the domain bitmap. */
+/**
+ * A mapped IOVA range and where its bits start in the domain bitmap.  A
+ * retired range (unmapped while subscribers still hold its bits) keeps its
+ * place in the layout but is never read.
+ */
 struct harvest_range {
 	uint64_t iova;
 	uint64_t length;
 	uint64_t bit;		/* first bit; = iova / page size mod 32768 */
+	uint32_t flags;		/* HARVEST_RANGE_* */
 };
+#define HARVEST_RANGE_RETIRED (1u << 0)
 
 /** One GET_DIRTY_BITMAP call. */
 struct harvest_batch {
@@ -92,8 +98,8 @@ struct harvest_domain {
 };
 
 /**
- * harvest_domain_plan() - lay out @n ranges (iova and length set, bit
- * ignored; sorted, not overlapping, aligned to @page_size) of HWPT
+ * harvest_domain_plan() - lay out @n ranges (iova, length and flags set,
+ * bit ignored; sorted, not overlapping, aligned to @page_size) of HWPT
  * @hwpt_id and cut them into batches of at most @batch_bytes (0: the
  * kernel's window; otherwise a power of two, at least
  * harvest_batch_min_bytes()).

@@ -104,10 +104,13 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 			bit += RANGE_ALIGN_BITS;
 		d.ranges[i] = (struct harvest_range){
 			.iova = first, .length = len, .bit = bit,
+			.flags = ranges[i].flags & HARVEST_RANGE_RETIRED,
 		};
 		last = first + len - 1;
 		end_bit = bit + len / page_size;
 		/* batches: the head, then cuts at multiples of batch_bytes */
+		if (d.ranges[i].flags & HARVEST_RANGE_RETIRED)
+			continue;
 		x = first;
 		if (x % head_bytes) {
 			nb++;
@@ -131,6 +134,8 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 		const struct harvest_range *r = &d.ranges[i];
 		uint64_t x = r->iova, end = r->iova + r->length;
 
+		if (r->flags & HARVEST_RANGE_RETIRED)
+			continue;
 		while (x != end) {
 			uint64_t bit = r->bit + (x - r->iova) / page_size;
 			uint64_t stop, cut;

@@ -310,3 +310,145 @@ size_t subscriber_set_memory(const struct subscriber_set *s)
 		n += sizeof(*g) + g->cap;
 	return n;
 }
+
+/* Is any bit of [@bit, @bit + @n) set in @words? */
+static bool bits_any(const uint64_t *words, uint64_t bit, uint64_t n)
+{
+	for (uint64_t b = bit; b < bit + n;) {
+		uint64_t off = b % 64;
+		uint64_t k = 64 - off < bit + n - b ? 64 - off : bit + n - b;
+		uint64_t mask = (k == 64 ? ~0ULL : ((1ULL << k) - 1)) << off;
+
+		if (__atomic_load_n(&words[b / 64], __ATOMIC_RELAXED) & mask)
+			return true;
+		b += k;
+	}
+	return false;
+}
+
+struct holds_ctx {
+	uint64_t first, end;	/* pages */
+	bool found;
+};
+
+static int holds_run(void *ctx, uint64_t first, uint64_t count)
+{
+	struct holds_ctx *h = ctx;
+
+	if (first < h->end && first + count > h->first) {
+		h->found = true;
+		return 1;	/* stop */
+	}
+	return 0;
+}
+
+bool subscriber_set_holds(const struct subscriber_set *s, uint64_t iova,
+			  uint64_t length)
+{
+	const struct harvest_domain *d = s->layout;
+	struct holds_ctx h = {
+		.first = iova / d->page_size,
+		.end = (iova + length) / d->page_size,
+	};
+
+	for (size_t i = 0; i < d->nranges; i++) {
+		const struct harvest_range *r = &d->ranges[i];
+		uint64_t lo = r->iova > iova ? r->iova : iova;
+		uint64_t hi = r->iova + r->length < iova + length ?
+			      r->iova + r->length : iova + length;
+
+		if (lo < hi && bits_any(s->pending, r->bit +
+					(lo - r->iova) / d->page_size,
+					(hi - lo) / d->page_size))
+			return true;
+	}
+	for (const struct subscriber_gen *g = s->inflight; g && !h.found;
+	     g = g->next)
+		for (size_t off = 0; off < g->len && !h.found;) {
+			int n = chunk_decode(g->chunks + off, g->len - off,
+					     holds_run, &h);
+
+			if (n <= 0)
+				break;
+			off += n;
+		}
+	return h.found;
+}
+
+int subscriber_set_relayout(struct subscriber_set *s,
+			    const struct harvest_domain *layout)
+{
+	const struct harvest_domain *old = s->layout;
+	uint64_t *bits;
+
+	if (old->page_size != layout->page_size)
+		return -EINVAL;
+	/* every pending page must have a place in the new layout */
+	for (size_t i = 0; i < old->nranges; i++) {
+		const struct harvest_range *r = &old->ranges[i];
+		uint64_t pages = r->length / old->page_size;
+		uint64_t bit;
+
+		for (uint64_t p = 0; p < pages;) {
+			uint64_t page = r->iova / old->page_size + p;
+			uint64_t n = pages - p;
+
+			if (!page_to_bit(layout, page, &bit)) {
+				/* mapped in both: skip to the end of the new
+				 * range holding it */
+				for (size_t k = 0; k < layout->nranges; k++) {
+					const struct harvest_range *nr =
+						&layout->ranges[k];
+					uint64_t nfirst = nr->iova /
+							  layout->page_size;
+					uint64_t nend = nfirst + nr->length /
+							layout->page_size;
+
+					if (page >= nfirst && page < nend &&
+					    nend - page < n)
+						n = nend - page;
+				}
+			} else {
+				/* no place: up to the next new range, or the
+				 * end of this one */
+				for (size_t k = 0; k < layout->nranges; k++) {
+					uint64_t nfirst = layout->ranges[k].iova /
+							  layout->page_size;
+
+					if (nfirst > page && nfirst - page < n)
+						n = nfirst - page;
+				}
+				if (bits_any(s->pending, r->bit + p, n))
+					return -ERANGE;
+			}
+			p += n;
+		}
+	}
+	bits = aligned_alloc(4096, (layout->nwords * 8 + 4095) & ~4095ULL);
+	if (!bits && layout->nwords)
+		return -ENOMEM;
+	if (bits)
+		memset(bits, 0, layout->nwords * 8);
+	for (size_t i = 0; i < old->nranges; i++) {
+		const struct harvest_range *r = &old->ranges[i];
+		uint64_t pages = r->length / old->page_size;
+
+		for (uint64_t p = 0; p < pages; p++) {
+			uint64_t ob = r->bit + p, nb;
+
+			if (!(s->pending[ob / 64] >> (ob % 64) & 1)) {
+				if (!(ob % 64) && !s->pending[ob / 64])
+					p += 63;	/* skip a zero word */
+				continue;
+			}
+			if (!page_to_bit(layout, r->iova / old->page_size + p,
+					 &nb))
+				bits[nb / 64] |= 1ULL << (nb % 64);
+		}
+	}
+	free(s->pending);
+	s->pending = bits;
+	s->nwords = layout->nwords;
+	s->layout = layout;
+	return 0;
+}

@@ -19,6 +19,7 @@
 #ifndef DIRTYD_SUBSCRIBER_H
 #define DIRTYD_SUBSCRIBER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,20 @@ int subscriber_set_ack(struct subscriber_set *s, uint64_t gen);
 /** subscriber_set_requeue() - put generation @gen (or every one, with
  *  @gen == UINT64_MAX) back into pending; -ENOENT if not in flight. */
 int subscriber_set_requeue(struct subscriber_set *s, uint64_t gen);
+
+/**
+ * subscriber_set_relayout() - move pending bits to @layout (a new plan of
+ * the same domain): every pending page keeps its bit at the same IOVA.
+ * -ERANGE, changing nothing, if a pending page has no place in @layout
+ * (keep unmapped ranges as HARVEST_RANGE_RETIRED until nobody holds
+ * them); -ENOMEM.  In-flight generations are page-addressed and stay.
+ */
+int subscriber_set_relayout(struct subscriber_set *s,
+			    const struct harvest_domain *layout);
+/** subscriber_set_holds() - whether pending or any in-flight generation
+ *  holds a page of [@iova, @iova + @length). */
+bool subscriber_set_holds(const struct subscriber_set *s, uint64_t iova,
+			  uint64_t length);
 
 /** subscriber_set_pending_pages() - dirty pages pending (not in flight). */
 uint64_t subscriber_set_pending_pages(const struct subscriber_set *s);

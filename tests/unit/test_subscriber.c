@@ -353,3 +353,65 @@ Test(subscriber, mark_all_covers_every_mapped_page_and_nothing_else)
 	cr_assert_eq(subscriber_set_requeue(&w.subs[0], 2), -ENOENT);
 	world_down(&w);
 }
+
+static int collect_pages(void *ctx, uint64_t first, uint64_t count)
+{
+	uint64_t *n = ctx;
+
+	(void)first;
+	*n += count;
+	return 0;
+}
+
+Test(subscriber, relayout_keeps_pages_and_refuses_to_drop_them)
+{
+	const struct harvest_range a[] = {
+		{ .iova = 1ULL << 30, .length = 64 * PG },
+		{ .iova = 2ULL << 30, .length = 64 * PG },
+	};
+	/* range 1 unmapped but retired; a new range 2 mapped */
+	const struct harvest_range b[] = {
+		{ .iova = 1ULL << 30, .length = 64 * PG },
+		{ .iova = 2ULL << 30, .length = 64 * PG,
+		  .flags = HARVEST_RANGE_RETIRED },
+		{ .iova = 3ULL << 30, .length = 32 * PG },
+	};
+	/* range 1 dropped */
+	const struct harvest_range c[] = {
+		{ .iova = 1ULL << 30, .length = 64 * PG },
+		{ .iova = 3ULL << 30, .length = 32 * PG },
+	};
+	struct harvest_domain da = { 0 }, db = { 0 }, dc = { 0 };
+	struct subscriber_set s;
+	struct subscriber_gen *g;
+	uint64_t src[2] = { 0x5, 0 }, pages = 0;
+
+	cr_assert_eq(harvest_domain_plan(&da, 1, PG, a, 2, 0), 0);
+	cr_assert_eq(harvest_domain_plan(&db, 1, PG, b, 3, 0), 0);
+	cr_assert_eq(harvest_domain_plan(&dc, 1, PG, c, 2, 0), 0);
+	/* a retired range is laid out but never read */
+	cr_assert_eq(db.nbatches, 2);
+	cr_assert_eq(subscriber_set_init(&s, &da), 0);
+	subscriber_set_fold(&s, da.ranges[0].bit / 64, src, 1);	/* 2 pages */
+	subscriber_set_fold(&s, da.ranges[1].bit / 64, src, 1);	/* 2 pages */
+	cr_assert(subscriber_set_holds(&s, 2ULL << 30, 64 * PG));
+	cr_assert_not(subscriber_set_holds(&s, (2ULL << 30) + 3 * PG, 61 * PG));
+	cr_assert_eq(subscriber_set_relayout(&s, &dc), -ERANGE);
+	cr_assert_eq(s.layout, &da);
+	cr_assert_eq(subscriber_set_relayout(&s, &db), 0);
+	cr_assert_eq(subscriber_set_pending_pages(&s), 4);
+	/* once the retired range's pages are delivered it can go */
+	cr_assert_eq(subscriber_set_take(&s, 1, &g), 0);
+	for (size_t off = 0; off < g->len;)
+		off += chunk_decode(g->chunks + off, g->len - off,
+				    collect_pages, &pages);
+	cr_assert_eq(pages, 4);
+	cr_assert(subscriber_set_holds(&s, 2ULL << 30, 64 * PG));
+	cr_assert_eq(subscriber_set_ack(&s, 1), 0);
+	cr_assert_not(subscriber_set_holds(&s, 2ULL << 30, 64 * PG));
+	cr_assert_eq(subscriber_set_relayout(&s, &dc), 0);
+	subscriber_set_release(&s);
+	harvest_domain_release(&da);
+	harvest_domain_release(&db);
+	harvest_domain_release(&dc);
+}
