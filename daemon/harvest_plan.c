@@ -116,7 +116,7 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 			nb++;
 			x = align_up(x, head_bytes);
 		}
-		if (x && x <= last)
+		if (x >= first && x <= last)	/* x < first: wrapped */
 			nb += last / batch_bytes - x / batch_bytes + 1;
 	}
 	d.nbits = align_up(end_bit, 64);

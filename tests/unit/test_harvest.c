@@ -156,6 +156,20 @@ Test(harvest_plan, batches_are_page_aligned_slices_within_a_window)
 	harvest_domain_release(&d);
 }
 
+Test(harvest_plan, a_range_at_iova_zero_gets_every_batch)
+{
+	const struct harvest_range r[] = { { .iova = 0, .length = 3ULL << 30 } };
+	struct harvest_domain d = { 0 };
+
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, r, 1, 1ULL << 30), 0);
+	cr_assert_eq(d.nbatches, 3);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(d.batches[i].iova, i << 30);
+		cr_assert_eq(d.batches[i].length, 1ULL << 30);
+	}
+	harvest_domain_release(&d);
+}
+
 Test(harvest_plan, rejects_bad_input)
 {
 	struct harvest_domain d = { 0 };
