@@ -57,6 +57,14 @@ struct backend_config {
 	const char *iommufd_path;	/* iommufd: NULL means /dev/iommu */
 	const char *sysfs_root;		/* iommufd: NULL means /sys */
 	const char *vfio_dev_dir;	/* iommufd: NULL means /dev/vfio/devices */
+	/*
+	 * iommufd: where devices come from.  NULL or "vfio": VFIO cdevs, the
+	 * production path.  "mock": the kernel's mock IOMMU devices
+	 * (CONFIG_IOMMUFD_TEST; named "mock0", "mock1:nodirty", "mock2:huge",
+	 * see kernel/iommufd/mock.c), for tests in a VM; they accept
+	 * backend_dma_write().  Another name: backend_open() fails -EINVAL.
+	 */
+	const char *device_provider;
 	struct sim_config sim;
 };
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liburing-dev libevent-dev
-      libsystemd-dev libcriterion-dev linux-source-6.12 xz-utils)
+      libsystemd-dev libcriterion-dev linux-source-6.12 xz-utils
+      systemd qemu-system-x86 cpio flex bison bc libelf-dev)
 pkgs+=("$@")
 
 missing=()

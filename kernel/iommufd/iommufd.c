@@ -4,7 +4,15 @@
  *
  * Files: iommufd.c (this: the context, the ops table and one wrapper per
  * iommufd ioctl), device.c (the table of bound devices), vfio_cdev.c (the
- * VFIO cdev device provider), sysfs.c (device naming and discovery).
+ * VFIO cdev device provider), sysfs.c (device naming and discovery),
+ * mock.c (the kernel's mock IOMMU devices, for tests in a VM).
+ *
+ * Device providers.  backend_config.device_provider names where devices
+ * come from: "vfio" (or NULL) for VFIO cdevs, everything below; "mock" for
+ * the devices of CONFIG_IOMMUFD_TEST's mock IOMMU (see mock.c for their
+ * names).  Open fails with -EINVAL for another name and with -EOPNOTSUPP
+ * when the provider cannot work here (mock: a kernel without
+ * CONFIG_IOMMUFD_TEST, or a build without its iommufd_test.h).
  *
  * Naming.  device_bind() takes either a VFIO cdev path
  * (/dev/vfio/devices/vfio3: any absolute path, opened as given) or a PCI
@@ -36,7 +44,7 @@
 
 /* ------------------------------------------------------ ioctl wrappers */
 
-static int iommufd_destroy(int fd, uint32_t id)
+int iommufd_destroy(int fd, uint32_t id)
 {
 	struct iommu_destroy cmd = {
 		.size = sizeof(cmd),
@@ -46,7 +54,7 @@ static int iommufd_destroy(int fd, uint32_t id)
 	return iommufd_ioctl(fd, IOMMU_DESTROY, &cmd);
 }
 
-static int iommufd_ioas_alloc(int fd, uint32_t *out_ioas_id)
+int iommufd_ioas_alloc(int fd, uint32_t *out_ioas_id)
 {
 	struct iommu_ioas_alloc cmd = {
 		.size = sizeof(cmd),
@@ -289,6 +297,28 @@ static int ib_iommufd(struct backend *b)
 	return to_iommufd_backend(b)->fd;
 }
 
+static const struct iommufd_dev_provider *const iommufd_dev_providers[] = {
+	&vfio_cdev_provider,
+	&mock_provider,
+};
+
+static int iommufd_dev_provider_find(const char *name,
+				     const struct iommufd_dev_provider **out)
+{
+	size_t i;
+
+	if (!name)
+		name = vfio_cdev_provider.name;
+	for (i = 0; i < sizeof(iommufd_dev_providers) /
+			sizeof(iommufd_dev_providers[0]); i++) {
+		if (!strcmp(iommufd_dev_providers[i]->name, name)) {
+			*out = iommufd_dev_providers[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static void ib_free(struct iommufd_backend *ib)
 {
 	if (ib->fd >= 0)
@@ -333,6 +363,7 @@ static const struct backend_ops iommufd_backend_ops = {
 int iommufd_backend_open(const struct backend_config *cfg,
 			 struct backend **out)
 {
+	const struct iommufd_dev_provider *provider;
 	struct iommufd_backend *ib;
 	const char *path;
 	int rc;
@@ -340,13 +371,16 @@ int iommufd_backend_open(const struct backend_config *cfg,
 	if (!cfg || !out)
 		return -EINVAL;
 	path = cfg->iommufd_path ? cfg->iommufd_path : IOMMUFD_DEFAULT_PATH;
+	rc = iommufd_dev_provider_find(cfg->device_provider, &provider);
+	if (rc)
+		return rc;
 
 	ib = calloc(1, sizeof(*ib));
 	if (!ib)
 		return -ENOMEM;
 	ib->base.ops = &iommufd_backend_ops;
 	ib->fd = -1;
-	ib->provider = &vfio_cdev_provider;
+	ib->provider = provider;
 	pthread_mutex_init(&ib->lock, NULL);
 	ib->sysfs_root = strdup(cfg->sysfs_root ? cfg->sysfs_root :
 				IOMMUFD_DEFAULT_SYSFS_ROOT);
@@ -361,6 +395,11 @@ int iommufd_backend_open(const struct backend_config *cfg,
 	if (ib->fd < 0) {
 		rc = -errno;
 		goto err_free;
+	}
+	if (provider->probe) {
+		rc = provider->probe(ib);
+		if (rc)
+			goto err_free;
 	}
 
 	*out = &ib->base;

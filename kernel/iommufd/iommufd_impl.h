@@ -23,6 +23,10 @@ struct iommufd_dev {
 	bool attached;
 	uint32_t pt_id;			/* the HWPT the kernel attached */
 	char name[BACKEND_NAME_MAX];	/* as given to device_bind */
+	struct {			/* mock.c's own objects */
+		uint32_t stdev_id;	/* the selftest device object */
+		uint32_t park_ioas_id;	/* where it waits when detached */
+	} mock;
 };
 
 struct iommufd_backend;
@@ -30,11 +34,16 @@ struct iommufd_backend;
 /**
  * struct iommufd_dev_provider - where bound devices come from.
  *
- * VFIO cdevs (vfio_cdev.c) are the only provider today; the kernel's mock
- * IOMMU devices (CONFIG_IOMMUFD_TEST) can be another.  The device table in
- * device.c calls these with the table's lock held, except @bind (the
- * device is not in the table yet) and @unbind (it no longer is).
+ * VFIO cdevs (vfio_cdev.c) are the production provider; the kernel's
+ * mock IOMMU devices (CONFIG_IOMMUFD_TEST, mock.c) stand in for them in
+ * the VM tests.  backend_config.device_provider picks one by @name.  The
+ * device table in device.c calls these with the table's lock held, except
+ * @bind (the device is not in the table yet) and @unbind (it no longer
+ * is).
  *
+ * @name: what backend_config.device_provider says to choose it
+ * @probe: whether the provider works on this /dev/iommu, asked once at
+ *         open; NULL means it does
  * @enumerate: fill up to @max names device_bind would take; the count
  * @bind: open @name and bind it to the backend's iommufd: fill @dev's
  *        dev_id and fd; on error nothing is left open
@@ -45,6 +54,8 @@ struct iommufd_backend;
  *             provider's devices cannot be made to (-EOPNOTSUPP)
  */
 struct iommufd_dev_provider {
+	const char *name;
+	int (*probe)(const struct iommufd_backend *ib);
 	int (*enumerate)(const struct iommufd_backend *ib,
 			 struct backend_device_name *names, size_t max);
 	int (*bind)(const struct iommufd_backend *ib, const char *name,
@@ -86,6 +97,12 @@ static inline int iommufd_ioctl(int fd, unsigned long request, void *cmd)
 }
 
 extern const struct iommufd_dev_provider vfio_cdev_provider;
+/* Built only where the kernel's iommufd_test.h was found (see mock.c). */
+extern const struct iommufd_dev_provider mock_provider;
+
+/* iommufd.c: the wrappers providers share. */
+int iommufd_ioas_alloc(int fd, uint32_t *out_ioas_id);
+int iommufd_destroy(int fd, uint32_t id);
 
 /* device.c: the device table, behind the backend's device ops. */
 int iommufd_dev_enumerate(struct backend *b,

@@ -98,6 +98,7 @@ static void vfio_cdev_unbind(const struct iommufd_backend *ib,
 }
 
 const struct iommufd_dev_provider vfio_cdev_provider = {
+	.name = "vfio",
 	.enumerate = vfio_cdev_enumerate,
 	.bind = vfio_cdev_bind,
 	.attach = vfio_cdev_attach,

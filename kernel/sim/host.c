@@ -414,6 +414,26 @@ int sim_hwpt_lookup(struct backend *b, uint32_t hwpt_id, uint64_t iova,
 	return rc;
 }
 
+int sim_hwpt_for_each_table(struct backend *b, uint32_t hwpt_id,
+			    sim_table_fn fn, void *ctx)
+{
+	struct sim_host *h;
+	struct sim_hwpt *hwpt;
+	int rc;
+
+	if (!sim_backend_is(b) || !fn)
+		return -EINVAL;
+	h = to_sim_host(b);
+	hwpt = sim_hwpt_get(h, hwpt_id);
+	if (!hwpt)
+		return -ENOENT;
+	pthread_rwlock_rdlock(&hwpt->ioas->iova_lock);
+	rc = sim_pgtable_for_each_table(&hwpt->pt, fn, ctx);
+	pthread_rwlock_unlock(&hwpt->ioas->iova_lock);
+	sim_obj_put(h, &hwpt->obj);
+	return rc;
+}
+
 int sim_hwpt_tracking(struct backend *b, uint32_t hwpt_id, bool *enabled)
 {
 	struct sim_host *h;

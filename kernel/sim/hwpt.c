@@ -17,6 +17,8 @@
  *   flags beyond NEST_PARENT | DIRTY_TRACKING -EOPNOTSUPP
  *     (FAULT_ID_VALID included)
  *   DIRTY_TRACKING on a device without the capability  -EOPNOTSUPP
+ *   an area not aligned to 4 KiB (iopt_table_add_domain(): the domain
+ *   raises the IOAS alignment, see ioas.c)    -EADDRINUSE
  * A HWPT allocated without DIRTY_TRACKING has no dirty ops: both dirty
  * ioctls answer -EOPNOTSUPP on it, and so on auto domains.
  */
@@ -30,11 +32,15 @@
 static int sim_hwpt_add_to_ioas(struct sim_hwpt *hwpt)
 {
 	struct sim_ioas *ioas = hwpt->ioas;
-	uint64_t max_leaf;
+	uint64_t max_leaf, align;
 	size_t i;
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&ioas->iova_lock);
+	/* The domain's smallest page raises the IOAS alignment. */
+	rc = sim_ioas_new_alignment(ioas, ioas->n_hwpts + 1, &align);
+	if (rc)
+		goto out_unlock;
 	max_leaf = sim_ioas_max_leaf(ioas);
 	for (i = 0; i < ioas->n_areas; i++) {
 		const struct sim_area *a = &ioas->areas[i];
@@ -47,6 +53,7 @@ static int sim_hwpt_add_to_ioas(struct sim_hwpt *hwpt)
 	hwpt->next = ioas->hwpts;
 	ioas->hwpts = hwpt;
 	ioas->n_hwpts++;
+	ioas->iova_alignment = align;
 out_unlock:
 	pthread_rwlock_unlock(&ioas->iova_lock);
 	return rc;
@@ -66,6 +73,8 @@ static void sim_hwpt_remove_from_ioas(struct sim_hwpt *hwpt)
 			break;
 		}
 	}
+	/* The last domain gone, the alignment falls back (never fails). */
+	sim_ioas_new_alignment(ioas, ioas->n_hwpts, &ioas->iova_alignment);
 	pthread_rwlock_unlock(&ioas->iova_lock);
 }
 

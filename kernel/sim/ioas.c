@@ -40,15 +40,23 @@
  *   IOMMU_OPTION_HUGE_PAGES (iommufd_ioas_option_huge_pages(),
  *   iopt_disable_large_pages()):
  *     disable with a HWPT and an area        -EINVAL
+ *     disable when an area is not PAGE_SIZE aligned  -EADDRINUSE
  *     enable                                 always 0
  *     disabled: HWPTs filled from then on use 4 KiB leaves only
  *     (batch_iommu_map_small()); existing leaves are kept
  *
- * Deviations: the kernel's IOAS alignment is 1 until a domain is attached
- * and its reserved IOVA comes from attached domains (aperture) and
- * devices (MSI windows); the sim IOAS has the sim IOMMU's alignment
- * (4 KiB) and aperture ([0, 2^48)) from the start and reserves nothing
- * for devices.  The kernel fills domains with iova_rwsem dropped; the sim
+ *   The IOAS alignment (iopt_calculate_iova_alignment()): 1 for a new
+ *   IOAS (iopt_init_table()); PAGE_SIZE while huge pages are disabled;
+ *   at least the smallest IOMMU page (4 KiB) while the IOAS has a domain.
+ *   Raising it fails -EADDRINUSE if an area's iova, length or user_va
+ *   page offset does not fit (iopt_check_iova_alignment()): at HWPT
+ *   allocation, at an attach that makes an auto domain, and when huge
+ *   pages are disabled.  Removing the last domain lowers it again.
+ *
+ * Deviations: the kernel's reserved IOVA comes from attached domains
+ * (aperture) and devices (MSI windows); the sim IOAS has the sim IOMMU's
+ * aperture ([0, 2^48)) from the start and reserves nothing for
+ * devices.  The kernel fills domains with iova_rwsem dropped; the sim
  * holds iova_lock for write while it fills, so a map stalls harvests of
  * the same IOAS for its duration.
  */
@@ -81,6 +89,7 @@ int sim_ioas_alloc(struct backend *b, uint32_t *out_ioas_id)
 		return rc;
 	}
 	ioas->host = h;
+	ioas->iova_alignment = 1;
 	pthread_mutex_init(&ioas->mutex, NULL);
 	sim_rwlock_init(&ioas->iova_lock);
 	*out_ioas_id = ioas->obj.id;
@@ -108,8 +117,37 @@ int sim_ioas_iova_alignment(struct backend *b, uint32_t ioas_id,
 	ioas = sim_ioas_get(h, ioas_id);
 	if (!ioas)
 		return -ENOENT;
-	*out_alignment = SIM_IOVA_ALIGNMENT;
+	pthread_rwlock_rdlock(&ioas->iova_lock);
+	*out_alignment = ioas->iova_alignment;
+	pthread_rwlock_unlock(&ioas->iova_lock);
 	sim_obj_put(h, &ioas->obj);
+	return 0;
+}
+
+/*
+ * iopt_calculate_iova_alignment(): the alignment @ioas gets with
+ * @n_domains domains, in *@out; -EADDRINUSE when it is higher than the
+ * current one and an area does not fit (iopt_check_iova_alignment()).
+ * Called with iova_lock held; the caller stores it.
+ */
+int sim_ioas_new_alignment(struct sim_ioas *ioas, unsigned int n_domains,
+			   uint64_t *out)
+{
+	uint64_t align = ioas->disable_large_pages ? SIM_CPU_PAGE_SIZE : 1;
+	size_t i;
+
+	if (n_domains && align < SIM_IOVA_ALIGNMENT)
+		align = SIM_IOVA_ALIGNMENT;
+	if (align > ioas->iova_alignment) {
+		for (i = 0; i < ioas->n_areas; i++) {
+			const struct sim_area *a = &ioas->areas[i];
+
+			if ((a->iova | (a->last - a->iova + 1) |
+			     (a->uva % SIM_CPU_PAGE_SIZE)) & (align - 1))
+				return -EADDRINUSE;
+		}
+	}
+	*out = align;
 	return 0;
 }
 
@@ -224,7 +262,7 @@ static int sim_alloc_iova(struct sim_ioas *ioas, uint64_t *iova,
 		align = 1ULL << __builtin_ctzll(uptr);
 	if (align >= SIM_HPAGE_SIZE)
 		align = SIM_HPAGE_SIZE;
-	if (align < SIM_IOVA_ALIGNMENT)
+	if (align < ioas->iova_alignment)
 		return -EINVAL;
 
 	/* The allowed span; nothing beyond the aperture is free. */
@@ -265,7 +303,7 @@ static int sim_check_iova(struct sim_ioas *ioas, uint64_t iova,
 {
 	uint64_t last;
 
-	if (iova & (SIM_IOVA_ALIGNMENT - 1))
+	if (iova & (ioas->iova_alignment - 1))
 		return -EINVAL;
 	if (__builtin_add_overflow(iova, length - 1, &last))
 		return -EOVERFLOW;
@@ -337,7 +375,7 @@ int sim_ioas_map(struct backend *b, uint32_t ioas_id, uint32_t flags,
 
 	pthread_rwlock_wrlock(&ioas->iova_lock);
 	/* iopt_alloc_area_pages() */
-	if (length & (SIM_IOVA_ALIGNMENT - 1)) {
+	if (length & (ioas->iova_alignment - 1)) {
 		rc = -EINVAL;
 		goto out_unlock;
 	}
@@ -350,7 +388,7 @@ int sim_ioas_map(struct backend *b, uint32_t ioas_id, uint32_t flags,
 		goto out_unlock;
 
 	/* iopt_insert_area(): area->page_offset = start_byte % PAGE_SIZE */
-	if ((uptr % SIM_CPU_PAGE_SIZE) & (SIM_IOVA_ALIGNMENT - 1)) {
+	if ((uptr % SIM_CPU_PAGE_SIZE) & (ioas->iova_alignment - 1)) {
 		rc = -EINVAL;
 		goto out_unlock;
 	}
@@ -468,13 +506,21 @@ int sim_ioas_set_huge_pages(struct backend *b, uint32_t ioas_id, bool enable)
 
 	pthread_rwlock_wrlock(&ioas->iova_lock);
 	if (enable) {
+		/* iopt_enable_large_pages(): lowering cannot fail */
 		ioas->disable_large_pages = false;
+		sim_ioas_new_alignment(ioas, ioas->n_hwpts,
+				       &ioas->iova_alignment);
 	} else if (!ioas->disable_large_pages) {
 		/* Won't do it if domains already have pages mapped in them */
-		if (ioas->hwpts && ioas->n_areas)
+		if (ioas->hwpts && ioas->n_areas) {
 			rc = -EINVAL;
-		else
+		} else {
 			ioas->disable_large_pages = true;
+			rc = sim_ioas_new_alignment(ioas, ioas->n_hwpts,
+						    &ioas->iova_alignment);
+			if (rc)
+				ioas->disable_large_pages = false;
+		}
 	}
 	pthread_rwlock_unlock(&ioas->iova_lock);
 

@@ -616,3 +616,32 @@ void sim_pgtable_stats(struct sim_pgtable *pt, struct sim_pgtable_stats *st)
 		.leaves_1g = __atomic_load_n(&pt->leaves[2], __ATOMIC_RELAXED),
 	};
 }
+
+/* --------------------------------------------------------------- tables */
+
+static int pt_for_each_table(const uint64_t *table, unsigned int lvl,
+			     sim_table_fn fn, void *ctx)
+{
+	unsigned int i;
+	int rc = fn(ctx, table, lvl);
+
+	if (rc || lvl == 0)
+		return rc;
+	for (i = 0; i < SIM_PT_ENTRIES; i++) {
+		uint64_t e = PT_LOAD(&table[i]);
+
+		if (!pte_present(e) || pte_is_leaf(e, lvl))
+			continue;
+		rc = pt_for_each_table(pte_table(e), lvl - 1, fn, ctx);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Every table of @pt, root first, in IOVA order (sim_hwpt_for_each_table()). */
+int sim_pgtable_for_each_table(struct sim_pgtable *pt, sim_table_fn fn,
+			       void *ctx)
+{
+	return pt_for_each_table(pt->root, SIM_PT_LEVELS - 1, fn, ctx);
+}

@@ -96,4 +96,26 @@ int sim_device_hwpt(struct backend *b, uint32_t dev_id, uint32_t *hwpt_id);
 /** sim_hwpt_tracking() - whether dirty tracking is on in @hwpt_id. */
 int sim_hwpt_tracking(struct backend *b, uint32_t hwpt_id, bool *enabled);
 
+/**
+ * sim_table_fn - called by sim_hwpt_for_each_table() for one table page.
+ * @table: the 512 PTEs of the table (4 KiB, 4 KiB-aligned)
+ * @level: 0 for a table of 4 KiB leaves, 1 for 2 MiB entries, 2 for 1 GiB
+ *         entries, 3 for the root
+ * A non-zero return stops the walk and is returned.
+ */
+typedef int (*sim_table_fn)(void *ctx, const uint64_t *table,
+			    unsigned int level);
+
+/**
+ * sim_hwpt_for_each_table() - call @fn for every table page of @hwpt_id's
+ * IO page table, in IOVA order, a table before the tables under it: the
+ * memory a harvest of the whole table walks (for benchmarks that measure a
+ * floor against it).  Runs under the IOAS's IOVA lock for read, so @fn must
+ * not map or unmap in that IOAS; the pointers stay valid until the next
+ * unmap of the IOAS or the HWPT's destruction.  Reads only; DMA and
+ * harvests may run meanwhile.
+ */
+int sim_hwpt_for_each_table(struct backend *b, uint32_t hwpt_id,
+			    sim_table_fn fn, void *ctx);
+
 #endif /* DIRTYD_KERNEL_SIM_SIM_H */

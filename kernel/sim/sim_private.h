@@ -146,6 +146,8 @@ void sim_pgtable_read_and_clear_dirty(struct sim_pgtable *pt, uint64_t iova,
 int sim_pgtable_dma_write(struct sim_pgtable *pt, uint64_t iova,
 			  uint64_t last, bool track);
 void sim_pgtable_stats(struct sim_pgtable *pt, struct sim_pgtable_stats *st);
+int sim_pgtable_for_each_table(struct sim_pgtable *pt, sim_table_fn fn,
+			       void *ctx);
 void sim_dirty_record(struct sim_dirty_bitmap *dirty, uint64_t iova,
 		      uint64_t length);
 
@@ -188,6 +190,7 @@ struct sim_ioas {
 	size_t n_areas;
 	size_t cap_areas;
 	bool disable_large_pages;
+	uint64_t iova_alignment;	/* 1 until a domain or no huge pages */
 	/* Under mutex and iova_lock for write to change. */
 	struct sim_hwpt *hwpts;		/* list through sim_hwpt.next */
 	unsigned int n_hwpts;
@@ -227,7 +230,8 @@ struct sim_host {
 	uint64_t io_page_faults;	/* atomic */
 };
 
-/* The IOAS's IOVA granule (IOMMU_IOAS_IOVA_RANGES' out_iova_alignment). */
+/* The sim IOMMU's smallest page: what a domain raises an IOAS's alignment
+ * to (IOMMU_IOAS_IOVA_RANGES' out_iova_alignment once it has one). */
 #define SIM_IOVA_ALIGNMENT SIM_PAGE_SIZE_4K
 
 static inline struct sim_host *to_sim_host(struct backend *b)
@@ -273,6 +277,8 @@ int sim_ioas_unmap(struct backend *b, uint32_t ioas_id, uint64_t iova,
 int sim_ioas_set_huge_pages(struct backend *b, uint32_t ioas_id,
 			    bool enable);
 void sim_ioas_destroy(struct sim_ioas *ioas);
+int sim_ioas_new_alignment(struct sim_ioas *ioas, unsigned int n_domains,
+			   uint64_t *out);
 uint64_t sim_ioas_max_leaf(struct sim_ioas *ioas);
 const struct sim_area *sim_ioas_area_at(struct sim_ioas *ioas,
 					uint64_t iova);

@@ -230,7 +230,8 @@ struct iommu_hwpt_alloc {
 
 /**
  * enum iommu_hw_info_type - IOMMU hardware types of struct iommu_hw_info
- * @IOMMU_HW_INFO_TYPE_NONE: no driver data (also the mock IOMMU)
+ * @IOMMU_HW_INFO_TYPE_NONE: no driver data (the kernel's mock IOMMU
+ *                           reports its own IOMMU_HW_INFO_TYPE_SELFTEST)
  * @IOMMU_HW_INFO_TYPE_INTEL_VTD: Intel VT-d
  */
 enum iommu_hw_info_type {

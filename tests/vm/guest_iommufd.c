@@ -1,0 +1,726 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vm_guest_iommufd - dirtyd's kernel boundary against the real iommufd,
+ * run by /init in the VM tests' guest (tests/vm/run.sh).
+ *
+ * Devices come from the kernel's mock IOMMU (backend_config
+ * .device_provider = "mock"); everything goes through kernel/backend.h and
+ * the harvest engine, as the daemon's own calls would.  Mock geometry:
+ * 2 KiB IOMMU pages, 1 MiB huge leaves (devices named ":huge", backed by
+ * hugetlb pages), IOVAs within [16 MiB, 2 GiB).  Reads use 4 KiB pages.
+ *
+ * Prints one line per check, "ok N - what" or "not ok N - what: why",
+ * "info: ..." lines for what is observed but not judged, and exits 1 if
+ * any check failed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <iommufd_test.h>
+
+#include "daemon/harvest.h"
+#include "kernel/backend.h"
+
+#define PG 4096ULL
+#define MIB (1ULL << 20)
+#define MOCK_HUGE MIB		/* selftest.c: 512 * MOCK_IO_PAGE_SIZE */
+#define MAP_RW (IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | \
+		IOMMU_IOAS_MAP_WRITEABLE)
+#define NO_CLEAR IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR
+
+static unsigned int n_checks, n_failed;
+
+static bool check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	n_checks++;
+	printf("%s %u - ", ok ? "ok" : "not ok", n_checks);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!ok)
+		n_failed++;
+	return ok;
+}
+
+#define CHECK_RC(expr, want, what) do {					\
+	int rc_ = (expr);						\
+	check(rc_ == (want), "%s: %s (got %d %s, want %d)", what, #expr, \
+	      rc_, rc_ ? strerror(-rc_) : "", (want));			\
+} while (0)
+
+static void info(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("info: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* Memory for a mapping: plain pages, or hugetlb (2 MiB) pages, 2 MiB
+ * aligned either way so that the IOVA and the VA agree mod 1 MiB. */
+static void *mem_alloc(uint64_t len, bool huge)
+{
+	uint64_t size = (len + 2 * MIB - 1) & ~(2 * MIB - 1);
+	uint8_t *p;
+
+	if (huge) {
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+			 MAP_POPULATE, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	p = mmap(NULL, size + 2 * MIB, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	return (void *)(((uintptr_t)p + 2 * MIB - 1) & ~(2 * MIB - 1));
+}
+
+static int map_at(struct backend *b, uint32_t ioas, uint64_t iova,
+		  uint64_t len, bool huge, uint64_t va_offset)
+{
+	uint8_t *mem = mem_alloc(len + va_offset, huge);
+
+	if (!mem)
+		return -ENOMEM;
+	return backend_ioas_map(b, ioas, MAP_RW, mem + va_offset, len, &iova);
+}
+
+/* A zeroed bitmap of @nbits, page aligned, with a spare page after it. */
+static uint64_t *bitmap_new(uint64_t nbits, uint64_t *out_bytes)
+{
+	uint64_t bytes = ((nbits + 63) / 64 * 8 + PG - 1) / PG * PG + PG;
+	uint64_t *bm;
+
+	if (posix_memalign((void **)&bm, PG, bytes))
+		return NULL;
+	memset(bm, 0, bytes);
+	if (out_bytes)
+		*out_bytes = bytes;
+	return bm;
+}
+
+static bool test_bit(const uint64_t *bm, uint64_t i)
+{
+	return bm[i / 64] >> (i % 64) & 1;
+}
+
+static void set_bit(uint64_t *bm, uint64_t i)
+{
+	bm[i / 64] |= 1ULL << (i % 64);
+}
+
+static uint64_t count_bits(const uint64_t *bm, uint64_t nbits)
+{
+	uint64_t i, n = 0;
+
+	for (i = 0; i < nbits; i++)
+		n += test_bit(bm, i);
+	return n;
+}
+
+/* Read [iova, iova + len) at 4 KiB; NULL on error (checked by caller). */
+static uint64_t *read_bits(struct backend *b, uint32_t hwpt, uint64_t iova,
+			   uint64_t len, uint32_t flags, int *rc)
+{
+	uint64_t *bm = bitmap_new(len / PG, NULL);
+
+	*rc = bm ? backend_hwpt_get_dirty_bitmap(b, hwpt, iova, len, PG, bm,
+						 flags) : -ENOMEM;
+	return bm;
+}
+
+/* Do bits [0, nbits) of @bm equal exactly the list @want? */
+static bool bits_are(const uint64_t *bm, uint64_t nbits, const uint64_t *want,
+		     size_t nwant, char *why, size_t whylen)
+{
+	uint64_t i;
+	size_t k;
+
+	for (k = 0; k < nwant; k++) {
+		if (!test_bit(bm, want[k])) {
+			snprintf(why, whylen, "bit %" PRIu64 " missing",
+				 want[k]);
+			return false;
+		}
+	}
+	for (i = 0; i < nbits; i++) {
+		bool wanted = false;
+
+		for (k = 0; k < nwant; k++)
+			wanted |= want[k] == i;
+		if (test_bit(bm, i) && !wanted) {
+			snprintf(why, whylen, "bit %" PRIu64 " unexpected", i);
+			return false;
+		}
+	}
+	snprintf(why, whylen, "as expected");
+	return true;
+}
+
+static void check_read(struct backend *b, uint32_t hwpt, uint64_t iova,
+		       uint64_t len, uint32_t flags, const uint64_t *want,
+		       size_t nwant, const char *what)
+{
+	char why[96];
+	uint64_t *bm;
+	int rc;
+
+	bm = read_bits(b, hwpt, iova, len, flags, &rc);
+	if (rc) {
+		check(false, "%s: read returned %d", what, rc);
+	} else {
+		bool ok = bits_are(bm, len / PG, want, nwant, why,
+				   sizeof(why));
+
+		check(ok, "%s: %s", what, why);
+	}
+	free(bm);
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_identity(struct backend *b)
+{
+	struct backend_device_name names[8];
+	struct utsname uts;
+	int n;
+
+	uname(&uts);
+	info("kernel %s; mock test ops from %s", uts.release,
+	     DIRTYD_IOMMUFD_TEST_SOURCE);
+	check(!strncmp(uts.release, DIRTYD_IOMMUFD_TEST_RELEASE,
+		       strlen(DIRTYD_IOMMUFD_TEST_RELEASE)),
+	      "the booted kernel (%s) is the tree the test ops came from (%s)",
+	      uts.release, DIRTYD_IOMMUFD_TEST_RELEASE);
+	n = backend_device_enumerate(b, names, 8);
+	check(n == 3 && !strcmp(names[0].name, "mock0") &&
+	      !strcmp(names[1].name, "mock1:nodirty") &&
+	      !strcmp(names[2].name, "mock2:huge"),
+	      "enumerate lists the mock catalogue (%d names)", n);
+}
+
+static void test_capability(struct backend *b)
+{
+	static const struct {
+		const char *name;
+		uint64_t caps;
+	} devs[] = {
+		{ "mock0", IOMMU_HW_CAP_DIRTY_TRACKING },
+		{ "mock1:nodirty", 0 },
+		{ "mock2:huge", IOMMU_HW_CAP_DIRTY_TRACKING },
+		{ "mock3:huge,nodirty", 0 },
+	};
+	struct backend_hw_info hw;
+	uint32_t id;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+		rc = backend_device_bind(b, devs[i].name, &id);
+		if (!check(!rc, "bind %s (%d)", devs[i].name, rc))
+			continue;
+		rc = backend_device_get_hw_info(b, id, &hw);
+		check(!rc && (hw.capabilities & IOMMU_HW_CAP_DIRTY_TRACKING) ==
+		      devs[i].caps,
+		      "IOMMU_GET_HW_INFO of %s: capabilities 0x%" PRIx64
+		      " (rc %d)", devs[i].name, hw.capabilities, rc);
+		check(!rc && hw.data_type == IOMMU_HW_INFO_TYPE_SELFTEST,
+		      "%s: data type 0x%x is the mock's", devs[i].name,
+		      hw.data_type);
+		CHECK_RC(backend_device_fd(b, id), -EOPNOTSUPP,
+			 "a mock device has no fd");
+		CHECK_RC(backend_device_unbind(b, id), 0, "unbind");
+	}
+	CHECK_RC(backend_device_bind(b, "mock9:bogus", &id), -EINVAL,
+		 "an unknown flag in a mock name");
+	CHECK_RC(backend_device_bind(b, ":huge", &id), -EINVAL,
+		 "a mock name without a base");
+}
+
+static void test_refusals(struct backend *b)
+{
+	uint32_t d0, d1, ioas, h0, h1;
+
+	if (backend_device_bind(b, "mock0", &d0) ||
+	    backend_device_bind(b, "mock1:nodirty", &d1) ||
+	    backend_ioas_alloc(b, &ioas)) {
+		check(false, "refusals: setup");
+		return;
+	}
+	{
+		uint64_t align = 0;
+
+		backend_ioas_iova_alignment(b, ioas, &align);
+		check(align == 1, "an IOAS without a domain has alignment 1"
+		      " (0x%" PRIx64 ")", align);
+	}
+	CHECK_RC(backend_hwpt_alloc(b, d1, ioas,
+				    IOMMU_HWPT_ALLOC_DIRTY_TRACKING, &h1),
+		 -EOPNOTSUPP, "a tracking HWPT for a device that cannot");
+	CHECK_RC(backend_hwpt_alloc(b, d0, ioas,
+				    IOMMU_HWPT_ALLOC_DIRTY_TRACKING, &h0),
+		 0, "a tracking HWPT for a device that can");
+	{
+		uint64_t align = 0;
+
+		backend_ioas_iova_alignment(b, ioas, &align);
+		check(align == (uint64_t)sysconf(_SC_PAGESIZE) / 2,
+		      "a mock domain raises it to its 2 KiB page (0x%" PRIx64
+		      ")", align);
+	}
+	CHECK_RC(backend_device_attach(b, d1, h0), -EINVAL,
+		 "attaching a device that cannot track to a tracking HWPT");
+	CHECK_RC(backend_device_attach(b, d0, h0), 0,
+		 "attaching a device that can");
+	CHECK_RC(backend_hwpt_alloc(b, d1, ioas, 0, &h1), 0,
+		 "a plain HWPT for the device that cannot");
+	CHECK_RC(backend_device_attach(b, d1, h1), 0,
+		 "which it attaches to");
+	CHECK_RC(backend_hwpt_set_dirty_tracking(b, h1, true), -EOPNOTSUPP,
+		 "enabling tracking on a plain HWPT");
+	CHECK_RC(backend_destroy(b, h0), -EBUSY, "destroying an attached HWPT");
+	CHECK_RC(backend_destroy(b, ioas), -EBUSY,
+		 "destroying an IOAS that has HWPTs");
+	CHECK_RC(backend_device_detach(b, d0), 0, "detach");
+	CHECK_RC(backend_dma_write(b, d0, 16 * MIB, 8), -ENODEV,
+		 "a detached device cannot DMA");
+	CHECK_RC(backend_destroy(b, h0), 0, "destroying the detached HWPT");
+	backend_device_unbind(b, d1);
+	CHECK_RC(backend_destroy(b, h1), 0,
+		 "unbinding detached the device from its HWPT");
+	CHECK_RC(backend_destroy(b, ioas), 0, "the IOAS is free");
+	backend_device_unbind(b, d0);
+}
+
+static void test_tracking(struct backend *b)
+{
+	const uint64_t base = 16 * MIB, len = MIB;
+	uint32_t d, ioas, h;
+	int rc;
+
+	if (backend_device_bind(b, "mock0", &d) ||
+	    backend_ioas_alloc(b, &ioas) ||
+	    map_at(b, ioas, base, len, false, 0) ||
+	    backend_hwpt_alloc(b, d, ioas, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+			       &h) ||
+	    backend_device_attach(b, d, h)) {
+		check(false, "tracking: setup");
+		return;
+	}
+	/* A read before enabling: 0 and nothing, as in 6.12. */
+	CHECK_RC(backend_dma_write(b, d, base + 3 * PG, 8), 0,
+		 "DMA while tracking is off");
+	check_read(b, h, base, len, 0, NULL, 0,
+		   "a read before enabling returns 0 and no bits");
+	CHECK_RC(backend_hwpt_set_dirty_tracking(b, h, true), 0, "enable");
+	check_read(b, h, base, len, 0, NULL, 0,
+		   "DMA while tracking was off left no bits");
+
+	{
+		const uint64_t want[] = { 3, 10, 255 };
+
+		backend_dma_write(b, d, base + 3 * PG + 100, 8);
+		backend_dma_write(b, d, base + 10 * PG, PG);
+		backend_dma_write(b, d, base + len - 1, 1);
+		check_read(b, h, base, len, NO_CLEAR, want, 3,
+			   "NO_CLEAR read sees the written pages");
+		check_read(b, h, base, len, NO_CLEAR, want, 3,
+			   "NO_CLEAR left them: read again");
+		check_read(b, h, base, len, 0, want, 3,
+			   "clearing read sees them");
+		check_read(b, h, base, len, 0, NULL, 0,
+			   "and cleared them");
+	}
+	{
+		/* bit k is the page at iova + k * 4 KiB */
+		const uint64_t want[] = { 0, 7, 8, 63 };
+
+		backend_dma_write(b, d, base + 32 * PG, 1);
+		backend_dma_write(b, d, base + 39 * PG, 2 * PG);
+		backend_dma_write(b, d, base + 95 * PG, 1);
+		backend_dma_write(b, d, base + 96 * PG, 1);	/* outside */
+		backend_dma_write(b, d, base + 31 * PG, 1);	/* outside */
+		check_read(b, h, base + 32 * PG, 64 * PG, 0, want, 4,
+			   "bits relative to the iova of the read");
+		{
+			const uint64_t rest[] = { 31, 96 };
+
+			check_read(b, h, base, len, 0, rest, 2,
+				   "the pages outside that read stayed dirty");
+		}
+	}
+	/* Unmapped IOVA with tracking on: an IO page fault. */
+	CHECK_RC(backend_dma_write(b, d, base + len, 8), -ENOENT,
+		 "DMA to an unmapped IOVA");
+	/* Disable: reads answer 0 and nothing; the bits stay in the PTEs
+	 * and enabling clears them. */
+	backend_dma_write(b, d, base + 5 * PG, 8);
+	CHECK_RC(backend_hwpt_set_dirty_tracking(b, h, false), 0, "disable");
+	check_read(b, h, base, len, 0, NULL, 0,
+		   "a read while disabled returns 0 and no bits");
+	CHECK_RC(backend_dma_write(b, d, base + 6 * PG, 8), 0,
+		 "DMA while disabled");
+	CHECK_RC(backend_hwpt_set_dirty_tracking(b, h, true), 0, "re-enable");
+	check_read(b, h, base, len, 0, NULL, 0,
+		   "enabling cleared what was dirty before disabling");
+	/* A hole: the read stops at it, still 0. */
+	{
+		const uint64_t want[] = { 2 };
+		uint64_t *bm;
+
+		if (map_at(b, ioas, base + 2 * MIB, len, false, 0)) {
+			check(false, "hole: map");
+		} else {
+			backend_dma_write(b, d, base + 2 * PG, 8);
+			backend_dma_write(b, d, base + 2 * MIB + 2 * PG, 8);
+			check_read(b, h, base, 3 * MIB, NO_CLEAR, want, 1,
+				   "a read across a hole stops at it, rc 0");
+			bm = read_bits(b, h, base + 2 * MIB, len, 0, &rc);
+			check(!rc && count_bits(bm, len / PG) == 1 &&
+			      test_bit(bm, 2),
+			      "the mapping past the hole kept its bit");
+			free(bm);
+		}
+	}
+	CHECK_RC(backend_ioas_unmap(b, ioas, base, len, NULL), 0, "unmap");
+	backend_device_unbind(b, d);
+	CHECK_RC(backend_destroy(b, h), 0, "destroy the HWPT");
+	CHECK_RC(backend_destroy(b, ioas), 0, "destroy the IOAS");
+}
+
+static void test_huge(struct backend *b)
+{
+	const uint64_t base = 32 * MIB, len = 4 * MIB;
+	uint64_t want[256], *bm, bytes, past = 0, i;
+	uint32_t d, ioas, h;
+	int rc;
+
+	if (backend_device_bind(b, "mock2:huge", &d) ||
+	    backend_ioas_alloc(b, &ioas)) {
+		check(false, "huge: setup");
+		return;
+	}
+	rc = map_at(b, ioas, base, len, true, 0);
+	if (!check(!rc, "map 4 MiB of hugetlb memory (%d)", rc))
+		return;
+	if (backend_hwpt_alloc(b, d, ioas, IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+			       &h) || backend_device_attach(b, d, h) ||
+	    backend_hwpt_set_dirty_tracking(b, h, true)) {
+		check(false, "huge: HWPT");
+		return;
+	}
+	/* 8 bytes into the second 1 MiB leaf: every page of it is dirty. */
+	backend_dma_write(b, d, base + MIB + 12 * PG, 8);
+	for (i = 0; i < 256; i++)
+		want[i] = 256 + i;
+	check_read(b, h, base, len, NO_CLEAR, want, 256,
+		   "a dirty 1 MiB leaf reports its 256 pages");
+	/* A read inside the leaf, from its middle for 4 KiB. */
+	bm = bitmap_new(1, &bytes);
+	rc = backend_hwpt_get_dirty_bitmap(b, h, base + MIB + MIB / 2, PG, PG,
+					   bm, NO_CLEAR);
+	for (i = 1; i < bytes * 8; i++)
+		past += test_bit(bm, i);
+	check(!rc && test_bit(bm, 0),
+	      "a 4 KiB read inside a dirty leaf sets its bit (rc %d)", rc);
+	info("that 4 KiB read set %" PRIu64 " bits past its end (the leaf"
+	     " is recorded from the read's start for 1 MiB)", past);
+	free(bm);
+	/* A clearing read of the leaf's first page clears the whole leaf. */
+	bm = read_bits(b, h, base + MIB, PG, 0, &rc);
+	check(!rc && test_bit(bm, 0), "clearing read of the leaf's first page");
+	free(bm);
+	check_read(b, h, base, len, 0, NULL, 0,
+		   "it cleared the whole 1 MiB leaf");
+	backend_device_unbind(b, d);
+	backend_destroy(b, h);
+	backend_destroy(b, ioas);
+}
+
+/* ------------------------------------------------------------ engine */
+
+struct dom {
+	uint32_t dev, ioas, hwpt;
+	struct harvest_domain hd;
+	uint64_t *expect;		/* laid out as hd.bitmap */
+	bool huge;
+};
+
+static void on_done(void *ctx, struct harvest_domain *dom, int result)
+{
+	if (result)
+		check(false, "engine round of HWPT %u: %d", dom->hwpt_id,
+		      result);
+	(*(int *)ctx)++;
+}
+
+/*
+ * Expected bits of a domain after writes, from the kernel itself: one
+ * NO_CLEAR read per range (each range ends on a leaf boundary and starts
+ * with small leaves, so whole-range reads are exact), laid out as the plan
+ * lays them out.
+ */
+static int expect_from_kernel(struct backend *b, struct dom *dm)
+{
+	size_t i;
+	int rc;
+
+	memset(dm->expect, 0, dm->hd.nwords * 8);
+	for (i = 0; i < dm->hd.nranges; i++) {
+		const struct harvest_range *r = &dm->hd.ranges[i];
+		uint64_t *bm, p;
+
+		bm = read_bits(b, dm->hwpt, r->iova, r->length, NO_CLEAR, &rc);
+		if (rc) {
+			free(bm);
+			return rc;
+		}
+		for (p = 0; p < r->length / PG; p++)
+			if (test_bit(bm, p))
+				set_bit(dm->expect, r->bit + p);
+		free(bm);
+	}
+	return 0;
+}
+
+/* What a write of 8 bytes at @iova must have dirtied, by the model. */
+static void expect_write(struct dom *dm, uint64_t iova, uint64_t *model)
+{
+	size_t i;
+
+	for (i = 0; i < dm->hd.nranges; i++) {
+		const struct harvest_range *r = &dm->hd.ranges[i];
+		uint64_t first = iova, last = iova, p;
+
+		if (iova < r->iova || iova >= r->iova + r->length)
+			continue;
+		if (dm->huge) {
+			uint64_t leaf = iova & ~(MOCK_HUGE - 1);
+
+			/* a 1 MiB leaf where the whole of it is mapped */
+			if (leaf >= r->iova &&
+			    leaf + MOCK_HUGE <= r->iova + r->length) {
+				first = leaf;
+				last = leaf + MOCK_HUGE - 1;
+			}
+		}
+		for (p = (first - r->iova) / PG; p <= (last - r->iova) / PG;
+		     p++)
+			set_bit(model, r->bit + p);
+	}
+}
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+static void test_engine(struct backend *b)
+{
+	/*
+	 * Three domains.  The huge one's range starts 5 pages past a
+	 * 64-page boundary and crosses the 1 GiB batch cut with 1 MiB
+	 * leaves on both sides; its head, the pages up to the first 1 MiB
+	 * boundary, are 2 KiB leaves.
+	 */
+	const struct harvest_range r0[] = {
+		{ .iova = 16 * MIB, .length = 8 * MIB },
+		{ .iova = 64 * MIB + 3 * PG, .length = 2 * MIB + 7 * PG },
+	};
+	const struct harvest_range r1[] = {
+		{ .iova = (1ULL << 30) - 6 * MIB + 5 * PG,
+		  .length = 12 * MIB - 5 * PG },
+	};
+	const struct harvest_range r2[] = {
+		{ .iova = (1ULL << 30) + 64 * MIB, .length = 16 * MIB },
+	};
+	const struct harvest_range *rs[] = { r0, r1, r2 };
+	const size_t ns[] = { 2, 1, 1 };
+	const char *names[] = { "mock0", "mock2:huge", "mock0" };
+	struct harvest_engine_config cfg = { .workers = 2 };
+	struct harvest_engine *e;
+	struct dom dm[3] = { 0 };
+	uint64_t *model[3];
+	int round, i, ndone, rc;
+	size_t k;
+
+	rc = harvest_engine_new(b, &cfg, &e);
+	if (!check(!rc, "harvest engine with 2 workers (%d)", rc))
+		return;
+	info("harvest engine mode in the guest: %s (%u workers)",
+	     harvest_engine_mode(e), harvest_engine_workers(e));
+	check(!strcmp(harvest_engine_mode(e), "workers"),
+	      "no uring_cmd on /dev/iommu: the engine uses workers");
+
+	for (i = 0; i < 3; i++) {
+		dm[i].huge = strstr(names[i], "huge") != NULL;
+		if (backend_device_bind(b, names[i], &dm[i].dev) ||
+		    backend_ioas_alloc(b, &dm[i].ioas)) {
+			check(false, "engine: setup %d", i);
+			return;
+		}
+		for (k = 0; k < ns[i]; k++) {
+			/* the VA agrees with the IOVA mod 1 MiB */
+			rc = map_at(b, dm[i].ioas, rs[i][k].iova,
+				    rs[i][k].length, dm[i].huge,
+				    rs[i][k].iova % MOCK_HUGE);
+			if (!check(!rc, "engine: map range %zu of domain %d"
+				   " (%d)", k, i, rc))
+				return;
+		}
+		if (backend_hwpt_alloc(b, dm[i].dev, dm[i].ioas,
+				       IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+				       &dm[i].hwpt) ||
+		    backend_device_attach(b, dm[i].dev, dm[i].hwpt) ||
+		    backend_hwpt_set_dirty_tracking(b, dm[i].hwpt, true)) {
+			check(false, "engine: HWPT %d", i);
+			return;
+		}
+		rc = harvest_domain_plan(&dm[i].hd, dm[i].hwpt, PG, rs[i],
+					 ns[i], 1ULL << 30);
+		if (!check(!rc, "plan domain %d: %zu batches", i,
+			   dm[i].hd.nbatches))
+			return;
+		dm[i].expect = calloc(dm[i].hd.nwords, 8);
+		model[i] = calloc(dm[i].hd.nwords, 8);
+	}
+	info("domain 1 (huge) batches:");
+	for (k = 0; k < dm[1].hd.nbatches; k++)
+		info("  iova 0x%" PRIx64 " len 0x%" PRIx64 " shift %u",
+		     dm[1].hd.batches[k].iova, dm[1].hd.batches[k].length,
+		     dm[1].hd.batches[k].shift);
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 3; i++) {
+			struct harvest_domain *hd = &dm[i].hd;
+
+			memset(model[i], 0, hd->nwords * 8);
+			for (k = 0; k < 200; k++) {
+				const struct harvest_range *r =
+					&hd->ranges[rnd() % hd->nranges];
+				uint64_t iova = r->iova +
+					(rnd() % (r->length / 8)) * 8;
+
+				backend_dma_write(b, dm[i].dev, iova, 8);
+				expect_write(&dm[i], iova, model[i]);
+			}
+			/* the heads and the batch cut, every round */
+			if (dm[i].huge) {
+				const struct harvest_range *r = &hd->ranges[0];
+				uint64_t cut = 1ULL << 30;
+				const uint64_t at[] = {
+					r->iova, r->iova + 58 * PG,
+					(r->iova | (64 * PG - 1)) + 1,
+					(r->iova | (MOCK_HUGE - 1)) + 1 - 8,
+					(r->iova | (MOCK_HUGE - 1)) + 1,
+					cut - 8, cut, cut + MOCK_HUGE / 2,
+				};
+
+				for (k = 0; k < sizeof(at) / sizeof(at[0]);
+				     k++) {
+					backend_dma_write(b, dm[i].dev, at[k],
+							  8);
+					expect_write(&dm[i], at[k], model[i]);
+				}
+			}
+			rc = expect_from_kernel(b, &dm[i]);
+			check(!rc && !memcmp(dm[i].expect, model[i],
+					     hd->nwords * 8),
+			      "round %d domain %d: the kernel's bits are the"
+			      " model's (%" PRIu64 " pages)", round, i,
+			      count_bits(model[i], hd->nbits));
+			/* the engine must zero the slices it reads into */
+			for (k = 0; k < hd->nbatches; k++)
+				memset(hd->batches[k].bitmap, 0xa5,
+				       hd->batches[k].nwords * 8);
+		}
+		ndone = 0;
+		for (i = 0; i < 3; i++)
+			harvest_engine_start(e, &dm[i].hd, 0, NULL, on_done,
+					     &ndone);
+		rc = harvest_engine_wait(e);
+		check(rc == 3 && ndone == 3,
+		      "round %d: three domains harvested in parallel (%d)",
+		      round, rc);
+		for (i = 0; i < 3; i++) {
+			uint64_t w, bad = UINT64_MAX;
+
+			for (w = 0; w < dm[i].hd.nwords; w++) {
+				if (dm[i].hd.bitmap[w] != dm[i].expect[w]) {
+					bad = w;
+					break;
+				}
+			}
+			check(bad == UINT64_MAX,
+			      "round %d domain %d: the engine's bitmap is the"
+			      " kernel's%s", round, i,
+			      bad == UINT64_MAX ? "" : " (differs)");
+			if (bad != UINT64_MAX)
+				info("word %" PRIu64 ": engine %016" PRIx64
+				     " kernel %016" PRIx64, bad,
+				     dm[i].hd.bitmap[bad], dm[i].expect[bad]);
+		}
+		/* the clearing round left nothing */
+		for (i = 0; i < 3; i++) {
+			rc = expect_from_kernel(b, &dm[i]);
+			check(!rc && !count_bits(dm[i].expect, dm[i].hd.nbits),
+			      "round %d domain %d: nothing left after the"
+			      " clearing round", round, i);
+		}
+	}
+	for (i = 0; i < 3; i++) {
+		harvest_domain_release(&dm[i].hd);
+		free(dm[i].expect);
+		free(model[i]);
+		backend_device_unbind(b, dm[i].dev);
+		backend_destroy(b, dm[i].hwpt);
+		backend_destroy(b, dm[i].ioas);
+	}
+	harvest_engine_free(e);
+}
+
+int main(void)
+{
+	struct backend_config cfg = {
+		.kind = BACKEND_IOMMUFD,
+		.device_provider = "mock",
+	};
+	struct backend *b;
+	int rc;
+
+	rc = backend_open(&cfg, &b);
+	if (!check(!rc, "open /dev/iommu with the mock provider (%d %s)", rc,
+		   rc ? strerror(-rc) : ""))
+		return 1;
+	test_identity(b);
+	test_capability(b);
+	test_refusals(b);
+	test_tracking(b);
+	test_huge(b);
+	test_engine(b);
+	backend_close(b);
+	printf("%u checks, %u failed\n", n_checks, n_failed);
+	return n_failed ? 1 : 0;
+}

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# run.sh - dirtyd against the real Linux iommufd, in a qemu guest.
+#
+#   tests/vm/run.sh --manifest BUILD/tests/vm/guest.manifest [options]
+#
+# One command: builds (or finds in the cache) the guest kernel
+# (build-kernel.sh: linux-source-6.12 with IOMMUFD and IOMMUFD_TEST), packs
+# the programs the manifest names into an initramfs (mkinitramfs.sh), boots
+# it with qemu-system-x86_64, and reads the results /init writes to the
+# second serial port.  Then, for every scenario, it runs the same file on
+# the sim on the host and compares the two transcripts byte for byte: the
+# kernel is the reference.  Exits 0 only if every guest test passed, every
+# scenario matched, and the kernel printed no BUG, WARNING or panic.
+#
+# Options:
+#   --manifest FILE   what goes into the guest (CMake writes it; see
+#                     mkinitramfs.sh for the format)
+#   --out DIR         keep the console log, the results, the transcripts
+#                     and the initramfs there (default: a temporary
+#                     directory, removed on success)
+#   --timeout S       the whole guest run, boot included (default 900)
+#   --record          write each kernel transcript next to its scenario as
+#                     NAME.kernel (what the host-only test
+#                     tests/scenario/check-sim.sh compares the sim with)
+# Environment: DIRTYD_VM_ACCEL = auto (the default: KVM if a probe boot
+# under KVM works, else TCG), kvm or tcg.  DIRTYD_VM_MEM (1G),
+# DIRTYD_VM_CPUS (2).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+manifest=
+out=
+timeout_s=900
+record=
+
+die() {
+	echo "run.sh: $*" >&2
+	exit 1
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--manifest) manifest=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--timeout) timeout_s=$2; shift 2 ;;
+	--record) record=1; shift ;;
+	-h|--help) sed -n '3,29p' "$0"; exit 0 ;;
+	*) die "unknown argument $1 (--help)" ;;
+	esac
+done
+[ -n "$manifest" ] || die "--manifest is required (build first: it is" \
+			  "BUILD/tests/vm/guest.manifest)"
+[ -r "$manifest" ] || die "$manifest is missing"
+command -v qemu-system-x86_64 >/dev/null ||
+	die "qemu-system-x86_64 is missing (scripts/deps.sh installs it)"
+
+keep=
+if [ -n "$out" ]; then
+	mkdir -p "$out"
+	keep=1
+else
+	out=$(mktemp -d "${TMPDIR:-/tmp}/dirtyd-vm.XXXXXX")
+fi
+out=$(cd "$out" && pwd)
+console=$out/console.log
+results=$out/results.log
+rm -f "$console" "$results" "$out"/*.kernel "$out"/*.sim "$out"/*.diff
+
+t0=$(date +%s)
+kernel=$("$here/build-kernel.sh") || die "the guest kernel did not build"
+t1=$(date +%s)
+"$here/mkinitramfs.sh" "$manifest" "$out/initramfs.cpio"
+echo "run.sh: kernel $kernel ($((t1 - t0))s), initramfs" \
+     "$(du -h "$out/initramfs.cpio" | cut -f1)" >&2
+
+# Does KVM boot this kernel?  /dev/kvm can be there and KVM still hang
+# the guest (seen on these machines: nested virtualisation), so boot the
+# kernel once without an initramfs: it must reach its "Kernel panic"
+# (no root file system) and, with panic=-1 and -no-reboot, end qemu.
+# The answer is cached until the host reboots.
+kvm_works() {
+	local stamp
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
+	stamp=${XDG_CACHE_HOME:-$HOME/.cache}/dirtyd/vm-kvm-probe-$(cat \
+		/proc/sys/kernel/random/boot_id 2>/dev/null || echo unknown)
+	if [ ! -f "$stamp" ]; then
+		timeout -k 5 20 qemu-system-x86_64 -accel kvm -m 256M \
+			-nographic -no-reboot -monitor none \
+			-serial "file:$out/kvm-probe.log" -kernel "$kernel" \
+			-append "console=ttyS0 panic=-1" \
+			>/dev/null 2>&1 </dev/null || true
+		if grep -q 'Kernel panic' "$out/kvm-probe.log" 2>/dev/null; then
+			echo yes >"$stamp"
+		else
+			echo no >"$stamp"
+		fi
+	fi
+	[ "$(cat "$stamp")" = yes ]
+}
+
+accel=${DIRTYD_VM_ACCEL:-auto}
+case $accel in
+auto)
+	if kvm_works; then
+		accel=kvm
+	else
+		accel=tcg
+	fi ;;
+kvm|tcg) ;;
+*) die "DIRTYD_VM_ACCEL=$accel: auto, kvm or tcg" ;;
+esac
+accel_args=(-accel "$accel")
+echo "run.sh: accelerator $accel" >&2
+
+# ttyS0: the console (kernel log and a copy of the test output);
+# ttyS1: the results.  hugepages: 1 MiB mock leaves need contiguous memory.
+cmdline="console=ttyS0 panic=-1 loglevel=4 hugepages=64"
+qemu=(qemu-system-x86_64 "${accel_args[@]}" -m "${DIRTYD_VM_MEM:-1G}"
+      -smp "${DIRTYD_VM_CPUS:-2}" -nographic -no-reboot -monitor none
+      -serial "file:$console" -serial "file:$results"
+      -kernel "$kernel" -initrd "$out/initramfs.cpio" -append "$cmdline")
+echo "run.sh: ${qemu[*]}" >"$out/qemu.cmd"
+t2=$(date +%s)
+set +e
+timeout -k 10 "$timeout_s" "${qemu[@]}" >"$out/qemu.log" 2>&1 </dev/null
+qemu_rc=$?
+set -e
+t3=$(date +%s)
+echo "run.sh: guest ran $((t3 - t2))s (qemu exit $qemu_rc)" >&2
+
+passed=0
+failed=0
+fail() {
+	echo "FAIL: $*"
+	failed=$((failed + 1))
+}
+pass() {
+	echo "ok: $*"
+	passed=$((passed + 1))
+}
+
+[ -f "$results" ] || : >"$results"
+tr -d '\r' <"$results" >"$results.txt"
+[ -f "$console" ] || : >"$console"
+
+if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
+	fail "the guest did not finish within ${timeout_s}s"
+elif [ "$qemu_rc" -ne 0 ]; then
+	fail "qemu exited $qemu_rc: $(tail -3 "$out/qemu.log" | tr '\n' ' ')"
+fi
+if ! grep -q '^DIRTYD-VM BEGIN ' "$results.txt"; then
+	fail "/init never started (see $console)"
+fi
+if ! grep -q '^DIRTYD-VM SUMMARY ' "$results.txt"; then
+	fail "no summary from /init: the guest crashed or hung"
+fi
+if grep -Eq 'Kernel panic|BUG:|WARNING:|Oops|Call Trace' "$console"; then
+	fail "the kernel complained:"
+	grep -E -A3 'Kernel panic|BUG:|WARNING:|Oops' "$console" | head -40
+fi
+grep '^DIRTYD-VM BEGIN ' "$results.txt" || true
+
+# The guest's tests.
+while read -r _ _ name verdict status ms; do
+	if [ "$verdict" = PASS ]; then
+		pass "guest $name ($status, $ms)"
+	else
+		fail "guest $name ($status, $ms):"
+		grep -F "DIRTYD-VM OUT $name " "$results.txt" |
+			cut -d' ' -f4- | tail -60
+	fi
+done < <(grep '^DIRTYD-VM RESULT ' "$results.txt")
+
+# The scenarios: the sim must answer what the kernel answered.
+runner=$(awk '$1 == "bin" && $2 ~ /\/scenario_runner$/ { print $2 }' \
+	"$manifest")
+while read -r kind name scn; do
+	[ "$kind" = scenario ] || continue
+	k=$out/$name.kernel
+	s=$out/$name.sim
+	grep -F "DIRTYD-VM OUT scenario:$name " "$results.txt" |
+		cut -d' ' -f4- >"$k" || true
+	if [ ! -s "$k" ]; then
+		fail "scenario $name: no transcript from the kernel"
+		continue
+	fi
+	set +e
+	"$runner" --backend sim "$scn" >"$s" 2>&1
+	src=$?
+	set -e
+	if [ $src -gt 1 ]; then
+		fail "scenario $name: the sim runner failed ($src):"
+		cat "$s"
+	elif ! diff -u --label "kernel $name" --label "sim $name" \
+		"$k" "$s" >"$out/$name.diff"; then
+		fail "scenario $name: the sim differs from the kernel:"
+		cat "$out/$name.diff"
+	else
+		pass "scenario $name: sim = kernel ($(wc -l <"$k") operations)"
+	fi
+	golden=${scn%.scn}.kernel
+	if [ -n "$record" ]; then
+		cp "$k" "$golden"
+		echo "run.sh: recorded $golden" >&2
+	elif [ -f "$golden" ] && ! cmp -s "$golden" "$k"; then
+		fail "scenario $name: the kernel no longer answers what" \
+		     "$golden recorded (scenario changed? rerun with --record):"
+		diff -u --label recorded --label kernel "$golden" "$k" || true
+	fi
+done <"$manifest"
+
+echo "run.sh: logs in $out"
+echo "vm: $passed passed, $failed failed"
+if [ "$failed" -ne 0 ]; then
+	echo "--- last console lines ($console)"
+	tail -30 "$console" | tr -d '\r'
+	exit 1
+fi
+[ -n "$keep" ] || rm -rf "$out"
+exit 0
