@@ -1,0 +1,698 @@
+// SPDX-License-Identifier: MIT
+/* dirtyd.conf(5): the ini parser, the keys, their defaults and checks. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "daemon/config.h"
+#include "daemon/log.h"
+
+#define LINE_MAX_LEN 4096
+
+static const char *const log_levels[] = {
+	[LOG_ERR] = "error",
+	[LOG_WARNING] = "warning",
+	[LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info",
+	[LOG_DEBUG] = "debug",
+};
+
+static const char *const dma_patterns[] = {
+	[DMA_PATTERN_UNIFORM] = "uniform",
+	[DMA_PATTERN_CLUSTERED] = "clustered",
+	[DMA_PATTERN_SEQUENTIAL] = "sequential",
+	[DMA_PATTERN_HOTSET] = "hotset",
+};
+
+const char *config_log_level_name(int level)
+{
+	if (level >= LOG_ERR && level <= LOG_DEBUG && log_levels[level])
+		return log_levels[level];
+	return "?";
+}
+
+static int set_string(char **dst, const char *v)
+{
+	char *s = NULL;
+
+	if (*v) {
+		s = strdup(v);
+		if (!s)
+			return -ENOMEM;
+	}
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+int config_init(struct config *c)
+{
+	*c = (struct config){
+		.backend = BACKEND_IOMMUFD,
+		.socket_mode = 0660,
+		.max_clients = 256,
+		.max_subscriptions = 64,
+		.max_domains = 64,
+		.workers = 0,
+		.log_level = LOG_INFO,
+		.resume_grace = 30,
+		.backing_page_size = 4096,
+		.n_devices = 2,
+		.devices = {
+			{ .name = "sim-nic0", .dirty_tracking = true },
+			{ .name = "sim-legacy0", .dirty_tracking = false },
+		},
+	};
+	if (set_string(&c->socket, "/run/dirtyd/dirtyd.sock") < 0 ||
+	    set_string(&c->iommufd_path, "/dev/iommu") < 0) {
+		config_release(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void config_release(struct config *c)
+{
+	free(c->socket);
+	free(c->socket_group);
+	free(c->admin_group);
+	free(c->iommufd_path);
+	free(c->guests);
+	*c = (struct config){ 0 };
+}
+
+/* ------------------------------------------------------------ values */
+
+/* An unsigned integer: decimal, 0x hex or 0 octal, nothing after it. */
+static int parse_u64(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!*v || *v == '-' || isspace((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	x = strtoull(v, &end, 0);
+	if (errno || *end)
+		return -EINVAL;
+	*out = x;
+	return 0;
+}
+
+static int parse_uint(const char *v, unsigned int max, unsigned int *out)
+{
+	uint64_t x;
+
+	if (parse_u64(v, &x) < 0 || x > max)
+		return -EINVAL;
+	*out = (unsigned int)x;
+	return 0;
+}
+
+/* A size: a number with an optional K, M, G or T (binary) suffix,
+ * optionally followed by "iB" or "B"; case does not matter. */
+static int parse_size(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+	unsigned int shift = 0;
+
+	if (!*v || !isdigit((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	x = strtoull(v, &end, 0);
+	if (errno)
+		return -EINVAL;
+	switch (tolower((unsigned char)*end)) {
+	case 'k': shift = 10; end++; break;
+	case 'm': shift = 20; end++; break;
+	case 'g': shift = 30; end++; break;
+	case 't': shift = 40; end++; break;
+	}
+	if (shift && !strcasecmp(end, "ib"))
+		end += 2;
+	else if (!strcasecmp(end, "b"))
+		end++;
+	if (*end || (shift && x > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = x << shift;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcasecmp(v, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(v, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_log_level(const char *v, int *out)
+{
+	for (int i = LOG_ERR; i <= LOG_DEBUG; i++)
+		if (log_levels[i] && !strcasecmp(v, log_levels[i])) {
+			*out = i;
+			return 0;
+		}
+	if (!strcasecmp(v, "err")) {
+		*out = LOG_ERR;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* "name:dirty,name:nodirty,..." */
+static int parse_devices(struct config *c, const char *v, const char *origin)
+{
+	struct sim_device_spec devs[SIM_MAX_DEVICES];
+	unsigned int n = 0;
+	char buf[LINE_MAX_LEN];
+	char *save = NULL, *tok;
+
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *colon, *name = tok, *kind;
+
+		while (isspace((unsigned char)*name))
+			name++;
+		colon = strchr(name, ':');
+		if (!colon)
+			return log_error_errno(-EINVAL, "%s: device '%s' needs "
+					       ":dirty or :nodirty", origin,
+					       name);
+		*colon = '\0';
+		kind = colon + 1;
+		for (char *e = kind + strlen(kind); e > kind &&
+		     isspace((unsigned char)e[-1]); e--)
+			e[-1] = '\0';
+		for (char *e = name + strlen(name); e > name &&
+		     isspace((unsigned char)e[-1]); e--)
+			e[-1] = '\0';
+		if (!*name || strlen(name) >= BACKEND_NAME_MAX)
+			return log_error_errno(-EINVAL, "%s: bad device name "
+					       "'%s' (1 to %d characters)",
+					       origin, name,
+					       BACKEND_NAME_MAX - 1);
+		if (n == SIM_MAX_DEVICES)
+			return log_error_errno(-EINVAL, "%s: more than %d "
+					       "devices", origin,
+					       SIM_MAX_DEVICES);
+		for (unsigned int i = 0; i < n; i++)
+			if (!strcmp(devs[i].name, name))
+				return log_error_errno(-EINVAL, "%s: device "
+						       "'%s' listed twice",
+						       origin, name);
+		memset(&devs[n], 0, sizeof(devs[n]));
+		strcpy(devs[n].name, name);
+		if (!strcmp(kind, "dirty"))
+			devs[n].dirty_tracking = true;
+		else if (strcmp(kind, "nodirty"))
+			return log_error_errno(-EINVAL, "%s: device '%s': "
+					       "'%s' is neither dirty nor "
+					       "nodirty", origin, name, kind);
+		n++;
+	}
+	memcpy(c->devices, devs, sizeof(devs[0]) * n);
+	c->n_devices = n;
+	return 0;
+bad:
+	return log_error_errno(-EINVAL, "%s: bad device list", origin);
+}
+
+static int parse_owner(const char *v, uid_t *out)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	uint64_t x;
+
+	if (!parse_u64(v, &x)) {
+		if (x >= UINT32_MAX)
+			return -EINVAL;
+		*out = (uid_t)x;
+		return 0;
+	}
+	if (getpwnam_r(v, &pw, buf, sizeof(buf), &res) || !res)
+		return -ENOENT;
+	*out = res->pw_uid;
+	return 0;
+}
+
+/* ------------------------------------------------------------ sections */
+
+static struct guest_config *guest_find(struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_guests; i++)
+		if (!strcmp(c->guests[i].name, name))
+			return &c->guests[i];
+	return NULL;
+}
+
+static int guest_add(struct config *c, const char *name, const char *origin,
+		     struct guest_config **out)
+{
+	struct guest_config *g;
+
+	if (!*name || strlen(name) >= CONFIG_GUEST_NAME_MAX ||
+	    strpbrk(name, " \t[]."))
+		return log_error_errno(-EINVAL, "%s: bad guest name '%s' (1 to "
+				       "%d characters, no blanks, dots or "
+				       "brackets)", origin, name,
+				       CONFIG_GUEST_NAME_MAX - 1);
+	if (c->n_guests == CONFIG_MAX_GUESTS)
+		return log_error_errno(-EINVAL, "%s: more than %d guests",
+				       origin, CONFIG_MAX_GUESTS);
+	g = realloc(c->guests, (c->n_guests + 1) * sizeof(*g));
+	if (!g)
+		return log_error_errno(-ENOMEM, "%s", origin);
+	c->guests = g;
+	g = &c->guests[c->n_guests++];
+	*g = (struct guest_config){
+		.size = 16ULL << 30,
+		.iova = 0,
+		.tracking = true,
+		.huge_pages = true,
+		.owner = 0,
+		.dma = false,
+		.pattern = DMA_PATTERN_UNIFORM,
+		.dma_rate = 10000,
+		.dma_threads = 1,
+		.cluster_pages = 64,
+		.hot_pages = 4096,
+		.seed = 1,
+	};
+	strcpy(g->name, name);
+	snprintf(g->origin, sizeof(g->origin), "%s", origin);
+	*out = g;
+	return 0;
+}
+
+static int bad_value(const char *origin, const char *section,
+		     const char *key, const char *value, const char *want)
+{
+	return log_error_errno(-EINVAL, "%s: [%s] %s = '%s': %s", origin,
+			       section, key, value, want);
+}
+
+static int set_daemon(struct config *c, const char *key, const char *v,
+		      const char *origin)
+{
+	const char *sec = "daemon";
+	int r;
+
+	if (!strcmp(key, "backend")) {
+		if (backend_kind_from_string(v, &c->backend) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected sim or iommufd");
+	} else if (!strcmp(key, "socket")) {
+		if (v[0] != '/' || strlen(v) >= 108)
+			return bad_value(origin, sec, key, v, "expected an "
+					 "absolute path of at most 107 bytes");
+		if ((r = set_string(&c->socket, v)) < 0)
+			return log_error_errno(r, "%s", origin);
+	} else if (!strcmp(key, "socket_group")) {
+		if ((r = set_string(&c->socket_group, v)) < 0)
+			return log_error_errno(r, "%s", origin);
+	} else if (!strcmp(key, "socket_mode")) {
+		char *end;
+		unsigned long m;
+
+		errno = 0;
+		m = strtoul(v, &end, 8);
+		if (!*v || *end || errno || m > 0777)
+			return bad_value(origin, sec, key, v,
+					 "expected an octal mode such as 0660");
+		c->socket_mode = (unsigned int)m;
+	} else if (!strcmp(key, "admin_group")) {
+		if ((r = set_string(&c->admin_group, v)) < 0)
+			return log_error_errno(r, "%s", origin);
+	} else if (!strcmp(key, "max_clients")) {
+		if (parse_uint(v, 65536, &c->max_clients) < 0 ||
+		    !c->max_clients)
+			return bad_value(origin, sec, key, v,
+					 "expected 1 .. 65536");
+	} else if (!strcmp(key, "max_subscriptions")) {
+		if (parse_uint(v, 65536, &c->max_subscriptions) < 0 ||
+		    !c->max_subscriptions)
+			return bad_value(origin, sec, key, v,
+					 "expected 1 .. 65536");
+	} else if (!strcmp(key, "max_domains")) {
+		if (parse_uint(v, 65536, &c->max_domains) < 0 ||
+		    !c->max_domains)
+			return bad_value(origin, sec, key, v,
+					 "expected 1 .. 65536");
+	} else if (!strcmp(key, "workers")) {
+		if (parse_uint(v, 1024, &c->workers) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected 0 (one per CPU) .. 1024");
+	} else if (!strcmp(key, "log_level")) {
+		if (parse_log_level(v, &c->log_level) < 0)
+			return bad_value(origin, sec, key, v, "expected error, "
+					 "warning, notice, info or debug");
+	} else if (!strcmp(key, "resume_grace")) {
+		if (parse_uint(v, 86400, &c->resume_grace) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected seconds, 0 .. 86400");
+	} else {
+		return log_error_errno(-EINVAL, "%s: unknown key '%s' in "
+				       "section [daemon]", origin, key);
+	}
+	return 0;
+}
+
+static int set_iommufd(struct config *c, const char *key, const char *v,
+		       const char *origin)
+{
+	int r;
+
+	if (strcmp(key, "path"))
+		return log_error_errno(-EINVAL, "%s: unknown key '%s' in "
+				       "section [iommufd]", origin, key);
+	if (v[0] != '/')
+		return bad_value(origin, "iommufd", key, v,
+				 "expected an absolute path");
+	if ((r = set_string(&c->iommufd_path, v)) < 0)
+		return log_error_errno(r, "%s", origin);
+	return 0;
+}
+
+static int set_sim(struct config *c, const char *key, const char *v,
+		   const char *origin)
+{
+	if (!strcmp(key, "backing_page_size")) {
+		uint64_t x;
+
+		if (parse_size(v, &x) < 0 ||
+		    (x != 4096 && x != (2ULL << 20) && x != (1ULL << 30)))
+			return bad_value(origin, "sim", key, v,
+					 "expected 4k, 2m or 1g");
+		c->backing_page_size = x;
+		return 0;
+	}
+	if (!strcmp(key, "devices"))
+		return parse_devices(c, v, origin);
+	return log_error_errno(-EINVAL, "%s: unknown key '%s' in section "
+			       "[sim]", origin, key);
+}
+
+static int set_guest(struct guest_config *g, const char *key, const char *v,
+		     const char *origin)
+{
+	char sec[CONFIG_GUEST_NAME_MAX + 8];
+	uint64_t x;
+
+	snprintf(sec, sizeof(sec), "guest %s", g->name);
+	if (!strcmp(key, "device")) {
+		if (!*v || strlen(v) >= BACKEND_NAME_MAX)
+			return bad_value(origin, sec, key, v,
+					 "expected a device name");
+		strcpy(g->device, v);
+	} else if (!strcmp(key, "size")) {
+		if (parse_size(v, &g->size) < 0 || !g->size ||
+		    g->size % 4096)
+			return bad_value(origin, sec, key, v, "expected a "
+					 "non-zero multiple of 4 KiB, such "
+					 "as 16G");
+	} else if (!strcmp(key, "iova")) {
+		if (parse_size(v, &g->iova) < 0 || g->iova % 4096)
+			return bad_value(origin, sec, key, v,
+					 "expected a multiple of 4 KiB");
+	} else if (!strcmp(key, "tracking")) {
+		if (parse_bool(v, &g->tracking) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected yes or no");
+	} else if (!strcmp(key, "huge_pages")) {
+		if (parse_bool(v, &g->huge_pages) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected yes or no");
+	} else if (!strcmp(key, "owner")) {
+		if (parse_owner(v, &g->owner) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected a uid or a user name");
+	} else if (!strcmp(key, "dma")) {
+		size_t i;
+
+		g->dma = strcmp(v, "none") != 0;
+		for (i = 0; g->dma && i < 4; i++)
+			if (!strcmp(v, dma_patterns[i])) {
+				g->pattern = (enum dma_pattern)i;
+				break;
+			}
+		if (g->dma && i == 4)
+			return bad_value(origin, sec, key, v, "expected none, "
+					 "uniform, clustered, sequential or "
+					 "hotset");
+	} else if (!strcmp(key, "dma_rate")) {
+		if (parse_u64(v, &g->dma_rate) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected pages per second");
+	} else if (!strcmp(key, "dma_threads")) {
+		if (parse_uint(v, DMA_LOAD_MAX_THREADS, &g->dma_threads) < 0 ||
+		    !g->dma_threads)
+			return bad_value(origin, sec, key, v,
+					 "expected 1 .. 64");
+	} else if (!strcmp(key, "cluster_pages")) {
+		if (parse_u64(v, &x) < 0 || !x || x > UINT32_MAX)
+			return bad_value(origin, sec, key, v,
+					 "expected a positive page count");
+		g->cluster_pages = (uint32_t)x;
+	} else if (!strcmp(key, "hot_pages")) {
+		if (parse_u64(v, &g->hot_pages) < 0 || !g->hot_pages)
+			return bad_value(origin, sec, key, v,
+					 "expected a positive page count");
+	} else if (!strcmp(key, "seed")) {
+		if (parse_u64(v, &g->seed) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected an integer");
+	} else {
+		return log_error_errno(-EINVAL, "%s: unknown key '%s' in "
+				       "section [%s]", origin, key, sec);
+	}
+	return 0;
+}
+
+int config_set(struct config *c, const char *section, const char *key,
+	       const char *value, const char *origin)
+{
+	if (!strcmp(section, "daemon"))
+		return set_daemon(c, key, value, origin);
+	if (!strcmp(section, "iommufd"))
+		return set_iommufd(c, key, value, origin);
+	if (!strcmp(section, "sim"))
+		return set_sim(c, key, value, origin);
+	if (!strncmp(section, "guest ", 6)) {
+		struct guest_config *g = guest_find(c, section + 6);
+		int r;
+
+		if (!g && (r = guest_add(c, section + 6, origin, &g)) < 0)
+			return r;
+		return set_guest(g, key, value, origin);
+	}
+	return log_error_errno(-EINVAL, "%s: unknown section [%s]", origin,
+			       section);
+}
+
+/* ------------------------------------------------------------ files */
+
+static char *strip(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Parse one "[section]" header into @section. */
+static int parse_section(char *line, char *section, size_t size,
+			 struct config *c, const char *origin)
+{
+	char *end = strchr(line, ']'), *name;
+	struct guest_config *g;
+	int r;
+
+	if (!end || *strip(end + 1))
+		return log_error_errno(-EINVAL, "%s: malformed section header",
+				       origin);
+	*end = '\0';
+	name = strip(line + 1);
+	if (!strcmp(name, "daemon") || !strcmp(name, "iommufd") ||
+	    !strcmp(name, "sim")) {
+		snprintf(section, size, "%s", name);
+		return 0;
+	}
+	if (!strncmp(name, "guest", 5) && isspace((unsigned char)name[5])) {
+		char *gname = strip(name + 5);
+
+		if (guest_find(c, gname))
+			return log_error_errno(-EINVAL, "%s: guest '%s' is "
+					       "defined twice", origin, gname);
+		r = guest_add(c, gname, origin, &g);
+		if (r < 0)
+			return r;
+		snprintf(section, size, "guest %s", gname);
+		return 0;
+	}
+	return log_error_errno(-EINVAL, "%s: unknown section [%s]", origin,
+			       name);
+}
+
+int config_load_file(struct config *c, const char *path, bool must_exist)
+{
+	char line[LINE_MAX_LEN], section[CONFIG_GUEST_NAME_MAX + 8] = "";
+	char origin[PATH_MAX + 32];
+	unsigned int lineno = 0;
+	FILE *f;
+	int r = 0;
+
+	f = fopen(path, "re");
+	if (!f) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		return log_error_errno(-errno, "cannot read configuration %s",
+				       path);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s, *eq;
+
+		lineno++;
+		snprintf(origin, sizeof(origin), "%s:%u", path, lineno);
+		if (!strchr(line, '\n') && !feof(f)) {
+			r = log_error_errno(-EINVAL, "%s: line longer than %d "
+					    "bytes", origin, LINE_MAX_LEN - 2);
+			break;
+		}
+		s = strip(line);
+		if (!*s || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			r = parse_section(s, section, sizeof(section), c,
+					  origin);
+			if (r < 0)
+				break;
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (!eq) {
+			r = log_error_errno(-EINVAL, "%s: expected key = value "
+					    "or [section]", origin);
+			break;
+		}
+		*eq = '\0';
+		if (!*section) {
+			r = log_error_errno(-EINVAL, "%s: key '%s' outside of "
+					    "any section", origin, strip(s));
+			break;
+		}
+		r = config_set(c, section, strip(s), strip(eq + 1), origin);
+		if (r < 0)
+			break;
+	}
+	if (!r && ferror(f))
+		r = log_error_errno(-EIO, "reading %s failed", path);
+	fclose(f);
+	return r < 0 ? -EINVAL : 0;
+}
+
+int config_set_arg(struct config *c, const char *arg)
+{
+	char buf[LINE_MAX_LEN], section[LINE_MAX_LEN + 8];
+	char origin[LINE_MAX_LEN + 16];
+	char *eq, *dot;
+
+	snprintf(origin, sizeof(origin), "--set %s", arg);
+	if (strlen(arg) >= sizeof(buf))
+		return log_error_errno(-EINVAL, "%s: too long", origin);
+	strcpy(buf, arg);
+	eq = strchr(buf, '=');
+	if (!eq)
+		return log_error_errno(-EINVAL, "%s: expected "
+				       "section.key=value", origin);
+	*eq = '\0';
+	dot = strrchr(buf, '.');
+	if (!dot || dot == buf)
+		return log_error_errno(-EINVAL, "%s: expected "
+				       "section.key=value", origin);
+	*dot = '\0';
+	if (!strncmp(buf, "guest.", 6))
+		snprintf(section, sizeof(section), "guest %s", buf + 6);
+	else
+		snprintf(section, sizeof(section), "%s", buf);
+	return config_set(c, section, dot + 1, eq + 1, origin) < 0 ?
+	       -EINVAL : 0;
+}
+
+static int guest_check(const struct config *c, size_t i)
+{
+	const struct guest_config *g = &c->guests[i];
+	const struct sim_device_spec *dev = NULL;
+	const char *o = g->origin, *n = g->name;
+
+	if (c->backend != BACKEND_SIM)
+		return log_error_errno(-EINVAL, "%s: [guest %s] needs backend "
+				       "= sim", o, n);
+	if (!g->device[0])
+		return log_error_errno(-EINVAL, "%s: [guest %s] has no device",
+				       o, n);
+	for (unsigned int k = 0; k < c->n_devices; k++)
+		if (!strcmp(c->devices[k].name, g->device))
+			dev = &c->devices[k];
+	if (!dev)
+		return log_error_errno(-EINVAL, "%s: [guest %s]: no sim device "
+				       "named %s", o, n, g->device);
+	if (g->tracking && !dev->dirty_tracking)
+		return log_error_errno(-EINVAL, "%s: [guest %s]: device %s "
+				       "cannot track dirty pages; set tracking "
+				       "= no", o, n, g->device);
+	for (size_t k = 0; k < i; k++) {
+		if (strcmp(c->guests[k].device, g->device))
+			continue;
+		return log_error_errno(-EINVAL, "%s: [guest %s]: device %s is "
+				       "already [guest %s]'s", o, n, g->device,
+				       c->guests[k].name);
+	}
+	if (g->iova + g->size < g->iova || g->iova + g->size > (1ULL << 48))
+		return log_error_errno(-EINVAL, "%s: [guest %s]: iova + size "
+				       "beyond 2^48", o, n);
+	if (g->dma && g->pattern == DMA_PATTERN_HOTSET &&
+	    g->hot_pages > g->size / DMA_LOAD_PAGE_SIZE)
+		return log_error_errno(-EINVAL, "%s: [guest %s]: hot_pages "
+				       "exceeds the guest's pages", o, n);
+	if (g->dma && g->pattern == DMA_PATTERN_CLUSTERED &&
+	    g->cluster_pages > g->size / DMA_LOAD_PAGE_SIZE)
+		return log_error_errno(-EINVAL, "%s: [guest %s]: cluster_pages "
+				       "exceeds the guest's pages", o, n);
+	return 0;
+}
+
+int config_check(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_guests; i++) {
+		int r = guest_check(c, i);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

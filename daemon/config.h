@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dirtyd's configuration: an ini file (dirtyd.conf(5)) and command-line
+ * overrides of any of its keys.
+ *
+ * The parser is strict: an unknown section or key, a malformed line or a
+ * bad value is an error that names the file and line (or the option), so a
+ * typo never silently leaves a default in place.  Errors are logged here,
+ * once, and returned as -EINVAL.
+ */
+#ifndef DIRTYD_CONFIG_H
+#define DIRTYD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kernel/backend.h"
+#include "kernel/dma_load.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/dirtyd/dirtyd.conf"
+#define CONFIG_GUEST_NAME_MAX 64
+#define CONFIG_MAX_GUESTS 64
+
+/** A [guest NAME] section: a domain dirtyd creates at start on the sim. */
+struct guest_config {
+	char name[CONFIG_GUEST_NAME_MAX];
+	char device[BACKEND_NAME_MAX];
+	uint64_t size;			/* bytes mapped */
+	uint64_t iova;			/* where */
+	bool tracking;			/* tracking HWPT, turned on */
+	bool huge_pages;		/* IOMMU_OPTION_HUGE_PAGES */
+	uid_t owner;
+	bool dma;			/* false: dma=none */
+	enum dma_pattern pattern;
+	uint64_t dma_rate;		/* pages/s, 0: unthrottled */
+	unsigned int dma_threads;
+	uint32_t cluster_pages;
+	uint64_t hot_pages;
+	uint64_t seed;
+	char origin[128];		/* "file:line" of the section */
+};
+
+struct config {
+	/* [daemon] */
+	enum backend_kind backend;
+	char *socket;
+	char *socket_group;		/* NULL: leave the group alone */
+	unsigned int socket_mode;
+	char *admin_group;		/* NULL: only root administers */
+	unsigned int max_clients;
+	unsigned int max_subscriptions;	/* per client */
+	unsigned int max_domains;	/* per uid */
+	unsigned int workers;		/* 0: one per online CPU */
+	int log_level;			/* LOG_ERR .. LOG_DEBUG */
+	unsigned int resume_grace;	/* seconds; 0: no resume */
+	/* [iommufd] */
+	char *iommufd_path;
+	/* [sim] */
+	uint64_t backing_page_size;
+	unsigned int n_devices;
+	struct sim_device_spec devices[SIM_MAX_DEVICES];
+	/* [guest NAME] */
+	size_t n_guests;
+	struct guest_config *guests;
+};
+
+/** config_init() - every key at its default. */
+int config_init(struct config *c);
+void config_release(struct config *c);
+
+/**
+ * config_load_file() - read @path over @c.  A missing file is an error
+ * only when @must_exist (the default path may be absent).
+ */
+int config_load_file(struct config *c, const char *path, bool must_exist);
+
+/**
+ * config_set() - set one key; @section is "daemon", "guest NAME", ...;
+ * @origin names where the setting came from, for error messages.
+ */
+int config_set(struct config *c, const char *section, const char *key,
+	       const char *value, const char *origin);
+
+/**
+ * config_set_arg() - "section.key=value" from --set; a guest section is
+ * written guest.NAME.key=value.
+ */
+int config_set_arg(struct config *c, const char *arg);
+
+/** config_check() - consistency across keys (guests name sim devices). */
+int config_check(const struct config *c);
+
+/** config_log_level_name() - "info", ... for @level. */
+const char *config_log_level_name(int level);
+
+#endif

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Devices the backend can bind, and their dirty-tracking capability
+ * (IOMMU_GET_HW_INFO).  The capability of a device no domain holds is
+ * learned by binding it briefly, once, and remembered.
+ */
+#ifndef DIRTYD_DEVICE_H
+#define DIRTYD_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernel/backend.h"
+
+struct server;
+
+#define DEVICE_MAX 4096
+
+/** device_enumerate() - names of up to DEVICE_MAX devices in *@out
+ *  (malloc'ed, free() it); returns the count or -errno. */
+int device_enumerate(struct server *srv, struct backend_device_name **out);
+/**
+ * device_caps() - IOMMU_HW_CAP_* of @name; @dev_id is its id when bound
+ * (0: not bound, probe or use what was learned).  -errno when unknown.
+ */
+int device_caps(struct server *srv, const char *name, uint32_t dev_id,
+		uint64_t *caps);
+/** device_caps_note() - remember what a bound device said. */
+void device_caps_note(struct server *srv, const char *name, uint64_t caps);
+/** device_caps_free() - forget everything (at exit). */
+void device_caps_free(struct server *srv);
+
+#endif

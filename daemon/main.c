@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dirtyd: owns iommufd domains, harvests their dirty bitmaps and serves
+ * dirty ranges to VMMs over a Unix socket.  See dirtyd(8).
+ *
+ * Start-up: options, configuration, backend, harvest engine, event loop,
+ * configured guests, socket; then READY=1.  Everything afterwards runs on
+ * the libevent loop: clients, harvest completions (the engine's eventfd),
+ * timers (rounds, STATUS=, WATCHDOG=1) and signals (SIGTERM, SIGINT: stop).
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "daemon/access.h"
+#include "daemon/config.h"
+#include "daemon/device.h"
+#include "daemon/domain.h"
+#include "daemon/harvest.h"
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/session.h"
+#include "daemon/simhost.h"
+#include "kernel/backend.h"
+
+#ifndef DIRTYD_VERSION
+#define DIRTYD_VERSION "unknown"
+#endif
+
+#define EXIT_CONFIG 2
+#define STATUS_INTERVAL_S 1
+
+/* A command-line setting, applied over the file in the order given. */
+struct override {
+	const char *section;	/* NULL: arg is "section.key=value" */
+	const char *key;
+	const char *arg;
+};
+
+struct daemon_loop {
+	struct server *srv;
+	struct event *ev_term, *ev_int, *ev_status, *ev_watchdog;
+	uint64_t status_rounds;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: dirtyd [options]\n"
+		"  -c, --config FILE       configuration (default "
+		CONFIG_DEFAULT_PATH ")\n"
+		"  -b, --backend KIND      iommufd or sim ([daemon] backend)\n"
+		"  -s, --socket PATH       where to listen ([daemon] socket)\n"
+		"  -l, --log-level LEVEL   error, warning, notice, info or "
+		"debug\n"
+		"  -w, --workers N         harvest threads, 0: one per CPU\n"
+		"      --set SECTION.KEY=VALUE\n"
+		"                          any configuration key (a guest: "
+		"guest.NAME.KEY=VALUE)\n"
+		"      --check-config      check the configuration and exit\n"
+		"  -h, --help              this text\n"
+		"  -V, --version           the version\n");
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_loop *loop = arg;
+
+	log_info("%s: stopping", strsignal((int)sig));
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+	event_base_loopbreak(loop->srv->base);
+}
+
+static void on_status(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_loop *loop = arg;
+	struct server *srv = loop->srv;
+	unsigned int ndomains = 0;
+	struct domain *d;
+
+	list_for_each_entry(d, &srv->domains, link)
+		ndomains += !d->dying;
+	sd_notifyf(0, "STATUS=%u domains, %u clients, %.1f rounds/s",
+		   ndomains, srv->nsessions,
+		   (double)(srv->rounds - loop->status_rounds) /
+		   STATUS_INTERVAL_S);
+	loop->status_rounds = srv->rounds;
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static int timer_start(struct server *srv, struct event **ev,
+		       event_callback_fn fn, void *arg, uint64_t usec)
+{
+	struct timeval tv = {
+		.tv_sec = usec / 1000000,
+		.tv_usec = usec % 1000000,
+	};
+
+	*ev = event_new(srv->base, -1, EV_PERSIST, fn, arg);
+	if (!*ev || event_add(*ev, &tv) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int loop_setup(struct daemon_loop *loop)
+{
+	struct server *srv = loop->srv;
+	uint64_t usec = 0;
+	int r;
+
+	loop->ev_term = evsignal_new(srv->base, SIGTERM, on_stop, loop);
+	loop->ev_int = evsignal_new(srv->base, SIGINT, on_stop, loop);
+	if (!loop->ev_term || !loop->ev_int ||
+	    event_add(loop->ev_term, NULL) < 0 ||
+	    event_add(loop->ev_int, NULL) < 0)
+		return log_error_errno(-ENOMEM, "watching signals failed");
+	r = timer_start(srv, &loop->ev_status, on_status, loop,
+			STATUS_INTERVAL_S * 1000000ULL);
+	if (r < 0)
+		return log_error_errno(r, "the status timer failed");
+	r = sd_watchdog_enabled(0, &usec);
+	if (r < 0)
+		log_warning_errno(r, "reading $WATCHDOG_USEC failed; no "
+				  "watchdog");
+	if (r > 0) {
+		r = timer_start(srv, &loop->ev_watchdog, on_watchdog, loop,
+				usec / 2 ? usec / 2 : 1);
+		if (r < 0)
+			return log_error_errno(r, "the watchdog timer failed");
+		log_debug("watchdog: WATCHDOG=1 every %llu us",
+			  (unsigned long long)usec / 2);
+	}
+	return 0;
+}
+
+static void loop_release(struct daemon_loop *loop)
+{
+	struct event *evs[] = {
+		loop->ev_term, loop->ev_int, loop->ev_status,
+		loop->ev_watchdog,
+	};
+
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i])
+			event_free(evs[i]);
+}
+
+/* Options into @cfg_path and @ov; returns 0, 1 (exit 0: help, version)
+ * or -EINVAL. */
+static int parse_args(int argc, char **argv, const char **cfg_path,
+		      bool *cfg_given, bool *check, struct override *ov,
+		      size_t *nov)
+{
+	enum { OPT_SET = 0x100, OPT_CHECK };
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "set", required_argument, NULL, OPT_SET },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:b:s:l:w:hV", opts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			*cfg_path = optarg;
+			*cfg_given = true;
+			break;
+		case 'b':
+			ov[(*nov)++] = (struct override){ "daemon", "backend",
+							  optarg };
+			break;
+		case 's':
+			ov[(*nov)++] = (struct override){ "daemon", "socket",
+							  optarg };
+			break;
+		case 'l':
+			ov[(*nov)++] = (struct override){ "daemon",
+							  "log_level", optarg };
+			break;
+		case 'w':
+			ov[(*nov)++] = (struct override){ "daemon", "workers",
+							  optarg };
+			break;
+		case OPT_SET:
+			ov[(*nov)++] = (struct override){ NULL, NULL, optarg };
+			break;
+		case OPT_CHECK:
+			*check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'V':
+			printf("dirtyd " DIRTYD_VERSION "\n");
+			return 1;
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_config(struct config *cfg, int argc, char **argv,
+		       bool *check)
+{
+	const char *path = CONFIG_DEFAULT_PATH;
+	bool given = false;
+	struct override *ov;
+	size_t nov = 0;
+	int r;
+
+	ov = calloc(argc + 1, sizeof(*ov));
+	if (!ov)
+		return -ENOMEM;
+	r = parse_args(argc, argv, &path, &given, check, ov, &nov);
+	if (r)
+		goto out;
+	r = config_init(cfg);
+	if (r < 0)
+		goto out;
+	r = config_load_file(cfg, path, given);
+	for (size_t i = 0; !r && i < nov; i++) {
+		char origin[64];
+
+		if (!ov[i].section) {
+			r = config_set_arg(cfg, ov[i].arg);
+			continue;
+		}
+		snprintf(origin, sizeof(origin), "--%s", ov[i].key);
+		for (char *p = origin; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		r = config_set(cfg, ov[i].section, ov[i].key, ov[i].arg,
+			       origin);
+	}
+	if (!r)
+		r = config_check(cfg);
+out:
+	free(ov);
+	return r;
+}
+
+static int open_backend(const struct config *cfg, struct backend **b)
+{
+	struct backend_config bc;
+	int r;
+
+	simhost_backend_config(cfg, &bc);
+	r = backend_open(&bc, b);
+	if (r == -ENOENT && cfg->backend == BACKEND_IOMMUFD)
+		return log_error_errno(r, "cannot open %s: this kernel has no "
+				       "iommufd (Linux 6.7 or newer with "
+				       "CONFIG_IOMMUFD; modprobe iommufd); "
+				       "set backend = sim to run on a "
+				       "simulated IOMMU", cfg->iommufd_path);
+	if (r < 0)
+		return log_error_errno(r, "opening the %s backend failed",
+				       cfg->backend == BACKEND_SIM ? "sim" :
+				       "iommufd");
+	return 0;
+}
+
+static void server_release(struct server *srv)
+{
+	server_stop_listening(srv);
+	session_free_all(srv);
+	if (srv->engine)
+		domain_destroy_all(srv);
+	device_caps_free(srv);
+	if (srv->engine)
+		harvest_engine_free(srv->engine);
+	backend_close(srv->backend);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg = { 0 };
+	struct server srv = {
+		.cfg = &cfg,
+		.listen_fd = -1,
+		.next_domain_id = 1,
+	};
+	struct daemon_loop loop = { .srv = &srv };
+	struct event *ev_engine = NULL;
+	bool check = false;
+	int r, status = EXIT_FAILURE;
+
+	log_setup("dirtyd", LOG_INFO);
+	list_init(&srv.sessions);
+	list_init(&srv.domains);
+	list_init(&srv.parks);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = load_config(&cfg, argc, argv, &check);
+	if (r) {
+		config_release(&cfg);
+		return r > 0 ? EXIT_SUCCESS : EXIT_CONFIG;
+	}
+	log_set_max_level(cfg.log_level);
+	if (check) {
+		log_info("configuration is valid");
+		config_release(&cfg);
+		return EXIT_SUCCESS;
+	}
+	if (access_init(&srv) < 0) {
+		config_release(&cfg);
+		return EXIT_CONFIG;
+	}
+
+	if (open_backend(&cfg, &srv.backend) < 0)
+		goto out;
+	r = harvest_engine_new(srv.backend, &(struct harvest_engine_config){
+		.workers = cfg.workers,
+	}, &srv.engine);
+	if (r < 0) {
+		log_error_errno(r, "starting the harvest engine failed");
+		goto out;
+	}
+	srv.workers = harvest_engine_workers(srv.engine);
+	srv.base = event_base_new();
+	if (!srv.base) {
+		log_error("creating the event loop failed");
+		goto out;
+	}
+	ev_engine = event_new(srv.base, harvest_engine_eventfd(srv.engine),
+			      EV_READ | EV_PERSIST, domain_engine_event, &srv);
+	if (!ev_engine || event_add(ev_engine, NULL) < 0) {
+		log_error("watching the harvest engine failed");
+		goto out;
+	}
+	if (simhost_create_guests(&srv) < 0)
+		goto out;
+	if (server_listen(&srv) < 0 || loop_setup(&loop) < 0)
+		goto out;
+
+	log_info("dirtyd %s ready: %s backend, harvest by %s (%u workers)",
+		 DIRTYD_VERSION, backend_name(srv.backend),
+		 harvest_engine_mode(srv.engine), srv.workers);
+	sd_notifyf(0, "READY=1\nSTATUS=ready: %s backend, %zu guests",
+		   backend_name(srv.backend), cfg.n_guests);
+	r = event_base_dispatch(srv.base);
+	if (r < 0)
+		log_error("the event loop failed");
+	else
+		status = EXIT_SUCCESS;
+out:
+	loop_release(&loop);
+	server_release(&srv);
+	if (ev_engine)
+		event_free(ev_engine);
+	if (srv.base)
+		event_base_free(srv.base);
+	libevent_global_shutdown();
+	config_release(&cfg);
+	return status;
+}

@@ -1,0 +1,735 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Requests: one table row per message type, like the kernel's ioctl table.
+ * The row says which checks apply, so that they live here, once:
+ *   REQ_HELLO   only after HELLO (EPROTO before)
+ *   REQ_DOMAIN  the domain_id names a domain the client may see (ENOENT
+ *               otherwise: a domain of another uid is never revealed)
+ * A handler returns 0 when it answered (or will answer, from a domain
+ * waiter or a stream), or a negative errno that is sent as PROTO_ERROR
+ * with the reason the failing operation gave (server_why()).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "daemon/access.h"
+#include "daemon/config.h"
+#include "daemon/domain.h"
+#include "daemon/log.h"
+#include "daemon/requests.h"
+#include "daemon/server.h"
+#include "daemon/session.h"
+#include "daemon/stream.h"
+#include "protocol/proto.h"
+#include "protocol/wire.h"
+
+#define REQ_HELLO (1u << 0)
+#define REQ_DOMAIN (1u << 1)
+
+typedef int (*request_fn)(struct session *s, struct domain *d,
+			  const struct proto_msg *m);
+
+struct request_op {
+	request_fn fn;
+	unsigned int flags;
+};
+
+/* Every request that names a domain has its id first in its body. */
+_Static_assert(offsetof(struct proto_device_op, domain_id) == 0, "");
+_Static_assert(offsetof(struct proto_domain_op, domain_id) == 0, "");
+_Static_assert(offsetof(struct proto_map, domain_id) == 0, "");
+_Static_assert(offsetof(struct proto_subscribe, domain_id) == 0, "");
+_Static_assert(offsetof(struct proto_get_ranges, domain_id) == 0, "");
+_Static_assert(offsetof(struct proto_ack, domain_id) == 0, "");
+
+/* A waiter's operation failed: answer with the reason it recorded. */
+static void waiter_fail(struct session *s, int err)
+{
+	const char *why = s->srv->why;
+
+	session_reply_error(s, s->req.id, err, "%s",
+			    *why ? why : strerror(-err));
+}
+
+/* The domain went away while the request waited. */
+static void waiter_gone(struct session *s, uint32_t id)
+{
+	session_reply_error(s, s->req.id, -ENOENT, "domain %u was destroyed",
+			    id);
+}
+
+static struct session *waiter_session(struct domain_waiter *w)
+{
+	struct session *s = container_of(w, struct session, waiter);
+
+	s->srv->why[0] = '\0';
+	return s;
+}
+
+/* ------------------------------------------------------------ session */
+
+static uint64_t new_token(void)
+{
+	uint64_t t = 0;
+
+	while (!t)
+		if (getrandom(&t, sizeof(t), 0) != sizeof(t))
+			t = 0;
+	return t;
+}
+
+static int req_hello(struct session *s, struct domain *d,
+		     const struct proto_msg *m)
+{
+	uint32_t flags = 0;
+
+	if (s->hello)
+		return server_why(s->srv, -EPROTO, "HELLO was already sent on "
+				  "this session");
+	if (m->hello.major != PROTO_VERSION_MAJOR)
+		return server_why(s->srv, -EPROTONOSUPPORT, "protocol version "
+				  "%u.%u is not supported; dirtyd speaks "
+				  "%u.%u", m->hello.major, m->hello.minor,
+				  PROTO_VERSION_MAJOR, PROTO_VERSION_MINOR);
+	s->features = m->hello.features & PROTO_FEATURES_ALL;
+	/* descriptors exist only on the real backend */
+	if (backend_iommufd(s->srv->backend) < 0)
+		s->features &= ~(uint64_t)PROTO_FEAT_FD_PASSING;
+	if (m->hello.resume_token) {
+		if ((s->features & PROTO_FEAT_RESUME) &&
+		    session_resume(s, m->hello.resume_token))
+			flags |= PROTO_SESSION_RESUMED;
+		else
+			flags |= PROTO_SESSION_STATE_LOST;
+	}
+	if ((s->features & PROTO_FEAT_RESUME) && !s->token)
+		s->token = new_token();
+	s->hello = true;
+	log_debug("client pid %d uid %u: HELLO %u.%u, features 0x%" PRIx64
+		  "%s", (int)s->pid, (unsigned)s->uid, m->hello.major,
+		  m->hello.minor, s->features,
+		  flags & PROTO_SESSION_RESUMED ? ", resumed" :
+		  flags & PROTO_SESSION_STATE_LOST ? ", state lost" : "");
+	session_reply(s, &(struct proto_msg){
+		.type = PROTO_HELLO_REPLY,
+		.id = m->id,
+		.hello_reply = {
+			.major = PROTO_VERSION_MAJOR,
+			.minor = PROTO_VERSION_MINOR,
+			.max_msg = PROTO_MAX_MSG,
+			.features = s->features,
+			.session_token = s->token,
+			.uid = (uint32_t)s->uid,
+			.gid = (uint32_t)s->gid,
+			.session_flags = flags,
+		},
+	});
+	return 0;
+}
+
+static int req_list_devices(struct session *s, struct domain *d,
+			    const struct proto_msg *m)
+{
+	stream_list_devices(s, m->id);
+	return 0;
+}
+
+static int req_list_domains(struct session *s, struct domain *d,
+			    const struct proto_msg *m)
+{
+	stream_list_domains(s, m->id);
+	return 0;
+}
+
+static int req_stats(struct session *s, struct domain *d,
+		     const struct proto_msg *m)
+{
+	uint32_t id = m->domain_op.domain_id;
+
+	if (id) {
+		d = domain_find(s->srv, id);
+		if (!d || !access_may_see(s, d))
+			return server_why(s->srv, -ENOENT, "no domain %u", id);
+	}
+	stream_stats(s, m->id, id);
+	return 0;
+}
+
+/* ------------------------------------------------------------ domains */
+
+static int req_create_domain(struct session *s, struct domain *d,
+			     const struct proto_msg *m)
+{
+	const struct proto_create_domain *c = &m->create_domain;
+	struct domain_device *dev = NULL;
+	struct domain *held;
+	int r;
+
+	held = domain_of_device(s->srv, c->device, NULL);
+	if (held && access_may_see(s, held))
+		return server_why(s->srv, -EBUSY, "device %s is already in "
+				  "domain %u", c->device, held->id);
+	if (held)
+		return server_why(s->srv, -EBUSY, "device %s is in use",
+				  c->device);
+	r = domain_create(s->srv, s->uid, c->device, c->flags, &d);
+	if (r < 0)
+		return r;
+	dev = domain_first_device(d);
+	log_info("domain %u created by uid %u: device %s, %s", d->id,
+		 (unsigned)s->uid, c->device,
+		 d->tracking_capable ? "dirty tracking" : "no tracking");
+	session_reply(s, &(struct proto_msg){
+		.type = PROTO_CREATE_DOMAIN_REPLY,
+		.id = m->id,
+		.create_domain_reply = {
+			.domain_id = d->id,
+			.dev_id = dev->dev_id,
+			.status = domain_status(d),
+		},
+	});
+	return 0;
+}
+
+static void attach_idle(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+	uint32_t dev_id = 0;
+	int r;
+
+	if (result < 0)
+		return waiter_gone(s, s->req.device_op.domain_id);
+	r = domain_attach(w->dom, s->req.device_op.device, &dev_id);
+	if (r < 0)
+		return waiter_fail(s, r);
+	log_info("device %s attached to domain %u", s->req.device_op.device,
+		 w->dom->id);
+	session_reply(s, &(struct proto_msg){
+		.type = PROTO_ATTACH_DEVICE_REPLY,
+		.id = s->req.id,
+		.attach_device_reply = { .dev_id = dev_id },
+	});
+}
+
+static int req_attach_device(struct session *s, struct domain *d,
+			     const struct proto_msg *m)
+{
+	struct domain *held = domain_of_device(s->srv, m->device_op.device,
+					       NULL);
+
+	if (held)
+		return server_why(s->srv, -EBUSY, access_may_see(s, held) ?
+				  "device %s is already in domain %u" :
+				  "device %s is in use",
+				  m->device_op.device, held->id);
+	domain_when_idle(d, &s->waiter, attach_idle);
+	return 0;
+}
+
+static void detach_idle(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+	int r;
+
+	if (result < 0)
+		return waiter_gone(s, s->req.device_op.domain_id);
+	r = domain_detach(w->dom, s->req.device_op.device);
+	if (r < 0)
+		return waiter_fail(s, r);
+	log_info("device %s detached from domain %u",
+		 s->req.device_op.device, w->dom->id);
+	session_reply_ok(s, s->req.id);
+}
+
+static int req_detach_device(struct session *s, struct domain *d,
+			     const struct proto_msg *m)
+{
+	domain_when_idle(d, &s->waiter, detach_idle);
+	return 0;
+}
+
+static void destroy_idle(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+	uint32_t id = s->req.domain_op.domain_id;
+
+	if (result < 0)
+		return waiter_gone(s, id);
+	domain_destroy(w->dom);
+	log_info("domain %u destroyed by uid %u", id, (unsigned)s->uid);
+	session_reply_ok(s, s->req.id);
+}
+
+static int req_destroy_domain(struct session *s, struct domain *d,
+			      const struct proto_msg *m)
+{
+	domain_when_idle(d, &s->waiter, destroy_idle);
+	return 0;
+}
+
+/* ------------------------------------------------------------ mappings */
+
+static void map_idle(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+	const struct proto_map *mp = &s->req.map;
+	int r;
+
+	if (result < 0)
+		return waiter_gone(s, mp->domain_id);
+	r = domain_map(w->dom, mp->iova, mp->length, mp->flags);
+	if (r < 0)
+		return waiter_fail(s, r);
+	session_reply_ok(s, s->req.id);
+}
+
+static int req_map(struct session *s, struct domain *d,
+		   const struct proto_msg *m)
+{
+	domain_when_idle(d, &s->waiter, map_idle);
+	return 0;
+}
+
+static void unmap_ready(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+	const struct proto_map *mp = &s->req.map;
+	int r;
+
+	/* a failed round marked everything pending: unmapping is safe */
+	if (result == -ENOENT)
+		return waiter_gone(s, mp->domain_id);
+	r = domain_unmap(w->dom, mp->iova, mp->length);
+	if (r < 0)
+		return waiter_fail(s, r);
+	session_reply_ok(s, s->req.id);
+}
+
+static int req_unmap(struct session *s, struct domain *d,
+		     const struct proto_msg *m)
+{
+	int r = domain_unmap_check(d, m->map.iova, m->map.length);
+
+	if (r < 0)
+		return r;
+	/* with tracking on, writes before the unmap are harvested first */
+	if (d->enabled)
+		domain_after_round(d, &s->waiter, false, unmap_ready);
+	else
+		domain_when_idle(d, &s->waiter, unmap_ready);
+	return 0;
+}
+
+static int req_dma_write(struct session *s, struct domain *d,
+			 const struct proto_msg *m)
+{
+	struct domain_device *dev = domain_first_device(d);
+	int r;
+
+	if (!dev)
+		return server_why(s->srv, -ENODEV, "domain %u has no device",
+				  d->id);
+	if (!m->map.length)
+		return server_why(s->srv, -EINVAL, "DMA_WRITE of 0 bytes");
+	r = backend_dma_write(s->srv->backend, dev->dev_id, m->map.iova,
+			      m->map.length);
+	if (r == -ENOENT)
+		return server_why(s->srv, r, "DMA write to [0x%" PRIx64 ", 0x%"
+				  PRIx64 ") by %s faulted: not mapped",
+				  m->map.iova, m->map.iova + m->map.length,
+				  dev->name);
+	if (r == -EOPNOTSUPP)
+		return server_why(s->srv, r, "device %s cannot be made to "
+				  "write (only simulated and mock devices "
+				  "can)", dev->name);
+	if (r < 0)
+		return server_why(s->srv, r, "DMA write by %s failed: %s",
+				  dev->name, strerror(-r));
+	session_reply_ok(s, m->id);
+	return 0;
+}
+
+/* ------------------------------------------------------------ tracking */
+
+static void track_start_idle(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+	int r;
+
+	if (result < 0)
+		return waiter_gone(s, s->req.domain_op.domain_id);
+	r = domain_set_tracking(w->dom, true);
+	if (r < 0)
+		return waiter_fail(s, r);
+	log_info("dirty tracking on for domain %u", w->dom->id);
+	session_reply_ok(s, s->req.id);
+}
+
+static int req_track_start(struct session *s, struct domain *d,
+			   const struct proto_msg *m)
+{
+	if (!d->tracking_capable)
+		return server_why(s->srv, -EOPNOTSUPP, "domain %u was created "
+				  "without dirty tracking; it cannot track",
+				  d->id);
+	domain_when_idle(d, &s->waiter, track_start_idle);
+	return 0;
+}
+
+static void track_stop_ready(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+	int r;
+
+	if (result == -ENOENT)
+		return waiter_gone(s, s->req.domain_op.domain_id);
+	r = domain_set_tracking(w->dom, false);
+	if (r < 0)
+		return waiter_fail(s, r);
+	log_info("dirty tracking off for domain %u", w->dom->id);
+	session_reply_ok(s, s->req.id);
+}
+
+static int req_track_stop(struct session *s, struct domain *d,
+			  const struct proto_msg *m)
+{
+	if (!d->tracking_capable)
+		return server_why(s->srv, -EOPNOTSUPP, "domain %u was created "
+				  "without dirty tracking; it cannot track",
+				  d->id);
+	/* a last round collects what was written until now */
+	if (d->enabled)
+		domain_after_round(d, &s->waiter, false, track_stop_ready);
+	else
+		domain_when_idle(d, &s->waiter, track_stop_ready);
+	return 0;
+}
+
+/* ------------------------------------------------------------ subscribers */
+
+static int req_subscribe(struct session *s, struct domain *d,
+			 const struct proto_msg *m)
+{
+	const struct proto_subscribe *sb = &m->subscribe;
+	unsigned int max = s->srv->cfg->max_subscriptions;
+	struct subscription *sub;
+	int r;
+
+	if (session_sub_of(s, d))
+		return server_why(s->srv, -EEXIST, "this session is already "
+				  "subscribed to domain %u", d->id);
+	if (s->nsubs >= max)
+		return server_why(s->srv, -EDQUOT, "too many subscriptions on "
+				  "this session (max_subscriptions %u)", max);
+	r = domain_subscribe(d, s, sb->interval_ms,
+			     sb->flags & PROTO_SUBSCRIBE_CLEAN, &sub);
+	if (r < 0)
+		return r;
+	session_sub_add(s, sub);
+	session_reply(s, &(struct proto_msg){
+		.type = PROTO_SUBSCRIBE_REPLY,
+		.id = m->id,
+		.subscribe_reply = {
+			.domain_id = d->id,
+			.page_size = d->page_size,
+			.max_leaf = d->max_leaf,
+			.generation = d->generation,
+		},
+	});
+	return 0;
+}
+
+static int no_subscription(struct session *s, struct domain *d)
+{
+	return server_why(s->srv, -ENOENT, "this session has no subscription "
+			  "to domain %u", d->id);
+}
+
+static int req_unsubscribe(struct session *s, struct domain *d,
+			   const struct proto_msg *m)
+{
+	struct subscription *sub = session_sub_of(s, d);
+
+	if (!sub)
+		return no_subscription(s, d);
+	subscription_drop(sub);
+	domain_subscriptions_changed(d);
+	session_reply_ok(s, m->id);
+	return 0;
+}
+
+static void sync_done(struct domain_waiter *w, int result)
+{
+	struct session_async *a = container_of(w, struct session_async,
+					       waiter);
+	uint32_t id = a->req.domain_op.domain_id;
+	struct subscription *sub;
+
+	if (result == -ENOENT)
+		return session_async_error(a, result, "domain %u was destroyed",
+					   id);
+	if (result == -EINVAL)
+		return session_async_error(a, result, "tracking was turned off "
+					   "on domain %u before the round", id);
+	if (result < 0)
+		return session_async_error(a, result, "harvesting domain %u "
+					   "failed: %s; every page is pending",
+					   id, strerror(-result));
+	sub = session_sub_of(a->s, w->dom);
+	session_async_reply(a, &(struct proto_msg){
+		.type = PROTO_SYNC_REPLY,
+		.id = a->req.id,
+		.sync_reply = {
+			.generation = w->dom->generation,
+			.pending_pages = sub ?
+				subscriber_set_pending_pages(&sub->set) : 0,
+		},
+	});
+}
+
+static int req_sync(struct session *s, struct domain *d,
+		    const struct proto_msg *m)
+{
+	struct session_async *a;
+
+	if (!d->enabled)
+		return server_why(s->srv, -EINVAL, "tracking is off on domain "
+				  "%u%s", d->id, d->tracking_capable ?
+				  " (TRACK_START first)" :
+				  " (created without tracking)");
+	/* the session serves other requests while this one waits */
+	a = session_async_new(s);
+	if (!a)
+		return server_why(s->srv, -ENOMEM, "out of memory");
+	domain_after_round(d, &a->waiter, true, sync_done);
+	return 0;
+}
+
+static int req_get_ranges(struct session *s, struct domain *d,
+			  const struct proto_msg *m)
+{
+	struct subscription *sub = session_sub_of(s, d);
+	struct subscriber_gen *gen;
+	int r;
+
+	if (!sub)
+		return no_subscription(s, d);
+	if (m->get_ranges.flags & PROTO_RANGES_RESEND) {
+		r = subscriber_set_requeue(&sub->set, UINT64_MAX);
+		if (r < 0)
+			return server_why(s->srv, r, "requeueing failed: %s",
+					  strerror(-r));
+	}
+	/* no round since the last GET_RANGES: send that generation again,
+	 * with whatever is pending besides */
+	r = subscriber_set_requeue(&sub->set, d->generation);
+	if (r < 0 && r != -ENOENT)
+		return server_why(s->srv, r, "requeueing failed: %s",
+				  strerror(-r));
+	r = subscriber_set_take(&sub->set, d->generation, &gen);
+	if (r < 0)
+		return server_why(s->srv, r, "collecting the ranges failed: %s",
+				  strerror(-r));
+	sub->pages_sent += gen->pages;
+	stream_ranges(s, m->id, sub, gen);
+	return 0;
+}
+
+static int req_ack(struct session *s, struct domain *d,
+		   const struct proto_msg *m)
+{
+	struct subscription *sub = session_sub_of(s, d);
+	int r;
+
+	if (!sub)
+		return no_subscription(s, d);
+	r = subscriber_set_ack(&sub->set, m->ack.generation);
+	if (r < 0)
+		return server_why(s->srv, r, "generation %" PRIu64 " of domain "
+				  "%u is not in flight", m->ack.generation,
+				  d->id);
+	domain_subscriptions_changed(d);
+	session_reply_ok(s, m->id);
+	return 0;
+}
+
+/* ------------------------------------------------------------ fds */
+
+static int req_get_fds(struct session *s, struct domain *d,
+		       const struct proto_msg *m)
+{
+	struct backend *b = s->srv->backend;
+	struct proto_list_builder lb;
+	struct domain_device *dev;
+	int fds[FDPASS_MAX_FDS];
+	unsigned int n = 0;
+	int r, fd;
+
+	if (!(s->features & PROTO_FEAT_FD_PASSING))
+		return server_why(s->srv, -EOPNOTSUPP, "descriptor passing "
+				  "was not negotiated in HELLO");
+	fd = backend_iommufd(b);
+	if (fd < 0)
+		return server_why(s->srv, -EOPNOTSUPP, "the %s backend has no "
+				  "descriptors to hand out", backend_name(b));
+	if (d->ndevices + 1 > FDPASS_MAX_FDS)
+		return server_why(s->srv, -E2BIG, "domain %u has more devices "
+				  "than one message can carry descriptors "
+				  "for", d->id);
+	r = proto_list_begin(&lb, s->out, PROTO_MAX_MSG, PROTO_GET_FDS_REPLY,
+			     m->id);
+	if (r < 0)
+		return server_why(s->srv, r, "encoding failed");
+	proto_list_set_fds_ids(&lb, d->ioas_id, d->hwpt_id);
+	fds[n] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (fds[n] < 0) {
+		r = server_why(s->srv, -errno, "dup failed: %s",
+			       strerror(errno));
+		goto fail;
+	}
+	n++;
+	list_for_each_entry(dev, &d->devices, link) {
+		struct proto_fd_device e = { .dev_id = dev->dev_id,
+					     .fd_index = n };
+
+		fd = backend_device_fd(b, dev->dev_id);
+		if (fd < 0) {
+			r = server_why(s->srv, fd, "device %s has no "
+				       "descriptor: %s", dev->name,
+				       strerror(-fd));
+			goto fail;
+		}
+		fds[n] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (fds[n] < 0) {
+			r = server_why(s->srv, -errno, "dup failed: %s",
+				       strerror(errno));
+			goto fail;
+		}
+		n++;
+		snprintf(e.name, sizeof(e.name), "%s", dev->name);
+		r = proto_list_add_fd_device(&lb, &e);
+		if (r < 0) {
+			server_why(s->srv, r, "encoding failed");
+			goto fail;
+		}
+	}
+	r = proto_list_end(&lb, false);
+	if (r < 0) {
+		server_why(s->srv, r, "encoding failed");
+		goto fail;
+	}
+	log_info("handed the iommufd and %u device descriptors of domain %u "
+		 "to pid %d", n - 1, d->id, (int)s->pid);
+	session_reply_packet(s, (size_t)r, fds, n);
+	return 0;
+fail:
+	while (n)
+		close(fds[--n]);
+	return r;
+}
+
+/* ------------------------------------------------------------ table */
+
+static const struct request_op request_ops[] = {
+	[PROTO_HELLO] = { req_hello, 0 },
+	[PROTO_LIST_DEVICES] = { req_list_devices, REQ_HELLO },
+	[PROTO_LIST_DOMAINS] = { req_list_domains, REQ_HELLO },
+	[PROTO_CREATE_DOMAIN] = { req_create_domain, REQ_HELLO },
+	[PROTO_ATTACH_DEVICE] = { req_attach_device, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_DETACH_DEVICE] = { req_detach_device, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_DESTROY_DOMAIN] = { req_destroy_domain, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_MAP] = { req_map, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_UNMAP] = { req_unmap, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_TRACK_START] = { req_track_start, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_TRACK_STOP] = { req_track_stop, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_SUBSCRIBE] = { req_subscribe, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_UNSUBSCRIBE] = { req_unsubscribe, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_SYNC] = { req_sync, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_GET_RANGES] = { req_get_ranges, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_ACK] = { req_ack, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_STATS] = { req_stats, REQ_HELLO },
+	[PROTO_GET_FDS] = { req_get_fds, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_DMA_WRITE] = { req_dma_write, REQ_HELLO | REQ_DOMAIN },
+};
+
+#define N_OPS (sizeof(request_ops) / sizeof(request_ops[0]))
+
+/* Say what was wrong with a packet the codec refused. */
+static void refuse_packet(struct session *s, const uint8_t *buf, size_t len,
+			  uint64_t id, int err)
+{
+	uint16_t type;
+	uint32_t wire_len;
+	const char *name;
+
+	if (len < PROTO_HEADER_SIZE)
+		return session_reply_error(s, id, err, "packet of %zu bytes is "
+					   "shorter than the %u-byte header",
+					   len, PROTO_HEADER_SIZE);
+	type = wire_get_le16(buf);
+	wire_len = wire_get_le32(buf + 4);
+	name = proto_type_name(type);
+	if (err == -EMSGSIZE && wire_len > PROTO_MAX_MSG)
+		session_reply_error(s, id, err, "length field %u exceeds the "
+				    "maximum of %u bytes", wire_len,
+				    PROTO_MAX_MSG);
+	else if (err == -EMSGSIZE)
+		session_reply_error(s, id, err, "length field %u does not "
+				    "match the packet's %zu bytes", wire_len,
+				    len);
+	else if (err == -EPROTO || !name)
+		session_reply_error(s, id, err, "unknown message type 0x%04x",
+				    type);
+	else
+		session_reply_error(s, id, err, "malformed %s message (%zu "
+				    "bytes): wrong size, non-zero reserved "
+				    "field, unknown flag, bad name or request "
+				    "id 0", name, len);
+}
+
+void requests_dispatch(struct session *s, const uint8_t *buf, size_t len)
+{
+	struct server *srv = s->srv;
+	const struct request_op *op;
+	struct domain *d = NULL;
+	struct proto_msg m;
+	uint64_t id = len >= PROTO_HEADER_SIZE ? wire_get_le64(buf + 8) : 0;
+	int r;
+
+	r = proto_decode(buf, len, &m);
+	if (r < 0)
+		return refuse_packet(s, buf, len, id, r);
+	if (m.type >= N_OPS || !request_ops[m.type].fn)
+		return session_reply_error(s, m.id, -EPROTO, "%s (0x%04x) is "
+					   "not a request",
+					   proto_type_name(m.type) ?: "?",
+					   m.type);
+	op = &request_ops[m.type];
+	if (!m.id)
+		return session_reply_error(s, m.id, -EBADMSG, "request id 0 is "
+					   "reserved for events");
+	if ((op->flags & REQ_HELLO) && !s->hello)
+		return session_reply_error(s, m.id, -EPROTO, "send HELLO "
+					   "first");
+	if (op->flags & REQ_DOMAIN) {
+		uint32_t did = m.domain_op.domain_id;
+
+		d = domain_find(srv, did);
+		if (!d || !access_may_see(s, d))
+			return session_reply_error(s, m.id, -ENOENT,
+						   "no domain %u", did);
+	}
+	srv->why[0] = '\0';
+	s->req = m;
+	s->busy = true;
+	r = op->fn(s, d, &m);
+	if (r < 0)
+		session_reply_error(s, m.id, r, "%s",
+				    srv->why[0] ? srv->why : strerror(-r));
+}
