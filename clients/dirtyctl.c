@@ -1,0 +1,1148 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dirtyctl: dirtyd from the command line, through libdirty.
+ *
+ * Every command prints a table or a line for people, or with --json one
+ * JSON document (watch: one per refresh, a line each).  A refusal prints
+ * dirtyd's reason and the errno's name and exits 1; a usage error exits 2.
+ */
+#define _GNU_SOURCE		/* strerrorname_np */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dirtyd/dirty.h>
+
+#include "clients/json.h"
+
+#ifndef DIRTYD_VERSION
+#define DIRTYD_VERSION "unknown"
+#endif
+
+#define EXIT_USAGE 2
+
+/* ---- options ---- */
+
+enum opt {
+	OPT_SOCKET = 's',
+	OPT_JSON = 'j',
+	OPT_HELP = 'h',
+	OPT_VERSION = 'V',
+	OPT_NO_TRACK = 0x100,
+	OPT_NO_HUGE_PAGES,
+	OPT_ACK,
+	OPT_RESEND,
+	OPT_SINCE,
+	OPT_INTERVAL,
+	OPT_COUNT,
+	OPT_HARVEST,
+};
+
+struct ctl {
+	const char *socket;		/* NULL: libdirty's default */
+	bool json;
+	bool no_track;
+	bool no_huge_pages;
+	bool ack;
+	bool resend;
+	bool harvest;
+	uint64_t since_ms;		/* 0: not given */
+	uint64_t interval_ms;
+	uint64_t count;			/* 0: forever */
+	unsigned int given;		/* bit per command option seen */
+	struct dirty *d;
+};
+
+#define GIVEN(o) (1u << ((o) - OPT_NO_TRACK))
+
+struct command {
+	const char *name;
+	int min_args;
+	int max_args;
+	unsigned int options;		/* GIVEN() bits allowed */
+	int (*run)(struct ctl *c, char **args, int nargs);
+	const char *usage;
+};
+
+static void usage(FILE *f);
+
+static int usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("dirtyctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'dirtyctl --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* A number: decimal or 0x hex, with an optional binary suffix k, M, G, T
+ * (KiB, ... also accepted). */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	static const char suffixes[] = "kmgt";
+	unsigned long long v;
+	const char *p;
+	char *end;
+	int shift = 0;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end) {
+		p = strchr(suffixes, end[0] | 0x20);
+		if (!p)
+			return -EINVAL;
+		shift = 10 * (int)(p - suffixes + 1);
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+		if (*end)
+			return -EINVAL;
+		if (v > UINT64_MAX >> shift)
+			return -ERANGE;
+	}
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	uint64_t v;
+
+	if (parse_u64(s, &v) < 0 || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_domain(const char *s, uint32_t *out)
+{
+	if (parse_u32(s, out) < 0 || !*out)
+		return usage_error("'%s' is not a domain id", s);
+	return 0;
+}
+
+static int parse_range(char **args, uint64_t *iova, uint64_t *length)
+{
+	if (parse_u64(args[0], iova) < 0)
+		return usage_error("'%s' is not an IOVA", args[0]);
+	if (parse_u64(args[1], length) < 0 || !*length)
+		return usage_error("'%s' is not a length", args[1]);
+	return 0;
+}
+
+/* ---- output ---- */
+
+/* "4 KiB", "1.5 GiB": bytes for people. */
+static const char *fmt_bytes(char *buf, size_t size, uint64_t v)
+{
+	static const char *const units[] = {
+		"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB",
+	};
+	double x = (double)v;
+	unsigned int u = 0;
+
+	while (x >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		x /= 1024;
+		u++;
+	}
+	if (u == 0 || x == (double)(uint64_t)x)
+		snprintf(buf, size, "%" PRIu64 " %s", (uint64_t)x, units[u]);
+	else
+		snprintf(buf, size, "%.1f %s", x, units[u]);
+	return buf;
+}
+
+static const char *tracking_name(uint32_t status)
+{
+	return status & DIRTY_DOMAIN_ENABLED ? "enabled" : "disabled";
+}
+
+static const char *support_name(uint32_t status)
+{
+	return status & DIRTY_DOMAIN_UNSUPPORTED ? "unsupported" :
+	       status & DIRTY_DOMAIN_SUPPORTED ? "supported" : "-";
+}
+
+/* Report a failed call: dirtyd's words if it refused, then the errno. */
+static int fail(struct ctl *c, const char *what, int r)
+{
+	const char *text = c->d ? dirty_last_error_text(c->d) : NULL;
+	const char *name = strerrorname_np(-r);
+
+	if (!text || !*text)
+		text = strerror(-r);
+	if (!name)
+		name = "E?";
+	fprintf(stderr, "dirtyctl: %s: %s (%s)\n", what, text, name);
+	if (c->json) {
+		struct json j = JSON_INIT(stdout);
+
+		json_open(&j, NULL, '{');
+		json_open(&j, "error", '{');
+		json_str(&j, "operation", what);
+		json_u64(&j, "errno", (uint64_t)-r);
+		json_str(&j, "name", name);
+		json_str(&j, "message", text);
+		json_close(&j, '}');
+		json_close(&j, '}');
+	}
+	return EXIT_FAILURE;
+}
+
+/* A command that only says it worked. */
+static int done(struct ctl *c, const char *what, uint32_t domain_id,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int done(struct ctl *c, const char *what, uint32_t domain_id,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->json) {
+		struct json j = JSON_INIT(stdout);
+
+		json_open(&j, NULL, '{');
+		json_bool(&j, "ok", true);
+		json_str(&j, "operation", what);
+		json_u64(&j, "domain", domain_id);
+		json_close(&j, '}');
+		return 0;
+	}
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	return 0;
+}
+
+/* ---- commands ---- */
+
+static const char *device_state(uint32_t flags)
+{
+	if (flags & DIRTY_DEVICE_ATTACHED)
+		return "attached";
+	return flags & DIRTY_DEVICE_BOUND ? "bound" : "free";
+}
+
+static int cmd_devices(struct ctl *c, char **args, int nargs)
+{
+	struct dirty_device *devs;
+	struct json j = JSON_INIT(stdout);
+	size_t n;
+	int r;
+
+	r = dirty_list_devices(c->d, &devs, &n);
+	if (r < 0)
+		return fail(c, "listing devices", r);
+	if (c->json) {
+		json_open(&j, NULL, '{');
+		json_open(&j, "devices", '[');
+		for (size_t i = 0; i < n; i++) {
+			const struct dirty_device *dv = &devs[i];
+
+			json_open(&j, NULL, '{');
+			json_str(&j, "name", dv->name);
+			json_bool(&j, "dirty_tracking",
+				  dv->flags & DIRTY_DEVICE_DIRTY_CAPABLE);
+			json_bool(&j, "bound", dv->flags & DIRTY_DEVICE_BOUND);
+			json_bool(&j, "attached",
+				  dv->flags & DIRTY_DEVICE_ATTACHED);
+			json_u64(&j, "capabilities", dv->capabilities);
+			json_u64(&j, "domain", dv->domain_id);
+			json_u64(&j, "dev_id", dv->dev_id);
+			json_close(&j, '}');
+		}
+		json_close(&j, ']');
+		json_close(&j, '}');
+	} else {
+		printf("%-24s %-6s %-9s %-7s %-7s %s\n", "DEVICE", "DIRTY",
+		       "STATE", "DOMAIN", "DEV_ID", "CAPABILITIES");
+		for (size_t i = 0; i < n; i++) {
+			const struct dirty_device *dv = &devs[i];
+			char dom[16] = "-", id[16] = "-";
+
+			if (dv->domain_id)
+				snprintf(dom, sizeof(dom), "%" PRIu32,
+					 dv->domain_id);
+			if (dv->dev_id)
+				snprintf(id, sizeof(id), "%" PRIu32,
+					 dv->dev_id);
+			printf("%-24s %-6s %-9s %-7s %-7s 0x%" PRIx64 "\n",
+			       dv->name,
+			       dv->flags & DIRTY_DEVICE_DIRTY_CAPABLE ?
+			       "yes" : "no",
+			       device_state(dv->flags), dom, id,
+			       dv->capabilities);
+		}
+	}
+	free(devs);
+	return 0;
+}
+
+static void json_domain(struct json *j, const struct dirty_domain *dm)
+{
+	json_open(j, NULL, '{');
+	json_u64(j, "id", dm->domain_id);
+	json_str(j, "tracking", tracking_name(dm->status));
+	json_str(j, "support", support_name(dm->status));
+	json_u64(j, "status", dm->status);
+	json_u64(j, "owner_uid", dm->owner_uid);
+	json_u64(j, "devices", dm->devices);
+	json_u64(j, "mapped_bytes", dm->mapped_bytes);
+	json_u64(j, "page_size", dm->page_size);
+	json_u64(j, "generation", dm->generation);
+	json_u64(j, "subscribers", dm->subscribers);
+	json_close(j, '}');
+}
+
+static int cmd_domains(struct ctl *c, char **args, int nargs)
+{
+	struct dirty_domain *doms;
+	struct json j = JSON_INIT(stdout);
+	size_t n;
+	int r;
+
+	r = dirty_list_domains(c->d, &doms, &n);
+	if (r < 0)
+		return fail(c, "listing domains", r);
+	if (c->json) {
+		json_open(&j, NULL, '{');
+		json_open(&j, "domains", '[');
+		for (size_t i = 0; i < n; i++)
+			json_domain(&j, &doms[i]);
+		json_close(&j, ']');
+		json_close(&j, '}');
+	} else {
+		printf("%-6s %-9s %-12s %-6s %-7s %-10s %-6s %-10s %s\n",
+		       "DOMAIN", "TRACKING", "SUPPORT", "OWNER", "DEVICES",
+		       "MAPPED", "PAGE", "GENERATION", "SUBSCRIBERS");
+		for (size_t i = 0; i < n; i++) {
+			const struct dirty_domain *dm = &doms[i];
+			char mapped[32], page[32];
+
+			printf("%-6" PRIu32 " %-9s %-12s %-6" PRIu32 " %-7"
+			       PRIu32 " %-10s %-6s %-10" PRIu64 " %" PRIu32
+			       "\n", dm->domain_id, tracking_name(dm->status),
+			       support_name(dm->status), dm->owner_uid,
+			       dm->devices,
+			       fmt_bytes(mapped, sizeof(mapped),
+					 dm->mapped_bytes),
+			       fmt_bytes(page, sizeof(page), dm->page_size),
+			       dm->generation, dm->subscribers);
+		}
+	}
+	free(doms);
+	return 0;
+}
+
+static int cmd_create(struct ctl *c, char **args, int nargs)
+{
+	uint32_t flags = 0, domain_id, dev_id;
+	int r;
+
+	if (!c->no_track)
+		flags |= DIRTY_CREATE_TRACKING;
+	if (c->no_huge_pages)
+		flags |= DIRTY_CREATE_NO_HUGE_PAGES;
+	r = dirty_domain_create(c->d, args[0], flags, &domain_id, &dev_id);
+	if (r < 0)
+		return fail(c, "creating a domain", r);
+	if (c->json) {
+		struct json j = JSON_INIT(stdout);
+
+		json_open(&j, NULL, '{');
+		json_bool(&j, "ok", true);
+		json_u64(&j, "domain", domain_id);
+		json_str(&j, "device", args[0]);
+		json_u64(&j, "dev_id", dev_id);
+		json_bool(&j, "tracking", !c->no_track);
+		json_bool(&j, "huge_pages", !c->no_huge_pages);
+		json_close(&j, '}');
+	} else {
+		printf("domain %" PRIu32 " created with %s (dev_id %" PRIu32
+		       ", %s)\n", domain_id, args[0], dev_id,
+		       c->no_track ? "no tracking" : "tracking");
+	}
+	return 0;
+}
+
+static int cmd_attach(struct ctl *c, char **args, int nargs)
+{
+	uint32_t domain_id, dev_id;
+	int r;
+
+	r = parse_domain(args[0], &domain_id);
+	if (r)
+		return r;
+	r = dirty_domain_attach(c->d, domain_id, args[1], &dev_id);
+	if (r < 0)
+		return fail(c, "attaching", r);
+	if (c->json) {
+		struct json j = JSON_INIT(stdout);
+
+		json_open(&j, NULL, '{');
+		json_bool(&j, "ok", true);
+		json_u64(&j, "domain", domain_id);
+		json_str(&j, "device", args[1]);
+		json_u64(&j, "dev_id", dev_id);
+		json_close(&j, '}');
+		return 0;
+	}
+	printf("%s attached to domain %" PRIu32 " (dev_id %" PRIu32 ")\n",
+	       args[1], domain_id, dev_id);
+	return 0;
+}
+
+static int cmd_detach(struct ctl *c, char **args, int nargs)
+{
+	uint32_t domain_id;
+	int r;
+
+	r = parse_domain(args[0], &domain_id);
+	if (r)
+		return r;
+	r = dirty_domain_detach(c->d, domain_id, args[1]);
+	if (r < 0)
+		return fail(c, "detaching", r);
+	return done(c, "detach", domain_id, "%s detached from domain %" PRIu32,
+		    args[1], domain_id);
+}
+
+static int cmd_destroy(struct ctl *c, char **args, int nargs)
+{
+	uint32_t domain_id;
+	int r;
+
+	r = parse_domain(args[0], &domain_id);
+	if (r)
+		return r;
+	r = dirty_domain_destroy(c->d, domain_id);
+	if (r < 0)
+		return fail(c, "destroying", r);
+	return done(c, "destroy", domain_id, "domain %" PRIu32 " destroyed",
+		    domain_id);
+}
+
+/* map, unmap, dma: DOMAIN IOVA LENGTH */
+static int cmd_range(struct ctl *c, char **args, const char *what,
+		     int (*op)(struct dirty *, uint32_t, uint64_t, uint64_t))
+{
+	uint64_t iova, length;
+	uint32_t domain_id;
+	char len[32];
+	int r;
+
+	r = parse_domain(args[0], &domain_id);
+	if (r)
+		return r;
+	r = parse_range(args + 1, &iova, &length);
+	if (r)
+		return r;
+	r = op(c->d, domain_id, iova, length);
+	if (r < 0)
+		return fail(c, what, r);
+	if (c->json) {
+		struct json j = JSON_INIT(stdout);
+
+		json_open(&j, NULL, '{');
+		json_bool(&j, "ok", true);
+		json_str(&j, "operation", what);
+		json_u64(&j, "domain", domain_id);
+		json_u64(&j, "iova", iova);
+		json_u64(&j, "length", length);
+		json_close(&j, '}');
+		return 0;
+	}
+	printf("%s: domain %" PRIu32 " [0x%" PRIx64 ", 0x%" PRIx64 ") (%s)\n",
+	       what, domain_id, iova, iova + length,
+	       fmt_bytes(len, sizeof(len), length));
+	return 0;
+}
+
+static int map_rw(struct dirty *d, uint32_t domain_id, uint64_t iova,
+		  uint64_t length)
+{
+	return dirty_map(d, domain_id, iova, length, 0);
+}
+
+static int cmd_map(struct ctl *c, char **args, int nargs)
+{
+	return cmd_range(c, args, "map", map_rw);
+}
+
+static int cmd_unmap(struct ctl *c, char **args, int nargs)
+{
+	return cmd_range(c, args, "unmap", dirty_unmap);
+}
+
+static int cmd_dma(struct ctl *c, char **args, int nargs)
+{
+	return cmd_range(c, args, "dma", dirty_dma_write);
+}
+
+static int cmd_track(struct ctl *c, char **args, int nargs)
+{
+	uint32_t domain_id;
+	bool start;
+	int r;
+
+	if (!strcmp(args[0], "start"))
+		start = true;
+	else if (!strcmp(args[0], "stop"))
+		start = false;
+	else
+		return usage_error("track: say start or stop, not '%s'",
+				   args[0]);
+	r = parse_domain(args[1], &domain_id);
+	if (r)
+		return r;
+	r = start ? dirty_track_start(c->d, domain_id) :
+		    dirty_track_stop(c->d, domain_id);
+	if (r < 0)
+		return fail(c, start ? "starting tracking" :
+				       "stopping tracking", r);
+	return done(c, start ? "track start" : "track stop", domain_id,
+		    "tracking %s on domain %" PRIu32,
+		    start ? "started" : "stopped", domain_id);
+}
+
+/*
+ * A subscription for this command's connection (one-shot: it ends with
+ * the connection).  Only pages written from now on with @clean.
+ */
+static int subscribe(struct ctl *c, uint32_t domain_id, bool clean,
+		     struct dirty_subscription_info *info)
+{
+	int r;
+
+	r = dirty_subscribe(c->d, domain_id, 0,
+			    clean ? DIRTY_SUBSCRIBE_CLEAN : 0, info);
+	if (r < 0)
+		return fail(c, "subscribing", r);
+	return 0;
+}
+
+static int cmd_sync(struct ctl *c, char **args, int nargs)
+{
+	uint64_t gen, pending;
+	uint32_t domain_id;
+	int r;
+
+	r = parse_domain(args[0], &domain_id);
+	if (r)
+		return r;
+	r = subscribe(c, domain_id, true, NULL);
+	if (r)
+		return r;
+	r = dirty_sync(c->d, domain_id, &gen, &pending);
+	if (r < 0)
+		return fail(c, "syncing", r);
+	if (c->json) {
+		struct json j = JSON_INIT(stdout);
+
+		json_open(&j, NULL, '{');
+		json_u64(&j, "domain", domain_id);
+		json_u64(&j, "generation", gen);
+		json_u64(&j, "pending_pages", pending);
+		json_close(&j, '}');
+		return 0;
+	}
+	printf("domain %" PRIu32 ": generation %" PRIu64 "\n", domain_id,
+	       gen);
+	return 0;
+}
+
+struct ranges_out {
+	struct ctl *c;
+	struct json *j;
+	uint64_t page_size;
+	uint64_t pages;
+	uint64_t runs;
+};
+
+static int print_run(void *ctx, uint64_t first, uint64_t count)
+{
+	struct ranges_out *o = ctx;
+	uint64_t iova = first * o->page_size;
+	uint64_t len = count * o->page_size;
+
+	o->pages += count;
+	o->runs++;
+	if (o->c->json) {
+		json_open(o->j, NULL, '{');
+		json_u64(o->j, "first_page", first);
+		json_u64(o->j, "pages", count);
+		json_u64(o->j, "iova", iova);
+		json_u64(o->j, "length", len);
+		json_close(o->j, '}');
+	} else {
+		printf("0x%016" PRIx64 "-0x%016" PRIx64 " %10" PRIu64
+		       " pages\n", iova, iova + len - 1, count);
+	}
+	return 0;
+}
+
+static int discard_run(void *ctx, uint64_t first, uint64_t count)
+{
+	return 0;
+}
+
+static int cmd_ranges(struct ctl *c, char **args, int nargs)
+{
+	struct dirty_subscription_info info;
+	struct json j = JSON_INIT(stdout);
+	struct ranges_out o = { .c = c, .j = &j };
+	uint32_t domain_id, flags = 0;
+	uint64_t gen = 0;
+	int r;
+
+	r = parse_domain(args[0], &domain_id);
+	if (r)
+		return r;
+	/* Without --since: every mapped page is pending (nothing copied
+	 * yet); with it: what is written within the window. */
+	r = subscribe(c, domain_id, c->since_ms, &info);
+	if (r)
+		return r;
+	if (c->since_ms) {
+		struct timespec ts = {
+			.tv_sec = (time_t)(c->since_ms / 1000),
+			.tv_nsec = (long)(c->since_ms % 1000) * 1000000,
+		};
+
+		/* Drop what the IOMMU gathered before the window: a first
+		 * harvest may report writes older than the subscription. */
+		r = dirty_sync(c->d, domain_id, NULL, NULL);
+		if (r == 0)
+			r = dirty_ranges(c->d, domain_id, DIRTY_RANGES_ACK,
+					 discard_run, NULL, &gen);
+		if (r < 0)
+			return fail(c, "starting the window", r);
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		r = dirty_sync(c->d, domain_id, NULL, NULL);
+		if (r < 0)
+			return fail(c, "syncing", r);
+	}
+	o.page_size = info.page_size;
+	if (c->resend)
+		flags |= DIRTY_RANGES_RESEND;
+	if (c->json) {
+		json_open(&j, NULL, '{');
+		json_u64(&j, "domain", domain_id);
+		json_u64(&j, "page_size", info.page_size);
+		json_open(&j, "ranges", '[');
+	}
+	r = dirty_ranges(c->d, domain_id, flags, print_run, &o, &gen);
+	if (r < 0) {
+		if (c->json) {	/* close what is open, then the error */
+			json_close(&j, ']');
+			json_close(&j, '}');
+		}
+		return fail(c, "taking ranges", r);
+	}
+	if (c->ack) {
+		r = dirty_ack(c->d, domain_id, gen);
+		if (r < 0) {
+			if (c->json) {
+				json_close(&j, ']');
+				json_close(&j, '}');
+			}
+			return fail(c, "acknowledging", r);
+		}
+	}
+	if (c->json) {
+		json_close(&j, ']');
+		json_u64(&j, "generation", gen);
+		json_u64(&j, "pages", o.pages);
+		json_u64(&j, "ranges_count", o.runs);
+		json_bool(&j, "acked", c->ack);
+		json_close(&j, '}');
+		return 0;
+	}
+	printf("domain %" PRIu32 " generation %" PRIu64 ": %" PRIu64
+	       " pages in %" PRIu64 " ranges (page size %" PRIu64 ")%s\n",
+	       domain_id, gen, o.pages, o.runs, info.page_size,
+	       c->ack ? ", acknowledged" : "");
+	return 0;
+}
+
+/* Page size of @domain_id in @doms, 4096 if it is not there. */
+static uint64_t page_size_of(const struct dirty_domain *doms, size_t n,
+			     uint32_t domain_id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (doms[i].domain_id == domain_id && doms[i].page_size)
+			return doms[i].page_size;
+	return 4096;
+}
+
+static double mib(uint64_t pages, uint64_t page_size)
+{
+	return (double)pages * (double)page_size / (1024.0 * 1024.0);
+}
+
+static int cmd_stats(struct ctl *c, char **args, int nargs)
+{
+	struct dirty_domain *doms = NULL;
+	struct dirty_stats *st = NULL;
+	uint32_t domain_id = 0;
+	struct json j = JSON_INIT(stdout);
+	size_t n, ndoms;
+	int r;
+
+	if (nargs) {
+		r = parse_domain(args[0], &domain_id);
+		if (r)
+			return r;
+	}
+	r = dirty_stats(c->d, domain_id, &st, &n);
+	if (r < 0)
+		return fail(c, "reading statistics", r);
+	r = dirty_list_domains(c->d, &doms, &ndoms);
+	if (r < 0) {
+		free(st);
+		return fail(c, "listing domains", r);
+	}
+	if (c->json) {
+		json_open(&j, NULL, '{');
+		json_open(&j, "stats", '[');
+	} else {
+		printf("%-6s %-9s %-10s %-10s %-11s %-12s %-9s %-10s %-10s"
+		       " %s\n", "DOMAIN", "TRACKING", "GENERATION",
+		       "ROUND_MS", "ROUND_PAGES", "DIRTY_PG/S", "DIRTY_MiB/S",
+		       "MAPPED", "PENDING", "SENT");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct dirty_stats *s = &st[i];
+		uint64_t ps = page_size_of(doms, ndoms, s->domain_id);
+		char mapped[32];
+
+		if (c->json) {
+			json_open(&j, NULL, '{');
+			json_u64(&j, "domain", s->domain_id);
+			json_str(&j, "tracking", tracking_name(s->status));
+			json_u64(&j, "status", s->status);
+			json_u64(&j, "generation", s->generation);
+			json_u64(&j, "last_round_ns", s->last_round_ns);
+			json_u64(&j, "last_round_pages", s->last_round_pages);
+			json_u64(&j, "dirty_rate", s->dirty_rate);
+			json_double(&j, "dirty_mib_per_s",
+				    mib(s->dirty_rate, ps));
+			json_u64(&j, "mapped_bytes", s->mapped_bytes);
+			json_u64(&j, "page_size", ps);
+			json_u64(&j, "pending_pages", s->pending_pages);
+			json_u64(&j, "pages_sent", s->pages_sent);
+			json_close(&j, '}');
+			continue;
+		}
+		printf("%-6" PRIu32 " %-9s %-10" PRIu64 " %-10.3f %-11" PRIu64
+		       " %-12" PRIu64 " %-11.1f %-10s %-10" PRIu64 " %" PRIu64
+		       "\n", s->domain_id, tracking_name(s->status),
+		       s->generation, s->last_round_ns / 1e6,
+		       s->last_round_pages, s->dirty_rate,
+		       mib(s->dirty_rate, ps),
+		       fmt_bytes(mapped, sizeof(mapped), s->mapped_bytes),
+		       s->pending_pages, s->pages_sent);
+	}
+	if (c->json) {
+		json_close(&j, ']');
+		json_close(&j, '}');
+	}
+	free(doms);
+	free(st);
+	return 0;
+}
+
+/* ---- watch ---- */
+
+static volatile sig_atomic_t watch_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	watch_stop = 1;
+}
+
+struct watch_prev {
+	uint32_t domain_id;
+	uint64_t generation;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Rounds per second of @s since the last refresh. */
+static double watch_rounds(struct watch_prev *prev, size_t nprev,
+			   const struct dirty_stats *s, double dt)
+{
+	for (size_t i = 0; i < nprev; i++)
+		if (prev[i].domain_id == s->domain_id && dt > 0)
+			return (double)(s->generation - prev[i].generation) /
+			       dt;
+	return 0;
+}
+
+/* Subscribe to every tracking domain not subscribed yet, so that it is
+ * harvested every interval (--harvest). */
+static int watch_harvest(struct ctl *c, const struct dirty_domain *doms,
+			 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		if (!(doms[i].status & DIRTY_DOMAIN_ENABLED))
+			continue;
+		r = dirty_subscribe(c->d, doms[i].domain_id,
+				    (uint32_t)c->interval_ms,
+				    DIRTY_SUBSCRIBE_CLEAN, NULL);
+		/* -EEXIST: subscribed at an earlier refresh */
+		if (r < 0 && r != -EEXIST && r != -ENOENT)
+			return fail(c, "subscribing", r);
+	}
+	return 0;
+}
+
+static int watch_refresh(struct ctl *c, struct watch_prev **prev,
+			 size_t *nprev, double *last, uint64_t refresh)
+{
+	struct dirty_domain *doms = NULL;
+	struct dirty_stats *st = NULL;
+	struct json j = JSON_INIT(stdout);
+	double t = now_s(), dt = *last ? t - *last : 0;
+	size_t n, ndoms;
+	struct watch_prev *np;
+	int r;
+
+	r = dirty_list_domains(c->d, &doms, &ndoms);
+	if (r < 0)
+		return fail(c, "listing domains", r);
+	if (c->harvest) {
+		r = watch_harvest(c, doms, ndoms);
+		if (r) {
+			free(doms);
+			return r;
+		}
+	}
+	r = dirty_stats(c->d, 0, &st, &n);
+	if (r < 0) {
+		free(doms);
+		return fail(c, "reading statistics", r);
+	}
+
+	if (c->json) {
+		json_open(&j, NULL, '{');
+		json_u64(&j, "refresh", refresh);
+		json_double(&j, "interval_s", dt);
+		json_open(&j, "domains", '[');
+	} else {
+		time_t wall = time(NULL);
+		char when[32];
+
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&wall));
+		printf("\033[H\033[2J");
+		printf("dirtyctl watch  %s  every %" PRIu64 " ms%s  "
+		       "(q or Ctrl-C quits)\n\n", when, c->interval_ms,
+		       c->harvest ? ", harvesting" : "");
+		printf("%-6s %-9s %-10s %-8s %-12s %-11s %-11s %-10s %s\n",
+		       "DOMAIN", "TRACKING", "GENERATION", "ROUNDS/S",
+		       "DIRTY_PG/S", "DIRTY_MiB/S", "LAST_ROUND", "ROUND_MS",
+		       "MAPPED");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct dirty_stats *s = &st[i];
+		uint64_t ps = page_size_of(doms, ndoms, s->domain_id);
+		double rounds = watch_rounds(*prev, *nprev, s, dt);
+		char mapped[32];
+
+		if (c->json) {
+			json_open(&j, NULL, '{');
+			json_u64(&j, "domain", s->domain_id);
+			json_str(&j, "tracking", tracking_name(s->status));
+			json_u64(&j, "generation", s->generation);
+			json_double(&j, "rounds_per_s", rounds);
+			json_u64(&j, "dirty_rate", s->dirty_rate);
+			json_double(&j, "dirty_mib_per_s",
+				    mib(s->dirty_rate, ps));
+			json_u64(&j, "last_round_pages", s->last_round_pages);
+			json_u64(&j, "last_round_ns", s->last_round_ns);
+			json_u64(&j, "mapped_bytes", s->mapped_bytes);
+			json_close(&j, '}');
+			continue;
+		}
+		printf("%-6" PRIu32 " %-9s %-10" PRIu64 " %-8.1f %-12" PRIu64
+		       " %-11.1f %-11" PRIu64 " %-10.3f %s\n", s->domain_id,
+		       tracking_name(s->status), s->generation, rounds,
+		       s->dirty_rate, mib(s->dirty_rate, ps),
+		       s->last_round_pages, s->last_round_ns / 1e6,
+		       fmt_bytes(mapped, sizeof(mapped), s->mapped_bytes));
+	}
+	if (c->json) {
+		json_close(&j, ']');
+		json_close(&j, '}');
+	} else if (!n) {
+		printf("(no domain you may see)\n");
+	}
+	fflush(stdout);
+
+	np = reallocarray(*prev, n ? n : 1, sizeof(*np));
+	if (np) {
+		for (size_t i = 0; i < n; i++)
+			np[i] = (struct watch_prev){
+				.domain_id = st[i].domain_id,
+				.generation = st[i].generation,
+			};
+		*prev = np;
+		*nprev = n;
+	}
+	*last = t;
+	free(doms);
+	free(st);
+	return 0;
+}
+
+static int cmd_watch(struct ctl *c, char **args, int nargs)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct termios saved, raw;
+	bool tty = !c->json && isatty(STDIN_FILENO) &&
+		   tcgetattr(STDIN_FILENO, &saved) == 0;
+	struct watch_prev *prev = NULL;
+	size_t nprev = 0;
+	double last = 0;
+	int r = 0;
+
+	if (!c->interval_ms)
+		c->interval_ms = 1000;
+	if (c->interval_ms > INT32_MAX)
+		return usage_error("--interval is too long");
+	sigaction(SIGINT, &sa, NULL);	/* no SA_RESTART: poll returns */
+	sigaction(SIGTERM, &sa, NULL);
+	if (tty) {
+		raw = saved;
+		raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		raw.c_cc[VMIN] = 0;
+		raw.c_cc[VTIME] = 0;
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
+
+	for (uint64_t i = 1; !watch_stop; i++) {
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		double until;
+
+		r = watch_refresh(c, &prev, &nprev, &last, i);
+		if (r || (c->count && i >= c->count))
+			break;
+		until = now_s() + c->interval_ms / 1000.0;
+		while (!watch_stop) {
+			double left = until - now_s();
+			char ch;
+
+			if (left <= 0)
+				break;
+			if (poll(&pfd, tty ? 1 : 0, (int)(left * 1000) + 1) <=
+			    0 || !(pfd.revents & POLLIN))
+				continue;
+			if (read(STDIN_FILENO, &ch, 1) == 1 &&
+			    (ch == 'q' || ch == 'Q'))
+				watch_stop = 1;
+		}
+	}
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	free(prev);
+	return r;
+}
+
+/* ---- main ---- */
+
+#define OPTS_RANGES (GIVEN(OPT_ACK) | GIVEN(OPT_RESEND) | GIVEN(OPT_SINCE))
+#define OPTS_WATCH (GIVEN(OPT_INTERVAL) | GIVEN(OPT_COUNT) | \
+		    GIVEN(OPT_HARVEST))
+
+static const struct command commands[] = {
+	{ "devices", 0, 0, 0, cmd_devices, "devices" },
+	{ "domains", 0, 0, 0, cmd_domains, "domains" },
+	{ "create", 1, 1, GIVEN(OPT_NO_TRACK) | GIVEN(OPT_NO_HUGE_PAGES),
+	  cmd_create, "create DEVICE [--no-track] [--no-huge-pages]" },
+	{ "attach", 2, 2, 0, cmd_attach, "attach DOMAIN DEVICE" },
+	{ "detach", 2, 2, 0, cmd_detach, "detach DOMAIN DEVICE" },
+	{ "destroy", 1, 1, 0, cmd_destroy, "destroy DOMAIN" },
+	{ "map", 3, 3, 0, cmd_map, "map DOMAIN IOVA LENGTH" },
+	{ "unmap", 3, 3, 0, cmd_unmap, "unmap DOMAIN IOVA LENGTH" },
+	{ "track", 2, 2, 0, cmd_track, "track start|stop DOMAIN" },
+	{ "sync", 1, 1, 0, cmd_sync, "sync DOMAIN" },
+	{ "ranges", 1, 1, OPTS_RANGES, cmd_ranges,
+	  "ranges DOMAIN [--ack] [--resend] [--since MS]" },
+	{ "stats", 0, 1, 0, cmd_stats, "stats [DOMAIN]" },
+	{ "watch", 0, 0, OPTS_WATCH, cmd_watch,
+	  "watch [--interval MS] [--count N] [--harvest]" },
+	{ "dma", 3, 3, 0, cmd_dma, "dma DOMAIN IOVA LENGTH" },
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: dirtyctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+	      "\n"
+	      "Talk to dirtyd, the IOMMU dirty-page tracking daemon.\n"
+	      "\n"
+	      "Commands:\n", f);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fputs("\n"
+	      "Options:\n"
+	      "  -s, --socket PATH   dirtyd's socket (default: $DIRTYD_SOCKET,"
+	      " else\n"
+	      "                      " DIRTY_SOCKET_DEFAULT ")\n"
+	      "  -j, --json          print JSON (watch: one object a line)\n"
+	      "  -h, --help          this text\n"
+	      "  -V, --version       the version\n"
+	      "  --no-track          create: a domain without dirty tracking\n"
+	      "  --no-huge-pages     create: 4 KiB IO pages only\n"
+	      "  --ack               ranges: acknowledge what was printed\n"
+	      "  --resend            ranges: resend unacknowledged pages\n"
+	      "  --since MS          ranges: only pages written within MS ms\n"
+	      "  --interval MS       watch: refresh period (default 1000)\n"
+	      "  --count N           watch: stop after N refreshes\n"
+	      "  --harvest           watch: subscribe to every tracking "
+	      "domain so that\n"
+	      "                      it is harvested every interval\n"
+	      "\n"
+	      "IOVA and LENGTH take 0x hex and k/M/G/T (binary) suffixes.\n"
+	      "Exit status: 0 done, 1 refused or failed, 2 usage error.\n"
+	      "See dirtyctl(1).\n", f);
+}
+
+static const char *socket_shown(const char *opt)
+{
+	const char *env = getenv(DIRTY_SOCKET_ENV);
+
+	if (opt)
+		return opt;
+	return env && *env ? env : DIRTY_SOCKET_DEFAULT;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "no-track", no_argument, NULL, OPT_NO_TRACK },
+		{ "no-huge-pages", no_argument, NULL, OPT_NO_HUGE_PAGES },
+		{ "ack", no_argument, NULL, OPT_ACK },
+		{ "resend", no_argument, NULL, OPT_RESEND },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "harvest", no_argument, NULL, OPT_HARVEST },
+		{ 0 }
+	};
+	struct ctl c = { 0 };
+	const struct command *cmd = NULL;
+	char what[128];
+	int opt, r, nargs;
+
+	while ((opt = getopt_long(argc, argv, "s:jhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_SOCKET:
+			c.socket = optarg;
+			break;
+		case OPT_JSON:
+			c.json = true;
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("dirtyctl %s\n", DIRTYD_VERSION);
+			return 0;
+		case OPT_NO_TRACK:
+			c.no_track = true;
+			break;
+		case OPT_NO_HUGE_PAGES:
+			c.no_huge_pages = true;
+			break;
+		case OPT_ACK:
+			c.ack = true;
+			break;
+		case OPT_RESEND:
+			c.resend = true;
+			break;
+		case OPT_HARVEST:
+			c.harvest = true;
+			break;
+		case OPT_SINCE:
+			if (parse_u64(optarg, &c.since_ms) < 0 || !c.since_ms)
+				return usage_error("bad --since '%s'", optarg);
+			break;
+		case OPT_INTERVAL:
+			if (parse_u64(optarg, &c.interval_ms) < 0 ||
+			    !c.interval_ms)
+				return usage_error("bad --interval '%s'",
+						   optarg);
+			break;
+		case OPT_COUNT:
+			if (parse_u64(optarg, &c.count) < 0 || !c.count)
+				return usage_error("bad --count '%s'", optarg);
+			break;
+		default:
+			fputs("Try 'dirtyctl --help'.\n", stderr);
+			return EXIT_USAGE;
+		}
+		if (opt >= OPT_NO_TRACK)
+			c.given |= GIVEN(opt);
+	}
+	if (optind >= argc)
+		return usage_error("no command given");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[optind], commands[i].name))
+			cmd = &commands[i];
+	if (!cmd)
+		return usage_error("unknown command '%s'", argv[optind]);
+	nargs = argc - optind - 1;
+	if (nargs < cmd->min_args || nargs > cmd->max_args)
+		return usage_error("usage: dirtyctl %s", cmd->usage);
+	if (c.given & ~cmd->options)
+		return usage_error("an option given does not apply to '%s' "
+				   "(usage: dirtyctl %s)", cmd->name,
+				   cmd->usage);
+
+	/* One-shot: no session to resume, no events wanted. */
+	r = dirty_connect(c.socket, DIRTY_CONNECT_NO_RESUME |
+			  DIRTY_CONNECT_NO_EVENTS, &c.d);
+	if (r < 0) {
+		snprintf(what, sizeof(what), "connecting to %s",
+			 socket_shown(c.socket));
+		return fail(&c, what, r);
+	}
+	r = cmd->run(&c, argv + optind + 1, nargs);
+	dirty_close(c.d);
+	return r;
+}

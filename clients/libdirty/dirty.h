@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libdirty: the client library of dirtyd, the IOMMU dirty-page daemon.
+ *
+ * A VMM (or any tool) connects to dirtyd over its Unix socket, creates or
+ * finds a domain (an IO address space whose devices' DMA writes the IOMMU
+ * records), subscribes to it and, in each pre-copy round of a live
+ * migration, asks for the pages written since it last asked:
+ *
+ *	struct dirty *d;
+ *	uint64_t gen;
+ *
+ *	dirty_connect(NULL, 0, &d);
+ *	dirty_subscribe(d, domain, 0, 0, NULL);	// every page pending
+ *	for (;;) {
+ *		dirty_sync(d, domain, &gen, NULL);	// harvest now
+ *		dirty_ranges(d, domain, 0, copy_pages, vm, &gen);
+ *		dirty_ack(d, domain, gen);	// copied: forget them
+ *	}
+ *	dirty_close(d);
+ *
+ * Conventions:
+ *  - Every function that can fail returns 0 (or a documented non-negative
+ *    value) on success and a negative errno on failure; none reads or
+ *    writes the global errno.  When dirtyd refused a request, the errno is
+ *    its (e.g. -ENOENT: no such domain, or one you may not see) and
+ *    dirty_last_error_text() holds dirtyd's explanation.
+ *  - The library never logs and never prints.
+ *  - A handle is thread-compatible, not thread-safe: use one handle per
+ *    thread, or serialise calls on a handle yourself.  There is no global
+ *    state.
+ *  - Calls block until dirtyd answers (see dirty_set_timeout()).  Events
+ *    that arrive meanwhile are queued for dirty_next_event().
+ *  - Page numbers are IOVA / page size, where the page size is the one
+ *    dirty_subscribe() reports (and LIST_DOMAINS lists).
+ *
+ * Link with `pkg-config --cflags --libs libdirty`.  See libdirty(3).
+ */
+#ifndef DIRTYD_LIBDIRTY_DIRTY_H
+#define DIRTYD_LIBDIRTY_DIRTY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** DIRTY_SOCKET_DEFAULT - where dirtyd listens unless told otherwise. */
+#define DIRTY_SOCKET_DEFAULT "/run/dirtyd/dirtyd.sock"
+/** DIRTY_SOCKET_ENV - environment variable naming another socket. */
+#define DIRTY_SOCKET_ENV "DIRTYD_SOCKET"
+/** DIRTY_NAME_MAX - bytes of a device name, NUL included. */
+#define DIRTY_NAME_MAX 64
+
+/** struct dirty - a connection to dirtyd (opaque). */
+struct dirty;
+
+/* dirty_connect() flags. */
+enum dirty_connect_flags {
+	/* Do not ask for a session token: subscriptions end with the
+	 * connection (one-shot tools). */
+	DIRTY_CONNECT_NO_RESUME = 1 << 0,
+	/* Do not ask for DIRTY_EVENT_ROUND notifications. */
+	DIRTY_CONNECT_NO_EVENTS = 1 << 1,
+};
+
+/* Feature bits of the session (struct dirty_session.features). */
+enum dirty_features {
+	DIRTY_FEAT_RANGES_RAW = 1ULL << 0,	/* bitmap chunks */
+	DIRTY_FEAT_RESUME = 1ULL << 1,		/* session tokens */
+	DIRTY_FEAT_FD_PASSING = 1ULL << 2,	/* dirty_get_fds() */
+	DIRTY_FEAT_EVENTS = 1ULL << 3,		/* DIRTY_EVENT_ROUND */
+};
+
+/* struct dirty_session.flags */
+enum dirty_session_flags {
+	/* A resume token matched: subscriptions and their pending pages
+	 * are back; generations taken but not acknowledged are pending
+	 * again. */
+	DIRTY_SESSION_RESUMED = 1 << 0,
+	/* A resume token was given but dirtyd no longer had its state:
+	 * every page of every domain tracked before must be taken as dirty.
+	 * dirty_reconnect() handles this itself (see there). */
+	DIRTY_SESSION_STATE_LOST = 1 << 1,
+};
+
+/**
+ * struct dirty_session - what the handshake established.
+ * @version_major: dirtyd's protocol version
+ * @version_minor: ditto
+ * @max_msg: largest packet dirtyd sends or accepts, in bytes
+ * @features: enum dirty_features both sides support
+ * @token: the resume token (0 without DIRTY_FEAT_RESUME)
+ * @uid: the uid dirtyd knows this client by
+ * @gid: its gid
+ * @flags: enum dirty_session_flags
+ */
+struct dirty_session {
+	uint16_t version_major;
+	uint16_t version_minor;
+	uint32_t max_msg;
+	uint64_t features;
+	uint64_t token;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t flags;
+};
+
+/* struct dirty_device.flags */
+enum dirty_device_flags {
+	DIRTY_DEVICE_DIRTY_CAPABLE = 1 << 0,	/* its IOMMU can track */
+	DIRTY_DEVICE_BOUND = 1 << 1,	/* bound to dirtyd's iommufd */
+	DIRTY_DEVICE_ATTACHED = 1 << 2,	/* attached to a domain */
+};
+
+/**
+ * struct dirty_device - one device of the host.
+ * @name: what dirty_domain_create() takes: a VFIO cdev path or PCI address
+ *        on real hardware, a configured name on the simulated host
+ * @capabilities: IOMMU_HW_CAP_* of its IOMMU (0 until bound)
+ * @flags: enum dirty_device_flags
+ * @domain_id: its domain, 0 for none or one you may not see
+ * @dev_id: its iommufd device id, 0 when not bound
+ */
+struct dirty_device {
+	char name[DIRTY_NAME_MAX];
+	uint64_t capabilities;
+	uint32_t flags;
+	uint32_t domain_id;
+	uint32_t dev_id;
+};
+
+/* Domain status bits: struct dirty_domain.status, dirty_stats.status. */
+enum dirty_domain_status {
+	DIRTY_DOMAIN_ENABLED = 1 << 0,		/* tracking is on */
+	DIRTY_DOMAIN_SUPPORTED = 1 << 1,	/* every device can track */
+	DIRTY_DOMAIN_UNSUPPORTED = 1 << 2,	/* created without tracking */
+};
+
+/**
+ * struct dirty_domain - one domain, as dirty_list_domains() lists it.
+ * @domain_id: dirtyd's id (1, 2, ...; never reused while it runs)
+ * @status: enum dirty_domain_status
+ * @owner_uid: the uid that created it
+ * @devices: devices attached
+ * @mapped_bytes: bytes of IOVA mapped
+ * @page_size: what one page of a range is, in bytes
+ * @generation: harvest rounds completed
+ * @subscribers: subscriptions, every client's
+ */
+struct dirty_domain {
+	uint32_t domain_id;
+	uint32_t status;
+	uint32_t owner_uid;
+	uint32_t devices;
+	uint64_t mapped_bytes;
+	uint64_t page_size;
+	uint64_t generation;
+	uint32_t subscribers;
+};
+
+/**
+ * struct dirty_stats - dirty-rate statistics of one domain.
+ * @domain_id: the domain
+ * @status: enum dirty_domain_status
+ * @generation: harvest rounds completed
+ * @last_round_ns: how long the last round took
+ * @last_round_pages: pages the last round found dirty
+ * @dirty_rate: pages dirtied per second, exponentially averaged
+ * @mapped_bytes: bytes of IOVA mapped
+ * @pending_pages: pages pending for this client (0 if not subscribed)
+ * @pages_sent: pages sent to this client, all time
+ */
+struct dirty_stats {
+	uint32_t domain_id;
+	uint32_t status;
+	uint64_t generation;
+	uint64_t last_round_ns;
+	uint64_t last_round_pages;
+	uint64_t dirty_rate;
+	uint64_t mapped_bytes;
+	uint64_t pending_pages;
+	uint64_t pages_sent;
+};
+
+/* dirty_domain_create() flags. */
+enum dirty_create_flags {
+	/* Allocate the domain with dirty tracking; refused (-EOPNOTSUPP)
+	 * for a device whose IOMMU cannot track. */
+	DIRTY_CREATE_TRACKING = 1 << 0,
+	/* 4 KiB IO pages only: each page reported is exactly one page
+	 * written (no huge leaves reporting their every page). */
+	DIRTY_CREATE_NO_HUGE_PAGES = 1 << 1,
+};
+
+/* dirty_map() flags; 0 means both. */
+enum dirty_map_flags {
+	DIRTY_MAP_READABLE = 1 << 0,
+	DIRTY_MAP_WRITEABLE = 1 << 1,
+};
+
+/* dirty_subscribe() flags. */
+enum dirty_subscribe_flags {
+	/* Start with nothing pending: report only pages written from now
+	 * on.  Without it every mapped page starts pending, as a migration
+	 * that has copied nothing yet needs. */
+	DIRTY_SUBSCRIBE_CLEAN = 1 << 0,
+};
+
+/**
+ * struct dirty_subscription_info - what dirty_subscribe() established.
+ * @domain_id: the domain
+ * @page_size: what one page of a range is, in bytes
+ * @max_leaf: largest IO page a device write dirties as a whole: a write
+ *            anywhere in it reports every page it covers
+ * @generation: harvest rounds completed so far
+ */
+struct dirty_subscription_info {
+	uint32_t domain_id;
+	uint64_t page_size;
+	uint64_t max_leaf;
+	uint64_t generation;
+};
+
+/* dirty_ranges() flags. */
+enum dirty_ranges_flags {
+	/* First put every generation taken but not acknowledged back into
+	 * pending (after a failed copy, or a lost connection). */
+	DIRTY_RANGES_RESEND = 1 << 0,
+	/* Acknowledge the generation once every range was reported and the
+	 * callback returned 0 for each. */
+	DIRTY_RANGES_ACK = 1 << 1,
+};
+
+/**
+ * typedef dirty_range_fn - called by dirty_ranges() for each run of dirty
+ * pages [@first_page, @first_page + @npages), in increasing page order;
+ * runs never overlap.  A non-zero return stops the reporting and
+ * dirty_ranges() returns it (the generation then stays unacknowledged).
+ */
+typedef int (*dirty_range_fn)(void *ctx, uint64_t first_page,
+			      uint64_t npages);
+
+/* struct dirty_event.type */
+enum dirty_event_type {
+	/* A periodic harvest round added pages to this client's pending
+	 * set (only with DIRTY_FEAT_EVENTS; the latest per domain). */
+	DIRTY_EVENT_ROUND = 1,
+	/* dirtyd lost track of what is dirty in the domain: every mapped
+	 * page must be taken as dirty.  The next dirty_ranges() on the
+	 * domain reports them all (see there). */
+	DIRTY_EVENT_STATE_LOST = 2,
+};
+
+/**
+ * struct dirty_event - a notification from dirtyd.
+ * @type: enum dirty_event_type
+ * @domain_id: the domain
+ * @generation: DIRTY_EVENT_ROUND: the domain's generation after the round
+ * @round_pages: DIRTY_EVENT_ROUND: pages the round found dirty
+ * @pending_pages: DIRTY_EVENT_ROUND: pages now pending for this client
+ */
+struct dirty_event {
+	uint32_t type;
+	uint32_t domain_id;
+	uint64_t generation;
+	uint64_t round_pages;
+	uint64_t pending_pages;
+};
+
+/**
+ * struct dirty_fd_device - one device of a domain, for dirty_get_fds().
+ * @name: the device's name
+ * @dev_id: its iommufd device id
+ * @fd: its VFIO device fd (close-on-exec), or -1 once you took it
+ */
+struct dirty_fd_device {
+	char name[DIRTY_NAME_MAX];
+	uint32_t dev_id;
+	int fd;
+};
+
+/**
+ * struct dirty_fds - the descriptors of a domain, for a VMM that drives
+ * its devices and maps its own memory (QEMU: -object iommufd,fd=N
+ * -device vfio-pci,fd=M).
+ * @iommufd: dirtyd's iommufd (close-on-exec), or -1 once you took it
+ * @ioas_id: the domain's IO address space, where to map guest memory
+ * @hwpt_id: its hardware page table
+ * @n_devices: entries of @devices
+ * @devices: the devices attached to the domain
+ */
+struct dirty_fds {
+	int iommufd;
+	uint32_t ioas_id;
+	uint32_t hwpt_id;
+	size_t n_devices;
+	struct dirty_fd_device devices[];
+};
+
+/* ---- Connections ---------------------------------------------------- */
+
+/**
+ * dirty_connect() - connect to dirtyd and shake hands.
+ * @path: the socket; NULL means $DIRTYD_SOCKET if set (and the process is
+ *        not set-id), else DIRTY_SOCKET_DEFAULT
+ * @flags: enum dirty_connect_flags
+ * @out: the new handle
+ *
+ * Return: 0; -ENOENT or -ECONNREFUSED when dirtyd does not listen there;
+ * -EACCES when the socket's permissions keep you out; -EPROTONOSUPPORT
+ * when dirtyd speaks another major version; -EUSERS when dirtyd has too
+ * many clients; -ENOMEM; -EINVAL for bad arguments.
+ */
+int dirty_connect(const char *path, uint64_t flags, struct dirty **out);
+
+/**
+ * dirty_connect_resume() - connect with the session token of an earlier
+ * connection (dirty_session_token()) to get its subscriptions back.
+ * @path: as for dirty_connect()
+ * @token: the earlier session's token
+ * @flags: as for dirty_connect()
+ * @out: the new handle
+ *
+ * Check dirty_session(): DIRTY_SESSION_RESUMED means the subscriptions and
+ * their pending pages are back (generations not acknowledged are pending
+ * again); DIRTY_SESSION_STATE_LOST means they are gone (the token expired,
+ * or dirtyd restarted): take every page as dirty, subscribe again (a new
+ * subscription starts with every page pending) and copy everything.
+ *
+ * Return: as dirty_connect().
+ */
+int dirty_connect_resume(const char *path, uint64_t token, uint64_t flags,
+			 struct dirty **out);
+
+/**
+ * dirty_reconnect() - replace a broken connection of @d (dirtyd restarted,
+ * or a call returned -ECONNRESET / -EPIPE / -EPROTO) by a new one to the
+ * same socket, resuming the session if dirtyd still has it.  If it does
+ * not (DIRTY_SESSION_STATE_LOST), every subscription @d had is marked
+ * lost: the next dirty_ranges() on each domain subscribes again and
+ * reports every mapped page.  Events not yet read are kept.
+ *
+ * Return: as dirty_connect(); on failure @d stays usable for another try
+ * (other calls return -ENOTCONN meanwhile).
+ */
+int dirty_reconnect(struct dirty *d);
+
+/**
+ * dirty_close() - close the connection and free @d.  Subscriptions end
+ * (unless the session has a token: then dirtyd keeps them for its resume
+ * grace period).  NULL is fine.
+ */
+void dirty_close(struct dirty *d);
+
+/**
+ * dirty_fd() - the socket, for the caller's poll loop: it is readable when
+ * dirtyd sent something unasked (an event); then call dirty_next_event()
+ * until it returns 0.  Events that arrive while a call waits for its
+ * answer are queued in the handle and do not make the socket readable:
+ * drain dirty_next_event() after calls too.  Do not read from or write to
+ * the socket yourself.  It changes with dirty_reconnect().
+ */
+int dirty_fd(const struct dirty *d);
+
+/**
+ * dirty_session() - what the handshake established.
+ * Return: 0, or -EINVAL for NULL arguments.
+ */
+int dirty_session(const struct dirty *d, struct dirty_session *out);
+
+/** dirty_session_token() - the resume token, 0 if the session has none. */
+uint64_t dirty_session_token(const struct dirty *d);
+
+/**
+ * dirty_set_timeout() - how long a call waits for dirtyd's answer.
+ * @timeout_ms: milliseconds; 0 (the default) waits forever
+ *
+ * A call that times out returns -ETIMEDOUT; its late answer is discarded
+ * when it arrives, so the handle stays usable.
+ * Return: 0, or -EINVAL.
+ */
+int dirty_set_timeout(struct dirty *d, int timeout_ms);
+
+/**
+ * dirty_last_error_text() - dirtyd's explanation of why the last failed
+ * call on @d was refused, e.g. "device sim-legacy0 cannot track dirty
+ * pages (...)"; NULL when the last call succeeded or failed on this side
+ * (then the errno it returned says everything).  Valid until the next
+ * call on @d.
+ */
+const char *dirty_last_error_text(const struct dirty *d);
+
+/* ---- Devices and domains -------------------------------------------- */
+
+/**
+ * dirty_list_devices() - every device dirtyd could use, with whether its
+ * IOMMU can track dirty pages.
+ * @list: set to a malloc()ed array (release it with free(); NULL if @n
+ *        is 0)
+ * @n: set to its entries
+ * Return: 0 or a negative errno.
+ */
+int dirty_list_devices(struct dirty *d, struct dirty_device **list,
+		       size_t *n);
+
+/**
+ * dirty_list_domains() - the domains you may see (yours; every one for
+ * root and members of dirtyd's admin group), with their status.
+ * @list: set to a malloc()ed array (release it with free())
+ * @n: set to its entries
+ * Return: 0 or a negative errno.
+ */
+int dirty_list_domains(struct dirty *d, struct dirty_domain **list,
+		       size_t *n);
+
+/**
+ * dirty_domain_create() - create a domain with @device attached.
+ * @device: a name from dirty_list_devices()
+ * @flags: enum dirty_create_flags
+ * @domain_id: set to the new domain's id
+ * @dev_id: set to the device's iommufd id (may be NULL)
+ *
+ * Return: 0; -EOPNOTSUPP when DIRTY_CREATE_TRACKING is asked of a device
+ * that cannot track (create it without, in a domain of its own); -EBUSY
+ * when the device is in a domain already; -ENOENT when there is no such
+ * device; -EDQUOT when you own too many domains.
+ */
+int dirty_domain_create(struct dirty *d, const char *device, uint32_t flags,
+			uint32_t *domain_id, uint32_t *dev_id);
+
+/**
+ * dirty_domain_attach() - attach another device to a domain.
+ * @dev_id: set to its iommufd id (may be NULL)
+ * Return: 0; -EINVAL when the domain tracks and the device cannot; -EBUSY
+ * when the device is in a domain; -ENOENT for no such domain.
+ */
+int dirty_domain_attach(struct dirty *d, uint32_t domain_id,
+			const char *device, uint32_t *dev_id);
+
+/**
+ * dirty_domain_detach() - detach a device from a domain (and unbind it).
+ * Return: 0 or a negative errno.
+ */
+int dirty_domain_detach(struct dirty *d, uint32_t domain_id,
+			const char *device);
+
+/**
+ * dirty_domain_destroy() - detach and unbind every device, unmap, and
+ * drop every subscription (with their pending pages).
+ * Return: 0 or a negative errno (-ENOENT: no such domain).
+ */
+int dirty_domain_destroy(struct dirty *d, uint32_t domain_id);
+
+/**
+ * dirty_map() - map [@iova, @iova + @length) with memory dirtyd provides
+ * (for guests it simulates or tests; a VMM maps its own memory into the
+ * IOAS it gets from dirty_get_fds()).
+ * @flags: enum dirty_map_flags; 0 means readable and writeable
+ * Return: 0; -EINVAL when @iova or @length is not a multiple of the page
+ * size; -EEXIST when part of the range is mapped already.
+ */
+int dirty_map(struct dirty *d, uint32_t domain_id, uint64_t iova,
+	      uint64_t length, uint32_t flags);
+
+/**
+ * dirty_unmap() - unmap [@iova, @iova + @length), which must cover whole
+ * mappings (one or more dirty_map() ranges).  Pages written before the
+ * unmap still reach every subscriber.
+ * Return: 0; -EINVAL when the range would split a mapping.
+ */
+int dirty_unmap(struct dirty *d, uint32_t domain_id, uint64_t iova,
+		uint64_t length);
+
+/**
+ * dirty_track_start() - enable dirty tracking.  Subscribers that existed
+ * while it was off get every mapped page pending (writes then went
+ * unrecorded).
+ * Return: 0; -EOPNOTSUPP for a domain created without tracking.
+ */
+int dirty_track_start(struct dirty *d, uint32_t domain_id);
+
+/** dirty_track_stop() - disable dirty tracking; subscriptions stay.
+ *  Return: 0 or a negative errno. */
+int dirty_track_stop(struct dirty *d, uint32_t domain_id);
+
+/* ---- Subscriptions and ranges --------------------------------------- */
+
+/**
+ * dirty_subscribe() - subscribe this connection to a domain's dirty pages.
+ * @interval_ms: harvest the domain every so many milliseconds (the
+ *               domain's period is its subscribers' smallest); 0 harvests
+ *               only on dirty_sync()
+ * @flags: enum dirty_subscribe_flags
+ * @info: set to the page size and generation (may be NULL)
+ * Return: 0; -EEXIST when subscribed already; -EDQUOT past dirtyd's limit
+ * of subscriptions per client.
+ */
+int dirty_subscribe(struct dirty *d, uint32_t domain_id, uint32_t interval_ms,
+		    uint32_t flags, struct dirty_subscription_info *info);
+
+/**
+ * dirty_unsubscribe() - end the subscription and drop its pending pages.
+ * Return: 0 or a negative errno.
+ */
+int dirty_unsubscribe(struct dirty *d, uint32_t domain_id);
+
+/**
+ * dirty_sync() - harvest the domain now: when it returns, every page
+ * written before the call is pending for this subscription.
+ * @generation: set to the round's generation (may be NULL)
+ * @pending_pages: set to the pages now pending (may be NULL)
+ * Return: 0; -EINVAL when tracking is off; an error of the harvest.
+ */
+int dirty_sync(struct dirty *d, uint32_t domain_id, uint64_t *generation,
+	       uint64_t *pending_pages);
+
+/**
+ * dirty_ranges() - take everything pending as a new generation and report
+ * its pages to @fn, run by run, in increasing page order.
+ * @flags: enum dirty_ranges_flags
+ * @fn: called for each run (see dirty_range_fn)
+ * @ctx: passed to @fn
+ * @generation: set to the generation to acknowledge (may be NULL)
+ *
+ * Acknowledge the generation with dirty_ack() once its pages are copied.
+ * Taking ranges again before acknowledging sends the same generation
+ * again if no round ran in between.  If dirtyd lost the domain's state
+ * (DIRTY_EVENT_STATE_LOST, or a reconnect that could not resume), the
+ * call first subscribes again, so that it reports every mapped page.
+ *
+ * Return: 0; -EBADMSG when dirtyd sent a malformed stream (ranges may have
+ * been reported; take them again with DIRTY_RANGES_RESEND); the non-zero
+ * value @fn returned; -ENOENT when not subscribed.
+ */
+int dirty_ranges(struct dirty *d, uint32_t domain_id, uint32_t flags,
+		 dirty_range_fn fn, void *ctx, uint64_t *generation);
+
+/**
+ * dirty_ack() - the pages of @generation are copied: forget them.
+ * Return: 0; -ENOENT when @generation is not unacknowledged.
+ */
+int dirty_ack(struct dirty *d, uint32_t domain_id, uint64_t generation);
+
+/**
+ * dirty_stats() - dirty-rate statistics.
+ * @domain_id: one domain, or 0 for every domain you may see
+ * @list: set to a malloc()ed array (release it with free())
+ * @n: set to its entries
+ * Return: 0 or a negative errno.
+ */
+int dirty_stats(struct dirty *d, uint32_t domain_id, struct dirty_stats **list,
+		size_t *n);
+
+/**
+ * dirty_next_event() - the next notification, without blocking.
+ * @ev: set to the event when one is returned
+ * Return: 1 with @ev set, 0 when there is none, or a negative errno.
+ */
+int dirty_next_event(struct dirty *d, struct dirty_event *ev);
+
+/* ---- Descriptors and test devices ----------------------------------- */
+
+/**
+ * dirty_get_fds() - receive dirtyd's iommufd and the VFIO fds of the
+ * domain's devices (owner or admin only), to drive the devices and map
+ * guest memory into the domain's IOAS while dirtyd keeps tracking.
+ * @out: set to a malloc()ed struct; release it with dirty_fds_free(),
+ *       which closes every descriptor still in it (set a field to -1 to
+ *       keep that descriptor)
+ * Return: 0; -EOPNOTSUPP on the simulated host or without
+ * DIRTY_FEAT_FD_PASSING; -ENOENT for no such domain.
+ */
+int dirty_get_fds(struct dirty *d, uint32_t domain_id, struct dirty_fds **out);
+
+/** dirty_fds_free() - close the descriptors left in @fds, free it; NULL is
+ *  fine. */
+void dirty_fds_free(struct dirty_fds *fds);
+
+/**
+ * dirty_dma_write() - make the domain's first device write
+ * [@iova, @iova + @length) as its DMA would: for tests and demos on the
+ * simulated host.
+ * Return: 0; -EOPNOTSUPP on real devices; -ENOENT where nothing is mapped.
+ */
+int dirty_dma_write(struct dirty *d, uint32_t domain_id, uint64_t iova,
+		    uint64_t length);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DIRTYD_LIBDIRTY_DIRTY_H */

@@ -1,0 +1,66 @@
+# Client tests (included by tests/integration/CMakeLists.txt).
+#
+#   test_client_unit      libdirty against a scripted peer: error paths a
+#                         correct dirtyd never takes (no daemon needed)
+#   test_client_libdirty  libdirty end to end against the real dirtyd
+#   test_client_dirtyctl  every dirtyctl command, with and without --json,
+#                         and the libdirty example program
+#   test_client_migrate   dirtyd-migrate converges on a guest under DMA
+#                         load, and reports when it cannot
+#   test_client_install   cmake --install: header, libraries, pkg-config
+#                         file and man pages; a program builds against them
+#
+# JSON is checked by test_client_json (no jq needed).
+
+add_executable(test_client_json test_client_json.c)
+
+add_executable(test_client_unit test_client_unit.c)
+# the static library: the test speaks the codec that the shared one hides
+target_link_libraries(test_client_unit PRIVATE libdirty_static
+                      PkgConfig::CRITERION)
+add_test(NAME test_client_unit
+         COMMAND test_client_unit --jobs=2 --short-filename)
+set_tests_properties(test_client_unit PROPERTIES
+                     TIMEOUT 120 LABELS "integration;clients")
+
+if(DIRTYD_SANITIZE)
+  set(client_cflags "-fsanitize=address,undefined")
+else()
+  set(client_cflags "")
+endif()
+add_test(NAME test_client_install
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_client_install.sh
+                 ${CMAKE_COMMAND} ${CMAKE_BINARY_DIR} ${CMAKE_C_COMPILER}
+                 ${CMAKE_SOURCE_DIR} "${client_cflags}")
+set_tests_properties(test_client_install PROPERTIES
+                     TIMEOUT 300 LABELS "integration;clients")
+
+if(NOT TARGET dirtyd)
+  message(WARNING "client tests: no dirtyd target, end-to-end tests skipped")
+  return()
+endif()
+
+add_executable(test_client_libdirty test_client_libdirty.c)
+# the shared library: what a VMM links, through its exported symbols only
+target_link_libraries(test_client_libdirty PRIVATE libdirty
+                      PkgConfig::CRITERION)
+add_test(NAME test_client_libdirty
+         COMMAND test_client_libdirty --jobs=2 --short-filename)
+set_tests_properties(test_client_libdirty PROPERTIES
+                     ENVIRONMENT "DIRTYD_BIN=$<TARGET_FILE:dirtyd>"
+                     TIMEOUT 300 LABELS "integration;clients")
+
+add_test(NAME test_client_dirtyctl
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_client_dirtyctl.sh
+                 $<TARGET_FILE:dirtyd> $<TARGET_FILE:dirtyctl>
+                 $<TARGET_FILE:test_client_json>
+                 $<TARGET_FILE:libdirty-example>)
+set_tests_properties(test_client_dirtyctl PROPERTIES
+                     TIMEOUT 300 LABELS "integration;clients")
+
+add_test(NAME test_client_migrate
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_client_migrate.sh
+                 $<TARGET_FILE:dirtyd> $<TARGET_FILE:dirtyd-migrate>
+                 $<TARGET_FILE:dirtyctl> $<TARGET_FILE:test_client_json>)
+set_tests_properties(test_client_migrate PROPERTIES
+                     TIMEOUT 300 LABELS "integration;clients")

@@ -1,0 +1,228 @@
+#!/bin/sh
+# Every dirtyctl command against the real dirtyd, with and without --json;
+# refusals and usage errors; and the libdirty example program.
+#   test_client_dirtyctl.sh DIRTYD DIRTYCTL JSONCHECK EXAMPLE
+set -u
+DIRTYD=$1
+DIRTYCTL=$2
+JSONCHECK=$3
+EXAMPLE=$4
+. "$(dirname "$0")/test_client_lib.sh"
+
+OUT=$TD_DIR/out
+ERR=$TD_DIR/err
+
+# ctl ARGS...: must succeed; stdout in $OUT
+ctl() {
+	"$DIRTYCTL" "$@" > "$OUT" 2> "$ERR" ||
+		fail "dirtyctl $*: exit $?: $(cat "$ERR")"
+}
+
+# ctl_fails STATUS ARGS...: must exit STATUS
+ctl_fails() {
+	want=$1
+	shift
+	rc=0
+	"$DIRTYCTL" "$@" > "$OUT" 2> "$ERR" || rc=$?
+	[ $rc -eq "$want" ] ||
+		fail "dirtyctl $*: exit $rc, expected $want: $(cat "$ERR")"
+}
+
+# has FILE PATTERN: grep -E
+has() {
+	grep -Eq -- "$2" "$1" || fail "no '$2' in: $(cat "$1")"
+}
+
+td_start ""
+
+# --help, --version, usage errors (exit 2), no daemon (exit 1)
+ctl --help
+has "$OUT" "^Usage: dirtyctl"
+has "$OUT" "watch \[--interval MS\]"
+ctl --version
+has "$OUT" "^dirtyctl [0-9]+\.[0-9]+"
+ctl_fails 2 bogus
+has "$ERR" "unknown command 'bogus'"
+ctl_fails 2 map 1
+ctl_fails 2 devices --ack
+ctl_fails 2 destroy notanumber
+ctl_fails 2
+ctl_fails 1 --socket "$TD_DIR/nonexistent.sock" devices
+has "$ERR" "ENOENT"
+ctl_fails 1 --json --socket "$TD_DIR/nonexistent.sock" devices
+check_json "$OUT" .error.name ENOENT
+
+# devices: the capability view
+ctl devices
+has "$OUT" "^DEVICE"
+has "$OUT" "^legacy0 +no +free"
+has "$OUT" "^sim0 +yes +free"
+ctl --json devices
+valid_json "$OUT"
+check_json "$OUT" .devices# 4
+i=0
+while [ $i -lt 4 ]; do
+	name=$("$JSONCHECK" "$OUT" ".devices[$i].name")
+	dirty=$("$JSONCHECK" "$OUT" ".devices[$i].dirty_tracking")
+	case $name in
+	legacy0) [ "$dirty" = false ] || fail "legacy0 tracks?" ;;
+	*) [ "$dirty" = true ] || fail "$name does not track?" ;;
+	esac
+	i=$((i + 1))
+done
+
+# create: refusals name the device, say why, and give the errno's name
+ctl_fails 1 create legacy0
+has "$ERR" "legacy0"
+has "$ERR" "EOPNOTSUPP"
+ctl_fails 1 --json create legacy0
+check_json "$OUT" .error.name EOPNOTSUPP
+check_json "$OUT" .error.errno 95
+"$JSONCHECK" "$OUT" .error.message | grep -q legacy0 ||
+	fail "the JSON error does not name legacy0"
+ctl create sim0 --no-huge-pages
+has "$OUT" "^domain 1 created with sim0"
+ctl --json create sim1
+check_json "$OUT" .domain 2
+check_json "$OUT" .device sim1
+check_json "$OUT" .tracking true
+ctl create legacy0 --no-track
+has "$OUT" "^domain 3 created with legacy0 .*no tracking"
+ctl_fails 1 create sim0
+has "$ERR" "EBUSY"
+
+# attach, detach
+ctl attach 1 sim2
+has "$OUT" "^sim2 attached to domain 1"
+ctl --json detach 1 sim2
+check_json "$OUT" .ok true
+check_json "$OUT" .domain 1
+ctl --json attach 2 sim2
+check_json "$OUT" .device sim2
+ctl detach 2 sim2
+has "$OUT" "detached"
+
+# map, track
+ctl map 1 1G 256M
+has "$OUT" "^map: domain 1 \[0x40000000, 0x50000000\) \(256 MiB\)"
+ctl --json map 2 0 64M
+check_json "$OUT" .length 67108864
+ctl_fails 1 map 1 100 4k
+has "$ERR" "EINVAL"
+ctl track start 1
+has "$OUT" "tracking started on domain 1"
+ctl --json track start 2
+check_json "$OUT" .operation "track start"
+ctl_fails 1 track start 3
+has "$ERR" "EOPNOTSUPP"
+ctl_fails 2 track sideways 1
+
+# domains: status (seed option b)
+ctl domains
+has "$OUT" "^DOMAIN +TRACKING"
+has "$OUT" "^1 +enabled +supported .* 256 MiB +4 KiB"
+has "$OUT" "^3 +disabled +unsupported"
+ctl --json domains
+valid_json "$OUT"
+check_json "$OUT" .domains# 3
+check_json "$OUT" .domains[0].tracking enabled
+check_json "$OUT" .domains[0].mapped_bytes 268435456
+check_json "$OUT" .domains[0].page_size 4096
+check_json "$OUT" .domains[2].support unsupported
+check_json "$OUT" .domains[2].tracking disabled
+
+# ranges: a new subscription has every mapped page
+ctl ranges 1
+has "$OUT" "^0x0000000040000000-0x000000004fffffff +65536 pages"
+has "$OUT" "65536 pages in 1 ranges"
+ctl --json ranges 1 --ack
+check_json "$OUT" .pages 65536
+check_json "$OUT" .ranges# 1
+check_json "$OUT" .ranges[0].iova 1073741824
+check_json "$OUT" .ranges[0].length 268435456
+check_json "$OUT" .acked true
+ctl --json ranges 2 --resend
+check_json "$OUT" .pages 16384
+
+# dma, and ranges --since: only what is written within the window
+ctl dma 1 0x40000000 16k
+has "$OUT" "^dma: domain 1"
+ctl --json dma 1 0x40100000 4k
+check_json "$OUT" .ok true
+# sync (it also harvests the writes above: a subscription made after
+# them, even with DIRTY_SUBSCRIBE_CLEAN, may otherwise see them at its
+# first round)
+ctl sync 1
+has "$OUT" "^domain 1: generation [0-9]+"
+ctl --json sync 1
+valid_json "$OUT"
+"$JSONCHECK" "$OUT" .generation | grep -Eq '^[1-9][0-9]*$' ||
+	fail "sync: no generation"
+ctl_fails 1 sync 3
+has "$ERR" "E[A-Z]+\)$"
+
+"$DIRTYCTL" --json ranges 1 --since 1500 > "$TD_DIR/since" 2>"$ERR" &
+since=$!
+sleep 0.5
+ctl dma 1 0x40200000 8k
+wait $since || fail "ranges --since failed: $(cat "$ERR")"
+check_json "$TD_DIR/since" .pages 2
+check_json "$TD_DIR/since" .ranges[0].iova 1075838976
+ctl ranges 1 --since 100
+has "$OUT" "generation [0-9]+: 0 pages in 0 ranges"
+
+# stats
+ctl stats
+has "$OUT" "^DOMAIN +TRACKING +GENERATION"
+has "$OUT" "^1 +enabled"
+ctl --json stats
+check_json "$OUT" .stats# 3
+ctl --json stats 1
+check_json "$OUT" .stats# 1
+check_json "$OUT" .stats[0].domain 1
+check_json "$OUT" .stats[0].page_size 4096
+ctl_fails 1 stats 99
+has "$ERR" "ENOENT"
+
+# watch: ANSI refreshes, or one JSON document a refresh
+ctl watch --count 2 --interval 100 < /dev/null
+[ "$(grep -c '^DOMAIN' "$OUT")" -eq 2 ] || fail "watch: not 2 refreshes"
+grep -q "$(printf '\033\\[2J')" "$OUT" || fail "watch: no clear"
+ctl --json watch --count 3 --interval 100 --harvest < /dev/null
+valid_json "$OUT" --lines
+[ "$(wc -l < "$OUT")" -eq 3 ] || fail "watch --json: not 3 lines"
+check_json "$OUT" .domains# 3 --lines
+check_json "$OUT" .refresh 3 --lines
+
+# unmap, destroy (dirtyd unmaps whole mappings only)
+ctl_fails 1 unmap 1 1G 128M
+has "$ERR" "EINVAL"
+ctl map 1 2G 64M
+ctl unmap 1 2G 64M
+has "$OUT" "^unmap: domain 1 \[0x80000000, 0x84000000\)"
+ctl --json unmap 1 0x40000000 256M
+check_json "$OUT" .operation unmap
+ctl --json domains
+check_json "$OUT" .domains[0].mapped_bytes 0
+ctl destroy 3
+has "$OUT" "^domain 3 destroyed"
+ctl --json destroy 2
+check_json "$OUT" .operation destroy
+ctl_fails 1 destroy 2
+has "$ERR" "ENOENT"
+ctl_fails 1 --json destroy 2
+check_json "$OUT" .error.errno 2
+ctl destroy 1
+ctl --json domains
+check_json "$OUT" .domains# 0
+
+# the example of libdirty(3)
+"$EXAMPLE" sim0 3 > "$OUT" 2> "$ERR" || fail "example: $(cat "$ERR")"
+has "$OUT" "^domain 4 on sim0"
+has "$OUT" "^round 1: generation [0-9]+, 19 pages dirty"
+has "$OUT" "^  pages 16\+3  iova 0x10000-0x12fff"
+has "$OUT" "^  pages 768\+16  iova 0x300000-0x30ffff"
+has "$OUT" "^round 3:"
+
+td_stop
+echo "dirtyctl: all checks passed"

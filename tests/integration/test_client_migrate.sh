@@ -1,0 +1,98 @@
+#!/bin/sh
+# dirtyd-migrate against guests dirtyd runs under DMA load: a link faster
+# than the device's writes converges in a few rounds; a slower one does not
+# and says so.
+#   test_client_migrate.sh DIRTYD MIGRATE DIRTYCTL JSONCHECK
+set -u
+DIRTYD=$1
+MIGRATE=$2
+DIRTYCTL=$3
+JSONCHECK=$4
+. "$(dirname "$0")/test_client_lib.sh"
+
+OUT=$TD_DIR/out
+ERR=$TD_DIR/err
+
+# a 1 GiB guest written at 20000 pages/s (78 MiB/s); a small one written
+# all over, fast
+td_start "
+[guest big]
+device = sim0
+size = 1G
+iova = 0
+dma = uniform
+dma_rate = 20000
+dma_threads = 1
+seed = 7
+
+[guest small]
+device = sim1
+size = 64M
+iova = 0
+dma = uniform
+dma_rate = 50000
+dma_threads = 1
+seed = 8
+"
+
+"$MIGRATE" --help > "$OUT" || fail "--help"
+grep -q "^Usage: dirtyd-migrate" "$OUT" || fail "--help text"
+"$MIGRATE" --version | grep -Eq "^dirtyd-migrate [0-9]" || fail "--version"
+rc=0
+"$MIGRATE" --bandwidth -3 2>/dev/null || rc=$?
+[ $rc -eq 2 ] || fail "a bad bandwidth exits $rc, not 2"
+
+# the guests' domains, by size
+"$DIRTYCTL" --json domains > "$OUT" || fail "domains"
+big= small=
+for i in 0 1; do
+	id=$("$JSONCHECK" "$OUT" ".domains[$i].id")
+	case $("$JSONCHECK" "$OUT" ".domains[$i].mapped_bytes") in
+	1073741824) big=$id ;;
+	67108864) small=$id ;;
+	esac
+done
+[ -n "$big" ] && [ -n "$small" ] || fail "the guests are not there: $(cat "$OUT")"
+
+# 200 MiB/s: round 1 takes 5 s, then the rounds shrink by ~2.5x each
+rc=0
+"$MIGRATE" --domain "$big" --bandwidth 200 --max-downtime-ms 300 --json \
+	> "$OUT" 2> "$ERR" || rc=$?
+cat "$OUT"
+[ $rc -eq 0 ] || fail "migrate exited $rc: $(cat "$ERR")"
+valid_json "$OUT" --lines
+check_json "$OUT" .type start "--line 1"
+check_json "$OUT" .domain "$big" "--line 1"
+check_json "$OUT" .type round "--line 2"
+check_json "$OUT" .pages_copied 262144 "--line 2"
+check_json "$OUT" .type summary --lines
+check_json "$OUT" .converged true --lines
+rounds=$("$JSONCHECK" --lines "$OUT" .rounds)
+[ "$rounds" -ge 2 ] || fail "converged in $rounds rounds: the load did not dirty?"
+[ "$rounds" -lt 30 ] || fail "$rounds rounds"
+downtime=$("$JSONCHECK" --lines "$OUT" .downtime_ms)
+awk -v d="$downtime" 'BEGIN { exit !(d < 1000) }' ||
+	fail "downtime $downtime ms"
+
+# 10 MiB/s against 50000 pages/s over 16384 pages: every page is dirty
+# again after every round
+rc=0
+"$MIGRATE" --domain "$small" --bandwidth 10 --max-rounds 2 \
+	--max-downtime-ms 50 > "$OUT" 2> "$ERR" || rc=$?
+cat "$OUT"
+[ $rc -eq 3 ] || fail "non-convergence exited $rc: $(cat "$ERR")"
+grep -Eq "^ +1 +16384 +64\.0 " "$OUT" || fail "round 1 is not the whole guest"
+grep -q "^summary: did not converge after 2 rounds" "$OUT" ||
+	fail "no summary"
+grep -q "converged: no" "$OUT" || fail "no 'converged: no'"
+
+# without --domain: the first domain with tracking on (big, created first)
+rc=0
+"$MIGRATE" --max-downtime-ms 1000 > "$OUT" 2> "$ERR" || rc=$?
+cat "$OUT"
+[ $rc -eq 0 ] || fail "migrate (default domain) exited $rc: $(cat "$ERR")"
+grep -q "^migrating domain $big:" "$OUT" || fail "not domain $big"
+grep -q "converged: yes" "$OUT" || fail "no 'converged: yes'"
+
+td_stop
+echo "dirtyd-migrate: all checks passed"
