@@ -70,7 +70,8 @@ int config_init(struct config *c)
 		},
 	};
 	if (set_string(&c->socket, "/run/dirtyd/dirtyd.sock") < 0 ||
-	    set_string(&c->iommufd_path, "/dev/iommu") < 0) {
+	    set_string(&c->iommufd_path, "/dev/iommu") < 0 ||
+	    set_string(&c->device_provider, "vfio") < 0) {
 		config_release(c);
 		return -ENOMEM;
 	}
@@ -83,6 +84,7 @@ void config_release(struct config *c)
 	free(c->socket_group);
 	free(c->admin_group);
 	free(c->iommufd_path);
+	free(c->device_provider);
 	free(c->guests);
 	*c = (struct config){ 0 };
 }
@@ -383,6 +385,14 @@ static int set_iommufd(struct config *c, const char *key, const char *v,
 {
 	int r;
 
+	if (!strcmp(key, "device_provider")) {
+		if (strcmp(v, "vfio") && strcmp(v, "mock"))
+			return bad_value(origin, "iommufd", key, v,
+					 "expected vfio or mock");
+		if ((r = set_string(&c->device_provider, v)) < 0)
+			return log_error_errno(r, "%s", origin);
+		return 0;
+	}
 	if (strcmp(key, "path"))
 		return log_error_errno(-EINVAL, "%s: unknown key '%s' in "
 				       "section [iommufd]", origin, key);

@@ -57,6 +57,7 @@ struct config {
 	unsigned int resume_grace;	/* seconds; 0: no resume */
 	/* [iommufd] */
 	char *iommufd_path;
+	char *device_provider;		/* "vfio" or "mock" */
 	/* [sim] */
 	uint64_t backing_page_size;
 	unsigned int n_devices;

@@ -54,6 +54,7 @@ struct domain_mapping {
 	uint64_t iova;
 	uint64_t length;
 	void *mem;		/* our anonymous memory (iommufd), or NULL */
+	bool external;		/* PROTO_MAP_EXTERNAL: the client mapped it */
 };
 
 struct domain_waiter {
@@ -162,10 +163,13 @@ int domain_detach(struct domain *d, const char *device);
 int domain_map(struct domain *d, uint64_t iova, uint64_t length,
 	       uint32_t proto_flags);
 /** domain_unmap() - whole mappings in [iova, iova + length); with
- *  tracking on, run it after a round (domain_after_round()). */
-int domain_unmap(struct domain *d, uint64_t iova, uint64_t length);
+ *  tracking on, run it after a round (domain_after_round()).  @proto_flags
+ *  is 0 or PROTO_MAP_EXTERNAL (drop client mappings from the plan only). */
+int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
+		 uint32_t proto_flags);
 /** domain_unmap_check() - what domain_unmap() would refuse, now. */
-int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length);
+int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
+		       uint32_t proto_flags);
 int domain_set_tracking(struct domain *d, bool enable);
 
 /** domain_when_idle() - call @fn now if idle, else after the round. */

@@ -210,22 +210,62 @@ static void domain_mark_range(struct domain *d, struct subscriber_set *set,
 	}
 }
 
+/* Back [m->iova, m->iova + m->length) with memory and IOMMU_IOAS_MAP it. */
+static int domain_map_backing(struct domain *d, struct domain_mapping *m,
+			      uint32_t proto_flags)
+{
+	struct server *srv = d->srv;
+	uint32_t flags = IOMMU_IOAS_MAP_FIXED_IOVA;
+	uint64_t io = m->iova;
+	void *va;
+	int r;
+
+	if (srv->cfg->backend == BACKEND_SIM) {
+		va = (void *)(uintptr_t)(SIM_FAKE_VA_BASE + m->iova);
+	} else {
+		va = mmap(NULL, m->length, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (va == MAP_FAILED)
+			return server_why(srv, -errno, "backing %" PRIu64
+					  " bytes failed: %s", m->length,
+					  strerror(errno));
+		m->mem = va;
+	}
+	if (proto_flags & PROTO_MAP_READABLE)
+		flags |= IOMMU_IOAS_MAP_READABLE;
+	if (proto_flags & PROTO_MAP_WRITEABLE)
+		flags |= IOMMU_IOAS_MAP_WRITEABLE;
+	r = backend_ioas_map(srv->backend, d->ioas_id, flags, va, m->length,
+			     &io);
+	if (r < 0) {
+		server_why(srv, r, "IOMMU_IOAS_MAP of [0x%" PRIx64 ", 0x%"
+			   PRIx64 ") failed: %s", m->iova, m->iova + m->length,
+			   strerror(-r));
+		if (m->mem)
+			munmap(m->mem, m->length);
+		m->mem = NULL;
+		return r;
+	}
+	return 0;
+}
+
 int domain_map(struct domain *d, uint64_t iova, uint64_t length,
 	       uint32_t proto_flags)
 {
 	struct server *srv = d->srv;
-	struct backend *b = srv->backend;
-	uint32_t flags = IOMMU_IOAS_MAP_FIXED_IOVA;
 	struct domain_mapping *maps, m = { .iova = iova, .length = length };
 	struct subscription *sub;
-	uint64_t io = iova;
-	void *va;
 	size_t at;
 	int r;
 
 	if (!(proto_flags & (PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE)))
 		return server_why(srv, -EINVAL, "MAP needs READABLE or "
 				  "WRITEABLE");
+	if (proto_flags & PROTO_MAP_EXTERNAL &&
+	    srv->cfg->backend == BACKEND_SIM)
+		return server_why(srv, -EOPNOTSUPP, "MAP EXTERNAL: the sim "
+				  "backend has no iommufd a client could map "
+				  "through");
 	r = domain_check_range(d, iova, length);
 	if (r < 0)
 		return r;
@@ -245,27 +285,12 @@ int domain_map(struct domain *d, uint64_t iova, uint64_t length,
 		return server_why(srv, -ENOMEM, "out of memory");
 	d->maps = maps;
 
-	if (srv->cfg->backend == BACKEND_SIM) {
-		va = (void *)(uintptr_t)(SIM_FAKE_VA_BASE + iova);
-	} else {
-		va = mmap(NULL, length, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (va == MAP_FAILED)
-			return server_why(srv, -errno, "backing %" PRIu64
-					  " bytes failed: %s", length,
-					  strerror(errno));
-		m.mem = va;
-	}
-	if (proto_flags & PROTO_MAP_READABLE)
-		flags |= IOMMU_IOAS_MAP_READABLE;
-	if (proto_flags & PROTO_MAP_WRITEABLE)
-		flags |= IOMMU_IOAS_MAP_WRITEABLE;
-	r = backend_ioas_map(b, d->ioas_id, flags, va, length, &io);
-	if (r < 0) {
-		server_why(srv, r, "IOMMU_IOAS_MAP of [0x%" PRIx64 ", 0x%"
-			   PRIx64 ") failed: %s", iova, iova + length,
-			   strerror(-r));
-		goto fail_mem;
+	/* EXTERNAL: the client mapped it through its iommufd; plan only */
+	m.external = proto_flags & PROTO_MAP_EXTERNAL;
+	if (!m.external) {
+		r = domain_map_backing(d, &m, proto_flags);
+		if (r < 0)
+			return r;
 	}
 	r = domain_retired_subtract(d, iova, length);
 	if (r < 0)
@@ -293,15 +318,18 @@ int domain_map(struct domain *d, uint64_t iova, uint64_t length,
 	return 0;
 
 fail_unmap:
-	backend_ioas_unmap(b, d->ioas_id, iova, length, NULL);
-fail_mem:
+	if (!m.external)
+		backend_ioas_unmap(srv->backend, d->ioas_id, iova, length,
+				   NULL);
 	if (m.mem)
 		munmap(m.mem, length);
 	return r;
 }
 
-int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length)
+int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
+		       uint32_t proto_flags)
 {
+	bool external = proto_flags & PROTO_MAP_EXTERNAL;
 	bool any = false;
 	int r;
 
@@ -320,6 +348,15 @@ int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length)
 					  "); unmap whole mappings", iova,
 					  iova + length, m->iova,
 					  m->iova + m->length);
+		if (m->external != external)
+			return server_why(d->srv, -EINVAL, "UNMAP [0x%" PRIx64
+					  ", 0x%" PRIx64 ") %s EXTERNAL covers "
+					  "the mapping [0x%" PRIx64 ", 0x%"
+					  PRIx64 ") the %s made",
+					  iova, iova + length,
+					  external ? "with" : "without",
+					  m->iova, m->iova + m->length,
+					  m->external ? "client" : "daemon");
 		any = true;
 	}
 	if (!any)
@@ -329,14 +366,15 @@ int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length)
 	return 0;
 }
 
-int domain_unmap(struct domain *d, uint64_t iova, uint64_t length)
+int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
+		 uint32_t proto_flags)
 {
 	struct backend *b = d->srv->backend;
 	struct harvest_range *retired;
 	size_t kept = 0, n = 0;
 	int r;
 
-	r = domain_unmap_check(d, iova, length);
+	r = domain_unmap_check(d, iova, length, proto_flags);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < d->nmaps; i++)
@@ -353,7 +391,9 @@ int domain_unmap(struct domain *d, uint64_t iova, uint64_t length)
 			d->maps[kept++] = *m;
 			continue;
 		}
-		r = backend_ioas_unmap(b, d->ioas_id, m->iova, m->length, NULL);
+		r = m->external ? 0 : backend_ioas_unmap(b, d->ioas_id,
+							 m->iova, m->length,
+							 NULL);
 		if (r < 0) {
 			/* still mapped: keep it */
 			log_warning_errno(r, "IOMMU_IOAS_UNMAP of [0x%" PRIx64

@@ -276,6 +276,12 @@ static int open_backend(const struct config *cfg, struct backend **b)
 				       "CONFIG_IOMMUFD; modprobe iommufd); "
 				       "set backend = sim to run on a "
 				       "simulated IOMMU", cfg->iommufd_path);
+	if (r == -EOPNOTSUPP && cfg->backend == BACKEND_IOMMUFD &&
+	    !strcmp(cfg->device_provider, "mock"))
+		return log_error_errno(r, "device_provider = mock needs the "
+				       "kernel's mock IOMMU "
+				       "(CONFIG_IOMMUFD_TEST) and a dirtyd "
+				       "built with its iommufd_test.h");
 	if (r < 0)
 		return log_error_errno(r, "opening the %s backend failed",
 				       cfg->backend == BACKEND_SIM ? "sim" :

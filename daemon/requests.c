@@ -305,7 +305,7 @@ static void unmap_ready(struct domain_waiter *w, int result)
 	/* a failed round marked everything pending: unmapping is safe */
 	if (result == -ENOENT)
 		return waiter_gone(s, mp->domain_id);
-	r = domain_unmap(w->dom, mp->iova, mp->length);
+	r = domain_unmap(w->dom, mp->iova, mp->length, mp->flags);
 	if (r < 0)
 		return waiter_fail(s, r);
 	session_reply_ok(s, s->req.id);
@@ -314,7 +314,8 @@ static void unmap_ready(struct domain_waiter *w, int result)
 static int req_unmap(struct session *s, struct domain *d,
 		     const struct proto_msg *m)
 {
-	int r = domain_unmap_check(d, m->map.iova, m->map.length);
+	int r = domain_unmap_check(d, m->map.iova, m->map.length,
+				   m->map.flags);
 
 	if (r < 0)
 		return r;
@@ -599,6 +600,9 @@ static int req_get_fds(struct session *s, struct domain *d,
 					     .fd_index = n };
 
 		fd = backend_device_fd(b, dev->dev_id);
+		/* a mock IOMMU device has no descriptor: leave it out */
+		if (fd == -EOPNOTSUPP)
+			continue;
 		if (fd < 0) {
 			r = server_why(s->srv, fd, "device %s has no "
 				       "descriptor: %s", dev->name,

@@ -24,6 +24,7 @@ void simhost_backend_config(const struct config *c, struct backend_config *bc)
 	*bc = (struct backend_config){
 		.kind = c->backend,
 		.iommufd_path = c->iommufd_path,
+		.device_provider = c->device_provider,
 		.sim = {
 			.n_devices = c->n_devices,
 			.backing_page_size = c->backing_page_size,

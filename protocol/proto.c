@@ -346,8 +346,12 @@ static int decode_fixed(const uint8_t *b, struct proto_msg *m)
 		uint32_t flags = wire_get_le32(b + 4);
 
 		if (m->type == PROTO_MAP ?
-		    !flags || flags & ~(uint32_t)(PROTO_MAP_READABLE |
-						  PROTO_MAP_WRITEABLE) :
+		    !(flags & (PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE)) ||
+		    flags & ~(uint32_t)(PROTO_MAP_READABLE |
+					PROTO_MAP_WRITEABLE |
+					PROTO_MAP_EXTERNAL) :
+		    m->type == PROTO_UNMAP ?
+		    flags & ~(uint32_t)PROTO_MAP_EXTERNAL :
 		    flags)
 			return -EBADMSG;
 		m->map = (struct proto_map){

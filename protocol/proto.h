@@ -119,6 +119,12 @@ enum proto_create_flags {
 enum proto_map_flags {
 	PROTO_MAP_READABLE = 1 << 0,
 	PROTO_MAP_WRITEABLE = 1 << 1,
+	/*
+	 * The range is already mapped by the client through the iommufd it
+	 * got from GET_FDS: dirtyd only adds it to its harvest plan.  UNMAP
+	 * with the same flag removes it from the plan without unmapping.
+	 */
+	PROTO_MAP_EXTERNAL = 1 << 2,
 };
 
 /* SUBSCRIBE flags. */

@@ -51,7 +51,8 @@ _Static_assert(SAME(DIRTY_CREATE_TRACKING, PROTO_CREATE_TRACKING) &&
 	       SAME(DIRTY_CREATE_NO_HUGE_PAGES, PROTO_CREATE_NO_HUGE_PAGES),
 	       "create flags");
 _Static_assert(SAME(DIRTY_MAP_READABLE, PROTO_MAP_READABLE) &&
-	       SAME(DIRTY_MAP_WRITEABLE, PROTO_MAP_WRITEABLE), "map flags");
+	       SAME(DIRTY_MAP_WRITEABLE, PROTO_MAP_WRITEABLE) &&
+	       SAME(DIRTY_MAP_EXTERNAL, PROTO_MAP_EXTERNAL), "map flags");
 _Static_assert(SAME(DIRTY_SUBSCRIBE_CLEAN, PROTO_SUBSCRIBE_CLEAN),
 	       "subscribe flags");
 _Static_assert(SAME(DIRTY_RANGES_RESEND, PROTO_RANGES_RESEND),
@@ -927,10 +928,11 @@ static int dirty_range_op(struct dirty *d, uint16_t type, uint32_t domain_id,
 int dirty_map(struct dirty *d, uint32_t domain_id, uint64_t iova,
 	      uint64_t length, uint32_t flags)
 {
-	if (flags & ~(uint32_t)(DIRTY_MAP_READABLE | DIRTY_MAP_WRITEABLE))
+	if (flags & ~(uint32_t)(DIRTY_MAP_READABLE | DIRTY_MAP_WRITEABLE |
+				DIRTY_MAP_EXTERNAL))
 		return -EINVAL;
-	if (!flags)
-		flags = DIRTY_MAP_READABLE | DIRTY_MAP_WRITEABLE;
+	if (!(flags & (DIRTY_MAP_READABLE | DIRTY_MAP_WRITEABLE)))
+		flags |= DIRTY_MAP_READABLE | DIRTY_MAP_WRITEABLE;
 	return dirty_range_op(d, PROTO_MAP, domain_id, flags, iova, length);
 }
 
@@ -938,6 +940,14 @@ int dirty_unmap(struct dirty *d, uint32_t domain_id, uint64_t iova,
 		uint64_t length)
 {
 	return dirty_range_op(d, PROTO_UNMAP, domain_id, 0, iova, length);
+}
+
+int dirty_unmap_flags(struct dirty *d, uint32_t domain_id, uint64_t iova,
+		      uint64_t length, uint32_t flags)
+{
+	if (flags & ~(uint32_t)DIRTY_MAP_EXTERNAL)
+		return -EINVAL;
+	return dirty_range_op(d, PROTO_UNMAP, domain_id, flags, iova, length);
 }
 
 int dirty_dma_write(struct dirty *d, uint32_t domain_id, uint64_t iova,

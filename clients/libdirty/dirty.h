@@ -195,10 +195,15 @@ enum dirty_create_flags {
 	DIRTY_CREATE_NO_HUGE_PAGES = 1 << 1,
 };
 
-/* dirty_map() flags; 0 means both. */
+/* dirty_map() flags; neither READABLE nor WRITEABLE means both. */
 enum dirty_map_flags {
 	DIRTY_MAP_READABLE = 1 << 0,
 	DIRTY_MAP_WRITEABLE = 1 << 1,
+	/* The range is already mapped by the caller through the iommufd of
+	 * dirty_get_fds() (IOMMU_IOAS_MAP into its ioas_id): dirtyd only
+	 * adds it to its harvest plan.  Remove it with dirty_unmap_flags()
+	 * and this flag (dirtyd then unmaps nothing). */
+	DIRTY_MAP_EXTERNAL = 1 << 2,
 };
 
 /* dirty_subscribe() flags. */
@@ -456,11 +461,13 @@ int dirty_domain_destroy(struct dirty *d, uint32_t domain_id);
 
 /**
  * dirty_map() - map [@iova, @iova + @length) with memory dirtyd provides
- * (for guests it simulates or tests; a VMM maps its own memory into the
- * IOAS it gets from dirty_get_fds()).
- * @flags: enum dirty_map_flags; 0 means readable and writeable
+ * (for guests it simulates or tests); or, with DIRTY_MAP_EXTERNAL, have
+ * dirtyd track a range the caller mapped itself into the IOAS it got from
+ * dirty_get_fds().
+ * @flags: enum dirty_map_flags; without READABLE or WRITEABLE, both
  * Return: 0; -EINVAL when @iova or @length is not a multiple of the page
- * size; -EEXIST when part of the range is mapped already.
+ * size; -EEXIST when part of the range is mapped already; -EOPNOTSUPP for
+ * DIRTY_MAP_EXTERNAL on the simulated host.
  */
 int dirty_map(struct dirty *d, uint32_t domain_id, uint64_t iova,
 	      uint64_t length, uint32_t flags);
@@ -473,6 +480,16 @@ int dirty_map(struct dirty *d, uint32_t domain_id, uint64_t iova,
  */
 int dirty_unmap(struct dirty *d, uint32_t domain_id, uint64_t iova,
 		uint64_t length);
+
+/**
+ * dirty_unmap_flags() - dirty_unmap() with @flags: 0 or DIRTY_MAP_EXTERNAL
+ * (ranges mapped with DIRTY_MAP_EXTERNAL: dirtyd drops them from its plan
+ * and unmaps nothing; unmap them through your iommufd afterwards).
+ * Return: as dirty_unmap(); -EINVAL when @flags does not match how a
+ * covered mapping was made.
+ */
+int dirty_unmap_flags(struct dirty *d, uint32_t domain_id, uint64_t iova,
+		      uint64_t length, uint32_t flags);
 
 /**
  * dirty_track_start() - enable dirty tracking.  Subscribers that existed

@@ -164,10 +164,10 @@ Test(malformed, errors_and_other_clients, .fini = stop)
 			/* an unknown MAP flag */
 			header(p, PROTO_MAP, 0, 40, 17);
 			wire_put_le32(p + 16, a.domain_id);
-			wire_put_le32(p + 20, 0x7);
+			wire_put_le32(p + 20, 0xb);
 			wire_put_le64(p + 24, 8 * GIB);
 			wire_put_le64(p + 32, GIB);
-			refused(&bad, p, 40, EBADMSG, 17, "MAP flag 0x4");
+			refused(&bad, p, 40, EBADMSG, 17, "MAP flag 0x8");
 			/* a name with no NUL */
 			header(p, PROTO_CREATE_DOMAIN, 0, 88, 18);
 			memset(p + 16, 0, 8);
@@ -179,6 +179,15 @@ Test(malformed, errors_and_other_clients, .fini = stop)
 			wire_put_le32(p + 16, 4242);
 			wire_put_le32(p + 20, 0);
 			refused(&bad, p, 24, ENOENT, 19, "SYNC of domain 4242");
+			/* EXTERNAL: the sim has no iommufd to map through */
+			header(p, PROTO_MAP, 0, 40, 20);
+			wire_put_le32(p + 16, a.domain_id);
+			wire_put_le32(p + 20, PROTO_MAP_READABLE |
+				      PROTO_MAP_WRITEABLE | PROTO_MAP_EXTERNAL);
+			wire_put_le64(p + 24, 8 * GIB);
+			wire_put_le64(p + 32, GIB);
+			refused(&bad, p, 40, EOPNOTSUPP, 20,
+				"MAP EXTERNAL on the sim");
 			break;
 		}
 	}

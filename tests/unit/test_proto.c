@@ -927,7 +927,7 @@ Test(proto, reject_reserved_fields)
 		{ PROTO_TRACK_STOP, 4, 4 }, { PROTO_UNSUBSCRIBE, 4, 4 },
 		{ PROTO_SYNC, 4, 4 }, { PROTO_STATS, 4, 4 },
 		{ PROTO_GET_FDS, 4, 4 }, { PROTO_EV_STATE_LOST, 4, 4 },
-		{ PROTO_DMA_WRITE, 4, 4 }, { PROTO_UNMAP, 4, 4 },
+		{ PROTO_DMA_WRITE, 4, 4 },
 		{ PROTO_SUBSCRIBE, 12, 4 }, { PROTO_SUBSCRIBE_REPLY, 4, 4 },
 		{ PROTO_GET_RANGES, 8, 8 }, { PROTO_ACK, 4, 4 },
 		{ PROTO_EV_ROUND, 4, 4 }, { PROTO_ERROR, 4, 4 },
@@ -947,6 +947,7 @@ Test(proto, reject_reserved_fields)
 
 Test(proto, reject_unknown_body_flags)
 {
+	struct proto_msg m;
 	size_t n;
 
 	n = enc(PROTO_CREATE_DOMAIN);
@@ -957,6 +958,19 @@ Test(proto, reject_unknown_body_flags)
 	cr_assert_eq(dec(n), -EBADMSG);
 	wire_put_le32(buf + 20, 1u << 5);
 	cr_assert_eq(dec(n), -EBADMSG);
+	/* EXTERNAL: with READABLE or WRITEABLE only */
+	wire_put_le32(buf + 20, PROTO_MAP_EXTERNAL);
+	cr_assert_eq(dec(n), -EBADMSG);
+	wire_put_le32(buf + 20, PROTO_MAP_EXTERNAL | PROTO_MAP_WRITEABLE);
+	cr_assert_eq(proto_decode(buf, n, &m), 0);
+	cr_assert_eq(m.map.flags, PROTO_MAP_EXTERNAL | PROTO_MAP_WRITEABLE);
+	/* UNMAP: 0 or EXTERNAL, nothing else */
+	n = enc(PROTO_UNMAP);
+	for (uint32_t b = 0; b < 32; b++) {
+		wire_put_le32(buf + 20, 1u << b);
+		cr_assert_eq(dec(n), 1u << b == PROTO_MAP_EXTERNAL ? 0 :
+			     -EBADMSG, "UNMAP flag bit %u", b);
+	}
 	n = enc(PROTO_SUBSCRIBE);
 	wire_put_le32(buf + 24, 1u << 1);
 	cr_assert_eq(dec(n), -EBADMSG);
