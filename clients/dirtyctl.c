@@ -23,6 +23,7 @@
 
 #include <dirtyd/dirty.h>
 
+#include "clients/clock.h"
 #include "clients/json.h"
 
 #ifndef DIRTYD_VERSION
@@ -209,6 +210,26 @@ static int fail(struct ctl *c, const char *what, int r)
 	return EXIT_FAILURE;
 }
 
+/* The JSON answer of a command that worked: {"ok": true, ... */
+static void json_ok_open(struct json *j)
+{
+	json_open(j, NULL, '{');
+	json_bool(j, "ok", true);
+}
+
+/* The JSON form of a listing: {"NAME": [ ... ]}. */
+static void json_list_open(struct json *j, const char *name)
+{
+	json_open(j, NULL, '{');
+	json_open(j, name, '[');
+}
+
+static void json_list_close(struct json *j)
+{
+	json_close(j, ']');
+	json_close(j, '}');
+}
+
 /* A command that only says it worked. */
 static int done(struct ctl *c, const char *what, uint32_t domain_id,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -221,8 +242,7 @@ static int done(struct ctl *c, const char *what, uint32_t domain_id,
 	if (c->json) {
 		struct json j = JSON_INIT(stdout);
 
-		json_open(&j, NULL, '{');
-		json_bool(&j, "ok", true);
+		json_ok_open(&j);
 		json_str(&j, "operation", what);
 		json_u64(&j, "domain", domain_id);
 		json_close(&j, '}');
@@ -255,8 +275,7 @@ static int cmd_devices(struct ctl *c, char **args, int nargs)
 	if (r < 0)
 		return fail(c, "listing devices", r);
 	if (c->json) {
-		json_open(&j, NULL, '{');
-		json_open(&j, "devices", '[');
+		json_list_open(&j, "devices");
 		for (size_t i = 0; i < n; i++) {
 			const struct dirty_device *dv = &devs[i];
 
@@ -272,8 +291,7 @@ static int cmd_devices(struct ctl *c, char **args, int nargs)
 			json_u64(&j, "dev_id", dv->dev_id);
 			json_close(&j, '}');
 		}
-		json_close(&j, ']');
-		json_close(&j, '}');
+		json_list_close(&j);
 	} else {
 		printf("%-24s %-6s %-9s %-7s %-7s %s\n", "DEVICE", "DIRTY",
 		       "STATE", "DOMAIN", "DEV_ID", "CAPABILITIES");
@@ -326,12 +344,10 @@ static int cmd_domains(struct ctl *c, char **args, int nargs)
 	if (r < 0)
 		return fail(c, "listing domains", r);
 	if (c->json) {
-		json_open(&j, NULL, '{');
-		json_open(&j, "domains", '[');
+		json_list_open(&j, "domains");
 		for (size_t i = 0; i < n; i++)
 			json_domain(&j, &doms[i]);
-		json_close(&j, ']');
-		json_close(&j, '}');
+		json_list_close(&j);
 	} else {
 		printf("%-6s %-9s %-12s %-6s %-7s %-10s %-6s %-10s %s\n",
 		       "DOMAIN", "TRACKING", "SUPPORT", "OWNER", "DEVICES",
@@ -370,8 +386,7 @@ static int cmd_create(struct ctl *c, char **args, int nargs)
 	if (c->json) {
 		struct json j = JSON_INIT(stdout);
 
-		json_open(&j, NULL, '{');
-		json_bool(&j, "ok", true);
+		json_ok_open(&j);
 		json_u64(&j, "domain", domain_id);
 		json_str(&j, "device", args[0]);
 		json_u64(&j, "dev_id", dev_id);
@@ -400,8 +415,7 @@ static int cmd_attach(struct ctl *c, char **args, int nargs)
 	if (c->json) {
 		struct json j = JSON_INIT(stdout);
 
-		json_open(&j, NULL, '{');
-		json_bool(&j, "ok", true);
+		json_ok_open(&j);
 		json_u64(&j, "domain", domain_id);
 		json_str(&j, "device", args[1]);
 		json_u64(&j, "dev_id", dev_id);
@@ -464,8 +478,7 @@ static int cmd_range(struct ctl *c, char **args, const char *what,
 	if (c->json) {
 		struct json j = JSON_INIT(stdout);
 
-		json_open(&j, NULL, '{');
-		json_bool(&j, "ok", true);
+		json_ok_open(&j);
 		json_str(&j, "operation", what);
 		json_u64(&j, "domain", domain_id);
 		json_u64(&j, "iova", iova);
@@ -656,8 +669,7 @@ static int cmd_ranges(struct ctl *c, char **args, int nargs)
 	r = dirty_ranges(c->d, domain_id, flags, print_run, &o, &gen);
 	if (r < 0) {
 		if (c->json) {	/* close what is open, then the error */
-			json_close(&j, ']');
-			json_close(&j, '}');
+			json_list_close(&j);
 		}
 		return fail(c, "taking ranges", r);
 	}
@@ -665,8 +677,7 @@ static int cmd_ranges(struct ctl *c, char **args, int nargs)
 		r = dirty_ack(c->d, domain_id, gen);
 		if (r < 0) {
 			if (c->json) {
-				json_close(&j, ']');
-				json_close(&j, '}');
+				json_list_close(&j);
 			}
 			return fail(c, "acknowledging", r);
 		}
@@ -725,8 +736,7 @@ static int cmd_stats(struct ctl *c, char **args, int nargs)
 		return fail(c, "listing domains", r);
 	}
 	if (c->json) {
-		json_open(&j, NULL, '{');
-		json_open(&j, "stats", '[');
+		json_list_open(&j, "stats");
 	} else {
 		printf("%-6s %-9s %-10s %-10s %-11s %-12s %-9s %-10s %-10s"
 		       " %s\n", "DOMAIN", "TRACKING", "GENERATION",
@@ -766,8 +776,7 @@ static int cmd_stats(struct ctl *c, char **args, int nargs)
 		       s->pending_pages, s->pages_sent);
 	}
 	if (c->json) {
-		json_close(&j, ']');
-		json_close(&j, '}');
+		json_list_close(&j);
 	}
 	free(doms);
 	free(st);
@@ -788,14 +797,6 @@ struct watch_prev {
 	uint32_t domain_id;
 	uint64_t generation;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Rounds per second of @s since the last refresh. */
 static double watch_rounds(struct watch_prev *prev, size_t nprev,
@@ -834,7 +835,7 @@ static int watch_refresh(struct ctl *c, struct watch_prev **prev,
 	struct dirty_domain *doms = NULL;
 	struct dirty_stats *st = NULL;
 	struct json j = JSON_INIT(stdout);
-	double t = now_s(), dt = *last ? t - *last : 0;
+	double t = clock_now_s(), dt = *last ? t - *last : 0;
 	size_t n, ndoms;
 	struct watch_prev *np;
 	int r;
@@ -903,8 +904,7 @@ static int watch_refresh(struct ctl *c, struct watch_prev **prev,
 		       fmt_bytes(mapped, sizeof(mapped), s->mapped_bytes));
 	}
 	if (c->json) {
-		json_close(&j, ']');
-		json_close(&j, '}');
+		json_list_close(&j);
 	} else if (!n) {
 		printf("(no domain you may see)\n");
 	}
@@ -958,9 +958,9 @@ static int cmd_watch(struct ctl *c, char **args, int nargs)
 		r = watch_refresh(c, &prev, &nprev, &last, i);
 		if (r || (c->count && i >= c->count))
 			break;
-		until = now_s() + c->interval_ms / 1000.0;
+		until = clock_now_s() + c->interval_ms / 1000.0;
 		while (!watch_stop) {
-			double left = until - now_s();
+			double left = until - clock_now_s();
 			char ch;
 
 			if (left <= 0)

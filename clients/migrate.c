@@ -27,6 +27,7 @@
 
 #include <dirtyd/dirty.h>
 
+#include "clients/clock.h"
 #include "clients/json.h"
 
 #ifndef DIRTYD_VERSION
@@ -62,14 +63,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	interrupted = 1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Sleep @s seconds; a signal cuts it short. */
@@ -228,7 +221,7 @@ static void print_round(struct migrate *m, const struct round_report *rr)
 static void print_summary(struct migrate *m, bool converged,
 			  uint64_t final_pages, double downtime)
 {
-	double total = now_s() - m->started;
+	double total = clock_now_s() - m->started;
 	uint64_t copied = m->pages_copied;
 
 	if (m->json) {
@@ -271,7 +264,7 @@ static int migrate(struct migrate *m)
 	if (r < 0)
 		return fail(m, "subscribing", r);
 	m->page_size = info.page_size;
-	m->started = now_s();
+	m->started = clock_now_s();
 	/* Harvest once before round 1: dirty bits the IOMMU gathered before
 	 * we subscribed then land in what round 1 copies anyway, instead of
 	 * inflating round 2. */
@@ -282,7 +275,7 @@ static int migrate(struct migrate *m)
 
 	while (!interrupted) {
 		struct round_report rr = { .round = ++m->rounds };
-		double t = now_s();
+		double t = clock_now_s();
 
 		r = copy_round(m, &rr.copied);
 		if (r)
@@ -291,7 +284,7 @@ static int migrate(struct migrate *m)
 		r = dirty_sync(m->d, m->domain_id, &gen, &rr.remaining);
 		if (r < 0)
 			return fail(m, "syncing", r);
-		rr.seconds = now_s() - t;
+		rr.seconds = clock_now_s() - t;
 		print_round(m, &rr);
 		if (copy_time(m, rr.remaining) <= m->max_downtime) {
 			converged = true;

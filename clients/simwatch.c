@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clients/clock.h"
 #include "daemon/extent.h"
 #include "daemon/log.h"
 #include "kernel/backend.h"
@@ -36,14 +37,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 struct shown {
@@ -199,8 +192,8 @@ int main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	t_start = now_s();
-	while (!stop && (!duration || now_s() - t_start < duration)) {
+	t_start = clock_now_s();
+	while (!stop && (!duration || clock_now_s() - t_start < duration)) {
 		struct shown shown = { 0 };
 		struct extent_scan scan;
 		uint64_t dirty = 0, missed = 0;
@@ -212,7 +205,7 @@ int main(int argc, char **argv)
 		if (r < 0)
 			break;
 		memset(harvest, 0, nwords * 8);
-		t0 = now_s();
+		t0 = clock_now_s();
 		for (uint64_t off = 0; off < length && r >= 0; off += WINDOW) {
 			uint64_t len = length - off < WINDOW ? length - off : WINDOW;
 
@@ -221,7 +214,7 @@ int main(int argc, char **argv)
 							  harvest + off / PAGE_4K / 64,
 							  0);
 		}
-		t1 = now_s();
+		t1 = clock_now_s();
 		if (r < 0) {
 			log_error_errno(r, "harvest failed");
 			break;

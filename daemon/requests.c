@@ -35,9 +35,12 @@
 typedef int (*request_fn)(struct session *s, struct domain *d,
 			  const struct proto_msg *m);
 
+/* A request is either handled at once by @fn, or, with @idle, is one
+ * operation on its domain that runs once the domain is idle. */
 struct request_op {
 	request_fn fn;
 	unsigned int flags;
+	void (*idle)(struct domain_waiter *w, int result);
 };
 
 /* Every request that names a domain has its id first in its body. */
@@ -62,6 +65,14 @@ static void waiter_gone(struct session *s, uint32_t id)
 {
 	session_reply_error(s, s->req.id, -ENOENT, "domain %u was destroyed",
 			    id);
+}
+
+/* A waiter's operation is done: OK, or the reason it failed. */
+static void waiter_reply(struct session *s, int r)
+{
+	if (r < 0)
+		return waiter_fail(s, r);
+	session_reply_ok(s, s->req.id);
 }
 
 static struct session *waiter_session(struct domain_waiter *w)
@@ -240,18 +251,10 @@ static void detach_idle(struct domain_waiter *w, int result)
 	if (result < 0)
 		return waiter_gone(s, s->req.device_op.domain_id);
 	r = domain_detach(w->dom, s->req.device_op.device);
-	if (r < 0)
-		return waiter_fail(s, r);
-	log_info("device %s detached from domain %u",
-		 s->req.device_op.device, w->dom->id);
-	session_reply_ok(s, s->req.id);
-}
-
-static int req_detach_device(struct session *s, struct domain *d,
-			     const struct proto_msg *m)
-{
-	domain_when_idle(d, &s->waiter, detach_idle);
-	return 0;
+	if (r >= 0)
+		log_info("device %s detached from domain %u",
+			 s->req.device_op.device, w->dom->id);
+	waiter_reply(s, r);
 }
 
 static void destroy_idle(struct domain_waiter *w, int result)
@@ -266,49 +269,39 @@ static void destroy_idle(struct domain_waiter *w, int result)
 	session_reply_ok(s, s->req.id);
 }
 
-static int req_destroy_domain(struct session *s, struct domain *d,
-			      const struct proto_msg *m)
-{
-	domain_when_idle(d, &s->waiter, destroy_idle);
-	return 0;
-}
-
 /* ------------------------------------------------------------ mappings */
 
 static void map_idle(struct domain_waiter *w, int result)
 {
 	struct session *s = waiter_session(w);
 	const struct proto_map *mp = &s->req.map;
-	int r;
 
 	if (result < 0)
 		return waiter_gone(s, mp->domain_id);
-	r = domain_map(w->dom, mp->iova, mp->length, mp->flags);
-	if (r < 0)
-		return waiter_fail(s, r);
-	session_reply_ok(s, s->req.id);
+	waiter_reply(s, domain_map(w->dom, mp->iova, mp->length, mp->flags));
 }
 
-static int req_map(struct session *s, struct domain *d,
-		   const struct proto_msg *m)
+/* With tracking on, @fn runs after a last round collects what was written
+ * until now; else once the domain is idle. */
+static void when_harvested(struct session *s, struct domain *d,
+			   void (*fn)(struct domain_waiter *w, int result))
 {
-	domain_when_idle(d, &s->waiter, map_idle);
-	return 0;
+	if (d->enabled)
+		domain_after_round(d, &s->waiter, false, fn);
+	else
+		domain_when_idle(d, &s->waiter, fn);
 }
 
 static void unmap_ready(struct domain_waiter *w, int result)
 {
 	struct session *s = waiter_session(w);
 	const struct proto_map *mp = &s->req.map;
-	int r;
 
 	/* a failed round marked everything pending: unmapping is safe */
 	if (result == -ENOENT)
 		return waiter_gone(s, mp->domain_id);
-	r = domain_unmap(w->dom, mp->iova, mp->length, mp->flags);
-	if (r < 0)
-		return waiter_fail(s, r);
-	session_reply_ok(s, s->req.id);
+	waiter_reply(s, domain_unmap(w->dom, mp->iova, mp->length,
+				     mp->flags));
 }
 
 static int req_unmap(struct session *s, struct domain *d,
@@ -320,10 +313,7 @@ static int req_unmap(struct session *s, struct domain *d,
 	if (r < 0)
 		return r;
 	/* with tracking on, writes before the unmap are harvested first */
-	if (d->enabled)
-		domain_after_round(d, &s->waiter, false, unmap_ready);
-	else
-		domain_when_idle(d, &s->waiter, unmap_ready);
+	when_harvested(s, d, unmap_ready);
 	return 0;
 }
 
@@ -358,58 +348,62 @@ static int req_dma_write(struct session *s, struct domain *d,
 
 /* ------------------------------------------------------------ tracking */
 
+static void tracking_reply(struct session *s, struct domain *d, bool on)
+{
+	int r = domain_set_tracking(d, on);
+
+	if (r >= 0)
+		log_info("dirty tracking %s for domain %u", on ? "on" : "off",
+			 d->id);
+	waiter_reply(s, r);
+}
+
 static void track_start_idle(struct domain_waiter *w, int result)
 {
 	struct session *s = waiter_session(w);
-	int r;
 
 	if (result < 0)
 		return waiter_gone(s, s->req.domain_op.domain_id);
-	r = domain_set_tracking(w->dom, true);
-	if (r < 0)
-		return waiter_fail(s, r);
-	log_info("dirty tracking on for domain %u", w->dom->id);
-	session_reply_ok(s, s->req.id);
+	tracking_reply(s, w->dom, true);
+}
+
+static int need_tracking(struct session *s, struct domain *d)
+{
+	if (!d->tracking_capable)
+		return server_why(s->srv, -EOPNOTSUPP, "domain %u was created "
+				  "without dirty tracking; it cannot track",
+				  d->id);
+	return 0;
 }
 
 static int req_track_start(struct session *s, struct domain *d,
 			   const struct proto_msg *m)
 {
-	if (!d->tracking_capable)
-		return server_why(s->srv, -EOPNOTSUPP, "domain %u was created "
-				  "without dirty tracking; it cannot track",
-				  d->id);
-	domain_when_idle(d, &s->waiter, track_start_idle);
-	return 0;
+	int r = need_tracking(s, d);
+
+	if (!r)
+		domain_when_idle(d, &s->waiter, track_start_idle);
+	return r;
 }
 
 static void track_stop_ready(struct domain_waiter *w, int result)
 {
 	struct session *s = waiter_session(w);
-	int r;
 
 	if (result == -ENOENT)
 		return waiter_gone(s, s->req.domain_op.domain_id);
-	r = domain_set_tracking(w->dom, false);
-	if (r < 0)
-		return waiter_fail(s, r);
-	log_info("dirty tracking off for domain %u", w->dom->id);
-	session_reply_ok(s, s->req.id);
+	tracking_reply(s, w->dom, false);
 }
 
 static int req_track_stop(struct session *s, struct domain *d,
 			  const struct proto_msg *m)
 {
-	if (!d->tracking_capable)
-		return server_why(s->srv, -EOPNOTSUPP, "domain %u was created "
-				  "without dirty tracking; it cannot track",
-				  d->id);
+	int r = need_tracking(s, d);
+
 	/* a last round collects what was written until now */
-	if (d->enabled)
-		domain_after_round(d, &s->waiter, false, track_stop_ready);
-	else
-		domain_when_idle(d, &s->waiter, track_stop_ready);
-	return 0;
+	if (!r)
+		when_harvested(s, d, track_stop_ready);
+	return r;
 }
 
 /* ------------------------------------------------------------ subscribers */
@@ -646,9 +640,11 @@ static const struct request_op request_ops[] = {
 	[PROTO_LIST_DOMAINS] = { req_list_domains, REQ_HELLO },
 	[PROTO_CREATE_DOMAIN] = { req_create_domain, REQ_HELLO },
 	[PROTO_ATTACH_DEVICE] = { req_attach_device, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_DETACH_DEVICE] = { req_detach_device, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_DESTROY_DOMAIN] = { req_destroy_domain, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_MAP] = { req_map, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_DETACH_DEVICE] = { .idle = detach_idle,
+				  .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_DESTROY_DOMAIN] = { .idle = destroy_idle,
+				   .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_MAP] = { .idle = map_idle, .flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_UNMAP] = { req_unmap, REQ_HELLO | REQ_DOMAIN },
 	[PROTO_TRACK_START] = { req_track_start, REQ_HELLO | REQ_DOMAIN },
 	[PROTO_TRACK_STOP] = { req_track_stop, REQ_HELLO | REQ_DOMAIN },
@@ -709,7 +705,8 @@ void requests_dispatch(struct session *s, const uint8_t *buf, size_t len)
 	r = proto_decode(buf, len, &m);
 	if (r < 0)
 		return refuse_packet(s, buf, len, id, r);
-	if (m.type >= N_OPS || !request_ops[m.type].fn)
+	if (m.type >= N_OPS ||
+	    (!request_ops[m.type].fn && !request_ops[m.type].idle))
 		return session_reply_error(s, m.id, -EPROTO, "%s (0x%04x) is "
 					   "not a request",
 					   proto_type_name(m.type) ?: "?",
@@ -732,6 +729,8 @@ void requests_dispatch(struct session *s, const uint8_t *buf, size_t len)
 	srv->why[0] = '\0';
 	s->req = m;
 	s->busy = true;
+	if (op->idle)
+		return domain_when_idle(d, &s->waiter, op->idle);
 	r = op->fn(s, d, &m);
 	if (r < 0)
 		session_reply_error(s, m.id, r, "%s",

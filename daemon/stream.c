@@ -72,40 +72,30 @@ void stream_list_devices(struct session *s, uint64_t id)
 
 /* ------------------------------------------------------------ domains */
 
-static void domain_entry(const struct domain *d, struct proto_domain *e)
-{
-	*e = (struct proto_domain){
-		.domain_id = d->id,
-		.status = domain_status(d),
-		.owner_uid = (uint32_t)d->owner,
-		.devices = d->ndevices,
-		.mapped_bytes = d->mapped_bytes,
-		.page_size = d->page_size,
-		.generation = d->generation,
-		.subscribers = d->nsubs,
-	};
-}
-
-static int domains_next(struct session *s, uint8_t *buf, size_t cap,
-			bool *last)
+/*
+ * One packet of a list with an entry per domain: those @s may see, in id
+ * order after the cursor (only stream.domain_id if set); @add adds the entry
+ * of one.
+ */
+static int domain_list_next(struct session *s, uint8_t *buf, size_t cap,
+			    bool *last, uint16_t type,
+			    int (*add)(struct session *s, struct domain *d,
+				       struct proto_list_builder *lb))
 {
 	struct proto_list_builder lb;
 	struct domain *d;
 	int r;
 
-	r = proto_list_begin(&lb, buf, cap, PROTO_LIST_DOMAINS_REPLY,
-			     s->stream.id);
+	r = proto_list_begin(&lb, buf, cap, type, s->stream.id);
 	if (r < 0)
 		return r;
 	*last = true;
 	list_for_each_entry(d, &s->srv->domains, link) {
-		struct proto_domain e;
-
 		if (d->dying || d->id <= s->stream.cursor ||
-		    !access_may_see(s, d))
+		    !access_may_see(s, d) ||
+		    (s->stream.domain_id && d->id != s->stream.domain_id))
 			continue;
-		domain_entry(d, &e);
-		r = proto_list_add_domain(&lb, &e);
+		r = add(s, d, &lb);
 		if (r == -ENOSPC) {
 			*last = false;
 			break;
@@ -115,6 +105,28 @@ static int domains_next(struct session *s, uint8_t *buf, size_t cap,
 		s->stream.cursor = d->id;
 	}
 	return proto_list_end(&lb, !*last);
+}
+
+static int domain_add(struct session *s, struct domain *d,
+		      struct proto_list_builder *lb)
+{
+	return proto_list_add_domain(lb, &(struct proto_domain){
+		.domain_id = d->id,
+		.status = domain_status(d),
+		.owner_uid = (uint32_t)d->owner,
+		.devices = d->ndevices,
+		.mapped_bytes = d->mapped_bytes,
+		.page_size = d->page_size,
+		.generation = d->generation,
+		.subscribers = d->nsubs,
+	});
+}
+
+static int domains_next(struct session *s, uint8_t *buf, size_t cap,
+			bool *last)
+{
+	return domain_list_next(s, buf, cap, last, PROTO_LIST_DOMAINS_REPLY,
+				domain_add);
 }
 
 void stream_list_domains(struct session *s, uint64_t id)
@@ -125,48 +137,30 @@ void stream_list_domains(struct session *s, uint64_t id)
 
 /* ------------------------------------------------------------ stats */
 
+static int stats_add(struct session *s, struct domain *d,
+		     struct proto_list_builder *lb)
+{
+	struct subscription *sub = session_sub_of(s, d);
+
+	return proto_list_add_stats(lb, &(struct proto_stats){
+		.domain_id = d->id,
+		.status = domain_status(d),
+		.generation = d->generation,
+		.last_round_ns = d->last_round_ns,
+		.last_round_pages = d->last_round_pages,
+		.dirty_rate = (uint64_t)(d->dirty_rate + 0.5),
+		.mapped_bytes = d->mapped_bytes,
+		.pending_pages = sub ?
+			subscriber_set_pending_pages(&sub->set) : 0,
+		.pages_sent = sub ? sub->pages_sent : 0,
+	});
+}
+
 static int stats_next(struct session *s, uint8_t *buf, size_t cap,
 		      bool *last)
 {
-	struct proto_list_builder lb;
-	struct domain *d;
-	int r;
-
-	r = proto_list_begin(&lb, buf, cap, PROTO_STATS_REPLY, s->stream.id);
-	if (r < 0)
-		return r;
-	*last = true;
-	list_for_each_entry(d, &s->srv->domains, link) {
-		struct subscription *sub;
-		struct proto_stats e;
-
-		if (d->dying || d->id <= s->stream.cursor ||
-		    !access_may_see(s, d) ||
-		    (s->stream.domain_id && d->id != s->stream.domain_id))
-			continue;
-		sub = session_sub_of(s, d);
-		e = (struct proto_stats){
-			.domain_id = d->id,
-			.status = domain_status(d),
-			.generation = d->generation,
-			.last_round_ns = d->last_round_ns,
-			.last_round_pages = d->last_round_pages,
-			.dirty_rate = (uint64_t)(d->dirty_rate + 0.5),
-			.mapped_bytes = d->mapped_bytes,
-			.pending_pages = sub ?
-				subscriber_set_pending_pages(&sub->set) : 0,
-			.pages_sent = sub ? sub->pages_sent : 0,
-		};
-		r = proto_list_add_stats(&lb, &e);
-		if (r == -ENOSPC) {
-			*last = false;
-			break;
-		}
-		if (r < 0)
-			return r;
-		s->stream.cursor = d->id;
-	}
-	return proto_list_end(&lb, !*last);
+	return domain_list_next(s, buf, cap, last, PROTO_STATS_REPLY,
+				stats_add);
 }
 
 void stream_stats(struct session *s, uint64_t id, uint32_t domain_id)

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
  * The wire codec: one table row per message type fixes its direction, its
- * shape (fixed body, list, error text, range chunks), its size and the
- * header flags it may carry, so the checks common to every message live in
- * one place; the per-type code only reads and writes fields.
+ * shape (fixed body, list, error text, range chunks), its size, the header
+ * flags it may carry and the layout of its fixed part (and of a list's
+ * entries): where each field sits, which are reserved and which are names.
+ * One walk of a layout decodes, encodes and checks every message, so the
+ * per-type code is left with the values a field may take (fixed_valid())
+ * and what follows the fixed part.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "protocol/chunk.h"
@@ -26,6 +30,142 @@ enum proto_shape {
 	SHAPE_RANGES,	/* @size bytes, then chunks */
 };
 
+/*
+ * One field of a body: where it sits on the wire and in the C struct.  Its
+ * width is the member's size: 2, 4 or 8 (little-endian integers) or
+ * PROTO_NAME_MAX (a str64).  Reserved fields have no member: they must read
+ * as zero and are written as zero.
+ */
+struct proto_field {
+	uint16_t wire;
+	uint16_t mem;
+	uint8_t size;
+	bool reserved;
+};
+
+struct proto_layout {
+	const struct proto_field *f;
+	size_t n;
+};
+
+#define FIELD(w, s, m) {						\
+	.wire = (w), .mem = offsetof(s, m), .size = sizeof(((s *)0)->m) }
+#define MSG(w, m) FIELD(w, struct proto_msg, m)
+#define RSVD(w, n) { .wire = (w), .size = (n), .reserved = true }
+#define LAYOUT(a) { .f = (a), .n = sizeof(a) / sizeof((a)[0]) }
+
+/* Fixed bodies and the fixed parts of the others, on struct proto_msg. */
+static const struct proto_field hello_body[] = {
+	MSG(0, hello.major), MSG(2, hello.minor), RSVD(4, 4),
+	MSG(8, hello.features), MSG(16, hello.resume_token),
+};
+static const struct proto_field hello_reply_body[] = {
+	MSG(0, hello_reply.major), MSG(2, hello_reply.minor),
+	MSG(4, hello_reply.max_msg), MSG(8, hello_reply.features),
+	MSG(16, hello_reply.session_token), MSG(24, hello_reply.uid),
+	MSG(28, hello_reply.gid), MSG(32, hello_reply.session_flags),
+	RSVD(36, 4),
+};
+static const struct proto_field create_domain_body[] = {
+	MSG(0, create_domain.flags), RSVD(4, 4), MSG(8, create_domain.device),
+};
+static const struct proto_field create_domain_reply_body[] = {
+	MSG(0, create_domain_reply.domain_id),
+	MSG(4, create_domain_reply.dev_id),
+	MSG(8, create_domain_reply.status), RSVD(12, 4),
+};
+static const struct proto_field device_op_body[] = {
+	MSG(0, device_op.domain_id), RSVD(4, 4), MSG(8, device_op.device),
+};
+static const struct proto_field attach_device_reply_body[] = {
+	MSG(0, attach_device_reply.dev_id), RSVD(4, 4),
+};
+static const struct proto_field domain_op_body[] = {
+	MSG(0, domain_op.domain_id), RSVD(4, 4),
+};
+static const struct proto_field map_body[] = {
+	MSG(0, map.domain_id), MSG(4, map.flags), MSG(8, map.iova),
+	MSG(16, map.length),
+};
+static const struct proto_field subscribe_body[] = {
+	MSG(0, subscribe.domain_id), MSG(4, subscribe.interval_ms),
+	MSG(8, subscribe.flags), RSVD(12, 4),
+};
+static const struct proto_field subscribe_reply_body[] = {
+	MSG(0, subscribe_reply.domain_id), RSVD(4, 4),
+	MSG(8, subscribe_reply.page_size), MSG(16, subscribe_reply.max_leaf),
+	MSG(24, subscribe_reply.generation),
+};
+static const struct proto_field sync_reply_body[] = {
+	MSG(0, sync_reply.generation), MSG(8, sync_reply.pending_pages),
+};
+static const struct proto_field get_ranges_body[] = {
+	MSG(0, get_ranges.domain_id), MSG(4, get_ranges.flags), RSVD(8, 8),
+};
+static const struct proto_field ack_body[] = {
+	MSG(0, ack.domain_id), RSVD(4, 4), MSG(8, ack.generation),
+};
+static const struct proto_field ev_round_body[] = {
+	MSG(0, ev_round.domain_id), RSVD(4, 4), MSG(8, ev_round.generation),
+	MSG(16, ev_round.round_pages), MSG(24, ev_round.pending_pages),
+};
+static const struct proto_field list_body[] = {
+	MSG(0, list.count), RSVD(4, 4),
+};
+static const struct proto_field fds_list_body[] = {
+	MSG(0, list.count), MSG(4, list.ioas_id), MSG(8, list.hwpt_id),
+	RSVD(12, 4),
+};
+static const struct proto_field ranges_body[] = {
+	MSG(0, ranges.generation), MSG(8, ranges.domain_id),
+	MSG(12, ranges.seq), MSG(16, ranges.total_pages),
+	MSG(24, ranges.nchunks), RSVD(28, 4),
+};
+static const struct proto_field error_body[] = {
+	MSG(0, error.err), RSVD(4, 4),
+};
+
+/* List entries, on their own structs. */
+static const struct proto_field device_entry[] = {
+	FIELD(0, struct proto_device, name),
+	FIELD(64, struct proto_device, capabilities),
+	FIELD(72, struct proto_device, flags),
+	FIELD(76, struct proto_device, domain_id),
+	FIELD(80, struct proto_device, dev_id),
+	RSVD(84, 4),
+};
+static const struct proto_field domain_entry[] = {
+	FIELD(0, struct proto_domain, domain_id),
+	FIELD(4, struct proto_domain, status),
+	FIELD(8, struct proto_domain, owner_uid),
+	FIELD(12, struct proto_domain, devices),
+	FIELD(16, struct proto_domain, mapped_bytes),
+	FIELD(24, struct proto_domain, page_size),
+	FIELD(32, struct proto_domain, generation),
+	FIELD(40, struct proto_domain, subscribers),
+	RSVD(44, 4),
+};
+static const struct proto_field stats_entry[] = {
+	FIELD(0, struct proto_stats, domain_id),
+	FIELD(4, struct proto_stats, status),
+	FIELD(8, struct proto_stats, generation),
+	FIELD(16, struct proto_stats, last_round_ns),
+	FIELD(24, struct proto_stats, last_round_pages),
+	FIELD(32, struct proto_stats, dirty_rate),
+	FIELD(40, struct proto_stats, mapped_bytes),
+	FIELD(48, struct proto_stats, pending_pages),
+	FIELD(56, struct proto_stats, pages_sent),
+};
+static const struct proto_field fd_device_entry[] = {
+	FIELD(0, struct proto_fd_device, name),
+	FIELD(64, struct proto_fd_device, dev_id),
+	FIELD(68, struct proto_fd_device, fd_index),
+};
+
+#undef MSG
+#undef FIELD
+#undef RSVD
+
 struct proto_type_info {
 	uint16_t type;
 	uint8_t dir;
@@ -34,56 +174,78 @@ struct proto_type_info {
 	uint32_t size;
 	uint32_t entry;
 	const char *name;
+	struct proto_layout body;	/* the first @size bytes */
+	struct proto_layout entries;	/* SHAPE_LIST: each entry */
 };
 
-#define ROW(t, d, s, f, sz, e) {					\
+#define ROW(t, d, s, f, sz, ...) {					\
 	.type = PROTO_##t, .dir = d, .shape = s, .flags = f,		\
-	.size = sz, .entry = e, .name = #t }
+	.size = sz, .name = #t, __VA_ARGS__ }
+#define BODY(a) .body = LAYOUT(a)
+#define ENTRIES(a, sz) .entries = LAYOUT(a), .entry = sz
 
 static const struct proto_type_info proto_types[] = {
-	ROW(HELLO, DIR_REQUEST, SHAPE_FIXED, 0, 24, 0),
-	ROW(LIST_DEVICES, DIR_REQUEST, SHAPE_FIXED, 0, 0, 0),
-	ROW(LIST_DOMAINS, DIR_REQUEST, SHAPE_FIXED, 0, 0, 0),
-	ROW(CREATE_DOMAIN, DIR_REQUEST, SHAPE_FIXED, 0, 72, 0),
-	ROW(ATTACH_DEVICE, DIR_REQUEST, SHAPE_FIXED, 0, 72, 0),
-	ROW(DETACH_DEVICE, DIR_REQUEST, SHAPE_FIXED, 0, 72, 0),
-	ROW(DESTROY_DOMAIN, DIR_REQUEST, SHAPE_FIXED, 0, 8, 0),
-	ROW(MAP, DIR_REQUEST, SHAPE_FIXED, 0, 24, 0),
-	ROW(UNMAP, DIR_REQUEST, SHAPE_FIXED, 0, 24, 0),
-	ROW(TRACK_START, DIR_REQUEST, SHAPE_FIXED, 0, 8, 0),
-	ROW(TRACK_STOP, DIR_REQUEST, SHAPE_FIXED, 0, 8, 0),
-	ROW(SUBSCRIBE, DIR_REQUEST, SHAPE_FIXED, 0, 16, 0),
-	ROW(UNSUBSCRIBE, DIR_REQUEST, SHAPE_FIXED, 0, 8, 0),
-	ROW(SYNC, DIR_REQUEST, SHAPE_FIXED, 0, 8, 0),
-	ROW(GET_RANGES, DIR_REQUEST, SHAPE_FIXED, 0, 16, 0),
-	ROW(ACK, DIR_REQUEST, SHAPE_FIXED, 0, 16, 0),
-	ROW(STATS, DIR_REQUEST, SHAPE_FIXED, 0, 8, 0),
-	ROW(GET_FDS, DIR_REQUEST, SHAPE_FIXED, 0, 8, 0),
-	ROW(DMA_WRITE, DIR_REQUEST, SHAPE_FIXED, 0, 24, 0),
+	ROW(HELLO, DIR_REQUEST, SHAPE_FIXED, 0, 24, BODY(hello_body)),
+	ROW(LIST_DEVICES, DIR_REQUEST, SHAPE_FIXED, 0, 0),
+	ROW(LIST_DOMAINS, DIR_REQUEST, SHAPE_FIXED, 0, 0),
+	ROW(CREATE_DOMAIN, DIR_REQUEST, SHAPE_FIXED, 0, 72,
+	    BODY(create_domain_body)),
+	ROW(ATTACH_DEVICE, DIR_REQUEST, SHAPE_FIXED, 0, 72,
+	    BODY(device_op_body)),
+	ROW(DETACH_DEVICE, DIR_REQUEST, SHAPE_FIXED, 0, 72,
+	    BODY(device_op_body)),
+	ROW(DESTROY_DOMAIN, DIR_REQUEST, SHAPE_FIXED, 0, 8,
+	    BODY(domain_op_body)),
+	ROW(MAP, DIR_REQUEST, SHAPE_FIXED, 0, 24, BODY(map_body)),
+	ROW(UNMAP, DIR_REQUEST, SHAPE_FIXED, 0, 24, BODY(map_body)),
+	ROW(TRACK_START, DIR_REQUEST, SHAPE_FIXED, 0, 8,
+	    BODY(domain_op_body)),
+	ROW(TRACK_STOP, DIR_REQUEST, SHAPE_FIXED, 0, 8,
+	    BODY(domain_op_body)),
+	ROW(SUBSCRIBE, DIR_REQUEST, SHAPE_FIXED, 0, 16,
+	    BODY(subscribe_body)),
+	ROW(UNSUBSCRIBE, DIR_REQUEST, SHAPE_FIXED, 0, 8,
+	    BODY(domain_op_body)),
+	ROW(SYNC, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
+	ROW(GET_RANGES, DIR_REQUEST, SHAPE_FIXED, 0, 16,
+	    BODY(get_ranges_body)),
+	ROW(ACK, DIR_REQUEST, SHAPE_FIXED, 0, 16, BODY(ack_body)),
+	ROW(STATS, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
+	ROW(GET_FDS, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
+	ROW(DMA_WRITE, DIR_REQUEST, SHAPE_FIXED, 0, 24, BODY(map_body)),
 
-	ROW(HELLO_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 40, 0),
+	ROW(HELLO_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 40,
+	    BODY(hello_reply_body)),
 	ROW(LIST_DEVICES_REPLY, DIR_REPLY, SHAPE_LIST, PROTO_F_MORE, 8,
-	    PROTO_DEVICE_WIRE),
+	    BODY(list_body), ENTRIES(device_entry, PROTO_DEVICE_WIRE)),
 	ROW(LIST_DOMAINS_REPLY, DIR_REPLY, SHAPE_LIST, PROTO_F_MORE, 8,
-	    PROTO_DOMAIN_WIRE),
-	ROW(CREATE_DOMAIN_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 16, 0),
-	ROW(ATTACH_DEVICE_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 8, 0),
-	ROW(OK, DIR_REPLY, SHAPE_FIXED, 0, 0, 0),
-	ROW(SUBSCRIBE_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 32, 0),
-	ROW(SYNC_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 16, 0),
+	    BODY(list_body), ENTRIES(domain_entry, PROTO_DOMAIN_WIRE)),
+	ROW(CREATE_DOMAIN_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 16,
+	    BODY(create_domain_reply_body)),
+	ROW(ATTACH_DEVICE_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 8,
+	    BODY(attach_device_reply_body)),
+	ROW(OK, DIR_REPLY, SHAPE_FIXED, 0, 0),
+	ROW(SUBSCRIBE_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 32,
+	    BODY(subscribe_reply_body)),
+	ROW(SYNC_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 16,
+	    BODY(sync_reply_body)),
 	ROW(RANGES, DIR_REPLY, SHAPE_RANGES, PROTO_F_MORE,
-	    PROTO_RANGES_FIXED, 0),
+	    PROTO_RANGES_FIXED, BODY(ranges_body)),
 	ROW(STATS_REPLY, DIR_REPLY, SHAPE_LIST, PROTO_F_MORE, 8,
-	    PROTO_STATS_WIRE),
+	    BODY(list_body), ENTRIES(stats_entry, PROTO_STATS_WIRE)),
 	/* one packet: it carries the descriptors */
 	ROW(GET_FDS_REPLY, DIR_REPLY, SHAPE_LIST, 0, 16,
-	    PROTO_FD_DEVICE_WIRE),
-	ROW(ERROR, DIR_REPLY, SHAPE_ERROR, 0, 8, 0),
+	    BODY(fds_list_body), ENTRIES(fd_device_entry,
+					 PROTO_FD_DEVICE_WIRE)),
+	ROW(ERROR, DIR_REPLY, SHAPE_ERROR, 0, 8, BODY(error_body)),
 
-	ROW(EV_ROUND, DIR_EVENT, SHAPE_FIXED, 0, 32, 0),
-	ROW(EV_STATE_LOST, DIR_EVENT, SHAPE_FIXED, 0, 8, 0),
+	ROW(EV_ROUND, DIR_EVENT, SHAPE_FIXED, 0, 32, BODY(ev_round_body)),
+	ROW(EV_STATE_LOST, DIR_EVENT, SHAPE_FIXED, 0, 8,
+	    BODY(domain_op_body)),
 };
 
+#undef ENTRIES
+#undef BODY
 #undef ROW
 
 static const struct proto_type_info *proto_type_info(uint16_t type)
@@ -139,64 +301,135 @@ static bool is_pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
+static bool name_ok(const char *name)
+{
+	size_t n = strnlen(name, PROTO_NAME_MAX);
+
+	return n && n < PROTO_NAME_MAX;
+}
+
+/* ---- layouts ---- */
+
+/* Reserved fields zero, names well formed. */
+static bool fields_valid(const uint8_t *p, const struct proto_layout *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct proto_field *f = &l->f[i];
+
+		if (f->reserved ? (f->size == 8 ? wire_get_le64(p + f->wire) :
+				   wire_get_le32(p + f->wire)) != 0 :
+		    f->size == PROTO_NAME_MAX && !name_valid(p + f->wire))
+			return false;
+	}
+	return true;
+}
+
+static void fields_get(void *dst, const uint8_t *p,
+		       const struct proto_layout *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct proto_field *f = &l->f[i];
+		uint8_t *d = (uint8_t *)dst + f->mem;
+		uint16_t v16;
+		uint32_t v32;
+		uint64_t v64;
+
+		if (f->reserved)
+			continue;
+		switch (f->size) {
+		case 2:
+			v16 = wire_get_le16(p + f->wire);
+			memcpy(d, &v16, sizeof(v16));
+			break;
+		case 4:
+			v32 = wire_get_le32(p + f->wire);
+			memcpy(d, &v32, sizeof(v32));
+			break;
+		case 8:
+			v64 = wire_get_le64(p + f->wire);
+			memcpy(d, &v64, sizeof(v64));
+			break;
+		default:
+			name_get((char *)d, p + f->wire);
+			break;
+		}
+	}
+}
+
+/* Names must have passed names_ok(). */
+static void fields_put(uint8_t *p, const void *src,
+		       const struct proto_layout *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct proto_field *f = &l->f[i];
+		const uint8_t *s = (const uint8_t *)src + f->mem;
+		uint16_t v16;
+		uint32_t v32;
+		uint64_t v64;
+
+		if (f->reserved) {
+			memset(p + f->wire, 0, f->size);
+			continue;
+		}
+		switch (f->size) {
+		case 2:
+			memcpy(&v16, s, sizeof(v16));
+			wire_put_le16(p + f->wire, v16);
+			break;
+		case 4:
+			memcpy(&v32, s, sizeof(v32));
+			wire_put_le32(p + f->wire, v32);
+			break;
+		case 8:
+			memcpy(&v64, s, sizeof(v64));
+			wire_put_le64(p + f->wire, v64);
+			break;
+		default:
+			name_put(p + f->wire, (const char *)s);
+			break;
+		}
+	}
+}
+
+static bool names_ok(const void *src, const struct proto_layout *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct proto_field *f = &l->f[i];
+
+		if (!f->reserved && f->size == PROTO_NAME_MAX &&
+		    !name_ok((const char *)src + f->mem))
+			return false;
+	}
+	return true;
+}
+
 /* ---- decoding ---- */
-
-static int decode_device(const uint8_t *p)
-{
-	if (!name_valid(p) || wire_get_le32(p + 84))
-		return -EBADMSG;
-	return 0;
-}
-
-static int decode_domain(const uint8_t *p)
-{
-	return wire_get_le32(p + 44) ? -EBADMSG : 0;
-}
 
 static int decode_list(const uint8_t *body, size_t blen,
 		       const struct proto_type_info *ti, struct proto_msg *m)
 {
-	uint32_t count = wire_get_le32(body);
+	uint32_t count = m->list.count;
 	const uint8_t *e = body + ti->size;
 	uint8_t seen[(PROTO_MAX_MSG / PROTO_FD_DEVICE_WIRE) / 8 + 1];
 
 	if ((uint64_t)count * ti->entry != blen - ti->size)
 		return -EBADMSG;
-	if (m->type == PROTO_GET_FDS_REPLY) {
-		if (wire_get_le32(body + 12))
-			return -EBADMSG;
-		m->list.ioas_id = wire_get_le32(body + 4);
-		m->list.hwpt_id = wire_get_le32(body + 8);
+	if (m->type == PROTO_GET_FDS_REPLY)
 		memset(seen, 0, sizeof(seen));
-	} else if (wire_get_le32(body + 4)) {
-		return -EBADMSG;
-	}
 	for (uint32_t i = 0; i < count; i++, e += ti->entry) {
 		uint32_t fdi;
 
-		switch (m->type) {
-		case PROTO_LIST_DEVICES_REPLY:
-			if (decode_device(e))
-				return -EBADMSG;
-			break;
-		case PROTO_LIST_DOMAINS_REPLY:
-			if (decode_domain(e))
-				return -EBADMSG;
-			break;
-		case PROTO_GET_FDS_REPLY:
-			/* descriptor 0 is the iommufd; each device names its
-			 * own, 1 .. count, each once */
-			fdi = wire_get_le32(e + 68);
-			if (!name_valid(e) || !fdi || fdi > count ||
-			    seen[fdi / 8] & 1u << (fdi % 8))
-				return -EBADMSG;
-			seen[fdi / 8] |= (uint8_t)(1u << (fdi % 8));
-			break;
-		default:	/* STATS_REPLY: no reserved fields */
-			break;
-		}
+		if (!fields_valid(e, &ti->entries))
+			return -EBADMSG;
+		if (m->type != PROTO_GET_FDS_REPLY)
+			continue;
+		/* descriptor 0 is the iommufd; each device names its own,
+		 * 1 .. count, each once */
+		fdi = wire_get_le32(e + 68);
+		if (!fdi || fdi > count || seen[fdi / 8] & 1u << (fdi % 8))
+			return -EBADMSG;
+		seen[fdi / 8] |= (uint8_t)(1u << (fdi % 8));
 	}
-	m->list.count = count;
 	m->list.entries = body + ti->size;
 	return 0;
 }
@@ -221,13 +454,6 @@ static int decode_ranges(const uint8_t *body, size_t blen, struct proto_msg *m)
 	struct ranges_walk w = { 0 };
 	uint64_t next = 0;
 
-	if (wire_get_le32(body + 28))
-		return -EBADMSG;
-	r->generation = wire_get_le64(body);
-	r->domain_id = wire_get_le32(body + 8);
-	r->seq = wire_get_le32(body + 12);
-	r->total_pages = wire_get_le64(body + 16);
-	r->nchunks = wire_get_le32(body + 24);
 	r->chunks = p;
 	r->chunks_len = left;
 	/* each chunk takes at least CHUNK_HEADER_SIZE + 1 bytes */
@@ -256,171 +482,49 @@ static int decode_ranges(const uint8_t *body, size_t blen, struct proto_msg *m)
 
 static int decode_error(const uint8_t *body, size_t blen, struct proto_msg *m)
 {
-	uint32_t err = wire_get_le32(body);
 	size_t tlen = blen - 8;
 
-	if (!err || err > 4095 || wire_get_le32(body + 4) ||
+	if (!m->error.err || m->error.err > 4095 ||
 	    tlen > PROTO_ERROR_TEXT_MAX || memchr(body + 8, 0, tlen))
 		return -EBADMSG;
-	m->error.err = err;
 	m->error.text = (const char *)body + 8;
 	m->error.text_len = tlen;
 	return 0;
 }
 
-static int decode_fixed(const uint8_t *b, struct proto_msg *m)
+/* The flag sets and values a fixed body may carry, beyond its layout. */
+static bool fixed_valid(const struct proto_msg *m)
 {
-	switch (m->type) {
-	case PROTO_HELLO:
-		if (wire_get_le32(b + 4))
-			return -EBADMSG;
-		m->hello = (struct proto_hello){
-			.major = wire_get_le16(b),
-			.minor = wire_get_le16(b + 2),
-			.features = wire_get_le64(b + 8),
-			.resume_token = wire_get_le64(b + 16),
-		};
-		return 0;
-	case PROTO_HELLO_REPLY:
-		if (wire_get_le32(b + 36))
-			return -EBADMSG;
-		m->hello_reply = (struct proto_hello_reply){
-			.major = wire_get_le16(b),
-			.minor = wire_get_le16(b + 2),
-			.max_msg = wire_get_le32(b + 4),
-			.features = wire_get_le64(b + 8),
-			.session_token = wire_get_le64(b + 16),
-			.uid = wire_get_le32(b + 24),
-			.gid = wire_get_le32(b + 28),
-			.session_flags = wire_get_le32(b + 32),
-		};
-		return 0;
-	case PROTO_LIST_DEVICES:
-	case PROTO_LIST_DOMAINS:
-	case PROTO_OK:
-		return 0;
-	case PROTO_CREATE_DOMAIN:
-		if (wire_get_le32(b + 4) || !name_valid(b + 8) ||
-		    wire_get_le32(b) & ~(uint32_t)(PROTO_CREATE_TRACKING |
-						   PROTO_CREATE_NO_HUGE_PAGES))
-			return -EBADMSG;
-		m->create_domain.flags = wire_get_le32(b);
-		name_get(m->create_domain.device, b + 8);
-		return 0;
-	case PROTO_CREATE_DOMAIN_REPLY:
-		if (wire_get_le32(b + 12))
-			return -EBADMSG;
-		m->create_domain_reply = (struct proto_create_domain_reply){
-			.domain_id = wire_get_le32(b),
-			.dev_id = wire_get_le32(b + 4),
-			.status = wire_get_le32(b + 8),
-		};
-		return 0;
-	case PROTO_ATTACH_DEVICE:
-	case PROTO_DETACH_DEVICE:
-		if (wire_get_le32(b + 4) || !name_valid(b + 8))
-			return -EBADMSG;
-		m->device_op.domain_id = wire_get_le32(b);
-		name_get(m->device_op.device, b + 8);
-		return 0;
-	case PROTO_ATTACH_DEVICE_REPLY:
-		if (wire_get_le32(b + 4))
-			return -EBADMSG;
-		m->attach_device_reply.dev_id = wire_get_le32(b);
-		return 0;
-	case PROTO_DESTROY_DOMAIN:
-	case PROTO_TRACK_START:
-	case PROTO_TRACK_STOP:
-	case PROTO_UNSUBSCRIBE:
-	case PROTO_SYNC:
-	case PROTO_STATS:
-	case PROTO_GET_FDS:
-	case PROTO_EV_STATE_LOST:
-		if (wire_get_le32(b + 4))
-			return -EBADMSG;
-		m->domain_op.domain_id = wire_get_le32(b);
-		return 0;
-	case PROTO_MAP:
-	case PROTO_UNMAP:
-	case PROTO_DMA_WRITE: {
-		uint32_t flags = wire_get_le32(b + 4);
+	const struct proto_subscribe_reply *sr = &m->subscribe_reply;
 
-		if (m->type == PROTO_MAP ?
-		    !(flags & (PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE)) ||
-		    flags & ~(uint32_t)(PROTO_MAP_READABLE |
-					PROTO_MAP_WRITEABLE |
-					PROTO_MAP_EXTERNAL) :
-		    m->type == PROTO_UNMAP ?
-		    flags & ~(uint32_t)PROTO_MAP_EXTERNAL :
-		    flags)
-			return -EBADMSG;
-		m->map = (struct proto_map){
-			.domain_id = wire_get_le32(b),
-			.flags = flags,
-			.iova = wire_get_le64(b + 8),
-			.length = wire_get_le64(b + 16),
-		};
-		return 0;
-	}
+	switch (m->type) {
+	case PROTO_CREATE_DOMAIN:
+		return !(m->create_domain.flags &
+			 ~(uint32_t)(PROTO_CREATE_TRACKING |
+				     PROTO_CREATE_NO_HUGE_PAGES));
+	case PROTO_MAP:
+		return m->map.flags & (PROTO_MAP_READABLE |
+				       PROTO_MAP_WRITEABLE) &&
+		       !(m->map.flags & ~(uint32_t)(PROTO_MAP_READABLE |
+						    PROTO_MAP_WRITEABLE |
+						    PROTO_MAP_EXTERNAL));
+	case PROTO_UNMAP:
+		return !(m->map.flags & ~(uint32_t)PROTO_MAP_EXTERNAL);
+	case PROTO_DMA_WRITE:
+		return !m->map.flags;
 	case PROTO_SUBSCRIBE:
-		if (wire_get_le32(b + 8) & ~(uint32_t)PROTO_SUBSCRIBE_CLEAN ||
-		    wire_get_le32(b + 12))
-			return -EBADMSG;
-		m->subscribe = (struct proto_subscribe){
-			.domain_id = wire_get_le32(b),
-			.interval_ms = wire_get_le32(b + 4),
-			.flags = wire_get_le32(b + 8),
-		};
-		return 0;
+		return !(m->subscribe.flags &
+			 ~(uint32_t)PROTO_SUBSCRIBE_CLEAN);
 	case PROTO_SUBSCRIBE_REPLY:
-		m->subscribe_reply = (struct proto_subscribe_reply){
-			.domain_id = wire_get_le32(b),
-			.page_size = wire_get_le64(b + 8),
-			.max_leaf = wire_get_le64(b + 16),
-			.generation = wire_get_le64(b + 24),
-		};
 		/* a client divides by these: powers of two, leaf >= page */
-		if (wire_get_le32(b + 4) ||
-		    !is_pow2(m->subscribe_reply.page_size) ||
-		    !is_pow2(m->subscribe_reply.max_leaf) ||
-		    m->subscribe_reply.max_leaf < m->subscribe_reply.page_size)
-			return -EBADMSG;
-		return 0;
-	case PROTO_SYNC_REPLY:
-		m->sync_reply = (struct proto_sync_reply){
-			.generation = wire_get_le64(b),
-			.pending_pages = wire_get_le64(b + 8),
-		};
-		return 0;
+		return is_pow2(sr->page_size) && is_pow2(sr->max_leaf) &&
+		       sr->max_leaf >= sr->page_size;
 	case PROTO_GET_RANGES:
-		if (wire_get_le32(b + 4) & ~(uint32_t)PROTO_RANGES_RESEND ||
-		    wire_get_le64(b + 8))
-			return -EBADMSG;
-		m->get_ranges = (struct proto_get_ranges){
-			.domain_id = wire_get_le32(b),
-			.flags = wire_get_le32(b + 4),
-		};
-		return 0;
-	case PROTO_ACK:
-		if (wire_get_le32(b + 4))
-			return -EBADMSG;
-		m->ack = (struct proto_ack){
-			.domain_id = wire_get_le32(b),
-			.generation = wire_get_le64(b + 8),
-		};
-		return 0;
-	case PROTO_EV_ROUND:
-		if (wire_get_le32(b + 4))
-			return -EBADMSG;
-		m->ev_round = (struct proto_ev_round){
-			.domain_id = wire_get_le32(b),
-			.generation = wire_get_le64(b + 8),
-			.round_pages = wire_get_le64(b + 16),
-			.pending_pages = wire_get_le64(b + 24),
-		};
-		return 0;
+		return !(m->get_ranges.flags &
+			 ~(uint32_t)PROTO_RANGES_RESEND);
+	default:
+		return true;
 	}
-	return -EPROTO;
 }
 
 int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
@@ -453,6 +557,9 @@ int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
 	blen = len - PROTO_HEADER_SIZE;
 	if (ti->shape == SHAPE_FIXED ? blen != ti->size : blen < ti->size)
 		return -EBADMSG;
+	if (!fields_valid(body, &ti->body))
+		return -EBADMSG;
+	fields_get(m, body, &ti->body);
 	switch (ti->shape) {
 	case SHAPE_LIST:
 		return decode_list(body, blen, ti, m);
@@ -461,7 +568,7 @@ int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
 	case SHAPE_ERROR:
 		return decode_error(body, blen, m);
 	default:
-		return decode_fixed(body, m);
+		return fixed_valid(m) ? 0 : -EBADMSG;
 	}
 }
 
@@ -494,49 +601,6 @@ static size_t error_text_len(const char *text, size_t len)
 	return n;
 }
 
-static void put_device(uint8_t *p, const struct proto_device *d)
-{
-	name_put(p, d->name);
-	wire_put_le64(p + 64, d->capabilities);
-	wire_put_le32(p + 72, d->flags);
-	wire_put_le32(p + 76, d->domain_id);
-	wire_put_le32(p + 80, d->dev_id);
-	wire_put_le32(p + 84, 0);
-}
-
-static void put_domain(uint8_t *p, const struct proto_domain *d)
-{
-	wire_put_le32(p, d->domain_id);
-	wire_put_le32(p + 4, d->status);
-	wire_put_le32(p + 8, d->owner_uid);
-	wire_put_le32(p + 12, d->devices);
-	wire_put_le64(p + 16, d->mapped_bytes);
-	wire_put_le64(p + 24, d->page_size);
-	wire_put_le64(p + 32, d->generation);
-	wire_put_le32(p + 40, d->subscribers);
-	wire_put_le32(p + 44, 0);
-}
-
-static void put_stats(uint8_t *p, const struct proto_stats *s)
-{
-	wire_put_le32(p, s->domain_id);
-	wire_put_le32(p + 4, s->status);
-	wire_put_le64(p + 8, s->generation);
-	wire_put_le64(p + 16, s->last_round_ns);
-	wire_put_le64(p + 24, s->last_round_pages);
-	wire_put_le64(p + 32, s->dirty_rate);
-	wire_put_le64(p + 40, s->mapped_bytes);
-	wire_put_le64(p + 48, s->pending_pages);
-	wire_put_le64(p + 56, s->pages_sent);
-}
-
-static void put_fd_device(uint8_t *p, const struct proto_fd_device *d)
-{
-	name_put(p, d->name);
-	wire_put_le32(p + 64, d->dev_id);
-	wire_put_le32(p + 68, d->fd_index);
-}
-
 /* Body size of @m as encoded. */
 static size_t encode_body_size(const struct proto_msg *m,
 			       const struct proto_type_info *ti)
@@ -554,111 +618,6 @@ static size_t encode_body_size(const struct proto_msg *m,
 	}
 }
 
-static void encode_fixed(const struct proto_msg *m, uint8_t *b)
-{
-	switch (m->type) {
-	case PROTO_HELLO:
-		wire_put_le16(b, m->hello.major);
-		wire_put_le16(b + 2, m->hello.minor);
-		wire_put_le64(b + 8, m->hello.features);
-		wire_put_le64(b + 16, m->hello.resume_token);
-		break;
-	case PROTO_HELLO_REPLY:
-		wire_put_le16(b, m->hello_reply.major);
-		wire_put_le16(b + 2, m->hello_reply.minor);
-		wire_put_le32(b + 4, m->hello_reply.max_msg);
-		wire_put_le64(b + 8, m->hello_reply.features);
-		wire_put_le64(b + 16, m->hello_reply.session_token);
-		wire_put_le32(b + 24, m->hello_reply.uid);
-		wire_put_le32(b + 28, m->hello_reply.gid);
-		wire_put_le32(b + 32, m->hello_reply.session_flags);
-		break;
-	case PROTO_CREATE_DOMAIN:
-		wire_put_le32(b, m->create_domain.flags);
-		name_put(b + 8, m->create_domain.device);
-		break;
-	case PROTO_CREATE_DOMAIN_REPLY:
-		wire_put_le32(b, m->create_domain_reply.domain_id);
-		wire_put_le32(b + 4, m->create_domain_reply.dev_id);
-		wire_put_le32(b + 8, m->create_domain_reply.status);
-		break;
-	case PROTO_ATTACH_DEVICE:
-	case PROTO_DETACH_DEVICE:
-		wire_put_le32(b, m->device_op.domain_id);
-		name_put(b + 8, m->device_op.device);
-		break;
-	case PROTO_ATTACH_DEVICE_REPLY:
-		wire_put_le32(b, m->attach_device_reply.dev_id);
-		break;
-	case PROTO_DESTROY_DOMAIN:
-	case PROTO_TRACK_START:
-	case PROTO_TRACK_STOP:
-	case PROTO_UNSUBSCRIBE:
-	case PROTO_SYNC:
-	case PROTO_STATS:
-	case PROTO_GET_FDS:
-	case PROTO_EV_STATE_LOST:
-		wire_put_le32(b, m->domain_op.domain_id);
-		break;
-	case PROTO_MAP:
-	case PROTO_UNMAP:
-	case PROTO_DMA_WRITE:
-		wire_put_le32(b, m->map.domain_id);
-		wire_put_le32(b + 4, m->map.flags);
-		wire_put_le64(b + 8, m->map.iova);
-		wire_put_le64(b + 16, m->map.length);
-		break;
-	case PROTO_SUBSCRIBE:
-		wire_put_le32(b, m->subscribe.domain_id);
-		wire_put_le32(b + 4, m->subscribe.interval_ms);
-		wire_put_le32(b + 8, m->subscribe.flags);
-		break;
-	case PROTO_SUBSCRIBE_REPLY:
-		wire_put_le32(b, m->subscribe_reply.domain_id);
-		wire_put_le64(b + 8, m->subscribe_reply.page_size);
-		wire_put_le64(b + 16, m->subscribe_reply.max_leaf);
-		wire_put_le64(b + 24, m->subscribe_reply.generation);
-		break;
-	case PROTO_SYNC_REPLY:
-		wire_put_le64(b, m->sync_reply.generation);
-		wire_put_le64(b + 8, m->sync_reply.pending_pages);
-		break;
-	case PROTO_GET_RANGES:
-		wire_put_le32(b, m->get_ranges.domain_id);
-		wire_put_le32(b + 4, m->get_ranges.flags);
-		break;
-	case PROTO_ACK:
-		wire_put_le32(b, m->ack.domain_id);
-		wire_put_le64(b + 8, m->ack.generation);
-		break;
-	case PROTO_EV_ROUND:
-		wire_put_le32(b, m->ev_round.domain_id);
-		wire_put_le64(b + 8, m->ev_round.generation);
-		wire_put_le64(b + 16, m->ev_round.round_pages);
-		wire_put_le64(b + 24, m->ev_round.pending_pages);
-		break;
-	}
-}
-
-static int encode_names_valid(const struct proto_msg *m)
-{
-	switch (m->type) {
-	case PROTO_CREATE_DOMAIN: {
-		size_t n = strnlen(m->create_domain.device, PROTO_NAME_MAX);
-
-		return n && n < PROTO_NAME_MAX ? 0 : -EINVAL;
-	}
-	case PROTO_ATTACH_DEVICE:
-	case PROTO_DETACH_DEVICE: {
-		size_t n = strnlen(m->device_op.device, PROTO_NAME_MAX);
-
-		return n && n < PROTO_NAME_MAX ? 0 : -EINVAL;
-	}
-	default:
-		return 0;
-	}
-}
-
 int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 {
 	const struct proto_type_info *ti;
@@ -670,7 +629,7 @@ int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 	if (!m || !buf)
 		return -EINVAL;
 	ti = proto_type_info(m->type);
-	if (!ti || encode_names_valid(m))
+	if (!ti || !names_ok(m, &ti->body))
 		return -EINVAL;
 	if ((ti->shape == SHAPE_LIST && m->list.count && !m->list.entries) ||
 	    (ti->shape == SHAPE_RANGES && m->ranges.chunks_len &&
@@ -683,35 +642,25 @@ int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 	memset(buf, 0, len);
 	put_header(buf, m->type, m->flags, (uint32_t)len, m->id);
 	b = buf + PROTO_HEADER_SIZE;
+	fields_put(b, m, &ti->body);
+	/* what follows the fixed part is copied as it is */
 	switch (ti->shape) {
 	case SHAPE_LIST:
-		wire_put_le32(b, m->list.count);
-		if (m->type == PROTO_GET_FDS_REPLY) {
-			wire_put_le32(b + 4, m->list.ioas_id);
-			wire_put_le32(b + 8, m->list.hwpt_id);
-		}
 		if (m->list.count)
 			memcpy(b + ti->size, m->list.entries,
 			       (size_t)m->list.count * ti->entry);
 		break;
 	case SHAPE_RANGES:
-		wire_put_le64(b, m->ranges.generation);
-		wire_put_le32(b + 8, m->ranges.domain_id);
-		wire_put_le32(b + 12, m->ranges.seq);
-		wire_put_le64(b + 16, m->ranges.total_pages);
-		wire_put_le32(b + 24, m->ranges.nchunks);
 		if (m->ranges.chunks_len)
-			memcpy(b + PROTO_RANGES_FIXED, m->ranges.chunks,
+			memcpy(b + ti->size, m->ranges.chunks,
 			       m->ranges.chunks_len);
 		break;
 	case SHAPE_ERROR:
-		wire_put_le32(b, m->error.err);
-		if (len > PROTO_HEADER_SIZE + 8)
-			memcpy(b + 8, m->error.text,
-			       len - PROTO_HEADER_SIZE - 8);
+		if (len > PROTO_HEADER_SIZE + ti->size)
+			memcpy(b + ti->size, m->error.text,
+			       len - PROTO_HEADER_SIZE - ti->size);
 		break;
 	default:
-		encode_fixed(m, b);
 		break;
 	}
 	/* never put on the wire what a peer would refuse */
@@ -744,87 +693,51 @@ int proto_list_begin(struct proto_list_builder *lb, uint8_t *buf, size_t cap,
 	return 0;
 }
 
-static uint8_t *list_slot(struct proto_list_builder *lb, uint16_t type,
-			  int *r)
+static int list_add(struct proto_list_builder *lb, uint16_t type,
+		    const void *entry)
 {
-	uint8_t *p;
+	const struct proto_type_info *ti = proto_type_info(type);
 
-	if (!lb || !lb->buf || wire_get_le16(lb->buf) != type) {
-		*r = -EINVAL;
-		return NULL;
-	}
-	if (lb->len + lb->entry_size > lb->cap) {
-		*r = -ENOSPC;
-		return NULL;
-	}
-	p = lb->buf + lb->len;
+	if (!lb || !lb->buf || wire_get_le16(lb->buf) != type)
+		return -EINVAL;
+	if (lb->len + lb->entry_size > lb->cap)
+		return -ENOSPC;
+	fields_put(lb->buf + lb->len, entry, &ti->entries);
 	lb->len += lb->entry_size;
 	lb->count++;
-	*r = 0;
-	return p;
-}
-
-static bool name_ok(const char *name)
-{
-	size_t n = strnlen(name, PROTO_NAME_MAX);
-
-	return n && n < PROTO_NAME_MAX;
+	return 0;
 }
 
 int proto_list_add_device(struct proto_list_builder *lb,
 			  const struct proto_device *d)
 {
-	uint8_t *p;
-	int r;
-
 	if (!d || !name_ok(d->name))
 		return -EINVAL;
-	p = list_slot(lb, PROTO_LIST_DEVICES_REPLY, &r);
-	if (p)
-		put_device(p, d);
-	return r;
+	return list_add(lb, PROTO_LIST_DEVICES_REPLY, d);
 }
 
 int proto_list_add_domain(struct proto_list_builder *lb,
 			  const struct proto_domain *d)
 {
-	uint8_t *p;
-	int r;
-
 	if (!d)
 		return -EINVAL;
-	p = list_slot(lb, PROTO_LIST_DOMAINS_REPLY, &r);
-	if (p)
-		put_domain(p, d);
-	return r;
+	return list_add(lb, PROTO_LIST_DOMAINS_REPLY, d);
 }
 
 int proto_list_add_stats(struct proto_list_builder *lb,
 			 const struct proto_stats *s)
 {
-	uint8_t *p;
-	int r;
-
 	if (!s)
 		return -EINVAL;
-	p = list_slot(lb, PROTO_STATS_REPLY, &r);
-	if (p)
-		put_stats(p, s);
-	return r;
+	return list_add(lb, PROTO_STATS_REPLY, s);
 }
 
 int proto_list_add_fd_device(struct proto_list_builder *lb,
 			     const struct proto_fd_device *d)
 {
-	uint8_t *p;
-	int r;
-
 	if (!d || !name_ok(d->name) || !d->fd_index)
 		return -EINVAL;
-	p = list_slot(lb, PROTO_GET_FDS_REPLY, &r);
-	if (p)
-		put_fd_device(p, d);
-	return r;
+	return list_add(lb, PROTO_GET_FDS_REPLY, d);
 }
 
 void proto_list_set_fds_ids(struct proto_list_builder *lb, uint32_t ioas_id,
@@ -853,69 +766,39 @@ int proto_list_end(struct proto_list_builder *lb, bool more)
 	return (int)lb->len;
 }
 
-static const uint8_t *list_entry(const struct proto_msg *m, uint16_t type,
-				 uint32_t i)
+static void list_entry_get(const struct proto_msg *m, uint16_t type,
+			   uint32_t i, void *entry)
 {
 	const struct proto_type_info *ti = proto_type_info(type);
 
-	return m->list.entries + (size_t)i * ti->entry;
+	fields_get(entry, m->list.entries + (size_t)i * ti->entry,
+		   &ti->entries);
 }
 
 void proto_device_at(const struct proto_msg *m, uint32_t i,
 		     struct proto_device *d)
 {
-	const uint8_t *p = list_entry(m, PROTO_LIST_DEVICES_REPLY, i);
-
-	name_get(d->name, p);
-	d->capabilities = wire_get_le64(p + 64);
-	d->flags = wire_get_le32(p + 72);
-	d->domain_id = wire_get_le32(p + 76);
-	d->dev_id = wire_get_le32(p + 80);
+	list_entry_get(m, PROTO_LIST_DEVICES_REPLY, i, d);
 }
 
 void proto_domain_at(const struct proto_msg *m, uint32_t i,
 		     struct proto_domain *d)
 {
-	const uint8_t *p = list_entry(m, PROTO_LIST_DOMAINS_REPLY, i);
-
-	*d = (struct proto_domain){
-		.domain_id = wire_get_le32(p),
-		.status = wire_get_le32(p + 4),
-		.owner_uid = wire_get_le32(p + 8),
-		.devices = wire_get_le32(p + 12),
-		.mapped_bytes = wire_get_le64(p + 16),
-		.page_size = wire_get_le64(p + 24),
-		.generation = wire_get_le64(p + 32),
-		.subscribers = wire_get_le32(p + 40),
-	};
+	*d = (struct proto_domain){ 0 };
+	list_entry_get(m, PROTO_LIST_DOMAINS_REPLY, i, d);
 }
 
 void proto_stats_at(const struct proto_msg *m, uint32_t i,
 		    struct proto_stats *s)
 {
-	const uint8_t *p = list_entry(m, PROTO_STATS_REPLY, i);
-
-	*s = (struct proto_stats){
-		.domain_id = wire_get_le32(p),
-		.status = wire_get_le32(p + 4),
-		.generation = wire_get_le64(p + 8),
-		.last_round_ns = wire_get_le64(p + 16),
-		.last_round_pages = wire_get_le64(p + 24),
-		.dirty_rate = wire_get_le64(p + 32),
-		.mapped_bytes = wire_get_le64(p + 40),
-		.pending_pages = wire_get_le64(p + 48),
-		.pages_sent = wire_get_le64(p + 56),
-	};
+	*s = (struct proto_stats){ 0 };
+	list_entry_get(m, PROTO_STATS_REPLY, i, s);
 }
 
 void proto_fd_device_at(const struct proto_msg *m, uint32_t i,
 			struct proto_fd_device *d)
 {
-	const uint8_t *p = list_entry(m, PROTO_GET_FDS_REPLY, i);
-
-	name_get(d->name, p);
-	d->dev_id = wire_get_le32(p + 64);
-	d->fd_index = wire_get_le32(p + 68);
+	list_entry_get(m, PROTO_GET_FDS_REPLY, i, d);
 }
 
 /* ---- RANGES packets ---- */
@@ -923,10 +806,11 @@ void proto_fd_device_at(const struct proto_msg *m, uint32_t i,
 int proto_ranges_begin(struct proto_ranges_builder *rb, uint8_t *buf,
 		       size_t cap, uint64_t id, const struct proto_ranges *r)
 {
-	uint8_t *b;
+	struct proto_msg msg;
 
 	if (!rb || !buf || !r)
 		return -EINVAL;
+	msg.ranges = *r;
 	if (cap > PROTO_MAX_MSG)
 		cap = PROTO_MAX_MSG;
 	if (cap < PROTO_HEADER_SIZE + PROTO_RANGES_FIXED)
@@ -938,11 +822,10 @@ int proto_ranges_begin(struct proto_ranges_builder *rb, uint8_t *buf,
 	};
 	memset(buf, 0, rb->len);
 	put_header(buf, PROTO_RANGES, 0, (uint32_t)rb->len, id);
-	b = buf + PROTO_HEADER_SIZE;
-	wire_put_le64(b, r->generation);
-	wire_put_le32(b + 8, r->domain_id);
-	wire_put_le32(b + 12, r->seq);
-	wire_put_le64(b + 16, r->total_pages);
+	/* nchunks is counted by proto_ranges_add() */
+	msg.ranges.nchunks = 0;
+	fields_put(buf + PROTO_HEADER_SIZE, &msg,
+		   &proto_type_info(PROTO_RANGES)->body);
 	return 0;
 }
 

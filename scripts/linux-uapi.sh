@@ -20,26 +20,13 @@
 
 set -eu
 
-pkg=${LINUX_SOURCE_PKG:-linux-source-6.12}
-tarball=${LINUX_SOURCE_TARBALL:-/usr/src/$pkg.tar.xz}
+# shellcheck disable=SC2034 # me and need are read by linux-source.sh
+me=linux-uapi.sh
+need="the ABI test needs the Linux 6.12 uAPI headers from it"
 headers="iommufd.h vfio.h"
+# shellcheck source=scripts/linux-source.sh
+. "$(dirname "$0")/linux-source.sh"
 
-die() {
-	echo "linux-uapi.sh: $*" >&2
-	exit 1
-}
-
-version=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) || version=
-status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) ||
-	status=
-if [ -z "$version" ] || [ "$status" != installed ]; then
-	die "package $pkg is not installed; the ABI test needs the Linux 6.12" \
-	    "uAPI headers from it (apt-get install $pkg)"
-fi
-[ -r "$tarball" ] || die "$tarball is missing although $pkg $version is" \
-			 "installed (reinstall $pkg)"
-
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/dirtyd
 dest=$cache/linux-uapi-$version
 
 is_complete() {
@@ -76,15 +63,7 @@ for h in $headers; do
 	if grep -q '__KERNEL__' "$in"; then
 		die "$h has a __KERNEL__ block; this script cannot unifdef it"
 	fi
-	# The sed of the kernel's scripts/headers_install.sh.
-	sed -E -e '
-		s/([[:space:](])(__user|__force|__iomem)[[:space:]]/\1/g
-		s/__attribute_const__([[:space:]]|$)/\1/g
-		s@^#include <linux/compiler(|_types).h>@@
-		s/(^|[^a-zA-Z0-9])__packed([^a-zA-Z0-9_]|$)/\1__attribute__((packed))\2/g
-		s/(^|[[:space:](])(inline|asm|volatile)([[:space:](]|$)/\1__\2__\3/g
-		s@#(ifndef|define|endif[[:space:]]*/[*])[[:space:]]*_UAPI@#\1 @
-	' "$in" >"$tmp/out/linux/$h"
+	headers_install_sed "$in" >"$tmp/out/linux/$h"
 done
 echo "$pkg $version $tarball" >"$tmp/out/.complete"
 

@@ -411,6 +411,15 @@ static int dirty_recv_answer(struct dirty *d, uint64_t id, struct proto_msg *m,
 	}
 }
 
+/* Start a call: forget the last error text and send @req. */
+static int dirty_start(struct dirty *d, struct proto_msg *req)
+{
+	d->has_error_text = false;
+	if (d->fd < 0)
+		return -ENOTCONN;
+	return dirty_send(d, req);
+}
+
 /*
  * Send @req and read its single-packet answer into @m: @reply_type or
  * PROTO_ERROR (returned as its errno).
@@ -420,10 +429,7 @@ static int dirty_call(struct dirty *d, struct proto_msg *req,
 {
 	int r;
 
-	d->has_error_text = false;
-	if (d->fd < 0)
-		return -ENOTCONN;
-	r = dirty_send(d, req);
+	r = dirty_start(d, req);
 	if (r < 0)
 		return r;
 	r = dirty_recv_answer(d, req->id, m, NULL);
@@ -685,10 +691,7 @@ static int dirty_call_list(struct dirty *d, struct proto_msg *req,
 	struct proto_msg m;
 	int r;
 
-	d->has_error_text = false;
-	if (d->fd < 0)
-		return -ENOTCONN;
-	r = dirty_send(d, req);
+	r = dirty_start(d, req);
 	if (r < 0)
 		return r;
 	for (bool first = true;; first = false) {
@@ -1046,6 +1049,15 @@ static int dirty_resubscribe(struct dirty *d, struct dirty_sub *s)
 	return 0;
 }
 
+/* Before a call about @domain_id: a subscription the session lost is made
+ * again. */
+static int sub_restore(struct dirty *d, uint32_t domain_id)
+{
+	struct dirty_sub *s = sub_find(d, domain_id);
+
+	return s && s->lost ? dirty_resubscribe(d, s) : 0;
+}
+
 int dirty_sync(struct dirty *d, uint32_t domain_id, uint64_t *generation,
 	       uint64_t *pending_pages)
 {
@@ -1053,17 +1065,13 @@ int dirty_sync(struct dirty *d, uint32_t domain_id, uint64_t *generation,
 		.type = PROTO_SYNC,
 		.domain_op.domain_id = domain_id,
 	};
-	struct dirty_sub *s;
 	int r;
 
 	if (!d)
 		return -EINVAL;
-	s = sub_find(d, domain_id);
-	if (s && s->lost) {
-		r = dirty_resubscribe(d, s);
-		if (r < 0)
-			return r;
-	}
+	r = sub_restore(d, domain_id);
+	if (r < 0)
+		return r;
 	r = dirty_call(d, &req, PROTO_SYNC_REPLY, &m);
 	if (r < 0)
 		return r;
@@ -1162,21 +1170,14 @@ int dirty_ranges(struct dirty *d, uint32_t domain_id, uint32_t flags,
 		},
 	};
 	uint64_t gen = 0, total = 0;
-	struct dirty_sub *s;
 	int r, err = 0;
 
 	if (!d || !fn || (flags & ~(uint32_t)DIRTY_RANGES_FLAGS))
 		return -EINVAL;
-	d->has_error_text = false;
-	if (d->fd < 0)
-		return -ENOTCONN;
-	s = sub_find(d, domain_id);
-	if (s && s->lost) {
-		r = dirty_resubscribe(d, s);
-		if (r < 0)
-			return r;
-	}
-	r = dirty_send(d, &req);
+	r = sub_restore(d, domain_id);
+	if (r < 0)
+		return r;
+	r = dirty_start(d, &req);
 	if (r < 0)
 		return r;
 	/* Read the whole stream even after an error: its packets must not

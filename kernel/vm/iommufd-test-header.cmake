@@ -14,7 +14,7 @@ execute_process(
   RESULT_VARIABLE _dirtyd_mock_rc
   OUTPUT_STRIP_TRAILING_WHITESPACE)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
-  ${_dirtyd_mock_script})
+  ${_dirtyd_mock_script} ${PROJECT_SOURCE_DIR}/scripts/linux-source.sh)
 if(_dirtyd_mock_rc EQUAL 0 AND EXISTS "${_dirtyd_mock_dir}/iommufd_test.h")
   message(STATUS "Mock IOMMU test interface: ${_dirtyd_mock_dir}")
   target_include_directories(dirtyd_kernel PRIVATE ${_dirtyd_mock_dir})

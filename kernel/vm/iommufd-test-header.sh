@@ -25,27 +25,15 @@
 
 set -eu
 
-pkg=${LINUX_SOURCE_PKG:-linux-source-6.12}
-tarball=${LINUX_SOURCE_TARBALL:-/usr/src/$pkg.tar.xz}
+# shellcheck disable=SC2034 # me and need are read by linux-source.sh
+me=iommufd-test-header.sh
+need="the mock IOMMU provider needs"
+need="$need drivers/iommu/iommufd/iommufd_test.h from it"
 # Bump when the transformation below changes.
 recipe=1
+# shellcheck source=scripts/linux-source.sh
+. "$(dirname "$0")/../../scripts/linux-source.sh"
 
-die() {
-	echo "iommufd-test-header.sh: $*" >&2
-	exit 1
-}
-
-version=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) || version=
-status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) ||
-	status=
-if [ -z "$version" ] || [ "$status" != installed ]; then
-	die "package $pkg is not installed; the mock IOMMU provider needs" \
-	    "drivers/iommu/iommufd/iommufd_test.h from it (apt-get install $pkg)"
-fi
-[ -r "$tarball" ] || die "$tarball is missing although $pkg $version is" \
-			 "installed (reinstall $pkg)"
-
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/dirtyd
 dest=$cache/linux-iommufd-test-$version
 
 if [ -s "$dest/iommufd_test.h" ] && [ -f "$dest/.complete" ] &&
@@ -88,15 +76,9 @@ mkdir "$tmp/out"
 EOF
 	# The sed of the kernel's scripts/headers_install.sh, and our copy of
 	# <linux/iommufd.h> (tests/abi/ checks it against this same tarball).
-	sed -E -e '
-		s/([[:space:](])(__user|__force|__iomem)[[:space:]]/\1/g
-		s/__attribute_const__([[:space:]]|$)/\1/g
-		s@^#include <linux/compiler(|_types).h>@@
-		s/(^|[^a-zA-Z0-9])__packed([^a-zA-Z0-9_]|$)/\1__attribute__((packed))\2/g
-		s/(^|[[:space:](])(inline|asm|volatile)([[:space:](]|$)/\1__\2__\3/g
-		s@#(ifndef|define|endif[[:space:]]*/[*])[[:space:]]*_UAPI@#\1 @
-		s@^#include <linux/iommufd.h>@#include "kernel/uapi/iommufd.h"@
-	' "$in"
+	headers_install_sed \
+		-e 's@^#include <linux/iommufd.h>@#include "kernel/uapi/iommufd.h"@' \
+		"$in"
 } >"$tmp/out/iommufd_test.h"
 echo "recipe $recipe" >"$tmp/out/.complete"
 

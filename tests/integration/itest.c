@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirtyd_proc.h"
 #include "itest.h"
 #include "protocol/chunk.h"
 
@@ -148,22 +149,12 @@ void itest_start(struct itest_daemon *t, const char *body)
 int itest_stop(struct itest_daemon *t)
 {
 	int status = -1;
-	pid_t r = 0;
 
 	if (!t->dir[0])
 		return 0;	/* never started (a skipped test) */
 	if (t->pid > 0) {
-		kill(t->pid, SIGTERM);
-		for (int i = 0; i < 2000; i++) {
-			r = waitpid(t->pid, &status, WNOHANG);
-			if (r == t->pid)
-				break;
-			usleep(10000);
-		}
-		if (r != t->pid) {
+		if (!dirtyd_proc_stop(t->pid, &status)) {
 			fprintf(stderr, "dirtyd ignored SIGTERM for 20 s\n");
-			kill(t->pid, SIGKILL);
-			waitpid(t->pid, &status, 0);
 			status = -1;
 		}
 		t->pid = 0;

@@ -22,6 +22,8 @@
 
 #include <dirtyd/dirty.h>
 
+#include "dirtyd_proc.h"
+
 /* Devices of every test host: three that track, one that cannot. */
 #define TD_DEVICES "sim0:dirty,sim1:dirty,sim2:dirty,legacy0:nodirty"
 
@@ -115,21 +117,10 @@ static void td_start(struct tdaemon *t, const char *extra)
 static void td_stop(struct tdaemon *t)
 {
 	int status = 0;
-	pid_t r = 0;
 
 	if (t->pid <= 0)
 		return;
-	kill(t->pid, SIGTERM);
-	for (int i = 0; i < 2000; i++) {
-		r = waitpid(t->pid, &status, WNOHANG);
-		if (r == t->pid)
-			break;
-		td_sleep_ms(10);
-	}
-	if (r != t->pid) {
-		kill(t->pid, SIGKILL);
-		waitpid(t->pid, &status, 0);
-	}
+	dirtyd_proc_stop(t->pid, &status);
 	t->pid = 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		td_dump_log(t);

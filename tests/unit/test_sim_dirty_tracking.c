@@ -30,34 +30,16 @@
 
 #include "test_rng.h"
 #include "kernel/backend.h"
+#include "test_sim_expect.h"
 
-#define SZ_2K		0x800ULL
-#define SZ_4K		0x1000ULL
 #define SZ_64K		0x10000ULL
 #define SZ_1M		0x100000ULL
-#define SZ_2M		0x200000ULL
-#define SZ_1G		0x40000000ULL
 #define SZ_64G		(64 * SZ_1G)
 
 /* The selftest maps at MOCK_APERTURE_START. */
 #define IOVA_START	(16 * SZ_1M)
 #define MAP_RW		(IOMMU_IOAS_MAP_FIXED_IOVA |			\
 			 IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
-#define NO_CLEAR	IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR
-
-#define expect_ok(expr)							\
-	do {								\
-		int rc_ = (expr);					\
-		cr_assert_eq(rc_, 0, "%s = %d (%s)", #expr, rc_,	\
-			     strerror(-rc_));				\
-	} while (0)
-
-#define expect_err(err, expr)						\
-	do {								\
-		int rc_ = (expr);					\
-		cr_assert_eq(rc_, -(err), "%s = %d (%s), want -%s",	\
-			     #expr, rc_, strerror(-rc_), #err);		\
-	} while (0)
 
 /* ---- the simulated host ------------------------------------------------ */
 

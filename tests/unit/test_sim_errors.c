@@ -26,28 +26,10 @@
 #include <sys/mman.h>
 
 #include "kernel/backend.h"
+#include "test_sim_expect.h"
 
-#define SZ_2K		0x800ULL
-#define SZ_4K		0x1000ULL
-#define SZ_2M		0x200000ULL
-#define SZ_1G		0x40000000ULL
 #define IOVA_START	(16 * 0x100000ULL)
 #define MAP_LEN		(4 * SZ_2M)
-#define NO_CLEAR	IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR
-
-#define expect_ok(expr)							\
-	do {								\
-		int rc_ = (expr);					\
-		cr_assert_eq(rc_, 0, "%s = %d (%s)", #expr, rc_,	\
-			     strerror(-rc_));				\
-	} while (0)
-
-#define expect_err(err, expr)						\
-	do {								\
-		int rc_ = (expr);					\
-		cr_assert_eq(rc_, -(err), "%s = %d (%s), want -%s",	\
-			     #expr, rc_, strerror(-rc_), #err);		\
-	} while (0)
 
 /*
  * The host: "dev0" tracks, "nodirty0" does not.  IOAS ioas has

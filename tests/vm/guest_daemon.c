@@ -43,8 +43,8 @@
 #include <dirtyd/dirty.h>
 
 #include "kernel/uapi/iommufd.h"
+#include "tests/vm/guest_check.h"
 
-#define MIB (1ULL << 20)
 #define GD_DIR "/tmp/dirtyd-vm"
 #define GD_SOCK GD_DIR "/dirtyd.sock"
 #define GD_CONF GD_DIR "/dirtyd.conf"
@@ -54,42 +54,13 @@
 #define GD_PARALLEL 3
 #define GD_ROUNDS 5
 
-static unsigned int n_checks, n_failed;
 static uint64_t page_size;	/* the mock IO page: what domains report */
-
-static bool check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	n_checks++;
-	printf("%s %u - ", ok ? "ok" : "not ok", n_checks);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		n_failed++;
-	return ok;
-}
 
 #define CHECK_RC(expr, want, what) ({					\
 	int rc_ = (expr);						\
 	check(rc_ == (want), "%s (got %d %s, want %d)", what, rc_,	\
 	      rc_ ? strerror(-rc_) : "", (want));			\
 })
-
-static void info(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("info: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
 static uint64_t now_ms(void)
 {
@@ -365,26 +336,6 @@ static int client_ioas_unmap(int iommufd, uint32_t ioas, uint64_t iova,
 	return ioctl(iommufd, IOMMU_IOAS_UNMAP, &unmap) ? -errno : 0;
 }
 
-/* 2 MiB aligned memory: hugetlb (physically contiguous 2 MiB pages) or
- * plain pages. */
-static void *mem_alloc(uint64_t len, bool huge)
-{
-	uint64_t size = (len + 2 * MIB - 1) & ~(2 * MIB - 1);
-	uint8_t *p;
-
-	if (huge) {
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
-			 MAP_POPULATE, -1, 0);
-		return p == MAP_FAILED ? NULL : p;
-	}
-	p = mmap(NULL, size + 2 * MIB, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	return (void *)(((uintptr_t)p + 2 * MIB - 1) & ~(2 * MIB - 1));
-}
-
 /* ------------------------------------------------------------ tests */
 
 static void test_devices(struct dirty *c)
@@ -590,7 +541,7 @@ static void test_external(struct dirty *c, uint32_t dom, bool huge)
 	      "have none; %zu listed)", tag, fds->n_devices);
 	info("%s: ioas_id %u hwpt_id %u", tag, fds->ioas_id, fds->hwpt_id);
 
-	mem = mem_alloc(len, huge);
+	mem = mem_alloc(len, huge, true);
 	if (!check(mem, "%s: %s memory for the client's own mapping", tag,
 		   huge ? "hugetlb" : "plain"))
 		goto out;

@@ -28,31 +28,13 @@
 
 #include "daemon/harvest.h"
 #include "kernel/backend.h"
+#include "tests/vm/guest_check.h"
 
 #define PG 4096ULL
-#define MIB (1ULL << 20)
 #define MOCK_HUGE MIB		/* selftest.c: 512 * MOCK_IO_PAGE_SIZE */
 #define MAP_RW (IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | \
 		IOMMU_IOAS_MAP_WRITEABLE)
 #define NO_CLEAR IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR
-
-static unsigned int n_checks, n_failed;
-
-static bool check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	n_checks++;
-	printf("%s %u - ", ok ? "ok" : "not ok", n_checks);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		n_failed++;
-	return ok;
-}
 
 #define CHECK_RC(expr, want, what) do {					\
 	int rc_ = (expr);						\
@@ -60,42 +42,10 @@ static bool check(bool ok, const char *fmt, ...)
 	      rc_, rc_ ? strerror(-rc_) : "", (want));			\
 } while (0)
 
-static void info(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("info: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-/* Memory for a mapping: plain pages, or hugetlb (2 MiB) pages, 2 MiB
- * aligned either way so that the IOVA and the VA agree mod 1 MiB. */
-static void *mem_alloc(uint64_t len, bool huge)
-{
-	uint64_t size = (len + 2 * MIB - 1) & ~(2 * MIB - 1);
-	uint8_t *p;
-
-	if (huge) {
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
-			 MAP_POPULATE, -1, 0);
-		return p == MAP_FAILED ? NULL : p;
-	}
-	p = mmap(NULL, size + 2 * MIB, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	return (void *)(((uintptr_t)p + 2 * MIB - 1) & ~(2 * MIB - 1));
-}
-
 static int map_at(struct backend *b, uint32_t ioas, uint64_t iova,
 		  uint64_t len, bool huge, uint64_t va_offset)
 {
-	uint8_t *mem = mem_alloc(len + va_offset, huge);
+	uint8_t *mem = mem_alloc(len + va_offset, huge, false);
 
 	if (!mem)
 		return -ENOMEM;
