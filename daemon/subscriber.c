@@ -247,6 +247,15 @@ int subscriber_set_take(struct subscriber_set *s, uint64_t gen,
 			page += span;
 		}
 	}
+	/* kept until acknowledged: give back what doubling left spare */
+	if (g->len < g->cap) {
+		uint8_t *p = realloc(g->chunks, g->len ? g->len : 1);
+
+		if (p) {
+			g->chunks = p;
+			g->cap = g->len;
+		}
+	}
 	for (tail = &s->inflight; *tail; tail = &(*tail)->next)
 		;
 	*tail = g;
