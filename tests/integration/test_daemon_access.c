@@ -114,7 +114,7 @@ static void child_nobody(uint32_t dom)
 	CHECK(itest_call(&c, &m, &r) == 0 && r.list.count == 0,
 	      "STATS shows root's domain");
 	n = itest_list_devices(&c, devs, 4);
-	for (unsigned int i = 0; i < n; i++) {
+	for (unsigned int i = 0; i < n && i < 4; i++) {
 		if (strcmp(devs[i].name, "sim0"))
 			continue;
 		CHECK(devs[i].flags & PROTO_DEVICE_ATTACHED,
