@@ -408,20 +408,13 @@ static int req_track_stop(struct session *s, struct domain *d,
 
 /* ------------------------------------------------------------ subscribers */
 
-static int req_subscribe(struct session *s, struct domain *d,
-			 const struct proto_msg *m)
+/* Create the session's subscription to @d and answer SUBSCRIBE_REPLY. */
+static int subscribe_now(struct session *s, struct domain *d)
 {
-	const struct proto_subscribe *sb = &m->subscribe;
-	unsigned int max = s->srv->cfg->max_subscriptions;
+	const struct proto_subscribe *sb = &s->req.subscribe;
 	struct subscription *sub;
 	int r;
 
-	if (session_sub_of(s, d))
-		return server_why(s->srv, -EEXIST, "this session is already "
-				  "subscribed to domain %u", d->id);
-	if (s->nsubs >= max)
-		return server_why(s->srv, -EDQUOT, "too many subscriptions on "
-				  "this session (max_subscriptions %u)", max);
 	r = domain_subscribe(d, s, sb->interval_ms,
 			     sb->flags & PROTO_SUBSCRIBE_CLEAN, &sub);
 	if (r < 0)
@@ -429,7 +422,7 @@ static int req_subscribe(struct session *s, struct domain *d,
 	session_sub_add(s, sub);
 	session_reply(s, &(struct proto_msg){
 		.type = PROTO_SUBSCRIBE_REPLY,
-		.id = m->id,
+		.id = s->req.id,
 		.subscribe_reply = {
 			.domain_id = d->id,
 			.page_size = d->page_size,
@@ -438,6 +431,43 @@ static int req_subscribe(struct session *s, struct domain *d,
 		},
 	});
 	return 0;
+}
+
+/*
+ * A CLEAN subscription joins after a round that began after SUBSCRIBE
+ * arrived: that round folds what was written before into the others, so
+ * the new subscriber starts with nothing, and every later write is its.
+ * If that round failed or tracking went off meanwhile, the subscription
+ * is made all the same (it can only over-report then).
+ */
+static void subscribe_ready(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+	int r;
+
+	if (result == -ENOENT)
+		return waiter_gone(s, s->req.subscribe.domain_id);
+	r = subscribe_now(s, w->dom);
+	if (r < 0)
+		waiter_fail(s, r);
+}
+
+static int req_subscribe(struct session *s, struct domain *d,
+			 const struct proto_msg *m)
+{
+	unsigned int max = s->srv->cfg->max_subscriptions;
+
+	if (session_sub_of(s, d))
+		return server_why(s->srv, -EEXIST, "this session is already "
+				  "subscribed to domain %u", d->id);
+	if (s->nsubs >= max)
+		return server_why(s->srv, -EDQUOT, "too many subscriptions on "
+				  "this session (max_subscriptions %u)", max);
+	if ((m->subscribe.flags & PROTO_SUBSCRIBE_CLEAN) && d->enabled) {
+		domain_after_round(d, &s->waiter, false, subscribe_ready);
+		return 0;
+	}
+	return subscribe_now(s, d);
 }
 
 static int no_subscription(struct session *s, struct domain *d)

@@ -225,6 +225,54 @@ Test(ranges, exact_pages_ack_resend, .fini = stop)
 	itest_stop_ok(&dd);
 }
 
+/* A CLEAN subscription made while tracking runs starts empty: the pages
+ * written before it arrived go to the subscribers that were there, not to
+ * it; what is written after it, to both. */
+Test(ranges, clean_subscription_starts_empty, .fini = stop)
+{
+	static const uint64_t maps[][2] = { { GIB, 64 * MIB } };
+	struct itest_runs got = { 0 }, before = { 0 }, after = { 0 };
+	struct itest_runs both = { 0 };
+	struct record w = { 0 }, all = { 0 };
+	struct itest_ranges info;
+	struct itest_client a, b;
+	uint32_t dom;
+
+	start();
+	rng_seed(77);
+	client(&a, PROTO_FEATURES_ALL);
+	client(&b, PROTO_FEATURES_ALL);
+	dom = domain(&a, "sim0", PROTO_CREATE_NO_HUGE_PAGES, maps, 1);
+	cr_assert_eq(itest_subscribe(&a, dom, 0, PROTO_SUBSCRIBE_CLEAN, NULL),
+		     0);
+	/* written before b subscribes, and never harvested before it */
+	write_random(&a, dom, maps, 1, 200, &w);
+	for (size_t i = 0; i < w.n; i++)
+		record_add(&all, w.pages[i]);
+	expect(&before, &w, PG, maps, 1);
+	cr_assert_eq(itest_subscribe(&b, dom, 0, PROTO_SUBSCRIBE_CLEAN, NULL),
+		     0);
+	write_random(&a, dom, maps, 1, 200, &w);
+	for (size_t i = 0; i < w.n; i++)
+		record_add(&all, w.pages[i]);
+	expect(&after, &w, PG, maps, 1);
+	expect(&both, &all, PG, maps, 1);
+	cr_assert_eq(itest_sync(&b, dom, NULL), 0);
+	cr_assert_eq(itest_get_ranges(&b, dom, 0, &got, &info), 0);
+	itest_runs_assert_eq(&got, &after, "the CLEAN subscriber: only after");
+	cr_assert_eq(itest_get_ranges(&a, dom, 0, &got, &info), 0);
+	itest_runs_assert_eq(&got, &both, "the earlier subscriber: both");
+	itest_close(&a);
+	itest_close(&b);
+	free(w.pages);
+	free(all.pages);
+	itest_runs_free(&got);
+	itest_runs_free(&before);
+	itest_runs_free(&after);
+	itest_runs_free(&both);
+	itest_stop_ok(&dd);
+}
+
 /* 2 MiB leaves: a write reports its whole leaf; the tail of a mapping
  * that is not a whole leaf is mapped (and reported) in 4 KiB pages. */
 Test(ranges, huge_leaves, .fini = stop)
