@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liburing-dev libevent-dev
       libsystemd-dev libcriterion-dev linux-source-6.12 xz-utils
-      systemd qemu-system-x86 cpio flex bison bc libelf-dev)
+      systemd qemu-system-x86 cpio flex bison bc libelf-dev man-db)
 pkgs+=("$@")
 
 missing=()

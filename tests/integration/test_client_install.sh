@@ -68,20 +68,19 @@ grep -q "connecting to dirtyd: No such file or directory" "$DIR/out" ||
 "$CC" -std=c11 $CFLAGS_EXTRA "$DIR/example.c" -o "$DIR/example-static" \
 	-I"$root/include" "$libdir/libdirty.a" ||
 	fail "the example does not link with libdirty.a"
-# and the header is C++-clean
-if command -v c++ > /dev/null 2>&1; then
-	echo '#include <dirtyd/dirty.h>
+# and the header is C++-clean (c++ and man come with scripts/deps.sh)
+command -v c++ > /dev/null 2>&1 || fail "c++ is missing (scripts/deps.sh)"
+echo '#include <dirtyd/dirty.h>
 int main() { struct dirty *d = nullptr; dirty_close(d); return 0; }' |
-		c++ -x c++ -std=c++17 -Wall -Werror -fsyntax-only \
-			-I"$root/include" - || fail "dirty.h is not C++-clean"
-fi
-# the man pages are well formed
-if command -v man > /dev/null 2>&1; then
-	for m in "$root/share/man/man3/libdirty.3" \
-		 "$root/share/man/man1/dirtyctl.1" \
-		 "$root/share/man/man1/dirtyd-migrate.1"; do
-		w=$(MANWIDTH=80 man --warnings -l "$m" 2>&1 >/dev/null) || true
-		[ -z "$w" ] || fail "$m: $w"
-	done
-fi
+	c++ -x c++ -std=c++17 -Wall -Werror -fsyntax-only \
+		-I"$root/include" - || fail "dirty.h is not C++-clean"
+# every installed man page is well formed
+command -v man > /dev/null 2>&1 || fail "man is missing (scripts/deps.sh)"
+n=0
+for m in "$root"/share/man/man*/*; do
+	w=$(MANWIDTH=80 man --warnings -l "$m" 2>&1 >/dev/null) || true
+	[ -z "$w" ] || fail "$m: $w"
+	n=$((n + 1))
+done
+[ "$n" -ge 5 ] || fail "only $n man pages installed"
 echo "install: all checks passed"
