@@ -377,18 +377,28 @@ int sim_backend_stats(struct backend *b, struct sim_stats *st)
 	return 0;
 }
 
+/* The sim-only API's preamble: a sim backend and a live HWPT (referenced:
+ * sim_obj_put() it), or -EINVAL / -ENOENT. */
+static int sim_api_hwpt(struct backend *b, uint32_t hwpt_id, bool arg_ok,
+			struct sim_host **h, struct sim_hwpt **hwpt)
+{
+	if (!sim_backend_is(b) || !arg_ok)
+		return -EINVAL;
+	*h = to_sim_host(b);
+	*hwpt = sim_hwpt_get(*h, hwpt_id);
+	return *hwpt ? 0 : -ENOENT;
+}
+
 int sim_hwpt_stats(struct backend *b, uint32_t hwpt_id,
 		   struct sim_pgtable_stats *st)
 {
 	struct sim_host *h;
 	struct sim_hwpt *hwpt;
+	int rc;
 
-	if (!sim_backend_is(b) || !st)
-		return -EINVAL;
-	h = to_sim_host(b);
-	hwpt = sim_hwpt_get(h, hwpt_id);
-	if (!hwpt)
-		return -ENOENT;
+	rc = sim_api_hwpt(b, hwpt_id, st, &h, &hwpt);
+	if (rc)
+		return rc;
 	sim_pgtable_stats(&hwpt->pt, st);
 	sim_obj_put(h, &hwpt->obj);
 	return 0;
@@ -401,12 +411,9 @@ int sim_hwpt_lookup(struct backend *b, uint32_t hwpt_id, uint64_t iova,
 	struct sim_hwpt *hwpt;
 	int rc;
 
-	if (!sim_backend_is(b) || !leaf)
-		return -EINVAL;
-	h = to_sim_host(b);
-	hwpt = sim_hwpt_get(h, hwpt_id);
-	if (!hwpt)
-		return -ENOENT;
+	rc = sim_api_hwpt(b, hwpt_id, leaf, &h, &hwpt);
+	if (rc)
+		return rc;
 	pthread_rwlock_rdlock(&hwpt->ioas->iova_lock);
 	rc = sim_pgtable_lookup(&hwpt->pt, iova, leaf);
 	pthread_rwlock_unlock(&hwpt->ioas->iova_lock);
@@ -421,12 +428,9 @@ int sim_hwpt_for_each_table(struct backend *b, uint32_t hwpt_id,
 	struct sim_hwpt *hwpt;
 	int rc;
 
-	if (!sim_backend_is(b) || !fn)
-		return -EINVAL;
-	h = to_sim_host(b);
-	hwpt = sim_hwpt_get(h, hwpt_id);
-	if (!hwpt)
-		return -ENOENT;
+	rc = sim_api_hwpt(b, hwpt_id, fn, &h, &hwpt);
+	if (rc)
+		return rc;
 	pthread_rwlock_rdlock(&hwpt->ioas->iova_lock);
 	rc = sim_pgtable_for_each_table(&hwpt->pt, fn, ctx);
 	pthread_rwlock_unlock(&hwpt->ioas->iova_lock);
@@ -438,13 +442,11 @@ int sim_hwpt_tracking(struct backend *b, uint32_t hwpt_id, bool *enabled)
 {
 	struct sim_host *h;
 	struct sim_hwpt *hwpt;
+	int rc;
 
-	if (!sim_backend_is(b) || !enabled)
-		return -EINVAL;
-	h = to_sim_host(b);
-	hwpt = sim_hwpt_get(h, hwpt_id);
-	if (!hwpt)
-		return -ENOENT;
+	rc = sim_api_hwpt(b, hwpt_id, enabled, &h, &hwpt);
+	if (rc)
+		return rc;
 	*enabled = __atomic_load_n(&hwpt->tracking, __ATOMIC_ACQUIRE);
 	sim_obj_put(h, &hwpt->obj);
 	return 0;
