@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernel/backend_impl.h"
 
@@ -17,17 +18,34 @@ int backend_kind_from_string(const char *s, enum backend_kind *out)
 	return 0;
 }
 
+void backend_kept_close(const struct backend_kept_fd *kept, size_t n_kept)
+{
+	size_t i;
+
+	for (i = 0; kept && i < n_kept; i++)
+		if (kept[i].fd >= 0)
+			close(kept[i].fd);
+}
+
 int backend_open(const struct backend_config *cfg, struct backend **out)
 {
-	if (!cfg || !out)
+	if (!cfg || !out) {
+		if (cfg)
+			backend_kept_close(cfg->kept, cfg->n_kept);
 		return -EINVAL;
+	}
 	*out = NULL;
+	if (cfg->n_kept && !cfg->kept)
+		return -EINVAL;
 	switch (cfg->kind) {
 	case BACKEND_IOMMUFD:
 		return iommufd_backend_open(cfg, out);
 	case BACKEND_SIM:
+		if (cfg->n_kept)
+			return sim_backend_adopt(cfg->kept, cfg->n_kept, out);
 		return sim_backend_open(&cfg->sim, out);
 	}
+	backend_kept_close(cfg->kept, cfg->n_kept);
 	return -EINVAL;
 }
 
@@ -35,4 +53,10 @@ void backend_close(struct backend *b)
 {
 	if (b)
 		b->ops->close(b);
+}
+
+void backend_leave(struct backend *b)
+{
+	if (b)
+		b->ops->leave(b);
 }

@@ -52,6 +52,22 @@ struct sim_config {
 	uint64_t backing_page_size;
 };
 
+/**
+ * struct backend_kept_fd - a descriptor that carries a context's kernel
+ * state across a restart of the process (systemd's file descriptor store).
+ * @name: what the store calls it: printable ASCII without ':', like
+ *        systemd's FDNAME= (the backend chooses, e.g. "iommufd", "sim")
+ * @fd: the descriptor; owned by the backend that returned it
+ */
+struct backend_kept_fd {
+	char name[BACKEND_NAME_MAX];
+	int fd;
+};
+
+/** At most this many descriptors and blob bytes come out of backend_keep(). */
+#define BACKEND_KEEP_MAX_FDS (SIM_MAX_DEVICES + 8)
+#define BACKEND_KEEP_MAX_BLOB 16384
+
 struct backend_config {
 	enum backend_kind kind;
 	const char *iommufd_path;	/* iommufd: NULL means /dev/iommu */
@@ -65,7 +81,18 @@ struct backend_config {
 	 * backend_dma_write().  Another name: backend_open() fails -EINVAL.
 	 */
 	const char *device_provider;
-	struct sim_config sim;
+	struct sim_config sim;	/* ignored when adopting: the kept host's */
+	/*
+	 * Adopt instead of creating: what backend_keep() returned in a
+	 * previous process (descriptors by name, in any order, and the
+	 * blob).  With n_kept == 0 backend_open() starts a new context.
+	 * Adopting takes ownership of every kept descriptor, also when it
+	 * fails (each one is then closed).
+	 */
+	const struct backend_kept_fd *kept;
+	size_t n_kept;
+	const void *kept_blob;
+	size_t kept_blob_len;
 };
 
 /** What IOMMU_GET_HW_INFO says of a bound device. */
@@ -85,6 +112,7 @@ struct backend;
 struct backend_ops {
 	const char *name;
 	void (*close)(struct backend *b);
+	void (*leave)(struct backend *b);
 	int (*device_enumerate)(struct backend *b,
 				struct backend_device_name *names, size_t max);
 	int (*device_bind)(struct backend *b, const char *name,
@@ -117,6 +145,8 @@ struct backend_ops {
 	int (*iommufd)(struct backend *b);
 	int (*dma_write)(struct backend *b, uint32_t dev_id, uint64_t iova,
 			 uint64_t length);
+	int (*keep)(struct backend *b, struct backend_kept_fd *fds,
+		    size_t max_fds, void *blob, size_t *blob_len);
 };
 
 /** Every implementation embeds this as its first member. */
@@ -125,13 +155,35 @@ struct backend {
 };
 
 /**
- * backend_open() - open a context: /dev/iommu, or a new simulated host.
+ * backend_open() - open a context: /dev/iommu, or a new simulated host; or,
+ * with cfg->n_kept, adopt the context a previous process kept.
  * Returns 0 or a negative errno; on the iommufd backend -ENOENT when
- * /dev/iommu is missing (see backend_strerror_hint()).
+ * /dev/iommu is missing (see backend_strerror_hint()).  Adopting fails
+ * -EUCLEAN when the kept state cannot be trusted (the sim's state was torn
+ * by the death of the process that held it in the middle of a change; on
+ * iommufd, a kept device the kernel no longer has), -EINVAL when it is
+ * not a kept context of this backend kind (another file, another build's
+ * layout, a context closed with backend_close()), and -EBUSY when the
+ * sim's memory cannot go back at its address in this process (another
+ * sim host, or anything else, is mapped there): the caller then starts
+ * anew and tells its clients their state is lost.  An adopted context
+ * has the objects, ids, mappings, attachments, tracking state and dirty
+ * bits it had; calls in flight when its process died are either wholly
+ * done or not at all (else -EUCLEAN), except DMA writes and clearing
+ * harvests, which may be part done, as on the hardware.
  */
 int backend_open(const struct backend_config *cfg, struct backend **out);
-/** backend_close() - unbind everything, free everything; NULL is fine. */
+/** backend_close() - unbind everything, free everything; NULL is fine.
+ *  Kept copies of its descriptors no longer adopt (-EINVAL) or hold
+ *  anything on the sim; on iommufd they still hold what was not unbound. */
 void backend_close(struct backend *b);
+/**
+ * backend_leave() - let go of a context in this process only: unmap, close
+ * this process's descriptors, free this process's memory, destroy
+ * nothing.  What backend_keep() gave out (now in the fd store) holds the
+ * objects for the next process to adopt.  NULL is fine.
+ */
+void backend_leave(struct backend *b);
 /** backend_kind_from_string() - "iommufd" or "sim"; -EINVAL otherwise. */
 int backend_kind_from_string(const char *s, enum backend_kind *out);
 /** backend_name() - "iommufd" or "sim". */
@@ -283,6 +335,26 @@ static inline int backend_dma_write(struct backend *b, uint32_t dev_id,
 				    uint64_t iova, uint64_t length)
 {
 	return b->ops->dma_write(b, dev_id, iova, length);
+}
+
+/**
+ * backend_keep() - what a restarted process needs to adopt this context:
+ * up to @max_fds descriptors (still owned by the backend: the caller
+ * passes them to the fd store, it does not close them) and up to
+ * *@blob_len bytes of description in @blob (*@blob_len is set to the bytes
+ * used).  Returns the number of descriptors, -ENOSPC if either does not
+ * fit.  The answer changes with binds, unbinds, attaches and detaches:
+ * call it again after each (the sim always answers its one memfd, "sim",
+ * and no blob; iommufd answers "iommufd", one "iommufd-dev<N>" per bound
+ * device that has a fd, and the device table in the blob).  Objects
+ * (IOAS, HWPT, bound devices, mappings, dirty bits) live on while a kept
+ * descriptor is open, as they do in the kernel while /dev/iommu is open.
+ */
+static inline int backend_keep(struct backend *b,
+			       struct backend_kept_fd *fds, size_t max_fds,
+			       void *blob, size_t *blob_len)
+{
+	return b->ops->keep(b, fds, max_fds, blob, blob_len);
 }
 
 #endif /* DIRTYD_KERNEL_BACKEND_H */

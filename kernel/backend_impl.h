@@ -8,5 +8,10 @@
 int iommufd_backend_open(const struct backend_config *cfg,
 			 struct backend **out);
 int sim_backend_open(const struct sim_config *cfg, struct backend **out);
+/* Adopt a kept sim host; owns the descriptors, also on failure. */
+int sim_backend_adopt(const struct backend_kept_fd *kept, size_t n_kept,
+		      struct backend **out);
+/* Close every kept descriptor (an adoption that cannot even start). */
+void backend_kept_close(const struct backend_kept_fd *kept, size_t n_kept);
 
 #endif

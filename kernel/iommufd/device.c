@@ -8,8 +8,10 @@
  * Attach and detach hold the lock across their ioctl so that the fd they
  * use cannot be closed under them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernel/iommufd/iommufd_impl.h"
 
@@ -198,6 +200,183 @@ void iommufd_dev_unbind_all(struct iommufd_backend *ib)
 
 	for (i = 0; i < ib->n_devs; i++)
 		dev_release(ib, &ib->devs[i]);
+	free(ib->devs);
+	ib->devs = NULL;
+	ib->n_devs = 0;
+	ib->cap_devs = 0;
+}
+
+/* ---------------------------------------------------------- keep, adopt */
+
+/*
+ * The device table in backend_keep()'s blob: a header, then one row per
+ * bound device.  A device's fd goes to the store as "iommufd-dev<dev_id>",
+ * so adoption pairs rows with descriptors whatever order they come in.
+ */
+#define IOMMUFD_KEPT_MAGIC "dirtydI"
+#define IOMMUFD_KEPT_VERSION 1
+#define IOMMUFD_KEPT_DEV_FMT "iommufd-dev%u"
+
+struct iommufd_kept_hdr {
+	char magic[8];
+	uint32_t version;
+	uint32_t n_devs;
+	char provider[16];
+};
+
+struct iommufd_kept_dev {
+	char name[BACKEND_NAME_MAX];
+	uint32_t dev_id;
+	uint32_t pt_id;
+	uint32_t mock_stdev_id;
+	uint32_t mock_park_ioas_id;
+	uint8_t attached;
+	uint8_t has_fd;
+	uint8_t reserved[6];
+};
+
+int iommufd_dev_keep(struct iommufd_backend *ib, struct backend_kept_fd *fds,
+		     size_t max_fds, void *blob, size_t *blob_len)
+{
+	struct iommufd_kept_hdr hdr = {
+		.magic = IOMMUFD_KEPT_MAGIC,
+		.version = IOMMUFD_KEPT_VERSION,
+	};
+	size_t i, n_fds = 1, need;
+	int rc = 0;
+
+	pthread_mutex_lock(&ib->lock);
+	need = sizeof(hdr) + ib->n_devs * sizeof(struct iommufd_kept_dev);
+	for (i = 0; i < ib->n_devs; i++)
+		n_fds += ib->devs[i].fd >= 0;
+	if (n_fds > max_fds || need > *blob_len ||
+	    strlen(ib->provider->name) >= sizeof(hdr.provider)) {
+		rc = -ENOSPC;
+		goto out_unlock;
+	}
+	strcpy(hdr.provider, ib->provider->name);
+	hdr.n_devs = (uint32_t)ib->n_devs;
+	memcpy(blob, &hdr, sizeof(hdr));
+	fds[0] = (struct backend_kept_fd){ .name = "iommufd", .fd = ib->fd };
+	n_fds = 1;
+	for (i = 0; i < ib->n_devs; i++) {
+		const struct iommufd_dev *dev = &ib->devs[i];
+		struct iommufd_kept_dev row = {
+			.dev_id = dev->dev_id,
+			.pt_id = dev->pt_id,
+			.mock_stdev_id = dev->mock.stdev_id,
+			.mock_park_ioas_id = dev->mock.park_ioas_id,
+			.attached = dev->attached,
+			.has_fd = dev->fd >= 0,
+		};
+
+		memcpy(row.name, dev->name, sizeof(row.name));
+		memcpy((char *)blob + sizeof(hdr) + i * sizeof(row), &row,
+		       sizeof(row));
+		if (dev->fd < 0)
+			continue;
+		fds[n_fds] = (struct backend_kept_fd){ .fd = dev->fd };
+		snprintf(fds[n_fds].name, sizeof(fds[n_fds].name),
+			 IOMMUFD_KEPT_DEV_FMT, dev->dev_id);
+		n_fds++;
+	}
+	*blob_len = need;
+	rc = (int)n_fds;
+out_unlock:
+	pthread_mutex_unlock(&ib->lock);
+	return rc;
+}
+
+/* The kept descriptor called @name, taken out of @fds (-1 if none). */
+static int kept_take(int *fds, const struct backend_kept_fd *kept,
+		     size_t n_kept, const char *name)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < n_kept; i++) {
+		if (fds[i] >= 0 && !strcmp(kept[i].name, name)) {
+			fd = fds[i];
+			fds[i] = -1;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Rebuild the table from a kept blob and descriptors; ib->fd is the kept
+ * iommufd already.  @fds is the kept descriptors not yet taken: those
+ * this takes become the devices' (and are -1 in @fds after).  -EINVAL
+ * for a blob that is not ours, -EUCLEAN for a device the kernel no longer
+ * has (or whose fd was not kept).
+ */
+int iommufd_dev_adopt(struct iommufd_backend *ib,
+		      const struct backend_kept_fd *kept, int *fds,
+		      size_t n_kept, const void *blob, size_t blob_len)
+{
+	struct iommufd_kept_hdr hdr;
+	size_t i;
+	int rc;
+
+	if (!blob || blob_len < sizeof(hdr))
+		return -EINVAL;
+	memcpy(&hdr, blob, sizeof(hdr));
+	if (memcmp(hdr.magic, IOMMUFD_KEPT_MAGIC, sizeof(hdr.magic)) ||
+	    hdr.version != IOMMUFD_KEPT_VERSION ||
+	    !memchr(hdr.provider, '\0', sizeof(hdr.provider)) ||
+	    strcmp(hdr.provider, ib->provider->name) ||
+	    hdr.n_devs > BACKEND_KEEP_MAX_FDS ||
+	    blob_len != sizeof(hdr) +
+			hdr.n_devs * sizeof(struct iommufd_kept_dev))
+		return -EINVAL;
+
+	for (i = 0; i < hdr.n_devs; i++) {
+		struct iommufd_kept_dev row;
+		struct iommufd_dev dev = { .fd = -1 };
+		struct backend_hw_info info;
+		char name[BACKEND_NAME_MAX];
+
+		memcpy(&row, (const char *)blob + sizeof(hdr) +
+			     i * sizeof(row), sizeof(row));
+		if (!memchr(row.name, '\0', sizeof(row.name)))
+			return -EINVAL;
+		if (row.has_fd) {
+			snprintf(name, sizeof(name), IOMMUFD_KEPT_DEV_FMT,
+				 row.dev_id);
+			dev.fd = kept_take(fds, kept, n_kept, name);
+			if (dev.fd < 0)
+				return -EUCLEAN;
+		}
+		dev.dev_id = row.dev_id;
+		dev.attached = row.attached;
+		dev.pt_id = row.pt_id;
+		dev.mock.stdev_id = row.mock_stdev_id;
+		dev.mock.park_ioas_id = row.mock_park_ioas_id;
+		memcpy(dev.name, row.name, sizeof(dev.name));
+		rc = dev_insert(ib, &dev);
+		if (rc) {
+			if (dev.fd >= 0)
+				close(dev.fd);
+			return rc;
+		}
+		/* The kernel must still have it: IOMMU_GET_HW_INFO. */
+		rc = ib->base.ops->device_get_hw_info(&ib->base, dev.dev_id,
+						      &info);
+		if (rc)
+			return rc == -ENOENT ? -EUCLEAN : rc;
+	}
+	return 0;
+}
+
+/* For leave: close this process's descriptors, unbind nothing. */
+void iommufd_dev_leave_all(struct iommufd_backend *ib)
+{
+	size_t i;
+
+	for (i = 0; i < ib->n_devs; i++)
+		if (ib->devs[i].fd >= 0)
+			close(ib->devs[i].fd);
 	free(ib->devs);
 	ib->devs = NULL;
 	ib->n_devs = 0;

@@ -337,9 +337,28 @@ static void ib_close(struct backend *b)
 	ib_free(ib);
 }
 
+/* The kept copies of the fds hold the kernel's objects from now on. */
+static void ib_leave(struct backend *b)
+{
+	struct iommufd_backend *ib = to_iommufd_backend(b);
+
+	iommufd_dev_leave_all(ib);
+	ib_free(ib);
+}
+
+static int ib_keep(struct backend *b, struct backend_kept_fd *fds,
+		   size_t max_fds, void *blob, size_t *blob_len)
+{
+	if ((!fds && max_fds) || !blob_len || (!blob && *blob_len))
+		return -EINVAL;
+	return iommufd_dev_keep(to_iommufd_backend(b), fds, max_fds, blob,
+				blob_len);
+}
+
 static const struct backend_ops iommufd_backend_ops = {
 	.name = "iommufd",
 	.close = ib_close,
+	.leave = ib_leave,
 	.device_enumerate = iommufd_dev_enumerate,
 	.device_bind = iommufd_dev_bind,
 	.device_unbind = iommufd_dev_unbind,
@@ -358,7 +377,51 @@ static const struct backend_ops iommufd_backend_ops = {
 	.destroy = ib_destroy,
 	.iommufd = ib_iommufd,
 	.dma_write = iommufd_dev_dma_write,
+	.keep = ib_keep,
 };
+
+/*
+ * Adopt what a previous process kept: its iommufd (checked to be one:
+ * IOMMU_DESTROY of id 0, which no object has, is -ENOENT there and
+ * -ENOTTY anywhere else) and the device table of the blob.
+ */
+static int ib_adopt(struct iommufd_backend *ib, const struct backend_config *cfg)
+{
+	int fds[BACKEND_KEEP_MAX_FDS];
+	size_t i, n = cfg->n_kept;
+	int rc;
+
+	if (n > BACKEND_KEEP_MAX_FDS) {
+		backend_kept_close(cfg->kept, n);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++)
+		fds[i] = cfg->kept[i].fd;
+	for (i = 0; i < n && ib->fd < 0; i++) {
+		if (fds[i] >= 0 && !strcmp(cfg->kept[i].name, "iommufd")) {
+			ib->fd = fds[i];
+			fds[i] = -1;
+		}
+	}
+	rc = -EINVAL;
+	if (ib->fd < 0 || iommufd_destroy(ib->fd, 0) != -ENOENT)
+		goto out_close;
+	if (ib->provider->probe) {
+		rc = ib->provider->probe(ib);
+		if (rc)
+			goto out_close;
+	}
+	rc = iommufd_dev_adopt(ib, cfg->kept, fds, n, cfg->kept_blob,
+			       cfg->kept_blob_len);
+out_close:
+	/* Whatever was not taken, and everything on failure (ib_free()). */
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0 && fds[i] != ib->fd)
+			close(fds[i]);
+	if (rc)
+		iommufd_dev_leave_all(ib);
+	return rc;
+}
 
 int iommufd_backend_open(const struct backend_config *cfg,
 			 struct backend **out)
@@ -372,12 +435,16 @@ int iommufd_backend_open(const struct backend_config *cfg,
 		return -EINVAL;
 	path = cfg->iommufd_path ? cfg->iommufd_path : IOMMUFD_DEFAULT_PATH;
 	rc = iommufd_dev_provider_find(cfg->device_provider, &provider);
-	if (rc)
+	if (rc) {
+		backend_kept_close(cfg->kept, cfg->n_kept);
 		return rc;
+	}
 
 	ib = calloc(1, sizeof(*ib));
-	if (!ib)
+	if (!ib) {
+		backend_kept_close(cfg->kept, cfg->n_kept);
 		return -ENOMEM;
+	}
 	ib->base.ops = &iommufd_backend_ops;
 	ib->fd = -1;
 	ib->provider = provider;
@@ -387,8 +454,17 @@ int iommufd_backend_open(const struct backend_config *cfg,
 	ib->vfio_dev_dir = strdup(cfg->vfio_dev_dir ? cfg->vfio_dev_dir :
 				  IOMMUFD_DEFAULT_VFIO_DEV_DIR);
 	if (!ib->sysfs_root || !ib->vfio_dev_dir) {
+		backend_kept_close(cfg->kept, cfg->n_kept);
 		rc = -ENOMEM;
 		goto err_free;
+	}
+
+	if (cfg->n_kept) {
+		rc = ib_adopt(ib, cfg);
+		if (rc)
+			goto err_free;
+		*out = &ib->base;
+		return 0;
 	}
 
 	ib->fd = open(path, O_RDWR | O_CLOEXEC);

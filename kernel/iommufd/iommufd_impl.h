@@ -116,5 +116,12 @@ int iommufd_dev_fd(struct backend *b, uint32_t dev_id);
 int iommufd_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
 			  uint64_t length);
 void iommufd_dev_unbind_all(struct iommufd_backend *ib);
+void iommufd_dev_leave_all(struct iommufd_backend *ib);
+/* backend_keep(): "iommufd", the devices' fds, the table in the blob. */
+int iommufd_dev_keep(struct iommufd_backend *ib, struct backend_kept_fd *fds,
+		     size_t max_fds, void *blob, size_t *blob_len);
+int iommufd_dev_adopt(struct iommufd_backend *ib,
+		      const struct backend_kept_fd *kept, int *fds,
+		      size_t n_kept, const void *blob, size_t blob_len);
 
 #endif /* DIRTYD_KERNEL_IOMMUFD_IMPL_H */

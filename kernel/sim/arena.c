@@ -14,7 +14,11 @@
  * write) fault per table.  Transparent huge pages are not asked for: they
  * made filling slower (2 MiB zeroed per fault) and the walk no faster.
  * Tables freed by unmap go on a free list and are zeroed when handed out
- * again; all chunks go back to the OS when the page table is destroyed.
+ * again; all chunks go back when the page table is destroyed.
+ *
+ * A host's page tables take their chunks (and the chunk array) from the
+ * host's region (region.c), so that they live in its memfd; a page table
+ * made on its own, without a host, maps private anonymous chunks.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,28 +35,64 @@
 #define MADV_POPULATE_WRITE 23	/* Linux 5.14; older kernels say EINVAL */
 #endif
 
-void sim_arena_init(struct sim_arena *a)
+void sim_arena_init(struct sim_arena *a, struct sim_region *region)
 {
-	*a = (struct sim_arena){ .next_chunk_size = SIM_ARENA_FIRST_CHUNK };
+	*a = (struct sim_arena){
+		.region = region,
+		.next_chunk_size = SIM_ARENA_FIRST_CHUNK,
+	};
+}
+
+static void *sim_arena_map_chunk(struct sim_arena *a, size_t len)
+{
+	void *p;
+
+	if (a->region)
+		return sim_mem_alloc(a->region, len);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void sim_arena_unmap_chunk(struct sim_arena *a, void *p, size_t len)
+{
+	if (a->region)
+		sim_mem_free(a->region, p, len);
+	else
+		munmap(p, len);
 }
 
 void sim_arena_destroy(struct sim_arena *a)
 {
+	struct sim_region *region = a->region;
 	unsigned int i;
 
 	for (i = 0; i < a->n_chunks; i++)
-		munmap(a->chunks[i].base, a->chunks[i].len);
-	free(a->chunks);
-	sim_arena_init(a);
+		sim_arena_unmap_chunk(a, a->chunks[i].base, a->chunks[i].len);
+	if (region)
+		sim_mem_free(region, a->chunks,
+			     a->cap_chunks * sizeof(*a->chunks));
+	else
+		free(a->chunks);
+	sim_arena_init(a, region);
 }
 
-static void *sim_arena_map_chunk(size_t len)
+static int sim_arena_grow_chunks(struct sim_arena *a)
 {
-	void *p;
+	unsigned int cap = a->cap_chunks ? 2 * a->cap_chunks : 16;
+	struct sim_arena_chunk *c;
 
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (a->region)
+		c = sim_mem_realloc(a->region, a->chunks,
+				    a->cap_chunks * sizeof(*c),
+				    cap * sizeof(*c));
+	else
+		c = realloc(a->chunks, cap * sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	a->chunks = c;
+	a->cap_chunks = cap;
+	return 0;
 }
 
 static int sim_arena_grow(struct sim_arena *a)
@@ -60,18 +100,10 @@ static int sim_arena_grow(struct sim_arena *a)
 	size_t len = a->next_chunk_size;
 	void *p;
 
-	if (a->n_chunks == a->cap_chunks) {
-		unsigned int cap = a->cap_chunks ? 2 * a->cap_chunks : 16;
-		struct sim_arena_chunk *c;
+	if (a->n_chunks == a->cap_chunks && sim_arena_grow_chunks(a))
+		return -ENOMEM;
 
-		c = realloc(a->chunks, cap * sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		a->chunks = c;
-		a->cap_chunks = cap;
-	}
-
-	p = sim_arena_map_chunk(len);
+	p = sim_arena_map_chunk(a, len);
 	if (!p)
 		return -ENOMEM;
 	a->chunks[a->n_chunks++] = (struct sim_arena_chunk){
@@ -107,7 +139,7 @@ uint64_t *sim_arena_alloc_table(struct sim_arena *a)
 			madvise(a->bump, n, MADV_POPULATE_WRITE);
 			a->populated = a->bump + n;
 		}
-		/* Fresh anonymous memory is already zero. */
+		/* Fresh memory (anonymous or a memfd's) is already zero. */
 		t = (uint64_t *)a->bump;
 		a->bump += SIM_TABLE_SIZE;
 	}

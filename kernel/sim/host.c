@@ -20,14 +20,12 @@
  * sim_dev_find()).
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernel/backend_impl.h"
 #include "kernel/sim/sim_private.h"
 
-/* An id whose object is being built: lookups do not see it. */
-#define SIM_OBJ_RESERVED ((struct sim_obj *)1)
 /* xa_limit_31b */
 #define SIM_OBJ_ID_MAX 0x7fffffffU
 
@@ -64,13 +62,14 @@ int sim_obj_alloc(struct sim_host *h, struct sim_obj *obj,
 			rc = -ENOSPC;
 			goto out_unlock;
 		}
-		objs = realloc(h->objs, cap * sizeof(*objs));
+		/* The new part comes zeroed. */
+		objs = sim_mem_realloc(h->region, h->objs,
+				       h->cap_objs * sizeof(*objs),
+				       cap * sizeof(*objs));
 		if (!objs) {
 			rc = -ENOMEM;
 			goto out_unlock;
 		}
-		memset(objs + h->cap_objs, 0,
-		       (cap - h->cap_objs) * sizeof(*objs));
 		h->objs = objs;
 		h->cap_objs = cap;
 	}
@@ -212,61 +211,183 @@ static int sim_iommufd(struct backend *b)
 	return -EOPNOTSUPP;
 }
 
+/* ------------------------------------------------------- structural ops */
+
+/*
+ * The ops that change structure run between sim_change_begin() and
+ * sim_change_end(), so that a host whose process died in one of them is
+ * known to be torn.  Lookups, harvests and DMA do not: the references
+ * they take are recounted at adoption, the bits they flip are atomic.
+ */
+static int sim_op_bind(struct backend *b, const char *name,
+		       uint32_t *out_dev_id)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_dev_bind(b, name, out_dev_id);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_unbind(struct backend *b, uint32_t dev_id)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_dev_unbind(b, dev_id);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_attach(struct backend *b, uint32_t dev_id, uint32_t pt_id)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_dev_attach(b, dev_id, pt_id);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_detach(struct backend *b, uint32_t dev_id)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_dev_detach(b, dev_id);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_ioas_alloc(struct backend *b, uint32_t *out_ioas_id)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_ioas_alloc(b, out_ioas_id);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_ioas_map(struct backend *b, uint32_t ioas_id,
+			   uint32_t flags, void *user_va, uint64_t length,
+			   uint64_t *iova)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_ioas_map(b, ioas_id, flags, user_va, length, iova);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_ioas_unmap(struct backend *b, uint32_t ioas_id,
+			     uint64_t iova, uint64_t length,
+			     uint64_t *out_unmapped)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_ioas_unmap(b, ioas_id, iova, length, out_unmapped);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_ioas_set_huge_pages(struct backend *b, uint32_t ioas_id,
+				      bool enable)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_ioas_set_huge_pages(b, ioas_id, enable);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_hwpt_alloc(struct backend *b, uint32_t dev_id,
+			     uint32_t pt_id, uint32_t flags,
+			     uint32_t *out_hwpt_id)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_hwpt_alloc(b, dev_id, pt_id, flags, out_hwpt_id);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+/* Enabling clears every dirty bit before it turns recording on. */
+static int sim_op_hwpt_set_dirty_tracking(struct backend *b,
+					  uint32_t hwpt_id, bool enable)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_hwpt_set_dirty_tracking(b, hwpt_id, enable);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_destroy(struct backend *b, uint32_t id)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_destroy(b, id);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
 /* ------------------------------------------------------------ open/close */
 
+/*
+ * Everything the host has is in its region: closing is releasing the
+ * region for good, which gives all of its memory back at once.
+ */
 static void sim_close(struct backend *b)
 {
-	struct sim_host *h = to_sim_host(b);
-	unsigned int i;
-	uint32_t id;
-	bool progress = true;
+	sim_region_release(to_sim_host(b)->region, true);
+}
 
-	for (i = 0; i < h->n_devices; i++)
-		if (__atomic_load_n(&h->devices[i].bound_id, __ATOMIC_RELAXED))
-			sim_dev_unbind(b, h->devices[i].bound_id);
+/* The objects live on in the memfd for whoever holds a kept copy. */
+static void sim_leave(struct backend *b)
+{
+	sim_region_release(to_sim_host(b)->region, false);
+}
 
-	/*
-	 * As iommufd_fops_release(): destroy whatever has no other user
-	 * until nothing is left (HWPTs before the IOAS they hold).
-	 */
-	while (progress) {
-		progress = false;
-		for (id = 1; id < h->cap_objs; id++) {
-			if (!h->objs[id] || h->objs[id] == SIM_OBJ_RESERVED)
-				continue;
-			if (!sim_destroy(b, id))
-				progress = true;
-		}
-	}
-
-	for (i = 0; i < h->n_devices; i++)
-		pthread_rwlock_destroy(&h->devices[i].lock);
-	pthread_mutex_destroy(&h->obj_lock);
-	free(h->objs);
-	free(h);
+static int sim_keep(struct backend *b, struct backend_kept_fd *fds,
+		    size_t max_fds, void *blob, size_t *blob_len)
+{
+	if ((!fds && max_fds) || !blob_len)
+		return -EINVAL;
+	*blob_len = 0;
+	return sim_region_keep(to_sim_host(b)->region, fds, max_fds);
 }
 
 static const struct backend_ops sim_backend_ops = {
 	.name = "sim",
 	.close = sim_close,
+	.leave = sim_leave,
 	.device_enumerate = sim_dev_enumerate,
-	.device_bind = sim_dev_bind,
-	.device_unbind = sim_dev_unbind,
+	.device_bind = sim_op_bind,
+	.device_unbind = sim_op_unbind,
 	.device_get_hw_info = sim_dev_get_hw_info,
-	.device_attach = sim_dev_attach,
-	.device_detach = sim_dev_detach,
+	.device_attach = sim_op_attach,
+	.device_detach = sim_op_detach,
 	.device_fd = sim_dev_fd,
-	.ioas_alloc = sim_ioas_alloc,
+	.ioas_alloc = sim_op_ioas_alloc,
 	.ioas_iova_alignment = sim_ioas_iova_alignment,
-	.ioas_map = sim_ioas_map,
-	.ioas_unmap = sim_ioas_unmap,
-	.ioas_set_huge_pages = sim_ioas_set_huge_pages,
-	.hwpt_alloc = sim_hwpt_alloc,
-	.hwpt_set_dirty_tracking = sim_hwpt_set_dirty_tracking,
+	.ioas_map = sim_op_ioas_map,
+	.ioas_unmap = sim_op_ioas_unmap,
+	.ioas_set_huge_pages = sim_op_ioas_set_huge_pages,
+	.hwpt_alloc = sim_op_hwpt_alloc,
+	.hwpt_set_dirty_tracking = sim_op_hwpt_set_dirty_tracking,
 	.hwpt_get_dirty_bitmap = sim_hwpt_get_dirty_bitmap,
-	.destroy = sim_destroy,
+	.destroy = sim_op_destroy,
 	.iommufd = sim_iommufd,
 	.dma_write = sim_dev_dma_write,
+	.keep = sim_keep,
 };
 
 static int sim_config_check(const struct sim_config *cfg)
@@ -298,6 +419,7 @@ static int sim_config_check(const struct sim_config *cfg)
 
 int sim_backend_open(const struct sim_config *cfg, struct backend **out)
 {
+	struct sim_region *r;
 	struct sim_host *h;
 	unsigned int i;
 	int rc;
@@ -309,9 +431,10 @@ int sim_backend_open(const struct sim_config *cfg, struct backend **out)
 	if (rc)
 		return rc;
 
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
+	rc = sim_region_create(&r);
+	if (rc)
+		return rc;
+	h = &r->host;
 	h->backend.ops = &sim_backend_ops;
 	h->backing_page_size = cfg->backing_page_size ?: SIM_PAGE_SIZE_4K;
 	h->n_devices = cfg->n_devices;
@@ -325,6 +448,108 @@ int sim_backend_open(const struct sim_config *cfg, struct backend **out)
 		sim_rwlock_init(&dev->lock);
 	}
 	*out = &h->backend;
+	return 0;
+}
+
+/*
+ * Whether the object table and the devices agree, in a host whose
+ * @changing count was 0; -EUCLEAN if not (memory damaged behind our back).
+ */
+static int sim_host_check(struct sim_host *h)
+{
+	struct sim_region *r = h->region;
+	uint64_t lo = r->base, hi = r->base + r->size;
+	unsigned int i;
+	uint32_t id;
+
+#define SIM_IN_REGION(p) \
+	((uintptr_t)(p) >= lo && (uintptr_t)(p) < hi)
+	if (h->n_devices > SIM_MAX_DEVICES || h->cap_objs > (1U << 31) ||
+	    (h->cap_objs && !SIM_IN_REGION(h->objs)))
+		return -EUCLEAN;
+	for (id = 1; id < h->cap_objs; id++) {
+		struct sim_obj *obj = h->objs[id];
+
+		if (!obj)
+			continue;
+		if (obj == SIM_OBJ_RESERVED || !SIM_IN_REGION(obj) ||
+		    obj->id != id)
+			return -EUCLEAN;
+		if (obj->type == SIM_OBJ_HWPT) {
+			struct sim_ioas *ioas = ((struct sim_hwpt *)obj)->ioas;
+
+			if (!SIM_IN_REGION(ioas) ||
+			    ioas->obj.type != SIM_OBJ_IOAS)
+				return -EUCLEAN;
+		}
+	}
+	for (i = 0; i < h->n_devices; i++) {
+		struct sim_device *dev = &h->devices[i];
+
+		if (dev->bound_id && (dev->bound_id >= h->cap_objs ||
+				      h->objs[dev->bound_id] != &dev->obj))
+			return -EUCLEAN;
+		if (dev->hwpt && (!dev->bound_id || !SIM_IN_REGION(dev->hwpt)))
+			return -EUCLEAN;
+	}
+#undef SIM_IN_REGION
+	return 0;
+}
+
+/*
+ * A host whose process died: new locks, since the dead may have held the
+ * old ones, and reference counts recounted from what holds what, since
+ * calls in flight died holding theirs (see host.c's header).
+ */
+static void sim_host_revive(struct sim_host *h)
+{
+	unsigned int i;
+	uint32_t id;
+
+	h->backend.ops = &sim_backend_ops;
+	pthread_mutex_init(&h->obj_lock, NULL);
+	for (i = 0; i < h->n_devices; i++)
+		sim_rwlock_init(&h->devices[i].lock);
+	for (id = 1; id < h->cap_objs; id++) {
+		struct sim_obj *obj = h->objs[id];
+
+		if (!obj || obj->type == SIM_OBJ_DEVICE)
+			continue;
+		obj->users = 1;
+		if (obj->type == SIM_OBJ_IOAS) {
+			struct sim_ioas *ioas = (struct sim_ioas *)obj;
+
+			pthread_mutex_init(&ioas->mutex, NULL);
+			sim_rwlock_init(&ioas->iova_lock);
+		}
+	}
+	for (id = 1; id < h->cap_objs; id++) {
+		struct sim_obj *obj = h->objs[id];
+
+		if (obj && obj->type == SIM_OBJ_HWPT)
+			((struct sim_hwpt *)obj)->ioas->obj.users++;
+	}
+	for (i = 0; i < h->n_devices; i++)
+		if (h->devices[i].hwpt)
+			h->devices[i].hwpt->obj.users++;
+}
+
+int sim_backend_adopt(const struct backend_kept_fd *kept, size_t n_kept,
+		      struct backend **out)
+{
+	struct sim_region *r;
+	int rc;
+
+	rc = sim_region_adopt(kept, n_kept, &r);
+	if (rc)
+		return rc;
+	rc = sim_host_check(&r->host);
+	if (rc) {
+		sim_region_release(r, false);
+		return rc;
+	}
+	sim_host_revive(&r->host);
+	*out = &r->host.backend;
 	return 0;
 }
 

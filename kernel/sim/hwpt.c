@@ -23,7 +23,6 @@
  * ioctls answer -EOPNOTSUPP on it, and so on auto domains.
  */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "kernel/sim/sim_private.h"
 #include "kernel/uapi/iommufd.h"
@@ -84,7 +83,7 @@ static void sim_hwpt_free(struct sim_hwpt *hwpt)
 
 	sim_pgtable_destroy(&hwpt->pt);
 	sim_obj_put(h, &hwpt->ioas->obj);
-	free(hwpt);
+	sim_mem_free(h->region, hwpt, sizeof(*hwpt));
 }
 
 /*
@@ -110,14 +109,14 @@ struct sim_hwpt *sim_hwpt_paging_alloc(struct sim_host *h,
 		return NULL;
 	}
 
-	hwpt = calloc(1, sizeof(*hwpt));
+	hwpt = sim_mem_alloc(h->region, sizeof(*hwpt));
 	if (!hwpt) {
 		*rc = -ENOMEM;
 		return NULL;
 	}
 	*rc = sim_obj_alloc(h, &hwpt->obj, SIM_OBJ_HWPT);
 	if (*rc) {
-		free(hwpt);
+		sim_mem_free(h->region, hwpt, sizeof(*hwpt));
 		return NULL;
 	}
 	/* Pairs with sim_hwpt_free() */
@@ -126,7 +125,7 @@ struct sim_hwpt *sim_hwpt_paging_alloc(struct sim_host *h,
 	hwpt->dirty_ops = flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
 	hwpt->nest_parent = flags & IOMMU_HWPT_ALLOC_NEST_PARENT;
 
-	*rc = sim_pgtable_init(&hwpt->pt);
+	*rc = sim_pgtable_init_in(&hwpt->pt, h->region);
 	if (*rc)
 		goto out_abort;
 	*rc = sim_hwpt_add_to_ioas(hwpt);

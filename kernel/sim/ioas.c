@@ -61,7 +61,6 @@
  * the same IOAS for its duration.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kernel/sim/sim_private.h"
@@ -80,12 +79,12 @@ int sim_ioas_alloc(struct backend *b, uint32_t *out_ioas_id)
 
 	if (!out_ioas_id)
 		return -EINVAL;
-	ioas = calloc(1, sizeof(*ioas));
+	ioas = sim_mem_alloc(h->region, sizeof(*ioas));
 	if (!ioas)
 		return -ENOMEM;
 	rc = sim_obj_alloc(h, &ioas->obj, SIM_OBJ_IOAS);
 	if (rc) {
-		free(ioas);
+		sim_mem_free(h->region, ioas, sizeof(*ioas));
 		return rc;
 	}
 	ioas->host = h;
@@ -100,10 +99,12 @@ int sim_ioas_alloc(struct backend *b, uint32_t *out_ioas_id)
 /* Called with no other user left (no HWPT holds the IOAS). */
 void sim_ioas_destroy(struct sim_ioas *ioas)
 {
-	free(ioas->areas);
+	struct sim_region *r = ioas->host->region;
+
+	sim_mem_free(r, ioas->areas, ioas->cap_areas * sizeof(*ioas->areas));
 	pthread_rwlock_destroy(&ioas->iova_lock);
 	pthread_mutex_destroy(&ioas->mutex);
-	free(ioas);
+	sim_mem_free(r, ioas, sizeof(*ioas));
 }
 
 int sim_ioas_iova_alignment(struct backend *b, uint32_t ioas_id,
@@ -201,7 +202,9 @@ static int sim_area_reserve(struct sim_ioas *ioas)
 	if (ioas->n_areas < ioas->cap_areas)
 		return 0;
 	cap = ioas->cap_areas ? 2 * ioas->cap_areas : 16;
-	areas = realloc(ioas->areas, cap * sizeof(*areas));
+	areas = sim_mem_realloc(ioas->host->region, ioas->areas,
+				ioas->cap_areas * sizeof(*areas),
+				cap * sizeof(*areas));
 	if (!areas)
 		return -ENOMEM;
 	ioas->areas = areas;

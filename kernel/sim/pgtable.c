@@ -65,8 +65,13 @@ static inline void pt_leaves_add(struct sim_pgtable *pt, unsigned int lvl,
 
 int sim_pgtable_init(struct sim_pgtable *pt)
 {
+	return sim_pgtable_init_in(pt, NULL);
+}
+
+int sim_pgtable_init_in(struct sim_pgtable *pt, struct sim_region *region)
+{
 	*pt = (struct sim_pgtable){};
-	sim_arena_init(&pt->arena);
+	sim_arena_init(&pt->arena, region);
 	pt->root = sim_arena_alloc_table(&pt->arena);
 	if (!pt->root) {
 		sim_arena_destroy(&pt->arena);

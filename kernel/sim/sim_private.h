@@ -17,6 +17,8 @@
  *              (io_pagetable.c + iova_bitmap.c + the driver's dirty ops)
  *   pgtable.c  the radix IO page table (the IOMMU driver's page table)
  *   arena.c    where table pages come from
+ *   region.c   the memfd all of the above lives in, its allocator, and
+ *              keeping and adopting a host across processes
  *
  * Locks, outermost first:
  *
@@ -30,6 +32,7 @@
  *                       harvest, set_dirty_tracking and DMA for read
  *   sim_host.obj_lock   mutex: the object table and reference counts; a
  *                       leaf lock, nothing is taken under it
+ *   sim_region.lock     mutex: the region's allocator; a leaf lock
  *
  * Dirty bits live only in leaf PTEs; readers of PTEs under the read side
  * of iova_lock use atomic loads, DMA sets bits with an atomic OR, harvests
@@ -46,18 +49,36 @@
 #include "kernel/backend.h"
 #include "kernel/sim/sim.h"
 
+/* ----------------------------------------------------------- region */
+
+struct sim_region;
+
+/*
+ * Memory of a host's region (region.c): zeroed blocks of a power of two
+ * bytes (64 B at least), aligned to their size up to 4 KiB.  @size is the
+ * same at free as at alloc.  NULL when the region is full.
+ */
+void *sim_mem_alloc(struct sim_region *r, size_t size);
+void sim_mem_free(struct sim_region *r, void *p, size_t size);
+/* A copy of @p's first @old_size bytes in a block of @new_size. */
+void *sim_mem_realloc(struct sim_region *r, void *p, size_t old_size,
+		      size_t new_size);
+
 /* ------------------------------------------------------------ arena */
 
 /**
- * struct sim_arena - 4 KiB table pages carved from big mmap chunks.
+ * struct sim_arena - 4 KiB table pages carved from big chunks.
  *
- * Chunks are MAP_NORESERVE anonymous mappings that grow geometrically, so
- * a table costs memory only once touched and a page table of millions of
- * tables is a few dozen mappings.  Freed tables go on a free list (linked
- * through their first word) and are zeroed when reused.  Not thread-safe:
- * each page table owns one, changed under its IOAS's iova_lock for write.
+ * Chunks grow geometrically and cost memory only once touched, so a page
+ * table of millions of tables is a few dozen chunks.  A host's tables
+ * come from its region (@region); a page table made on its own
+ * (sim_pgtable_init(), for unit tests) takes MAP_NORESERVE anonymous
+ * mappings instead.  Freed tables go on a free list (linked through their
+ * first word) and are zeroed when reused.  Not thread-safe: each page
+ * table owns one, changed under its IOAS's iova_lock for write.
  */
 struct sim_arena {
+	struct sim_region *region;	/* NULL: private mmap chunks */
 	struct sim_arena_chunk *chunks;
 	unsigned int n_chunks;
 	unsigned int cap_chunks;
@@ -75,7 +96,7 @@ struct sim_arena_chunk {
 	size_t len;
 };
 
-void sim_arena_init(struct sim_arena *a);
+void sim_arena_init(struct sim_arena *a, struct sim_region *region);
 void sim_arena_destroy(struct sim_arena *a);
 /* A zeroed, 4 KiB-aligned table of 512 PTEs, or NULL. */
 uint64_t *sim_arena_alloc_table(struct sim_arena *a);
@@ -129,7 +150,9 @@ struct sim_dirty_bitmap {
 	unsigned int pgshift;
 };
 
+/* A page table of its own (tests), or one in @region's memory. */
 int sim_pgtable_init(struct sim_pgtable *pt);
+int sim_pgtable_init_in(struct sim_pgtable *pt, struct sim_region *region);
 void sim_pgtable_destroy(struct sim_pgtable *pt);
 /* The largest leaf for @iova/@paddr with @length left, at most @max_leaf. */
 uint64_t sim_pgtable_leaf_size(uint64_t iova, uint64_t paddr, uint64_t length,
@@ -218,8 +241,14 @@ struct sim_device {
 	uint64_t faults;		/* atomic */
 };
 
+/*
+ * The host.  It, and everything it points to, lives in its region: the
+ * only pointers out of it are backend.ops and the locks' state, which
+ * adoption sets anew.
+ */
 struct sim_host {
 	struct backend backend;
+	struct sim_region *region;
 	uint64_t backing_page_size;
 	unsigned int n_devices;
 	struct sim_device devices[SIM_MAX_DEVICES];
@@ -229,6 +258,75 @@ struct sim_host {
 	uint32_t cap_objs;
 	uint64_t io_page_faults;	/* atomic */
 };
+
+/* An id whose object is being built: lookups do not see it. */
+#define SIM_OBJ_RESERVED ((struct sim_obj *)1)
+
+/*
+ * Size classes of the region's allocator: blocks of 2^6 .. 2^41 bytes.
+ */
+#define SIM_MEM_MIN_SHIFT 6
+#define SIM_MEM_CLASSES 36
+
+/**
+ * struct sim_region - the memfd a host lives in, mapped at @base.
+ *
+ * Everything of a host (this header, the host, its objects, areas, page
+ * tables) is in one memfd mapped MAP_SHARED at the same address in every
+ * process that holds it, so its pointers stay valid when a new process
+ * adopts it (region.c).  The header is read with pread() before mapping:
+ * its first members never move.
+ *
+ * @magic, @version, @layout: what this is and which build laid it out
+ * @base: where it is mapped; @size: how much
+ * @changing: structural changes under way (sim_change_begin()); a region
+ *            left with it non-zero is torn and cannot be adopted
+ * @changes: structural changes completed (for tests)
+ * @lock: the allocator's
+ * @bump: offset of the first byte never handed out
+ * @free: free blocks by size class, linked through their first word
+ * @fd: the memfd, in the process that maps it
+ */
+struct sim_region {
+	char magic[8];
+	uint32_t version;
+	uint32_t layout;
+	uint64_t base;
+	uint64_t size;
+	uint64_t changing;
+	uint64_t changes;
+	pthread_mutex_t lock;
+	uint64_t bump;
+	void *free[SIM_MEM_CLASSES];
+	int fd;
+	struct sim_host host;
+};
+
+/* region.c */
+int sim_region_create(struct sim_region **out);
+int sim_region_adopt(const struct backend_kept_fd *kept, size_t n_kept,
+		     struct sim_region **out);
+/* Let go: unmap and close; with @dead, first mark it not adoptable. */
+void sim_region_release(struct sim_region *r, bool dead);
+int sim_region_keep(struct sim_region *r, struct backend_kept_fd *fds,
+		    size_t max_fds);
+
+/*
+ * Bracket every change of structure (objects, areas, page table shape,
+ * attachments, tracking state): a process that dies between the two
+ * leaves @changing non-zero and its region torn.  DMA and harvests only
+ * flip dirty bits, one atomic operation each, and need no bracket.
+ */
+static inline void sim_change_begin(struct sim_host *h)
+{
+	__atomic_fetch_add(&h->region->changing, 1, __ATOMIC_SEQ_CST);
+}
+
+static inline void sim_change_end(struct sim_host *h)
+{
+	__atomic_fetch_add(&h->region->changes, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&h->region->changing, 1, __ATOMIC_SEQ_CST);
+}
 
 /* The sim IOMMU's smallest page: what a domain raises an IOAS's alignment
  * to (IOMMU_IOAS_IOVA_RANGES' out_iova_alignment once it has one). */
