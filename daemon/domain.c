@@ -7,10 +7,12 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "daemon/bitmem.h"
 #include "daemon/config.h"
 #include "daemon/device.h"
 #include "daemon/domain_private.h"
@@ -105,9 +107,13 @@ void domain_free(struct domain *d)
 		harvest_domain_release(d->plan);
 		free(d->plan);
 	}
+	bitmem_release(state_bits(srv), d->counters, DOMAIN_COUNTERS_WORDS);
 	domain_round_release(d);
-	if (d->link.next)
+	if (d->link.next) {
+		/* listed: the version without it ends its DESTROY intent */
 		list_del_init(&d->link);
+		state_commit(srv);
+	}
 	free(d);
 }
 
@@ -129,6 +135,7 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	struct backend *b = srv->backend;
 	bool tracking = flags & PROTO_CREATE_TRACKING;
 	struct backend_hw_info info;
+	struct state_intent *ci = NULL;
 	struct domain_device *dev;
 	struct domain *d;
 	int r;
@@ -158,8 +165,19 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	list_init(&d->next_waiters);
 	list_init(&d->idle_waiters);
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
+	/* a restart undoes a creation cut off: record each id as it comes */
+	ci = state_create_intent(srv);
+	if (ci) {
+		*ci = (struct state_intent){ .op = STATE_OP_CREATE };
+		snprintf(ci->device, sizeof(ci->device), "%s", device);
+		state_commit(srv);
+	}
 
 	r = backend_device_bind(b, device, &dev->dev_id);
+	if (ci && r >= 0) {
+		ci->dev_id = dev->dev_id;
+		state_commit(srv);
+	}
 	if (r == -ENOENT || r == -ENODEV) {
 		server_why(srv, -ENOENT, "no device named %s", device);
 		r = -ENOENT;
@@ -191,6 +209,10 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		server_why(srv, r, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r));
 		goto fail;
 	}
+	if (ci) {
+		ci->ioas_id = d->ioas_id;
+		state_commit(srv);
+	}
 	if (!d->huge_pages) {
 		r = backend_ioas_set_huge_pages(b, d->ioas_id, false);
 		if (r < 0) {
@@ -213,6 +235,10 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 			   device, strerror(-r));
 		goto fail;
 	}
+	if (ci) {
+		ci->hwpt_id = d->hwpt_id;
+		state_commit(srv);
+	}
 	d->tracking_capable = tracking;
 	/*
 	 * Only now: an IOAS without a domain has alignment 1 (Linux
@@ -231,12 +257,12 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		goto fail;
 	}
 	d->max_leaf = domain_max_leaf(d);
-	d->plan = calloc(1, sizeof(*d->plan));
-	if (!d->plan || domain_round_init(d) < 0) {
+	d->counters = bitmem_alloc(state_bits(srv), DOMAIN_COUNTERS_WORDS);
+	if (!d->counters || domain_round_init(d) < 0) {
 		r = server_why(srv, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	r = harvest_domain_plan(d->plan, d->hwpt_id, d->page_size, NULL, 0, 0);
+	r = domain_plan_build(d, &d->plan);
 	if (r < 0) {
 		server_why(srv, r, "planning the harvest failed: %s",
 			   strerror(-r));
@@ -246,6 +272,9 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	/* finalised: visible from here on */
 	d->id = srv->next_domain_id++;
 	list_add_tail(&d->link, &srv->domains);
+	if (ci)
+		*ci = (struct state_intent){ 0 };
+	state_commit(srv);
 	*out = d;
 	return 0;
 
@@ -253,6 +282,10 @@ fail_dev:
 	free(dev);
 fail:
 	domain_free(d);
+	if (ci) {
+		*ci = (struct state_intent){ 0 };
+		state_commit(srv);
+	}
 	return r;
 }
 
@@ -264,6 +297,8 @@ void domain_destroy(struct domain *d)
 	};
 
 	d->dying = true;
+	/* a restart finishes it: the version without d ends it */
+	state_intent_begin(d, STATE_OP_DESTROY);
 	dma_load_stop(d->load);
 	d->load = NULL;
 	event_del(d->timer);
@@ -321,9 +356,18 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 	if (!dev)
 		return server_why(srv, -ENOMEM, "out of memory");
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
+	/* a restart undoes an attach cut off */
+	d->intent = (struct state_intent){ 0 };
+	snprintf(d->intent.device, sizeof(d->intent.device), "%s", device);
+	state_intent_begin(d, STATE_OP_ATTACH);
 	r = backend_device_bind(b, device, &dev->dev_id);
+	if (r >= 0) {
+		d->intent.dev_id = dev->dev_id;
+		state_commit(srv);
+	}
 	if (r < 0) {
 		free(dev);
+		state_intent_end(d);
 		if (r == -ENOENT || r == -ENODEV)
 			return server_why(srv, -ENOENT, "no device named %s",
 					  device);
@@ -358,10 +402,12 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 	list_add_tail(&dev->link, &d->devices);
 	d->ndevices++;
 	*dev_id = dev->dev_id;
+	state_intent_end(d);
 	return 0;
 fail:
 	backend_device_unbind(b, dev->dev_id);
 	free(dev);
+	state_intent_end(d);
 	return r;
 }
 
@@ -377,16 +423,23 @@ int domain_detach(struct domain *d, const char *device)
 	return server_why(d->srv, -ENOENT, "device %s is not in domain %u",
 			  device, d->id);
 found:
+	/* a restart finishes a detach cut off */
+	d->intent = (struct state_intent){ .dev_id = dev->dev_id };
+	snprintf(d->intent.device, sizeof(d->intent.device), "%s", device);
+	state_intent_begin(d, STATE_OP_DETACH);
 	r = backend_device_detach(b, dev->dev_id);
-	if (r < 0)
+	if (r < 0) {
+		state_intent_end(d);
 		return server_why(d->srv, r, "detaching device %s failed: %s",
 				  device, strerror(-r));
+	}
 	r = backend_device_unbind(b, dev->dev_id);
 	if (r < 0)
 		log_warning_errno(r, "unbinding device %s failed", device);
 	list_del_init(&dev->link);
 	d->ndevices--;
 	free(dev);
+	state_intent_end(d);
 	return 0;
 }
 
@@ -403,17 +456,23 @@ int domain_set_tracking(struct domain *d, bool enable)
 				  d->id);
 	if (d->enabled == enable)
 		return 0;
+	/* a restart finishes a change cut off */
+	d->intent = (struct state_intent){ .flags = enable };
+	state_intent_begin(d, STATE_OP_TRACK);
 	r = backend_hwpt_set_dirty_tracking(d->srv->backend, d->hwpt_id,
 					    enable);
-	if (r < 0)
+	if (r < 0) {
+		state_intent_end(d);
 		return server_why(d->srv, r, "IOMMU_HWPT_SET_DIRTY_TRACKING "
 				  "failed: %s", strerror(-r));
+	}
 	d->enabled = enable;
 	/* writes made while tracking was off were not recorded */
 	if (enable)
 		list_for_each_entry(sub, &d->subs, dom_link)
 			subscriber_set_mark_all(&sub->set);
 	domain_timer_update(d);
+	state_intent_end(d);
 	return 0;
 }
 
@@ -429,7 +488,7 @@ int domain_subscribe(struct domain *d, struct session *s,
 	sub = calloc(1, sizeof(*sub));
 	if (!sub)
 		return server_why(d->srv, -ENOMEM, "out of memory");
-	r = subscriber_set_init(&sub->set, d->plan);
+	r = subscriber_set_init_mem(&sub->set, d->plan, state_bits(d->srv));
 	if (r < 0) {
 		free(sub);
 		return server_why(d->srv, r, "out of memory");
@@ -444,6 +503,8 @@ int domain_subscribe(struct domain *d, struct session *s,
 	list_add_tail(&sub->dom_link, &d->subs);
 	d->nsubs++;
 	domain_timer_update(d);
+	/* kept from now on if the session has a resume token */
+	state_commit(d->srv);
 	*out = sub;
 	return 0;
 }
@@ -460,6 +521,123 @@ void subscription_drop(struct subscription *sub)
 	d->nsubs--;
 	subscriber_set_release(&sub->set);
 	free(sub);
+	/* its bitmaps are reclaimed once a version without it is in */
+	state_commit(d->srv);
+}
+
+/* ------------------------------------------------------------ restart */
+
+int domain_restored(struct domain *d)
+{
+	struct server *srv = d->srv;
+	int r;
+
+	r = domain_round_init(d);
+	if (r == 0)
+		r = domain_plan_build(d, &d->plan);
+	if (r < 0) {
+		d->counters = NULL;	/* still the kept version's */
+		domain_free(d);
+		return r;
+	}
+	list_add_tail(&d->link, &srv->domains);
+	return 0;
+}
+
+static bool domain_has_map(struct domain *d, uint64_t iova, uint64_t length)
+{
+	for (size_t i = 0; i < d->nmaps; i++)
+		if (d->maps[i].iova == iova && d->maps[i].length == length)
+			return true;
+	return false;
+}
+
+void domain_resolve_intent(struct domain *d)
+{
+	struct state_intent in = d->intent;
+	struct backend *b = d->srv->backend;
+	struct domain_device *dev, *tmp;
+	int r;
+
+	d->intent = (struct state_intent){ 0 };
+	switch (in.op) {
+	case STATE_OP_DESTROY:
+		log_notice("domain %u: finishing its destruction", d->id);
+		domain_destroy(d);
+		return;
+	case STATE_OP_MAP:
+		/* undone: the client never heard it was made */
+		log_notice("domain %u: undoing a MAP of [0x%" PRIx64 ", 0x%"
+			   PRIx64 ") that was cut off", d->id, in.iova,
+			   in.iova + in.length);
+		if (domain_has_map(d, in.iova, in.length)) {
+			r = domain_unmap(d, in.iova, in.length, in.flags &
+					 PROTO_MAP_EXTERNAL);
+		} else {
+			r = 0;
+			if (!(in.flags & PROTO_MAP_EXTERNAL))
+				backend_ioas_unmap(b, d->ioas_id, in.iova,
+						   in.length, NULL);
+		}
+		if (r < 0)
+			log_warning_errno(r, "domain %u: undoing the MAP "
+					  "failed", d->id);
+		break;
+	case STATE_OP_UNMAP:
+		log_notice("domain %u: finishing an UNMAP of [0x%" PRIx64
+			   ", 0x%" PRIx64 ")", d->id, in.iova,
+			   in.iova + in.length);
+		if (domain_unmap_check(d, in.iova, in.length, in.flags) == 0) {
+			r = domain_unmap(d, in.iova, in.length, in.flags);
+			if (r < 0)
+				log_warning_errno(r, "domain %u: finishing the "
+						  "UNMAP failed", d->id);
+		}
+		break;
+	case STATE_OP_ATTACH:
+		log_notice("domain %u: undoing an attach of %s that was cut "
+			   "off", d->id, in.device);
+		list_for_each_entry(dev, &d->devices, link)
+			if (!strcmp(dev->name, in.device))
+				goto done;	/* it was committed */
+		if (in.dev_id) {
+			backend_device_detach(b, in.dev_id);
+			backend_device_unbind(b, in.dev_id);
+		} else if (in.device[0]) {
+			log_warning("domain %u: if device %s was bound, it "
+				    "stays bound until dirtyd starts afresh",
+				    d->id, in.device);
+		}
+		break;
+	case STATE_OP_DETACH:
+		log_notice("domain %u: finishing the detach of %s", d->id,
+			   in.device);
+		list_for_each_entry_safe(dev, tmp, &d->devices, link)
+			if (!strcmp(dev->name, in.device)) {
+				backend_device_detach(b, dev->dev_id);
+				backend_device_unbind(b, dev->dev_id);
+				list_del_init(&dev->link);
+				d->ndevices--;
+				free(dev);
+			}
+		break;
+	case STATE_OP_TRACK:
+		log_notice("domain %u: finishing TRACK_%s", d->id,
+			   in.flags ? "START" : "STOP");
+		if (d->tracking_capable) {
+			/* the kernel may have it either way: say it again */
+			d->enabled = !in.flags;
+			r = domain_set_tracking(d, in.flags);
+			if (r < 0)
+				log_warning_errno(r, "domain %u: %s", d->id,
+						  d->srv->why);
+		}
+		break;
+	default:
+		break;
+	}
+done:
+	state_commit(d->srv);
 }
 
 /* ------------------------------------------------------------ guests */

@@ -33,6 +33,7 @@
 
 #include "daemon/harvest.h"
 #include "daemon/list.h"
+#include "daemon/state.h"
 #include "daemon/subscriber.h"
 #include "kernel/backend.h"
 
@@ -127,7 +128,15 @@ struct domain {
 	double dirty_rate;		/* pages/s, exponentially averaged */
 
 	struct dma_load *load;		/* a configured guest's DMA */
+	char guest[BACKEND_NAME_MAX];	/* the configured guest's name, or "" */
+
+	/* surviving a restart (state.h) */
+	struct state_intent intent;	/* the kernel change in progress */
+	uint64_t *counters;		/* durable: [0] = generation */
 };
+
+/* Words of a domain's durable counters (one page). */
+#define DOMAIN_COUNTERS_WORDS 512
 
 /** domain_find() - a live domain by id, or NULL. */
 struct domain *domain_find(struct server *srv, uint32_t id);
@@ -202,6 +211,19 @@ int domain_start_guest_load(struct domain *d, const struct guest_config *g);
 
 /** domain_destroy_all() - at exit: every domain, rounds finished first. */
 void domain_destroy_all(struct server *srv);
+
+/*
+ * Restoring what a previous process kept (state.c).  domain_restored():
+ * @d, filled in by the caller (srv, id, owner, ids, flags, page size,
+ * leaf, devices, maps, retired, counters, generation, guest, intent; lists
+ * initialised), gets its timers and plan and is listed.  domain_refold():
+ * OR the round bitmap region @old (laid out as @d's plan, bounce words
+ * after it) into every subscriber again.  domain_resolve_intent(): undo or
+ * finish the kernel change @d was in the middle of.
+ */
+int domain_restored(struct domain *d);
+void domain_refold(struct domain *d, const uint64_t *old);
+void domain_resolve_intent(struct domain *d);
 
 /** domain_engine_event() - the engine's eventfd callback (libevent). */
 void domain_engine_event(int fd, short what, void *arg);

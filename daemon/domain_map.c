@@ -47,12 +47,11 @@ static bool domain_held(struct domain *d, uint64_t iova, uint64_t length)
  * still held, move every subscriber's pending bits over, and free the old
  * plan.  Idle only.
  */
-static int domain_replan(struct domain *d)
+int domain_plan_build(struct domain *d, struct harvest_domain **out)
 {
 	struct harvest_domain *plan;
 	struct harvest_range *ranges;
-	struct subscription *sub, *tmp;
-	size_t n = 0, kept = 0;
+	size_t n = 0;
 	int r;
 
 	ranges = calloc(d->nmaps + d->nretired + 1, sizeof(*ranges));
@@ -62,10 +61,7 @@ static int domain_replan(struct domain *d)
 		free(plan);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < d->nretired; i++)
-		if (domain_held(d, d->retired[i].iova, d->retired[i].length))
-			d->retired[kept++] = d->retired[i];
-	d->nretired = kept;
+	plan->mem = state_bits(d->srv);
 	for (size_t i = 0; i < d->nmaps; i++)
 		ranges[n++] = (struct harvest_range){
 			.iova = d->maps[i].iova,
@@ -85,13 +81,31 @@ static int domain_replan(struct domain *d)
 		free(plan);
 		return r;
 	}
+	*out = plan;
+	return 0;
+}
+
+static int domain_replan(struct domain *d)
+{
+	struct harvest_domain *plan;
+	struct subscription *sub, *tmp;
+	size_t kept = 0;
+	int r;
+
+	for (size_t i = 0; i < d->nretired; i++)
+		if (domain_held(d, d->retired[i].iova, d->retired[i].length))
+			d->retired[kept++] = d->retired[i];
+	d->nretired = kept;
+	r = domain_plan_build(d, &plan);
+	if (r < 0)
+		return r;
 	list_for_each_entry_safe(sub, tmp, &d->subs, dom_link) {
 		struct subscriber_set fresh;
 
 		if (subscriber_set_relayout(&sub->set, plan) == 0)
 			continue;
 		/* its bits cannot move: it gets every page instead */
-		if (subscriber_set_init(&fresh, plan) < 0) {
+		if (subscriber_set_init_mem(&fresh, plan, plan->mem) < 0) {
 			log_error("out of memory re-planning domain %u: a "
 				  "subscription is dropped", d->id);
 			subscription_drop(sub);
@@ -112,6 +126,7 @@ static int domain_replan(struct domain *d)
 	harvest_domain_release(d->plan);
 	free(d->plan);
 	d->plan = plan;
+	state_commit(d->srv);
 	return 0;
 }
 
@@ -180,7 +195,7 @@ static int domain_check_range(struct domain *d, uint64_t iova,
 				  "multiples of domain %u's page size %" PRIu64,
 				  iova, length, d->id, d->page_size);
 	if (__builtin_add_overflow(iova, length, &end))
-		return server_why(d->srv, -EOVERFLOW, "IOVA 0x%" PRIx64 " + "
+		return server_why(d->srv, -EINVAL, "IOVA 0x%" PRIx64 " + "
 				  "length 0x%" PRIx64 " wraps", iova, length);
 	return 0;
 }
@@ -249,8 +264,8 @@ static int domain_map_backing(struct domain *d, struct domain_mapping *m,
 	return 0;
 }
 
-int domain_map(struct domain *d, uint64_t iova, uint64_t length,
-	       uint32_t proto_flags)
+static int domain_map_do(struct domain *d, uint64_t iova, uint64_t length,
+			 uint32_t proto_flags)
 {
 	struct server *srv = d->srv;
 	struct domain_mapping *maps, m = { .iova = iova, .length = length };
@@ -326,6 +341,21 @@ fail_unmap:
 	return r;
 }
 
+/* A restart finds the intent and undoes the map (state.h). */
+int domain_map(struct domain *d, uint64_t iova, uint64_t length,
+	       uint32_t proto_flags)
+{
+	int r;
+
+	d->intent = (struct state_intent){
+		.iova = iova, .length = length, .flags = proto_flags,
+	};
+	state_intent_begin(d, STATE_OP_MAP);
+	r = domain_map_do(d, iova, length, proto_flags);
+	state_intent_end(d);
+	return r;
+}
+
 int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
 		       uint32_t proto_flags)
 {
@@ -366,17 +396,35 @@ int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
 	return 0;
 }
 
+static int domain_unmap_do(struct domain *d, uint64_t iova, uint64_t length,
+			   uint32_t proto_flags);
+
+/* A restart finds the intent and finishes the unmap (state.h). */
 int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
 		 uint32_t proto_flags)
 {
-	struct backend *b = d->srv->backend;
-	struct harvest_range *retired;
-	size_t kept = 0, n = 0;
 	int r;
 
 	r = domain_unmap_check(d, iova, length, proto_flags);
 	if (r < 0)
 		return r;
+	d->intent = (struct state_intent){
+		.iova = iova, .length = length, .flags = proto_flags,
+	};
+	state_intent_begin(d, STATE_OP_UNMAP);
+	r = domain_unmap_do(d, iova, length, proto_flags);
+	state_intent_end(d);
+	return r;
+}
+
+static int domain_unmap_do(struct domain *d, uint64_t iova, uint64_t length,
+			   uint32_t proto_flags)
+{
+	struct backend *b = d->srv->backend;
+	struct harvest_range *retired;
+	size_t kept = 0, n = 0;
+	int r = 0;
+
 	for (size_t i = 0; i < d->nmaps; i++)
 		n += d->maps[i].iova >= iova &&
 		     d->maps[i].iova + d->maps[i].length <= iova + length;
@@ -394,6 +442,10 @@ int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
 		r = m->external ? 0 : backend_ioas_unmap(b, d->ioas_id,
 							 m->iova, m->length,
 							 NULL);
+		/* nothing there: unmapped already (by a dirtyd that died
+		 * before it could say so) */
+		if (r == -ENOENT)
+			r = 0;
 		if (r < 0) {
 			/* still mapped: keep it */
 			log_warning_errno(r, "IOMMU_IOAS_UNMAP of [0x%" PRIx64

@@ -16,5 +16,8 @@ void domain_round_release(struct domain *d);
 /** domain_timer_update() - arm the periodic timer at the smallest
  *  interval of the domain's periodic subscribers, or stop it. */
 void domain_timer_update(struct domain *d);
+/** domain_plan_build() - a plan over @d's mappings and retired ranges,
+ *  in the state's bitmap memory; -errno. */
+int domain_plan_build(struct domain *d, struct harvest_domain **out);
 
 #endif

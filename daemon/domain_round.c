@@ -6,8 +6,10 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <string.h>
 #include <time.h>
 
+#include "daemon/bitmem.h"
 #include "daemon/domain_private.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -95,6 +97,27 @@ static uint64_t domain_fold(struct domain *d)
 	return pages;
 }
 
+void domain_refold(struct domain *d, const uint64_t *old)
+{
+	struct harvest_domain *p = d->plan;
+	size_t h = 0;
+
+	/* the same layout: the layout words, then a head's bounce word
+	 * (its read, maybe not yet placed) shifted into place */
+	/* the old region's holes are zero: copy only what it holds */
+	for (uint64_t w = 0, end, n = p->nwords + p->nheads; w < n; w = end) {
+		end = bitmem_data(p->mem, old, n, &w);
+		memcpy(p->bitmap + w, old + w, (end - w) * 8);
+	}
+	for (size_t i = 0; i < p->nbatches; i++) {
+		struct harvest_batch *b = &p->batches[i];
+
+		if (b->shift)
+			*b->bitmap |= old[p->nwords + h++] << b->shift;
+	}
+	domain_fold(d);
+}
+
 static void domain_note_stats(struct domain *d, uint64_t pages)
 {
 	uint64_t now = now_ns();
@@ -164,6 +187,9 @@ static void domain_round_finish(struct domain *d, int result)
 		uint64_t pages = domain_fold(d);
 
 		d->generation++;
+		/* durable: a restarted dirtyd goes on counting from here */
+		__atomic_store_n(&d->counters[0], d->generation,
+				 __ATOMIC_RELEASE);
 		d->srv->rounds++;
 		domain_note_stats(d, pages);
 		/* EV_ROUND: what periodic rounds add; a SYNC has its reply */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -18,6 +19,25 @@
  */
 #define TAG_SEND_FAILED 1ULL
 #define TAG_MASK 7ULL
+
+/* The command area of a 128-byte SQE, where a uring command's struct goes. */
+#define URING_CMD_AREA (2 * sizeof(struct io_uring_sqe) - \
+			offsetof(struct io_uring_sqe, cmd))
+
+/*
+ * Fill @sqe (of an IORING_SETUP_SQE128 ring) with IOMMU_HWPT_GET_DIRTY_BITMAP
+ * @cmd as a uring command on @iommufd: cmd_op the ioctl number, the struct
+ * at the start of the command area, the rest of the area zero (an SQE slot
+ * is reused: no stale bytes past the struct).
+ */
+static void prep_dirty_bitmap_cmd(struct io_uring_sqe *sqe, int iommufd,
+				  const struct iommu_hwpt_get_dirty_bitmap *cmd)
+{
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, iommufd, NULL, 0, 0);
+	sqe->cmd_op = IOMMU_HWPT_GET_DIRTY_BITMAP;
+	memset(sqe->cmd, 0, URING_CMD_AREA);
+	memcpy(sqe->cmd, cmd, sizeof(*cmd));
+}
 
 struct harvest_worker {
 	struct harvest_engine *e;
@@ -46,8 +66,8 @@ struct harvest_engine {
 static uint64_t *harvest_batch_target(struct harvest_batch *batch)
 {
 	if (batch->shift) {
-		batch->bounce = 0;
-		return &batch->bounce;
+		*batch->bounce = 0;
+		return batch->bounce;
 	}
 	memset(batch->bitmap, 0, batch->nwords * 8);
 	return batch->bitmap;
@@ -60,7 +80,7 @@ static void harvest_batch_finish(struct harvest_batch *batch, int result)
 
 	batch->result = result;
 	if (batch->shift)
-		*batch->bitmap = result ? 0 : batch->bounce << batch->shift;
+		*batch->bitmap = result ? 0 : *batch->bounce << batch->shift;
 	if (!result && dom->on_batch)
 		dom->on_batch(dom->ctx, batch);
 }
@@ -134,7 +154,10 @@ static void *worker_main(void *arg)
 /*
  * Does /dev/iommu run IOMMU_HWPT_GET_DIRTY_BITMAP as a uring command?  Ask
  * for HWPT 0, which never exists: a kernel with the handler says -ENOENT,
- * one without it -EOPNOTSUPP.
+ * as the ioctl would; one without it -EOPNOTSUPP (no .uring_cmd in the
+ * file operations).  Anything else (-EINVAL of an io_uring that does not
+ * know the opcode or SQE128, a handler that answers differently from the
+ * ioctl) is not a path the engine trusts with a round.
  */
 static bool probe_uring_cmd(struct harvest_engine *e)
 {
@@ -151,12 +174,9 @@ static bool probe_uring_cmd(struct harvest_engine *e)
 	    io_uring_queue_init(2, &ring, IORING_SETUP_SQE128) < 0)
 		return false;
 	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, e->iommufd, NULL, 0, 0);
-	sqe->cmd_op = IOMMU_HWPT_GET_DIRTY_BITMAP;
-	memcpy(sqe->cmd, &cmd, sizeof(cmd));
+	prep_dirty_bitmap_cmd(sqe, e->iommufd, &cmd);
 	if (io_uring_submit(&ring) == 1 && !io_uring_wait_cqe(&ring, &cqe)) {
-		ok = cqe->res != -EOPNOTSUPP && cqe->res != -EINVAL &&
-		     cqe->res != -ENOTTY;
+		ok = cqe->res == -ENOENT;
 		io_uring_cqe_seen(&ring, cqe);
 	}
 	io_uring_queue_exit(&ring);
@@ -306,8 +326,6 @@ static struct harvest_worker *least_loaded(struct harvest_engine *e)
 /* Hand queued batches out, up to the in-flight limit. */
 static int harvest_engine_pump(struct harvest_engine *e)
 {
-	unsigned int queued = 0;
-
 	while (e->qhead && e->inflight < e->max_inflight) {
 		struct harvest_domain *dom = e->qhead;
 		struct harvest_batch *batch = &dom->batches[dom->next];
@@ -318,7 +336,6 @@ static int harvest_engine_pump(struct harvest_engine *e)
 
 			if (r < 0)
 				return r;
-			queued = 0;
 			continue;
 		}
 		if (e->uring_cmd) {
@@ -332,10 +349,7 @@ static int harvest_engine_pump(struct harvest_engine *e)
 				.data = (uintptr_t)harvest_batch_target(batch),
 			};
 
-			io_uring_prep_rw(IORING_OP_URING_CMD, sqe, e->iommufd,
-					 NULL, 0, 0);
-			sqe->cmd_op = IOMMU_HWPT_GET_DIRTY_BITMAP;
-			memcpy(sqe->cmd, &cmd, sizeof(cmd));
+			prep_dirty_bitmap_cmd(sqe, e->iommufd, &cmd);
 			io_uring_sqe_set_data64(sqe, (uintptr_t)batch);
 		} else {
 			struct harvest_worker *w = least_loaded(e);
@@ -349,7 +363,6 @@ static int harvest_engine_pump(struct harvest_engine *e)
 			batch->worker = w - e->workers;
 		}
 		e->inflight++;
-		queued++;
 		if (++dom->next == dom->nbatches) {
 			e->qhead = dom->qnext;
 			if (!e->qhead)
@@ -357,7 +370,13 @@ static int harvest_engine_pump(struct harvest_engine *e)
 			dom->qnext = NULL;
 		}
 	}
-	if (queued) {
+	/*
+	 * Whatever waits in the SQ ring, also SQEs left behind by an earlier
+	 * submission that stopped early (an SQE that fails to prepare ends
+	 * it; the kernel keeps the rest): no completion would come for them
+	 * until somebody enters the ring again.
+	 */
+	if (io_uring_sq_ready(&e->ring)) {
 		int r = io_uring_submit(&e->ring);
 
 		if (r < 0)
@@ -403,6 +422,12 @@ static void batch_done(struct harvest_engine *e, struct harvest_batch *batch,
 {
 	struct harvest_domain *dom = batch->dom;
 
+	/*
+	 * A uring command's CQE is the final answer: the non-blocking issue
+	 * that would block (-EAGAIN) never reaches us, io_uring re-issues it
+	 * on io-wq, where it may sleep.  So -EAGAIN here, like any -errno,
+	 * fails the batch and the round.
+	 */
 	if (e->uring_cmd)
 		harvest_batch_finish(batch, res);
 	if (res < 0 && !dom->result)

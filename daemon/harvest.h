@@ -13,14 +13,19 @@
  * allocated once and reused every round; each batch zeroes its slice right
  * before its read.
  *
- * Execution (harvest_engine_*): where /dev/iommu accepts IORING_OP_URING_CMD
- * (probed at start; no stock kernel does), a batch is a uring command on the
- * engine's ring.  Otherwise a pool of worker threads, each with a small ring
- * of its own, receives batches as IORING_OP_MSG_RING messages from the engine
- * ring, performs the ioctl through the backend, and posts the completion back
- * to the engine ring with IORING_OP_MSG_RING: one completion path either
- * way.  The engine ring's eventfd wakes the daemon's event loop; a blocking
- * caller uses harvest_engine_wait().
+ * Execution (harvest_engine_*): where /dev/iommu runs
+ * IOMMU_HWPT_GET_DIRTY_BITMAP as an IORING_OP_URING_CMD (probed at start: no
+ * stock kernel does; one with kernel/patches/ applied does), a batch is a
+ * uring command on the engine's ring (128-byte SQEs, the ioctl's struct in
+ * the command area) and there are no worker threads: the kernel finds the
+ * read would block, io_uring runs it on its own io-wq workers, and the CQE
+ * carries the final result, the ioctl's 0 or -errno.  Otherwise a pool of
+ * worker threads, each with a small ring of its own, receives batches as
+ * IORING_OP_MSG_RING messages from the engine ring, performs the ioctl
+ * through the backend, and posts the completion back to the engine ring with
+ * IORING_OP_MSG_RING: one completion path either way.  The engine ring's
+ * eventfd wakes the daemon's event loop; a blocking caller uses
+ * harvest_engine_wait().
  */
 #ifndef DIRTYD_HARVEST_H
 #define DIRTYD_HARVEST_H
@@ -30,6 +35,7 @@
 #include <stdint.h>
 
 struct backend;
+struct bitmem;
 struct harvest_domain;
 struct harvest_engine;
 
@@ -57,9 +63,11 @@ struct harvest_batch {
 	uint64_t *bitmap;	/* slice of dom->bitmap */
 	uint64_t nwords;
 	/* A range's head (its pages before the first 64-page boundary) is
-	 * read into @bounce and lands in *bitmap shifted by @shift (!= 0). */
+	 * read into *@bounce and lands in *bitmap shifted by @shift (!= 0).
+	 * The bounce words follow the layout's nwords in the plan's bitmap
+	 * allocation, so they live wherever the bitmap does (bitmem.h). */
 	unsigned int shift;
-	uint64_t bounce;
+	uint64_t *bounce;
 	int result;		/* 0 or -errno of the last round */
 	unsigned int worker;	/* engine thread: who runs it */
 };
@@ -82,6 +90,9 @@ struct harvest_domain {
 	uint64_t nbits;		/* bits in use, ranges padded to words */
 	uint64_t nwords;
 	uint64_t *bitmap;	/* this round's bits; valid after done */
+	uint64_t nheads;	/* bounce words after bitmap[nwords - 1] */
+	struct bitmem *mem;	/* where bitmap lives: set before planning
+				 * (NULL: the heap); plans keep it */
 	size_t nbatches;
 	struct harvest_batch *batches;
 
@@ -121,8 +132,11 @@ uint64_t harvest_batch_bytes(uint64_t total, uint64_t page_size,
 
 struct harvest_engine_config {
 	unsigned int workers;		/* 0: one per online CPU */
-	bool force_workers;		/* skip the uring command probe */
-	unsigned int max_inflight;	/* batches in flight; 0: 4 per worker */
+	bool force_workers;		/* skip the uring command probe:
+					 * workers even where the kernel
+					 * has uring commands */
+	unsigned int max_inflight;	/* batches in flight; 0: 4 per
+					 * worker, 64 with uring commands */
 };
 
 int harvest_engine_new(struct backend *b,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/bitmem.h"
 #include "daemon/harvest.h"
 
 static bool is_pow2(uint64_t x)
@@ -57,10 +58,12 @@ uint64_t harvest_batch_bytes(uint64_t total, uint64_t page_size,
 
 void harvest_domain_release(struct harvest_domain *dom)
 {
+	struct bitmem *mem = dom->mem;
+
 	free(dom->ranges);
 	free(dom->batches);
-	free(dom->bitmap);
-	*dom = (struct harvest_domain){ 0 };
+	bitmem_release(mem, dom->bitmap, dom->nwords + dom->nheads);
+	*dom = (struct harvest_domain){ .mem = mem };
 }
 
 int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
@@ -71,6 +74,7 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 		.hwpt_id = hwpt_id,
 		.page_size = page_size,
 		.nranges = n,
+		.mem = dom->mem,
 	};
 	uint64_t head_bytes = page_size * 64, end_bit = 0;
 	size_t nb = 0, k = 0;
@@ -114,6 +118,7 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 		x = first;
 		if (x % head_bytes) {
 			nb++;
+			d.nheads++;
 			x = align_up(x, head_bytes);
 		}
 		if (x >= first && x <= last)	/* x < first: wrapped */
@@ -122,15 +127,14 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 	d.nbits = align_up(end_bit, 64);
 	d.nwords = d.nbits / 64;
 	d.batches = calloc(nb ? nb : 1, sizeof(*d.batches));
-	d.bitmap = aligned_alloc(4096, align_up(d.nwords * 8, 4096));
-	if (!d.batches || (!d.bitmap && d.nwords)) {
+	/* the layout, then one bounce word per head: zeroed */
+	d.bitmap = bitmem_alloc(d.mem, d.nwords + d.nheads);
+	if (!d.batches || !d.bitmap) {
 		harvest_domain_release(&d);
 		return -ENOMEM;
 	}
-	if (d.bitmap)
-		memset(d.bitmap, 0, d.nwords * 8);
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0, h = 0; i < n; i++) {
 		const struct harvest_range *r = &d.ranges[i];
 		uint64_t x = r->iova, end = r->iova + r->length;
 
@@ -149,6 +153,7 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 					.bitmap = d.bitmap + bit / 64,
 					.nwords = 1,
 					.shift = bit % 64,
+					.bounce = d.bitmap + d.nwords + h++,
 				};
 			} else {
 				cut = (x | (batch_bytes - 1)) + 1;

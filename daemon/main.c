@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "daemon/access.h"
 #include "daemon/config.h"
@@ -26,7 +27,9 @@
 #include "daemon/server.h"
 #include "daemon/session.h"
 #include "daemon/simhost.h"
+#include "daemon/state.h"
 #include "kernel/backend.h"
+#include "kernel/dma_load.h"
 
 #ifndef DIRTYD_VERSION
 #define DIRTYD_VERSION "unknown"
@@ -44,9 +47,14 @@ struct override {
 
 struct daemon_loop {
 	struct server *srv;
-	struct event *ev_term, *ev_int, *ev_status, *ev_watchdog;
+	struct event *ev_term, *ev_int, *ev_usr2, *ev_status, *ev_watchdog;
 	uint64_t status_rounds;
+	bool keep;		/* SIGUSR2: exit for a restart, state kept */
 };
+
+/* Exit status after SIGUSR2: a failure to systemd, so that
+ * Restart=on-failure starts the (new) binary, which adopts the state. */
+#define EXIT_RESTART 75
 
 static void usage(FILE *f)
 {
@@ -73,6 +81,17 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 
 	log_info("%s: stopping", strsignal((int)sig));
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+	event_base_loopbreak(loop->srv->base);
+}
+
+static void on_keep(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_loop *loop = arg;
+
+	log_notice("%s: exiting for a restart; domains and subscriptions "
+		   "stay in the file descriptor store", strsignal((int)sig));
+	sd_notify(0, "STATUS=exiting for a restart, state kept");
+	loop->keep = true;
 	event_base_loopbreak(loop->srv->base);
 }
 
@@ -119,9 +138,11 @@ static int loop_setup(struct daemon_loop *loop)
 
 	loop->ev_term = evsignal_new(srv->base, SIGTERM, on_stop, loop);
 	loop->ev_int = evsignal_new(srv->base, SIGINT, on_stop, loop);
-	if (!loop->ev_term || !loop->ev_int ||
+	loop->ev_usr2 = evsignal_new(srv->base, SIGUSR2, on_keep, loop);
+	if (!loop->ev_term || !loop->ev_int || !loop->ev_usr2 ||
 	    event_add(loop->ev_term, NULL) < 0 ||
-	    event_add(loop->ev_int, NULL) < 0)
+	    event_add(loop->ev_int, NULL) < 0 ||
+	    event_add(loop->ev_usr2, NULL) < 0)
 		return log_error_errno(-ENOMEM, "watching signals failed");
 	r = timer_start(srv, &loop->ev_status, on_status, loop,
 			STATUS_INTERVAL_S * 1000000ULL);
@@ -145,7 +166,7 @@ static int loop_setup(struct daemon_loop *loop)
 static void loop_release(struct daemon_loop *loop)
 {
 	struct event *evs[] = {
-		loop->ev_term, loop->ev_int, loop->ev_status,
+		loop->ev_term, loop->ev_int, loop->ev_usr2, loop->ev_status,
 		loop->ev_watchdog,
 	};
 
@@ -263,13 +284,15 @@ out:
 	return r;
 }
 
-static int open_backend(const struct config *cfg, struct backend **b)
+static int open_backend(struct server *srv)
 {
+	const struct config *cfg = srv->cfg;
 	struct backend_config bc;
 	int r;
 
 	simhost_backend_config(cfg, &bc);
-	r = backend_open(&bc, b);
+	/* adopting the kept context if the store handed one back */
+	r = state_open(srv, &bc);
 	if (r == -ENOENT && cfg->backend == BACKEND_IOMMUFD)
 		return log_error_errno(r, "cannot open %s: this kernel has no "
 				       "iommufd (Linux 6.7 or newer with "
@@ -289,15 +312,32 @@ static int open_backend(const struct config *cfg, struct backend **b)
 	return 0;
 }
 
-static void server_release(struct server *srv)
+/*
+ * @keep: the state stays in the store for a successor (SIGUSR2, or a start
+ * that failed after adopting it): destroy nothing the kernel or the
+ * memfds hold, only stop what runs.
+ */
+static void server_release(struct server *srv, bool keep)
 {
+	struct domain *d;
+
 	server_stop_listening(srv);
+	if (keep) {
+		list_for_each_entry(d, &srv->domains, link) {
+			dma_load_stop(d->load);
+			d->load = NULL;
+		}
+		if (srv->engine)
+			harvest_engine_wait(srv->engine);
+		return;		/* exit() reclaims the rest */
+	}
 	session_free_all(srv);
 	if (srv->engine)
 		domain_destroy_all(srv);
 	device_caps_free(srv);
 	if (srv->engine)
 		harvest_engine_free(srv->engine);
+	state_exit(srv);
 	backend_close(srv->backend);
 }
 
@@ -307,6 +347,7 @@ int main(int argc, char **argv)
 	struct server srv = {
 		.cfg = &cfg,
 		.listen_fd = -1,
+		.activated_fd = -1,
 		.next_domain_id = 1,
 	};
 	struct daemon_loop loop = { .srv = &srv };
@@ -336,7 +377,8 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
-	if (open_backend(&cfg, &srv.backend) < 0)
+	if (state_take_fds(&srv, &srv.activated_fd) < 0 ||
+	    open_backend(&srv) < 0)
 		goto out;
 	r = harvest_engine_new(srv.backend, &(struct harvest_engine_config){
 		.workers = cfg.workers,
@@ -357,7 +399,7 @@ int main(int argc, char **argv)
 		log_error("watching the harvest engine failed");
 		goto out;
 	}
-	if (simhost_create_guests(&srv) < 0)
+	if (state_restore(&srv) < 0 || simhost_create_guests(&srv) < 0)
 		goto out;
 	if (server_listen(&srv) < 0 || loop_setup(&loop) < 0)
 		goto out;
@@ -371,10 +413,18 @@ int main(int argc, char **argv)
 	if (r < 0)
 		log_error("the event loop failed");
 	else
-		status = EXIT_SUCCESS;
+		status = loop.keep ? EXIT_RESTART : EXIT_SUCCESS;
 out:
 	loop_release(&loop);
-	server_release(&srv);
+	/* only a stop asked for (SIGTERM) gives the state up */
+	if (status != EXIT_SUCCESS && state_keeps(&srv)) {
+		server_release(&srv, true);
+		/* what the kernel and the memfds hold stays for the next
+		 * start; the process's own memory goes with it, unfreed */
+		fflush(NULL);
+		_exit(status);
+	}
+	server_release(&srv, false);
 	if (ev_engine)
 		event_free(ev_engine);
 	if (srv.base)

@@ -97,15 +97,12 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
-/* The socket systemd passed: exactly one AF_UNIX SOCK_SEQPACKET. */
-static int server_take_activated(struct server *srv, int n)
+/* The socket systemd passed (state_take_fds() sorted it out from the
+ * stored descriptors): one AF_UNIX SOCK_SEQPACKET listener. */
+static int server_take_activated(struct server *srv, int fd)
 {
-	int fd = SD_LISTEN_FDS_START, r;
+	int r;
 
-	if (n != 1)
-		return log_error_errno(-EINVAL, "systemd passed %d sockets; "
-				       "dirtyd takes exactly one "
-				       "(ListenSequentialPacket=)", n);
 	r = sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0);
 	if (r < 0)
 		return log_error_errno(r, "checking the passed socket failed");
@@ -251,11 +248,10 @@ fail:
 
 int server_listen(struct server *srv)
 {
-	int n = sd_listen_fds(1), one = 1, r;
+	int one = 1, r;
 
-	if (n < 0)
-		return log_error_errno(n, "reading $LISTEN_FDS failed");
-	r = n ? server_take_activated(srv, n) : server_bind(srv);
+	r = srv->activated_fd >= 0 ?
+	    server_take_activated(srv, srv->activated_fd) : server_bind(srv);
 	if (r < 0)
 		return r;
 	/*

@@ -21,6 +21,7 @@ struct event;
 struct event_base;
 struct harvest_engine;
 struct device_cap;
+struct state;
 
 struct server {
 	const struct config *cfg;
@@ -30,6 +31,7 @@ struct server {
 	struct event_base *base;
 
 	int listen_fd;
+	int activated_fd;		/* passed by systemd, or -1 */
 	bool listen_activated;		/* from sd_listen_fds() */
 	bool listen_bound;		/* we created cfg->socket */
 	struct event *ev_listen;
@@ -49,6 +51,8 @@ struct server {
 
 	uint64_t rounds;		/* completed, every domain */
 
+	struct state *state;		/* surviving a restart (state.h) */
+
 	/* Why the last operation failed, for the client: see server_why(). */
 	char why[PROTO_ERROR_TEXT_MAX + 1];
 };
@@ -62,8 +66,8 @@ int server_why(struct server *srv, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /**
- * server_listen() - take the socket systemd passed (exactly one AF_UNIX
- * SOCK_SEQPACKET listener) or bind cfg->socket; then accept on it.
+ * server_listen() - take the socket systemd passed (srv->activated_fd: an
+ * AF_UNIX SOCK_SEQPACKET listener) or bind cfg->socket; then accept on it.
  * Logs and returns -errno on failure.
  */
 int server_listen(struct server *srv);

@@ -485,6 +485,27 @@ static void park_on_timeout(evutil_socket_t fd, short what, void *arg)
 	park_drop(p);
 }
 
+struct park *park_restore(struct server *srv, uint64_t token, uid_t uid)
+{
+	struct timeval tv = { .tv_sec = srv->cfg->resume_grace };
+	struct park *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->timer = event_new(srv->base, -1, 0, park_on_timeout, p);
+	if (!p->timer) {
+		free(p);
+		return NULL;
+	}
+	p->srv = srv;
+	p->token = token;
+	p->uid = uid;
+	list_init(&p->subs);
+	list_add_tail(&p->link, &srv->parks);
+	event_add(p->timer, &tv);
+	return p;
+}
+
 /* Keep @s's subscriptions for a resume; false if that cannot be. */
 static bool session_park(struct session *s)
 {

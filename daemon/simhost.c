@@ -2,6 +2,7 @@
 /* The simulated host and its configured guests. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "daemon/config.h"
@@ -9,6 +10,7 @@
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/simhost.h"
+#include "daemon/state.h"
 #include "kernel/backend.h"
 #include "protocol/proto.h"
 
@@ -47,6 +49,9 @@ static int simhost_create_guest(struct server *srv,
 	if (r < 0)
 		return log_error_errno(r, "%s: [guest %s]: %s", g->origin,
 				       g->name, srv->why);
+	/* a restarted dirtyd finds its guests by name */
+	snprintf(d->guest, sizeof(d->guest), "%s", g->name);
+	state_commit(srv);
 	r = domain_map(d, g->iova, g->size,
 		       PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE);
 	if (r < 0) {
@@ -88,15 +93,43 @@ fail:
 	return r;
 }
 
+/* A guest whose domain a restarted dirtyd restored: its DMA goes on. */
+static struct domain *simhost_restored(struct server *srv,
+				       const struct guest_config *g)
+{
+	struct domain *d;
+
+	list_for_each_entry(d, &srv->domains, link)
+		if (!d->dying && !strcmp(d->guest, g->name))
+			return d;
+	return NULL;
+}
+
 int simhost_create_guests(struct server *srv)
 {
 	const struct config *c = srv->cfg;
 
 	for (size_t i = 0; i < c->n_guests; i++) {
-		int r = simhost_create_guest(srv, &c->guests[i]);
+		const struct guest_config *g = &c->guests[i];
+		struct domain *d = simhost_restored(srv, g);
+		int r;
 
-		if (r < 0)
-			return r;
+		if (!d) {
+			r = simhost_create_guest(srv, g);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (g->dma && domain_first_device(d)) {
+			r = domain_start_guest_load(d, g);
+			if (r < 0)
+				return log_error_errno(r, "%s: [guest %s]: "
+						       "restarting its DMA "
+						       "load failed",
+						       g->origin, g->name);
+		}
+		log_info("guest %s: domain %u restored%s", g->name, d->id,
+			 g->dma ? ", DMA load restarted" : "");
 	}
 	return 0;
 }

@@ -3,25 +3,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/bitmem.h"
 #include "daemon/harvest.h"
 #include "daemon/subscriber.h"
 #include "protocol/chunk.h"
 
 #define CHUNK_WORDS (CHUNK_MAX_PAGES / 64)
 
-int subscriber_set_init(struct subscriber_set *s,
-			const struct harvest_domain *layout)
+int subscriber_set_init_mem(struct subscriber_set *s,
+			    const struct harvest_domain *layout,
+			    struct bitmem *mem)
 {
 	*s = (struct subscriber_set){
 		.layout = layout,
+		.mem = mem,
 		.nwords = layout->nwords,
 	};
-	s->pending = aligned_alloc(4096, (s->nwords * 8 + 4095) & ~4095ULL);
-	if (!s->pending && s->nwords)
+	s->pending = bitmem_alloc(mem, s->nwords);
+	if (mem && s->pending)
+		s->flight = bitmem_alloc(mem, s->nwords);
+	if (!s->pending || (mem && !s->flight)) {
+		bitmem_release(mem, s->pending, s->nwords);
+		*s = (struct subscriber_set){ 0 };
 		return -ENOMEM;
-	if (s->pending)
-		memset(s->pending, 0, s->nwords * 8);
+	}
 	return 0;
+}
+
+int subscriber_set_init(struct subscriber_set *s,
+			const struct harvest_domain *layout)
+{
+	return subscriber_set_init_mem(s, layout, NULL);
+}
+
+void subscriber_set_adopt(struct subscriber_set *s,
+			  const struct harvest_domain *layout,
+			  struct bitmem *mem, uint64_t *pending,
+			  uint64_t *flight)
+{
+	*s = (struct subscriber_set){
+		.layout = layout,
+		.mem = mem,
+		.nwords = layout->nwords,
+		.pending = pending,
+		.flight = flight,
+	};
+	/* OR first, zero after: a crash in between only repeats this;
+	 * the holes of flight are skipped, not read */
+	for (uint64_t w = 0, end; w < s->nwords; w = end) {
+		end = bitmem_data(mem, flight, s->nwords, &w);
+		for (; w < end; w++)
+			if (flight[w])
+				__atomic_fetch_or(&pending[w], flight[w],
+						  __ATOMIC_RELAXED);
+	}
+	bitmem_zero(mem, flight, s->nwords);
+}
+
+/* Nothing in flight any more: flight may forget everything. */
+static void flight_settle(struct subscriber_set *s)
+{
+	if (s->flight && !s->inflight)
+		bitmem_zero(s->mem, s->flight, s->nwords);
 }
 
 static void gen_free(struct subscriber_gen *g)
@@ -40,7 +83,8 @@ void subscriber_set_release(struct subscriber_set *s)
 		s->inflight = g->next;
 		gen_free(g);
 	}
-	free(s->pending);
+	bitmem_release(s->mem, s->pending, s->nwords);
+	bitmem_release(s->mem, s->flight, s->nwords);
 	*s = (struct subscriber_set){ 0 };
 }
 
@@ -120,9 +164,12 @@ static struct subscriber_gen *gen_find(struct subscriber_set *s, uint64_t gen,
 	return NULL;
 }
 
-/* Where does page @page (IOVA / page size) live in pending? */
+/*
+ * Where does page @page (IOVA / page size) live in pending?  *@left: the
+ * pages from it to the end of its range (NULL if not wanted).
+ */
 static int page_to_bit(const struct harvest_domain *d, uint64_t page,
-		       uint64_t *bit)
+		       uint64_t *bit, uint64_t *left)
 {
 	size_t lo = 0, hi = d->nranges;
 
@@ -130,28 +177,43 @@ static int page_to_bit(const struct harvest_domain *d, uint64_t page,
 		size_t mid = (lo + hi) / 2;
 		const struct harvest_range *r = &d->ranges[mid];
 		uint64_t first = r->iova / d->page_size;
+		uint64_t end = first + r->length / d->page_size;
 
 		if (page < first)
 			hi = mid;
-		else if (page >= first + r->length / d->page_size)
+		else if (page >= end)
 			lo = mid + 1;
 		else {
 			*bit = r->bit + (page - first);
+			if (left)
+				*left = end - page;
 			return 0;
 		}
 	}
 	return -ERANGE;
 }
 
+/*
+ * A run of a generation's chunks back into pending.  A chunk was encoded
+ * within one range, but the layout may have changed since (an unmapped
+ * range kept as retired, then partly mapped again, is split in several):
+ * the run is set range by range.
+ */
 static int requeue_run(void *ctx, uint64_t first, uint64_t count)
 {
 	struct subscriber_set *s = ctx;
-	uint64_t bit;
 
-	/* a chunk never crosses a range, so one lookup per run */
-	if (page_to_bit(s->layout, first, &bit))
-		return -ERANGE;
-	pending_set_bits(s, bit, count);
+	while (count) {
+		uint64_t bit, left;
+
+		if (page_to_bit(s->layout, first, &bit, &left))
+			return -ERANGE;
+		if (left > count)
+			left = count;
+		pending_set_bits(s, bit, left);
+		first += left;
+		count -= left;
+	}
 	return 0;
 }
 
@@ -187,8 +249,18 @@ static uint64_t take_span(struct subscriber_set *s,
 
 	for (uint64_t w = 0; w < nw; w++) {
 		uint64_t *src = &s->pending[w0 + w];
+		uint64_t v = __atomic_load_n(src, __ATOMIC_RELAXED);
 
-		raw[w] = *src ? __atomic_exchange_n(src, 0, __ATOMIC_RELAXED) : 0;
+		/* durable: into flight before out of pending; bits a
+		 * concurrent fold adds meanwhile stay pending */
+		if (v && s->flight) {
+			__atomic_fetch_or(&s->flight[w0 + w], v,
+					  __ATOMIC_RELAXED);
+			__atomic_fetch_and(src, ~v, __ATOMIC_RELEASE);
+		} else if (v) {
+			v = __atomic_exchange_n(src, 0, __ATOMIC_RELAXED);
+		}
+		raw[w] = v;
 		any |= raw[w];
 	}
 	if (!any)
@@ -271,6 +343,7 @@ int subscriber_set_ack(struct subscriber_set *s, uint64_t gen)
 		return -ENOENT;
 	*link = g->next;
 	gen_free(g);
+	flight_settle(s);
 	return 0;
 }
 
@@ -288,6 +361,7 @@ int subscriber_set_requeue(struct subscriber_set *s, uint64_t gen)
 			s->inflight = g->next;
 			gen_free(g);
 		}
+		flight_settle(s);
 		return 0;
 	}
 	g = gen_find(s, gen, &link);
@@ -298,6 +372,7 @@ int subscriber_set_requeue(struct subscriber_set *s, uint64_t gen)
 		return r;
 	*link = g->next;
 	gen_free(g);
+	flight_settle(s);
 	return 0;
 }
 
@@ -313,7 +388,7 @@ uint64_t subscriber_set_pending_pages(const struct subscriber_set *s)
 
 size_t subscriber_set_memory(const struct subscriber_set *s)
 {
-	size_t n = s->nwords * 8;
+	size_t n = s->nwords * 8 * (s->flight ? 2 : 1);
 
 	for (const struct subscriber_gen *g = s->inflight; g; g = g->next)
 		n += sizeof(*g) + g->cap;
@@ -384,11 +459,36 @@ bool subscriber_set_holds(const struct subscriber_set *s, uint64_t iova,
 	return h.found;
 }
 
+/* Copy every set bit of @from (laid out by @old) that has a place in
+ * @layout to that place in @to. */
+static void relayout_copy(const struct harvest_domain *old,
+			  const uint64_t *from,
+			  const struct harvest_domain *layout, uint64_t *to)
+{
+	for (size_t i = 0; i < old->nranges; i++) {
+		const struct harvest_range *r = &old->ranges[i];
+		uint64_t pages = r->length / old->page_size;
+
+		for (uint64_t p = 0; p < pages; p++) {
+			uint64_t ob = r->bit + p, nb;
+
+			if (!(from[ob / 64] >> (ob % 64) & 1)) {
+				if (!(ob % 64) && !from[ob / 64])
+					p += 63;	/* skip a zero word */
+				continue;
+			}
+			if (!page_to_bit(layout, r->iova / old->page_size + p,
+					 &nb, NULL))
+				to[nb / 64] |= 1ULL << (nb % 64);
+		}
+	}
+}
+
 int subscriber_set_relayout(struct subscriber_set *s,
 			    const struct harvest_domain *layout)
 {
 	const struct harvest_domain *old = s->layout;
-	uint64_t *bits;
+	uint64_t *bits, *flight = NULL;
 
 	if (old->page_size != layout->page_size)
 		return -EINVAL;
@@ -402,7 +502,7 @@ int subscriber_set_relayout(struct subscriber_set *s,
 			uint64_t page = r->iova / old->page_size + p;
 			uint64_t n = pages - p;
 
-			if (!page_to_bit(layout, page, &bit)) {
+			if (!page_to_bit(layout, page, &bit, NULL)) {
 				/* mapped in both: skip to the end of the new
 				 * range holding it */
 				for (size_t k = 0; k < layout->nranges; k++) {
@@ -433,30 +533,24 @@ int subscriber_set_relayout(struct subscriber_set *s,
 			p += n;
 		}
 	}
-	bits = aligned_alloc(4096, (layout->nwords * 8 + 4095) & ~4095ULL);
-	if (!bits && layout->nwords)
+	bits = bitmem_alloc(s->mem, layout->nwords);
+	if (!bits)
 		return -ENOMEM;
-	if (bits)
-		memset(bits, 0, layout->nwords * 8);
-	for (size_t i = 0; i < old->nranges; i++) {
-		const struct harvest_range *r = &old->ranges[i];
-		uint64_t pages = r->length / old->page_size;
-
-		for (uint64_t p = 0; p < pages; p++) {
-			uint64_t ob = r->bit + p, nb;
-
-			if (!(s->pending[ob / 64] >> (ob % 64) & 1)) {
-				if (!(ob % 64) && !s->pending[ob / 64])
-					p += 63;	/* skip a zero word */
-				continue;
-			}
-			if (!page_to_bit(layout, r->iova / old->page_size + p,
-					 &nb))
-				bits[nb / 64] |= 1ULL << (nb % 64);
+	if (s->flight) {
+		flight = bitmem_alloc(s->mem, layout->nwords);
+		if (!flight) {
+			bitmem_release(s->mem, bits, layout->nwords);
+			return -ENOMEM;
 		}
+		/* pages of flight without a place are in no generation
+		 * (those keep their ranges retired): they may go */
+		relayout_copy(old, s->flight, layout, flight);
 	}
-	free(s->pending);
+	relayout_copy(old, s->pending, layout, bits);
+	bitmem_release(s->mem, s->pending, s->nwords);
+	bitmem_release(s->mem, s->flight, s->nwords);
 	s->pending = bits;
+	s->flight = flight;
 	s->nwords = layout->nwords;
 	s->layout = layout;
 	return 0;

@@ -15,6 +15,16 @@
  * an unacknowledged generation's chunks are decoded back into pending:
  * nothing is cleared except what the subscriber acknowledged.  The chunks
  * are never larger than the raw bitmap plus a header per 32768 pages.
+ *
+ * Durable sets (subscriber_set_init_mem() with a bitmem): pending and a
+ * second bitmap, flight, live in the memfd that outlives the process.
+ * flight holds at least every page of every generation in flight: a take
+ * ORs a word into flight before it clears it from pending, so a page is in
+ * durable memory at every instant until it is acknowledged.  When no
+ * generation remains in flight, flight is zeroed (its pages punched); while
+ * some do, it may hold more than they do (pages of acknowledged ones).  A
+ * restarted daemon puts flight back into pending (subscriber_set_adopt()):
+ * everything not acknowledged is pending again, as after a resume.
  */
 #ifndef DIRTYD_SUBSCRIBER_H
 #define DIRTYD_SUBSCRIBER_H
@@ -23,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bitmem;
 struct harvest_domain;
 
 /** One generation sent and not yet acknowledged. */
@@ -37,14 +48,29 @@ struct subscriber_gen {
 
 struct subscriber_set {
 	const struct harvest_domain *layout;
+	struct bitmem *mem;	/* NULL: heap, no flight */
 	uint64_t nwords;
 	uint64_t *pending;	/* accessed with __atomic builtins */
+	uint64_t *flight;	/* durable sets only: see above */
 	struct subscriber_gen *inflight;	/* oldest first */
 };
 
 /** subscriber_set_init() - an empty set shaped like @layout's bitmap. */
 int subscriber_set_init(struct subscriber_set *s,
 			const struct harvest_domain *layout);
+/** subscriber_set_init_mem() - the same in @mem (durable unless NULL). */
+int subscriber_set_init_mem(struct subscriber_set *s,
+			    const struct harvest_domain *layout,
+			    struct bitmem *mem);
+/**
+ * subscriber_set_adopt() - a durable set a previous process left at
+ * @pending and @flight (claimed in @mem, @layout's size): flight is put
+ * back into pending and zeroed.
+ */
+void subscriber_set_adopt(struct subscriber_set *s,
+			  const struct harvest_domain *layout,
+			  struct bitmem *mem, uint64_t *pending,
+			  uint64_t *flight);
 void subscriber_set_release(struct subscriber_set *s);
 
 /** subscriber_set_fold() - OR @n words of @src into pending at word @at.

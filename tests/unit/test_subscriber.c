@@ -415,3 +415,48 @@ Test(subscriber, relayout_keeps_pages_and_refuses_to_drop_them)
 	harvest_domain_release(&db);
 	harvest_domain_release(&dc);
 }
+
+/*
+ * A generation sent before its range was split (unmapped, kept retired,
+ * then partly mapped again) goes back into pending whole: its runs now
+ * cross range boundaries (fault_inject found this: seed 1, round 102).
+ */
+Test(subscriber, requeue_after_a_split_keeps_every_page)
+{
+	const struct harvest_range a[] = {
+		{ .iova = 1ULL << 30, .length = 64 * PG },
+	};
+	const struct harvest_range b[] = {
+		{ .iova = 1ULL << 30, .length = 16 * PG,
+		  .flags = HARVEST_RANGE_RETIRED },
+		{ .iova = (1ULL << 30) + 16 * PG, .length = 8 * PG },
+		{ .iova = (1ULL << 30) + 24 * PG, .length = 40 * PG,
+		  .flags = HARVEST_RANGE_RETIRED },
+	};
+	struct harvest_domain da = { 0 }, db = { 0 };
+	struct subscriber_set s;
+	struct subscriber_gen *g;
+	uint64_t all = UINT64_MAX, pages = 0;
+
+	cr_assert_eq(harvest_domain_plan(&da, 1, PG, a, 1, 0), 0);
+	cr_assert_eq(harvest_domain_plan(&db, 1, PG, b, 3, 0), 0);
+	cr_assert_eq(subscriber_set_init(&s, &da), 0);
+	subscriber_set_fold(&s, da.ranges[0].bit / 64, &all, 1);
+	cr_assert_eq(subscriber_set_pending_pages(&s), 64);
+	cr_assert_eq(subscriber_set_take(&s, 1, &g), 0);
+	cr_assert_eq(subscriber_set_pending_pages(&s), 0);
+	cr_assert_eq(subscriber_set_relayout(&s, &db), 0);
+	cr_assert_eq(subscriber_set_requeue(&s, 1), 0);
+	cr_assert_eq(subscriber_set_pending_pages(&s), 64);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert(subscriber_set_holds(&s, b[i].iova, b[i].length),
+			  "range %zu", i);
+	cr_assert_eq(subscriber_set_take(&s, 2, &g), 0);
+	for (size_t off = 0; off < g->len;)
+		off += chunk_decode(g->chunks + off, g->len - off,
+				    collect_pages, &pages);
+	cr_assert_eq(pages, 64);
+	subscriber_set_release(&s);
+	harvest_domain_release(&da);
+	harvest_domain_release(&db);
+}

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+/* Dirty bitmaps on the heap or in a memfd that outlives us: see bitmem.h. */
+#define _GNU_SOURCE		/* memfd_create, fallocate */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/bitmem.h"
+
+#define PAGE 4096ULL
+
+struct bitmem_extent {
+	uint64_t off;
+	uint64_t len;		/* bytes, a multiple of PAGE */
+};
+
+struct bitmem {
+	int fd;
+	uint8_t *base;
+	struct bitmem_extent *used;	/* by offset, disjoint */
+	size_t nused, capused;
+	struct bitmem_extent *dead;	/* released, not yet reclaimed */
+	size_t ndead, capdead;
+	uint64_t bytes;
+};
+
+static uint64_t bytes_of(uint64_t nwords)
+{
+	return (nwords * 8 + PAGE - 1) & ~(PAGE - 1);
+}
+
+static int extents_grow(struct bitmem_extent **v, size_t n, size_t *cap)
+{
+	struct bitmem_extent *p;
+	size_t c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? 2 * *cap : 64;
+	p = realloc(*v, c * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = c;
+	return 0;
+}
+
+int bitmem_new(int fd, const char *name, struct bitmem **out)
+{
+	struct bitmem *m;
+	struct stat st;
+	int r;
+
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		if (fd >= 0)
+			close(fd);
+		return -ENOMEM;
+	}
+	m->fd = fd;
+	m->base = MAP_FAILED;
+	if (m->fd < 0) {
+		m->fd = memfd_create(name, MFD_CLOEXEC);
+		if (m->fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	if (fstat(m->fd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if ((uint64_t)st.st_size != BITMEM_RESERVE &&
+	    ftruncate(m->fd, BITMEM_RESERVE) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	m->base = mmap(NULL, BITMEM_RESERVE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_NORESERVE, m->fd, 0);
+	if (m->base == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	*out = m;
+	return 0;
+fail:
+	bitmem_free(m);
+	return r;
+}
+
+void bitmem_free(struct bitmem *m)
+{
+	if (!m)
+		return;
+	if (m->base != MAP_FAILED)
+		munmap(m->base, BITMEM_RESERVE);
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->used);
+	free(m->dead);
+	free(m);
+}
+
+int bitmem_fd(const struct bitmem *m)
+{
+	return m->fd;
+}
+
+uint64_t bitmem_offset(const struct bitmem *m, const uint64_t *p)
+{
+	return (uint64_t)((const uint8_t *)p - m->base);
+}
+
+uint64_t bitmem_bytes(const struct bitmem *m)
+{
+	return m ? m->bytes : 0;
+}
+
+/* Insert [@off, @off + @len) into the used list at @at. */
+static int used_insert(struct bitmem *m, size_t at, uint64_t off,
+		       uint64_t len)
+{
+	if (extents_grow(&m->used, m->nused, &m->capused) < 0)
+		return -ENOMEM;
+	memmove(&m->used[at + 1], &m->used[at],
+		(m->nused - at) * sizeof(*m->used));
+	m->used[at] = (struct bitmem_extent){ .off = off, .len = len };
+	m->nused++;
+	m->bytes += len;
+	return 0;
+}
+
+uint64_t *bitmem_alloc(struct bitmem *m, uint64_t nwords)
+{
+	uint64_t len = bytes_of(nwords ? nwords : 1), off = 0;
+	size_t at;
+
+	if (!m) {
+		uint64_t *p = aligned_alloc(PAGE, len);
+
+		if (p)
+			memset(p, 0, len);
+		return p;
+	}
+	/* first fit; free space is a hole, so it reads as zero */
+	for (at = 0; at < m->nused; at++) {
+		if (m->used[at].off - off >= len)
+			break;
+		off = m->used[at].off + m->used[at].len;
+	}
+	if (off + len > BITMEM_RESERVE || off + len < off)
+		return NULL;
+	if (used_insert(m, at, off, len) < 0)
+		return NULL;
+	return (uint64_t *)(m->base + off);
+}
+
+void bitmem_release(struct bitmem *m, uint64_t *p, uint64_t nwords)
+{
+	uint64_t off = 0;
+
+	if (!p)
+		return;
+	if (!m) {
+		free(p);
+		return;
+	}
+	off = bitmem_offset(m, p);
+	if (extents_grow(&m->dead, m->ndead, &m->capdead) == 0) {
+		m->dead[m->ndead++] = (struct bitmem_extent){
+			.off = off, .len = bytes_of(nwords ? nwords : 1),
+		};
+	}
+	/* out of memory: the region stays in use until the next restart */
+}
+
+static void punch(struct bitmem *m, uint64_t off, uint64_t len)
+{
+	if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) < 0)
+		memset(m->base + off, 0, len);	/* cannot happen on a memfd */
+}
+
+void bitmem_zero(struct bitmem *m, uint64_t *p, uint64_t nwords)
+{
+	uint64_t len = nwords * 8, whole;
+
+	if (!m || !p) {
+		if (p)
+			memset(p, 0, len);
+		return;
+	}
+	/* regions start on a page: punch the whole pages, clear the rest */
+	whole = len & ~(PAGE - 1);
+	if (whole)
+		punch(m, bitmem_offset(m, p), whole);
+	memset((uint8_t *)p + whole, 0, len - whole);
+}
+
+void bitmem_reclaim(struct bitmem *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->ndead; i++) {
+		struct bitmem_extent *e = &m->dead[i];
+		size_t lo = 0, hi = m->nused;
+
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (m->used[mid].off < e->off)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == m->nused || m->used[lo].off != e->off)
+			continue;	/* never ours: ignore */
+		punch(m, e->off, m->used[lo].len);
+		m->bytes -= m->used[lo].len;
+		memmove(&m->used[lo], &m->used[lo + 1],
+			(m->nused - lo - 1) * sizeof(*m->used));
+		m->nused--;
+	}
+	m->ndead = 0;
+}
+
+uint64_t *bitmem_claim(struct bitmem *m, uint64_t off, uint64_t nwords)
+{
+	uint64_t len = bytes_of(nwords ? nwords : 1);
+	size_t at = 0;
+
+	if (off % PAGE || off >= BITMEM_RESERVE ||
+	    len > BITMEM_RESERVE - off)
+		return NULL;
+	while (at < m->nused && m->used[at].off < off)
+		at++;
+	if ((at < m->nused && m->used[at].off < off + len) ||
+	    (at && m->used[at - 1].off + m->used[at - 1].len > off))
+		return NULL;
+	if (used_insert(m, at, off, len) < 0)
+		return NULL;
+	return (uint64_t *)(m->base + off);
+}
+
+int bitmem_claim_done(struct bitmem *m)
+{
+	uint64_t off = 0;
+
+	for (size_t i = 0; i <= m->nused; i++) {
+		uint64_t end = i < m->nused ? m->used[i].off : BITMEM_RESERVE;
+
+		if (end > off &&
+		    fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)off, (off_t)(end - off)) < 0)
+			return -errno;
+		if (i < m->nused)
+			off = m->used[i].off + m->used[i].len;
+	}
+	return 0;
+}
+
+uint64_t bitmem_data(const struct bitmem *m, const uint64_t *p,
+		     uint64_t nwords, uint64_t *from)
+{
+	uint64_t base, end, at;
+	off_t data, hole;
+
+	if (!m || *from >= nwords)
+		return nwords;
+	base = bitmem_offset(m, p);
+	end = base + nwords * 8;
+	at = base + *from * 8;
+	data = lseek(m->fd, (off_t)at, SEEK_DATA);
+	if (data < 0 && errno == ENXIO) {
+		*from = nwords;		/* holes to the end of the file */
+		return nwords;
+	}
+	if (data < 0)
+		return nwords;		/* cannot tell: all of it */
+	if ((uint64_t)data >= end) {
+		*from = nwords;
+		return nwords;
+	}
+	hole = lseek(m->fd, data, SEEK_HOLE);
+	*from = ((uint64_t)data - base) / 8;
+	if (hole < 0 || (uint64_t)hole >= end)
+		return nwords;
+	return ((uint64_t)hole - base + 7) / 8;
+}
