@@ -328,6 +328,10 @@ static int req_dma_write(struct session *s, struct domain *d,
 				  d->id);
 	if (!m->map.length)
 		return server_why(s->srv, -EINVAL, "DMA_WRITE of 0 bytes");
+	if (m->map.iova + m->map.length < m->map.iova)
+		return server_why(s->srv, -EINVAL, "IOVA 0x%" PRIx64 " + "
+				  "length 0x%" PRIx64 " wraps", m->map.iova,
+				  m->map.length);
 	r = backend_dma_write(s->srv->backend, dev->dev_id, m->map.iova,
 			      m->map.length);
 	if (r == -ENOENT)
@@ -335,6 +339,11 @@ static int req_dma_write(struct session *s, struct domain *d,
 				  PRIx64 ") by %s faulted: not mapped",
 				  m->map.iova, m->map.iova + m->map.length,
 				  dev->name);
+	if (r == -EACCES)
+		return server_why(s->srv, r, "DMA write to [0x%" PRIx64 ", 0x%"
+				  PRIx64 ") by %s faulted: mapped without "
+				  "PROTO_MAP_WRITEABLE", m->map.iova,
+				  m->map.iova + m->map.length, dev->name);
 	if (r == -EOPNOTSUPP)
 		return server_why(s->srv, r, "device %s cannot be made to "
 				  "write (only simulated and mock devices "
@@ -665,27 +674,36 @@ fail:
 /* ------------------------------------------------------------ table */
 
 static const struct request_op request_ops[] = {
-	[PROTO_HELLO] = { req_hello, 0 },
-	[PROTO_LIST_DEVICES] = { req_list_devices, REQ_HELLO },
-	[PROTO_LIST_DOMAINS] = { req_list_domains, REQ_HELLO },
-	[PROTO_CREATE_DOMAIN] = { req_create_domain, REQ_HELLO },
-	[PROTO_ATTACH_DEVICE] = { req_attach_device, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_HELLO] = { .fn = req_hello },
+	[PROTO_LIST_DEVICES] = { .fn = req_list_devices, .flags = REQ_HELLO },
+	[PROTO_LIST_DOMAINS] = { .fn = req_list_domains, .flags = REQ_HELLO },
+	[PROTO_CREATE_DOMAIN] = { .fn = req_create_domain,
+				  .flags = REQ_HELLO },
+	[PROTO_ATTACH_DEVICE] = { .fn = req_attach_device,
+				  .flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_DETACH_DEVICE] = { .idle = detach_idle,
 				  .flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_DESTROY_DOMAIN] = { .idle = destroy_idle,
 				   .flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_MAP] = { .idle = map_idle, .flags = REQ_HELLO | REQ_DOMAIN },
-	[PROTO_UNMAP] = { req_unmap, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_TRACK_START] = { req_track_start, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_TRACK_STOP] = { req_track_stop, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_SUBSCRIBE] = { req_subscribe, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_UNSUBSCRIBE] = { req_unsubscribe, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_SYNC] = { req_sync, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_GET_RANGES] = { req_get_ranges, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_ACK] = { req_ack, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_STATS] = { req_stats, REQ_HELLO },
-	[PROTO_GET_FDS] = { req_get_fds, REQ_HELLO | REQ_DOMAIN },
-	[PROTO_DMA_WRITE] = { req_dma_write, REQ_HELLO | REQ_DOMAIN },
+	[PROTO_UNMAP] = { .fn = req_unmap, .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_TRACK_START] = { .fn = req_track_start,
+				.flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_TRACK_STOP] = { .fn = req_track_stop,
+			       .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_SUBSCRIBE] = { .fn = req_subscribe,
+			      .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_UNSUBSCRIBE] = { .fn = req_unsubscribe,
+				.flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_SYNC] = { .fn = req_sync, .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_GET_RANGES] = { .fn = req_get_ranges,
+			       .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_ACK] = { .fn = req_ack, .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_STATS] = { .fn = req_stats, .flags = REQ_HELLO },
+	[PROTO_GET_FDS] = { .fn = req_get_fds,
+			    .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_DMA_WRITE] = { .fn = req_dma_write,
+			      .flags = REQ_HELLO | REQ_DOMAIN },
 };
 
 #define N_OPS (sizeof(request_ops) / sizeof(request_ops[0]))

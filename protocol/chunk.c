@@ -47,11 +47,6 @@ static int uleb_get(const uint8_t **p, const uint8_t *end, uint32_t *v)
 	return -EBADMSG;
 }
 
-static inline bool bit_at(const uint64_t *bits, uint32_t i)
-{
-	return bits[i / 64] >> (i % 64) & 1;
-}
-
 /* Next run of set bits at or after @i below @span: [*start, *end). */
 static bool next_run(const uint64_t *bits, uint32_t span, uint32_t i,
 		     uint32_t *start, uint32_t *end)

@@ -29,4 +29,6 @@ for variant in normal asan; do
 		status=1
 	fi
 done
+# libFuzzer on the decoder and on whole sessions, 45 s each (tests/fuzz/)
+scripts/fuzz.sh --time 45 || status=1
 exit $status

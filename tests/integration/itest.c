@@ -364,7 +364,7 @@ int itest_domain_op(struct itest_client *c, uint16_t type, uint32_t dom)
 int itest_device_op(struct itest_client *c, uint16_t type, uint32_t dom,
 		    const char *device, uint32_t *dev_id)
 {
-	struct proto_msg m = { .type = type, .device_op = { dom } }, r;
+	struct proto_msg m = { .type = type, .device_op = { .domain_id = dom } }, r;
 	int e;
 
 	snprintf(m.device_op.device, PROTO_NAME_MAX, "%s", device);

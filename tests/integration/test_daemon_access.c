@@ -80,7 +80,7 @@ static void check_invisible(struct itest_client *c, uint32_t dom)
 	e = itest_ack(c, dom, 0);
 	CHECK(e == -ENOENT && !strcmp(c->text, want), "ACK: %s", c->text);
 	m = (struct proto_msg){ .type = PROTO_GET_RANGES,
-				.get_ranges = { dom } };
+				.get_ranges = { .domain_id = dom } };
 	e = itest_call(c, &m, &r);
 	CHECK(e == -ENOENT && !strcmp(c->text, want), "GET_RANGES: %s",
 	      c->text);

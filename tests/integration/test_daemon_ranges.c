@@ -419,7 +419,7 @@ Test(ranges, destroy_during_stream, .fini = stop)
 	dom = domain(&c, "sim3", 0, maps, 1);
 	cr_assert_eq(itest_subscribe(&c, dom, 0, 0, NULL), 0);
 	m = (struct proto_msg){ .type = PROTO_GET_RANGES,
-				.get_ranges = { dom } };
+				.get_ranges = { .domain_id = dom } };
 	itest_send(&c, &m);
 	usleep(100 * 1000);
 	cr_assert_eq(itest_domain_op(&admin, PROTO_DESTROY_DOMAIN, dom), 0);

@@ -82,7 +82,7 @@ Test(slowreader, rss_stays_bounded, .fini = stop, .timeout = 120)
 	itest_hello(&slow, PROTO_FEATURES_ALL, 0, NULL);
 	cr_assert_eq(itest_subscribe(&slow, 1, 1, 0, NULL), 0);
 	m = (struct proto_msg){ .type = PROTO_GET_RANGES,
-				.get_ranges = { 1 } };
+				.get_ranges = { .domain_id = 1 } };
 	itest_send(&slow, &m);
 	/* until its socket is full: dirtyd stopped reading it */
 	for (sent = 0;; sent++) {

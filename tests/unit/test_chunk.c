@@ -100,7 +100,7 @@ Test(chunk, sparse_and_clustered_are_far_smaller_than_raw)
 	memset(bits, 0, sizeof(bits));
 	bits[100] = 1;			/* one page */
 	cr_assert_leq(chunk_encode(0, CHUNK_MAX_PAGES, bits, buf),
-		      CHUNK_HEADER_SIZE + 4);
+		      (int)CHUNK_HEADER_SIZE + 4);
 	cr_assert_eq(buf[12], CHUNK_RUNS);
 	memset(bits, 0xff, sizeof(bits));	/* all dirty: one run */
 	cr_assert_eq(chunk_encode(0, CHUNK_MAX_PAGES, bits, buf),

@@ -243,12 +243,9 @@ static void engine_rounds(unsigned int workers, uint64_t backing)
 	cr_assert_eq(harvest_engine_workers(e), workers);
 	for (int i = 0; i < 3; i++) {
 		char name[16];
-		uint64_t total = 0;
 
 		snprintf(name, sizeof(name), "dev%d", i);
 		setup_domain(b, name, rs[i], ns[i], &s[i]);
-		for (size_t k = 0; k < ns[i]; k++)
-			total += rs[i][k].length;
 		/* small batches: many batch boundaries */
 		cr_assert_eq(harvest_domain_plan(&d[i], s[i].hwpt, PG, rs[i],
 						 ns[i], 1ULL << 30), 0);

@@ -785,7 +785,7 @@ static int test_example(const char *dirtyd, const char *example)
 	return failures ? 1 : 0;
 }
 
-static void usage(void)
+static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 		"usage: sd_daemon_test activate|activate-stream DIRTYD "
