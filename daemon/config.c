@@ -59,6 +59,7 @@ int config_init(struct config *c)
 		.max_clients = 256,
 		.max_subscriptions = 64,
 		.max_domains = 64,
+		.max_mapped = 4ULL << 40,
 		.workers = 0,
 		.log_level = LOG_INFO,
 		.resume_grace = 30,
@@ -361,6 +362,12 @@ static int set_daemon(struct config *c, const char *key, const char *v,
 		    !c->max_domains)
 			return bad_value(origin, sec, key, v,
 					 "expected 1 .. 65536");
+	} else if (!strcmp(key, "max_mapped")) {
+		if (parse_size(v, &c->max_mapped) < 0 || !c->max_mapped ||
+		    c->max_mapped % 4096)
+			return bad_value(origin, sec, key, v,
+					 "expected a size, a multiple of 4096 "
+					 "(e.g. 4t, 512g)");
 	} else if (!strcmp(key, "workers")) {
 		if (parse_uint(v, 1024, &c->workers) < 0)
 			return bad_value(origin, sec, key, v,

@@ -52,6 +52,7 @@ struct config {
 	unsigned int max_clients;
 	unsigned int max_subscriptions;	/* per client */
 	unsigned int max_domains;	/* per uid */
+	uint64_t max_mapped;		/* bytes, all domains of a uid */
 	unsigned int workers;		/* 0: one per online CPU */
 	int log_level;			/* LOG_ERR .. LOG_DEBUG */
 	unsigned int resume_grace;	/* seconds; 0: no resume */

@@ -61,6 +61,17 @@ unsigned int domain_count_owned(struct server *srv, uid_t uid)
 	return n;
 }
 
+uint64_t domain_mapped_owned(struct server *srv, uid_t uid)
+{
+	struct domain *d;
+	uint64_t n = 0;
+
+	list_for_each_entry(d, &srv->domains, link)
+		if (!d->dying && d->owner == uid)
+			n += d->mapped_bytes;
+	return n;
+}
+
 uint32_t domain_status(const struct domain *d)
 {
 	if (!d->tracking_capable)

@@ -270,6 +270,7 @@ static int domain_map_do(struct domain *d, uint64_t iova, uint64_t length,
 	struct server *srv = d->srv;
 	struct domain_mapping *maps, m = { .iova = iova, .length = length };
 	struct subscription *sub;
+	uint64_t mapped;
 	size_t at;
 	int r;
 
@@ -284,6 +285,14 @@ static int domain_map_do(struct domain *d, uint64_t iova, uint64_t length,
 	r = domain_check_range(d, iova, length);
 	if (r < 0)
 		return r;
+	/* what a uid may make dirtyd build page tables and bitmaps for */
+	mapped = domain_mapped_owned(srv, d->owner);
+	if (length > srv->cfg->max_mapped ||
+	    mapped > srv->cfg->max_mapped - length)
+		return server_why(srv, -EDQUOT, "uid %u has 0x%" PRIx64 " bytes "
+				  "mapped; 0x%" PRIx64 " more is over max_mapped "
+				  "0x%" PRIx64, (unsigned int)d->owner, mapped,
+				  length, srv->cfg->max_mapped);
 	if (d->nmaps >= DOMAIN_MAX_MAPS)
 		return server_why(srv, -ENOSPC, "domain %u has %d mappings, "
 				  "the most it may have", d->id,

@@ -242,7 +242,8 @@ Test(basic, limits, .fini = stop)
 	struct proto_msg r;
 	int e;
 
-	start("max_clients = 3\nmax_subscriptions = 1\nmax_domains = 2\n");
+	start("max_clients = 3\nmax_subscriptions = 1\nmax_domains = 2\n"
+	      "max_mapped = 64m\n");
 	for (int i = 0; i < 3; i++)
 		client(&c[i]);
 
@@ -262,6 +263,25 @@ Test(basic, limits, .fini = stop)
 	cr_assert_eq(itest_create(&c[1], "sim1", PROTO_CREATE_TRACKING, &b), 0);
 	cr_assert_eq(itest_create(&c[2], "legacy0", 0, NULL), -EDQUOT);
 	cr_assert(strstr(c[2].text, "max_domains 2"), "text: %s", c[2].text);
+
+	/* max_mapped: bytes of every domain of the uid together */
+	cr_assert_eq(itest_map(&c[0], PROTO_MAP, a.domain_id, 1ULL << 30,
+			       48ULL << 20), 0, "%s", c[0].text);
+	cr_assert_eq(itest_map(&c[1], PROTO_MAP, b.domain_id, 2ULL << 30,
+			       32ULL << 20), -EDQUOT);
+	cr_assert(strstr(c[1].text, "max_mapped 0x4000000"), "text: %s",
+		  c[1].text);
+	/* refused whole, nothing mapped: the 16 MiB left still fit */
+	cr_assert_eq(itest_map(&c[1], PROTO_MAP, b.domain_id, 2ULL << 30,
+			       16ULL << 20), 0, "%s", c[1].text);
+	cr_assert_eq(itest_map(&c[1], PROTO_MAP, b.domain_id, 3ULL << 30,
+			       4096), -EDQUOT);
+	cr_assert_eq(itest_map(&c[0], PROTO_MAP, a.domain_id, 1ULL << 40,
+			       1ULL << 46), -EDQUOT);
+	cr_assert_eq(itest_map(&c[0], PROTO_UNMAP, a.domain_id, 1ULL << 30,
+			       48ULL << 20), 0, "%s", c[0].text);
+	cr_assert_eq(itest_map(&c[1], PROTO_MAP, b.domain_id, 3ULL << 30,
+			       4096), 0, "%s", c[1].text);
 
 	/* max_subscriptions per session; EEXIST for the same domain */
 	cr_assert_eq(itest_subscribe(&c[0], a.domain_id, 0, 0, NULL), 0);
