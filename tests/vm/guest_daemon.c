@@ -178,6 +178,32 @@ static int daemon_stop(void)
 	return -1;
 }
 
+/*
+ * Does dirtyd's log say it harvests the way the harness expects?  run.sh
+ * boots the stock kernel with DIRTYD_VM_ENGINE=workers and the patched one
+ * with DIRTYD_VM_ENGINE=uring_cmd on the kernel command line, which the
+ * kernel hands to /init, and /init to us, as an environment variable.
+ */
+static void daemon_check_engine(void)
+{
+	const char *want = getenv("DIRTYD_VM_ENGINE");
+	char line[1024], needle[64];
+	bool found = false;
+	FILE *f;
+
+	if (!check(want && *want, "the harness says which harvest engine to "
+		   "expect (DIRTYD_VM_ENGINE=%s)", want ? want : "(unset)"))
+		return;
+	snprintf(needle, sizeof(needle), "harvest by %s (", want);
+	f = fopen(GD_LOG, "r");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	check(found, "dirtyd's start-up probe chose %s (\"%s\" in its log)",
+	      want, needle);
+}
+
 static void daemon_dump_log(void)
 {
 	char line[1024];
@@ -743,6 +769,7 @@ int main(int argc, char **argv)
 		daemon_dump_log();
 		return 1;
 	}
+	daemon_check_engine();
 	r = dirty_connect(GD_SOCK, 0, &c);
 	if (!check(!r, "connect and HELLO (%d %s)", r, r ? strerror(-r) : ""))
 		goto out;

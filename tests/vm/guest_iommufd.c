@@ -9,6 +9,11 @@
  * 2 KiB IOMMU pages, 1 MiB huge leaves (devices named ":huge", backed by
  * hugetlb pages), IOVAs within [16 MiB, 2 GiB).  Reads use 4 KiB pages.
  *
+ * The harvest engine runs the way its probe chooses, which must be what
+ * DIRTYD_VM_ENGINE says (run.sh puts it on the kernel command line: "workers"
+ * on the stock kernel, "uring_cmd" on the one with kernel/patches/), and
+ * again forced onto its worker pool: the same checks on both paths.
+ *
  * Prints one line per check, "ok N - what" or "not ok N - what: why",
  * "info: ..." lines for what is observed but not judged, and exits 1 if
  * any check failed.
@@ -487,7 +492,42 @@ static uint64_t rnd(void)
 	return rnd_state;
 }
 
-static void test_engine(struct backend *b)
+/*
+ * One engine configuration: which mode the engine must be in, and how it
+ * was asked for.  The harness tells the guest which mode the probe must
+ * find (DIRTYD_VM_ENGINE, from the kernel command line: run.sh), so a probe
+ * that silently falls back to workers on the patched kernel fails here.
+ */
+struct engine_case {
+	const char *what;
+	struct harvest_engine_config cfg;
+	const char *want;	/* "uring_cmd" or "workers" */
+};
+
+static struct harvest_engine *engine_new(struct backend *b,
+					 const struct engine_case *ec)
+{
+	struct harvest_engine *e;
+	int rc;
+
+	rc = harvest_engine_new(b, &ec->cfg, &e);
+	if (!check(!rc, "%s: harvest engine (%d)", ec->what, rc))
+		return NULL;
+	info("%s: engine mode %s, %u workers", ec->what,
+	     harvest_engine_mode(e), harvest_engine_workers(e));
+	if (!check(!strcmp(harvest_engine_mode(e), ec->want),
+		   "%s: the engine harvests by %s (probe said %s)", ec->what,
+		   ec->want, harvest_engine_mode(e))) {
+		harvest_engine_free(e);
+		return NULL;
+	}
+	check(!strcmp(ec->want, "workers") ? harvest_engine_workers(e) > 0 :
+	      harvest_engine_workers(e) == 0,
+	      "%s: %u worker threads", ec->what, harvest_engine_workers(e));
+	return e;
+}
+
+static void test_engine(struct backend *b, const struct engine_case *ec)
 {
 	/*
 	 * Three domains.  The huge one's range starts 5 pages past a
@@ -509,54 +549,49 @@ static void test_engine(struct backend *b)
 	const struct harvest_range *rs[] = { r0, r1, r2 };
 	const size_t ns[] = { 2, 1, 1 };
 	const char *names[] = { "mock0", "mock2:huge", "mock0" };
-	struct harvest_engine_config cfg = { .workers = 2 };
 	struct harvest_engine *e;
 	struct dom dm[3] = { 0 };
-	uint64_t *model[3];
+	uint64_t *model[3] = { 0 };
 	int round, i, ndone, rc;
 	size_t k;
 
-	rc = harvest_engine_new(b, &cfg, &e);
-	if (!check(!rc, "harvest engine with 2 workers (%d)", rc))
+	e = engine_new(b, ec);
+	if (!e)
 		return;
-	info("harvest engine mode in the guest: %s (%u workers)",
-	     harvest_engine_mode(e), harvest_engine_workers(e));
-	check(!strcmp(harvest_engine_mode(e), "workers"),
-	      "no uring_cmd on /dev/iommu: the engine uses workers");
 
 	for (i = 0; i < 3; i++) {
 		dm[i].huge = strstr(names[i], "huge") != NULL;
 		if (backend_device_bind(b, names[i], &dm[i].dev) ||
 		    backend_ioas_alloc(b, &dm[i].ioas)) {
-			check(false, "engine: setup %d", i);
-			return;
+			check(false, "%s: setup %d", ec->what, i);
+			goto out;
 		}
 		for (k = 0; k < ns[i]; k++) {
 			/* the VA agrees with the IOVA mod 1 MiB */
 			rc = map_at(b, dm[i].ioas, rs[i][k].iova,
 				    rs[i][k].length, dm[i].huge,
 				    rs[i][k].iova % MOCK_HUGE);
-			if (!check(!rc, "engine: map range %zu of domain %d"
-				   " (%d)", k, i, rc))
-				return;
+			if (!check(!rc, "%s: map range %zu of domain %d"
+				   " (%d)", ec->what, k, i, rc))
+				goto out;
 		}
 		if (backend_hwpt_alloc(b, dm[i].dev, dm[i].ioas,
 				       IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
 				       &dm[i].hwpt) ||
 		    backend_device_attach(b, dm[i].dev, dm[i].hwpt) ||
 		    backend_hwpt_set_dirty_tracking(b, dm[i].hwpt, true)) {
-			check(false, "engine: HWPT %d", i);
-			return;
+			check(false, "%s: HWPT %d", ec->what, i);
+			goto out;
 		}
 		rc = harvest_domain_plan(&dm[i].hd, dm[i].hwpt, PG, rs[i],
 					 ns[i], 1ULL << 30);
-		if (!check(!rc, "plan domain %d: %zu batches", i,
-			   dm[i].hd.nbatches))
-			return;
+		if (!check(!rc, "%s: plan domain %d: %zu batches", ec->what,
+			   i, dm[i].hd.nbatches))
+			goto out;
 		dm[i].expect = calloc(dm[i].hd.nwords, 8);
 		model[i] = calloc(dm[i].hd.nwords, 8);
 	}
-	info("domain 1 (huge) batches:");
+	info("%s: domain 1 (huge) batches:", ec->what);
 	for (k = 0; k < dm[1].hd.nbatches; k++)
 		info("  iova 0x%" PRIx64 " len 0x%" PRIx64 " shift %u",
 		     dm[1].hd.batches[k].iova, dm[1].hd.batches[k].length,
@@ -598,8 +633,9 @@ static void test_engine(struct backend *b)
 			rc = expect_from_kernel(b, &dm[i]);
 			check(!rc && !memcmp(dm[i].expect, model[i],
 					     hd->nwords * 8),
-			      "round %d domain %d: the kernel's bits are the"
-			      " model's (%" PRIu64 " pages)", round, i,
+			      "%s: round %d domain %d: the kernel's bits are"
+			      " the model's (%" PRIu64 " pages)", ec->what,
+			      round, i,
 			      count_bits(model[i], hd->nbits));
 			/* the engine must zero the slices it reads into */
 			for (k = 0; k < hd->nbatches; k++)
@@ -612,8 +648,8 @@ static void test_engine(struct backend *b)
 					     &ndone);
 		rc = harvest_engine_wait(e);
 		check(rc == 3 && ndone == 3,
-		      "round %d: three domains harvested in parallel (%d)",
-		      round, rc);
+		      "%s: round %d: three domains harvested in parallel"
+		      " (%d)", ec->what, round, rc);
 		for (i = 0; i < 3; i++) {
 			uint64_t w, bad = UINT64_MAX;
 
@@ -624,8 +660,8 @@ static void test_engine(struct backend *b)
 				}
 			}
 			check(bad == UINT64_MAX,
-			      "round %d domain %d: the engine's bitmap is the"
-			      " kernel's%s", round, i,
+			      "%s: round %d domain %d: the engine's bitmap is"
+			      " the kernel's%s", ec->what, round, i,
 			      bad == UINT64_MAX ? "" : " (differs)");
 			if (bad != UINT64_MAX)
 				info("word %" PRIu64 ": engine %016" PRIx64
@@ -636,18 +672,270 @@ static void test_engine(struct backend *b)
 		for (i = 0; i < 3; i++) {
 			rc = expect_from_kernel(b, &dm[i]);
 			check(!rc && !count_bits(dm[i].expect, dm[i].hd.nbits),
-			      "round %d domain %d: nothing left after the"
-			      " clearing round", round, i);
+			      "%s: round %d domain %d: nothing left after the"
+			      " clearing round", ec->what, round, i);
 		}
 	}
+out:
 	for (i = 0; i < 3; i++) {
 		harvest_domain_release(&dm[i].hd);
 		free(dm[i].expect);
 		free(model[i]);
-		backend_device_unbind(b, dm[i].dev);
-		backend_destroy(b, dm[i].hwpt);
-		backend_destroy(b, dm[i].ioas);
+		if (dm[i].dev)
+			backend_device_unbind(b, dm[i].dev);
+		if (dm[i].hwpt)
+			backend_destroy(b, dm[i].hwpt);
+		if (dm[i].ioas)
+			backend_destroy(b, dm[i].ioas);
 	}
+	harvest_engine_free(e);
+}
+
+/* A domain of many small mappings on its own mock device and IOAS. */
+static int many_setup(struct backend *b, struct dom *dm, unsigned int nr,
+		      uint64_t *total_pages)
+{
+	struct harvest_range *rs = calloc(nr, sizeof(*rs));
+	unsigned int k;
+	int rc;
+
+	if (!rs)
+		return -ENOMEM;
+	rc = backend_device_bind(b, "mock0", &dm->dev);
+	if (!rc)
+		rc = backend_ioas_alloc(b, &dm->ioas);
+	/* 64 KiB apart by 256 KiB; every fourth starts 1-3 pages late (a
+	 * head batch and a shifted bounce word) */
+	for (k = 0; !rc && k < nr; k++) {
+		uint64_t skip = (k % 4) * PG;
+
+		rs[k] = (struct harvest_range){
+			.iova = 16 * MIB + k * 256 * 1024ULL + skip,
+			.length = 64 * 1024 - skip,
+		};
+		rc = map_at(b, dm->ioas, rs[k].iova, rs[k].length, false,
+			    rs[k].iova % MOCK_HUGE);
+		*total_pages += rs[k].length / PG;
+	}
+	if (!rc)
+		rc = backend_hwpt_alloc(b, dm->dev, dm->ioas,
+					IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+					&dm->hwpt);
+	if (!rc)
+		rc = backend_device_attach(b, dm->dev, dm->hwpt);
+	if (!rc)
+		rc = backend_hwpt_set_dirty_tracking(b, dm->hwpt, true);
+	if (!rc)
+		rc = harvest_domain_plan(&dm->hd, dm->hwpt, PG, rs, nr,
+					 1ULL << 30);
+	free(rs);
+	if (!rc) {
+		dm->expect = calloc(dm->hd.nwords, 8);
+		if (!dm->expect)
+			rc = -ENOMEM;
+	}
+	return rc;
+}
+
+static void dom_release(struct backend *b, struct dom *dm)
+{
+	harvest_domain_release(&dm->hd);
+	free(dm->expect);
+	if (dm->dev)
+		backend_device_unbind(b, dm->dev);
+	if (dm->hwpt)
+		backend_destroy(b, dm->hwpt);
+	if (dm->ioas)
+		backend_destroy(b, dm->ioas);
+	*dm = (struct dom){ 0 };
+}
+
+/*
+ * Many small batches over four domains at once, the shape the uring
+ * commands are for: 4 x 48 mappings of up to 64 KiB, 240 batches a round.
+ * With a small max_inflight there are more batches than SQEs and the
+ * engine must keep refilling its ring from completions.
+ */
+static void test_engine_many(struct backend *b, const struct engine_case *ec)
+{
+	enum { NDOM = 4, NR = 48 };
+	struct harvest_engine *e;
+	struct dom dm[NDOM] = { 0 };
+	uint64_t *model[NDOM] = { 0 }, pages = 0;
+	size_t nbatches = 0, k;
+	int i, round, rc, ndone;
+
+	e = engine_new(b, ec);
+	if (!e)
+		return;
+	for (i = 0; i < NDOM; i++) {
+		rc = many_setup(b, &dm[i], NR, &pages);
+		if (!check(!rc, "%s: domain %d with %d small mappings (%d)",
+			   ec->what, i, NR, rc))
+			goto out;
+		model[i] = calloc(dm[i].hd.nwords, 8);
+		nbatches += dm[i].hd.nbatches;
+	}
+	info("%s: %d domains, %" PRIu64 " pages, %zu batches a round",
+	     ec->what, NDOM, pages, nbatches);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < NDOM; i++) {
+			struct harvest_domain *hd = &dm[i].hd;
+
+			memset(model[i], 0, hd->nwords * 8);
+			for (k = 0; k < 150; k++) {
+				const struct harvest_range *r =
+					&hd->ranges[rnd() % hd->nranges];
+				uint64_t iova = r->iova +
+					(rnd() % (r->length / 8)) * 8;
+
+				backend_dma_write(b, dm[i].dev, iova, 8);
+				expect_write(&dm[i], iova, model[i]);
+			}
+			rc = expect_from_kernel(b, &dm[i]);
+			check(!rc && !memcmp(dm[i].expect, model[i],
+					     hd->nwords * 8),
+			      "%s: round %d domain %d: the kernel's bits are"
+			      " the model's (%" PRIu64 " pages)", ec->what,
+			      round, i, count_bits(model[i], hd->nbits));
+			/* the engine must zero the slices it reads into */
+			for (k = 0; k < hd->nbatches; k++)
+				memset(hd->batches[k].bitmap, 0xa5,
+				       hd->batches[k].nwords * 8);
+		}
+		ndone = 0;
+		for (i = 0; i < NDOM; i++) {
+			rc = harvest_engine_start(e, &dm[i].hd, 0, NULL,
+						  on_done, &ndone);
+			if (rc)
+				check(false, "%s: start domain %d (%d)",
+				      ec->what, i, rc);
+		}
+		rc = harvest_engine_wait(e);
+		check(rc == NDOM && ndone == NDOM && !harvest_engine_busy(e),
+		      "%s: round %d: %d domains, %zu batches harvested (%d)",
+		      ec->what, round, NDOM, nbatches, rc);
+		for (i = 0; i < NDOM; i++) {
+			check(!memcmp(dm[i].hd.bitmap, model[i],
+				      dm[i].hd.nwords * 8),
+			      "%s: round %d domain %d: the engine's bitmap is"
+			      " the model's", ec->what, round, i);
+			rc = expect_from_kernel(b, &dm[i]);
+			check(!rc && !count_bits(dm[i].expect, dm[i].hd.nbits),
+			      "%s: round %d domain %d: the clearing round"
+			      " left nothing", ec->what, round, i);
+		}
+	}
+out:
+	for (i = 0; i < NDOM; i++) {
+		dom_release(b, &dm[i]);
+		free(model[i]);
+	}
+	harvest_engine_free(e);
+}
+
+struct err_slot {
+	int result;
+	int ndone;
+};
+
+static void on_done_slot(void *ctx, struct harvest_domain *dom, int result)
+{
+	struct err_slot *slot = ctx;
+
+	(void)dom;
+	slot->result = result;
+	slot->ndone++;
+}
+
+/*
+ * Errors travel per batch and per domain, and one domain's failure leaves
+ * the others' rounds, and the engine, intact: domain 0 is good, domain 1
+ * names a HWPT that does not exist (-ENOENT from every batch), domain 2 is
+ * started with a flag the kernel does not know (-EOPNOTSUPP), all three
+ * at once.  Domain 2's failed reads must not have cleared its bits.
+ */
+static void test_engine_errors(struct backend *b, const struct engine_case *ec)
+{
+	struct harvest_engine *e;
+	struct dom dm[3] = { 0 };
+	struct err_slot slot[3] = { 0 };
+	uint64_t pages = 0, *before = NULL;
+	const uint32_t flags[3] = { 0, 0, 1u << 7 };
+	size_t k;
+	int i, rc;
+
+	e = engine_new(b, ec);
+	if (!e)
+		return;
+	for (i = 0; i < 3; i++) {
+		rc = many_setup(b, &dm[i], 8, &pages);
+		if (!check(!rc, "%s: error domain %d (%d)", ec->what, i, rc))
+			goto out;
+		for (k = 0; k < 40; k++) {
+			const struct harvest_range *r =
+				&dm[i].hd.ranges[rnd() % dm[i].hd.nranges];
+
+			backend_dma_write(b, dm[i].dev, r->iova +
+					  (rnd() % (r->length / PG)) * PG, 8);
+		}
+	}
+	/* domain 1 reads a HWPT id nobody allocated */
+	dm[1].hd.hwpt_id = 0x7ffffff0;
+	for (k = 0; k < dm[1].hd.nbatches; k++)
+		dm[1].hd.batches[k].result = 1;
+	before = calloc(dm[2].hd.nwords, 8);
+	rc = expect_from_kernel(b, &dm[2]);
+	if (!check(!rc && before && count_bits(dm[2].expect, dm[2].hd.nbits),
+		   "%s: domain 2 has dirty pages before its failing round",
+		   ec->what))
+		goto out;
+	memcpy(before, dm[2].expect, dm[2].hd.nwords * 8);
+	rc = expect_from_kernel(b, &dm[0]);
+	if (!check(!rc, "%s: domain 0's bits (%d)", ec->what, rc))
+		goto out;
+	for (i = 0; i < 3; i++) {
+		rc = harvest_engine_start(e, &dm[i].hd, flags[i], NULL,
+					  on_done_slot, &slot[i]);
+		check(!rc, "%s: start error domain %d (%d)", ec->what, i, rc);
+	}
+	rc = harvest_engine_wait(e);
+	check(rc == 3 && !harvest_engine_busy(e),
+	      "%s: all three rounds end, failing or not (%d)", ec->what, rc);
+	check(slot[0].ndone == 1 && slot[0].result == 0 &&
+	      !memcmp(dm[0].hd.bitmap, dm[0].expect, dm[0].hd.nwords * 8),
+	      "%s: the good domain's round succeeds with its bits (%d)",
+	      ec->what, slot[0].result);
+	check(slot[1].ndone == 1 && slot[1].result == -ENOENT,
+	      "%s: an unknown HWPT fails its round with -ENOENT (%d %s)",
+	      ec->what, slot[1].result, strerror(-slot[1].result));
+	for (k = 0; k < dm[1].hd.nbatches; k++)
+		if (dm[1].hd.batches[k].result != -ENOENT)
+			break;
+	check(k == dm[1].hd.nbatches,
+	      "%s: every one of its %zu batches says -ENOENT", ec->what,
+	      dm[1].hd.nbatches);
+	check(slot[2].ndone == 1 && slot[2].result == -EOPNOTSUPP,
+	      "%s: an unknown flag fails the round with -EOPNOTSUPP (%d %s)",
+	      ec->what, slot[2].result, strerror(-slot[2].result));
+	rc = expect_from_kernel(b, &dm[2]);
+	check(!rc && !memcmp(before, dm[2].expect, dm[2].hd.nwords * 8),
+	      "%s: the refused reads cleared nothing", ec->what);
+	/* the engine goes on: domain 2 again, properly */
+	slot[2] = (struct err_slot){ 0 };
+	rc = harvest_engine_start(e, &dm[2].hd, 0, NULL, on_done_slot,
+				  &slot[2]);
+	if (!rc)
+		rc = harvest_engine_wait(e);
+	check(rc == 1 && slot[2].result == 0 &&
+	      !memcmp(dm[2].hd.bitmap, before, dm[2].hd.nwords * 8),
+	      "%s: after the errors the engine harvests domain 2 (%d)",
+	      ec->what, rc);
+out:
+	dm[1].hd.hwpt_id = dm[1].hwpt;
+	for (i = 0; i < 3; i++)
+		dom_release(b, &dm[i]);
+	free(before);
 	harvest_engine_free(e);
 }
 
@@ -657,6 +945,7 @@ int main(void)
 		.kind = BACKEND_IOMMUFD,
 		.device_provider = "mock",
 	};
+	const char *want = getenv("DIRTYD_VM_ENGINE");
 	struct backend *b;
 	int rc;
 
@@ -669,7 +958,26 @@ int main(void)
 	test_refusals(b);
 	test_tracking(b);
 	test_huge(b);
-	test_engine(b);
+	if (check(want && (!strcmp(want, "workers") ||
+			   !strcmp(want, "uring_cmd")),
+		  "the harness says which engine the probe must find "
+		  "(DIRTYD_VM_ENGINE=%s)", want ? want : "(unset)")) {
+		const struct engine_case cases[] = {
+			{ "probe", { .workers = 2 }, want },
+			{ "forced workers",
+			  { .workers = 2, .force_workers = true }, "workers" },
+			{ "probe, 2 in flight",
+			  { .workers = 2, .max_inflight = 2 }, want },
+		};
+
+		test_engine(b, &cases[0]);
+		test_engine(b, &cases[1]);
+		test_engine_many(b, &cases[0]);
+		test_engine_many(b, &cases[1]);
+		test_engine_many(b, &cases[2]);
+		test_engine_errors(b, &cases[0]);
+		test_engine_errors(b, &cases[1]);
+	}
 	backend_close(b);
 	printf("%u checks, %u failed\n", n_checks, n_failed);
 	return n_failed ? 1 : 0;

@@ -10,7 +10,7 @@
  * The results go to the second serial port (/dev/ttyS1), which run.sh
  * reads, one record a line, every line starting "DIRTYD-VM ":
  *
- *   DIRTYD-VM BEGIN release=<uname -r> tests=<n>
+ *   DIRTYD-VM BEGIN release=<uname -r> tests=<n> engine=<DIRTYD_VM_ENGINE>
  *   DIRTYD-VM OUT <name> <a line the test printed, stdout and stderr>
  *   DIRTYD-VM RESULT <name> PASS|FAIL status=<exit status|signalN|timeout>
  *             ms=<n>   (on the same line)
@@ -18,6 +18,11 @@
  *
  * The test output is also copied to the console (ttyS0), with the kernel's
  * messages, for a person reading the log.
+ *
+ * The tests inherit /init's environment, which the kernel fills from the
+ * command line's NAME=VALUE words it does not know itself: run.sh passes
+ * DIRTYD_VM_ENGINE (the harvest engine mode the guest programs must find)
+ * that way.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -233,7 +238,8 @@ int main(void)
 		fclose(f);
 	}
 	uname(&uts);
-	init_result("BEGIN release=%s tests=%u", uts.release, ntests);
+	init_result("BEGIN release=%s tests=%u engine=%s", uts.release, ntests,
+		    getenv("DIRTYD_VM_ENGINE") ?: "(unset)");
 
 	for (i = 0; i < ntests; i++) {
 		char *argv[INIT_MAX_ARGS + 1], *name, *save, *tmo;

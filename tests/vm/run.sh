@@ -6,17 +6,24 @@
 #   tests/vm/run.sh --manifest BUILD/tests/vm/guest.manifest [options]
 #
 # One command: builds (or finds in the cache) the guest kernel
-# (build-kernel.sh: linux-source-6.12 with IOMMUFD and IOMMUFD_TEST), packs
-# the programs the manifest names into an initramfs (mkinitramfs.sh), boots
-# it with qemu-system-x86_64, and reads the results /init writes to the
-# second serial port.  Then, for every scenario, it runs the same file on
-# the sim on the host and compares the two transcripts byte for byte: the
-# kernel is the reference.  Exits 0 only if every guest test passed, every
+# (build-kernel.sh: linux-source-6.12 with IOMMUFD and IOMMUFD_TEST, stock
+# or with the io_uring command series of kernel/patches/), packs the
+# programs the manifest names into an initramfs (mkinitramfs.sh), boots it
+# with qemu-system-x86_64, and reads the results /init writes to the second
+# serial port.  The kernel command line tells the guest programs which
+# harvest engine mode the probe must find (DIRTYD_VM_ENGINE=workers on the
+# stock kernel, uring_cmd on the patched one; they fail if it finds the
+# other); on the patched kernel the series' own kselftest
+# (iommufd_uring_selftest, built beside the bzImage) runs as one more guest
+# test.  Then, for every scenario, it runs the same file on the sim on the
+# host and compares the two transcripts byte for byte: the kernel is the
+# reference.  Exits 0 only if every guest test passed, every
 # scenario matched, and the kernel printed no BUG, WARNING or panic.
 #
 # Options:
 #   --manifest FILE   what goes into the guest (CMake writes it; see
 #                     mkinitramfs.sh for the format)
+#   --kernel VARIANT  stock (the default) or uring (build-kernel.sh VARIANT)
 #   --out DIR         keep the console log, the results, the transcripts
 #                     and the initramfs there (default: a temporary
 #                     directory, removed on success)
@@ -34,6 +41,7 @@ manifest=
 out=
 timeout_s=900
 record=
+variant=stock
 
 die() {
 	echo "run.sh: $*" >&2
@@ -46,13 +54,19 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--record) record=1; shift ;;
-	-h|--help) sed -n '3,29p' "$0"; exit 0 ;;
+	--kernel) variant=$2; shift 2 ;;
+	-h|--help) sed -n '3,36p' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (--help)" ;;
 	esac
 done
 [ -n "$manifest" ] || die "--manifest is required (build first: it is" \
 			  "BUILD/tests/vm/guest.manifest)"
 [ -r "$manifest" ] || die "$manifest is missing"
+case $variant in
+stock) engine=workers ;;
+uring) engine=uring_cmd ;;
+*) die "--kernel $variant: stock or uring" ;;
+esac
 command -v qemu-system-x86_64 >/dev/null ||
 	die "qemu-system-x86_64 is missing (scripts/deps.sh installs it)"
 
@@ -69,10 +83,22 @@ results=$out/results.log
 rm -f "$console" "$results" "$out"/*.kernel "$out"/*.sim "$out"/*.diff
 
 t0=$(date +%s)
-kernel=$("$here/build-kernel.sh") || die "the guest kernel did not build"
+kernel=$("$here/build-kernel.sh" "$variant") ||
+	die "the $variant guest kernel did not build"
 t1=$(date +%s)
-"$here/mkinitramfs.sh" "$manifest" "$out/initramfs.cpio"
-echo "run.sh: kernel $kernel ($((t1 - t0))s), initramfs" \
+# The manifest the guest gets: the given one, and on the patched kernel
+# the series' kselftest of the uring command path.
+guest_manifest=$out/guest.manifest
+cp "$manifest" "$guest_manifest"
+if [ "$variant" = uring ]; then
+	selftest=$(dirname "$kernel")/iommufd_uring_selftest
+	[ -x "$selftest" ] || die "$selftest is missing: build-kernel.sh uring" \
+				  "must leave the kselftest beside the bzImage"
+	printf 'bin %s\ntest kselftest 300 /bin/%s\n' "$selftest" \
+	       "$(basename "$selftest")" >>"$guest_manifest"
+fi
+"$here/mkinitramfs.sh" "$guest_manifest" "$out/initramfs.cpio"
+echo "run.sh: $variant kernel $kernel ($((t1 - t0))s), initramfs" \
      "$(du -h "$out/initramfs.cpio" | cut -f1)" >&2
 
 # Does KVM boot this kernel?  /dev/kvm can be there and KVM still hang
@@ -116,7 +142,10 @@ echo "run.sh: accelerator $accel" >&2
 
 # ttyS0: the console (kernel log and a copy of the test output);
 # ttyS1: the results.  hugepages: 1 MiB mock leaves need contiguous memory.
+# DIRTYD_VM_ENGINE: unknown to the kernel, so it lands in /init's
+# environment, and from there in every test's.
 cmdline="console=ttyS0 panic=-1 loglevel=4 hugepages=64"
+cmdline="$cmdline DIRTYD_VM_ENGINE=$engine"
 qemu=(qemu-system-x86_64 "${accel_args[@]}" -m "${DIRTYD_VM_MEM:-1G}"
       -smp "${DIRTYD_VM_CPUS:-2}" -nographic -no-reboot -monitor none
       -serial "file:$console" -serial "file:$results"
@@ -161,6 +190,10 @@ if grep -Eq 'Kernel panic|BUG:|WARNING:|Oops|Call Trace' "$console"; then
 	grep -E -A3 'Kernel panic|BUG:|WARNING:|Oops' "$console" | head -40
 fi
 grep '^DIRTYD-VM BEGIN ' "$results.txt" || true
+if grep -q '^DIRTYD-VM BEGIN ' "$results.txt" &&
+   ! grep -q "^DIRTYD-VM BEGIN .* engine=$engine\$" "$results.txt"; then
+	fail "the guest did not get DIRTYD_VM_ENGINE=$engine"
+fi
 
 # The guest's tests.
 while read -r _ _ name verdict status ms; do
@@ -209,10 +242,10 @@ while read -r kind name scn; do
 		     "$golden recorded (scenario changed? rerun with --record):"
 		diff -u --label recorded --label kernel "$golden" "$k" || true
 	fi
-done <"$manifest"
+done <"$guest_manifest"
 
 echo "run.sh: logs in $out"
-echo "vm: $passed passed, $failed failed"
+echo "vm ($variant kernel, engine $engine): $passed passed, $failed failed"
 if [ "$failed" -ne 0 ]; then
 	echo "--- last console lines ($console)"
 	tail -30 "$console" | tr -d '\r'
