@@ -1,0 +1,1001 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vm_guest_restart - the real dirtyd on the iommufd backend with the
+ * kernel's mock IOMMU devices, killed with SIGKILL and started again
+ * through systemd's file descriptor store, run by /init in the VM tests'
+ * guest (tests/vm/run.sh).
+ *
+ *   vm_guest_restart /bin/dirtyd
+ *
+ * The program plays the service manager itself, as far as the documented
+ * protocols go (sd_notify(3), sd_listen_fds(3), systemd.service(5)
+ * FileDescriptorStoreMax=), as tests/integration/svcmgr.c does on the
+ * simulated host: the listening AF_UNIX SOCK_SEQPACKET socket, created
+ * once and passed at every start as fd 3 named "dirtyd.socket"; a
+ * $NOTIFY_SOCKET read by a thread (READY=1, FDSTORE=1 + FDNAME= with
+ * SCM_RIGHTS, FDSTOREREMOVE=1); the stored descriptors passed after the
+ * socket, in the order stored, with $LISTEN_FDS, $LISTEN_PID and
+ * $LISTEN_FDNAMES.
+ *
+ * Scenario (dirtyd(8) "Restarts"): a tracking domain on mock0, a client
+ * with a resume token; an acknowledged round (W0), a generation taken and
+ * not acknowledged (W1), pages harvested and pending (W2), pages written
+ * after and still in the IOMMU's dirty bits (W3); SIGKILL; a start with
+ * the stored descriptors: dirtyd adopts the kernel context, the client
+ * resumes (PROTO_SESSION_RESUMED) and gets at least W1 + W2 + W3 and
+ * nothing that was never written; new writes (W4) work (the HWPT still
+ * tracks).  Then SIGKILL and a start WITHOUT the stored
+ * descriptors: the resume gets PROTO_SESSION_STATE_LOST.
+ *
+ * Mock geometry as in guest_daemon.c: 2 KiB IO pages.  Prints one line
+ * per check ("ok N - ..." / "not ok N - ...: why"), exits 1 if any check
+ * failed (then dirtyd's log follows, "dirtyd: ..." lines).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dirtyd/dirty.h>
+
+#include "tests/vm/guest_check.h"
+
+#define GR_DIR "/tmp/dirtyd-restart"
+#define GR_SOCK GR_DIR "/dirtyd.sock"
+#define GR_CONF GR_DIR "/dirtyd.conf"
+#define GR_LOG GR_DIR "/dirtyd.log"
+#define GR_NOTIFY GR_DIR "/notify"
+#define GR_READY_MS 30000
+#define GR_MAX_STORED 64
+#define GR_NAME_MAX 256
+#define GR_NOTIFY_MAX_FDS 32
+
+#define GR_BASE (16 * MIB)	/* the mapping */
+#define GR_LEN (4 * MIB)
+
+static uint64_t page_size;	/* the mock IO page: what domains report */
+static uint64_t npages;		/* GR_LEN / page_size */
+
+#define CHECK_RC(expr, want, what) ({					\
+	int rc_ = (expr);						\
+	check(rc_ == (want), "%s (got %d %s, want %d)", what, rc_,	\
+	      rc_ ? strerror(-rc_) : "", (want));			\
+})
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------- the service manager */
+
+struct stored_fd {
+	char name[GR_NAME_MAX];
+	int fd;
+};
+
+static struct {
+	int listen_fd;
+	int notify_fd;
+	pid_t pid;		/* 0: not running */
+	pthread_t thread;
+	bool thread_ok, quit;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool ready;		/* READY=1 since the last start */
+	struct stored_fd stored[GR_MAX_STORED];
+	size_t nstored;
+	long log_start;		/* where the current start's log begins */
+} sm = {
+	.listen_fd = -1,
+	.notify_fd = -1,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+static bool same_file(int a, int b)
+{
+	struct stat x, y;
+
+	return !fstat(a, &x) && !fstat(b, &y) && x.st_dev == y.st_dev &&
+	       x.st_ino == y.st_ino;
+}
+
+/* One notification with its descriptors; called with the lock held. */
+static void sm_handle(char *text, int *fds, size_t nfds)
+{
+	bool fdstore = false, remove = false;
+	const char *name = "stored";
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strcmp(line, "READY=1"))
+			sm.ready = true;
+		else if (!strcmp(line, "FDSTORE=1"))
+			fdstore = true;
+		else if (!strcmp(line, "FDSTOREREMOVE=1"))
+			remove = true;
+		else if (!strncmp(line, "FDNAME=", 7))
+			name = line + 7;
+	}
+	if (remove) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < sm.nstored; i++) {
+			if (!strcmp(sm.stored[i].name, name))
+				close(sm.stored[i].fd);
+			else
+				sm.stored[k++] = sm.stored[i];
+		}
+		sm.nstored = k;
+	}
+	for (size_t i = 0; i < nfds; i++) {
+		bool dup = false;
+
+		if (!fdstore || sm.nstored == GR_MAX_STORED) {
+			close(fds[i]);
+			continue;
+		}
+		/* a file stored already is dropped, as systemd does */
+		for (size_t k = 0; k < sm.nstored && !dup; k++)
+			dup = same_file(sm.stored[k].fd, fds[i]);
+		if (dup) {
+			close(fds[i]);
+			continue;
+		}
+		snprintf(sm.stored[sm.nstored].name, GR_NAME_MAX, "%s", name);
+		sm.stored[sm.nstored++].fd = fds[i];
+	}
+}
+
+/* Read every queued notification; called with the lock held. */
+static void sm_drain(void)
+{
+	for (;;) {
+		char buf[4096];
+		union {
+			char c[CMSG_SPACE(sizeof(int) * GR_NOTIFY_MAX_FDS)];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { .iov_base = buf,
+				     .iov_len = sizeof(buf) - 1 };
+		struct msghdr mh = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = ctl.c, .msg_controllen = sizeof(ctl.c),
+		};
+		int fds[GR_NOTIFY_MAX_FDS];
+		size_t nfds = 0;
+		ssize_t n = recvmsg(sm.notify_fd, &mh,
+				    MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0)
+			return;
+		buf[n] = '\0';
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
+		     c = CMSG_NXTHDR(&mh, c)) {
+			size_t k;
+
+			if (c->cmsg_level != SOL_SOCKET ||
+			    c->cmsg_type != SCM_RIGHTS)
+				continue;
+			k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			if (k > GR_NOTIFY_MAX_FDS - nfds)
+				k = GR_NOTIFY_MAX_FDS - nfds;
+			memcpy(fds + nfds, CMSG_DATA(c), k * sizeof(int));
+			nfds += k;
+		}
+		sm_handle(buf, fds, nfds);
+		pthread_cond_broadcast(&sm.cond);
+	}
+}
+
+static void *sm_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p = { .fd = sm.notify_fd, .events = POLLIN };
+		bool quit;
+
+		poll(&p, 1, 50);
+		pthread_mutex_lock(&sm.lock);
+		sm_drain();
+		quit = sm.quit;
+		pthread_mutex_unlock(&sm.lock);
+		if (quit)
+			return NULL;
+	}
+}
+
+static int sm_write_config(void)
+{
+	FILE *f = fopen(GR_CONF, "w");
+
+	if (!f)
+		return -errno;
+	/* resume_grace: the default (30 s) */
+	fprintf(f, "[daemon]\n"
+		"backend = iommufd\n"
+		"socket = " GR_SOCK "\n"
+		"log_level = debug\n"
+		"workers = 2\n"
+		"\n"
+		"[iommufd]\n"
+		"path = /dev/iommu\n"
+		"device_provider = mock\n");
+	return fclose(f) ? -errno : 0;
+}
+
+/* The socket unit, the notify socket and its reader. */
+static int sm_init(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int r;
+
+	mkdir(GR_DIR, 0755);
+	unlink(GR_SOCK);
+	unlink(GR_NOTIFY);
+	unlink(GR_LOG);
+	r = sm_write_config();
+	if (r < 0)
+		return r;
+
+	strcpy(sa.sun_path, GR_SOCK);
+	sm.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (sm.listen_fd < 0 ||
+	    bind(sm.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(sm.listen_fd, 128))
+		return -errno;
+	chmod(GR_SOCK, 0666);
+
+	strcpy(sa.sun_path, GR_NOTIFY);
+	sm.notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sm.notify_fd < 0 ||
+	    bind(sm.notify_fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return -errno;
+	/* room for FDSTORE bursts */
+	setsockopt(sm.notify_fd, SOL_SOCKET, SO_RCVBUF, &(int){ 1 << 20 },
+		   sizeof(int));
+	r = pthread_create(&sm.thread, NULL, sm_thread, NULL);
+	if (r)
+		return -r;
+	sm.thread_ok = true;
+	return 0;
+}
+
+/* The child: descriptors at 3.., the environment, exec. */
+static void sm_exec(const char *bin, int *fds, size_t n, const char *names)
+{
+	int logfd = open(GR_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+			 0644);
+	char num[32];
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	dup2(logfd, STDOUT_FILENO);
+	dup2(logfd, STDERR_FILENO);
+	/* out of the way of 3.., then into place (dup2 clears CLOEXEC) */
+	for (size_t i = 0; i < n; i++)
+		fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 256);
+	for (size_t i = 0; i < n; i++)
+		dup2(fds[i], 3 + (int)i);
+	snprintf(num, sizeof(num), "%zu", n);
+	setenv("LISTEN_FDS", num, 1);
+	snprintf(num, sizeof(num), "%d", (int)getpid());
+	setenv("LISTEN_PID", num, 1);
+	setenv("LISTEN_FDNAMES", names, 1);
+	setenv("NOTIFY_SOCKET", GR_NOTIFY, 1);
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("JOURNAL_STREAM");
+	execl(bin, bin, "--config", GR_CONF, (char *)NULL);
+	_exit(127);
+}
+
+static long log_size(void)
+{
+	struct stat st;
+
+	return stat(GR_LOG, &st) ? 0 : (long)st.st_size;
+}
+
+/*
+ * Start dirtyd with the socket and, if @with_store, the stored
+ * descriptors; wait for READY=1.  *@npassed: descriptors passed.
+ */
+static int sm_start(const char *bin, bool with_store, size_t *npassed)
+{
+	static char names[(GR_MAX_STORED + 1) * (GR_NAME_MAX + 1)];
+	int fds[GR_MAX_STORED + 1];
+	uint64_t end = now_ms() + GR_READY_MS;
+	size_t n = 1;
+	int r = 0, ws;
+
+	if (sm.pid)
+		return -EBUSY;
+	sm.log_start = log_size();
+	pthread_mutex_lock(&sm.lock);
+	strcpy(names, "dirtyd.socket");
+	fds[0] = sm.listen_fd;
+	for (size_t i = 0; with_store && i < sm.nstored; i++) {
+		fds[n++] = sm.stored[i].fd;
+		strcat(names, ":");
+		strcat(names, sm.stored[i].name);
+	}
+	if (npassed)
+		*npassed = n;
+	sm.ready = false;
+	fflush(NULL);
+	sm.pid = fork();
+	if (!sm.pid)
+		sm_exec(bin, fds, n, names);
+	if (sm.pid < 0) {
+		r = -errno;
+		sm.pid = 0;
+	}
+	while (!r && !sm.ready) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&sm.cond, &sm.lock, &ts);
+		if (sm.ready)
+			break;
+		if (waitpid(sm.pid, &ws, WNOHANG) == sm.pid) {
+			info("dirtyd exited at start (wait status %#x)", ws);
+			sm.pid = 0;
+			r = -ECHILD;
+		} else if (now_ms() > end) {
+			r = -ETIMEDOUT;
+		}
+	}
+	pthread_mutex_unlock(&sm.lock);
+	return r;
+}
+
+/* Send @sig, reap, handle what it sent before dying; the wait status. */
+static int sm_kill(int sig)
+{
+	int ws = 0;
+
+	if (!sm.pid)
+		return -1;
+	kill(sm.pid, sig);
+	waitpid(sm.pid, &ws, 0);
+	sm.pid = 0;
+	/* what it sent before it died counts (systemd reads notifications
+	 * before it handles SIGCHLD) */
+	pthread_mutex_lock(&sm.lock);
+	sm_drain();
+	pthread_mutex_unlock(&sm.lock);
+	return ws;
+}
+
+/* SIGTERM (SIGKILL after 20 s); the wait status, -1 if it was killed. */
+static int sm_term(void)
+{
+	int ws = -1;
+
+	if (!sm.pid)
+		return -1;
+	kill(sm.pid, SIGTERM);
+	for (int i = 0; i < 2000; i++) {
+		if (waitpid(sm.pid, &ws, WNOHANG) == sm.pid) {
+			sm.pid = 0;
+			pthread_mutex_lock(&sm.lock);
+			sm_drain();
+			pthread_mutex_unlock(&sm.lock);
+			return ws;
+		}
+		usleep(10000);
+	}
+	sm_kill(SIGKILL);
+	return -1;
+}
+
+/* The unit is inactive: the store is flushed. */
+static void sm_flush(void)
+{
+	pthread_mutex_lock(&sm.lock);
+	for (size_t i = 0; i < sm.nstored; i++)
+		close(sm.stored[i].fd);
+	sm.nstored = 0;
+	pthread_mutex_unlock(&sm.lock);
+}
+
+static void sm_fini(void)
+{
+	if (sm.pid)
+		sm_kill(SIGKILL);
+	if (sm.thread_ok) {
+		pthread_mutex_lock(&sm.lock);
+		sm.quit = true;
+		pthread_mutex_unlock(&sm.lock);
+		pthread_join(sm.thread, NULL);
+		sm.thread_ok = false;
+	}
+	sm_flush();
+	if (sm.notify_fd >= 0)
+		close(sm.notify_fd);
+	if (sm.listen_fd >= 0)
+		close(sm.listen_fd);
+	unlink(GR_NOTIFY);
+	unlink(GR_SOCK);
+}
+
+static size_t sm_has(const char *name)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&sm.lock);
+	for (size_t i = 0; i < sm.nstored; i++)
+		n += !strcmp(sm.stored[i].name, name);
+	pthread_mutex_unlock(&sm.lock);
+	return n;
+}
+
+static size_t sm_nstored(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&sm.lock);
+	n = sm.nstored;
+	pthread_mutex_unlock(&sm.lock);
+	return n;
+}
+
+/* The stored names, "a, b, c", for the output. */
+static void sm_names(char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	pthread_mutex_lock(&sm.lock);
+	for (size_t i = 0; i < sm.nstored && off < len; i++)
+		off += snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
+				sm.stored[i].name);
+	pthread_mutex_unlock(&sm.lock);
+}
+
+/* Does the log of the current start hold @text? */
+static bool log_has(const char *text)
+{
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen(GR_LOG, "r");
+
+	if (!f)
+		return false;
+	fseek(f, sm.log_start, SEEK_SET);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, text) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* The line of the current start's log holding @text, or "". */
+static void log_line(const char *text, char *out, size_t len)
+{
+	char line[4096];
+	FILE *f = fopen(GR_LOG, "r");
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	fseek(f, sm.log_start, SEEK_SET);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, text)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(out, len, "%.*s", (int)len - 1, line);
+			break;
+		}
+	fclose(f);
+}
+
+static void log_dump(void)
+{
+	char line[1024];
+	FILE *f = fopen(GR_LOG, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		printf("dirtyd: %s\n", line);
+	}
+	fclose(f);
+	fflush(stdout);
+}
+
+/* ------------------------------------------------------------- pages */
+
+/* One byte per page of the mapping. */
+struct pages {
+	uint8_t *p;
+	uint64_t outside;	/* pages reported outside the mapping */
+};
+
+static int pages_init(struct pages *s)
+{
+	s->p = calloc(npages, 1);
+	s->outside = 0;
+	return s->p ? 0 : -ENOMEM;
+}
+
+static void pages_clear(struct pages *s)
+{
+	memset(s->p, 0, npages);
+	s->outside = 0;
+}
+
+static uint64_t pages_count(const struct pages *s)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < npages; i++)
+		n += s->p[i];
+	return n + s->outside;
+}
+
+static int pages_add(void *ctx, uint64_t first, uint64_t count)
+{
+	struct pages *s = ctx;
+	uint64_t base = GR_BASE / page_size;
+
+	for (uint64_t pg = first; pg < first + count; pg++) {
+		if (pg < base || pg >= base + npages)
+			s->outside++;
+		else
+			s->p[pg - base] = 1;
+	}
+	return 0;
+}
+
+/*
+ * @n DMA_WRITEs of 1 to 3 pages at pseudo-random places, through dirtyd
+ * (the mock device's DMA); recorded in @w and @ever.  0 or the first
+ * error.
+ */
+static int write_pages(struct dirty *c, uint32_t dom, unsigned int *seed,
+		       unsigned int n, struct pages *w, struct pages *ever)
+{
+	for (unsigned int k = 0; k < n; k++) {
+		uint64_t pg = rand_r(seed) % npages;
+		uint64_t cnt = 1 + rand_r(seed) % 3;
+		int r;
+
+		if (pg + cnt > npages)
+			cnt = npages - pg;
+		r = dirty_dma_write(c, dom, GR_BASE + pg * page_size,
+				    cnt * page_size);
+		if (r < 0)
+			return r;
+		for (uint64_t i = pg; i < pg + cnt; i++) {
+			w->p[i] = 1;
+			ever->p[i] = 1;
+		}
+	}
+	return 0;
+}
+
+/* Is @got exactly @want?  The first difference in @why. */
+static bool pages_same(const struct pages *got, const struct pages *want,
+		       char *why, size_t len)
+{
+	if (got->outside) {
+		snprintf(why, len, "%" PRIu64 " pages outside the mapping",
+			 got->outside);
+		return false;
+	}
+	for (uint64_t i = 0; i < npages; i++)
+		if (got->p[i] != want->p[i]) {
+			snprintf(why, len, "page %" PRIu64 " of the mapping "
+				 "%s", i, want->p[i] ? "missing" :
+				 "unexpected");
+			return false;
+		}
+	snprintf(why, len, "%" PRIu64 " pages, as expected",
+		 pages_count(want));
+	return true;
+}
+
+/* ------------------------------------------------------------- tests */
+
+static const struct dirty_domain *find_domain(const struct dirty_domain *l,
+					      size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i].domain_id == id)
+			return &l[i];
+	return NULL;
+}
+
+/* SYNC, then GET_RANGES with ACK; exactly @want?  One check. */
+static bool round_exact(struct dirty *c, uint32_t dom, struct pages *got,
+			const struct pages *want, const char *what)
+{
+	char why[160];
+	int r;
+
+	pages_clear(got);
+	r = dirty_sync(c, dom, NULL, NULL);
+	if (r < 0)
+		return check(false, "%s: SYNC failed: %d %s (%s)", what, r,
+			     strerror(-r), dirty_last_error_text(c));
+	r = dirty_ranges(c, dom, DIRTY_RANGES_ACK, pages_add, got, NULL);
+	if (r < 0)
+		return check(false, "%s: GET_RANGES failed: %d %s (%s)", what,
+			     r, strerror(-r), dirty_last_error_text(c));
+	return check(pages_same(got, want, why, sizeof(why)), "%s: %s", what,
+		     why);
+}
+
+struct before {
+	struct dirty_domain dom;
+	uint32_t ioas_id, hwpt_id;
+	uint64_t token;
+	uint64_t gen_inflight;
+};
+
+/* Up to the kill: W0 acknowledged, W1 in flight, W2 harvested and
+ * pending, W3 in the IOMMU; @w12: W1 + W2 + W3. */
+static int scenario_before(struct dirty *c, uint32_t *domp,
+			   struct pages *w12, struct pages *ever,
+			   struct before *b)
+{
+	struct dirty_domain *list = NULL;
+	struct dirty_fds *fds = NULL;
+	struct dirty_session s;
+	struct pages w0, w2, got;
+	unsigned int seed = 12345;
+	uint32_t dom = 0;
+	size_t n = 0;
+	char why[160];
+	int r, ret = -EIO;
+
+	if (pages_init(&w0) || pages_init(&w2) || pages_init(&got))
+		return -ENOMEM;
+	r = dirty_session(c, &s);
+	if (!check(!r && (s.features & DIRTY_FEAT_RESUME) && s.token,
+		   "the session negotiated PROTO_FEAT_RESUME and has a "
+		   "token (features 0x%" PRIx64 ", token %s)", s.features,
+		   s.token ? "set" : "0"))
+		goto out;
+	b->token = s.token;
+
+	r = dirty_domain_create(c, "mock0", DIRTY_CREATE_TRACKING, &dom,
+				NULL);
+	if (!check(!r, "CREATE_DOMAIN with tracking on mock0 (%d %s)", r,
+		   r ? dirty_last_error_text(c) : ""))
+		goto out;
+	*domp = dom;
+	if (!CHECK_RC(dirty_map(c, dom, GR_BASE, GR_LEN, 0), 0,
+		      "MAP 4 MiB at 16 MiB") ||
+	    !CHECK_RC(dirty_track_start(c, dom), 0, "TRACK_START"))
+		goto out;
+	r = dirty_subscribe(c, dom, 0, DIRTY_SUBSCRIBE_CLEAN, NULL);
+	if (!check(!r, "SUBSCRIBE (clean, on SYNC only) (%d %s)", r,
+		   r ? dirty_last_error_text(c) : ""))
+		goto out;
+
+	/* W0: a round taken and acknowledged */
+	r = write_pages(c, dom, &seed, 30, &w0, ever);
+	if (!CHECK_RC(r, 0, "DMA_WRITE W0 (30 writes of 1-3 pages)") ||
+	    !round_exact(c, dom, &got, &w0, "W0: SYNC + GET_RANGES + ACK"))
+		goto out;
+
+	/* W1: a generation taken, not acknowledged */
+	r = write_pages(c, dom, &seed, 40, w12, ever);
+	if (!CHECK_RC(r, 0, "DMA_WRITE W1 (40 writes of 1-3 pages)") ||
+	    !CHECK_RC(dirty_sync(c, dom, NULL, NULL), 0, "SYNC after W1"))
+		goto out;
+	pages_clear(&got);
+	r = dirty_ranges(c, dom, 0, pages_add, &got, &b->gen_inflight);
+	if (!check(!r, "GET_RANGES after W1, not acknowledged (%d %s)", r,
+		   r ? dirty_last_error_text(c) : ""))
+		goto out;
+	if (!check(pages_same(&got, w12, why, sizeof(why)), "W1 in flight "
+		   "(generation %" PRIu64 "): %s", b->gen_inflight, why))
+		goto out;
+
+	/* W2: harvested, pending in dirtyd's bitmap memfd */
+	r = write_pages(c, dom, &seed, 40, &w2, ever);
+	if (!CHECK_RC(r, 0, "DMA_WRITE W2 (40 writes of 1-3 pages)") ||
+	    !CHECK_RC(dirty_sync(c, dom, NULL, NULL), 0, "SYNC after W2, "
+		      "no GET_RANGES: W2 pending"))
+		goto out;
+	for (uint64_t i = 0; i < npages; i++)
+		w12->p[i] |= w2.p[i];
+	/* W3: written after, still in the IOMMU (no SYNC, no timer) */
+	pages_clear(&w2);
+	r = write_pages(c, dom, &seed, 40, &w2, ever);
+	if (!CHECK_RC(r, 0, "DMA_WRITE W3 (40 writes of 1-3 pages), left "
+		      "in the IOMMU's dirty bits"))
+		goto out;
+	for (uint64_t i = 0; i < npages; i++)
+		w12->p[i] |= w2.p[i];
+	info("W0 %" PRIu64 " pages; W1 + W2 + W3 %" PRIu64 " pages (W3 "
+	     "alone %" PRIu64 "); written in all %" PRIu64 " pages",
+	     pages_count(&w0), pages_count(w12), pages_count(&w2),
+	     pages_count(ever));
+
+	r = dirty_list_domains(c, &list, &n);
+	if (!check(!r && find_domain(list, n, dom), "LIST_DOMAINS lists "
+		   "domain %u before the kill (%d)", dom, r))
+		goto out;
+	b->dom = *find_domain(list, n, dom);
+	r = dirty_get_fds(c, dom, &fds);
+	if (!check(!r, "GET_FDS before the kill (%d %s)", r,
+		   r ? dirty_last_error_text(c) : ""))
+		goto out;
+	b->ioas_id = fds->ioas_id;
+	b->hwpt_id = fds->hwpt_id;
+	info("before the kill: domain %u, ioas %u, hwpt %u, generation %"
+	     PRIu64 ", %" PRIu64 " bytes mapped", dom, b->ioas_id,
+	     b->hwpt_id, b->dom.generation, b->dom.mapped_bytes);
+	ret = 0;
+out:
+	dirty_fds_free(fds);
+	free(list);
+	free(w0.p);
+	free(w2.p);
+	free(got.p);
+	return ret;
+}
+
+/* After the start with the store: resumed, nothing lost, still tracks. */
+static void scenario_after(struct dirty *c, uint32_t dom,
+			   const struct pages *w12, struct pages *ever,
+			   const struct before *b)
+{
+	struct dirty_domain *list = NULL;
+	const struct dirty_domain *d;
+	struct dirty_fds *fds = NULL;
+	struct dirty_session s;
+	struct pages uni, got, w3;
+	uint64_t missing = 0, never = 0, extra = 0, gen = 0, first_gen = 0;
+	unsigned int seed = 777, calls = 0;
+	size_t n = 0;
+	int r;
+
+	if (pages_init(&uni) || pages_init(&got) || pages_init(&w3))
+		return;
+	r = dirty_reconnect(c);
+	if (!check(!r, "the client reconnects with its token (%d %s)", r,
+		   r ? strerror(-r) : ""))
+		goto out;
+	r = dirty_session(c, &s);
+	check(!r && s.flags == DIRTY_SESSION_RESUMED, "HELLO: "
+	      "PROTO_SESSION_RESUMED (session flags %#x)", s.flags);
+	check(s.token == b->token, "the same token after the resume");
+
+	r = dirty_list_domains(c, &list, &n);
+	d = r ? NULL : find_domain(list, n, dom);
+	if (check(d, "LIST_DOMAINS lists domain %u after the restart (%d, %zu "
+		  "domains)", dom, r, n)) {
+		check(d->mapped_bytes == b->dom.mapped_bytes &&
+		      d->page_size == b->dom.page_size &&
+		      d->status == b->dom.status, "the domain is as before: "
+		      "%" PRIu64 " bytes mapped, page_size %" PRIu64 ", status "
+		      "%u (before %" PRIu64 ", %" PRIu64 ", %u)",
+		      d->mapped_bytes, d->page_size, d->status,
+		      b->dom.mapped_bytes, b->dom.page_size, b->dom.status);
+		check(d->generation >= b->dom.generation && d->subscribers == 1,
+		      "generation %" PRIu64 " >= %" PRIu64 ", %u subscriber",
+		      d->generation, b->dom.generation, d->subscribers);
+	}
+	r = dirty_get_fds(c, dom, &fds);
+	if (check(!r, "GET_FDS after the restart (%d %s)", r,
+		  r ? dirty_last_error_text(c) : ""))
+		check(fds->ioas_id == b->ioas_id && fds->hwpt_id == b->hwpt_id,
+		      "the kernel context was adopted: ioas %u hwpt %u (before "
+		      "%u %u)", fds->ioas_id, fds->hwpt_id, b->ioas_id,
+		      b->hwpt_id);
+
+	/* everything not acknowledged, and what is still in the IOMMU */
+	if (!CHECK_RC(dirty_sync(c, dom, NULL, NULL), 0, "SYNC after the "
+		      "resume"))
+		goto out;
+	for (;;) {
+		pages_clear(&got);
+		r = dirty_ranges(c, dom, 0, pages_add, &got, &gen);
+		if (r < 0)
+			break;
+		calls++;
+		if (calls == 1) {
+			first_gen = gen;
+			check(gen > b->gen_inflight, "the first GET_RANGES "
+			      "after the resume is a new generation (%" PRIu64
+			      " > %" PRIu64 ")", gen, b->gen_inflight);
+			r = dirty_ack(c, dom, b->gen_inflight);
+			check(r == -ENOENT, "ACK of the generation that was in "
+			      "flight: ENOENT, it is pending again (got %d)",
+			      r);
+		}
+		for (uint64_t i = 0; i < npages; i++)
+			uni.p[i] |= got.p[i];
+		uni.outside += got.outside;
+		r = dirty_ack(c, dom, gen);
+		if (r < 0 || !pages_count(&got) || calls == 8)
+			break;
+	}
+	if (!check(r >= 0 && calls >= 1, "GET_RANGES + ACK until empty after "
+		   "the resume (%u calls, generations %" PRIu64 "..%" PRIu64
+		   ", %d %s)", calls, first_gen, gen, r,
+		   r < 0 ? dirty_last_error_text(c) : ""))
+		goto out;
+	check(!pages_count(&got), "the last GET_RANGES was empty (%" PRIu64
+	      " pages)", pages_count(&got));
+	for (uint64_t i = 0; i < npages; i++) {
+		missing += w12->p[i] && !uni.p[i];
+		never += uni.p[i] && !ever->p[i];
+		extra += uni.p[i] && !w12->p[i];
+	}
+	check(!missing, "no page lost: each of the %" PRIu64 " pages of W1 "
+	      "(in flight) + W2 (pending) + W3 (in the IOMMU) reported "
+	      "after the resume (%" PRIu64 " missing)", pages_count(w12),
+	      missing);
+	check(!never && !uni.outside, "nothing never written is reported "
+	      "(%" PRIu64 " such pages, %" PRIu64 " outside the mapping)",
+	      never, uni.outside);
+	info("after the resume: %" PRIu64 " pages reported, %" PRIu64
+	     " beyond W1 + W2 + W3 (written before, allowed)",
+	     pages_count(&uni), extra);
+
+	/* the HWPT still tracks: new writes, exactly */
+	r = write_pages(c, dom, &seed, 25, &w3, ever);
+	if (CHECK_RC(r, 0, "DMA_WRITE W4 after the restart (25 writes)"))
+		round_exact(c, dom, &got, &w3, "W4: SYNC + GET_RANGES + ACK "
+			    "after the restart: exactly the pages written");
+	pages_clear(&w3);
+	round_exact(c, dom, &got, &w3, "then nothing written, nothing "
+		    "reported");
+out:
+	dirty_fds_free(fds);
+	free(list);
+	free(uni.p);
+	free(got.p);
+	free(w3.p);
+}
+
+int main(int argc, char **argv)
+{
+	struct pages w12 = { 0 }, ever = { 0 };
+	struct before b = { 0 };
+	struct dirty *c = NULL;
+	struct dirty_session s;
+	struct dirty_domain *list = NULL;
+	size_t npassed = 0, n = 0;
+	char names[1024], line[1024];
+	uint32_t dom = 0, dom2 = 0;
+	uint64_t t0;
+	int r, ws;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	if (argc != 2) {
+		fprintf(stderr, "usage: vm_guest_restart /path/to/dirtyd\n");
+		return 2;
+	}
+	page_size = (uint64_t)sysconf(_SC_PAGESIZE) / 2;
+	npages = GR_LEN / page_size;
+	if (pages_init(&w12) || pages_init(&ever))
+		return 1;
+
+	r = sm_init();
+	if (!check(!r, "the service manager: socket unit and NOTIFY_SOCKET "
+		   "(%d %s)", r, r ? strerror(-r) : ""))
+		goto out;
+	r = sm_start(argv[1], true, &npassed);
+	if (!check(!r, "dirtyd (iommufd, mock devices) started with the "
+		   "socket and sent READY=1 (%d %s)", r, r ? strerror(-r) : ""))
+		goto out;
+	sm_names(names, sizeof(names));
+	info("stored after the first start: %s", names);
+	check(sm_has("dirtyd-meta") == 1 && sm_has("dirtyd-bits") == 1 &&
+	      sm_has("kernel-iommufd") == 1, "FDSTORE=1: dirtyd-meta, "
+	      "dirtyd-bits and kernel-iommufd stored once each (%zu stored)",
+	      sm_nstored());
+	r = dirty_connect(GR_SOCK, 0, &c);
+	if (!check(!r, "connect and HELLO (%d %s)", r, r ? strerror(-r) : ""))
+		goto out;
+	if (scenario_before(c, &dom, &w12, &ever, &b) < 0)
+		goto out;
+
+	/* SIGKILL: no chance to tidy up */
+	ws = sm_kill(SIGKILL);
+	check(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "SIGKILL (wait "
+	      "status %#x)", ws);
+	sm_names(names, sizeof(names));
+	info("the store after the kill: %s", names);
+	check(sm_has("dirtyd-meta") == 1 && sm_has("dirtyd-bits") == 1 &&
+	      sm_has("kernel-iommufd") == 1, "the store still holds "
+	      "dirtyd-meta, dirtyd-bits and kernel-iommufd");
+
+	t0 = now_ms();
+	r = sm_start(argv[1], true, &npassed);
+	if (!check(!r, "dirtyd started again with the socket and %zu stored "
+		   "descriptors and sent READY=1 in %" PRIu64 " ms (%d %s)",
+		   npassed - 1, now_ms() - t0, r, r ? strerror(-r) : ""))
+		goto out;
+	log_line("restored from the file descriptor store", line,
+		 sizeof(line));
+	info("%s", line);
+	check(log_has("restored from the file descriptor store: 1 domains, 1 "
+		      "subscriptions of 1 sessions"), "dirtyd logged that it "
+	      "restored 1 domain, 1 subscription of 1 session");
+	check(!log_has("starting afresh"), "dirtyd did not start afresh");
+	scenario_after(c, dom, &w12, &ever, &b);
+
+	/* SIGKILL again, and a start WITHOUT the stored descriptors (the
+	 * unit has no store: systemd closes them) */
+	ws = sm_kill(SIGKILL);
+	check(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "SIGKILL again "
+	      "(wait status %#x)", ws);
+	sm_flush();
+	r = sm_start(argv[1], false, &npassed);
+	if (!check(!r && npassed == 1, "dirtyd started with the socket "
+		   "only, no stored descriptor (%d %s)", r,
+		   r ? strerror(-r) : ""))
+		goto out;
+	check(!log_has("restored from the file descriptor store"),
+	      "dirtyd restored nothing");
+	r = dirty_reconnect(c);
+	if (!check(!r, "the client reconnects with its token (%d %s)", r,
+		   r ? strerror(-r) : ""))
+		goto out;
+	r = dirty_session(c, &s);
+	check(!r && s.flags == DIRTY_SESSION_STATE_LOST, "HELLO: "
+	      "PROTO_SESSION_STATE_LOST (session flags %#x)", s.flags);
+	check(s.token && s.token != b.token, "a new token");
+	r = dirty_list_domains(c, &list, &n);
+	check(!r && n == 0, "nothing survived: LIST_DOMAINS lists %zu "
+	      "domains (%d)", n, r);
+	free(list);
+	/* the fresh dirtyd works: a new domain on the same mock device */
+	r = dirty_domain_create(c, "mock0", DIRTY_CREATE_TRACKING, &dom2,
+				NULL);
+	check(!r, "the fresh dirtyd creates a tracking domain on mock0 (%d "
+	      "%s)", r, r ? dirty_last_error_text(c) : "");
+	sm_names(names, sizeof(names));
+	info("the store of the fresh dirtyd: %s", names);
+	check(sm_has("dirtyd-meta") == 1 && sm_has("dirtyd-bits") == 1 &&
+	      sm_has("kernel-iommufd") == 1, "the fresh dirtyd stored new "
+	      "dirtyd-meta, dirtyd-bits and kernel-iommufd");
+	if (dom2)
+		CHECK_RC(dirty_domain_destroy(c, dom2), 0, "DESTROY_DOMAIN");
+	dirty_close(c);
+	c = NULL;
+	ws = sm_term();
+	check(ws == 0, "dirtyd exits 0 on SIGTERM (wait status %d)", ws);
+	check(sm_nstored() == 0, "a stop gives the state up: the store is "
+	      "empty (%zu left)", sm_nstored());
+out:
+	dirty_close(c);
+	sm_fini();
+	printf("%u checks, %u failed\n", n_checks, n_failed);
+	if (n_failed)
+		log_dump();
+	free(w12.p);
+	free(ever.p);
+	return n_failed ? 1 : 0;
+}
