@@ -52,6 +52,8 @@ struct subscriber_set {
 	uint64_t nwords;
 	uint64_t *pending;	/* accessed with __atomic builtins */
 	uint64_t *flight;	/* durable sets only: see above */
+	uint64_t flight_lo;	/* words of flight written since it was */
+	uint64_t flight_hi;	/* last zeroed: [lo, hi) (RAM only) */
 	struct subscriber_gen *inflight;	/* oldest first */
 };
 
