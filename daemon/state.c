@@ -816,6 +816,18 @@ static int state_map_meta(struct state *st, int fd)
 	return 0;
 }
 
+/* The parsed version handed back, once rebuilt from or given up. */
+static void state_drop_version(struct state *st)
+{
+	free(st->version);
+	free(st->pd);
+	free(st->ps);
+	st->version = NULL;
+	st->pd = NULL;
+	st->ps = NULL;
+	st->head = NULL;
+}
+
 static void state_forget(struct state *st)
 {
 	if (st->meta)
@@ -826,13 +838,7 @@ static void state_forget(struct state *st)
 	st->meta_fd = -1;
 	bitmem_free(st->bits);
 	st->bits = NULL;
-	free(st->version);
-	free(st->pd);
-	free(st->ps);
-	st->version = NULL;
-	st->pd = NULL;
-	st->ps = NULL;
-	st->head = NULL;
+	state_drop_version(st);
 	st->nkept = 0;
 	st->blob_len = 0;
 }
@@ -1193,13 +1199,7 @@ int state_restore(struct server *srv)
 		st->restoring = true;
 		r = state_rebuild(srv);
 		st->restoring = false;
-		free(st->version);
-		free(st->pd);
-		free(st->ps);
-		st->version = NULL;
-		st->pd = NULL;
-		st->ps = NULL;
-		st->head = NULL;
+		state_drop_version(st);
 		if (r < 0)
 			return log_error_errno(r, "rebuilding the kept state "
 					       "failed");
