@@ -39,6 +39,8 @@ void itest_start(struct itest_daemon *t, const char *body);
 int itest_stop(struct itest_daemon *t);
 /** itest_stop_ok() - itest_stop() and assert exit status 0. */
 void itest_stop_ok(struct itest_daemon *t);
+/** itest_daemon_fds() - descriptors the daemon has open now. */
+unsigned int itest_daemon_fds(const struct itest_daemon *t);
 /** itest_dump_log() - the daemon's log on stderr. */
 void itest_dump_log(const struct itest_daemon *t);
 /** itest_vmrss_kib() - the daemon's VmRSS. */

@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,18 +64,7 @@ static void refused(struct itest_client *c, const void *buf, size_t len,
 
 static unsigned int daemon_fds(void)
 {
-	char path[64];
-	unsigned int n = 0;
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)dd.pid);
-	d = opendir(path);
-	cr_assert_not_null(d);
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return itest_daemon_fds(&dd);
 }
 
 Test(malformed, errors_and_other_clients, .fini = stop)

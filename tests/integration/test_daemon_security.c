@@ -29,7 +29,6 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <poll.h>
@@ -105,18 +104,7 @@ static void run_child(void (*fn)(long), long arg, const char *who)
 
 static unsigned int daemon_fds(void)
 {
-	char path[64];
-	unsigned int n = 0;
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)dd.pid);
-	d = opendir(path);
-	cr_assert_not_null(d);
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return itest_daemon_fds(&dd);
 }
 
 /* ------------------------------------------------ the socket's mode */

@@ -77,7 +77,7 @@ uring)
 *) die "unknown variant '$variant' (stock or uring)" ;;
 esac
 
-for tool in make gcc flex bison bc xz tar flock sha256sum; do
+for tool in make gcc flex bison bc xz tar flock sha256sum patch; do
 	command -v "$tool" >/dev/null ||
 		die "$tool is missing (scripts/deps.sh installs the VM test packages)"
 done
