@@ -12,6 +12,7 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "kernel/sim/kernel.h"
 
 #define LINE_MAX_LEN 4096
 
@@ -426,6 +427,17 @@ static int set_sim(struct config *c, const char *key, const char *v,
 	}
 	if (!strcmp(key, "devices"))
 		return parse_devices(c, v, origin);
+	if (!strcmp(key, "kernel")) {
+		struct sim_kernel k;
+
+		if (sim_kernel_lookup(v, &k) < 0)
+			return bad_value(origin, "sim", key, v,
+					 "expected a Linux 6.12.y release "
+					 "(6.12.107, ...)");
+		snprintf(c->sim_kernel, sizeof(c->sim_kernel), "%s",
+			 k.release);
+		return 0;
+	}
 	return log_error_errno(-EINVAL, "%s: unknown key '%s' in section "
 			       "[sim]", origin, key);
 }

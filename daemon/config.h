@@ -61,6 +61,7 @@ struct config {
 	char *device_provider;		/* "vfio" or "mock" */
 	/* [sim] */
 	uint64_t backing_page_size;
+	char sim_kernel[16];		/* "6.12.N"; "": the sim's default */
 	unsigned int n_devices;
 	struct sim_device_spec devices[SIM_MAX_DEVICES];
 	/* [guest NAME] */

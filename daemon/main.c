@@ -309,6 +309,8 @@ static int open_backend(struct server *srv)
 		return log_error_errno(r, "opening the %s backend failed",
 				       cfg->backend == BACKEND_SIM ? "sim" :
 				       "iommufd");
+	if (cfg->backend == BACKEND_SIM)
+		simhost_log_kernel(srv->backend);
 	return 0;
 }
 

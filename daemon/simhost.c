@@ -12,6 +12,7 @@
 #include "daemon/simhost.h"
 #include "daemon/state.h"
 #include "kernel/backend.h"
+#include "kernel/sim/sim.h"
 #include "protocol/proto.h"
 
 static const char *const pattern_names[] = {
@@ -32,8 +33,18 @@ void simhost_backend_config(const struct config *c, struct backend_config *bc)
 			.backing_page_size = c->backing_page_size,
 		},
 	};
+	memcpy(bc->sim.kernel, c->sim_kernel, sizeof(bc->sim.kernel));
 	memcpy(bc->sim.devices, c->devices,
 	       c->n_devices * sizeof(c->devices[0]));
+}
+
+void simhost_log_kernel(struct backend *b)
+{
+	struct sim_stats st;
+
+	if (sim_backend_stats(b, &st) == 0)
+		log_info("sim: IOMMU_HWPT_GET_DIRTY_BITMAP answers as Linux %s "
+			 "does", st.kernel);
 }
 
 static int simhost_create_guest(struct server *srv,

@@ -7,6 +7,7 @@
 #ifndef DIRTYD_SIMHOST_H
 #define DIRTYD_SIMHOST_H
 
+struct backend;
 struct backend_config;
 struct config;
 struct server;
@@ -17,5 +18,7 @@ void simhost_backend_config(const struct config *c,
 /** simhost_create_guests() - every [guest NAME]; logs and fails on the
  *  first that cannot be created. */
 int simhost_create_guests(struct server *srv);
+/** simhost_log_kernel() - log which Linux a sim host @b emulates. */
+void simhost_log_kernel(struct backend *b);
 
 #endif

@@ -50,6 +50,13 @@ struct sim_config {
 	 * IOMMU_OPTION_HUGE_PAGES allow.  0 means 4 KiB.
 	 */
 	uint64_t backing_page_size;
+	/*
+	 * The Linux release whose IOMMU_HWPT_GET_DIRTY_BITMAP answers the
+	 * sim gives ("6.12.107"; kernel/sim/kernel.h): "" means
+	 * $DIRTYD_SIM_KERNEL, or if that is unset the newest kernel of the
+	 * pinned matrix (kernel/vm/kernels).  -EINVAL for anything but 6.12.y.
+	 */
+	char kernel[16];
 };
 
 /**

@@ -37,29 +37,29 @@
  *     array read as little-endian u64 words (any alignment of the buffer
  *     works, as the kernel pins it by bytes).
  *
- *  3. Silent partial results: iommu_read_and_clear_dirty() ignores what
- *     iova_bitmap_for_each() returns and answers 0 whenever the checks in
- *     (1) passed, so:
+ *  3. Failed walks.  Which release the host emulates decides what a read
+ *     that cannot be answered whole returns (kernel/sim/kernel.c has the
+ *     commits; kernel/sim/kernel.h the names):
  *       - tracking disabled: the driver's read_and_clear_dirty() returns
  *         -EINVAL before touching anything when given a bitmap
  *         (intel_iommu_read_and_clear_dirty(),
- *         selftest.c:mock_domain_read_and_clear_dirty()): 0, no bit set,
- *         no PTE cleared;
+ *         selftest.c:mock_domain_read_and_clear_dirty());
  *       - a hole: io_pagetable.c:__iommu_read_and_clear_dirty() walks the
  *         areas contiguous from iova (iopt_for_each_contig_area()) and
- *         stops at the first gap; areas before the gap are reported (and
- *         cleared), the rest of the range is not; if iova itself is in a
- *         hole, nothing is;
- *       - in 6.12 iova_bitmap_for_each() calls that walk once for the
- *         whole range; the 2 MiB bitmap windows (64 GiB of IOVA at 4 KiB)
- *         are pinned lazily inside iova_bitmap_set(), one at a time, so
- *         windows do not change where the hole stop falls: a hole in the
- *         first window hides every later window too;
- *       - a window that cannot be pinned drops its bits silently after
- *         the PTEs were cleared (iova_bitmap_set() returns when
- *         iova_bitmap_advance_to() fails).  The sim cannot fault on a
- *         user buffer; it mirrors the case it can see, a NULL bitmap:
- *         0, nothing recorded, and the read still clears.
+ *         stops at the first gap with -EINVAL; areas before the gap are
+ *         reported (and cleared), the rest of the range is not; if iova
+ *         itself is in a hole, nothing is;
+ *       - iova_bitmap_for_each() calls that walk once for the whole range;
+ *         the 2 MiB bitmap windows (64 GiB of IOVA at 4 KiB) are pinned
+ *         lazily inside iova_bitmap_set(), one at a time, so windows do
+ *         not change where the hole stop falls.
+ *     Up to 6.12.117 iommu_read_and_clear_dirty() ignored the walk's result
+ *     and answered 0 (bits missing, silently); with walk_errors (6.12.118)
+ *     it returns the -EINVAL.  A window that cannot be pinned drops its
+ *     bits after the PTEs were cleared (iova_bitmap_set() returns when
+ *     iova_bitmap_advance_to() fails).  The sim cannot fault on a user
+ *     buffer; it mirrors the case it can see, a NULL bitmap: nothing
+ *     recorded, the read still clears, 0.
  *
  *  4. The walk (intel_iommu_read_and_clear_dirty(), the mock's): for each
  *     leaf from the cursor, test the dirty bit, clear it unless NO_CLEAR
@@ -76,11 +76,24 @@
  *       - a DMA write racing with a clearing read is reported by that
  *         read or left for the next one, never lost (both are atomic on
  *         the same PTE).
- *     Deviation: the kernel does not clip a record to the bitmap, so a
- *     huge leaf that runs past the end of the range sets bits past the
- *     last page, up to the end of the last pinned page of the user's
- *     buffer (a kernel bug).  The sim clips records to the range and
- *     never writes outside ceil(length / page_size) bits.
+ *     A record that runs past the end of the range (a read ending inside
+ *     a dirty huge leaf): with record_bounds (6.12.118) iova_bitmap_set()
+ *     refuses it and the read returns -EPROTO after the walk (the walk's
+ *     own -EINVAL wins), the leaf's bit cleared all the same.  Before,
+ *     the kernel did not clip it and set bits past the last page, up to
+ *     the end of the last pinned page of the user's buffer (a kernel bug);
+ *     deviation: the sim clips such records to the range and never writes
+ *     outside ceil(length / page_size) bits.
+ *
+ *  8. A zero length: -EINVAL with zero_length_einval (6.12.117); before,
+ *     iova + length - 1 wraps: -EOVERFLOW for any iova but 0.  Deviation:
+ *     at iova 0 that kernel went on to allocate a bitmap for 2^64 bytes;
+ *     the sim answers -EINVAL (not observed on a kernel).
+ *
+ *  Reads whose answer depends on the release (8, a hole, tracking off, a
+ *  record past the range) are counted (sim_stats.version_dependent_reads);
+ *  with $DIRTYD_SIM_STRICT=1 the first one aborts the process: the daemon's
+ *  tests run so, as dirtyd must never depend on them.
  *
  *  5. NO_CLEAR reads and leaves the bits.  Without it, each read ends
  *     with one IOTLB flush (iommu_iotlb_sync()); the sim has no IOTLB.
@@ -102,6 +115,9 @@
  *     the PASID entry, the mock's MOCK_DIRTY_TRACK flag).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "kernel/sim/sim_private.h"
 #include "kernel/uapi/iommufd.h"
@@ -119,17 +135,36 @@ static int sim_domain_read_and_clear_dirty(struct sim_hwpt *hwpt,
 	return 0;
 }
 
+/*
+ * A read whose answer depends on the release: counted, and fatal under
+ * $DIRTYD_SIM_STRICT (the daemon's tests).
+ */
+static void sim_version_dependent(struct sim_host *h, const char *what,
+				  uint64_t iova, uint64_t length)
+{
+	__atomic_fetch_add(&h->version_dependent_reads, 1, __ATOMIC_RELAXED);
+	if (!h->strict)
+		return;
+	fprintf(stderr, "sim: DIRTYD_SIM_STRICT: GET_DIRTY_BITMAP of "
+		"[0x%" PRIx64 ", +0x%" PRIx64 ") %s: the kernels of the matrix "
+		"answer it differently (kernel/sim/kernel.h)\n",
+		iova, length, what);
+	abort();
+}
+
 /* iommufd_check_iova_range() */
-static int sim_check_iova_range(uint64_t iova, uint64_t length,
-				uint64_t page_size)
+static int sim_check_iova_range(const struct sim_host *h, uint64_t iova,
+				uint64_t length, uint64_t page_size)
 {
 	const uint64_t iommu_pgsize = SIM_IOVA_ALIGNMENT;
 	uint64_t last_iova;
 
-	if (!length)
+	if (!length && sim_kernel_has(&h->kernel, SIM_KB_ZERO_LENGTH_EINVAL))
 		return -EINVAL;
 	if (__builtin_add_overflow(iova, length - 1, &last_iova))
 		return -EOVERFLOW;
+	if (!length)
+		return -EINVAL;	/* iova 0: see 8 above */
 	if ((iova & (iommu_pgsize - 1)) ||
 	    ((last_iova + 1) & (iommu_pgsize - 1)))
 		return -EINVAL;
@@ -178,7 +213,7 @@ int sim_hwpt_get_dirty_bitmap(struct backend *b, uint32_t hwpt_id,
 	struct sim_host *h = to_sim_host(b);
 	struct sim_dirty_bitmap dirty;
 	struct sim_hwpt *hwpt;
-	int rc;
+	int rc, walk;
 
 	if (flags & ~IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)
 		return -EOPNOTSUPP;
@@ -186,7 +221,9 @@ int sim_hwpt_get_dirty_bitmap(struct backend *b, uint32_t hwpt_id,
 	if (!hwpt)
 		return -ENOENT;
 
-	rc = sim_check_iova_range(iova, length, page_size);
+	if (!length)
+		sim_version_dependent(h, "has length 0", iova, length);
+	rc = sim_check_iova_range(h, iova, length, page_size);
 	if (rc)
 		goto out_put;
 
@@ -200,10 +237,25 @@ int sim_hwpt_get_dirty_bitmap(struct backend *b, uint32_t hwpt_id,
 		.iova = iova,
 		.last = iova + length - 1,
 		.pgshift = (unsigned int)__builtin_ctzll(page_size),
+		.bounds = sim_kernel_has(&h->kernel, SIM_KB_RECORD_BOUNDS),
 	};
-	/* iommu_read_and_clear_dirty() drops the walk's result. */
-	(void)sim_read_and_clear_contig(hwpt, iova, iova + length - 1, flags,
-					&dirty);
+	walk = sim_read_and_clear_contig(hwpt, iova, iova + length - 1, flags,
+					 &dirty);
+	if (walk)
+		sim_version_dependent(h, __atomic_load_n(&hwpt->tracking,
+							 __ATOMIC_ACQUIRE) ?
+					 "crosses a hole" :
+					 "while tracking is off",
+				      iova, length);
+	if (dirty.overruns)
+		sim_version_dependent(h, "ends inside a dirty leaf", iova,
+				      length);
+	/*
+	 * iova_bitmap_for_each(): the walk's error, else the first record
+	 * refused; up to 6.12.117 iommu_read_and_clear_dirty() dropped both.
+	 */
+	if (sim_kernel_has(&h->kernel, SIM_KB_WALK_ERRORS))
+		rc = walk ?: dirty.err;
 out_unlock:
 	pthread_rwlock_unlock(&hwpt->ioas->iova_lock);
 out_put:

@@ -20,6 +20,7 @@
  * sim_dev_find()).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -417,8 +418,18 @@ static int sim_config_check(const struct sim_config *cfg)
 	return 0;
 }
 
+/* $DIRTYD_SIM_STRICT=1: a release-dependent read aborts (dirty.c). */
+static bool sim_strict_from_env(void)
+{
+	const char *v = getenv("DIRTYD_SIM_STRICT");
+
+	return v && !strcmp(v, "1");
+}
+
 int sim_backend_open(const struct sim_config *cfg, struct backend **out)
 {
+	struct sim_kernel kernel;
+	const char *release;
 	struct sim_region *r;
 	struct sim_host *h;
 	unsigned int i;
@@ -427,7 +438,17 @@ int sim_backend_open(const struct sim_config *cfg, struct backend **out)
 	if (!cfg || !out)
 		return -EINVAL;
 	*out = NULL;
+	release = cfg->kernel;
+	if (!memchr(release, '\0', sizeof(cfg->kernel)))
+		return -EINVAL;
+	if (!release[0])
+		release = getenv("DIRTYD_SIM_KERNEL");
+	if (!release || !release[0])
+		release = sim_kernel_newest();
 	rc = sim_config_check(cfg);
+	if (rc)
+		return rc;
+	rc = sim_kernel_lookup(release, &kernel);
 	if (rc)
 		return rc;
 
@@ -436,6 +457,8 @@ int sim_backend_open(const struct sim_config *cfg, struct backend **out)
 		return rc;
 	h = &r->host;
 	h->backend.ops = &sim_backend_ops;
+	h->kernel = kernel;
+	h->strict = sim_strict_from_env();
 	h->backing_page_size = cfg->backing_page_size ?: SIM_PAGE_SIZE_4K;
 	h->n_devices = cfg->n_devices;
 	pthread_mutex_init(&h->obj_lock, NULL);
@@ -549,6 +572,7 @@ int sim_backend_adopt(const struct backend_kept_fd *kept, size_t n_kept,
 		return rc;
 	}
 	sim_host_revive(&r->host);
+	r->host.strict = sim_strict_from_env();
 	*out = &r->host.backend;
 	return 0;
 }
@@ -572,7 +596,11 @@ int sim_backend_stats(struct backend *b, struct sim_stats *st)
 	*st = (struct sim_stats){
 		.io_page_faults = __atomic_load_n(&h->io_page_faults,
 						  __ATOMIC_RELAXED),
+		.version_dependent_reads =
+			__atomic_load_n(&h->version_dependent_reads,
+					__ATOMIC_RELAXED),
 	};
+	memcpy(st->kernel, h->kernel.release, sizeof(st->kernel));
 	for (i = 0; i < h->n_devices; i++)
 		if (__atomic_load_n(&h->devices[i].bound_id, __ATOMIC_RELAXED))
 			st->n_bound++;

@@ -360,7 +360,9 @@ static void bm_or64(uint8_t *map, uint64_t pos, uint64_t mask)
 
 /*
  * iommu_dirty_bitmap_record() + iova_bitmap_set(): set the bits of
- * [@iova, @iova + @length), clipped to the bitmap's range.  A NULL bitmap
+ * [@iova, @iova + @length).  A record that is not inside the bitmap's
+ * range is refused with -EPROTO in @dirty->err when @dirty->bounds
+ * (SIM_KB_RECORD_BOUNDS, 6.12.118), else clipped to it.  A NULL bitmap
  * records nothing (the kernel's fate when the user bitmap cannot be
  * pinned: the bits are cleared in the PTEs all the same).
  */
@@ -369,7 +371,19 @@ void sim_dirty_record(struct sim_dirty_bitmap *dirty, uint64_t iova,
 {
 	uint64_t end;
 
-	if (!dirty || !dirty->data || !length || iova > dirty->last)
+	if (!dirty || !length)
+		return;
+	/* iova_bitmap_set() checks the bounds before it pins anything */
+	if (iova < dirty->iova || length - 1 > dirty->last - dirty->iova ||
+	    iova - dirty->iova > dirty->last - dirty->iova - (length - 1)) {
+		dirty->overruns++;
+		if (dirty->bounds) {
+			if (!dirty->err)
+				dirty->err = -EPROTO;
+			return;
+		}
+	}
+	if (!dirty->data || iova > dirty->last)
 		return;
 	end = iova + length - 1;
 	if (end > dirty->last || end < iova)

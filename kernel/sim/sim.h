@@ -50,10 +50,17 @@ struct sim_pgtable_stats {
  * @n_ioas: live IOAS objects
  * @n_hwpt: live HWPT objects (auto domains included)
  * @n_bound: bound devices
+ * @version_dependent_reads: GET_DIRTY_BITMAP calls whose answer differs
+ *                           between the kernels of the matrix (a zero
+ *                           length, a hole, tracking off, a record past the
+ *                           range: kernel/sim/kernel.h); dirtyd makes none
+ * @kernel: the release the host emulates, "6.12.N"
  */
 struct sim_stats {
 	struct sim_pgtable_stats pt;
 	uint64_t io_page_faults;
+	uint64_t version_dependent_reads;
+	char kernel[16];
 	uint32_t n_ioas;
 	uint32_t n_hwpt;
 	uint32_t n_bound;

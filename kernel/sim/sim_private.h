@@ -48,6 +48,7 @@
 
 #include "kernel/backend.h"
 #include "kernel/sim/sim.h"
+#include "kernel/sim/kernel.h"
 
 /* ----------------------------------------------------------- region */
 
@@ -142,12 +143,19 @@ struct sim_pgtable {
  * @iova: IOVA of bit 0
  * @last: last IOVA the bitmap covers; records are clipped to it
  * @pgshift: log2 of the IOVA bytes one bit stands for
+ * @bounds: refuse a record not inside [@iova, @last] and remember -EPROTO
+ *          in @err (SIM_KB_RECORD_BOUNDS); else clip it
+ * @err: the first record refused (0: none)
+ * @overruns: records that did not fit, refused or clipped
  */
 struct sim_dirty_bitmap {
 	uint8_t *data;
 	uint64_t iova;
 	uint64_t last;
 	unsigned int pgshift;
+	bool bounds;
+	int err;
+	unsigned int overruns;
 };
 
 /* A page table of its own (tests), or one in @region's memory. */
@@ -257,6 +265,15 @@ struct sim_host {
 	struct sim_obj **objs;		/* index = id; slot 0 unused */
 	uint32_t cap_objs;
 	uint64_t io_page_faults;	/* atomic */
+	struct sim_kernel kernel;	/* the release it emulates */
+	/*
+	 * Reads whose answer depends on the release (a zero length, a hole,
+	 * tracking off, a record past the range); atomic.  With @strict
+	 * ($DIRTYD_SIM_STRICT=1 in the process that opened or adopted the
+	 * host, for the daemon's tests) such a read aborts the process.
+	 */
+	uint64_t version_dependent_reads;
+	bool strict;
 };
 
 /* An id whose object is being built: lookups do not see it. */

@@ -508,6 +508,8 @@ Test(basic, config_errors)
 		  "device b cannot track dirty pages" },
 		{ "[sim]\nbacking_page_size = 8k\n", NULL,
 		  "expected 4k, 2m or 1g" },
+		{ "[sim]\nkernel = 6.13.1\n", NULL,
+		  "[sim] kernel = '6.13.1': expected a Linux 6.12.y release" },
 		{ "[daemon]\nbackend = sim\n", "--set=daemon.nosuch=1",
 		  "--set daemon.nosuch=1: unknown key 'nosuch'" },
 		{ "[daemon]\nbackend = sim\n", "--log-level=loud",
@@ -537,4 +539,16 @@ Test(basic, config_errors)
 				"/nonexistent/iommu\n", out, sizeof(out),
 				NULL), 1, "%s", out);
 	cr_assert(strstr(out, "backend = sim"), "%s", out);
+	/* this host's own kernel, as it is: Debian 12's 6.1 has no iommufd */
+	if (access("/dev/iommu", F_OK) != 0) {
+		cr_assert_eq(run_dirtyd("[daemon]\nbackend = iommufd\nsocket ="
+					" /tmp/dirtyd-none.sock\n", out,
+					sizeof(out), NULL), 1, "%s", out);
+		cr_assert(strstr(out, "cannot open /dev/iommu: this kernel "
+				  "has no iommufd"), "%s", out);
+	}
+	/* [sim] kernel: a 6.12.y release of kernel/sim/kernel.h */
+	cr_assert_eq(run_dirtyd("[sim]\nkernel = 6.12.107\n", out,
+				sizeof(out), "--check-config", NULL), 0, "%s",
+		     out);
 }

@@ -3,8 +3,13 @@
  * scenario_runner - run a scenario (a .scn file of tests/scenario/) on a
  * backend and print its canonical transcript.
  *
- *   scenario_runner --backend sim FILE.scn
+ *   scenario_runner --backend sim [--kernel 6.12.N] FILE.scn
  *   scenario_runner --backend iommufd FILE.scn   (the mock device provider)
+ *
+ * The sim emulates the release --kernel names (default: as
+ * kernel/sim/kernel.h says, $DIRTYD_SIM_KERNEL or the newest of the pinned
+ * matrix); on iommufd the release is the running kernel's (uname -r).
+ * The transcript's first line names it: "# Linux 6.12.N".
  *
  * The same file runs on the sim on the host and on the real kernel in the
  * VM (tests/vm/run.sh), and the two transcripts must be identical byte for
@@ -39,7 +44,9 @@
  *                                     object, to see what a wrong id gets)
  *   dirty D iova=X len=L              backend_dma_write()
  *   read H iova=X len=L pgsize=P [no_clear] [flags=F] [prefill]
- *                                     GET_DIRTY_BITMAP; prints bits= (set
+ *                                     GET_DIRTY_BITMAP; prints (on 0, and
+ *                                     on EINVAL or EPROTO, after which the
+ *                                     kernel may have set bits) bits= (set
  *                                     bits as ranges), bitmap= (hex u64
  *                                     words, word 0 first) and, if the
  *                                     kernel wrote past the last bit,
@@ -48,7 +55,11 @@
  *   destroy X                         IOMMU_DESTROY
  *
  * A line may end with "-> RESULT [key=value...]": the expected errno name
- * (or 0) and printed values.  A name whose creation failed stands for id
+ * (or 0) and printed values; after it, "->[BEHAVIOUR] RESULT [...]" says
+ * what a kernel with that behaviour of kernel/sim/kernel.h answers instead
+ * (walk_errors, record_bounds, zero_length_einval; the last one the
+ * kernel has wins).  A line that starts with "when:BEHAVIOUR" runs only on
+ * kernels with that behaviour, "unless:BEHAVIOUR" only on the others.  A name whose creation failed stands for id
  * 0, which no backend knows (-ENOENT).
  *
  * Transcript: one line per operation, "LINE: OP => RESULT [values]", and
@@ -64,8 +75,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 
 #include "kernel/backend.h"
+#include "kernel/sim/kernel.h"
+#include "kernel/sim/sim.h"
 
 #define SCN_MAX_OBJS 256
 #define SCN_MAX_TOKENS 16
@@ -100,6 +114,7 @@ struct scn {
 	int ntok;
 	char *expect[SCN_MAX_TOKENS];
 	int nexpect;
+	struct sim_kernel linux_;	/* the release it runs against */
 	char out[65536];		/* the values printed */
 	size_t outlen;
 };
@@ -116,6 +131,7 @@ static const struct {
 	{ ENOTTY, "ENOTTY" }, { EOPNOTSUPP, "EOPNOTSUPP" },
 	{ EOVERFLOW, "EOVERFLOW" }, { EADDRINUSE, "EADDRINUSE" },
 	{ ENAMETOOLONG, "ENAMETOOLONG" }, { EMSGSIZE, "EMSGSIZE" },
+	{ EPROTO, "EPROTO" },
 };
 
 static void scn_die(const struct scn *s, const char *fmt, ...)
@@ -277,11 +293,15 @@ static struct scn_obj *scn_new(struct scn *s, const char *name,
 	return o;
 }
 
-/* Split @line into operation tokens and expectation tokens. */
+/*
+ * Split @line into operation tokens and expectation tokens: those after
+ * "->", or after the last "->[BEHAVIOUR]" whose behaviour the kernel has.
+ */
 static void scn_tokenize(struct scn *s, char *line)
 {
 	char *hash = strchr(line, '#');
-	bool expect = false;
+	enum { OP, TAKE, SKIP } mode = OP;
+	bool any = false;
 	char *save, *t;
 
 	if (hash)
@@ -290,23 +310,59 @@ static void scn_tokenize(struct scn *s, char *line)
 	s->nexpect = 0;
 	for (t = strtok_r(line, " \t\r\n", &save); t;
 	     t = strtok_r(NULL, " \t\r\n", &save)) {
-		if (!strcmp(t, "->")) {
-			if (expect)
-				scn_die(s, "two '->'");
-			expect = true;
+		bool when = !strncmp(t, "when:", 5);
+
+		if (mode == OP && !s->ntok &&
+		    (when || !strncmp(t, "unless:", 7))) {
+			int b = sim_kernel_behaviour_from_name(t + (when ? 5 : 7));
+
+			if (b < 0)
+				scn_die(s, "unknown behaviour (kernel/sim/kernel.h)");
+			if (sim_kernel_has(&s->linux_,
+					   (enum sim_kernel_behaviour)b) != when) {
+				s->ntok = 0;	/* not on this kernel */
+				s->nexpect = 0;
+				return;
+			}
 			continue;
 		}
-		if (expect) {
+		if (!strcmp(t, "->")) {
+			if (any)
+				scn_die(s, "two '->'");
+			any = true;
+			mode = TAKE;
+			continue;
+		}
+		if (!strncmp(t, "->[", 3)) {
+			size_t n = strlen(t);
+			int b;
+
+			if (!any || n < 5 || t[n - 1] != ']')
+				scn_die(s, "'->[BEHAVIOUR]' after '->' only");
+			t[n - 1] = '\0';
+			b = sim_kernel_behaviour_from_name(t + 3);
+			if (b < 0)
+				scn_die(s, "unknown behaviour (kernel/sim/kernel.h)");
+			if (sim_kernel_has(&s->linux_,
+					   (enum sim_kernel_behaviour)b)) {
+				s->nexpect = 0;
+				mode = TAKE;
+			} else {
+				mode = SKIP;
+			}
+			continue;
+		}
+		if (mode == TAKE) {
 			if (s->nexpect == SCN_MAX_TOKENS)
 				scn_die(s, "too many words");
 			s->expect[s->nexpect++] = t;
-		} else {
+		} else if (mode == OP) {
 			if (s->ntok == SCN_MAX_TOKENS)
 				scn_die(s, "too many words");
 			s->tok[s->ntok++] = t;
 		}
 	}
-	if (expect && (!s->ntok || !s->nexpect))
+	if (any && (!s->ntok || !s->nexpect))
 		scn_die(s, "'->' needs an operation before and a result after");
 }
 
@@ -456,7 +512,9 @@ static int scn_op_read(struct scn *s)
 
 	rc = backend_hwpt_get_dirty_bitmap(s->b, h->id, iova, len, pgsize,
 					   bitmap, flags);
-	if (rc) {
+	/* A walk that failed (walk_errors, record_bounds) may have set bits
+	 * before it did: show them. */
+	if (rc && rc != -EINVAL && rc != -EPROTO) {
 		free(bitmap);
 		return rc;
 	}
@@ -494,7 +552,7 @@ static int scn_op_read(struct scn *s)
 		past = true;
 	}
 	free(bitmap);
-	return 0;
+	return rc;
 }
 
 static int scn_op_destroy(struct scn *s)
@@ -683,7 +741,9 @@ static void scn_run(struct scn *s, FILE *f)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: scenario_runner --backend sim|iommufd FILE.scn\n");
+		"usage: scenario_runner --backend sim [--kernel 6.12.N] "
+		"FILE.scn\n"
+		"       scenario_runner --backend iommufd FILE.scn\n");
 	exit(2);
 }
 
@@ -695,10 +755,16 @@ int main(int argc, char **argv)
 	FILE *f;
 	int rc;
 
-	if (argc != 4 || strcmp(argv[1], "--backend"))
+	if ((argc != 4 && argc != 6) || strcmp(argv[1], "--backend"))
 		usage();
 	backend = argv[2];
-	s.path = argv[3];
+	if (argc == 6) {
+		if (strcmp(argv[3], "--kernel") || strcmp(backend, "sim") ||
+		    strlen(argv[4]) >= sizeof(cfg.sim.kernel))
+			usage();
+		strcpy(cfg.sim.kernel, argv[4]);
+	}
+	s.path = argv[argc - 1];
 	if (!strcmp(backend, "sim")) {
 		cfg.kind = BACKEND_SIM;
 	} else if (!strcmp(backend, "iommufd")) {
@@ -722,6 +788,23 @@ int main(int argc, char **argv)
 			" %s\n", backend, strerror(-rc));
 		return 2;
 	}
+	if (s.kernel) {
+		struct utsname u;
+
+		if (uname(&u) || sim_kernel_lookup(u.release, &s.linux_)) {
+			fprintf(stderr, "scenario_runner: Linux %s is not a "
+				"6.12.y release of kernel/sim/kernel.h\n",
+				u.release);
+			return 2;
+		}
+	} else {
+		struct sim_stats st;
+
+		if (sim_backend_stats(s.b, &st) ||
+		    sim_kernel_lookup(st.kernel, &s.linux_))
+			return 2;
+	}
+	printf("# Linux %s\n", s.linux_.release);
 	scn_run(&s, f);
 	fclose(f);
 	backend_close(s.b);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Dirty tracking on the sim backend, through kernel/backend.h only.
+ * Dirty tracking on the sim backend, through kernel/backend.h (and the sim's
+ * stats: the release it emulates, its version-dependent reads).
  *
  * Part one ports every case of the kernel selftest's iommufd_dirty_tracking
  * fixture (tools/testing/selftests/iommu/iommufd.c and the helper
@@ -14,6 +15,12 @@
  * 64 GiB bitmap windows, bitmap pages larger and smaller than a leaf, huge
  * leaves, unmap while tracking, several HWPTs on one IOAS.  The argument
  * errors live in test_sim_errors.c.
+ *
+ * Where 6.12.y releases answer a read differently (a hole, tracking off, a
+ * read ending inside a dirty huge leaf: kernel/sim/kernel.h), the return
+ * code and the bits expected are those of the release the host emulates
+ * (test_sim_expect.h's kernel_has()); run with $DIRTYD_SIM_KERNEL set to
+ * each release of the matrix.
  *
  * Bitmaps are handled as bytes: bit k is bit k % 8 of byte k / 8, which is
  * the kernel's layout of its u64 array on a little-endian machine and lets
@@ -223,38 +230,63 @@ static void bitmap_expect(const unsigned char *got, const unsigned char *want,
 		       bits_count(got, nbits), bits_count(want, nbits), nbits);
 }
 
-/* Read [iova, iova + len) at @ps into a fresh bitmap: rc must be 0. */
-static unsigned char *read_dirty(uint32_t hwpt, uint64_t iova, uint64_t len,
-				 uint64_t ps, uint32_t flags)
+/* Read [iova, iova + len) at @ps into a fresh bitmap: rc must be @want_rc. */
+static unsigned char *read_dirty_rc(uint32_t hwpt, uint64_t iova,
+				    uint64_t len, uint64_t ps, uint32_t flags,
+				    int want_rc)
 {
 	unsigned char *got = bitmap_new(len / ps);
 	int rc;
 
 	rc = backend_hwpt_get_dirty_bitmap(h.b, hwpt, iova, len, ps,
 					   (uint64_t *)got, flags);
-	cr_assert_eq(rc, 0, "get_dirty_bitmap(hwpt %u, 0x%" PRIx64
-		     ", 0x%" PRIx64 ", ps 0x%" PRIx64 ", flags %u) = %d",
-		     hwpt, iova, len, ps, flags, rc);
+	cr_assert_eq(rc, want_rc, "get_dirty_bitmap(hwpt %u, 0x%" PRIx64
+		     ", 0x%" PRIx64 ", ps 0x%" PRIx64 ", flags %u) = %d, "
+		     "want %d", hwpt, iova, len, ps, flags, rc, want_rc);
 	return got;
+}
+
+static void expect_dirty_rc(uint32_t hwpt, uint64_t iova, uint64_t len,
+			    uint64_t ps, uint32_t flags, int want_rc,
+			    const unsigned char *want, const char *what)
+{
+	unsigned char *got = read_dirty_rc(hwpt, iova, len, ps, flags,
+					   want_rc);
+
+	bitmap_expect(got, want, len / ps, what);
+	free(got);
 }
 
 static void expect_dirty(uint32_t hwpt, uint64_t iova, uint64_t len,
 			 uint64_t ps, uint32_t flags,
 			 const unsigned char *want, const char *what)
 {
-	unsigned char *got = read_dirty(hwpt, iova, len, ps, flags);
+	expect_dirty_rc(hwpt, iova, len, ps, flags, 0, want, what);
+}
 
-	bitmap_expect(got, want, len / ps, what);
-	free(got);
+static void expect_clean_rc(uint32_t hwpt, uint64_t iova, uint64_t len,
+			    uint64_t ps, uint32_t flags, int want_rc,
+			    const char *what)
+{
+	unsigned char *zero = bitmap_new(len / ps);
+
+	expect_dirty_rc(hwpt, iova, len, ps, flags, want_rc, zero, what);
+	free(zero);
 }
 
 static void expect_clean(uint32_t hwpt, uint64_t iova, uint64_t len,
 			 uint64_t ps, uint32_t flags, const char *what)
 {
-	unsigned char *zero = bitmap_new(len / ps);
+	expect_clean_rc(hwpt, iova, len, ps, flags, 0, what);
+}
 
-	expect_dirty(hwpt, iova, len, ps, flags, zero, what);
-	free(zero);
+/* Whether the 4 KiB page at @iova of @hwpt is in a dirty leaf. */
+static bool leaf_dirty(uint32_t hwpt, uint64_t iova)
+{
+	struct sim_leaf leaf;
+
+	expect_ok(sim_hwpt_lookup(h.b, hwpt, iova, &leaf));
+	return leaf.dirty;
 }
 
 /*
@@ -621,13 +653,15 @@ Test(dirty_4k, read_not_on_a_64_page_boundary)
 
 /*
  * Linux 6.12: __iommu_read_and_clear_dirty() walks the contiguous areas from
- * the start of the range and returns -EINVAL at the first hole;
- * iommu_read_and_clear_dirty() ignores that and returns 0.  So the bits
+ * the start of the range and returns -EINVAL at the first hole; up to
+ * 6.12.117 iommu_read_and_clear_dirty() ignores that and returns 0, from
+ * 6.12.118 (walk_errors) it returns the -EINVAL.  Either way the bits
  * before the hole are reported (and cleared), the ones after are neither.
  */
 Test(dirty_4k, hole_stops_the_walk)
 {
 	uint64_t a = IOVA_START, c = IOVA_START + 32 * SZ_4K;
+	const int hole_rc = kernel_rc_walk(h.b);
 	unsigned char *want;
 	uint32_t hwpt;
 
@@ -641,23 +675,23 @@ Test(dirty_4k, hole_stops_the_walk)
 					     SZ_4K));
 
 	want = want_pages(48, PAGES(0, 15));
-	expect_dirty(hwpt, a, 48 * SZ_4K, SZ_4K, 0, want,
-		     "read across the hole");
+	expect_dirty_rc(hwpt, a, 48 * SZ_4K, SZ_4K, 0, hole_rc, want,
+			"read across the hole");
 	free(want);
 	/* The walk never reached the area after the hole: still dirty */
 	want = want_pages(16, PAGES(0, 1));
 	expect_dirty(hwpt, c, 16 * SZ_4K, SZ_4K, NO_CLEAR, want,
 		     "area after the hole");
 	/* A range that starts in the hole reports nothing, clears nothing */
-	expect_clean(hwpt, a + 16 * SZ_4K, 32 * SZ_4K, SZ_4K, 0,
-		     "read starting in the hole");
+	expect_clean_rc(hwpt, a + 16 * SZ_4K, 32 * SZ_4K, SZ_4K, 0, hole_rc,
+			"read starting in the hole");
 	expect_dirty(hwpt, c, 16 * SZ_4K, SZ_4K, NO_CLEAR, want,
 		     "area after the hole, again");
 	free(want);
 	/* A trailing hole: bits up to it are reported */
 	want = want_pages(32, PAGES(0, 1));
-	expect_dirty(hwpt, c, 32 * SZ_4K, SZ_4K, 0, want,
-		     "read running past the last area");
+	expect_dirty_rc(hwpt, c, 32 * SZ_4K, SZ_4K, 0, hole_rc, want,
+			"read running past the last area");
 	free(want);
 	expect_clean(hwpt, a, 16 * SZ_4K, SZ_4K, 0, "first area, cleared");
 	expect_clean(hwpt, c, 16 * SZ_4K, SZ_4K, 0, "last area, cleared");
@@ -681,12 +715,15 @@ Test(dirty_4k, adjacent_mappings_are_not_a_hole)
 
 /*
  * Intel/AMD/mock read_and_clear_dirty() return -EINVAL when tracking is off
- * and a bitmap is given; the core ignores it: the read returns 0, sets
- * nothing.  Enabling first clears every dirty bit of every mapped area.
+ * and a bitmap is given, before touching a PTE; up to 6.12.117 the core
+ * ignores it (the read returns 0), from 6.12.118 (walk_errors) the read
+ * returns the -EINVAL.  Either way it sets nothing and clears nothing.
+ * Enabling first clears every dirty bit of every mapped area.
  */
 Test(dirty_4k, read_while_disabled)
 {
 	uint64_t len = 64 * SZ_4K;
+	const int off_rc = kernel_rc_walk(h.b);
 	unsigned char *want;
 	uint32_t hwpt;
 
@@ -697,8 +734,8 @@ Test(dirty_4k, read_while_disabled)
 
 	/* Never enabled */
 	dma(h.dev[0], IOVA_START + SZ_4K, SZ_4K);
-	expect_clean(hwpt, IOVA_START, len, SZ_4K, NO_CLEAR,
-		     "read before enabling");
+	expect_clean_rc(hwpt, IOVA_START, len, SZ_4K, NO_CLEAR, off_rc,
+			"read before enabling");
 	expect_ok(backend_hwpt_set_dirty_tracking(h.b, hwpt, true));
 	expect_clean(hwpt, IOVA_START, len, SZ_4K, 0,
 		     "first read after enabling");
@@ -706,9 +743,13 @@ Test(dirty_4k, read_while_disabled)
 	/* Enabled, then disabled with a page still dirty */
 	dma(h.dev[0], IOVA_START + 2 * SZ_4K, SZ_4K);
 	expect_ok(backend_hwpt_set_dirty_tracking(h.b, hwpt, false));
-	expect_clean(hwpt, IOVA_START, len, SZ_4K, NO_CLEAR,
-		     "NO_CLEAR read while disabled");
-	expect_clean(hwpt, IOVA_START, len, SZ_4K, 0, "read while disabled");
+	expect_clean_rc(hwpt, IOVA_START, len, SZ_4K, NO_CLEAR, off_rc,
+			"NO_CLEAR read while disabled");
+	expect_clean_rc(hwpt, IOVA_START, len, SZ_4K, 0, off_rc,
+			"read while disabled");
+	/* ... which left the PTE dirty */
+	cr_assert(leaf_dirty(hwpt, IOVA_START + 2 * SZ_4K),
+		  "a read while disabled cleared a dirty bit");
 	dma(h.dev[0], IOVA_START + 3 * SZ_4K, SZ_4K);	/* not recorded */
 	expect_ok(backend_hwpt_set_dirty_tracking(h.b, hwpt, true));
 	expect_clean(hwpt, IOVA_START, len, SZ_4K, NO_CLEAR,
@@ -754,10 +795,13 @@ Test(dirty_4k, disable_twice_then_read)
 	dma(h.dev[0], IOVA_START, 8 * SZ_4K);
 	expect_ok(backend_hwpt_set_dirty_tracking(h.b, hwpt, false));
 	expect_ok(backend_hwpt_set_dirty_tracking(h.b, hwpt, false));
-	expect_clean(hwpt, IOVA_START, len, SZ_4K, 0,
-		     "read after disabling twice");
-	expect_clean(hwpt, IOVA_START, len, SZ_4K, NO_CLEAR,
-		     "NO_CLEAR read after disabling twice");
+	expect_clean_rc(hwpt, IOVA_START, len, SZ_4K, 0, kernel_rc_walk(h.b),
+			"read after disabling twice");
+	expect_clean_rc(hwpt, IOVA_START, len, SZ_4K, NO_CLEAR,
+			kernel_rc_walk(h.b),
+			"NO_CLEAR read after disabling twice");
+	cr_assert(leaf_dirty(hwpt, IOVA_START + 7 * SZ_4K),
+		  "a read while disabled cleared a dirty bit");
 }
 
 Test(dirty_4k, bitmap_is_only_ored_into)
@@ -877,7 +921,9 @@ Test(dirty_4k, unmap_while_tracking_then_remap)
 	expect_ok(backend_ioas_unmap(h.b, h.ioas, a, SZ_1M, &unmapped));
 	cr_assert_eq(unmapped, SZ_1M);
 	expect_err(ENOENT, backend_dma_write(h.b, h.dev[0], a + SZ_4K, SZ_4K));
-	expect_clean(hwpt, a, SZ_1M, SZ_4K, NO_CLEAR, "the unmapped range");
+	/* a hole: -EINVAL from 6.12.118 (walk_errors), 0 before */
+	expect_clean_rc(hwpt, a, SZ_1M, SZ_4K, NO_CLEAR, kernel_rc_walk(h.b),
+			"the unmapped range");
 	expect_dirty(hwpt, b, SZ_1M, SZ_4K, NO_CLEAR, want_b,
 		     "the other mapping");
 
@@ -921,7 +967,9 @@ Test(dirty_4k, several_hwpts_on_one_ioas)
 	expect_ok(backend_hwpt_set_dirty_tracking(h.b, hwpt2, false));
 	dma(h.dev[0], IOVA_START + 4 * SZ_4K, SZ_4K);
 	dma(h.dev[1], IOVA_START + 3 * SZ_4K, SZ_4K);
-	expect_clean(hwpt2, IOVA_START, len, SZ_4K, 0, "disabled HWPT");
+	/* not tracking: -EINVAL from 6.12.118 (walk_errors), 0 before */
+	expect_clean_rc(hwpt2, IOVA_START, len, SZ_4K, 0, kernel_rc_walk(h.b),
+			"disabled HWPT");
 	free(want);
 	want = want_pages(64, PAGES(4));
 	expect_dirty(hwpt1, IOVA_START, len, SZ_4K, 0, want,
@@ -955,28 +1003,38 @@ Test(dirty_4k, auto_domain_never_tracks)
  * Random DMA, random reads (page size, range starting on a leaf, NO_CLEAR
  * or not, bitmap at a random byte offset) checked against a model: a
  * dirty flag per leaf; a read sets bit k when a dirty leaf overlaps page k
- * and clears the leaves it overlapped.
+ * and clears the leaves it overlapped.  A read that ends inside a dirty
+ * leaf records it clipped to the range and returns 0, or, with
+ * record_bounds (6.12.118), records nothing of that leaf and returns
+ * -EPROTO; either way the leaf is cleared and the read counted as
+ * version-dependent.
  */
 static void random_rounds(uint64_t leaf, uint64_t len, unsigned int rounds)
 {
 	static const uint64_t sizes[] = { SZ_4K, 2 * SZ_4K, SZ_64K, SZ_2M };
 	const uint64_t nleaves = len / leaf;
+	const bool bounds = kernel_has(h.b, SIM_KB_RECORD_BOUNDS);
+	const int bounds_rc = kernel_rc_bounds(h.b);
 	bool *model = calloc(nleaves, sizeof(*model));
 	unsigned char *buf = malloc(len / SZ_4K / 8 + 16);
-	unsigned int r, i;
+	unsigned int r, i, overruns = 0;
 	uint32_t hwpt;
 
 	cr_assert(model && buf);
 	rng_seed(leaf);
 	map_fixed(h.ioas, IOVA_START, len);
 	hwpt = tracking_hwpt(h.ioas, h.dev[0]);
+	cr_assert_eq(version_dependent_reads(h.b), 0);
 
 	for (r = 0; r < rounds; r++) {
 		uint64_t ps = sizes[rng() % 4], start, first, nbits, n, k;
+		uint64_t end, tail;
 		size_t off = rng() % 9;
 		uint32_t flags = rng() % 3 ? 0 : NO_CLEAR;
 		unsigned char *want, *got = buf + off;
+		bool overrun;
 		char what[160];
+		int rc;
 
 		for (i = rng() % 40; i; i--) {
 			uint64_t page = rng() % (len / SZ_4K);
@@ -989,31 +1047,46 @@ static void random_rounds(uint64_t leaf, uint64_t len, unsigned int rounds)
 		start = first * (leaf > ps ? leaf : ps);
 		n = (len - start) / ps;
 		nbits = 1 + rng() % n;
+		/* the leaf the read ends in, and whether it ends inside it */
+		end = start + nbits * ps;
+		tail = (end - 1) / leaf;
+		overrun = end % leaf && model[tail];
+		overruns += overrun;
 
 		want = bitmap_new(nbits);
 		for (k = 0; k < nbits; k++) {
 			uint64_t a = start + k * ps, l;
 
 			for (l = a / leaf; l <= (a + ps - 1) / leaf; l++)
-				if (model[l])
+				if (model[l] && !(overrun && bounds &&
+						  l == tail))
 					bits_set(want, k, 1);
 		}
 		if (!flags)
-			for (k = start / leaf;
-			     k <= (start + nbits * ps - 1) / leaf; k++)
+			for (k = start / leaf; k <= tail; k++)
 				model[k] = false;
 
 		memset(got, 0, (nbits + 7) / 8);
-		expect_ok(backend_hwpt_get_dirty_bitmap(
-			h.b, hwpt, IOVA_START + start, nbits * ps, ps,
-			(uint64_t *)(void *)got, flags));
+		rc = backend_hwpt_get_dirty_bitmap(h.b, hwpt,
+						   IOVA_START + start,
+						   nbits * ps, ps,
+						   (uint64_t *)(void *)got,
+						   flags);
 		snprintf(what, sizeof(what),
 			 "round %u: +0x%" PRIx64 " %" PRIu64 " x 0x%" PRIx64
 			 " flags %u, bitmap at +%zu", r, start, nbits, ps,
 			 flags, off);
+		cr_assert_eq(rc, overrun ? bounds_rc : 0, "%s: rc %d", what,
+			     rc);
 		bitmap_expect(got, want, nbits, what);
 		free(want);
 	}
+	/* Only the reads ending inside a dirty leaf depend on the release */
+	cr_assert_eq(version_dependent_reads(h.b), overruns,
+		     "%" PRIu64 " version-dependent reads, want %u",
+		     version_dependent_reads(h.b), overruns);
+	if (leaf > SZ_4K)
+		cr_assert_gt(overruns, 0, "no read ended inside a dirty leaf");
 	free(buf);
 	free(model);
 }
@@ -1091,40 +1164,57 @@ Test(dirty_2m, leaf_size_follows_iova_alignment)
 }
 
 /*
- * A read of part of a dirty leaf sees every page of the part dirty and
- * clears the leaf's one dirty bit.
+ * A read of part of a dirty leaf clears the leaf's one dirty bit.  Up to
+ * 6.12.117 it sees every page of the part dirty (the record clipped to the
+ * range) and returns 0; with record_bounds (6.12.118) the record, which
+ * runs past the range, is refused: no bit, -EPROTO.
  */
 Test(dirty_2m, partial_huge_leaf_read)
 {
 	uint64_t mid = IOVA_START + 2 * SZ_4K;
-	unsigned char *want = want_pages(4, PAGES(0, 1, 2, 3));
+	const bool bounds = kernel_has(h.b, SIM_KB_RECORD_BOUNDS);
+	const int rc = kernel_rc_bounds(h.b);
+	unsigned char *want = bounds ? bitmap_new(4) :
+				       want_pages(4, PAGES(0, 1, 2, 3));
+	unsigned char *whole = bitmap_new(512);
 	uint32_t hwpt;
 
+	bits_set(whole, 0, 512);
 	map_fixed(h.ioas, IOVA_START, 2 * SZ_2M);
 	hwpt = tracking_hwpt(h.ioas, h.dev[0]);
 	dma(h.dev[0], IOVA_START + SZ_4K, SZ_4K);
-	expect_dirty(hwpt, mid, 4 * SZ_4K, SZ_4K, NO_CLEAR, want,
-		     "NO_CLEAR read of pages 2..5 of a dirty leaf");
-	expect_dirty(hwpt, IOVA_START, 4 * SZ_4K, SZ_4K, NO_CLEAR, want,
-		     "NO_CLEAR read of pages 0..3 of a dirty leaf");
-	expect_dirty(hwpt, mid, 4 * SZ_4K, SZ_4K, 0, want,
-		     "clearing read of pages 2..5 of a dirty leaf");
+	expect_dirty_rc(hwpt, mid, 4 * SZ_4K, SZ_4K, NO_CLEAR, rc, want,
+			"NO_CLEAR read of pages 2..5 of a dirty leaf");
+	expect_dirty_rc(hwpt, IOVA_START, 4 * SZ_4K, SZ_4K, NO_CLEAR, rc, want,
+			"NO_CLEAR read of pages 0..3 of a dirty leaf");
+	/* NO_CLEAR left the leaf dirty, refused or not */
+	cr_assert(leaf_dirty(hwpt, IOVA_START));
+	expect_dirty(hwpt, IOVA_START, SZ_2M, SZ_4K, NO_CLEAR, whole,
+		     "NO_CLEAR read of the whole leaf");
+	expect_dirty_rc(hwpt, mid, 4 * SZ_4K, SZ_4K, 0, rc, want,
+			"clearing read of pages 2..5 of a dirty leaf");
 	free(want);
+	free(whole);
+	/* ... cleared it, refused or not */
+	cr_assert_not(leaf_dirty(hwpt, IOVA_START));
 	expect_clean(hwpt, IOVA_START, 2 * SZ_2M, SZ_4K, 0,
 		     "the whole leaf after a partial clearing read");
 }
 
 /*
  * Linux 6.12's Intel and AMD walkers record a dirty leaf as
- * [walk iova, walk iova + leaf size), and iova_bitmap_set() writes whatever
- * of that falls in the pinned bitmap pages: on real hardware a read that
- * starts or ends inside a dirty huge leaf can set bits past the end of the
- * caller's bitmap.  The sim's contract (backend.h) is bit k for the page
- * at iova + k * page_size: no write past the bitmap's words.
+ * [walk iova, walk iova + leaf size), and up to 6.12.117 iova_bitmap_set()
+ * writes whatever of that falls in the pinned bitmap pages: on real
+ * hardware a read that starts or ends inside a dirty huge leaf can set bits
+ * past the end of the caller's bitmap.  The sim's contract (backend.h) is
+ * bit k for the page at iova + k * page_size: no write past the bitmap's
+ * words.  With record_bounds (6.12.118) such a record is refused: no bit
+ * at all, -EPROTO.
  */
 Test(dirty_2m, partial_huge_leaf_stays_in_bitmap)
 {
 	const uint64_t guard = 16;
+	const int rc = kernel_rc_bounds(h.b);
 	unsigned char *got = calloc(1 + guard, 8);
 	unsigned char *want = calloc(1 + guard, 8);
 	uint32_t hwpt;
@@ -1136,19 +1226,22 @@ Test(dirty_2m, partial_huge_leaf_stays_in_bitmap)
 	dma(h.dev[0], IOVA_START + SZ_2M, SZ_4K);
 
 	/* Ends inside the first leaf */
-	bits_set(want, 0, 2);
-	expect_ok(backend_hwpt_get_dirty_bitmap(h.b, hwpt, IOVA_START,
-						2 * SZ_4K, SZ_4K,
-						(uint64_t *)got, NO_CLEAR));
+	if (!kernel_has(h.b, SIM_KB_RECORD_BOUNDS))
+		bits_set(want, 0, 2);
+	expect_rc(rc, backend_hwpt_get_dirty_bitmap(h.b, hwpt, IOVA_START,
+						    2 * SZ_4K, SZ_4K,
+						    (uint64_t *)got,
+						    NO_CLEAR));
 	bitmap_expect(got, want, (1 + guard) * 64,
 		      "read ending inside a dirty leaf");
 	/* Starts inside the second leaf */
 	memset(got, 0, (1 + guard) * 8);
-	expect_ok(backend_hwpt_get_dirty_bitmap(h.b, hwpt,
-						IOVA_START + 2 * SZ_2M -
-							2 * SZ_4K,
-						2 * SZ_4K, SZ_4K,
-						(uint64_t *)got, NO_CLEAR));
+	expect_rc(rc, backend_hwpt_get_dirty_bitmap(h.b, hwpt,
+						    IOVA_START + 2 * SZ_2M -
+							    2 * SZ_4K,
+						    2 * SZ_4K, SZ_4K,
+						    (uint64_t *)got,
+						    NO_CLEAR));
 	bitmap_expect(got, want, (1 + guard) * 64,
 		      "read starting inside a dirty leaf");
 	free(got);
@@ -1178,6 +1271,89 @@ Test(dirty_2m, read_from_inside_huge_leaf_runs_a_full_leaf)
 	free(want);
 	expect_clean(hwpt, IOVA_START, 4 * SZ_2M, SZ_4K, 0,
 		     "leaf 0 cleared, leaf 1 never dirty");
+}
+
+/*
+ * sim_stats.version_dependent_reads counts the reads that the releases of
+ * the matrix answer differently (dirtyd makes none), whichever release the
+ * host emulates: a read across a hole, one while tracking is off, one of
+ * length 0, one ending inside a dirty huge leaf, one each.  Reads of
+ * exactly the mapped, leaf-aligned ranges count nothing, nor does a read
+ * ending inside a clean huge leaf (nothing to record: every release
+ * answers 0).
+ */
+Test(dirty_2m, version_dependent_reads_counted)
+{
+	const uint64_t a = IOVA_START, c = IOVA_START + 4 * SZ_2M;
+	const bool bounds = kernel_has(h.b, SIM_KB_RECORD_BOUNDS);
+	unsigned char *want;
+	uint32_t hwpt;
+
+	map_fixed(h.ioas, a, 2 * SZ_2M);	/* leaves a0, a1 */
+	map_fixed(h.ioas, c, 2 * SZ_2M);	/* c0, c1, after a hole */
+	hwpt = tracking_hwpt(h.ioas, h.dev[0]);
+	dma(h.dev[0], a + SZ_4K, SZ_4K);		/* a0 */
+	dma(h.dev[0], c + SZ_2M + SZ_4K, SZ_4K);	/* c1 */
+	cr_assert_eq(version_dependent_reads(h.b), 0);
+
+	/* Exactly mapped, leaf-aligned ranges: nothing counted */
+	want = bitmap_new(1024);
+	bits_set(want, 0, 512);
+	expect_dirty(hwpt, a, 2 * SZ_2M, SZ_4K, NO_CLEAR, want,
+		     "area a at 4 KiB");
+	free(want);
+	want = want_pages(2, PAGES(0));
+	expect_dirty(hwpt, a, 2 * SZ_2M, SZ_2M, NO_CLEAR, want,
+		     "area a at 2 MiB");
+	free(want);
+	want = bitmap_new(32);
+	bits_set(want, 0, 32);
+	expect_dirty(hwpt, a, SZ_2M, SZ_64K, NO_CLEAR, want, "leaf a0 alone");
+	free(want);
+	expect_clean(hwpt, a + SZ_2M, SZ_2M, SZ_4K, 0, "leaf a1 alone");
+	want = want_pages(2, PAGES(1));
+	expect_dirty(hwpt, c, 2 * SZ_2M, SZ_2M, NO_CLEAR, want,
+		     "area c at 2 MiB");
+	free(want);
+	/* Ending inside a clean huge leaf (c0) */
+	expect_clean(hwpt, c, 2 * SZ_4K, SZ_4K, 0, "inside clean leaf c0");
+	cr_assert_eq(version_dependent_reads(h.b), 0,
+		     "%" PRIu64 " reads counted", version_dependent_reads(h.b));
+
+	/* Across the hole: a's bits, -EINVAL from 6.12.118 */
+	want = bitmap_new(4096);
+	bits_set(want, 0, 512);
+	expect_dirty_rc(hwpt, a, c + 2 * SZ_2M - a, SZ_4K, NO_CLEAR,
+			kernel_rc_walk(h.b), want, "across the hole");
+	free(want);
+	cr_assert_eq(version_dependent_reads(h.b), 1);
+
+	/* Length 0 */
+	expect_rc(kernel_rc_zero_length(h.b, a),
+		  backend_hwpt_get_dirty_bitmap(h.b, hwpt, a, 0, SZ_4K,
+						&(uint64_t){ 0 }, NO_CLEAR));
+	cr_assert_eq(version_dependent_reads(h.b), 2);
+
+	/* Ending inside the dirty leaf c1 */
+	want = bitmap_new(512 + 2);
+	if (!bounds)
+		bits_set(want, 512, 2);
+	expect_dirty_rc(hwpt, c, SZ_2M + 2 * SZ_4K, SZ_4K, NO_CLEAR,
+			kernel_rc_bounds(h.b), want, "ending inside leaf c1");
+	free(want);
+	cr_assert_eq(version_dependent_reads(h.b), 3);
+
+	/* Tracking off */
+	expect_ok(backend_hwpt_set_dirty_tracking(h.b, hwpt, false));
+	expect_clean_rc(hwpt, a, 2 * SZ_2M, SZ_4K, NO_CLEAR,
+			kernel_rc_walk(h.b), "area a, tracking off");
+	cr_assert_eq(version_dependent_reads(h.b), 4);
+
+	/* None of them cleared a bit: the leaves are as they were */
+	cr_assert(leaf_dirty(hwpt, a));
+	cr_assert_not(leaf_dirty(hwpt, a + SZ_2M));
+	cr_assert_not(leaf_dirty(hwpt, c));
+	cr_assert(leaf_dirty(hwpt, c + SZ_2M));
 }
 
 Test(dirty_1g, huge_leaf_1g_reports_every_page)

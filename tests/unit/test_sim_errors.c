@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
  * Argument errors of dirty tracking on the sim backend, through
- * kernel/backend.h only, each against the code Linux 6.12 returns:
+ * kernel/backend.h (and the sim's stats, for the release it emulates), each
+ * against the code Linux 6.12 returns:
  *
  *   iommufd_hwpt_get_dirty_bitmap()   flags/__reserved -> -EOPNOTSUPP,
  *                                     then the HWPT lookup -> -ENOENT,
- *   iommufd_check_iova_range()        length 0 -> -EINVAL,
+ *   iommufd_check_iova_range()        length 0 -> -EINVAL (6.12.117+;
+ *                                     before: the wrap below, -EOVERFLOW),
  *                                     iova + length - 1 wraps -> -EOVERFLOW,
  *                                     iova/end not IOAS-aligned -> -EINVAL,
  *                                     page_size 0 -> -EINVAL,
  *                                     iova/end off page_size -> -EINVAL,
  *   iommu_read_and_clear_dirty()      no dirty ops -> -EOPNOTSUPP,
+ *                                     a hole or tracking off -> -EINVAL
+ *                                     (6.12.118+; before: 0, no bits),
  *   iommufd_hwpt_set_dirty_tracking() HWPT lookup -> -ENOENT,
  *                                     no dirty ops -> -EOPNOTSUPP,
  *   iommufd_get_object()              wrong type or no object -> -ENOENT.
@@ -21,6 +25,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -122,13 +127,29 @@ Test(dirty_errors, control_read_succeeds)
 	cr_assert(bitmap_clean());
 }
 
+/*
+ * 6.12.117+: -EINVAL before anything else about the range; before, length
+ * - 1 wraps and check_add_overflow() answers -EOVERFLOW, also first.
+ */
 Test(dirty_errors, length_zero)
 {
-	expect_err(EINVAL, get(h.hwpt, IOVA_START, 0, SZ_4K, 0));
-	expect_err(EINVAL, get(h.hwpt, IOVA_START, 0, SZ_4K, NO_CLEAR));
+	bool einval = kernel_has(h.b, SIM_KB_ZERO_LENGTH_EINVAL);
+
+	expect_rc(kernel_rc_zero_length(h.b, IOVA_START),
+		  get(h.hwpt, IOVA_START, 0, SZ_4K, 0));
+	expect_rc(kernel_rc_zero_length(h.b, IOVA_START),
+		  get(h.hwpt, IOVA_START, 0, SZ_4K, NO_CLEAR));
 	/* checked before anything else about the range */
-	expect_err(EINVAL, get(h.hwpt, UINT64_MAX - SZ_4K + 1, 0, 0, 0));
-	expect_err(EINVAL, get(h.hwpt, IOVA_START + 1, 0, SZ_4K, 0));
+	expect_rc(kernel_rc_zero_length(h.b, UINT64_MAX - SZ_4K + 1),
+		  get(h.hwpt, UINT64_MAX - SZ_4K + 1, 0, 0, 0));
+	expect_rc(kernel_rc_zero_length(h.b, IOVA_START + 1),
+		  get(h.hwpt, IOVA_START + 1, 0, SZ_4K, 0));
+	/* the helper's answer, spelled out */
+	if (einval)
+		expect_err(EINVAL, get(h.hwpt, IOVA_START + 1, 0, SZ_4K, 0));
+	else
+		expect_err(EOVERFLOW, get(h.hwpt, IOVA_START + 1, 0, SZ_4K,
+					  0));
 	expect_page1_still_dirty();
 }
 
@@ -144,10 +165,14 @@ Test(dirty_errors, overflow)
 	expect_page1_still_dirty();
 }
 
-/* last_iova = 2^64 - 1 does not wrap: a valid, unmapped range. */
+/*
+ * last_iova = 2^64 - 1 does not wrap: a valid range, unmapped.  The walk
+ * finds no area there: -EINVAL from 6.12.118 (walk_errors), 0 before.
+ */
 Test(dirty_errors, range_ending_at_top_of_iova_space)
 {
-	expect_ok(get(h.hwpt, UINT64_MAX - SZ_4K + 1, SZ_4K, SZ_4K, 0));
+	expect_rc(kernel_rc_walk(h.b),
+		  get(h.hwpt, UINT64_MAX - SZ_4K + 1, SZ_4K, SZ_4K, 0));
 	cr_assert(bitmap_clean());
 	expect_page1_still_dirty();
 }
@@ -243,7 +268,8 @@ Test(dirty_errors, hwpt_without_dirty_tracking)
 	expect_err(EOPNOTSUPP, get(plain_hwpt, IOVA_START, MAP_LEN, SZ_4K, 0));
 	cr_assert(bitmap_clean());
 	/* the range is checked before the dirty ops */
-	expect_err(EINVAL, get(plain_hwpt, IOVA_START, 0, SZ_4K, 0));
+	expect_rc(kernel_rc_zero_length(h.b, IOVA_START),
+		  get(plain_hwpt, IOVA_START, 0, SZ_4K, 0));
 	expect_err(EOVERFLOW, get(plain_hwpt, UINT64_MAX, 2, SZ_4K, 0));
 	expect_err(EINVAL, get(plain_hwpt, IOVA_START, MAP_LEN, 0, 0));
 	/* the same device type may allocate a plain one, not a tracking one */
@@ -264,12 +290,46 @@ Test(dirty_errors, precedence)
 	expect_err(ENOENT, get(0, IOVA_START, 0, SZ_4K, 0));
 	expect_err(ENOENT, get(h.ioas, UINT64_MAX, 2, SZ_4K, 0));
 	/* length 0, then overflow, then alignment, then page_size */
-	expect_err(EINVAL, get(h.hwpt, UINT64_MAX, 0, 0, 0));
+	expect_rc(kernel_rc_zero_length(h.b, UINT64_MAX),
+		  get(h.hwpt, UINT64_MAX, 0, 0, 0));
 	expect_err(EOVERFLOW, get(h.hwpt, UINT64_MAX, 2, 0, 0));
 	/* a disabled HWPT still checks the range */
 	expect_ok(backend_hwpt_set_dirty_tracking(h.b, h.hwpt, false));
 	expect_err(EINVAL, get(h.hwpt, IOVA_START, SZ_4K, 0, 0));
 	expect_err(EOVERFLOW, get(h.hwpt, UINT64_MAX, 2, SZ_4K, 0));
-	expect_ok(get(h.hwpt, IOVA_START, MAP_LEN, SZ_4K, 0));
+	/* then the driver refuses the walk: -EINVAL (6.12.118+) or 0 */
+	expect_rc(kernel_rc_walk(h.b),
+		  get(h.hwpt, IOVA_START, MAP_LEN, SZ_4K, 0));
 	cr_assert(bitmap_clean());
+}
+
+/*
+ * $DIRTYD_SIM_STRICT=1, as the daemon's tests run: a read whose answer
+ * differs between the kernels of the matrix aborts the process; a read of
+ * exactly what is mapped does not.
+ */
+Test(dirty_strict, hole_read_aborts, .signal = SIGABRT)
+{
+	cr_assert_eq(setenv("DIRTYD_SIM_STRICT", "1", 1), 0);
+	host_open();
+	get(h.hwpt, IOVA_START, MAP_LEN + SZ_2M, SZ_4K, NO_CLEAR);
+	cr_assert_fail("a read across a hole did not abort");
+}
+
+Test(dirty_strict, disabled_read_aborts, .signal = SIGABRT)
+{
+	cr_assert_eq(setenv("DIRTYD_SIM_STRICT", "1", 1), 0);
+	host_open();
+	expect_ok(backend_hwpt_set_dirty_tracking(h.b, h.hwpt, false));
+	get(h.hwpt, IOVA_START, MAP_LEN, SZ_4K, NO_CLEAR);
+	cr_assert_fail("a read while tracking is off did not abort");
+}
+
+Test(dirty_strict, exact_reads_pass, .fini = host_close)
+{
+	cr_assert_eq(setenv("DIRTYD_SIM_STRICT", "1", 1), 0);
+	host_open();
+	expect_ok(get(h.hwpt, IOVA_START, MAP_LEN, SZ_4K, NO_CLEAR));
+	expect_ok(get(h.hwpt, IOVA_START + SZ_2M, SZ_2M, SZ_4K, 0));
+	expect_ok(get(h.hwpt, IOVA_START, MAP_LEN, SZ_4K, 0));
 }

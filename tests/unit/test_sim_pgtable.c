@@ -5,6 +5,12 @@
  * quirks, DMA faults, and that DMA racing with clearing harvests (and
  * with map/unmap) never loses a dirty bit.  The port of the kernel's
  * selftest lives in test_sim_dirty_tracking.c.
+ *
+ * A harvest through a host expects what the release the host emulates
+ * answers (test_sim_expect.h's kernel_has(); run with $DIRTYD_SIM_KERNEL
+ * set to each release of the matrix); a walk of a bare page table says
+ * which record rule it wants (struct sim_dirty_bitmap's bounds) and is
+ * tested with both.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -16,6 +22,7 @@
 #include "kernel/backend_impl.h"
 #include "kernel/sim/sim.h"
 #include "kernel/sim/sim_private.h"
+#include "test_sim_expect.h"
 
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)
@@ -162,6 +169,184 @@ Test(sim_pgtable, mixed_leaves_and_accounting)
 	cr_assert_eq(st.tables, 1 + 1 + 1 + 4);
 	cr_assert_eq(sim_pgtable_lookup(&pt, 8 * MiB, &leaf), -ENXIO);
 	sim_pgtable_destroy(&pt);
+}
+
+/* ------------------------------------------------- records, bare table */
+
+/* Whether the leaf at @iova of @pt is dirty. */
+static bool pt_leaf_dirty(struct sim_pgtable *pt, uint64_t iova)
+{
+	struct sim_leaf leaf;
+
+	cr_assert_eq(sim_pgtable_lookup(pt, iova, &leaf), 0);
+	return leaf.dirty;
+}
+
+/* The driver's walk of [@iova, @iova + @len) into @bm at 4 KiB pages. */
+static struct sim_dirty_bitmap pt_walk(struct sim_pgtable *pt, uint64_t iova,
+				       uint64_t len, unsigned int flags,
+				       bool bounds, uint8_t *bm)
+{
+	struct sim_dirty_bitmap d = {
+		.data = bm,
+		.iova = iova,
+		.last = iova + len - 1,
+		.pgshift = 12,
+		.bounds = bounds,
+	};
+
+	sim_pgtable_read_and_clear_dirty(pt, iova, len, flags, &d);
+	return d;
+}
+
+/*
+ * A dirty huge leaf is recorded from the walk's cursor for the leaf's size.
+ * When that record does not fit in the bitmap's range: with .bounds
+ * (record_bounds, 6.12.118) it is refused, dirty.err = -EPROTO, no bit
+ * set; without, it is clipped to the range.  The leaf's dirty bit is
+ * cleared either way (kept with NO_CLEAR), and the records before it in
+ * the same walk stand.
+ */
+static void walk_record_bounds(bool bounds)
+{
+	const unsigned int nc = IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR;
+	struct sim_pgtable pt;
+	struct sim_dirty_bitmap d;
+	uint8_t buf[1 + 128 + 16];
+	uint8_t *bm = buf + 1;		/* unaligned, a guard before */
+	uint64_t k;
+
+	cr_assert_eq(sim_pgtable_init(&pt), 0);
+	cr_assert_eq(sim_pgtable_map(&pt, 0, 0, 8 * MiB,
+				     SIM_PTE_READ | SIM_PTE_WRITE, 2 * MiB), 0);
+	cr_assert_eq(sim_pgtable_dma_write(&pt, 4 * KiB, 4 * KiB, true), 0);
+	cr_assert(pt_leaf_dirty(&pt, 0));
+
+	/* [0, 8K) ends inside the dirty leaf [0, 2M): NO_CLEAR, then not */
+	memset(buf, 0, sizeof(buf));
+	d = pt_walk(&pt, 0, 8 * KiB, nc, bounds, bm);
+	cr_assert_eq(d.overruns, 1);
+	cr_assert_eq(d.err, bounds ? -EPROTO : 0);
+	cr_assert_eq(bm[0], bounds ? 0 : 0x3, "bm[0] %#x", bm[0]);
+	cr_assert(pt_leaf_dirty(&pt, 0), "NO_CLEAR cleared the leaf");
+	memset(buf, 0, sizeof(buf));
+	d = pt_walk(&pt, 0, 8 * KiB, 0, bounds, bm);
+	cr_assert_eq(d.overruns, 1);
+	cr_assert_eq(d.err, bounds ? -EPROTO : 0);
+	cr_assert_eq(bm[0], bounds ? 0 : 0x3, "bm[0] %#x", bm[0]);
+	cr_assert_not(pt_leaf_dirty(&pt, 0), "a refused record kept the bit");
+	for (k = 0; k < sizeof(buf); k++)
+		cr_assert_eq(buf[k], k == 1 && !bounds ? 0x3 : 0,
+			     "byte %llu", (unsigned long long)k);
+
+	/*
+	 * [1M, 3M) starts inside the dirty leaf [0, 2M): the record [1M, 3M)
+	 * fits exactly, both ways, running into the clean leaf [2M, 4M).
+	 */
+	cr_assert_eq(sim_pgtable_dma_write(&pt, 0, 0, true), 0);
+	memset(buf, 0, sizeof(buf));
+	d = pt_walk(&pt, MiB, 2 * MiB, 0, bounds, bm);
+	cr_assert_eq(d.overruns, 0);
+	cr_assert_eq(d.err, 0);
+	cr_assert_eq(count_bits(bm, 512), 512);
+	cr_assert_not(pt_leaf_dirty(&pt, 0));
+
+	/*
+	 * [1M, 4M) with [0, 2M) and [2M, 4M) dirty: [1M, 3M) fits, then the
+	 * cursor at 3M records [3M, 5M), past the end: refused (the bits of
+	 * the first record stay) or clipped to [3M, 4M).
+	 */
+	cr_assert_eq(sim_pgtable_dma_write(&pt, 0, 0, true), 0);
+	cr_assert_eq(sim_pgtable_dma_write(&pt, 2 * MiB, 2 * MiB, true), 0);
+	memset(buf, 0, sizeof(buf));
+	d = pt_walk(&pt, MiB, 3 * MiB, 0, bounds, bm);
+	cr_assert_eq(d.overruns, 1);
+	cr_assert_eq(d.err, bounds ? -EPROTO : 0);
+	for (k = 0; k < 768; k++)
+		cr_assert_eq(bit(bm, k), k < 512 || !bounds, "bit %llu",
+			     (unsigned long long)k);
+	for (k = 1 + 768 / 8; k < sizeof(buf); k++)
+		cr_assert_eq(buf[k], 0, "byte %llu past the bitmap",
+			     (unsigned long long)k);
+	cr_assert_eq(buf[0], 0);
+	cr_assert_not(pt_leaf_dirty(&pt, 0));
+	cr_assert_not(pt_leaf_dirty(&pt, 2 * MiB));
+
+	/* Exactly the leaves: nothing overruns, both ways */
+	cr_assert_eq(sim_pgtable_dma_write(&pt, 6 * MiB, 6 * MiB, true), 0);
+	memset(buf, 0, sizeof(buf));
+	d = pt_walk(&pt, 4 * MiB, 4 * MiB, 0, bounds, bm);
+	cr_assert_eq(d.overruns, 0);
+	cr_assert_eq(d.err, 0);
+	cr_assert_eq(count_bits(bm, 1024), 512);
+	cr_assert(bit(bm, 512) && bit(bm, 1023));
+	sim_pgtable_destroy(&pt);
+}
+
+Test(sim_pgtable, dirty_walk_record_clipped)
+{
+	walk_record_bounds(false);
+}
+
+Test(sim_pgtable, dirty_walk_record_refused)
+{
+	walk_record_bounds(true);
+}
+
+/*
+ * sim_dirty_record() alone, on a bitmap of [2M, 4M) at 4 KiB: records
+ * inside are set whatever .bounds; records reaching outside (before, after,
+ * across either end, wrapping) are refused with -EPROTO (the first refusal
+ * kept) or clipped.
+ */
+Test(sim_pgtable, dirty_record_edges)
+{
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		const bool bounds = pass;
+		uint8_t bm[64 + 8];
+		struct sim_dirty_bitmap d = {
+			.data = bm,
+			.iova = 2 * MiB,
+			.last = 4 * MiB - 1,
+			.pgshift = 12,
+			.bounds = bounds,
+		};
+		uint64_t k;
+
+		memset(bm, 0, sizeof(bm));
+		/* inside: first page, last page, the whole range */
+		sim_dirty_record(&d, 2 * MiB, 4 * KiB);
+		sim_dirty_record(&d, 4 * MiB - 4 * KiB, 4 * KiB);
+		cr_assert_eq(d.err, 0);
+		cr_assert_eq(d.overruns, 0);
+		cr_assert_eq(count_bits(bm, 8 * sizeof(bm)), 2);
+		cr_assert(bit(bm, 0) && bit(bm, 511));
+		sim_dirty_record(&d, 2 * MiB, 2 * MiB);
+		cr_assert_eq(d.err, 0);
+		cr_assert_eq(count_bits(bm, 8 * sizeof(bm)), 512);
+
+		/* outside or across an end */
+		memset(bm, 0, sizeof(bm));
+		sim_dirty_record(&d, MiB, 2 * MiB);	/* [1M, 3M) */
+		cr_assert_eq(d.overruns, 1);
+		cr_assert_eq(d.err, bounds ? -EPROTO : 0);
+		cr_assert_eq(count_bits(bm, 8 * sizeof(bm)), bounds ? 0 : 256);
+		sim_dirty_record(&d, 3 * MiB, 2 * MiB);	/* [3M, 5M) */
+		sim_dirty_record(&d, 4 * MiB, 4 * KiB);	/* after */
+		sim_dirty_record(&d, MiB, 4 * KiB);	/* before */
+		sim_dirty_record(&d, MiB, 4 * MiB);	/* over all */
+		sim_dirty_record(&d, UINT64_MAX - 4 * KiB + 1, 8 * KiB);
+		cr_assert_eq(d.overruns, 6);
+		cr_assert_eq(d.err, bounds ? -EPROTO : 0);
+		for (k = 0; k < 512; k++)
+			cr_assert_eq(bit(bm, k), !bounds, "bounds %d: bit %llu",
+				     bounds, (unsigned long long)k);
+		for (k = 64; k < sizeof(bm); k++)
+			cr_assert_eq(bm[k], 0, "byte %llu past the bitmap",
+				     (unsigned long long)k);
+	}
 }
 
 Test(sim_backend, leaves_follow_backing_and_alignment)
@@ -455,8 +640,10 @@ Test(sim_dirty, range_inside_huge_leaf_and_clipping)
 	uint8_t *bm = buf + 1;		/* unaligned on purpose */
 	uint64_t k;
 	struct sim_leaf leaf;
+	bool bounds;
 
 	host_setup(&h, SIM_PAGE_SIZE_2M, true);
+	bounds = kernel_has(h.b, SIM_KB_RECORD_BOUNDS);
 	cr_assert_eq(map_at(&h, 0, 0, 4 * MiB), 0);
 	dirty(&h, 0, 4 * KiB);		/* leaf [0, 2M) */
 
@@ -472,15 +659,29 @@ Test(sim_dirty, range_inside_huge_leaf_and_clipping)
 	cr_assert_eq(sim_hwpt_lookup(h.b, h.hwpt, 0, &leaf), 0);
 	cr_assert_not(leaf.dirty);
 
-	/* Ending inside a dirty huge leaf: clipped to the range. */
+	/*
+	 * Ending inside a dirty huge leaf: clipped to the range and 0 up to
+	 * 6.12.117; with record_bounds (6.12.118) refused, no bit, -EPROTO.
+	 * The leaf is cleared either way, unless NO_CLEAR.
+	 */
 	dirty(&h, 2 * MiB, 4 * KiB);
 	memset(buf, 0, sizeof(buf));
-	cr_assert_eq(harvest(&h, 2 * MiB, MiB, 4 * KiB, bm, 0), 0);
-	cr_assert_eq(count_bits(bm, 256), 256);
+	cr_assert_eq(harvest(&h, 2 * MiB, MiB, 4 * KiB, bm,
+			     IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR),
+		     kernel_rc_bounds(h.b));
+	cr_assert_eq(count_bits(bm, 256), bounds ? 0 : 256);
+	cr_assert_eq(sim_hwpt_lookup(h.b, h.hwpt, 2 * MiB, &leaf), 0);
+	cr_assert(leaf.dirty);
+	memset(buf, 0, sizeof(buf));
+	cr_assert_eq(harvest(&h, 2 * MiB, MiB, 4 * KiB, bm, 0),
+		     kernel_rc_bounds(h.b));
+	cr_assert_eq(count_bits(bm, 256), bounds ? 0 : 256);
 	for (k = 32; k < sizeof(buf) - 1; k++)
 		cr_assert_eq(bm[k], 0, "byte %llu past the bitmap",
 			     (unsigned long long)k);
 	cr_assert_eq(buf[0], 0);
+	cr_assert_eq(sim_hwpt_lookup(h.b, h.hwpt, 2 * MiB, &leaf), 0);
+	cr_assert_not(leaf.dirty);
 	backend_close(h.b);
 }
 
@@ -497,14 +698,20 @@ Test(sim_dirty, hole_stops_the_walk)
 	dirty(&h, MiB + 4 * KiB, 4 * KiB);
 	dirty(&h, 3 * MiB + 4 * KiB, 4 * KiB);
 
-	/* A and B are contiguous; the hole at 2M stops it: C unseen. */
-	cr_assert_eq(harvest(&h, 0, 4 * MiB, 4 * KiB, bm, 0), 0);
+	/*
+	 * A and B are contiguous; the hole at 2M stops it: C unseen.  The
+	 * read returns the walk's -EINVAL from 6.12.118 (walk_errors), 0
+	 * before; A's and B's bits are reported either way.
+	 */
+	cr_assert_eq(harvest(&h, 0, 4 * MiB, 4 * KiB, bm, 0),
+		     kernel_rc_walk(h.b));
 	cr_assert_eq(count_bits(bm, 1024), 2);
 	cr_assert(bit(bm, 1));
 	cr_assert(bit(bm, 257));
 	/* Starting in the hole: nothing at all, C still dirty. */
 	memset(bm, 0, sizeof(bm));
-	cr_assert_eq(harvest(&h, 2 * MiB, 2 * MiB, 4 * KiB, bm, 0), 0);
+	cr_assert_eq(harvest(&h, 2 * MiB, 2 * MiB, 4 * KiB, bm, 0),
+		     kernel_rc_walk(h.b));
 	cr_assert_eq(count_bits(bm, 512), 0);
 	cr_assert_eq(harvest(&h, 3 * MiB, MiB, 4 * KiB, bm, 0), 0);
 	cr_assert_eq(count_bits(bm, 256), 1);
@@ -529,8 +736,11 @@ Test(sim_dirty, disabled_null_bitmap_and_errors)
 	cr_assert_eq(backend_hwpt_set_dirty_tracking(h.b, h.hwpt, true), 0);
 	dirty(&h, 0, 16 * KiB);
 	cr_assert_eq(backend_hwpt_set_dirty_tracking(h.b, h.hwpt, false), 0);
-	/* Disabled: a read returns 0, sets nothing, clears nothing. */
-	cr_assert_eq(harvest(&h, 0, MiB, 4 * KiB, bm, 0), 0);
+	/*
+	 * Disabled: a read sets nothing, clears nothing, and returns the
+	 * driver's -EINVAL from 6.12.118 (walk_errors), 0 before.
+	 */
+	cr_assert_eq(harvest(&h, 0, MiB, 4 * KiB, bm, 0), kernel_rc_walk(h.b));
 	cr_assert_eq(count_bits(bm, 256), 0);
 	cr_assert_eq(sim_hwpt_lookup(h.b, h.hwpt, 0, &leaf), 0);
 	cr_assert(leaf.dirty);
@@ -557,7 +767,13 @@ Test(sim_dirty, disabled_null_bitmap_and_errors)
 						   bm, 0), -ENOENT);
 	cr_assert_eq(backend_hwpt_get_dirty_bitmap(h.b, h.ioas, 0, MiB,
 						   4 * KiB, bm, 0), -ENOENT);
+	/*
+	 * Length 0: -EINVAL from 6.12.117; before, -EOVERFLOW, but at iova 0
+	 * (no wrap) the sim answers -EINVAL too (kernel/sim/dirty.c, 8).
+	 */
 	cr_assert_eq(harvest(&h, 0, 0, 4 * KiB, bm, 0), -EINVAL);
+	cr_assert_eq(harvest(&h, 4 * KiB, 0, 4 * KiB, bm, 0),
+		     kernel_rc_zero_length(h.b, 4 * KiB));
 	cr_assert_eq(harvest(&h, UINT64_MAX - 4095, 8192, 4 * KiB, bm, 0),
 		     -EOVERFLOW);
 	cr_assert_eq(harvest(&h, 2 * KiB, 4 * KiB, 2 * KiB, bm, 0), -EINVAL);
