@@ -4,7 +4,8 @@
 # linux-uapi.sh - the Linux 6.12 iommufd and VFIO uAPI headers, installed.
 #
 # Extracts include/uapi/linux/{iommufd,vfio}.h from Debian's
-# linux-source-6.12 tarball, prepares them for user space as the kernel's
+# linux-source-6.12 tarball of the newest kernel of kernel/vm/kernels
+# (scripts/linux-source.sh fetches it), prepares them for user space as the kernel's
 # scripts/headers_install.sh does, and prints the include directory that
 # holds them as linux/iommufd.h and linux/vfio.h.  tests/abi/ compiles the
 # kernel's side of the ABI check against it.
@@ -14,8 +15,6 @@
 # A second run finds it there and does no work.  Concurrent runs are safe:
 # each extracts into its own temporary directory and renames it into place.
 #
-# Environment: LINUX_SOURCE_PKG (default linux-source-6.12),
-# LINUX_SOURCE_TARBALL (default /usr/src/$LINUX_SOURCE_PKG.tar.xz).
 # Exit status 0 with the directory on stdout, or 1 with the reason on stderr.
 
 set -eu
@@ -24,6 +23,7 @@ set -eu
 me=linux-uapi.sh
 need="the ABI test needs the Linux 6.12 uAPI headers from it"
 headers="iommufd.h vfio.h"
+top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/linux-source.sh
 . "$(dirname "$0")/linux-source.sh"
 
@@ -45,10 +45,10 @@ mkdir -p "$cache"
 tmp=$(mktemp -d "$cache/.linux-uapi-$version.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-top=${pkg}
+srcroot=$pkg
 members=
 for h in $headers; do
-	members="$members $top/include/uapi/linux/$h"
+	members="$members $srcroot/include/uapi/linux/$h"
 done
 # shellcheck disable=SC2086 # word splitting of $members is intended
 tar -xJf "$tarball" -C "$tmp" $members ||
@@ -56,7 +56,7 @@ tar -xJf "$tarball" -C "$tmp" $members ||
 
 mkdir "$tmp/out" "$tmp/out/linux"
 for h in $headers; do
-	in=$tmp/$top/include/uapi/linux/$h
+	in=$tmp/$srcroot/include/uapi/linux/$h
 	# headers_install.sh also runs unifdef -U__KERNEL__, which Debian
 	# does not ship; these two headers have no such block, so refuse
 	# rather than guess if a later version grows one.

@@ -8,8 +8,9 @@
 # CONFIG_IOMMUFD_TEST's IOMMU_TEST_CMD, a debug interface whose numbers
 # change between kernel versions.  So its definitions are never copied by
 # hand: this script extracts drivers/iommu/iommufd/iommufd_test.h from the
-# same Debian linux-source-6.12 tarball the VM tests build their kernel from
-# (tests/vm/build-kernel.sh), prepares it as the kernel's
+# Debian linux-source-6.12 tarball of the newest kernel of kernel/vm/kernels
+# (tests/vm/run.sh checks that every kernel of the matrix has the same
+# header, and refuses to boot one that does not), prepares it as the kernel's
 # scripts/headers_install.sh would, points its <linux/iommufd.h> at our
 # ABI-checked copy of that header (kernel/uapi/iommufd.h, the system has no
 # 6.12 one) and prints the directory holding it as iommufd_test.h.
@@ -19,8 +20,9 @@
 # A second run does no work; concurrent runs are safe (each extracts into
 # its own temporary directory and renames it into place).
 #
-# Environment: LINUX_SOURCE_PKG (default linux-source-6.12),
-# LINUX_SOURCE_TARBALL (default /usr/src/$LINUX_SOURCE_PKG.tar.xz).
+# The directory also holds iommufd_test.h.orig, the kernel's file as it is.
+# Environment: DIRTYD_KERNEL_VERSION, another package version of
+# kernel/vm/kernels than the newest.
 # Exit status 0 with the directory on stdout, or 1 with the reason on stderr.
 
 set -eu
@@ -30,13 +32,18 @@ me=iommufd-test-header.sh
 need="the mock IOMMU provider needs"
 need="$need drivers/iommu/iommufd/iommufd_test.h from it"
 # Bump when the transformation below changes.
-recipe=1
+recipe=2
+top=$(cd "$(dirname "$0")/../.." && pwd)
+# Another kernel of the matrix (tests/vm/run.sh compares its header with
+# the build's): DIRTYD_KERNEL_VERSION, a package version.
+version=${DIRTYD_KERNEL_VERSION:-}
 # shellcheck source=scripts/linux-source.sh
 . "$(dirname "$0")/../../scripts/linux-source.sh"
 
 dest=$cache/linux-iommufd-test-$version
 
-if [ -s "$dest/iommufd_test.h" ] && [ -f "$dest/.complete" ] &&
+if [ -s "$dest/iommufd_test.h" ] && [ -s "$dest/iommufd_test.h.orig" ] &&
+   [ -f "$dest/.complete" ] &&
    [ "$(cat "$dest/.complete")" = "recipe $recipe" ]; then
 	echo "$dest"
 	exit 0
@@ -46,9 +53,9 @@ mkdir -p "$cache"
 tmp=$(mktemp -d "$cache/.linux-iommufd-test-$version.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-top=$pkg
-member=$top/drivers/iommu/iommufd/iommufd_test.h
-tar -xJf "$tarball" -C "$tmp" "$member" "$top/Makefile" ||
+srcroot=$pkg
+member=$srcroot/drivers/iommu/iommufd/iommufd_test.h
+tar -xJf "$tarball" -C "$tmp" "$member" "$srcroot/Makefile" ||
 	die "cannot extract $member from $tarball"
 in=$tmp/$member
 
@@ -56,7 +63,7 @@ in=$tmp/$member
 release=$(awk -F' = ' '
 	$1 == "VERSION" { v = $2 } $1 == "PATCHLEVEL" { p = $2 }
 	$1 == "SUBLEVEL" { s = $2 } END { print v "." p "." s }' \
-	"$tmp/$top/Makefile")
+	"$tmp/$srcroot/Makefile")
 
 grep -q '__KERNEL__' "$in" &&
 	die "iommufd_test.h has a __KERNEL__ block; this script cannot unifdef it"
@@ -64,6 +71,7 @@ grep -q '^#include <linux/iommufd.h>' "$in" ||
 	die "iommufd_test.h no longer includes <linux/iommufd.h>; check it"
 
 mkdir "$tmp/out"
+cp "$in" "$tmp/out/iommufd_test.h.orig"	# as the kernel has it
 {
 	cat <<EOF
 /*

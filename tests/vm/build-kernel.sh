@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# build-kernel.sh - the guest kernel of the VM tests, built once and cached.
+# build-kernel.sh - a guest kernel of the VM tests, built once and cached.
 #
-#   tests/vm/build-kernel.sh [stock|uring]
+#   tests/vm/build-kernel.sh [VERSION] [stock|uring]
 #
-# Builds arch/x86/boot/bzImage from Debian's linux-source-6.12 tarball:
-# `make tinyconfig`, kernel/vm/iommufd-test.config merged in, `make
-# olddefconfig`.  The variant (default stock) says which source:
+# VERSION is a linux-source-6.12 package version of the pinned matrix,
+# kernel/vm/kernels (default: its newest); scripts/linux-source.sh fetches
+# that exact source into the cache (apt-get download, never installed).
+# Builds arch/x86/boot/bzImage: `make tinyconfig`,
+# kernel/vm/iommufd-test.config merged in, `make olddefconfig`.  The
+# variant (default stock) says which source:
 #
-#   stock   the pristine linux-source-6.12, no patches
-#   uring   with kernel/patches/*.patch applied first (patch -p1, name
-#           order): iommufd's io_uring commands.  Also builds the series'
-#           kselftest (tools/testing/selftests/iommu/iommufd_uring.c),
-#           static, against the patched tree's uAPI headers, and keeps it
-#           beside the bzImage as iommufd_uring_selftest.
+#   stock   the pristine source, no patches
+#   uring   with kernel/patches/*.patch applied first (patch -p1 -F0, name
+#           order: no fuzz, a patch that does not apply exactly fails with
+#           the patch, the hunk and the version): iommufd's io_uring
+#           commands.  Also builds the series' kselftest
+#           (tools/testing/selftests/iommu/iommufd_uring.c), static,
+#           against the patched tree's uAPI headers, and keeps it beside
+#           the bzImage as iommufd_uring_selftest.
 #
 # The result is cached outside the work tree:
 #
@@ -22,33 +27,27 @@
 #
 # where <key> hashes the package version, the fragment, the compiler and
 # this recipe, and for uring the variant, the kselftest recipe and the
-# diff of every patch (not its commit message); the stock key has no
-# variant line, so it is the key stock had before variants existed.  A run
-# that finds the key does nothing else.
-# Concurrent runs serialise on a lock; the source tree (~1.5 GB) is built
-# in a temporary directory and removed afterwards.
+# diff of every patch (not its commit message).  A run that finds the key
+# does nothing else.  The stock build of a version whose matrix line lists
+# uring keeps its object tree (<stock key>/tree, ~1.6 GB): the uring
+# kernel is then a copy of it with the patches applied and only what they
+# touch rebuilt (about a minute instead of four).  Concurrent runs
+# serialise on a lock; every tree is built at one path,
+# ${XDG_CACHE_HOME:-$HOME/.cache}/dirtyd/vm-kernel/.work, removed afterwards.
 #
 # Prints the bzImage path on stdout; progress and the reason of a failure
-# go to stderr.  Environment: LINUX_SOURCE_PKG (linux-source-6.12),
-# LINUX_SOURCE_TARBALL (/usr/src/$LINUX_SOURCE_PKG.tar.xz), JOBS (nproc).
+# go to stderr.  Environment: JOBS (nproc).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-pkg=${LINUX_SOURCE_PKG:-linux-source-6.12}
-tarball=${LINUX_SOURCE_TARBALL:-/usr/src/$pkg.tar.xz}
 fragment=$top/kernel/vm/iommufd-test.config
 jobs=${JOBS:-$(nproc)}
 # Bump when the recipe below changes in a way that changes the image.
-recipe=1
+recipe=2
 # Bump when the kselftest's build below changes (uring only).
 selftest_recipe=1
 selftest_src=tools/testing/selftests/iommu/iommufd_uring.c
-
-die() {
-	echo "build-kernel.sh: $*" >&2
-	exit 1
-}
 
 # What of a patch the image depends on: its diff, from the first "diff
 # --git" line, without format-patch's trailing "-- " signature.  Editing a
@@ -63,48 +62,67 @@ patch_body() {
 	     }' "$1"
 }
 
-[ $# -le 1 ] || die "usage: build-kernel.sh [stock|uring]"
-variant=${1:-stock}
-case $variant in
-stock) patches=() ;;
-uring)
+version=
+variant=stock
+for arg in "$@"; do
+	case $arg in
+	stock|uring) variant=$arg ;;
+	-h|--help) sed -n '3,36p' "$0"; exit 0 ;;
+	-*) echo "build-kernel.sh: unknown option $arg" >&2; exit 1 ;;
+	*) version=$arg ;;
+	esac
+done
+[ $# -le 2 ] || { echo "usage: build-kernel.sh [VERSION] [stock|uring]" >&2; exit 1; }
+
+# shellcheck disable=SC2034 # read by linux-source.sh
+me=build-kernel.sh
+# shellcheck disable=SC2034
+need="the VM tests boot a kernel built from it"
+# shellcheck source=scripts/linux-source.sh
+. "$top/scripts/linux-source.sh"
+matrix_versions | grep -qxF "$version" ||
+	die "$version is not in the kernel matrix $matrix"
+
+patches=()
+if [ "$variant" = uring ]; then
+	matrix_versions uring | grep -qxF "$version" ||
+		die "the matrix ($matrix) does not test the uring variant" \
+		    "on $version"
 	shopt -s nullglob
 	patches=("$top"/kernel/patches/*.patch)
 	shopt -u nullglob
 	[ ${#patches[@]} -gt 0 ] ||
-		die "variant uring: no kernel/patches/*.patch" ;;
--h|--help) sed -n '3,33p' "$0"; exit 0 ;;
-*) die "unknown variant '$variant' (stock or uring)" ;;
-esac
+		die "variant uring: no kernel/patches/*.patch"
+fi
 
 for tool in make gcc flex bison bc xz tar flock sha256sum patch; do
 	command -v "$tool" >/dev/null ||
 		die "$tool is missing (scripts/deps.sh installs the VM test packages)"
 done
-version=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) || version=
-[ -n "$version" ] || die "package $pkg is not installed (apt-get install $pkg)"
-[ -r "$tarball" ] || die "$tarball is missing (reinstall $pkg)"
 [ -r "$fragment" ] || die "$fragment is missing"
 
-key=$(
+# key VARIANT: the cache key of this version's kernel of that variant
+key_of() {
 	{
 		echo "recipe $recipe"
 		echo "package $pkg $version"
 		echo "compiler $(gcc -dumpfullversion) $(gcc -dumpmachine)"
 		echo "fragment"
 		cat "$fragment"
-		if [ "$variant" != stock ]; then
-			echo "variant $variant"
+		if [ "$1" != stock ]; then
+			echo "variant $1"
 			echo "selftest $selftest_recipe $selftest_src"
+			for p in "${patches[@]}"; do
+				echo "patch $(basename "$p")"
+				patch_body "$p"
+			done
 		fi
-		for p in ${patches[@]+"${patches[@]}"}; do
-			echo "patch $(basename "$p")"
-			patch_body "$p"
-		done
 	} | sha256sum | cut -c1-16
-)
+}
+key=$(key_of "$variant")
+stock_key=$(key_of stock)
 
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/dirtyd/vm-kernel
+cache=$cache/vm-kernel
 dest=$cache/$key
 if [ -s "$dest/bzImage" ]; then
 	echo "$dest/bzImage"
@@ -120,18 +138,46 @@ if [ -s "$dest/bzImage" ]; then		# built while we waited
 fi
 
 tmp=$(mktemp -d "$cache/.build-$key.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# Every kernel is built at this one path (we hold the lock): objtool and
+# other host tools record absolute paths, so a tree built elsewhere and
+# copied here would rebuild them, and with them every object.
+work=$cache/.work
+trap 'rm -rf "$tmp" "$work"' EXIT
+rm -rf "$work"
+mkdir -p "$work"
 log=$tmp/build.log
 start=$(date +%s)
+src=$work/$pkg
+keep_tree=
+[ "$variant" = stock ] && matrix_versions uring | grep -qxF "$version" &&
+	keep_tree=1
+from_tree=
+if [ "$variant" = uring ] &&
+   [ -f "$cache/$stock_key/tree/.dirtyd-complete" ]; then
+	from_tree=$cache/$stock_key/tree
+fi
 echo "build-kernel.sh: building the $variant guest kernel $key ($pkg" \
-     "$version, -j$jobs); log in $log" >&2
+     "$version, -j$jobs${from_tree:+, from the stock tree}); log in $log" >&2
 
-tar -xJf "$tarball" -C "$tmp" || die "cannot extract $tarball"
-src=$tmp/$pkg
-[ -d "$src" ] || die "$tarball has no $pkg/ directory"
+if [ -n "$from_tree" ]; then
+	cp -a "$from_tree" "$src" || die "cannot copy $from_tree"
+	rm -f "$src/.dirtyd-complete" "$src/.dirtyd-version"
+else
+	tar -xJf "$tarball" -C "$work" || die "cannot extract $tarball"
+	[ -d "$src" ] || die "$tarball has no $pkg/ directory"
+fi
 for p in ${patches[@]+"${patches[@]}"}; do
-	patch -d "$src" -p1 --quiet --forward <"$p" ||
-		die "patch $p does not apply"
+	if ! patch -d "$src" -p1 -F0 --forward --batch <"$p" >"$tmp/patch.out" 2>&1; then
+		sed 's/^/  /' "$tmp/patch.out" >&2
+		die "kernel/patches/$(basename "$p") does not apply to" \
+		    "$pkg $version without fuzz (the hunks above); rebase it" \
+		    "(kernel/patches/README)"
+	fi
+	if grep -q 'offset\|fuzz' "$tmp/patch.out"; then
+		sed 's/^/  /' "$tmp/patch.out" >&2
+		echo "build-kernel.sh: note: $(basename "$p") applies to" \
+		     "$version at an offset" >&2
+	fi
 done
 
 kmake() {
@@ -140,10 +186,12 @@ kmake() {
 		die "make $* failed"
 	}
 }
-kmake tinyconfig
-# Later assignments win: the fragment overrides tinyconfig's choices.
-cat "$fragment" >>"$src/.config"
-kmake olddefconfig
+if [ -z "$from_tree" ]; then
+	kmake tinyconfig
+	# Later assignments win: the fragment overrides tinyconfig's choices.
+	cat "$fragment" >>"$src/.config"
+	kmake olddefconfig
+fi
 
 # Every option the fragment sets must have survived olddefconfig (an
 # unmet dependency drops it silently).
@@ -178,13 +226,25 @@ cp "$src/arch/x86/boot/bzImage" "$tmp/out/bzImage"
 cp "$src/.config" "$tmp/out/config"
 elapsed=$(($(date +%s) - start))
 {
-	printf '%s %s, variant %s\nbuilt in %ss with -j%s\n' "$pkg" \
-	       "$version" "$variant" "$elapsed" "$jobs"
+	printf '%s %s, variant %s\nbuilt in %ss with -j%s%s\n' "$pkg" \
+	       "$version" "$variant" "$elapsed" "$jobs" \
+	       "${from_tree:+ from the stock tree}"
 	for p in ${patches[@]+"${patches[@]}"}; do
 		echo "patch $(basename "$p")"
 	done
 } >"$tmp/out/info"
 rm -rf "$dest"
 mv -T "$tmp/out" "$dest"
+if [ -n "$keep_tree" ]; then
+	# The object tree the uring variant starts from; one per version.
+	for old in "$cache"/*/tree; do
+		[ -f "$old/.dirtyd-version" ] &&
+			[ "$(cat "$old/.dirtyd-version")" = "$version" ] &&
+			rm -rf "$old"
+	done
+	echo "$version" >"$src/.dirtyd-version"
+	: >"$src/.dirtyd-complete"
+	mv -T "$src" "$dest/tree"
+fi
 echo "build-kernel.sh: built $dest/bzImage in ${elapsed}s" >&2
 echo "$dest/bzImage"

@@ -33,6 +33,7 @@
 
 #include "daemon/harvest.h"
 #include "kernel/backend.h"
+#include "kernel/sim/kernel.h"
 #include "tests/vm/guest_check.h"
 
 #define PG 4096ULL
@@ -129,24 +130,42 @@ static bool bits_are(const uint64_t *bm, uint64_t nbits, const uint64_t *want,
 	return true;
 }
 
-static void check_read(struct backend *b, uint32_t hwpt, uint64_t iova,
-		       uint64_t len, uint32_t flags, const uint64_t *want,
-		       size_t nwant, const char *what)
+/* The booted kernel's behaviours (kernel/sim/kernel.h), from uname -r. */
+static struct sim_kernel linux_;
+
+/* A read that returns @want_rc and sets exactly the bits @want. */
+static void check_read_rc(struct backend *b, uint32_t hwpt, uint64_t iova,
+			  uint64_t len, uint32_t flags, int want_rc,
+			  const uint64_t *want, size_t nwant, const char *what)
 {
 	char why[96];
 	uint64_t *bm;
 	int rc;
 
 	bm = read_bits(b, hwpt, iova, len, flags, &rc);
-	if (rc) {
-		check(false, "%s: read returned %d", what, rc);
+	if (rc != want_rc) {
+		check(false, "%s: read returned %d, not %d", what, rc,
+		      want_rc);
 	} else {
 		bool ok = bits_are(bm, len / PG, want, nwant, why,
 				   sizeof(why));
 
-		check(ok, "%s: %s", what, why);
+		check(ok, "%s (rc %d): %s", what, rc, why);
 	}
 	free(bm);
+}
+
+static void check_read(struct backend *b, uint32_t hwpt, uint64_t iova,
+		       uint64_t len, uint32_t flags, const uint64_t *want,
+		       size_t nwant, const char *what)
+{
+	check_read_rc(b, hwpt, iova, len, flags, 0, want, nwant, what);
+}
+
+/* What a failed walk returns on this kernel: 0 up to 6.12.117. */
+static int walk_rc(void)
+{
+	return sim_kernel_has(&linux_, SIM_KB_WALK_ERRORS) ? -EINVAL : 0;
 }
 
 /* ------------------------------------------------------------ tests */
@@ -157,13 +176,25 @@ static void test_identity(struct backend *b)
 	struct utsname uts;
 	int n;
 
+	const char *want = getenv("DIRTYD_VM_KERNEL");
+	unsigned int b_;
+
 	uname(&uts);
-	info("kernel %s; mock test ops from %s", uts.release,
+	info("kernel %s; mock test ops from %s (run.sh checked that this"
+	     " kernel's iommufd_test.h is the same)", uts.release,
 	     DIRTYD_IOMMUFD_TEST_SOURCE);
-	check(!strncmp(uts.release, DIRTYD_IOMMUFD_TEST_RELEASE,
-		       strlen(DIRTYD_IOMMUFD_TEST_RELEASE)),
-	      "the booted kernel (%s) is the tree the test ops came from (%s)",
-	      uts.release, DIRTYD_IOMMUFD_TEST_RELEASE);
+	check(want && !strncmp(uts.release, want, strlen(want)) &&
+	      (uts.release[strlen(want)] < '0' ||
+	       uts.release[strlen(want)] > '9'),
+	      "the booted kernel (%s) is the one run.sh meant to boot (%s)",
+	      uts.release, want ? want : "(DIRTYD_VM_KERNEL unset)");
+	check(sim_kernel_lookup(uts.release, &linux_) == 0,
+	      "kernel/sim/kernel.h knows %s", uts.release);
+	for (b_ = 0; b_ < SIM_KB_COUNT; b_++)
+		info("behaviour %s (from %s): %s",
+		     sim_kernel_behaviour_name(b_),
+		     sim_kernel_behaviour_since(b_),
+		     sim_kernel_has(&linux_, b_) ? "yes" : "no");
 	n = backend_device_enumerate(b, names, 8);
 	check(n == 3 && !strcmp(names[0].name, "mock0") &&
 	      !strcmp(names[1].name, "mock1:nodirty") &&
@@ -279,11 +310,11 @@ static void test_tracking(struct backend *b)
 		check(false, "tracking: setup");
 		return;
 	}
-	/* A read before enabling: 0 and nothing, as in 6.12. */
+	/* A read before enabling: nothing; 0 up to 6.12.117, then EINVAL. */
 	CHECK_RC(backend_dma_write(b, d, base + 3 * PG, 8), 0,
 		 "DMA while tracking is off");
-	check_read(b, h, base, len, 0, NULL, 0,
-		   "a read before enabling returns 0 and no bits");
+	check_read_rc(b, h, base, len, 0, walk_rc(), NULL, 0,
+		      "a read before enabling returns no bits");
 	CHECK_RC(backend_hwpt_set_dirty_tracking(b, h, true), 0, "enable");
 	check_read(b, h, base, len, 0, NULL, 0,
 		   "DMA while tracking was off left no bits");
@@ -324,18 +355,19 @@ static void test_tracking(struct backend *b)
 	/* Unmapped IOVA with tracking on: an IO page fault. */
 	CHECK_RC(backend_dma_write(b, d, base + len, 8), -ENOENT,
 		 "DMA to an unmapped IOVA");
-	/* Disable: reads answer 0 and nothing; the bits stay in the PTEs
-	 * and enabling clears them. */
+	/* Disable: reads answer nothing (0 or EINVAL, walk_errors); the
+	 * bits stay in the PTEs and enabling clears them. */
 	backend_dma_write(b, d, base + 5 * PG, 8);
 	CHECK_RC(backend_hwpt_set_dirty_tracking(b, h, false), 0, "disable");
-	check_read(b, h, base, len, 0, NULL, 0,
-		   "a read while disabled returns 0 and no bits");
+	check_read_rc(b, h, base, len, 0, walk_rc(), NULL, 0,
+		      "a read while disabled returns no bits");
 	CHECK_RC(backend_dma_write(b, d, base + 6 * PG, 8), 0,
 		 "DMA while disabled");
 	CHECK_RC(backend_hwpt_set_dirty_tracking(b, h, true), 0, "re-enable");
 	check_read(b, h, base, len, 0, NULL, 0,
 		   "enabling cleared what was dirty before disabling");
-	/* A hole: the read stops at it, still 0. */
+	/* A hole: the read stops at it; 0 up to 6.12.117, then EINVAL,
+	 * with the bits before the hole set either way. */
 	{
 		const uint64_t want[] = { 2 };
 		uint64_t *bm;
@@ -345,8 +377,9 @@ static void test_tracking(struct backend *b)
 		} else {
 			backend_dma_write(b, d, base + 2 * PG, 8);
 			backend_dma_write(b, d, base + 2 * MIB + 2 * PG, 8);
-			check_read(b, h, base, 3 * MIB, NO_CLEAR, want, 1,
-				   "a read across a hole stops at it, rc 0");
+			check_read_rc(b, h, base, 3 * MIB, NO_CLEAR, walk_rc(),
+				      want, 1,
+				      "a read across a hole stops at it");
 			bm = read_bits(b, h, base + 2 * MIB, len, 0, &rc);
 			check(!rc && count_bits(bm, len / PG) == 1 &&
 			      test_bit(bm, 2),
@@ -387,20 +420,44 @@ static void test_huge(struct backend *b)
 		want[i] = 256 + i;
 	check_read(b, h, base, len, NO_CLEAR, want, 256,
 		   "a dirty 1 MiB leaf reports its 256 pages");
-	/* A read inside the leaf, from its middle for 4 KiB. */
+	/* A read inside the leaf, from its middle for 4 KiB: the leaf is
+	 * recorded from the read's start for 1 MiB.  Up to 6.12.117 that
+	 * sets the read's bit and bits past its end; with record_bounds
+	 * (6.12.118) it is refused: EPROTO, no bit. */
 	bm = bitmap_new(1, &bytes);
 	rc = backend_hwpt_get_dirty_bitmap(b, h, base + MIB + MIB / 2, PG, PG,
 					   bm, NO_CLEAR);
 	for (i = 1; i < bytes * 8; i++)
 		past += test_bit(bm, i);
-	check(!rc && test_bit(bm, 0),
-	      "a 4 KiB read inside a dirty leaf sets its bit (rc %d)", rc);
-	info("that 4 KiB read set %" PRIu64 " bits past its end (the leaf"
-	     " is recorded from the read's start for 1 MiB)", past);
+	if (sim_kernel_has(&linux_, SIM_KB_RECORD_BOUNDS))
+		check(rc == -EPROTO && !test_bit(bm, 0) && !past,
+		      "a 4 KiB read inside a dirty leaf fails EPROTO, no bits "
+		      "(rc %d, %" PRIu64 " past)", rc, past);
+	else
+		check(!rc && test_bit(bm, 0),
+		      "a 4 KiB read inside a dirty leaf sets its bit (rc %d)",
+		      rc);
+	info("that 4 KiB read set %" PRIu64 " bits past its end", past);
 	free(bm);
-	/* A clearing read of the leaf's first page clears the whole leaf. */
+	/* A read that starts at the leaf and ends inside it, likewise. */
+	bm = bitmap_new(1, &bytes);
+	rc = backend_hwpt_get_dirty_bitmap(b, h, base + MIB, MIB / 2, PG, bm,
+					   NO_CLEAR);
+	check(rc == (sim_kernel_has(&linux_, SIM_KB_RECORD_BOUNDS) ?
+		     -EPROTO : 0),
+	      "a read ending inside a dirty leaf: rc %d", rc);
+	free(bm);
+	/* A clearing read of the leaf's first page clears the whole leaf,
+	 * and from 6.12.118 (record_bounds) reports nothing: EPROTO, "the
+	 * dirty state becomes unknown". */
 	bm = read_bits(b, h, base + MIB, PG, 0, &rc);
-	check(!rc && test_bit(bm, 0), "clearing read of the leaf's first page");
+	if (sim_kernel_has(&linux_, SIM_KB_RECORD_BOUNDS))
+		check(rc == -EPROTO && !test_bit(bm, 0),
+		      "clearing read of the leaf's first page: EPROTO (rc %d)",
+		      rc);
+	else
+		check(!rc && test_bit(bm, 0),
+		      "clearing read of the leaf's first page (rc %d)", rc);
 	free(bm);
 	check_read(b, h, base, len, 0, NULL, 0,
 		   "it cleared the whole 1 MiB leaf");

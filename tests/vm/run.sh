@@ -5,9 +5,10 @@
 #
 #   tests/vm/run.sh --manifest BUILD/tests/vm/guest.manifest [options]
 #
-# One command: builds (or finds in the cache) the guest kernel
-# (build-kernel.sh: linux-source-6.12 with IOMMUFD and IOMMUFD_TEST, stock
-# or with the io_uring command series of kernel/patches/), packs the
+# One command: builds (or finds in the cache) the guest kernel of one
+# version of the pinned matrix kernel/vm/kernels (build-kernel.sh:
+# linux-source-6.12 at that exact version with IOMMUFD and IOMMUFD_TEST,
+# stock or with the io_uring command series of kernel/patches/), packs the
 # programs the manifest names into an initramfs (mkinitramfs.sh), boots it
 # with qemu-system-x86_64, and reads the results /init writes to the second
 # serial port.  The kernel command line tells the guest programs which
@@ -15,22 +16,30 @@
 # stock kernel, uring_cmd on the patched one; they fail if it finds the
 # other); on the patched kernel the series' own kselftest
 # (iommufd_uring_selftest, built beside the bzImage) runs as one more guest
-# test.  Then, for every scenario, it runs the same file on the sim on the
-# host and compares the two transcripts byte for byte: the kernel is the
-# reference.  Exits 0 only if every guest test passed, every
-# scenario matched, and the kernel printed no BUG, WARNING or panic.
+# test.  The kernel command line also names the release (DIRTYD_VM_KERNEL):
+# the guest tests expect of it what kernel/sim/kernel.h says that release
+# does.  Then, for every scenario, it runs the same file on the sim
+# emulating that release (scenario_runner --kernel) and compares the two
+# transcripts byte for byte: the kernel is the reference; and it compares
+# the kernel's transcript with the one recorded on that release,
+# tests/scenario/recorded/<release>/NAME.kernel.  Exits 0 only if every
+# guest test passed, every scenario matched, and the kernel printed no
+# BUG, WARNING or panic.
 #
 # Options:
 #   --manifest FILE   what goes into the guest (CMake writes it; see
 #                     mkinitramfs.sh for the format)
+#   --version V       the linux-source-6.12 package version to boot, one of
+#                     kernel/vm/kernels (default: the newest there)
 #   --kernel VARIANT  stock (the default) or uring (build-kernel.sh VARIANT)
 #   --out DIR         keep the console log, the results, the transcripts
 #                     and the initramfs there (default: a temporary
 #                     directory, removed on success)
 #   --timeout S       the whole guest run, boot included (default 900)
-#   --record          write each kernel transcript next to its scenario as
-#                     NAME.kernel (what the host-only test
-#                     tests/scenario/check-sim.sh compares the sim with)
+#   --record          write each kernel transcript as
+#                     tests/scenario/recorded/<release>/NAME.kernel (what
+#                     the host-only test tests/scenario/check-sim.sh
+#                     compares the sim emulating <release> with)
 # Environment: DIRTYD_VM_ACCEL = auto (the default: KVM if a probe boot
 # under KVM works, else TCG), kvm or tcg.  DIRTYD_VM_MEM (1G),
 # DIRTYD_VM_CPUS (2).
@@ -42,6 +51,7 @@ out=
 timeout_s=900
 record=
 variant=stock
+version=
 
 die() {
 	echo "run.sh: $*" >&2
@@ -55,7 +65,8 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout_s=$2; shift 2 ;;
 	--record) record=1; shift ;;
 	--kernel) variant=$2; shift 2 ;;
-	-h|--help) sed -n '3,36p' "$0"; exit 0 ;;
+	--version) version=$2; shift 2 ;;
+	-h|--help) sed -n '3,48p' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (--help)" ;;
 	esac
 done
@@ -69,6 +80,16 @@ uring) engine=uring_cmd ;;
 esac
 command -v qemu-system-x86_64 >/dev/null ||
 	die "qemu-system-x86_64 is missing (scripts/deps.sh installs it)"
+top=$(cd "$here/../.." && pwd)
+# shellcheck disable=SC2034 # read by linux-source.sh
+me=run.sh
+# shellcheck disable=SC2034
+need="the VM test boots a kernel built from it"
+# shellcheck source=scripts/linux-source.sh
+. "$top/scripts/linux-source.sh"	# sets version (default newest), release
+matrix_versions | grep -qxF "$version" ||
+	die "$version is not in the kernel matrix $matrix"
+recorded=$top/tests/scenario/recorded/$release
 
 keep=
 if [ -n "$out" ]; then
@@ -83,9 +104,25 @@ results=$out/results.log
 rm -f "$console" "$results" "$out"/*.kernel "$out"/*.sim "$out"/*.diff
 
 t0=$(date +%s)
-kernel=$("$here/build-kernel.sh" "$variant") ||
-	die "the $variant guest kernel did not build"
+kernel=$("$here/build-kernel.sh" "$version" "$variant") ||
+	die "the $variant guest kernel of $version did not build"
 t1=$(date +%s)
+# The mock IOMMU's test interface is built from the newest kernel's
+# iommufd_test.h (kernel/vm/iommufd-test-header.sh); its numbers follow the
+# kernel version, so this kernel's must be the same file.
+ours=$(sh "$top/kernel/vm/iommufd-test-header.sh") ||
+	die "cannot get the build's iommufd_test.h"
+theirs=$(DIRTYD_KERNEL_VERSION=$version \
+	 sh "$top/kernel/vm/iommufd-test-header.sh") ||
+	die "cannot get the iommufd_test.h of $version"
+if ! cmp -s "$ours/iommufd_test.h.orig" "$theirs/iommufd_test.h.orig"; then
+	diff -u "$ours/iommufd_test.h.orig" "$theirs/iommufd_test.h.orig" |
+		head -40 >&2 || true
+	die "the mock IOMMU test interface (iommufd_test.h) of $version" \
+	    "differs from the one dirtyd is built with ($ours): the mock" \
+	    "provider would send the wrong commands; it needs one build per" \
+	    "kernel before this version can join the matrix"
+fi
 # The manifest the guest gets: the given one, and on the patched kernel
 # the series' kselftest of the uring command path.
 guest_manifest=$out/guest.manifest
@@ -98,7 +135,7 @@ if [ "$variant" = uring ]; then
 	       "$(basename "$selftest")" >>"$guest_manifest"
 fi
 "$here/mkinitramfs.sh" "$guest_manifest" "$out/initramfs.cpio"
-echo "run.sh: $variant kernel $kernel ($((t1 - t0))s), initramfs" \
+echo "run.sh: Linux $release ($version), $variant kernel $kernel ($((t1 - t0))s), initramfs" \
      "$(du -h "$out/initramfs.cpio" | cut -f1)" >&2
 
 # Does KVM boot this kernel?  /dev/kvm can be there and KVM still hang
@@ -145,7 +182,7 @@ echo "run.sh: accelerator $accel" >&2
 # DIRTYD_VM_ENGINE: unknown to the kernel, so it lands in /init's
 # environment, and from there in every test's.
 cmdline="console=ttyS0 panic=-1 loglevel=4 hugepages=64"
-cmdline="$cmdline DIRTYD_VM_ENGINE=$engine"
+cmdline="$cmdline DIRTYD_VM_ENGINE=$engine DIRTYD_VM_KERNEL=$release"
 qemu=(qemu-system-x86_64 "${accel_args[@]}" -m "${DIRTYD_VM_MEM:-1G}"
       -smp "${DIRTYD_VM_CPUS:-2}" -nographic -no-reboot -monitor none
       -serial "file:$console" -serial "file:$results"
@@ -220,32 +257,44 @@ while read -r kind name scn; do
 		continue
 	fi
 	set +e
-	"$runner" --backend sim "$scn" >"$s" 2>&1
+	"$runner" --backend sim --kernel "$release" "$scn" >"$s" 2>&1
 	src=$?
 	set -e
 	if [ $src -gt 1 ]; then
 		fail "scenario $name: the sim runner failed ($src):"
 		cat "$s"
-	elif ! diff -u --label "kernel $name" --label "sim $name" \
-		"$k" "$s" >"$out/$name.diff"; then
-		fail "scenario $name: the sim differs from the kernel:"
+	elif ! diff -u --label "Linux $release $name" \
+		--label "sim as $release $name" "$k" "$s" >"$out/$name.diff"; then
+		fail "scenario $name: the sim emulating $release differs from" \
+		     "Linux $release (the kernel is right: fix kernel/sim/):"
 		cat "$out/$name.diff"
 	else
-		pass "scenario $name: sim = kernel ($(wc -l <"$k") operations)"
+		pass "scenario $name: sim as $release = Linux $release" \
+		     "($(wc -l <"$k") operations)"
 	fi
-	golden=${scn%.scn}.kernel
+	golden=$recorded/$name.kernel
 	if [ -n "$record" ]; then
+		mkdir -p "$recorded"
 		cp "$k" "$golden"
 		echo "run.sh: recorded $golden" >&2
-	elif [ -f "$golden" ] && ! cmp -s "$golden" "$k"; then
-		fail "scenario $name: the kernel no longer answers what" \
-		     "$golden recorded (scenario changed? rerun with --record):"
-		diff -u --label recorded --label kernel "$golden" "$k" || true
+	elif [ ! -f "$golden" ]; then
+		fail "scenario $name: nothing recorded for Linux $release" \
+		     "($golden); record it: tests/vm/run.sh --manifest" \
+		     "$manifest --version $version --record"
+	elif ! cmp -s "$golden" "$k"; then
+		line=$(cmp "$golden" "$k" 2>/dev/null | sed -n 's/.* line \([0-9]*\)$/\1/p')
+		fail "scenario $name: Linux $release ($version) no longer" \
+		     "answers what $golden recorded, from transcript line" \
+		     "${line:-?}; if the scenario changed or the kernel is" \
+		     "right, re-record: tests/vm/run.sh --manifest $manifest" \
+		     "--version $version --record"
+		diff -u --label "recorded on $release" --label "Linux $release now" \
+			"$golden" "$k" || true
 	fi
 done <"$guest_manifest"
 
 echo "run.sh: logs in $out"
-echo "vm ($variant kernel, engine $engine): $passed passed, $failed failed"
+echo "vm (Linux $release, $variant kernel, engine $engine): $passed passed, $failed failed"
 if [ "$failed" -ne 0 ]; then
 	echo "--- last console lines ($console)"
 	tail -30 "$console" | tr -d '\r'
