@@ -30,8 +30,10 @@ done
 
 dir=$top/build-fuzz
 echo "== fuzz build ($dir)"
+launcher=$(command -v ccache || true)	# scripts/test.sh sets CCACHE_*
 CC=clang cmake -S "$top" -B "$dir" -G "Unix Makefiles" -DDIRTYD_FUZZ=ON \
-	-DDIRTYD_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	-DDIRTYD_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug \
+	-DCMAKE_C_COMPILER_LAUNCHER="$launcher" >/dev/null
 cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}" >/dev/null
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

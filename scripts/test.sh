@@ -12,6 +12,10 @@ scripts/deps.sh
 
 jobs=$(nproc)
 status=0
+# ccache, outside the work tree (as the kernels): a fresh clone compiles
+# only what changed since the last run, whatever folder it is in.
+export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dirtyd/ccache}
+export CCACHE_BASEDIR=$top CCACHE_NOHASHDIR=true
 for variant in normal asan; do
 	dir=$top/build
 	flags=()
@@ -20,7 +24,8 @@ for variant in normal asan; do
 		flags=(-DDIRTYD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 	fi
 	echo "== $variant build ($dir)"
-	cmake -S "$top" -B "$dir" -G "Unix Makefiles" -DDIRTYD_TESTS=ON "${flags[@]}" >/dev/null
+	cmake -S "$top" -B "$dir" -G "Unix Makefiles" -DDIRTYD_TESTS=ON \
+	      -DCMAKE_C_COMPILER_LAUNCHER=ccache "${flags[@]}" >/dev/null
 	cmake --build "$dir" -j"$jobs"
 	echo "== $variant tests"
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
