@@ -1,0 +1,3523 @@
+#!/usr/bin/env python3
+"""Independent client implementation and conformance suite for the dirtyd
+protocol 1.0, written from PROTOCOL.md (and dirtyd.conf(5)) alone.
+
+Usage: python3 conformance.py --dirtyd /path/to/dirtyd [--verbose] [--keep]
+
+Everything here (codec, client, checks) is derived from the text of the
+specification; nothing is taken from the daemon's own sources.
+"""
+
+import argparse
+import array
+import os
+import pickle
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+# ---------------------------------------------------------------------------
+# Section 4: message types
+# ---------------------------------------------------------------------------
+
+HELLO = 0x0001
+LIST_DEVICES = 0x0002
+LIST_DOMAINS = 0x0003
+CREATE_DOMAIN = 0x0004
+ATTACH_DEVICE = 0x0005
+DETACH_DEVICE = 0x0006
+DESTROY_DOMAIN = 0x0007
+MAP = 0x0008
+UNMAP = 0x0009
+TRACK_START = 0x000a
+TRACK_STOP = 0x000b
+SUBSCRIBE = 0x000c
+UNSUBSCRIBE = 0x000d
+SYNC = 0x000e
+GET_RANGES = 0x000f
+ACK = 0x0010
+STATS = 0x0011
+GET_FDS = 0x0012
+DMA_WRITE = 0x0013
+HELLO_REPLY = 0x8001
+LIST_DEVICES_REPLY = 0x8002
+LIST_DOMAINS_REPLY = 0x8003
+CREATE_DOMAIN_REPLY = 0x8004
+ATTACH_DEVICE_REPLY = 0x8005
+OK = 0x80ff
+SUBSCRIBE_REPLY = 0x800c
+SYNC_REPLY = 0x800e
+RANGES = 0x800f
+STATS_REPLY = 0x8011
+GET_FDS_REPLY = 0x8012
+ERROR = 0xffff
+EV_ROUND = 0x4001
+EV_STATE_LOST = 0x4002
+
+NAMES = {
+    HELLO: "HELLO", LIST_DEVICES: "LIST_DEVICES", LIST_DOMAINS: "LIST_DOMAINS",
+    CREATE_DOMAIN: "CREATE_DOMAIN", ATTACH_DEVICE: "ATTACH_DEVICE",
+    DETACH_DEVICE: "DETACH_DEVICE", DESTROY_DOMAIN: "DESTROY_DOMAIN",
+    MAP: "MAP", UNMAP: "UNMAP", TRACK_START: "TRACK_START",
+    TRACK_STOP: "TRACK_STOP", SUBSCRIBE: "SUBSCRIBE",
+    UNSUBSCRIBE: "UNSUBSCRIBE", SYNC: "SYNC", GET_RANGES: "GET_RANGES",
+    ACK: "ACK", STATS: "STATS", GET_FDS: "GET_FDS", DMA_WRITE: "DMA_WRITE",
+    HELLO_REPLY: "HELLO_REPLY", LIST_DEVICES_REPLY: "LIST_DEVICES_REPLY",
+    LIST_DOMAINS_REPLY: "LIST_DOMAINS_REPLY",
+    CREATE_DOMAIN_REPLY: "CREATE_DOMAIN_REPLY",
+    ATTACH_DEVICE_REPLY: "ATTACH_DEVICE_REPLY", OK: "OK",
+    SUBSCRIBE_REPLY: "SUBSCRIBE_REPLY", SYNC_REPLY: "SYNC_REPLY",
+    RANGES: "RANGES", STATS_REPLY: "STATS_REPLY",
+    GET_FDS_REPLY: "GET_FDS_REPLY", ERROR: "ERROR", EV_ROUND: "EV_ROUND",
+    EV_STATE_LOST: "EV_STATE_LOST",
+}
+BY_NAME = {v: k for k, v in NAMES.items()}
+
+REQUEST_TYPES = [HELLO, LIST_DEVICES, LIST_DOMAINS, CREATE_DOMAIN,
+                 ATTACH_DEVICE, DETACH_DEVICE, DESTROY_DOMAIN, MAP, UNMAP,
+                 TRACK_START, TRACK_STOP, SUBSCRIBE, UNSUBSCRIBE, SYNC,
+                 GET_RANGES, ACK, STATS, GET_FDS, DMA_WRITE]
+D2C_TYPES = [HELLO_REPLY, LIST_DEVICES_REPLY, LIST_DOMAINS_REPLY,
+             CREATE_DOMAIN_REPLY, ATTACH_DEVICE_REPLY, OK, SUBSCRIBE_REPLY,
+             SYNC_REPLY, RANGES, STATS_REPLY, GET_FDS_REPLY, ERROR, EV_ROUND,
+             EV_STATE_LOST]
+EVENT_TYPES = {EV_ROUND, EV_STATE_LOST}
+STREAM_TYPES = {LIST_DEVICES_REPLY, LIST_DOMAINS_REPLY, STATS_REPLY, RANGES}
+# "Answered by" column of the table in section 4
+ANSWER = {
+    HELLO: HELLO_REPLY, LIST_DEVICES: LIST_DEVICES_REPLY,
+    LIST_DOMAINS: LIST_DOMAINS_REPLY, CREATE_DOMAIN: CREATE_DOMAIN_REPLY,
+    ATTACH_DEVICE: ATTACH_DEVICE_REPLY, DETACH_DEVICE: OK,
+    DESTROY_DOMAIN: OK, MAP: OK, UNMAP: OK, TRACK_START: OK, TRACK_STOP: OK,
+    SUBSCRIBE: SUBSCRIBE_REPLY, UNSUBSCRIBE: OK, SYNC: SYNC_REPLY,
+    GET_RANGES: RANGES, ACK: OK, STATS: STATS_REPLY, GET_FDS: GET_FDS_REPLY,
+    DMA_WRITE: OK,
+}
+
+HDR = struct.Struct("<HHIQ")        # section 3
+HDR_SIZE = 16
+PROTO_MAX_MSG = 65536
+PROTO_F_MORE = 0x1
+
+# section 5.2
+FEAT_RANGES_RAW = 0x1
+FEAT_RESUME = 0x2
+FEAT_FD_PASSING = 0x4
+FEAT_EVENTS = 0x8
+SESSION_RESUMED = 0x1
+SESSION_STATE_LOST = 0x2
+# section 6.2
+DEV_DIRTY_CAPABLE = 0x1
+DEV_BOUND = 0x2
+DEV_ATTACHED = 0x4
+IOMMU_HW_CAP_DIRTY_TRACKING = 0x1
+# section 6.3
+ST_ENABLED = 0x1
+ST_SUPPORTED = 0x2
+ST_UNSUPPORTED = 0x4
+# section 6.4
+CREATE_TRACKING = 0x1
+CREATE_NO_HUGE_PAGES = 0x2
+# section 6.7
+MAP_READABLE = 0x1
+MAP_WRITEABLE = 0x2
+MAP_EXTERNAL = 0x4
+# section 6.9 / 6.11
+SUBSCRIBE_CLEAN = 0x1
+RANGES_RESEND = 0x1
+# section 9
+CHUNK_RUNS = 0
+CHUNK_RAW = 1
+CHUNK_MAX_PAGES = 32768
+CHUNK_HDR = struct.Struct("<QIBBH")
+
+# section 7 (Linux errno values)
+EPERM, ENOENT, EIO, ENOMEM, EACCES, EBUSY, EEXIST, EINVAL = 1, 2, 5, 12, 13, 16, 17, 22
+EPROTO, EBADMSG, EUSERS, EMSGSIZE, EPROTONOSUPPORT, EOPNOTSUPP, EDQUOT = 71, 74, 87, 90, 93, 95, 122
+ERRNO_NAMES = {1: "EPERM", 2: "ENOENT", 5: "EIO", 12: "ENOMEM", 13: "EACCES",
+               16: "EBUSY", 17: "EEXIST", 22: "EINVAL", 71: "EPROTO",
+               74: "EBADMSG", 87: "EUSERS", 90: "EMSGSIZE",
+               93: "EPROTONOSUPPORT", 95: "EOPNOTSUPP", 122: "EDQUOT"}
+
+
+def ename(e):
+    return ERRNO_NAMES.get(e, str(e))
+
+
+def tname(t):
+    return NAMES.get(t, "0x%04x" % t)
+
+
+# ---------------------------------------------------------------------------
+# Section 2 / 6: body layouts
+# ---------------------------------------------------------------------------
+
+_FMT = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q",
+        "r8": "B", "r16": "H", "r32": "I", "r64": "Q", "str64": "64s"}
+
+
+class Layout:
+    """A fixed layout: list of (name, kind).  Reserved kinds start with r."""
+
+    def __init__(self, fields):
+        self.fields = fields
+        self.st = struct.Struct("<" + "".join(_FMT[k] for _, k in fields))
+        self.size = self.st.size
+
+    def pack(self, vals=None):
+        vals = vals or {}
+        out = []
+        for name, kind in self.fields:
+            v = vals.get(name, 0)
+            if kind == "str64":
+                v = enc_str64(v) if not isinstance(v, (bytes, bytearray)) or len(v) != 64 else bytes(v)
+            out.append(v)
+        return self.st.pack(*out)
+
+    def unpack(self, buf, off=0, problems=None, where=""):
+        vals = self.st.unpack_from(buf, off)
+        d = {}
+        for (name, kind), v in zip(self.fields, vals):
+            if kind == "str64":
+                ok, text, why = check_str64(v)
+                d[name] = text
+                d[name + "_raw"] = v
+                if not ok and problems is not None:
+                    problems.append("%s%s: bad str64 (%s)" % (where, name, why))
+            else:
+                d[name] = v
+                if kind[0] == "r" and v != 0 and problems is not None:
+                    problems.append("%s%s: reserved field is %#x, not 0" % (where, name, v))
+        return d
+
+
+def enc_str64(s):
+    b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+    return b + b"\0" * (64 - len(b))
+
+
+def check_str64(raw):
+    """Section 2: 1..63 bytes of UTF-8 text, no NUL, then NULs up to 64."""
+    raw = bytes(raw)
+    n = raw.find(b"\0")
+    if n < 0:
+        return False, raw.decode("utf-8", "replace"), "no NUL"
+    text = raw[:n]
+    if n == 0:
+        return False, "", "empty"
+    if raw[n:] != b"\0" * (64 - n):
+        return False, text.decode("utf-8", "replace"), "non-NUL after the first NUL"
+    try:
+        return True, text.decode("utf-8"), ""
+    except UnicodeDecodeError:
+        return False, text.decode("utf-8", "replace"), "not UTF-8"
+
+
+L = Layout
+LAYOUT = {
+    HELLO: L([("major", "u16"), ("minor", "u16"), ("rsv", "r32"),
+              ("features", "u64"), ("resume_token", "u64")]),
+    LIST_DEVICES: L([]),
+    LIST_DOMAINS: L([]),
+    CREATE_DOMAIN: L([("flags", "u32"), ("rsv", "r32"), ("device", "str64")]),
+    ATTACH_DEVICE: L([("domain_id", "u32"), ("rsv", "r32"), ("device", "str64")]),
+    DETACH_DEVICE: L([("domain_id", "u32"), ("rsv", "r32"), ("device", "str64")]),
+    DESTROY_DOMAIN: L([("domain_id", "u32"), ("rsv", "r32")]),
+    MAP: L([("domain_id", "u32"), ("flags", "u32"), ("iova", "u64"), ("length", "u64")]),
+    UNMAP: L([("domain_id", "u32"), ("flags", "u32"), ("iova", "u64"), ("length", "u64")]),
+    DMA_WRITE: L([("domain_id", "u32"), ("flags", "u32"), ("iova", "u64"), ("length", "u64")]),
+    TRACK_START: L([("domain_id", "u32"), ("rsv", "r32")]),
+    TRACK_STOP: L([("domain_id", "u32"), ("rsv", "r32")]),
+    SUBSCRIBE: L([("domain_id", "u32"), ("interval_ms", "u32"), ("flags", "u32"), ("rsv", "r32")]),
+    UNSUBSCRIBE: L([("domain_id", "u32"), ("rsv", "r32")]),
+    SYNC: L([("domain_id", "u32"), ("rsv", "r32")]),
+    GET_RANGES: L([("domain_id", "u32"), ("flags", "u32"), ("rsv", "r64")]),
+    ACK: L([("domain_id", "u32"), ("rsv", "r32"), ("generation", "u64")]),
+    STATS: L([("domain_id", "u32"), ("rsv", "r32")]),
+    GET_FDS: L([("domain_id", "u32"), ("rsv", "r32")]),
+    HELLO_REPLY: L([("major", "u16"), ("minor", "u16"), ("max_msg", "u32"),
+                    ("features", "u64"), ("session_token", "u64"), ("uid", "u32"),
+                    ("gid", "u32"), ("session_flags", "u32"), ("rsv", "r32")]),
+    CREATE_DOMAIN_REPLY: L([("domain_id", "u32"), ("dev_id", "u32"), ("status", "u32"), ("rsv", "r32")]),
+    ATTACH_DEVICE_REPLY: L([("dev_id", "u32"), ("rsv", "r32")]),
+    OK: L([]),
+    SUBSCRIBE_REPLY: L([("domain_id", "u32"), ("rsv", "r32"), ("page_size", "u64"),
+                        ("max_leaf", "u64"), ("generation", "u64")]),
+    SYNC_REPLY: L([("generation", "u64"), ("pending_pages", "u64")]),
+    EV_ROUND: L([("domain_id", "u32"), ("rsv", "r32"), ("generation", "u64"),
+                 ("round_pages", "u64"), ("pending_pages", "u64")]),
+    EV_STATE_LOST: L([("domain_id", "u32"), ("rsv", "r32")]),
+    # variable bodies: fixed head (below) then entries / chunks / text
+    LIST_DEVICES_REPLY: L([("count", "u32"), ("rsv", "r32")]),
+    LIST_DOMAINS_REPLY: L([("count", "u32"), ("rsv", "r32")]),
+    STATS_REPLY: L([("count", "u32"), ("rsv", "r32")]),
+    GET_FDS_REPLY: L([("ioas_id", "u32"), ("hwpt_id", "u32"), ("ndevices", "u32"), ("rsv", "r32")]),
+    RANGES: L([("generation", "u64"), ("domain_id", "u32"), ("seq", "u32"),
+               ("total_pages", "u64"), ("nchunks", "u32"), ("rsv", "r32")]),
+    ERROR: L([("errno", "u32"), ("rsv", "r32")]),
+}
+ENTRY = {
+    LIST_DEVICES_REPLY: L([("name", "str64"), ("capabilities", "u64"), ("flags", "u32"),
+                           ("domain_id", "u32"), ("dev_id", "u32"), ("rsv", "r32")]),
+    LIST_DOMAINS_REPLY: L([("domain_id", "u32"), ("status", "u32"), ("owner_uid", "u32"),
+                           ("devices", "u32"), ("mapped_bytes", "u64"), ("page_size", "u64"),
+                           ("generation", "u64"), ("subscribers", "u32"), ("rsv", "r32")]),
+    STATS_REPLY: L([("domain_id", "u32"), ("status", "u32"), ("generation", "u64"),
+                    ("last_round_ns", "u64"), ("last_round_pages", "u64"),
+                    ("dirty_rate", "u64"), ("mapped_bytes", "u64"),
+                    ("pending_pages", "u64"), ("pages_sent", "u64")]),
+    GET_FDS_REPLY: L([("name", "str64"), ("dev_id", "u32"), ("fd_index", "u32")]),
+}
+COUNT_FIELD = {LIST_DEVICES_REPLY: "count", LIST_DOMAINS_REPLY: "count",
+               STATS_REPLY: "count", GET_FDS_REPLY: "ndevices"}
+# The body sizes of the table in section 4 (fixed types)
+FIXED_BODY = {HELLO: 24, LIST_DEVICES: 0, LIST_DOMAINS: 0, CREATE_DOMAIN: 72,
+              ATTACH_DEVICE: 72, DETACH_DEVICE: 72, DESTROY_DOMAIN: 8, MAP: 24,
+              UNMAP: 24, TRACK_START: 8, TRACK_STOP: 8, SUBSCRIBE: 16,
+              UNSUBSCRIBE: 8, SYNC: 8, GET_RANGES: 16, ACK: 16, STATS: 8,
+              GET_FDS: 8, DMA_WRITE: 24, HELLO_REPLY: 40,
+              CREATE_DOMAIN_REPLY: 16, ATTACH_DEVICE_REPLY: 8, OK: 0,
+              SUBSCRIBE_REPLY: 32, SYNC_REPLY: 16, EV_ROUND: 32,
+              EV_STATE_LOST: 8}
+# request flag fields and their defined bits (section 2, 6.x)
+REQ_FLAGS = {CREATE_DOMAIN: 0x3, MAP: 0x7, UNMAP: 0x4, DMA_WRITE: 0x0,
+             SUBSCRIBE: 0x1, GET_RANGES: 0x1}
+# per-packet entry maxima (section 12)
+PER_PACKET = {LIST_DEVICES_REPLY: 744, LIST_DOMAINS_REPLY: 1364,
+              STATS_REPLY: 1023, GET_FDS_REPLY: 909}
+
+for _t, _n in FIXED_BODY.items():
+    assert LAYOUT[_t].size == _n, (tname(_t), LAYOUT[_t].size)
+
+
+# ---------------------------------------------------------------------------
+# Section 9: chunks
+# ---------------------------------------------------------------------------
+
+def leb128(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def runs_of_bits(bitmap, nbits):
+    """Maximal runs (start, count) of set bits in a little-endian bitmap."""
+    x = int.from_bytes(bitmap, "little")
+    runs = []
+    pos = 0
+    while x:
+        tz = (x & -x).bit_length() - 1
+        x >>= tz
+        pos += tz
+        # count ones
+        inv = ~x
+        ones = (inv & -inv).bit_length() - 1
+        runs.append((pos, ones))
+        x >>= ones
+        pos += ones
+    return runs
+
+
+def encode_runs_payload(runs):
+    """runs: maximal, sorted (start, count) relative to the chunk's first."""
+    out = bytearray()
+    cursor = 0
+    for start, count in runs:
+        out += leb128(start - cursor)
+        out += leb128(count)
+        cursor = start + count
+    return bytes(out)
+
+
+def encode_raw_payload(runs, span):
+    x = 0
+    for start, count in runs:
+        x |= ((1 << count) - 1) << start
+    nbytes = (x.bit_length() + 7) // 8
+    return x.to_bytes(nbytes, "little")
+
+
+def encode_chunk(first, span, kind, payload, reserved=0):
+    return CHUNK_HDR.pack(first, span, kind, reserved, len(payload)) + payload
+
+
+def chunk_encode(first, span, runs, allow_raw=True):
+    """Section 9.3: RUNS when strictly smaller than RAW, RAW otherwise."""
+    r = encode_runs_payload(runs)
+    if not allow_raw:
+        return encode_chunk(first, span, CHUNK_RUNS, r)
+    w = encode_raw_payload(runs, span)
+    if len(r) < len(w):
+        return encode_chunk(first, span, CHUNK_RUNS, r)
+    return encode_chunk(first, span, CHUNK_RAW, w)
+
+
+class Chunk:
+    __slots__ = ("first", "span", "kind", "rsv", "len", "payload", "runs",
+                 "npages", "bits", "minimal_runs_len", "raw_len")
+
+    def __repr__(self):
+        return "Chunk(first=%#x span=%d kind=%d len=%d pages=%d)" % (
+            self.first, self.span, self.kind, self.len, self.npages)
+
+
+def _leb(buf, pos, end):
+    """Decode one LEB128 number of at most 3 bytes; return (value, pos) or raise."""
+    v = 0
+    shift = 0
+    for i in range(3):
+        if pos >= end:
+            raise ValueError("LEB128 number runs past the payload")
+        b = buf[pos]
+        pos += 1
+        v |= (b & 0x7f) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, pos
+    raise ValueError("LEB128 number longer than 3 bytes")
+
+
+def decode_chunks(buf, off, end, nchunks, problems):
+    """Decode nchunks chunks of buf[off:end]; canonical-form checks of 9.3."""
+    chunks = []
+    for i in range(nchunks):
+        w = "chunk %d: " % i
+        if off + 16 > end:
+            problems.append(w + "header runs past the packet")
+            return chunks, off
+        c = Chunk()
+        c.first, c.span, c.kind, c.rsv, c.len = CHUNK_HDR.unpack_from(buf, off)
+        off += 16
+        if not 1 <= c.span <= CHUNK_MAX_PAGES:
+            problems.append(w + "span %d not in 1..32768" % c.span)
+        if c.first + c.span > 0xffffffffffffffff:
+            problems.append(w + "first + span overflows")
+        if c.kind not in (CHUNK_RUNS, CHUNK_RAW):
+            problems.append(w + "kind %d" % c.kind)
+        if c.rsv != 0:
+            problems.append(w + "reserved byte %#x" % c.rsv)
+        if c.len < 1:
+            problems.append(w + "len 0")
+        if off + c.len > end:
+            problems.append(w + "len %d runs past the packet" % c.len)
+            return chunks, off
+        c.payload = bytes(buf[off:off + c.len])
+        off += c.len
+        runs = []
+        if c.kind == CHUNK_RUNS:
+            pos, pend = 0, len(c.payload)
+            cursor = 0
+            try:
+                k = 0
+                while pos < pend:
+                    gap, pos = _leb(c.payload, pos, pend)
+                    if pos >= pend:
+                        raise ValueError("payload ends inside a pair")
+                    run, pos = _leb(c.payload, pos, pend)
+                    if run < 1:
+                        raise ValueError("run 0 in pair %d" % k)
+                    if k > 0 and gap < 1:
+                        raise ValueError("gap 0 in pair %d (runs touch)" % k)
+                    start = cursor + gap
+                    cursor = start + run
+                    if cursor > c.span:
+                        raise ValueError("run ends at %d beyond span %d" % (cursor, c.span))
+                    runs.append((start, run))
+                    k += 1
+            except ValueError as e:
+                problems.append(w + "RUNS: " + str(e))
+        elif c.kind == CHUNK_RAW:
+            if c.len > (c.span + 7) // 8:
+                problems.append(w + "RAW len %d > ceil(span/8)" % c.len)
+            if c.len and c.payload[-1] == 0:
+                problems.append(w + "RAW last byte is 0")
+            x = int.from_bytes(c.payload, "little")
+            if x >> c.span:
+                problems.append(w + "RAW bit at or beyond span set")
+            runs = runs_of_bits(c.payload, c.span)
+        c.runs = runs
+        c.npages = sum(n for _, n in runs)
+        c.minimal_runs_len = runs_payload_len(runs)
+        if c.kind == CHUNK_RAW:
+            c.bits = int.from_bytes(c.payload, "little")
+        else:
+            c.bits = bits_of_runs(runs, c.span)
+        c.raw_len = (c.bits.bit_length() + 7) // 8
+        chunks.append(c)
+    return chunks, off
+
+
+def chunk_bits(c):
+    """The chunk's pages as a Python int, bit i = page first + i."""
+    return c.bits
+
+
+def _leblen(v):
+    return 1 if v < 0x80 else (2 if v < 0x4000 else 3)
+
+
+def runs_payload_len(runs):
+    n = 0
+    cursor = 0
+    for start, count in runs:
+        n += _leblen(start - cursor) + _leblen(count)
+        cursor = start + count
+    return n
+
+
+def bits_of_runs(runs, span):
+    b = bytearray((span + 7) // 8 + 1)
+    for p, count in runs:
+        end = p + count
+        while p < end and p & 7:
+            b[p >> 3] |= 1 << (p & 7)
+            p += 1
+        if end - p >= 8:
+            nb = (end - p) >> 3
+            b[p >> 3:(p >> 3) + nb] = b"\xff" * nb
+            p += nb << 3
+        while p < end:
+            b[p >> 3] |= 1 << (p & 7)
+            p += 1
+    return int.from_bytes(b, "little")
+
+
+# ---------------------------------------------------------------------------
+# Section 3: messages
+# ---------------------------------------------------------------------------
+
+class Msg:
+    """A decoded packet."""
+
+    def __init__(self):
+        self.type = self.flags = self.length = self.id = 0
+        self.size = 0
+        self.f = {}
+        self.entries = []
+        self.chunks = []
+        self.text = b""
+        self.problems = []
+        self.raw = b""
+        self.fds = []
+        self.trunc = False
+
+    @property
+    def name(self):
+        return tname(self.type)
+
+    @property
+    def errno(self):
+        return self.f.get("errno") if self.type == ERROR else None
+
+    @property
+    def more(self):
+        return bool(self.flags & PROTO_F_MORE)
+
+    def __repr__(self):
+        if self.type == ERROR:
+            return "ERROR(id=%d errno=%s text=%r)" % (self.id, ename(self.f.get("errno", 0)),
+                                                       self.text.decode("utf-8", "replace"))
+        return "%s(id=%d flags=%d %s%s)" % (self.name, self.id, self.flags, self.f,
+                                           (" entries=%d" % len(self.entries)) if self.entries else "")
+
+
+def encode(mtype, mid, fields=None, flags=0, entries=None, chunks=b"",
+           text=b"", body=None, length=None):
+    """Encode one message.  body overrides the body; length overrides the
+    header's length field (for malformed-message tests)."""
+    if body is None:
+        lay = LAYOUT[mtype]
+        fields = dict(fields or {})
+        if mtype in ENTRY:
+            entries = entries or []
+            fields.setdefault(COUNT_FIELD[mtype], len(entries))
+            body = lay.pack(fields) + b"".join(ENTRY[mtype].pack(e) for e in entries)
+        elif mtype == RANGES:
+            body = lay.pack(fields) + bytes(chunks)
+        elif mtype == ERROR:
+            body = lay.pack(fields) + (text.encode() if isinstance(text, str) else bytes(text))
+        else:
+            body = lay.pack(fields)
+    n = HDR_SIZE + len(body) if length is None else length
+    return HDR.pack(mtype, flags, n, mid) + body
+
+
+def decode(pkt, direction=None):
+    """Decode a packet and list every way it breaks the spec in .problems.
+    direction: 'C2D' or 'D2C' (None: inferred from the type)."""
+    m = Msg()
+    m.raw = bytes(pkt)
+    m.size = len(pkt)
+    p = m.problems
+    if len(pkt) < HDR_SIZE:
+        p.append("packet of %d bytes is shorter than the 16-byte header" % len(pkt))
+        return m
+    m.type, m.flags, m.length, m.id = HDR.unpack_from(pkt, 0)
+    if m.length != len(pkt):
+        p.append("length %d != packet size %d" % (m.length, len(pkt)))
+    if not HDR_SIZE <= m.length <= PROTO_MAX_MSG:
+        p.append("length %d not in 16..65536" % m.length)
+    if len(pkt) > PROTO_MAX_MSG:
+        p.append("packet of %d bytes > 65536" % len(pkt))
+    if m.flags & ~PROTO_F_MORE:
+        p.append("header flags %#x has bits other than PROTO_F_MORE" % m.flags)
+    if m.flags & PROTO_F_MORE and m.type not in STREAM_TYPES:
+        p.append("PROTO_F_MORE on %s" % tname(m.type))
+    if m.type not in NAMES:
+        p.append("unknown type %#06x" % m.type)
+        return m
+    if direction is None:
+        direction = "C2D" if m.type in REQUEST_TYPES else "D2C"
+    if direction == "C2D" and m.type not in REQUEST_TYPES:
+        p.append("%s is not a request type" % m.name)
+    if direction == "D2C" and m.type not in D2C_TYPES:
+        p.append("%s is not a type dirtyd sends" % m.name)
+    if m.type in EVENT_TYPES:
+        if m.id != 0:
+            p.append("event with id %d, not 0" % m.id)
+    elif direction == "C2D" and m.id == 0:
+        p.append("request id 0")
+    elif direction == "D2C" and m.id == 0 and m.type != ERROR:
+        p.append("%s with id 0" % m.name)
+    body = memoryview(m.raw)[HDR_SIZE:]
+    blen = len(body)
+    lay = LAYOUT[m.type]
+    if m.type in FIXED_BODY:
+        if blen != FIXED_BODY[m.type]:
+            p.append("%s body %d bytes, not %d" % (m.name, blen, FIXED_BODY[m.type]))
+            return m
+        m.f = lay.unpack(body, 0, p)
+    else:
+        if blen < lay.size:
+            p.append("%s body %d bytes, shorter than its %d-byte head" % (m.name, blen, lay.size))
+            return m
+        m.f = lay.unpack(body, 0, p)
+        if m.type in ENTRY:
+            ent = ENTRY[m.type]
+            cnt = m.f[COUNT_FIELD[m.type]]
+            if lay.size + cnt * ent.size != blen:
+                p.append("%s: count %d does not fill the body of %d bytes" % (m.name, cnt, blen))
+                cnt = max(0, min(cnt, (blen - lay.size) // ent.size))
+            if cnt > PER_PACKET[m.type]:
+                p.append("%s: %d entries in one packet > %d" % (m.name, cnt, PER_PACKET[m.type]))
+            for i in range(cnt):
+                m.entries.append(ent.unpack(body, lay.size + i * ent.size, p, "entry %d " % i))
+        elif m.type == RANGES:
+            chunks, end = decode_chunks(body, lay.size, blen, m.f["nchunks"], p)
+            m.chunks = chunks
+            if end != blen and len(chunks) == m.f["nchunks"]:
+                p.append("RANGES: %d chunks end at byte %d of a %d-byte body" % (len(chunks), end, blen))
+            if sum(c.npages for c in chunks) > m.f["total_pages"]:
+                p.append("RANGES: chunks hold more than total_pages")
+        elif m.type == ERROR:
+            m.text = bytes(body[lay.size:])
+            e = m.f["errno"]
+            if not 1 <= e <= 4095:
+                p.append("ERROR errno %d not in 1..4095" % e)
+            if len(m.text) > 1024:
+                p.append("ERROR text %d bytes > 1024" % len(m.text))
+            if b"\0" in m.text:
+                p.append("ERROR text holds a NUL")
+            try:
+                m.text.decode("utf-8")
+            except UnicodeDecodeError:
+                p.append("ERROR text is not UTF-8")
+    # semantic field rules
+    if direction == "C2D" and m.type in REQ_FLAGS and "flags" in m.f:
+        if m.f["flags"] & ~REQ_FLAGS[m.type]:
+            p.append("%s flags %#x has undefined bits" % (m.name, m.f["flags"]))
+    if m.type == LIST_DOMAINS_REPLY:
+        for e in m.entries:
+            s = e["status"]
+            if bool(s & ST_SUPPORTED) == bool(s & ST_UNSUPPORTED):
+                p.append("domain %d status %#x: not exactly one of SUPPORTED/UNSUPPORTED" % (e["domain_id"], s))
+            if s & ST_ENABLED and not s & ST_SUPPORTED:
+                p.append("domain %d status %#x: ENABLED without SUPPORTED" % (e["domain_id"], s))
+    return m
+
+
+def hexdump(b, limit=96):
+    b = bytes(b)
+    s = " ".join("%02x" % x for x in b[:limit])
+    if len(b) > limit:
+        s += " ... (%d bytes)" % len(b)
+    return s
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+
+class Recorder:
+    def __init__(self):
+        self.results = []          # (ok, section, text)
+        self.verbose = False
+        self.violations = {}       # (section, what) -> example
+        self.packets_seen = 0
+        self.echo = True
+
+    def check(self, section, desc, cond, expected=None, got=None):
+        if cond:
+            line = "ok: §%s %s" % (section, desc)
+        else:
+            line = "FAIL: §%s %s" % (section, desc)
+            if expected is not None or got is not None:
+                line += ": expected %s, got %s" % (expected, got)
+        self.results.append((bool(cond), line))
+        if self.echo:
+            print(line, flush=True)
+        return bool(cond)
+
+    def info(self, text):
+        if self.verbose and self.echo:
+            print("   " + text, flush=True)
+
+    def violation(self, section, what, pkt):
+        key = (section, what)
+        if key not in self.violations:
+            self.violations[key] = pkt
+            self.check(section, "received packet is well-formed", False,
+                       "no violation", "%s in %s" % (what, hexdump(pkt, 64)))
+
+
+R = Recorder()
+
+
+class Timeout(Exception):
+    pass
+
+
+class Closed(Exception):
+    pass
+
+
+def validate_incoming(m):
+    """Section 2/3/6/9 rules every packet dirtyd sends must follow."""
+    R.packets_seen += 1
+    for prob in m.problems:
+        sec = "9.3" if "chunk" in prob else ("6.15" if "ERROR" in prob else "3")
+        R.violation(sec, re.sub(r"(?<![\w-])\d+", "N", prob), m.raw)
+
+
+# ---------------------------------------------------------------------------
+# Client (section 1, 8.1, 8.2)
+# ---------------------------------------------------------------------------
+
+class Conn:
+    def __init__(self, path, timeout=3.0):
+        self.path = path
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.s.connect(path)
+        self.next_id = 100
+        self.events = []
+        self.stash = {}
+        self.timeout = timeout
+        self.closed = False
+        self.hello_reply = None
+        self.features = 0
+
+    def close(self):
+        if not self.closed:
+            self.s.close()
+            self.closed = True
+
+    def fileno(self):
+        return self.s.fileno()
+
+    def new_id(self):
+        self.next_id += 1
+        return self.next_id
+
+    def send(self, data, fds=None):
+        if fds:
+            self.s.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        else:
+            self.s.send(data)
+
+    def recv(self, timeout=None):
+        """One packet, or raise Timeout / Closed."""
+        t = self.timeout if timeout is None else timeout
+        r, _, _ = select.select([self.s], [], [], t)
+        if not r:
+            raise Timeout()
+        try:
+            data, anc, mflags, _ = self.s.recvmsg(PROTO_MAX_MSG + 4096, socket.CMSG_SPACE(256 * 4))
+        except ConnectionResetError:
+            raise Closed()
+        if not data and not anc:
+            raise Closed()
+        m = decode(data, "D2C")
+        m.trunc = bool(mflags & socket.MSG_TRUNC)
+        for level, typ, cdata in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds = array.array("i")
+                fds.frombytes(cdata[:len(cdata) - len(cdata) % 4])
+                m.fds.extend(fds)
+        if m.fds and m.type != GET_FDS_REPLY:
+            R.violation("1", "SCM_RIGHTS with a packet other than GET_FDS_REPLY", m.raw)
+            for fd in m.fds:
+                os.close(fd)
+        validate_incoming(m)
+        return m
+
+    def wait(self, mid, timeout=None):
+        """Every packet of the answer to request mid (one, or a stream)."""
+        t = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        got = []
+        while True:
+            lst = self.stash.get(mid)
+            while lst:
+                m = lst.pop(0)
+                got.append(m)
+                if m.type == ERROR or m.type not in STREAM_TYPES or not m.more:
+                    if not lst:
+                        del self.stash[mid]
+                    return got
+            if mid in self.stash and not self.stash[mid]:
+                del self.stash[mid]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout()
+            m = self.recv(left)
+            if m.type in EVENT_TYPES:
+                self.events.append(m)
+                continue
+            if m.id == mid:
+                got.append(m)
+                if m.type == ERROR or m.type not in STREAM_TYPES or not m.more:
+                    return got
+            else:
+                self.stash.setdefault(m.id, []).append(m)
+
+    def request(self, mtype, fields=None, mid=None, timeout=None, **kw):
+        if mid is None:
+            mid = self.new_id()
+        self.send(encode(mtype, mid, fields, **kw))
+        return self.wait(mid, timeout)
+
+    def req1(self, mtype, fields=None, **kw):
+        got = self.request(mtype, fields, **kw)
+        if len(got) != 1:
+            R.check("8.1", "%s answered by one packet" % tname(mtype), False, 1, len(got))
+        return got[-1]
+
+    def raw(self, data, mid, timeout=None, fds=None):
+        self.send(data, fds)
+        return self.wait(mid, timeout)
+
+    def hello(self, features=0, token=0, major=1, minor=0):
+        m = self.req1(HELLO, {"major": major, "minor": minor, "features": features,
+                              "resume_token": token})
+        if m.type == HELLO_REPLY:
+            self.hello_reply = m
+            self.features = m.f["features"]
+        return m
+
+    def next(self, timeout=None):
+        """The next packet that is not an event, whatever its id."""
+        for k in sorted(self.stash):
+            if self.stash[k]:
+                m = self.stash[k].pop(0)
+                if not self.stash[k]:
+                    del self.stash[k]
+                return m
+        t = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout()
+            m = self.recv(left)
+            if m.type in EVENT_TYPES:
+                self.events.append(m)
+                continue
+            return m
+
+    def drain(self, timeout=0.05):
+        """Everything that arrives within timeout (events, strays)."""
+        out = []
+        while True:
+            try:
+                m = self.recv(timeout)
+            except (Timeout, Closed):
+                return out
+            if m.type in EVENT_TYPES:
+                self.events.append(m)
+            else:
+                out.append(m)
+
+    def strays(self):
+        """Packets received that answer no outstanding request."""
+        out = [m for l in self.stash.values() for m in l]
+        self.stash.clear()
+        return out + self.drain(0.02)
+
+
+def connect(path, features=0, token=0, timeout=3.0):
+    c = Conn(path, timeout)
+    c.hello(features, token)
+    return c
+
+
+def ok_or_err(m):
+    if m.type == ERROR:
+        return "ERROR %s %r" % (ename(m.f.get("errno", 0)), m.text.decode("utf-8", "replace"))
+    return m.name
+
+
+# ---------------------------------------------------------------------------
+# The daemon
+# ---------------------------------------------------------------------------
+
+class Daemon:
+    def __init__(self, binary, tmpdir, name, conf, sockpath):
+        self.binary = binary
+        self.dir = tmpdir
+        self.name = name
+        self.sock = sockpath
+        self.conf = os.path.join(tmpdir, name + ".conf")
+        self.logpath = os.path.join(tmpdir, name + ".log")
+        with open(self.conf, "w") as fh:
+            fh.write(conf)
+        self.log = open(self.logpath, "wb")
+        self.proc = subprocess.Popen([binary, "--config", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.ready = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                s.connect(sockpath)
+                s.close()
+                self.ready = True
+                break
+            except OSError:
+                time.sleep(0.02)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return None
+        self.log.close()
+        return self.proc.returncode
+
+    def logtext(self):
+        try:
+            with open(self.logpath, "rb") as fh:
+                return fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+def as_user(uid, gid, groups, fn, *args):
+    """Run fn(*args) in a forked child with the given credentials; return
+    its value (checks it records are merged into R)."""
+    rfd, wfd = os.pipe()
+    sys.stdout.flush()
+    n0 = len(R.results)
+    seen0 = R.packets_seen
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(rfd)
+            R.echo = False
+            AGG.items.clear()
+            AGG.order.clear()
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+            val = fn(*args)
+            AGG.flush()
+            out = ("ok", val, R.results[n0:], R.violations, R.packets_seen - seen0)
+        except BaseException:
+            AGG.flush()
+            out = ("exc", traceback.format_exc(), R.results[n0:], R.violations, R.packets_seen - seen0)
+        try:
+            data = pickle.dumps(out)
+        except Exception:
+            data = pickle.dumps(("exc", "unpicklable result", R.results[n0:], {}, 0))
+        with os.fdopen(wfd, "wb") as fh:
+            fh.write(data)
+        os._exit(0)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as fh:
+        data = fh.read()
+    os.waitpid(pid, 0)
+    kind, val, results, viol, seen = pickle.loads(data)
+    for okv, line in results:
+        R.results.append((okv, line))
+        print(line, flush=True)
+    for k, v in viol.items():
+        R.violations.setdefault(k, v)
+    R.packets_seen += seen
+    if kind == "exc":
+        R.check("-", "helper running as uid %d raised" % uid, False, "no exception", val.strip().splitlines()[-1])
+        if R.verbose:
+            print(val)
+        return None
+    return val
+
+
+# ---------------------------------------------------------------------------
+# Aggregated checks (rules checked on many packets, printed once)
+# ---------------------------------------------------------------------------
+
+class Agg:
+    def __init__(self):
+        self.items = {}     # key -> [section, desc, count, fails, first_detail]
+        self.order = []
+
+    def add(self, section, desc, cond, detail=""):
+        key = (section, desc)
+        it = self.items.get(key)
+        if it is None:
+            it = self.items[key] = [section, desc, 0, 0, ""]
+            self.order.append(key)
+        it[2] += 1
+        if not cond:
+            it[3] += 1
+            if not it[4]:
+                it[4] = detail
+
+    def flush(self):
+        for key in self.order:
+            sec, desc, n, nf, det = self.items[key]
+            R.check(sec, "%s (%d cases)" % (desc, n), nf == 0, "all", "%d failed, first: %s" % (nf, det))
+        self.items.clear()
+        self.order.clear()
+
+
+AGG = Agg()
+
+
+def expect_error(c, section, desc, msgs, errno_, mid, must_contain=(), ping=True):
+    """msgs: the answer (list).  Checks it is exactly one ERROR errno_ with
+    the request's id, then that the session is still usable."""
+    m = msgs[-1] if msgs else None
+    got = ok_or_err(m) if m else "nothing"
+    okv = (len(msgs) == 1 and m.type == ERROR and m.f.get("errno") == errno_ and m.id == mid
+           and not m.problems)
+    text = m.text.decode("utf-8", "replace") if m is not None and m.type == ERROR else ""
+    miss = [s for s in must_contain
+            if not (any(str(a) in text for a in s) if isinstance(s, tuple) else str(s) in text)]
+    if okv and miss:
+        okv = False
+        got += " (text lacks %s)" % ", ".join(repr(str(s)) for s in miss)
+    if okv and m.id != mid:
+        got += " id %d" % m.id
+    if m is not None and m.id != mid:
+        got += " with id %d (request id %d)" % (m.id, mid)
+    R.check(section, desc, okv, "ERROR %s%s" % (ename(errno_), (" naming " + ", ".join(str(s) for s in must_contain)) if must_contain else ""), got)
+    if ping:
+        session_usable(c, section, desc)
+    return m
+
+
+def session_usable(c, section, desc):
+    try:
+        r = c.request(LIST_DOMAINS, timeout=2)
+        okv = r[-1].type == LIST_DOMAINS_REPLY
+    except (Timeout, Closed) as e:
+        okv = False
+        r = [type(e).__name__]
+    AGG.add(section if section in ("3", "4", "2", "7") else "7",
+            "session stays usable after an error", okv, "%s: %s" % (desc, r[-1]))
+    return okv
+
+
+def send_err(c, section, desc, mtype, fields, errno_, must_contain=(), ping=True, **kw):
+    mid = kw.pop("mid") if "mid" in kw else c.new_id()
+    data = kw.pop("data", None)
+    if data is None:
+        data = encode(mtype, mid, fields, **kw)
+    try:
+        c.send(data)
+        msgs = [c.next()]
+        while msgs[-1].type in STREAM_TYPES and msgs[-1].more:
+            msgs.append(c.next())
+    except Timeout:
+        msgs = []
+    except Closed:
+        R.check(section, desc, False, "ERROR %s" % ename(errno_), "connection closed")
+        return None
+    return expect_error(c, section, desc, msgs, errno_, mid, must_contain, ping=ping)
+
+
+def must(c, mtype, fields=None, want=None, section="6", desc=None, **kw):
+    """A request expected to succeed; returns the last packet."""
+    want = want or ANSWER[mtype]
+    try:
+        r = c.request(mtype, fields, **kw)
+    except Timeout:
+        R.check(section, desc or "%s succeeds" % tname(mtype), False, tname(want), "timeout")
+        raise
+    m = r[-1]
+    if m.type != want or desc:
+        R.check(section, desc or "%s %s succeeds" % (tname(mtype), fields or ""), m.type == want,
+                tname(want), ok_or_err(m))
+    return m if len(r) == 1 else r
+
+
+def create(c, dev, flags=CREATE_TRACKING, section="6.4"):
+    m = must(c, CREATE_DOMAIN, {"flags": flags, "device": dev}, section=section)
+    return m.f["domain_id"] if m.type == CREATE_DOMAIN_REPLY else None
+
+
+# ---------------------------------------------------------------------------
+# Page sets and RANGES streams (section 9)
+# ---------------------------------------------------------------------------
+
+PAGE = 4096
+
+
+class PageSet:
+    """A set of page numbers backed by a bytearray bitmap."""
+
+    def __init__(self, npages):
+        self.n = npages
+        self.b = bytearray((npages + 7) // 8)
+
+    def add(self, p, count=1):
+        b = self.b
+        end = p + count
+        while p < end and p & 7:
+            b[p >> 3] |= 1 << (p & 7)
+            p += 1
+        if end - p >= 8:
+            nb = (end - p) >> 3
+            b[p >> 3:(p >> 3) + nb] = b"\xff" * nb
+            p += nb << 3
+        while p < end:
+            b[p >> 3] |= 1 << (p & 7)
+            p += 1
+
+    def add_bytes(self, iova, length):
+        self.add(iova // PAGE, length // PAGE)
+
+    def as_int(self):
+        return int.from_bytes(self.b, "little")
+
+
+def int_pages(x, limit=8):
+    """A few page numbers of a set held as an int, for messages."""
+    out = []
+    pos = 0
+    while x and len(out) < limit:
+        tz = (x & -x).bit_length() - 1
+        pos += tz
+        out.append("%#x" % pos)
+        x >>= tz + 1
+        pos += 1
+    return "[" + ", ".join(out) + (", ..." if x else "") + "]"
+
+
+def describe_diff(got, want):
+    missing = want & ~got
+    extra = got & ~want
+    return "missing %d pages %s, extra %d pages %s" % (
+        missing.bit_count(), int_pages(missing), extra.bit_count(), int_pages(extra))
+
+
+class Stream:
+    def __init__(self):
+        self.msgs = []
+        self.gen = None
+        self.total = None
+        self.pages = 0          # int bitset
+        self.npages = 0
+        self.chunks = []
+        self.error = None
+
+
+def get_ranges(c, dom, flags=0, mappings=None, extra_ok=(), raw_ok=None, mid=None, timeout=10):
+    """GET_RANGES and check every stream rule of sections 6.11, 8.2, 9.
+    mappings: list of (first_page, npages) of the domain's mappings.
+    extra_ok: page ranges (first, n) that may hold pages besides mappings."""
+    if raw_ok is None:
+        raw_ok = bool(c.features & FEAT_RANGES_RAW)
+    st = Stream()
+    if mid is None:
+        mid = c.new_id()
+    msgs = c.raw(encode(GET_RANGES, mid, {"domain_id": dom, "flags": flags}), mid, timeout=timeout)
+    st.msgs = msgs
+    if msgs[-1].type == ERROR:
+        st.error = msgs[-1]
+        return st
+    bad = None
+    for i, m in enumerate(msgs):
+        if m.type != RANGES:
+            bad = "packet %d is %s" % (i, m.name)
+            break
+    AGG.add("6.11", "GET_RANGES is answered by RANGES packets", bad is None, bad)
+    if bad:
+        st.error = msgs[-1]
+        return st
+    last = len(msgs) - 1
+    seq_ok = all(m.f["seq"] == i for i, m in enumerate(msgs))
+    AGG.add("8.2", "RANGES packets numbered seq 0, 1, 2, ... without gap", seq_ok,
+            [m.f["seq"] for m in msgs][:10])
+    more_ok = all(m.more == (i != last) for i, m in enumerate(msgs))
+    AGG.add("8.2", "every stream packet but the last has PROTO_F_MORE, the last has not", more_ok,
+            [m.flags for m in msgs][:10])
+    st.gen = msgs[0].f["generation"]
+    st.total = msgs[0].f["total_pages"]
+    same = all(m.f["generation"] == st.gen and m.f["total_pages"] == st.total and
+               m.f["domain_id"] == dom for m in msgs)
+    AGG.add("6.11", "generation, domain_id and total_pages are the same in every packet", same,
+            [(m.f["generation"], m.f["total_pages"], m.f["domain_id"]) for m in msgs][:4])
+    nonempty = all(m.f["nchunks"] > 0 for m in msgs[:-1])
+    AGG.add("6.11", "only the last RANGES packet may hold 0 chunks", nonempty,
+            [m.f["nchunks"] for m in msgs])
+    prev_end = -1
+    order_ok = True
+    order_detail = ""
+    pages = 0
+    for m in msgs:
+        for ch in m.chunks:
+            st.chunks.append(ch)
+            if ch.first < prev_end and order_ok:
+                order_ok = False
+                order_detail = "chunk at page %#x starts before previous end %#x" % (ch.first, prev_end)
+            prev_end = ch.first + ch.span
+            if ch.kind == CHUNK_RAW:
+                AGG.add("9.3", "CHUNK_RAW only when PROTO_FEAT_RANGES_RAW is negotiated", raw_ok,
+                        "RAW chunk at %#x without the feature" % ch.first)
+            if raw_ok:
+                want_kind = CHUNK_RUNS if ch.minimal_runs_len < ch.raw_len else CHUNK_RAW
+                AGG.add("9.3", "encoder picks RUNS iff strictly smaller than RAW, else RAW",
+                        ch.kind == want_kind,
+                        "chunk at %#x kind %d: runs %d bytes, raw %d bytes" % (
+                            ch.first, ch.kind, ch.minimal_runs_len, ch.raw_len))
+                AGG.add("12", "a chunk is at most 16 + 4096 bytes (RAW negotiated)",
+                        16 + ch.len <= 16 + 4096, "chunk at %#x: %d bytes" % (ch.first, 16 + ch.len))
+            AGG.add("9.3", "a chunk with no dirty page is not sent", ch.npages > 0,
+                    "empty chunk at %#x" % ch.first)
+            if mappings is not None:
+                inmap = None
+                for (mf, mn) in mappings:
+                    if mf <= ch.first < mf + mn:
+                        inmap = (mf, mn)
+                        break
+                if inmap:
+                    mf, mn = inmap
+                    AGG.add("9.4", "spans never cross a mapping's end", ch.first + ch.span <= mf + mn,
+                            "chunk %#x+%d crosses mapping end %#x" % (ch.first, ch.span, mf + mn))
+                    AGG.add("9.4", "spans start at multiples of 32768 pages or at a mapping's start",
+                            ch.first % CHUNK_MAX_PAGES == 0 or ch.first == mf,
+                            "chunk at %#x in mapping at %#x" % (ch.first, mf))
+                else:
+                    in_extra = any(ef <= ch.first < ef + en for ef, en in extra_ok)
+                    AGG.add("9.4", "every dirty page lies within a mapping of the domain", in_extra,
+                            "chunk at %#x outside every mapping %s" % (ch.first, mappings))
+            pages |= chunk_bits(ch) << ch.first
+    AGG.add("9.4", "chunks in increasing page order, spans not overlapping (whole stream)",
+            order_ok, order_detail)
+    st.pages = pages
+    st.npages = pages.bit_count()
+    summed = sum(ch.npages for ch in st.chunks)
+    AGG.add("9.4", "the pages of all chunks add up to total_pages, no page twice",
+            summed == st.total == st.npages, "sum %d, total_pages %d, distinct %d" % (summed, st.total, st.npages))
+    if st.total == 0:
+        AGG.add("6.11", "an empty generation is one packet with 0 chunks",
+                len(msgs) == 1 and msgs[0].f["nchunks"] == 0,
+                "%d packets" % len(msgs))
+    return st
+
+
+def range_bits(first, n):
+    return ((1 << n) - 1) << first
+
+
+def map_bits(mappings):
+    x = 0
+    for f, n in mappings:
+        x |= range_bits(f, n)
+    return x
+
+
+def pipeline(c, reqs, window=48, section="6.7", desc="pipelined requests"):
+    """Send (type, fields) requests with at most window outstanding; return
+    the answers in order."""
+    out = []
+    ids = []
+    answers = []
+    for mt, fl in reqs:
+        mid = c.new_id()
+        c.send(encode(mt, mid, fl))
+        ids.append(mid)
+        if len(ids) - len(answers) >= window:
+            answers.append(c.wait(ids[len(answers)])[-1])
+    while len(answers) < len(ids):
+        answers.append(c.wait(ids[len(answers)])[-1])
+    return answers
+
+
+def dma_writes(c, dom, runs, oracle=None, section="6.7"):
+    """DMA_WRITE each (first_page, npages) run; all must be OK."""
+    ans = pipeline(c, [(DMA_WRITE, {"domain_id": dom, "iova": f * PAGE, "length": n * PAGE})
+                       for f, n in runs])
+    bad = [a for a in ans if a.type != OK]
+    AGG.add(section, "DMA_WRITE to a writeable mapping is answered OK", not bad,
+            ok_or_err(bad[0]) if bad else "")
+    if oracle is not None:
+        for f, n in runs:
+            oracle.add(f, n)
+    return not bad
+
+
+# ---------------------------------------------------------------------------
+# Section 14: the examples
+# ---------------------------------------------------------------------------
+
+def parse_examples(path):
+    """[(title, bytes)] of every ```hex block, in order, with the nearest
+    preceding 'Example: NAME' title."""
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    out = []
+    title = None
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        mt = re.match(r"^Example:\s*(\S+)", ln)
+        if mt:
+            title = mt.group(1)
+        if ln.strip() == "```hex":
+            buf = bytearray()
+            i += 1
+            while lines[i].strip() != "```":
+                code = lines[i].split("#", 1)[0]
+                for tok in code.split():
+                    buf.append(int(tok, 16))
+                i += 1
+            out.append((title, bytes(buf)))
+            title = None
+        i += 1
+    return out
+
+
+EX_TEXT = (b"device sim-legacy0 cannot track dirty pages (its IOMMU lacks "
+           b"IOMMU_HW_CAP_DIRTY_TRACKING); create a domain without tracking for it")
+# page runs the RANGES example's text names: 0x40000-0x40002, 0x40010,
+# 0x403f9-0x40408, and 0x48000, 0x48002, ... 0x4801e
+EX_RANGES_PAGES = ([(0x40000, 3), (0x40010, 1), (0x403f9, 0x40408 - 0x403f9 + 1)] +
+                   [(0x48000 + 2 * i, 1) for i in range(16)])
+
+# What the text of section 14 says each example holds: (name, id, length, flags, fields)
+EXPECT = [
+    ("HELLO", 1, 40, {"major": 1, "minor": 0, "rsv": 0, "features": 0xf, "resume_token": 0}),
+    ("HELLO_REPLY", 1, 56, {"major": 1, "minor": 0, "max_msg": 65536, "features": 0xb,
+                            "session_token": 0x5a17c0ffee0d1e55, "uid": 1000, "gid": 1000,
+                            "session_flags": 0, "rsv": 0}),
+    ("LIST_DEVICES", 3, 16, {}),
+    ("LIST_DEVICES_REPLY", 3, 112, {"count": 1, "rsv": 0}),
+    ("CREATE_DOMAIN", 4, 88, {"flags": CREATE_TRACKING, "rsv": 0, "device": "sim-legacy0"}),
+    ("ERROR", 4, 154, {"errno": 95, "rsv": 0}),
+    ("CREATE_DOMAIN", 5, 88, {"flags": CREATE_TRACKING, "rsv": 0, "device": "sim0"}),
+    ("CREATE_DOMAIN_REPLY", 5, 32, {"domain_id": 1, "dev_id": 2, "status": ST_SUPPORTED, "rsv": 0}),
+    ("MAP", 6, 40, {"domain_id": 1, "flags": MAP_READABLE | MAP_WRITEABLE, "iova": 0x40000000,
+                    "length": 0x40000000}),
+    ("OK", 6, 16, {}),
+    ("TRACK_START", 7, 24, {"domain_id": 1, "rsv": 0}),
+    ("SUBSCRIBE", 8, 32, {"domain_id": 1, "interval_ms": 100, "flags": 0, "rsv": 0}),
+    ("SUBSCRIBE_REPLY", 8, 48, {"domain_id": 1, "rsv": 0, "page_size": 4096, "max_leaf": 0x200000,
+                                "generation": 0}),
+    ("SYNC", 9, 24, {"domain_id": 1, "rsv": 0}),
+    ("SYNC_REPLY", 9, 32, {"generation": 5, "pending_pages": 36}),
+    ("GET_RANGES", 10, 32, {"domain_id": 1, "flags": 0, "rsv": 0}),
+    ("RANGES", 10, 91, {"generation": 5, "domain_id": 1, "seq": 0, "total_pages": 36, "nchunks": 2,
+                        "rsv": 0}),
+    ("ACK", 11, 32, {"domain_id": 1, "rsv": 0, "generation": 5}),
+    ("STATS", 12, 24, {"domain_id": 0, "rsv": 0}),
+    ("STATS_REPLY", 12, 88, {"count": 1, "rsv": 0}),
+    ("EV_ROUND", 0, 48, {"domain_id": 1, "rsv": 0, "generation": 6, "round_pages": 12,
+                         "pending_pages": 12}),
+    ("EV_STATE_LOST", 0, 24, {"domain_id": 1, "rsv": 0}),
+    ("HELLO", 1, 40, {"major": 1, "minor": 0, "rsv": 0, "features": 0xb,
+                      "resume_token": 0x5a17c0ffee0d1e55}),
+    ("HELLO_REPLY", 1, 56, {"major": 1, "minor": 0, "max_msg": 65536, "features": 0xb,
+                            "session_token": 0x0badcafe12345678, "uid": 1000, "gid": 1000,
+                            "session_flags": SESSION_STATE_LOST, "rsv": 0}),
+]
+EX_DEVICE_ENTRY = {"name": "sim0", "capabilities": IOMMU_HW_CAP_DIRTY_TRACKING,
+                   "flags": DEV_DIRTY_CAPABLE | DEV_BOUND | DEV_ATTACHED, "domain_id": 1,
+                   "dev_id": 2, "rsv": 0}
+EX_STATS_ENTRY = {"domain_id": 1, "status": ST_ENABLED | ST_SUPPORTED, "generation": 5,
+                  "last_round_ns": 850000, "last_round_pages": 36, "dirty_rate": 360,
+                  "mapped_bytes": 1 << 30, "pending_pages": 0, "pages_sent": 36}
+
+
+def reencode(m):
+    """Encode a decoded message again from its fields alone."""
+    if m.type == RANGES:
+        chunks = b""
+        for ch in m.chunks:
+            if ch.kind == CHUNK_RUNS:
+                payload = encode_runs_payload(ch.runs)
+            else:
+                payload = encode_raw_payload(ch.runs, ch.span)
+            chunks += encode_chunk(ch.first, ch.span, ch.kind, payload)
+        return encode(m.type, m.id, m.f, flags=m.flags, chunks=chunks)
+    if m.type == ERROR:
+        return encode(m.type, m.id, m.f, flags=m.flags, text=m.text)
+    if m.type in ENTRY:
+        return encode(m.type, m.id, m.f, flags=m.flags, entries=m.entries)
+    return encode(m.type, m.id, m.f, flags=m.flags)
+
+
+def t_examples_offline(ctx):
+    exs = parse_examples(ctx.spec)
+    ctx.examples = exs
+    R.check("14", "the spec holds %d hex examples" % len(EXPECT), len(exs) == len(EXPECT),
+            len(EXPECT), len(exs))
+    for i, ((title, pkt), (name, mid, length, fields)) in enumerate(zip(exs, EXPECT)):
+        tag = "example %d (%s)" % (i + 1, name)
+        m = decode(pkt)
+        R.check("14", tag + ": decodes without a problem", not m.problems, "none", m.problems)
+        R.check("14", tag + ": title names its type", title == name == m.name, name, (title, m.name))
+        got = {"id": m.id, "length": m.length, "flags": m.flags, "size": len(pkt)}
+        want = {"id": mid, "length": length, "flags": 0, "size": length}
+        R.check("3", tag + ": header id, flags, length equal the packet's", got == want, want, got)
+        diff = {k: (v, m.f.get(k)) for k, v in fields.items() if m.f.get(k) != v}
+        R.check("6", tag + ": body fields are what the text says", not diff, "as text", diff)
+        R.check("14", tag + ": re-encodes to the same bytes", reencode(m) == pkt,
+                hexdump(pkt), hexdump(reencode(m)))
+        if name == "LIST_DEVICES_REPLY":
+            e = m.entries[0] if m.entries else {}
+            d = {k: (v, e.get(k)) for k, v in EX_DEVICE_ENTRY.items() if e.get(k) != v}
+            R.check("6.2", tag + ": entry is sim0, DIRTY_TRACKING, DIRTY_CAPABLE|BOUND|ATTACHED, domain 1, dev 2",
+                    not d, "as text", d)
+        if name == "STATS_REPLY":
+            e = m.entries[0] if m.entries else {}
+            d = {k: (v, e.get(k)) for k, v in EX_STATS_ENTRY.items() if e.get(k) != v}
+            R.check("6.13", tag + ": entry fields are what the text says", not d, "as text", d)
+        if name == "ERROR":
+            R.check("6.15", tag + ": text is the 130 bytes quoted, UTF-8, no NUL",
+                    m.text == EX_TEXT, EX_TEXT, m.text)
+        if name == "RANGES":
+            want_pages = 0
+            for f, n in EX_RANGES_PAGES:
+                want_pages |= range_bits(f, n)
+            got_pages = 0
+            for ch in m.chunks:
+                got_pages |= chunk_bits(ch) << ch.first
+            R.check("9.2", tag + ": chunks decode to the pages the text names", got_pages == want_pages,
+                    int_pages(want_pages, 40), int_pages(got_pages, 40))
+            kinds = [(ch.first, ch.span, ch.kind, ch.len) for ch in m.chunks]
+            R.check("9.2", tag + ": chunk 0 RUNS at 0x40000 span 32768 len 7, chunk 1 RAW at 0x48000 len 4",
+                    kinds == [(0x40000, 32768, 0, 7), (0x48000, 32768, 1, 4)],
+                    [(0x40000, 32768, 0, 7), (0x48000, 32768, 1, 4)], kinds)
+            R.check("9.2", tag + ": chunk 0 payload is (0,3) (13,1) (1000,16)",
+                    m.chunks[0].runs == [(0, 3), (16, 1), (1017, 16)],
+                    [(0, 3), (16, 1), (1017, 16)], m.chunks[0].runs)
+            enc = b"".join(chunk_encode(ch.first, ch.span, ch.runs) for ch in m.chunks)
+            R.check("9.3", tag + ": our chunk_encode picks the same forms (RUNS, then RAW)",
+                    enc == pkt[48:], hexdump(pkt[48:]), hexdump(enc))
+            R.check("9.4", tag + ": pages add up to total_pages",
+                    sum(ch.npages for ch in m.chunks) == m.f["total_pages"] == 36,
+                    36, sum(ch.npages for ch in m.chunks))
+    # codec self-tests of section 9.3 canonical rules on crafted chunks
+    bad_chunks = [
+        ("span 0", encode_chunk(0, 0, 0, b"\x00\x01")),
+        ("span 32769", encode_chunk(0, 32769, 0, b"\x00\x01")),
+        ("kind 2", encode_chunk(0, 8, 2, b"\x01")),
+        ("reserved byte", encode_chunk(0, 8, 0, b"\x00\x01", reserved=1)),
+        ("len 0", encode_chunk(0, 8, 0, b"")),
+        ("run 0", encode_chunk(0, 8, 0, b"\x00\x00")),
+        ("second gap 0", encode_chunk(0, 8, 0, b"\x00\x01\x00\x01")),
+        ("run past span", encode_chunk(0, 8, 0, b"\x05\x04")),
+        ("4-byte LEB128", encode_chunk(0, 32768, 0, b"\x80\x80\x80\x00\x01")),
+        ("payload ends inside a pair", encode_chunk(0, 8, 0, b"\x00\x01\x01")),
+        ("RAW len > ceil(span/8)", encode_chunk(0, 8, 1, b"\x01\x01")),
+        ("RAW last byte 0", encode_chunk(0, 16, 1, b"\x01\x00")),
+        ("RAW bit beyond span", encode_chunk(0, 4, 1, b"\x10")),
+    ]
+    for what, ch in bad_chunks:
+        probs = []
+        decode_chunks(ch, 0, len(ch), 1, probs)
+        R.check("9.3", "our decoder refuses a chunk with " + what, bool(probs), "malformed", "accepted")
+    good = encode_chunk(0, 32768, 0, b"\x00\x80\x80\x02")   # (0, 32768)
+    probs = []
+    chs, _ = decode_chunks(good, 0, len(good), 1, probs)
+    R.check("9.3", "our decoder accepts a full span as one run (0, 32768)", not probs and chs[0].npages == 32768,
+            "32768 pages", (probs, chs))
+
+
+def with_domain(pkt, dom, off=16):
+    """The example request with our domain id in its domain_id field."""
+    return pkt[:off] + struct.pack("<I", dom) + pkt[off + 4:]
+
+
+def compare_msg(section, tag, got, want, ignore=(), override=None):
+    """Field-by-field comparison of a reply with an example's packet."""
+    override = override or {}
+    diffs = {}
+    for k in ("type", "flags", "id", "length"):
+        if getattr(got, k) != getattr(want, k):
+            diffs[k] = (getattr(want, k), getattr(got, k))
+    if got.size != got.length:
+        diffs["size"] = (got.length, got.size)
+    for k, v in want.f.items():
+        if k in ignore or k.endswith("_raw"):
+            continue
+        v = override.get(k, v)
+        if got.f.get(k) != v:
+            diffs[k] = (v, got.f.get(k))
+    R.check(section, tag, not diffs and not got.problems, "as the example (ignoring %s)" % (sorted(ignore) or "nothing"),
+            "differences (want, got): %s %s" % (diffs, got.problems))
+    return not diffs
+
+
+def _examples_live(sock, exs, devices):
+    ex = [p for _, p in exs]
+    E = [decode(p) for p in ex]
+    c = Conn(sock)
+    out = {}
+    # HELLO -> HELLO_REPLY
+    r = c.raw(ex[0], 1)
+    m = r[-1]
+    compare_msg("14", "live HELLO (example 1) answered as example 2, uid/gid 1000 as this client",
+                m, E[1], ignore={"session_token"})
+    R.check("5.3", "live HELLO with RESUME: session_token is non-zero", m.f.get("session_token", 0) != 0,
+            "non-zero", m.f.get("session_token"))
+    c.features = m.f.get("features", 0)
+    out["token"] = m.f.get("session_token")
+    # LIST_DEVICES
+    m = c.raw(ex[2], 3)[-1]
+    R.check("14", "live LIST_DEVICES (example 3): one LIST_DEVICES_REPLY, id 3, no MORE",
+            m.type == LIST_DEVICES_REPLY and m.id == 3 and m.flags == 0 and not m.problems,
+            "LIST_DEVICES_REPLY id 3", ok_or_err(m))
+    names = [e["name"] for e in m.entries]
+    R.check("6.2", "LIST_DEVICES lists every configured device once", sorted(names) == sorted(devices),
+            sorted(devices), sorted(names))
+    ent = {e["name"]: e for e in m.entries}
+    e0 = ent.get("sim0", {})
+    R.check("6.2", "unbound dirty device sim0: capabilities DIRTY_TRACKING, flags DIRTY_CAPABLE, domain 0, dev_id 0",
+            (e0.get("capabilities", 0) & 1, e0.get("flags", 0) & 7, e0.get("domain_id"), e0.get("dev_id")) == (1, 1, 0, 0),
+            (1, 1, 0, 0), (e0.get("capabilities"), e0.get("flags"), e0.get("domain_id"), e0.get("dev_id")))
+    e1 = ent.get("sim-legacy0", {})
+    R.check("6.2", "unbound nodirty device sim-legacy0: capabilities 0, flags 0, domain 0, dev_id 0",
+            (e1.get("capabilities", 1) & 1, e1.get("flags", 1) & 7, e1.get("domain_id"), e1.get("dev_id")) == (0, 0, 0, 0),
+            (0, 0, 0, 0), (e1.get("capabilities"), e1.get("flags"), e1.get("domain_id"), e1.get("dev_id")))
+    # CREATE_DOMAIN sim-legacy0 with tracking -> ERROR EOPNOTSUPP
+    m = c.raw(ex[4], 4)[-1]
+    compare_msg("14", "live CREATE_DOMAIN (example 5) refused as example 6: ERROR EOPNOTSUPP id 4",
+                m, E[5], ignore={}, override={}) if m.text == EX_TEXT else \
+        R.check("6.4", "live CREATE_DOMAIN (example 5): ERROR EOPNOTSUPP, id 4, naming sim-legacy0",
+                m.type == ERROR and m.id == 4 and m.f.get("errno") == EOPNOTSUPP and b"sim-legacy0" in m.text,
+                "ERROR EOPNOTSUPP naming sim-legacy0", ok_or_err(m))
+    out["legacy_text"] = m.text
+    # CREATE_DOMAIN sim0
+    m = c.raw(ex[6], 5)[-1]
+    compare_msg("14", "live CREATE_DOMAIN (example 7) answered as example 8 (dev_id is the daemon's)",
+                m, E[7], ignore={"dev_id"})
+    R.check("6.4", "CREATE_DOMAIN_REPLY dev_id is non-zero (bound)", m.f.get("dev_id", 0) != 0, "non-zero",
+            m.f.get("dev_id"))
+    dom = m.f.get("domain_id", 1)
+    dev_id = m.f.get("dev_id")
+    out["dom"] = dom
+    out["dev_id"] = dev_id
+    m = c.raw(ex[2], 3)[-1]
+    ent = {e["name"]: e for e in m.entries}
+    got = ent.get("sim0", {})
+    want = dict(EX_DEVICE_ENTRY, dev_id=dev_id, domain_id=dom)
+    d = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
+    R.check("14", "live LIST_DEVICES after CREATE: sim0 entry as example 4 (dev_id as CREATE_DOMAIN_REPLY's)",
+            not d, "as example", d)
+    # MAP -> OK (byte-exact)
+    m = c.raw(with_domain(ex[8], dom), 6)[-1]
+    R.check("14", "live MAP (example 9) answered by exactly example 10's bytes", m.raw == ex[9],
+            hexdump(ex[9]), hexdump(m.raw))
+    m = c.raw(with_domain(ex[10], dom), 7)[-1]
+    R.check("6.8", "live TRACK_START (example 11) answered OK id 7",
+            m.raw == encode(OK, 7), hexdump(encode(OK, 7)), hexdump(m.raw))
+    m = c.raw(with_domain(ex[11], dom), 8)[-1]
+    compare_msg("14", "live SUBSCRIBE (example 12) answered as example 13 but max_leaf 4096 (4k backing)",
+                m, E[12], override={"max_leaf": 4096, "domain_id": dom})
+    # every mapped page starts pending
+    mapping = [(0x40000, 0x40000)]
+    st = get_ranges(c, dom, mappings=mapping)
+    R.check("6.9", "SUBSCRIBE without CLEAN: first GET_RANGES holds every mapped page (1 GiB)",
+            st.error is None and st.pages == map_bits(mapping), "262144 pages 0x40000..0x7ffff",
+            st.error or describe_diff(st.pages, map_bits(mapping)))
+    sent = st.total or 0
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    dma_writes(c, dom, EX_RANGES_PAGES)
+    m = c.raw(with_domain(ex[13], dom), 9)[-1]
+    compare_msg("14", "live SYNC (example 14) answered as example 15 (generation is this daemon's)",
+                m, E[14], ignore={"generation"})
+    g_sync = m.f.get("generation", 0)
+    R.check("6.10", "SYNC_REPLY generation >= 1 after a round", g_sync >= 1, ">= 1", g_sync)
+    r = c.raw(with_domain(ex[15], dom), 10)
+    m = r[-1]
+    R.check("14", "live GET_RANGES (example 16): one RANGES packet", len(r) == 1 and m.type == RANGES,
+            "1 RANGES", [ok_or_err(x) for x in r])
+    if m.type == RANGES:
+        gen = m.f["generation"]
+        want = with_domain(ex[16][:16] + struct.pack("<Q", gen) + ex[16][24:], dom, 24)
+        R.check("14", "live RANGES is byte-for-byte example 17 (but for the generation number)",
+                m.raw == want, hexdump(want, 100), hexdump(m.raw, 100))
+        R.check("8.3", "RANGES generation is the domain's generation now (>= SYNC's)", gen >= g_sync,
+                ">= %d" % g_sync, gen)
+        sent += m.f["total_pages"]
+        m = c.raw(with_domain(ex[17][:24] + struct.pack("<Q", gen), dom), 11)[-1]
+        R.check("14", "live ACK (example 18) answered OK id 11", m.raw == encode(OK, 11),
+                hexdump(encode(OK, 11)), hexdump(m.raw))
+    m = c.raw(ex[18], 12)[-1]
+    R.check("14", "live STATS (example 19): STATS_REPLY id 12, length 88, count 1",
+            (m.type, m.id, m.length, m.f.get("count")) == (STATS_REPLY, 12, 88, 1),
+            (STATS_REPLY, 12, 88, 1), (m.type, m.id, m.length, m.f.get("count")))
+    if m.entries:
+        e = m.entries[0]
+        want = {"domain_id": dom, "status": 3, "mapped_bytes": 1 << 30, "pending_pages": 0,
+                "pages_sent": sent}
+        d = {k: (v, e.get(k)) for k, v in want.items() if e.get(k) != v}
+        R.check("6.13", "STATS entry: status ENABLED|SUPPORTED, mapped 1 GiB, pending 0, pages_sent = all pages sent",
+                not d, want, d)
+        R.check("6.13", "STATS entry: generation >= the RANGES generation, last_round_ns > 0",
+                e.get("generation", 0) >= g_sync and e.get("last_round_ns", 0) > 0,
+                ">= %d, > 0" % g_sync, (e.get("generation"), e.get("last_round_ns")))
+    # EV_ROUND: a periodic round finds 12 pages
+    c.drain(0.25)
+    c.events.clear()
+    dma_writes(c, dom, [(0x50000, 12)])
+    deadline = time.monotonic() + 2
+    evs = []
+    while time.monotonic() < deadline:
+        c.drain(0.05)
+        evs = [e for e in c.events if e.type == EV_ROUND]
+        if evs and evs[-1].f.get("pending_pages") == 12:
+            break
+    m = evs[-1] if evs else None
+    R.check("6.16", "EV_ROUND after a periodic round found 12 pages (EVENTS, interval 100 ms)",
+            m is not None and (m.id, m.length, m.f["domain_id"], m.f["round_pages"], m.f["pending_pages"])
+            == (0, 48, dom, 12, 12), "EV_ROUND id 0 length 48 round_pages 12 pending_pages 12",
+            m and (m.id, m.length, m.f))
+    if m is not None:
+        compare_msg("14", "live EV_ROUND has example 21's layout", m, E[20], ignore={"generation"},
+                    override={"domain_id": dom})
+    st = get_ranges(c, dom, mappings=mapping)
+    if st.gen is not None:
+        must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    strays = c.strays()
+    R.check("8.1", "example session: every request answered exactly once, nothing else but events",
+            not strays, "no stray packet", strays)
+    c.close()
+    # reconnect with an unknown token (example 23/24)
+    c = Conn(sock)
+    m = c.raw(ex[22], 1)[-1]
+    compare_msg("14", "live HELLO with an unknown token (example 23) answered as example 24 (STATE_LOST)",
+                m, E[23], ignore={"session_token"})
+    tok = m.f.get("session_token", 0)
+    R.check("5.3", "STATE_LOST session gets a new non-zero token", tok not in (0, 0x5a17c0ffee0d1e55),
+            "new token", tok)
+    c.close()
+    return out
+
+
+def t_examples_live(ctx):
+    out = as_user(1000, 1000, [], _examples_live, ctx.A.sock, ctx.examples, ctx.A_devices)
+    ctx.u1000 = out or {}
+    if out:
+        if out.get("legacy_text") != EX_TEXT:
+            ctx.amb("6.4 / 14", "Is the ERROR text of example 6 normative, or an example (\"e.g.\")?",
+                    "The daemon's text was %r" % out.get("legacy_text"))
+
+
+# ---------------------------------------------------------------------------
+# Section 1: transport
+# ---------------------------------------------------------------------------
+
+def t_transport(ctx):
+    import stat as _stat
+    A = ctx.A
+    st = os.stat(A.sock)
+    R.check("1", "the socket file is a socket with the mode socket_mode= gives (0666 configured)",
+            _stat.S_ISSOCK(st.st_mode) and _stat.S_IMODE(st.st_mode) == 0o666, "socket 0666",
+            oct(_stat.S_IMODE(st.st_mode)))
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(A.sock)
+        typ = "connected as SOCK_STREAM"
+    except OSError as e:
+        typ = "SOCK_STREAM refused (%s)" % e.strerror
+    s.close()
+    R.check("1", "the socket is SOCK_SEQPACKET (a SOCK_STREAM connect is refused)", "refused" in typ,
+            "refused", typ)
+    c = connect(A.sock)
+    # one message per packet: an oversized packet
+    mid = c.new_id()
+    big = encode(LIST_DEVICES, mid, body=b"\0" * (PROTO_MAX_MSG + 1 - HDR_SIZE))
+    m = send_err(c, "1", "a packet of 65537 bytes is answered ERROR EMSGSIZE (with the request's id)", None, None,
+                 EMSGSIZE, data=big, mid=mid)
+    ctx.amb("1 / 3 / 7", "Which id does the EMSGSIZE for an oversized packet carry? Its 16-byte header is readable "
+            "(only 'id 0 if the header could not be read' is stated); this suite expects the request's id",
+            "the daemon answered with id %s (request id %d)" % (m.id if m is not None else None, mid))
+    mid = c.new_id()
+    big = encode(LIST_DEVICES, mid, body=b"\0" * (PROTO_MAX_MSG - HDR_SIZE))
+    send_err(c, "12", "a packet of exactly 65536 bytes passes the size gate (LIST_DEVICES with a body: EBADMSG, not EMSGSIZE)",
+             None, None, EBADMSG, data=big, mid=mid)
+    # credentials: a packet sent by another process on this connection
+    mid = c.new_id()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            c.send(encode(LIST_DEVICES, mid))
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    try:
+        m = c.next()
+        expect_error(c, "1", "a packet sent by another process (other pid) on the connection gets ERROR EPERM",
+                     [m], EPERM, mid)
+    except Timeout:
+        R.check("1", "a packet sent by another process (other pid) on the connection gets ERROR EPERM",
+                False, "ERROR EPERM", "no answer")
+    mid = c.new_id()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(1000)
+            os.setuid(1000)
+            c.send(encode(LIST_DOMAINS, mid))
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    try:
+        m = c.next()
+        expect_error(c, "1", "a packet sent by a process of another uid on the connection gets ERROR EPERM",
+                     [m], EPERM, mid)
+    except Timeout:
+        R.check("1", "a packet sent by a process of another uid on the connection gets ERROR EPERM",
+                False, "ERROR EPERM", "no answer")
+    # ancillary data sent by a client is ignored and descriptors are closed
+    rfd, wfd = os.pipe()
+    mid = c.new_id()
+    c.send(encode(LIST_DEVICES, mid), fds=[wfd])
+    os.close(wfd)
+    r = c.wait(mid)
+    R.check("1", "a request carrying SCM_RIGHTS is served normally (ancillary data ignored)",
+            r[-1].type == LIST_DEVICES_REPLY, "LIST_DEVICES_REPLY", ok_or_err(r[-1]))
+    rr, _, _ = select.select([rfd], [], [], 2.0)
+    eof = bool(rr) and os.read(rfd, 1) == b""
+    os.close(rfd)
+    R.check("1", "dirtyd closes the descriptors a client sends (pipe reaches EOF)", eof, "EOF", "still open")
+    R.check("1", "no SCM_RIGHTS arrive with replies other than GET_FDS_REPLY", not any(m.fds for m in r),
+            "none", [m.fds for m in r])
+    R.check("8.1", "transport session: nothing unasked arrived", not c.strays(), "nothing", "strays")
+    c.close()
+    # a zero-length packet (shorter than the header)
+    c = connect(A.sock)
+    mid = c.new_id()
+    c.send(b"")
+    try:
+        m = c.next(1.0)
+        res = ok_or_err(m) + " id %d" % m.id
+        usable = session_usable(c, "3", "zero-length packet")
+    except (Timeout, Closed) as e:
+        res = type(e).__name__
+        usable = False
+    ctx.amb("3", "A zero-length SEQPACKET packet is 'shorter than 16 bytes' (EBADMSG), but a 0-byte recv() "
+            "is also how end-of-file looks: which applies?", "daemon answered: %s; session usable afterwards: %s" % (res, usable))
+    c.close()
+
+
+# ---------------------------------------------------------------------------
+# Section 3: the header
+# ---------------------------------------------------------------------------
+
+def t_header(ctx):
+    c = connect(ctx.A.sock)
+    send_err(c, "3", "a 1-byte packet is ERROR EBADMSG with id 0", None, None, EBADMSG, data=b"\x02", mid=0)
+    mid = c.new_id()
+    send_err(c, "3", "a 15-byte packet is ERROR EBADMSG with id 0", None, None, EBADMSG,
+             data=encode(LIST_DEVICES, mid)[:15], mid=0)
+    for ln, what in ((17, "larger than"), (15, "smaller than"), (0, "0, not"), (PROTO_MAX_MSG + 1, "65537, not")):
+        mid = c.new_id()
+        send_err(c, "3", "length field %s the packet's 16 bytes: ERROR EMSGSIZE with the request id" % what,
+                 None, None, EMSGSIZE, data=encode(LIST_DEVICES, mid, length=ln), mid=mid)
+    mid = c.new_id()
+    send_err(c, "3", "length field 24 on a 32-byte SYNC packet: ERROR EMSGSIZE",
+             None, None, EMSGSIZE, data=encode(SYNC, mid, body=b"\0" * 16, length=24), mid=mid)
+    send_err(c, "3", "request id 0 is ERROR EBADMSG (id 0)", LIST_DEVICES, None, EBADMSG, mid=0)
+    for fl in (0x2, 0x8000, 0xfffe):
+        send_err(c, "3", "header flags %#x (bits other than PROTO_F_MORE) is ERROR EBADMSG" % fl,
+                 LIST_DEVICES, None, EBADMSG, flags=fl)
+    for t in (LIST_DEVICES, SYNC):
+        f = {"domain_id": 1} if t == SYNC else None
+        send_err(c, "3", "PROTO_F_MORE on a %s request is ERROR EBADMSG" % tname(t), t, f, EBADMSG,
+                 flags=PROTO_F_MORE)
+    h = Conn(ctx.A.sock)
+    send_err(h, "3", "PROTO_F_MORE on a first HELLO is ERROR EBADMSG", HELLO, {"major": 1}, EBADMSG,
+             flags=PROTO_F_MORE, ping=False)
+    m = h.hello(0)
+    R.check("3", "after that malformed HELLO, a valid HELLO is accepted", m.type == HELLO_REPLY, "HELLO_REPLY",
+            ok_or_err(m))
+    h.close()
+    for t in (0x0000, 0x0014, 0x00ff, 0x1000, 0x4000, 0x4003, 0x7fff, 0x8000, 0x8013, 0xfffe):
+        mid = c.new_id()
+        send_err(c, "3", "unknown type %#06x is ERROR EPROTO" % t, None, None, EPROTO,
+                 data=HDR.pack(t, 0, 16, mid), mid=mid)
+    # well-formed reply and event packets (the examples, and a few built here)
+    samples = {}
+    for title, pkt in ctx.examples:
+        m = decode(pkt)
+        if m.type in D2C_TYPES and m.type not in samples:
+            samples[m.type] = pkt
+    samples[LIST_DOMAINS_REPLY] = encode(LIST_DOMAINS_REPLY, 13, entries=[])
+    samples[ATTACH_DEVICE_REPLY] = encode(ATTACH_DEVICE_REPLY, 14, {"dev_id": 2})
+    samples[GET_FDS_REPLY] = encode(GET_FDS_REPLY, 15, {"ioas_id": 1, "hwpt_id": 2})
+    one = encode(GET_FDS_REPLY, 16, {"ioas_id": 1, "hwpt_id": 2},
+                 entries=[{"name": "vfio0", "dev_id": 3, "fd_index": 1}])
+    send_err(c, "4", "a well-formed GET_FDS_REPLY with one device entry sent by the client is ERROR EPROTO",
+             None, None, EPROTO, data=one, mid=16)
+    for t in D2C_TYPES:
+        pkt = samples[t]
+        m = decode(pkt)
+        assert not m.problems, (tname(t), m.problems)
+        send_err(c, "4", "a well-formed %s (id %d) sent by the client is ERROR EPROTO" % (tname(t), m.id),
+                 None, None, EPROTO, data=pkt, mid=m.id)
+    # zero bodies: precedence of EPROTO over body checks is not stated
+    res = {}
+    for t in D2C_TYPES:
+        mid = c.new_id()
+        body = b"\0" * FIXED_BODY.get(t, LAYOUT[t].size)
+        c.send(HDR.pack(t, 0, 16 + len(body), mid) + body)
+        try:
+            m = c.next()
+            res[tname(t)] = ename(m.errno) if m.type == ERROR else m.name
+        except Timeout:
+            res[tname(t)] = "no answer"
+    odd = {k: v for k, v in res.items() if v != "EPROTO"}
+    ctx.amb("4 / 3", "A reply or event type sent by a client 'gets ERROR EPROTO', but a packet of that type that "
+            "is also malformed as that type (all-zero body: errno 0, page_size 0, an event with a non-zero id) "
+            "could be EBADMSG: which check comes first?",
+            "all-zero bodies with a non-zero id: EPROTO for %d types, otherwise %s" % (len(res) - len(odd), odd))
+    R.check("8.1", "header session: every request answered exactly once", not c.strays(), "nothing", "strays")
+    c.close()
+
+
+# ---------------------------------------------------------------------------
+# Section 5: HELLO
+# ---------------------------------------------------------------------------
+
+def sample_fields(t, dom=1, dev="e0"):
+    return {
+        HELLO: {"major": 1, "features": 0},
+        LIST_DEVICES: {}, LIST_DOMAINS: {},
+        CREATE_DOMAIN: {"flags": CREATE_TRACKING, "device": dev},
+        ATTACH_DEVICE: {"domain_id": dom, "device": dev},
+        DETACH_DEVICE: {"domain_id": dom, "device": dev},
+        DESTROY_DOMAIN: {"domain_id": dom},
+        MAP: {"domain_id": dom, "flags": 3, "iova": 1 << 40, "length": PAGE},
+        UNMAP: {"domain_id": dom, "flags": 0, "iova": 1 << 40, "length": PAGE},
+        DMA_WRITE: {"domain_id": dom, "flags": 0, "iova": 0, "length": PAGE},
+        TRACK_START: {"domain_id": dom}, TRACK_STOP: {"domain_id": dom},
+        SUBSCRIBE: {"domain_id": dom}, UNSUBSCRIBE: {"domain_id": dom},
+        SYNC: {"domain_id": dom}, GET_RANGES: {"domain_id": dom},
+        ACK: {"domain_id": dom, "generation": 77777}, STATS: {"domain_id": dom},
+        GET_FDS: {"domain_id": dom},
+    }[t]
+
+
+def t_hello(ctx):
+    sock = ctx.A.sock
+    c = Conn(sock)
+    # every other request first: EPROTO, ignored
+    for t in REQUEST_TYPES:
+        if t == HELLO:
+            continue
+        send_err(c, "5", "%s before HELLO is ERROR EPROTO" % tname(t), t, sample_fields(t, 1, "e11"), EPROTO,
+                 ping=False)
+    m = c.hello(0)
+    R.check("5", "HELLO after refused requests is answered HELLO_REPLY", m.type == HELLO_REPLY, "HELLO_REPLY",
+            ok_or_err(m))
+    r = c.request(LIST_DEVICES)
+    ent = {e["name"]: e for mm in r for e in mm.entries}
+    R.check("5", "a CREATE_DOMAIN sent before HELLO was ignored (e11 not bound or attached)",
+            ent.get("e11", {}).get("flags", 0) & (DEV_BOUND | DEV_ATTACHED) == 0, "flags without BOUND/ATTACHED",
+            ent.get("e11"))
+    send_err(c, "5", "a second HELLO is ERROR EPROTO", HELLO, {"major": 1}, EPROTO)
+    c.close()
+    # major version
+    c = Conn(sock)
+    send_err(c, "5.1", "HELLO major 7 (minor 3) is ERROR EPROTONOSUPPORT naming both versions",
+             HELLO, {"major": 7, "minor": 3}, EPROTONOSUPPORT, must_contain=("7", "1"), ping=False)
+    send_err(c, "5.1", "after EPROTONOSUPPORT the session still waits for HELLO (LIST_DEVICES: EPROTO)",
+             LIST_DEVICES, None, EPROTO, ping=False)
+    send_err(c, "5.1", "HELLO major 0 is ERROR EPROTONOSUPPORT", HELLO, {"major": 0}, EPROTONOSUPPORT, ping=False)
+    m = c.hello(0, minor=9)
+    R.check("5.1", "HELLO 1.9 (a later minor) is accepted; HELLO_REPLY gives 1.0 and max_msg 65536",
+            m.type == HELLO_REPLY and (m.f["major"], m.f["minor"], m.f["max_msg"]) == (1, 0, 65536),
+            (1, 0, 65536), ok_or_err(m) if m.type == ERROR else (m.f["major"], m.f["minor"], m.f["max_msg"]))
+    c.close()
+    # malformed HELLOs
+    c = Conn(sock)
+    send_err(c, "2", "HELLO with a non-zero reserved field is ERROR EBADMSG", HELLO,
+             {"major": 1, "rsv": 1}, EBADMSG, ping=False)
+    mid = c.new_id()
+    d = encode(HELLO, mid, {"major": 1})[:-1]
+    send_err(c, "4", "HELLO with a 23-byte body is ERROR EBADMSG", None, None, EBADMSG,
+             data=d[:4] + struct.pack("<I", len(d)) + d[8:], mid=mid, ping=False)
+    mid = c.new_id()
+    d = encode(HELLO, mid, {"major": 1}) + b"\0"
+    send_err(c, "4", "HELLO with a 25-byte body is ERROR EBADMSG", None, None, EBADMSG,
+             data=d[:4] + struct.pack("<I", len(d)) + d[8:], mid=mid, ping=False)
+    send_err(c, "3", "HELLO with id 0 is ERROR EBADMSG", HELLO, {"major": 1}, EBADMSG, mid=0, ping=False)
+    m = c.hello(FEAT_RANGES_RAW | FEAT_RESUME | FEAT_FD_PASSING | FEAT_EVENTS | 0xfffffffffffffff0)
+    R.check("5.2", "after malformed HELLOs a valid HELLO is accepted; every bit offered gives 0xb on sim "
+            "(unknown bits and FD_PASSING not echoed)", m.type == HELLO_REPLY and m.f["features"] == 0xb,
+            0xb, ok_or_err(m) if m.type == ERROR else hex(m.f["features"]))
+    R.check("6.1", "HELLO_REPLY for root: uid 0, gid 0, major 1, minor 0, max_msg 65536, flags 0",
+            m.type == HELLO_REPLY and (m.f["uid"], m.f["gid"], m.f["major"], m.f["minor"], m.f["max_msg"],
+                                       m.f["session_flags"]) == (0, 0, 1, 0, 65536, 0),
+            (0, 0, 1, 0, 65536, 0), m.f)
+    c.close()
+    for feats, want in ((0, 0), (FEAT_FD_PASSING, 0), (0x10, 0), (FEAT_EVENTS, FEAT_EVENTS),
+                        (FEAT_RANGES_RAW, FEAT_RANGES_RAW), (1 << 63, 0)):
+        c = Conn(sock)
+        m = c.hello(feats)
+        R.check("5.2", "HELLO features %#x: HELLO_REPLY.features %#x (intersection), token 0 without RESUME" % (feats, want),
+                m.type == HELLO_REPLY and m.f["features"] == want and m.f["session_token"] == 0,
+                (want, 0), (m.f.get("features"), m.f.get("session_token")))
+        c.close()
+    c = Conn(sock)
+    m = c.hello(FEAT_RESUME, 0)
+    R.check("5.3", "RESUME with resume_token 0: a new session (flags 0) with a non-zero token",
+            m.type == HELLO_REPLY and m.f["session_flags"] == 0 and m.f["session_token"] != 0,
+            "flags 0, token != 0", m.f)
+    c.close()
+    c = Conn(sock)
+    m = c.hello(0, 0x1234567890)
+    R.check("5.3", "a non-zero resume_token without RESUME gets STATE_LOST and token 0",
+            m.type == HELLO_REPLY and m.f["session_flags"] & SESSION_STATE_LOST and m.f["session_token"] == 0,
+            "STATE_LOST, token 0", m.f)
+    c.close()
+    c = Conn(sock)
+    m = c.hello(FEAT_RESUME, 0x1234567890)
+    R.check("5.3", "an unknown token with RESUME gets STATE_LOST and a new non-zero token",
+            m.type == HELLO_REPLY and m.f["session_flags"] == SESSION_STATE_LOST and
+            m.f["session_token"] not in (0, 0x1234567890), "STATE_LOST, new token", m.f)
+    c.close()
+
+
+# ---------------------------------------------------------------------------
+# Sections 2 and 4: body sizes, reserved fields, flag bits, names
+# ---------------------------------------------------------------------------
+
+UNDEFINED_FLAGS = {CREATE_DOMAIN: [0x4, 0x80000000], MAP: [0x8 | 0x3, 0x100 | 0x3],
+                   UNMAP: [0x1, 0x2, 0x8], DMA_WRITE: [0x1, 0x4, 0x80000000],
+                   SUBSCRIBE: [0x2, 0x80000000], GET_RANGES: [0x2, 0x80000000]}
+
+BAD_NAMES = [
+    ("an empty name", b"\0" * 64),
+    ("a name of 64 bytes without NUL", b"e" * 64),
+    ("bytes after the first NUL", b"e1\0x" + b"\0" * 60),
+    ("invalid UTF-8 (0xff)", b"e\xff" + b"\0" * 62),
+    ("invalid UTF-8 (overlong C0 80)", b"e\xc0\x80" + b"\0" * 61),
+    ("invalid UTF-8 (surrogate ED A0 80)", b"e\xed\xa0\x80" + b"\0" * 60),
+    ("invalid UTF-8 (truncated sequence)", b"e\xc3" + b"\0" * 62),
+    ("invalid UTF-8 (above U+10FFFF)", b"e\xf4\x90\x80\x80" + b"\0" * 59),
+    ("invalid UTF-8 (lone continuation byte)", b"\x80e" + b"\0" * 62),
+]
+
+
+def t_bodies(ctx):
+    c = connect(ctx.A.sock)
+    dom = create(c, "e10")            # a sacrificial tracking domain
+    ctx.sacrificial = dom
+    must(c, MAP, {"domain_id": dom, "flags": 3, "iova": 0, "length": 1 << 20})
+    for t in REQUEST_TYPES:
+        if t == HELLO:
+            continue
+        f = sample_fields(t, dom, "e10")
+        n = FIXED_BODY[t]
+        good = encode(t, 1, f)[HDR_SIZE:]
+        for delta in ((-1, 1) if n else (1, 8)):
+            body = good[:n + delta] if delta < 0 else good + b"\0" * delta
+            mid = c.new_id()
+            send_err(c, "4", "%s with a body of %d bytes (not %d) is ERROR EBADMSG" % (tname(t), n + delta, n),
+                     None, None, EBADMSG, data=HDR.pack(t, 0, HDR_SIZE + len(body), mid) + body, mid=mid)
+        for name, kind in LAYOUT[t].fields:
+            if kind[0] == "r":
+                for v in (1, 1 << (int(kind[1:]) - 1)):
+                    send_err(c, "2", "%s with reserved field = %#x is ERROR EBADMSG" % (tname(t), v),
+                             t, dict(f, **{name: v}), EBADMSG)
+        for bits in UNDEFINED_FLAGS.get(t, []):
+            send_err(c, "2", "%s with flags %#x (undefined bits) is ERROR EBADMSG" % (tname(t), bits),
+                     t, dict(f, flags=bits), EBADMSG)
+        if t in (CREATE_DOMAIN, ATTACH_DEVICE, DETACH_DEVICE):
+            for what, raw in BAD_NAMES:
+                send_err(c, "2", "%s with %s is ERROR EBADMSG" % (tname(t), what), t,
+                         dict(f, device=raw), EBADMSG)
+            send_err(c, "6.4", "%s naming an unknown but well-formed UTF-8 device is ERROR ENOENT naming it"
+                     % tname(t), t, dict(f, device="ß-nope"), ENOENT, must_contain=("ß-nope",))
+    R.check("8.1", "bodies session: every request answered exactly once", not c.strays(), "nothing", "strays")
+    c.close()
+
+
+# ---------------------------------------------------------------------------
+# Sections 6 and 7: every request's error rows
+# ---------------------------------------------------------------------------
+
+def list_devices(c):
+    return {e["name"]: e for m in c.request(LIST_DEVICES) for e in m.entries}
+
+
+def list_domains(c):
+    r = c.request(LIST_DOMAINS)
+    return {e["domain_id"]: e for m in r for e in m.entries}
+
+
+def stats(c, dom=0):
+    r = c.request(STATS, {"domain_id": dom})
+    if r[-1].type == ERROR:
+        return None
+    return {e["domain_id"]: e for m in r for e in m.entries}
+
+
+def t_errors(ctx):
+    c = connect(ctx.A.sock)
+    NX = 999999
+    M = 1 << 20
+    DT = create(c, "e0")
+    ctx.DT = DT
+    must(c, MAP, {"domain_id": DT, "flags": 3, "iova": 0, "length": 16 * M})
+    must(c, MAP, {"domain_id": DT, "flags": MAP_READABLE, "iova": 16 * M, "length": M})
+    must(c, MAP, {"domain_id": DT, "flags": MAP_WRITEABLE, "iova": 32 * M, "length": M},
+         desc="MAP with WRITEABLE only is accepted", section="6.7")
+    m = must(c, CREATE_DOMAIN, {"flags": 0, "device": "en0"}, section="6.4",
+             desc="CREATE_DOMAIN without tracking for a nodirty device succeeds")
+    DN = m.f.get("domain_id")
+    R.check("6.4", "a domain created without tracking has status UNSUPPORTED", m.f.get("status") == ST_UNSUPPORTED,
+            ST_UNSUPPORTED, m.f.get("status"))
+    ctx.DN = DN
+    must(c, MAP, {"domain_id": DN, "flags": 3, "iova": 0, "length": M})
+    DX = create(c, "e1")
+    ctx.DX = DX
+    # CREATE_DOMAIN
+    send_err(c, "6.4", "CREATE_DOMAIN for an unknown device is ERROR ENOENT naming it", CREATE_DOMAIN,
+             {"flags": 1, "device": "nope"}, ENOENT, must_contain=("nope",))
+    send_err(c, "6.4", "CREATE_DOMAIN for a device in a domain already is ERROR EBUSY naming it", CREATE_DOMAIN,
+             {"flags": 1, "device": "e0"}, EBUSY, must_contain=("e0",))
+    send_err(c, "6.4", "CREATE_DOMAIN with tracking for a nodirty device is ERROR EOPNOTSUPP naming it", CREATE_DOMAIN,
+             {"flags": 1, "device": "nd0"}, EOPNOTSUPP, must_contain=("nd0",))
+    send_err(c, "6.4", "CREATE_DOMAIN with NO_HUGE_PAGES|TRACKING for a nodirty device is ERROR EOPNOTSUPP", CREATE_DOMAIN,
+             {"flags": 3, "device": "nd0"}, EOPNOTSUPP, must_contain=("nd0",))
+    # ATTACH_DEVICE
+    send_err(c, "6.5", "ATTACH_DEVICE to a domain that does not exist is ERROR ENOENT", ATTACH_DEVICE,
+             {"domain_id": NX, "device": "e3"}, ENOENT, must_contain=(NX,))
+    send_err(c, "6.5", "ATTACH_DEVICE to domain 0 is ERROR ENOENT", ATTACH_DEVICE,
+             {"domain_id": 0, "device": "e3"}, ENOENT)
+    send_err(c, "6.5", "ATTACH_DEVICE of an unknown device is ERROR ENOENT naming it", ATTACH_DEVICE,
+             {"domain_id": DX, "device": "nope2"}, ENOENT, must_contain=("nope2",))
+    send_err(c, "6.5", "ATTACH_DEVICE of a nodirty device to a tracking domain is ERROR EINVAL naming device and domain",
+             ATTACH_DEVICE, {"domain_id": DX, "device": "nd1"}, EINVAL, must_contain=("nd1", DX))
+    send_err(c, "6.5", "ATTACH_DEVICE of a device in another domain is ERROR EBUSY naming it", ATTACH_DEVICE,
+             {"domain_id": DX, "device": "e0"}, EBUSY, must_contain=("e0",))
+    m = must(c, ATTACH_DEVICE, {"domain_id": DX, "device": "e3"}, section="6.5",
+             desc="ATTACH_DEVICE of a dirty device to a tracking domain is answered ATTACH_DEVICE_REPLY")
+    R.check("6.5", "ATTACH_DEVICE_REPLY dev_id is non-zero", m.f.get("dev_id", 0) != 0, "non-zero", m.f.get("dev_id"))
+    devs = list_devices(c)
+    e3 = devs.get("e3", {})
+    R.check("6.2", "an attached device is listed DIRTY_CAPABLE|BOUND|ATTACHED with its domain and dev_id",
+            (e3.get("flags", 0) & 7, e3.get("domain_id"), e3.get("dev_id")) == (7, DX, m.f.get("dev_id")),
+            (7, DX, m.f.get("dev_id")), (e3.get("flags"), e3.get("domain_id"), e3.get("dev_id")))
+    doms = list_domains(c)
+    R.check("6.3", "LIST_DOMAINS devices counts attached devices (2)", doms.get(DX, {}).get("devices") == 2, 2,
+            doms.get(DX, {}).get("devices"))
+    send_err(c, "6.5", "ATTACH_DEVICE of a device already in that same domain is ERROR EBUSY", ATTACH_DEVICE,
+             {"domain_id": DX, "device": "e3"}, EBUSY)
+    m = must(c, ATTACH_DEVICE, {"domain_id": DN, "device": "nd1"}, section="6.5",
+             desc="ATTACH_DEVICE of a nodirty device to a domain without tracking succeeds")
+    # DETACH_DEVICE
+    send_err(c, "6.5", "DETACH_DEVICE of a device not in that domain is ERROR ENOENT", DETACH_DEVICE,
+             {"domain_id": DT, "device": "e3"}, ENOENT)
+    send_err(c, "6.5", "DETACH_DEVICE of an unbound device is ERROR ENOENT", DETACH_DEVICE,
+             {"domain_id": DT, "device": "e4"}, ENOENT)
+    send_err(c, "6.5", "DETACH_DEVICE of an unknown device is ERROR ENOENT", DETACH_DEVICE,
+             {"domain_id": DT, "device": "nope3"}, ENOENT)
+    send_err(c, "6.5", "DETACH_DEVICE from a domain that does not exist is ERROR ENOENT", DETACH_DEVICE,
+             {"domain_id": NX, "device": "e3"}, ENOENT)
+    must(c, DETACH_DEVICE, {"domain_id": DX, "device": "e3"}, section="6.5", desc="DETACH_DEVICE answered OK")
+    e3 = list_devices(c).get("e3", {})
+    R.check("6.5", "a detached device is unbound: flags DIRTY_CAPABLE only, domain 0, dev_id 0",
+            (e3.get("flags", 0) & 7, e3.get("domain_id"), e3.get("dev_id")) == (1, 0, 0), (1, 0, 0),
+            (e3.get("flags"), e3.get("domain_id"), e3.get("dev_id")))
+    # DESTROY_DOMAIN
+    send_err(c, "6.6", "DESTROY_DOMAIN of a domain that does not exist is ERROR ENOENT naming it", DESTROY_DOMAIN,
+             {"domain_id": NX}, ENOENT, must_contain=(NX,))
+    send_err(c, "6.6", "DESTROY_DOMAIN of domain 0 is ERROR ENOENT", DESTROY_DOMAIN, {"domain_id": 0}, ENOENT)
+    # MAP
+    base = {"domain_id": DT, "flags": 3}
+    for what, iova, ln in (("an unaligned iova", 64 * M + 1, PAGE), ("an unaligned length", 64 * M, PAGE + 512),
+                           ("length 0", 64 * M, 0), ("an overflowing range", (1 << 64) - PAGE, 2 * PAGE),
+                           ("iova = 2^64 - 4 KiB, length 2^63", (1 << 64) - PAGE, 1 << 63)):
+        send_err(c, "6.7", "MAP of %s is ERROR EINVAL" % what, MAP, dict(base, iova=iova, length=ln), EINVAL)
+    send_err(c, "6.7", "MAP over an existing mapping (same range) is ERROR EEXIST", MAP,
+             dict(base, iova=0, length=16 * M), EEXIST)
+    send_err(c, "6.7", "MAP partly over an existing mapping is ERROR EEXIST", MAP,
+             dict(base, iova=8 * M, length=16 * M), EEXIST)
+    send_err(c, "6.7", "MAP with EXTERNAL on the simulated backend is ERROR EOPNOTSUPP", MAP,
+             dict(base, flags=MAP_EXTERNAL | 3, iova=64 * M, length=M), EOPNOTSUPP)
+    send_err(c, "6.7", "MAP on a domain that does not exist is ERROR ENOENT", MAP,
+             dict(base, domain_id=NX, iova=64 * M, length=M), ENOENT)
+    mid = c.new_id()
+    m = c.raw(encode(MAP, mid, dict(base, flags=0, iova=64 * M, length=M)), mid)[-1]
+    ctx.amb("6.7", "MAP with flags 0 breaks 'at least one of READABLE/WRITEABLE' but sets no undefined bit: "
+            "EINVAL (value out of range) or EBADMSG (malformed)?", ok_or_err(m))
+    if m.type == OK:
+        must(c, UNMAP, {"domain_id": DT, "iova": 64 * M, "length": M})
+    # UNMAP
+    send_err(c, "6.7", "UNMAP where nothing is mapped is ERROR ENOENT", UNMAP,
+             {"domain_id": DT, "iova": 100 * M, "length": M}, ENOENT)
+    send_err(c, "6.7", "UNMAP that would cut a mapping is ERROR EINVAL", UNMAP,
+             {"domain_id": DT, "iova": 0, "length": 8 * M}, EINVAL)
+    send_err(c, "6.7", "UNMAP that would cut a mapping at its start is ERROR EINVAL", UNMAP,
+             {"domain_id": DT, "iova": 4 * M, "length": 12 * M}, EINVAL)
+    for what, iova, ln in (("an unaligned iova", 16 * M + 1, M), ("an unaligned length", 16 * M, M + 1),
+                           ("length 0", 16 * M, 0), ("an overflowing range", (1 << 64) - PAGE, 2 * PAGE)):
+        send_err(c, "6.7", "UNMAP of %s is ERROR EINVAL" % what, UNMAP,
+                 {"domain_id": DT, "iova": iova, "length": ln}, EINVAL)
+    send_err(c, "6.7", "UNMAP with EXTERNAL of a mapping made without it is ERROR EINVAL", UNMAP,
+             {"domain_id": DT, "flags": MAP_EXTERNAL, "iova": 16 * M, "length": M}, EINVAL)
+    send_err(c, "6.7", "UNMAP on a domain that does not exist is ERROR ENOENT", UNMAP,
+             {"domain_id": NX, "iova": 0, "length": M}, ENOENT)
+    must(c, MAP, dict(base, iova=40 * M, length=M))
+    must(c, MAP, dict(base, iova=42 * M, length=M))
+    must(c, UNMAP, {"domain_id": DT, "iova": 40 * M, "length": 3 * M}, section="6.7",
+         desc="UNMAP covering two whole mappings and the hole between them is answered OK")
+    send_err(c, "6.7", "after that UNMAP, DMA_WRITE to the removed range is ERROR ENOENT", DMA_WRITE,
+             {"domain_id": DT, "iova": 42 * M, "length": PAGE}, ENOENT)
+    must(c, MAP, dict(base, iova=40 * M, length=M), section="6.7",
+         desc="the removed range can be mapped again")
+    must(c, UNMAP, {"domain_id": DT, "iova": 40 * M, "length": M})
+    # DMA_WRITE
+    send_err(c, "6.7", "DMA_WRITE where nothing is mapped is ERROR ENOENT", DMA_WRITE,
+             {"domain_id": DT, "iova": 100 * M, "length": PAGE}, ENOENT)
+    send_err(c, "6.7", "DMA_WRITE to a mapping without WRITEABLE is ERROR EACCES", DMA_WRITE,
+             {"domain_id": DT, "iova": 16 * M, "length": PAGE}, EACCES)
+    send_err(c, "6.7", "DMA_WRITE with an unaligned iova is ERROR EINVAL", DMA_WRITE,
+             {"domain_id": DT, "iova": 100, "length": PAGE}, EINVAL)
+    send_err(c, "6.7", "DMA_WRITE with an unaligned length is ERROR EINVAL", DMA_WRITE,
+             {"domain_id": DT, "iova": 0, "length": 100}, EINVAL)
+    send_err(c, "6.7", "DMA_WRITE of length 0 is ERROR EINVAL", DMA_WRITE,
+             {"domain_id": DT, "iova": 0, "length": 0}, EINVAL)
+    send_err(c, "6.7", "DMA_WRITE of an overflowing range is ERROR EINVAL", DMA_WRITE,
+             {"domain_id": DT, "iova": (1 << 64) - PAGE, "length": 2 * PAGE}, EINVAL)
+    send_err(c, "6.7", "DMA_WRITE on a domain that does not exist is ERROR ENOENT", DMA_WRITE,
+             {"domain_id": NX, "iova": 0, "length": PAGE}, ENOENT)
+    must(c, DMA_WRITE, {"domain_id": DT, "iova": 32 * M, "length": PAGE}, section="6.7",
+         desc="DMA_WRITE to a WRITEABLE-only mapping is answered OK")
+    must(c, DMA_WRITE, {"domain_id": DN, "iova": 0, "length": PAGE}, section="6.7",
+         desc="DMA_WRITE on a domain without tracking is answered OK (nothing to record)")
+    # TRACK_START / TRACK_STOP
+    send_err(c, "6.8", "TRACK_START on a domain created without tracking is ERROR EOPNOTSUPP", TRACK_START,
+             {"domain_id": DN}, EOPNOTSUPP)
+    send_err(c, "6.8", "TRACK_START on a domain that does not exist is ERROR ENOENT", TRACK_START,
+             {"domain_id": NX}, ENOENT)
+    send_err(c, "6.8", "TRACK_STOP on a domain that does not exist is ERROR ENOENT", TRACK_STOP,
+             {"domain_id": NX}, ENOENT)
+    mid = c.new_id()
+    m = c.raw(encode(TRACK_STOP, mid, {"domain_id": DN}), mid)[-1]
+    ctx.amb("6.8", "TRACK_STOP on a domain created without tracking: 'stopping a stopped one succeeds', yet "
+            "TRACK_START there is EOPNOTSUPP. Which?", ok_or_err(m))
+    send_err(c, "6.10", "SYNC while tracking is off is ERROR EINVAL \"tracking is off on domain N\"", SYNC,
+             {"domain_id": DX}, EINVAL, must_contain=("tracking is off on domain %d" % DX,))
+    send_err(c, "6.10", "SYNC on a domain without tracking is ERROR EINVAL", SYNC, {"domain_id": DN}, EINVAL)
+    send_err(c, "6.10", "SYNC on a domain that does not exist is ERROR ENOENT", SYNC, {"domain_id": NX}, ENOENT)
+    must(c, TRACK_START, {"domain_id": DT})
+    must(c, TRACK_START, {"domain_id": DT}, section="6.8", desc="TRACK_START on a started domain is answered OK")
+    must(c, TRACK_STOP, {"domain_id": DX}, section="6.8", desc="TRACK_STOP on a stopped domain is answered OK")
+    doms = list_domains(c)
+    R.check("6.3", "status: started tracking domain ENABLED|SUPPORTED, stopped SUPPORTED, no tracking UNSUPPORTED",
+            (doms.get(DT, {}).get("status"), doms.get(DX, {}).get("status"), doms.get(DN, {}).get("status"))
+            == (3, 2, 4), (3, 2, 4),
+            (doms.get(DT, {}).get("status"), doms.get(DX, {}).get("status"), doms.get(DN, {}).get("status")))
+    m = must(c, SYNC, {"domain_id": DT}, section="6.10",
+             desc="SYNC without a subscription is answered SYNC_REPLY")
+    R.check("6.10", "SYNC_REPLY pending_pages is 0 for a session without a subscription",
+            m.f.get("pending_pages") == 0, 0, m.f.get("pending_pages"))
+    # SUBSCRIBE / UNSUBSCRIBE / GET_RANGES / ACK
+    send_err(c, "6.11", "GET_RANGES without a subscription is ERROR ENOENT", GET_RANGES, {"domain_id": DT}, ENOENT)
+    send_err(c, "6.12", "ACK without a subscription is ERROR ENOENT", ACK, {"domain_id": DT, "generation": 0}, ENOENT)
+    send_err(c, "6.9", "UNSUBSCRIBE without a subscription is ERROR ENOENT", UNSUBSCRIBE, {"domain_id": DT}, ENOENT)
+    send_err(c, "6.9", "SUBSCRIBE to a domain that does not exist is ERROR ENOENT", SUBSCRIBE,
+             {"domain_id": NX}, ENOENT)
+    send_err(c, "6.9", "UNSUBSCRIBE from a domain that does not exist is ERROR ENOENT", UNSUBSCRIBE,
+             {"domain_id": NX}, ENOENT)
+    send_err(c, "6.11", "GET_RANGES on a domain that does not exist is ERROR ENOENT", GET_RANGES,
+             {"domain_id": NX}, ENOENT)
+    send_err(c, "6.12", "ACK on a domain that does not exist is ERROR ENOENT", ACK,
+             {"domain_id": NX, "generation": 0}, ENOENT)
+    m = must(c, SUBSCRIBE, {"domain_id": DT}, section="6.9", desc="SUBSCRIBE is answered SUBSCRIBE_REPLY")
+    ps, ml = m.f.get("page_size", 0), m.f.get("max_leaf", 0)
+    R.check("6.9", "page_size and max_leaf are powers of two, max_leaf >= page_size (4096, 4096 on 4k backing)",
+            (ps, ml) == (4096, 4096), (4096, 4096), (ps, ml))
+    send_err(c, "6.9", "a second SUBSCRIBE to the same domain in one session is ERROR EEXIST", SUBSCRIBE,
+             {"domain_id": DT}, EEXIST)
+    send_err(c, "6.9", "a second SUBSCRIBE with CLEAN is ERROR EEXIST too", SUBSCRIBE,
+             {"domain_id": DT, "flags": SUBSCRIBE_CLEAN}, EEXIST)
+    send_err(c, "6.12", "ACK of a generation never sent is ERROR ENOENT", ACK,
+             {"domain_id": DT, "generation": 12345}, ENOENT)
+    st = get_ranges(c, DT)
+    send_err(c, "6.12", "ACK of a generation other than the one in flight is ERROR ENOENT", ACK,
+             {"domain_id": DT, "generation": st.gen + 1000}, ENOENT)
+    must(c, ACK, {"domain_id": DT, "generation": st.gen}, section="6.12", desc="ACK of the generation in flight is OK")
+    send_err(c, "6.12", "ACK of a generation acknowledged already is ERROR ENOENT", ACK,
+             {"domain_id": DT, "generation": st.gen}, ENOENT)
+    must(c, UNSUBSCRIBE, {"domain_id": DT}, section="6.9", desc="UNSUBSCRIBE is answered OK")
+    send_err(c, "6.9", "UNSUBSCRIBE twice is ERROR ENOENT", UNSUBSCRIBE, {"domain_id": DT}, ENOENT)
+    send_err(c, "6.11", "GET_RANGES after UNSUBSCRIBE is ERROR ENOENT", GET_RANGES, {"domain_id": DT}, ENOENT)
+    mid = c.new_id()
+    m = c.raw(encode(SUBSCRIBE, mid, {"domain_id": DN}), mid)[-1]
+    ctx.amb("6.9", "SUBSCRIBE to a domain created without tracking: allowed (nothing will ever be harvested), "
+            "or refused (EOPNOTSUPP)?", ok_or_err(m))
+    # STATS / GET_FDS
+    send_err(c, "6.13", "STATS of a domain that does not exist is ERROR ENOENT", STATS, {"domain_id": NX}, ENOENT)
+    r = c.request(STATS, {"domain_id": DT})
+    R.check("6.13", "STATS of one domain: one STATS_REPLY with count 1 and that domain",
+            len(r) == 1 and r[0].type == STATS_REPLY and [e["domain_id"] for e in r[0].entries] == [DT],
+            [DT], [ok_or_err(x) for x in r] if r[0].type != STATS_REPLY else [e["domain_id"] for e in r[0].entries])
+    send_err(c, "6.14", "GET_FDS without PROTO_FEAT_FD_PASSING is ERROR EOPNOTSUPP", GET_FDS, {"domain_id": DT},
+             EOPNOTSUPP)
+    c2 = connect(ctx.A.sock, FEAT_FD_PASSING | FEAT_RANGES_RAW)
+    R.check("5.2", "PROTO_FEAT_FD_PASSING is not negotiated on the simulated backend",
+            not c2.features & FEAT_FD_PASSING, "not offered", hex(c2.features))
+    send_err(c2, "6.14", "GET_FDS on the simulated backend (FD_PASSING asked) is ERROR EOPNOTSUPP", GET_FDS,
+             {"domain_id": DT}, EOPNOTSUPP)
+    e = (stats(c2, DT) or {}).get(DT, {})
+    R.check("6.13", "STATS for a session without a subscription: pending_pages 0, pages_sent 0",
+            (e.get("pending_pages"), e.get("pages_sent")) == (0, 0), (0, 0), (e.get("pending_pages"), e.get("pages_sent")))
+    mid = c2.new_id()
+    m = c2.raw(encode(GET_FDS, mid, {"domain_id": NX}), mid)[-1]
+    ctx.amb("6.14 / 7", "GET_FDS naming a domain that does not exist on the simulated backend: ENOENT (no such "
+            "domain) or EOPNOTSUPP ('always on the simulated backend')?", ok_or_err(m))
+    c2.close()
+    # a domain whose only device was detached
+    dz = create(c, "e11")
+    must(c, MAP, {"domain_id": dz, "flags": 3, "iova": 0, "length": M})
+    must(c, DETACH_DEVICE, {"domain_id": dz, "device": "e11"}, section="6.5",
+         desc="DETACH_DEVICE of a domain's only device is OK")
+    mid = c.new_id()
+    m = c.raw(encode(DMA_WRITE, mid, {"domain_id": dz, "iova": 0, "length": PAGE}), mid)[-1]
+    ctx.amb("6.7", "DMA_WRITE 'makes the domain's first device write': what if the domain has no device?",
+            ok_or_err(m) + " (errno %s)" % m.errno)
+    must(c, DESTROY_DOMAIN, {"domain_id": dz})
+    R.check("8.1", "error session: every request answered exactly once", not c.strays(), "nothing", "strays")
+    c.close()
+
+
+# ---------------------------------------------------------------------------
+# Section 10: access control
+# ---------------------------------------------------------------------------
+
+def domain_requests(dom):
+    M = 1 << 20
+    return [
+        (ATTACH_DEVICE, {"domain_id": dom, "device": "e5"}),
+        (DETACH_DEVICE, {"domain_id": dom, "device": "e0"}),
+        (MAP, {"domain_id": dom, "flags": 3, "iova": 200 * M, "length": M}),
+        (UNMAP, {"domain_id": dom, "iova": 0, "length": 16 * M}),
+        (DMA_WRITE, {"domain_id": dom, "iova": 0, "length": PAGE}),
+        (TRACK_STOP, {"domain_id": dom}),
+        (TRACK_START, {"domain_id": dom}),
+        (SUBSCRIBE, {"domain_id": dom}),
+        (UNSUBSCRIBE, {"domain_id": dom}),
+        (SYNC, {"domain_id": dom}),
+        (GET_RANGES, {"domain_id": dom}),
+        (ACK, {"domain_id": dom, "generation": 1}),
+        (STATS, {"domain_id": dom}),
+        (GET_FDS, {"domain_id": dom}),
+        (DESTROY_DOMAIN, {"domain_id": dom}),
+    ]
+
+
+def _access_other(sock, hidden, nx):
+    c = connect(sock)
+    doms = list_domains(c)
+    R.check("10", "a non-admin uid without domains: LIST_DOMAINS lists nothing", doms == {}, "{}", sorted(doms))
+    st = stats(c, 0)
+    R.check("10", "a non-admin uid without domains: STATS(0) lists nothing", st == {}, "{}", st and sorted(st))
+    devs = list_devices(c)
+    R.check("10", "LIST_DEVICES shows domain_id 0 for devices of domains the client may not see",
+            devs.get("e0", {}).get("domain_id") == 0 and devs.get("sim0", {}).get("domain_id") == 0,
+            (0, 0), (devs.get("e0", {}).get("domain_id"), devs.get("sim0", {}).get("domain_id")))
+    hidden_dev = devs.get("e0", {})
+    for dom in hidden:
+        for (t, f), (_, fx) in zip(domain_requests(dom), domain_requests(nx)):
+            mid = c.new_id()
+            a = c.raw(encode(t, mid, f), mid)[-1]
+            mid = c.new_id()
+            b = c.raw(encode(t, mid, fx), mid)[-1]
+            ta = re.sub(r"\b%d\b" % dom, "N", a.text.decode("utf-8", "replace"))
+            tb = re.sub(r"\b%d\b" % nx, "N", b.text.decode("utf-8", "replace"))
+            AGG.add("10", "a request naming an invisible domain is ERROR ENOENT, exactly as for a domain that "
+                    "does not exist (errno and text but for the number)",
+                    a.type == ERROR and a.errno == ENOENT and b.type == ERROR and b.errno == ENOENT and ta == tb,
+                    "%s on domain %d: %s / on %d: %s" % (tname(t), dom, ok_or_err(a), nx, ok_or_err(b)))
+    m = c.req1(CREATE_DOMAIN, {"flags": CREATE_TRACKING, "device": "e0"})
+    R.check("10", "CREATE_DOMAIN of a device in an invisible domain: EBUSY without naming that domain",
+            m.type == ERROR and m.errno == EBUSY and not re.search(rb"\b%d\b" % hidden[0], m.text), "ERROR EBUSY",
+            ok_or_err(m))
+    R.check("8.1", "access session: every request answered exactly once", not c.strays(), "nothing", "strays")
+    c.close()
+    return {"flags": hidden_dev.get("flags"), "dev_id": hidden_dev.get("dev_id")}
+
+
+def _access_owner(sock, own):
+    c = connect(sock)
+    doms = list_domains(c)
+    R.check("10", "uid 1000 sees exactly its own domain in LIST_DOMAINS, owner_uid 1000",
+            sorted(doms) == [own] and doms[own]["owner_uid"] == 1000, [own],
+            {k: v["owner_uid"] for k, v in doms.items()})
+    st = stats(c, 0)
+    R.check("10", "uid 1000 sees exactly its own domain in STATS(0)", st is not None and sorted(st) == [own], [own],
+            st and sorted(st))
+    c.close()
+    return True
+
+
+def _access_admin(sock, expect_ids, dt):
+    c = connect(sock)
+    doms = list_domains(c)
+    okv = sorted(doms) == sorted(expect_ids)
+    st = stats(c, dt)
+    m = c.req1(SYNC, {"domain_id": dt})
+    devs = list_devices(c)
+    c.close()
+    return okv, sorted(doms), st is not None and dt in st, m.type == SYNC_REPLY, devs.get("e0", {}).get("domain_id")
+
+
+def t_access(ctx):
+    own = ctx.u1000.get("dom", 1)
+    c = connect(ctx.A.sock)
+    r = c.request(LIST_DOMAINS)
+    ids = [e["domain_id"] for m in r for e in m.entries]
+    R.check("6.3", "LIST_DOMAINS lists domains by increasing domain_id", ids == sorted(ids) and len(set(ids)) == len(ids),
+            "increasing", ids)
+    doms = {e["domain_id"]: e for m in r for e in m.entries}
+    R.check("10", "root sees every domain, including uid 1000's (owner_uid 1000) and its own (owner_uid 0)",
+            doms.get(own, {}).get("owner_uid") == 1000 and doms.get(ctx.DT, {}).get("owner_uid") == 0,
+            (1000, 0), (doms.get(own, {}).get("owner_uid"), doms.get(ctx.DT, {}).get("owner_uid")))
+    c.close()
+    seen = as_user(1001, 1001, [], _access_other, ctx.A.sock, [ctx.DT, own], 999998)
+    c = connect(ctx.A.sock)
+    e0 = list_devices(c).get("e0", {})
+    c.close()
+    if seen:
+        ctx.amb("6.2 / 10", "For a device in a domain the client may not see, only domain_id is said to read 0. "
+                "What about dev_id ('0 if not bound') and the BOUND/ATTACHED flags?",
+                "root sees e0 with flags %s, dev_id %s; uid 1001 sees flags %s, dev_id %s"
+                % (e0.get("flags"), e0.get("dev_id"), seen["flags"], seen["dev_id"]))
+    as_user(1000, 1000, [], _access_owner, ctx.A.sock, own)
+    for uid, gid, groups, how in ((1003, 1003, [2000], "a supplementary group"), (1004, 2000, [], "its primary group")):
+        res = as_user(uid, gid, groups, _access_admin, ctx.A.sock, ids, ctx.DT)
+        if res:
+            okv, seen, st_ok, sync_ok, devdom = res
+            R.check("10", "a member of admin_group through %s sees every domain" % how, okv, ids, seen)
+            R.check("10", "a member of admin_group through %s may STATS and SYNC another uid's domain" % how,
+                    st_ok and sync_ok, (True, True), (st_ok, sync_ok))
+            R.check("10", "a member of admin_group through %s sees the domain_id of every device" % how,
+                    devdom == ctx.DT, ctx.DT, devdom)
+
+
+# ---------------------------------------------------------------------------
+# Sections 6.9-6.12, 8.3, 9: the tracking flow with an oracle
+# ---------------------------------------------------------------------------
+
+def feat_name(f):
+    n = [nm for bit, nm in ((1, "RAW"), (2, "RESUME"), (4, "FD"), (8, "EVENTS")) if f & bit]
+    return "|".join(n) or "none"
+
+
+def random_pages(rng, first, n, frac):
+    """frac of the pages [first, first + n) at random, as sorted single pages."""
+    return sorted(rng.sample(range(first, first + n), int(n * frac)))
+
+
+def coalesce(pages):
+    runs = []
+    for p in pages:
+        if runs and runs[-1][0] + runs[-1][1] == p:
+            runs[-1][1] += 1
+        else:
+            runs.append([p, 1])
+    return [tuple(r) for r in runs]
+
+
+def t_flow(ctx):
+    rng = random.Random(20241124)
+    adm = connect(ctx.A.sock)
+    BIG = create(adm, "e2")
+    ctx.BIG = BIG
+    # mappings, in pages: two adjacent maps (never merged), one across a
+    # 32768 boundary that starts elsewhere, and RW followed by R-only
+    maps = [(0, 64000), (64000, 589824 - 64000), (621824, 2000), (655000, 256)]
+    ro = (655256, 256)
+    for f, n in maps:
+        must(adm, MAP, {"domain_id": BIG, "flags": 3, "iova": f * PAGE, "length": n * PAGE})
+    must(adm, MAP, {"domain_id": BIG, "flags": MAP_READABLE, "iova": ro[0] * PAGE, "length": ro[1] * PAGE})
+    allmaps = maps + [ro]
+    must(adm, TRACK_START, {"domain_id": BIG})
+    mapped = map_bits(allmaps)
+    # one session per feature combination
+    sess = []
+    for f in range(16):
+        c = connect(ctx.A.sock, f)
+        want = f & (FEAT_RANGES_RAW | FEAT_RESUME | FEAT_EVENTS)
+        AGG.add("5.2", "HELLO_REPLY.features is the intersection with what dirtyd offers (RAW|RESUME|EVENTS)",
+                c.features == want, "asked %#x: got %#x" % (f, c.features))
+        interval = 50 if f & FEAT_RESUME else 0
+        m = c.req1(SUBSCRIBE, {"domain_id": BIG, "interval_ms": interval})
+        AGG.add("6.9", "SUBSCRIBE is answered SUBSCRIBE_REPLY naming the domain",
+                m.type == SUBSCRIBE_REPLY and m.f["domain_id"] == BIG, ok_or_err(m))
+        sess.append((f, c, interval))
+    sent = {}
+    for f, c, _ in sess:
+        st = get_ranges(c, BIG, mappings=allmaps)
+        AGG.add("6.9", "without CLEAN every mapped page starts pending (each feature combination)",
+                st.error is None and st.pages == mapped,
+                "features %s: %s" % (feat_name(f), st.error or describe_diff(st.pages, mapped)))
+        sent[f] = st.total or 0
+        if st.gen is not None:
+            m = c.req1(ACK, {"domain_id": BIG, "generation": st.gen})
+            AGG.add("6.12", "ACK of the generation just received is OK", m.type == OK, ok_or_err(m))
+    # W0: written before the CLEAN subscribers arrive
+    w0 = PageSet(655512)
+    dma_writes(adm, BIG, coalesce(random_pages(rng, 70000, 100000, 0.001)), w0)
+    clean = []
+    for f in (FEAT_RANGES_RAW, 0):
+        c = connect(ctx.A.sock, f)
+        m = c.req1(SUBSCRIBE, {"domain_id": BIG, "flags": SUBSCRIBE_CLEAN})
+        AGG.add("6.9", "SUBSCRIBE with CLEAN is answered SUBSCRIBE_REPLY", m.type == SUBSCRIBE_REPLY, ok_or_err(m))
+        clean.append((f, c))
+    # W1: sparse (10 % of 2 GiB at random), dense, across mappings, a fault
+    w1 = PageSet(655512)
+    t0 = time.monotonic()
+    dma_writes(adm, BIG, coalesce(random_pages(rng, 0, 589824, 0.08)), w1)
+    dma_writes(adm, BIG, [(300000, 16384), (63990, 20), (621824, 2000)], w1)
+    m = adm.req1(DMA_WRITE, {"domain_id": BIG, "iova": 655156 * PAGE, "length": 200 * PAGE})
+    R.check("6.7", "DMA_WRITE running from a WRITEABLE mapping into a read-only one is ERROR EACCES",
+            m.type == ERROR and m.errno == EACCES, "ERROR EACCES", ok_or_err(m))
+    w1.add(655156, 100)      # "the pages before the fault were written"
+    R.info("writes took %.2f s" % (time.monotonic() - t0))
+    oracle = w0.as_int() | w1.as_int()
+    w1i = w1.as_int()
+    f0, c0, _ = sess[0]
+    m = c0.req1(SYNC, {"domain_id": BIG})
+    R.check("6.10", "SYNC_REPLY pending_pages counts every page written since the last ACK (%d)" % oracle.bit_count(),
+            m.type == SYNC_REPLY and m.f["pending_pages"] == oracle.bit_count(), oracle.bit_count(),
+            ok_or_err(m) if m.type == ERROR else m.f["pending_pages"])
+    gsync = m.f.get("generation", 0)
+    npk = {}
+    failed = set()
+    for f, c, _ in sess:
+        st = get_ranges(c, BIG, mappings=allmaps)
+        if st.error is not None:
+            failed.add(f)
+        AGG.add("9", "every written page is delivered to every subscriber (each feature combination)",
+                st.error is None and st.pages & oracle == oracle,
+                "features %s: %s" % (feat_name(f), st.error or describe_diff(st.pages, oracle)))
+        if st.error is None:
+            AGG.add("9.5", "with 4k backing exactly the written pages are reported (dirtyd.conf(5) backing_page_size)",
+                    st.pages == oracle, "features %s: %s" % (feat_name(f), describe_diff(st.pages, oracle)))
+            AGG.add("8.3", "RANGES generation >= the generation SYNC completed", (st.gen or 0) >= gsync,
+                    "%s < %s" % (st.gen, gsync))
+        npk[feat_name(f)] = len(st.msgs)
+        if not f & FEAT_RANGES_RAW:
+            big_runs = [ch for ch in st.chunks if 16 + ch.len > 16 + 4096]
+            if big_runs and not getattr(ctx, "_amb_chunk", False):
+                ctx._amb_chunk = True
+                ctx.amb("12 / 9.3", "Section 12 says 'a chunk is at most 16 + 4096 bytes', section 9.3 says a RUNS "
+                        "chunk sent without RANGES_RAW 'can be up to 16 + 32768 bytes'. Which bound holds?",
+                        "without RAW dirtyd sent %d chunks larger than 16 + 4096 bytes (largest %d bytes); not "
+                        "counted as a failure" % (len(big_runs), max(16 + ch.len for ch in big_runs)))
+        sent[f] += st.total or 0
+        if st.gen is not None:
+            m = c.req1(ACK, {"domain_id": BIG, "generation": st.gen})
+            AGG.add("6.12", "ACK of the generation just received is OK", m.type == OK, ok_or_err(m))
+    R.info("RANGES packets per feature combination for the 8%%-of-2.25-GiB generation: %s" % npk)
+    R.check("6.11", "coverage: with RANGES_RAW the large generation came as a multi-packet stream",
+            all(v >= 2 for k, v in npk.items() if "RAW" in k), ">= 2 packets", npk)
+    for f, c in clean:
+        st = get_ranges(c, BIG, mappings=allmaps)
+        R.check("6.9", "a CLEAN subscriber (features %s) gets exactly the pages written after its SUBSCRIBE"
+                % feat_name(f), st.error is None and st.pages == w1i, "W1",
+                st.error or describe_diff(st.pages, w1i))
+        if st.gen is not None:
+            c.req1(ACK, {"domain_id": BIG, "generation": st.gen})
+    # nothing pending any more
+    for f, c, iv in sess:
+        st = get_ranges(c, BIG, mappings=allmaps)
+        AGG.add("6.11", "after ACK, GET_RANGES returns an empty generation (total 0, one packet, 0 chunks)",
+                st.error is None and st.total == 0 and len(st.msgs) == 1 and st.msgs[0].f["nchunks"] == 0,
+                "features %s: %s" % (feat_name(f), st.error or (st.total, len(st.msgs))))
+        if st.gen is not None:
+            c.req1(ACK, {"domain_id": BIG, "generation": st.gen})
+        s = stats(c, BIG) or {}
+        e = s.get(BIG, {})
+        if f in failed:
+            continue      # checked by t_runs_only
+        AGG.add("6.13", "STATS pages_sent is every page sent to this client in RANGES, pending_pages 0",
+                (e.get("pages_sent"), e.get("pending_pages")) == (sent[f], 0),
+                "features %s: want (%d, 0), got (%s, %s)" % (feat_name(f), sent[f], e.get("pages_sent"),
+                                                             e.get("pending_pages")))
+        AGG.add("6.13", "STATS mapped_bytes is the sum of the domain's mappings",
+                e.get("mapped_bytes") == sum(n for _, n in allmaps) * PAGE, e.get("mapped_bytes"))
+    doms = list_domains(adm)
+    d = doms.get(BIG, {})
+    R.check("6.3", "LIST_DOMAINS: subscribers counts every client's subscriptions (18), mapped_bytes, page_size 4096",
+            (d.get("subscribers"), d.get("mapped_bytes"), d.get("page_size"), d.get("devices"), d.get("owner_uid"))
+            == (18, sum(n for _, n in allmaps) * PAGE, 4096, 1, 0),
+            (18, sum(n for _, n in allmaps) * PAGE, 4096, 1, 0),
+            (d.get("subscribers"), d.get("mapped_bytes"), d.get("page_size"), d.get("devices"), d.get("owner_uid")))
+    for f, c, _ in sess:
+        strays = c.strays()
+        AGG.add("8.1", "every request answered exactly once (flow sessions)", not strays, strays[:2])
+        if not f & FEAT_EVENTS:
+            AGG.add("5.2", "no EV_ROUND without PROTO_FEAT_EVENTS", not any(e.type == EV_ROUND for e in c.events),
+                    "features %s got %d EV_ROUND" % (feat_name(f), len(c.events)))
+        c.close()
+    for f, c in clean:
+        c.close()
+    # closing sessions without RESUME drops their subscriptions
+    time.sleep(0.05)
+    d = list_domains(adm).get(BIG, {})
+    ctx.amb("8.6 / 6.3", "Do subscriptions kept for resume_grace after a RESUME session closed count in "
+            "LIST_DOMAINS.subscribers?", "after 18 subscribers (8 of them with RESUME) closed: subscribers = %s"
+            % d.get("subscribers"))
+    adm.close()
+
+
+def t_many_mappings(ctx):
+    """Each MAP is its own harvest range: 4096 adjacent one-page mappings
+    give 4096 chunks (spans never cross a mapping's end), several packets."""
+    c = connect(ctx.A.sock, FEAT_RANGES_RAW)
+    dom = create(c, "e3")
+    maps = [(p, 1) for p in range(0, 256)]
+    ans = pipeline(c, [(MAP, {"domain_id": dom, "flags": 3, "iova": p * PAGE, "length": PAGE}) for p, _ in maps])
+    R.check("6.7", "256 adjacent one-page MAPs are each answered OK", all(a.type == OK for a in ans), "OK",
+            [ok_or_err(a) for a in ans if a.type != OK][:2])
+    must(c, TRACK_START, {"domain_id": dom})
+    must(c, SUBSCRIBE, {"domain_id": dom})
+    st = get_ranges(c, dom, mappings=maps)
+    R.check("9.4", "256 adjacent mappings: 256 one-page chunks (a range never grows by merging)",
+            st.error is None and len(st.chunks) == 256 and all(ch.span == 1 for ch in st.chunks),
+            "256 chunks of span 1",
+            st.error or (len(st.chunks), max((ch.span for ch in st.chunks), default=0), len(st.msgs)))
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    m = c.req1(DMA_WRITE, {"domain_id": dom, "iova": 0, "length": 256 * PAGE})
+    R.check("6.7", "one DMA_WRITE across 256 mappings is OK", m.type == OK, "OK", ok_or_err(m))
+    must(c, SYNC, {"domain_id": dom})
+    st = get_ranges(c, dom, mappings=maps)
+    R.check("9", "after a write over all of them every page comes back, one chunk per mapping",
+            st.error is None and st.pages == map_bits(maps) and len(st.chunks) == 256,
+            "256 pages in 256 chunks", st.error or (st.npages, len(st.chunks)))
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    must(c, DESTROY_DOMAIN, {"domain_id": dom}, section="6.6", desc="DESTROY_DOMAIN of a domain with 256 mappings is OK")
+    c.close()
+
+
+def t_runs_only(ctx):
+    """Section 9.3: without RANGES_RAW every chunk is sent as RUNS, which
+    'can be up to 16 + 32768 bytes'.  At and past a 4096-byte RUNS payload."""
+    c = connect(ctx.A.sock, 0)
+    r = connect(ctx.A.sock, FEAT_RANGES_RAW)
+    dom = create(c, "e4")
+    maps = [(0, 65536)]
+    must(c, MAP, {"domain_id": dom, "flags": 3, "iova": 0, "length": 65536 * PAGE})
+    must(c, TRACK_START, {"domain_id": dom})
+    must(c, SUBSCRIBE, {"domain_id": dom, "flags": SUBSCRIBE_CLEAN})
+    must(r, SUBSCRIBE, {"domain_id": dom, "flags": SUBSCRIBE_CLEAN})
+    for npairs, first in ((2048, 0), (2049, 32768)):
+        pages = [(first + 2 * i, 1) for i in range(npairs)]
+        want = 0
+        for p, _ in pages:
+            want |= 1 << p
+        dma_writes(c, dom, pages)
+        must(c, SYNC, {"domain_id": dom})
+        before = (stats(c, dom) or {}).get(dom, {}).get("pages_sent")
+        mid = c.new_id()
+        req = encode(GET_RANGES, mid, {"domain_id": dom})
+        st = get_ranges(c, dom, mappings=maps, mid=mid)
+        R.check("9.3", "without RANGES_RAW, %d isolated pages in one span (RUNS payload %d bytes) are delivered"
+                % (npairs, 2 * npairs), st.error is None and st.pages == want,
+                "RANGES with one RUNS chunk of %d bytes" % (2 * npairs),
+                "%s (request %s; reply %s)" % (ok_or_err(st.error), hexdump(req), hexdump(st.error.raw))
+                if st.error else describe_diff(st.pages, want))
+        if st.error is None:
+            R.check("9.3", "that chunk is one RUNS chunk over the span with a %d-byte payload" % (2 * npairs),
+                    [(ch.kind, ch.len) for ch in st.chunks] == [(CHUNK_RUNS, 2 * npairs)],
+                    [(CHUNK_RUNS, 2 * npairs)], [(ch.kind, ch.len) for ch in st.chunks])
+            must(c, ACK, {"domain_id": dom, "generation": st.gen})
+        else:
+            ctx.runs_fail = (hexdump(req, 200), hexdump(st.error.raw, 200))
+            ctx.amb("12 / 9.3", "Section 12 says 'a chunk is at most 16 + 4096 bytes'; section 9.3 says a chunk sent "
+                    "as RUNS without RANGES_RAW 'can be up to 16 + 32768 bytes: it still fits in a packet'. Which "
+                    "bound holds for a client without RANGES_RAW?",
+                    "dirtyd sends a RUNS payload of 4096 bytes but answers GET_RANGES with ERROR EINVAL "
+                    "('producing the reply failed') when it would be 4098 bytes; judged a violation (FINDINGS), "
+                    "because with 9.4's span rule a non-RAW client could otherwise never get such pages")
+            after = (stats(c, dom) or {}).get(dom, {}).get("pages_sent")
+            R.check("6.13", "STATS pages_sent does not count pages of a GET_RANGES answered by ERROR",
+                    after == before, before, after)
+            st2 = get_ranges(c, dom, flags=RANGES_RESEND, mappings=maps)
+            R.check("8.3", "GET_RANGES with RESEND after the failure delivers the pages (nothing is lost)",
+                    st2.error is None and st2.pages & want == want, "the %d pages" % npairs,
+                    ok_or_err(st2.error) if st2.error else describe_diff(st2.pages, want))
+            session_usable(c, "7", "after the failed GET_RANGES")
+        st = get_ranges(r, dom, mappings=maps)
+        R.check("9.3", "with RANGES_RAW the same %d pages are delivered (as %s)" % (npairs, "RAW"),
+                st.error is None and st.pages == want and all(ch.kind == CHUNK_RAW for ch in st.chunks),
+                "one RAW chunk", st.error or [(ch.kind, ch.len) for ch in st.chunks])
+        if st.gen is not None:
+            must(r, ACK, {"domain_id": dom, "generation": st.gen})
+    must(c, DESTROY_DOMAIN, {"domain_id": dom})
+    c.close()
+    r.close()
+
+
+# ---------------------------------------------------------------------------
+# Section 8.3: generations, resend, TRACK_STOP/START, UNMAP, UNSUBSCRIBE
+# ---------------------------------------------------------------------------
+
+def t_generations(ctx):
+    rng = random.Random(7)
+    c = connect(ctx.A.sock, FEAT_RANGES_RAW)
+    dom = create(c, "e5")
+    M = 1 << 20
+    maps = [(0, 16384)]
+    must(c, MAP, {"domain_id": dom, "flags": 3, "iova": 0, "length": 64 * M})
+    doms = list_domains(c)
+    R.check("8.4", "a new domain's generation is 0", doms.get(dom, {}).get("generation") == 0, 0,
+            doms.get(dom, {}).get("generation"))
+    must(c, TRACK_START, {"domain_id": dom})
+    m = must(c, SUBSCRIBE, {"domain_id": dom})
+    g0 = m.f.get("generation")
+    R.check("6.9", "SUBSCRIBE_REPLY generation is the domain's rounds so far (0)", g0 == 0, 0, g0)
+    st = get_ranges(c, dom, mappings=maps)
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    A = coalesce(random_pages(rng, 0, 16384, 0.02))
+    B = coalesce(random_pages(rng, 0, 16384, 0.02))
+    a = b = 0
+    for p, n in A:
+        a |= range_bits(p, n)
+    for p, n in B:
+        b |= range_bits(p, n)
+    dma_writes(c, dom, A)
+    m = must(c, SYNC, {"domain_id": dom})
+    ga = m.f.get("generation")
+    e = (stats(c, dom) or {}).get(dom, {})
+    R.check("6.13", "STATS after SYNC: generation, last_round_pages, pending_pages as the round found",
+            (e.get("generation"), e.get("last_round_pages"), e.get("pending_pages")) == (ga, a.bit_count(), a.bit_count()),
+            (ga, a.bit_count(), a.bit_count()), (e.get("generation"), e.get("last_round_pages"), e.get("pending_pages")))
+    rate1 = e.get("dirty_rate")
+    d = list_domains(c).get(dom, {})
+    R.check("6.3", "LIST_DOMAINS generation is the rounds completed (as SYNC_REPLY), mapped_bytes 64 MiB",
+            (d.get("generation"), d.get("mapped_bytes")) == (ga, 64 * M), (ga, 64 * M),
+            (d.get("generation"), d.get("mapped_bytes")))
+    st1 = get_ranges(c, dom, mappings=maps)
+    R.check("8.3", "GET_RANGES after SYNC: generation = the domain's generation, pages = A",
+            st1.gen == ga and st1.pages == a, (ga, "A"), (st1.gen, describe_diff(st1.pages, a)))
+    st2 = get_ranges(c, dom, mappings=maps)
+    R.check("8.3", "GET_RANGES again with no round in between resends the same generation with the same pages",
+            st2.gen == ga and st2.pages == a, (ga, "A"), (st2.gen, describe_diff(st2.pages, a)))
+    dma_writes(c, dom, B)
+    gb = must(c, SYNC, {"domain_id": dom}).f.get("generation")
+    R.check("8.3", "a later round completes with a higher generation", gb > ga, "> %d" % ga, gb)
+    e = (stats(c, dom) or {}).get(dom, {})
+    R.check("6.13", "STATS dirty_rate is non-zero after two rounds that found pages", e.get("dirty_rate", 0) > 0,
+            "> 0", e.get("dirty_rate"))
+    ctx.amb("6.13", "What is dirty_rate after the domain's first round (no earlier round to measure from)?",
+            "after a first round that found %d pages: %s; after the second: %s"
+            % (a.bit_count(), rate1, e.get("dirty_rate")))
+    st3 = get_ranges(c, dom, mappings=maps)
+    R.check("8.3", "the next GET_RANGES is a new generation holding only the new pages (A stays in flight)",
+            st3.gen == gb and st3.pages == b & ~0 and st3.pages == b,
+            (gb, "B"), (st3.gen, describe_diff(st3.pages, b)))
+    st4 = get_ranges(c, dom, flags=RANGES_RESEND, mappings=maps)
+    R.check("8.3", "GET_RANGES with RESEND puts every unacknowledged generation back: pages A | B",
+            st4.gen == gb and st4.pages == a | b, (gb, "A|B"), (st4.gen, describe_diff(st4.pages, a | b)))
+    must(c, ACK, {"domain_id": dom, "generation": gb}, section="6.12", desc="ACK of the resent generation is OK")
+    mid = c.new_id()
+    m = c.raw(encode(ACK, mid, {"domain_id": dom, "generation": ga}), mid)[-1]
+    ctx.amb("8.3 / 6.12", "After RESEND put generation g1 back into pending and its pages went out again under "
+            "g2, is g1 still 'in flight' (ACK(g1) OK) or not (ENOENT)?", "ACK(g1) answered %s" % ok_or_err(m))
+    st5 = get_ranges(c, dom, mappings=maps)
+    R.check("8.3", "after ACK nothing is pending: an empty generation", st5.error is None and st5.total == 0,
+            0, st5.error or st5.total)
+    must(c, ACK, {"domain_id": dom, "generation": st5.gen})
+    # ACK of an older generation while a newer one is in flight
+    C = [(40, 4)]
+    D = [(900, 2)]
+    dma_writes(c, dom, C)
+    must(c, SYNC, {"domain_id": dom})
+    stc = get_ranges(c, dom, mappings=maps)
+    dma_writes(c, dom, D)
+    must(c, SYNC, {"domain_id": dom})
+    std = get_ranges(c, dom, mappings=maps)
+    must(c, ACK, {"domain_id": dom, "generation": stc.gen}, section="6.12",
+         desc="ACK of an older generation while a newer one is in flight is OK")
+    st6 = get_ranges(c, dom, flags=RANGES_RESEND, mappings=maps)
+    R.check("8.3", "RESEND then brings back only the unacknowledged generation's pages",
+            st6.pages == range_bits(900, 2), int_pages(range_bits(900, 2)), describe_diff(st6.pages, range_bits(900, 2)))
+    must(c, ACK, {"domain_id": dom, "generation": st6.gen})
+    # a CLEAN SUBSCRIBE on a tracking domain answers after a round that began after it
+    gbefore = (stats(c, dom) or {}).get(dom, {}).get("generation", 0)
+    q = connect(ctx.A.sock)
+    m = must(q, SUBSCRIBE, {"domain_id": dom, "flags": SUBSCRIBE_CLEAN})
+    R.check("6.9", "a CLEAN SUBSCRIBE with tracking on is answered after a new round (reply generation > before)",
+            m.f.get("generation", 0) > gbefore, "> %d" % gbefore, m.f.get("generation"))
+    q.close()
+    # TRACK_STOP / TRACK_START clear nothing a subscriber holds
+    dma_writes(c, dom, [(3000, 1)])
+    must(c, SYNC, {"domain_id": dom})
+    sth = get_ranges(c, dom, mappings=maps)
+    must(c, TRACK_STOP, {"domain_id": dom})
+    must(c, TRACK_START, {"domain_id": dom})
+    must(c, ACK, {"domain_id": dom, "generation": sth.gen}, section="6.8",
+         desc="a generation in flight across TRACK_STOP/TRACK_START can still be acknowledged")
+    st = get_ranges(c, dom, mappings=maps)
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    # TRACK_STOP: no rounds; SYNC refused; TRACK_START marks every mapped page pending
+    p = connect(ctx.A.sock, 0)
+    must(p, SUBSCRIBE, {"domain_id": dom, "interval_ms": 10, "flags": SUBSCRIBE_CLEAN})
+    must(c, TRACK_STOP, {"domain_id": dom})
+    g1 = (stats(c, dom) or {}).get(dom, {}).get("generation")
+    dma_writes(c, dom, [(100, 10)])
+    time.sleep(0.15)
+    g2 = (stats(c, dom) or {}).get(dom, {}).get("generation")
+    R.check("6.8", "after TRACK_STOP no rounds run (generation unchanged for 150 ms with a 10 ms subscriber)",
+            g1 == g2, g1, g2)
+    send_err(c, "6.10", "SYNC after TRACK_STOP is ERROR EINVAL", SYNC, {"domain_id": dom}, EINVAL,
+             must_contain=("tracking is off on domain %d" % dom,))
+    st = get_ranges(c, dom, mappings=maps)
+    R.check("6.8", "while tracking is off nothing new is pending", st.total == 0, 0, st.total)
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    must(c, TRACK_START, {"domain_id": dom})
+    st = get_ranges(c, dom, mappings=maps)
+    R.check("6.8", "TRACK_START after a gap marks every mapped page pending for each existing subscription",
+            st.error is None and st.pages == map_bits(maps), "all 16384 pages",
+            st.error or describe_diff(st.pages, map_bits(maps)))
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    st = get_ranges(p, dom, mappings=maps)
+    R.check("6.8", "... also for the other subscriber (a CLEAN one)", st.error is None and st.pages == map_bits(maps),
+            "all 16384 pages", st.error or describe_diff(st.pages, map_bits(maps)))
+    must(p, ACK, {"domain_id": dom, "generation": st.gen})
+    must(p, UNSUBSCRIBE, {"domain_id": dom})
+    p.close()
+    # UNMAP with tracking on: a round first; pending pages stay deliverable
+    must(c, MAP, {"domain_id": dom, "flags": 3, "iova": 128 * M, "length": M})
+    maps2 = maps + [(32768, 256)]
+    st = get_ranges(c, dom, mappings=maps2)
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    dma_writes(c, dom, [(32768 + 5, 3), (32768 + 100, 1), (7, 1)])
+    gu0 = (stats(c, dom) or {}).get(dom, {}).get("generation", 0)
+    must(c, UNMAP, {"domain_id": dom, "iova": 128 * M, "length": M})
+    gu1 = (stats(c, dom) or {}).get(dom, {}).get("generation", 0)
+    R.check("6.7", "UNMAP with tracking on runs a harvest round first (generation advances)", gu1 > gu0,
+            "> %d" % gu0, gu1)
+    want = range_bits(32773, 3) | (1 << 32868) | (1 << 7)
+    st = get_ranges(c, dom, mappings=maps, extra_ok=[(32768, 256)])
+    R.check("6.7", "pages written before an UNMAP (no SYNC) are delivered after it", st.error is None and st.pages == want,
+            int_pages(want), st.error or describe_diff(st.pages, want))
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    # UNSUBSCRIBE drops pending pages; SUBSCRIBE again starts afresh
+    dma_writes(c, dom, [(50, 5)])
+    must(c, SYNC, {"domain_id": dom})
+    must(c, UNSUBSCRIBE, {"domain_id": dom})
+    must(c, SUBSCRIBE, {"domain_id": dom, "flags": SUBSCRIBE_CLEAN})
+    st = get_ranges(c, dom, mappings=maps)
+    R.check("6.9", "UNSUBSCRIBE dropped the pending pages: a new CLEAN subscription starts empty",
+            st.error is None and st.total == 0, 0, st.error or st.total)
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    must(c, UNSUBSCRIBE, {"domain_id": dom})
+    must(c, SUBSCRIBE, {"domain_id": dom})
+    st = get_ranges(c, dom, mappings=maps)
+    R.check("6.9", "a new subscription without CLEAN starts with every mapped page pending",
+            st.error is None and st.pages == map_bits(maps), "all pages", st.error or describe_diff(st.pages, map_bits(maps)))
+    must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    # DMA_WRITE that runs from a mapping into a hole
+    mid = c.new_id()
+    m = c.raw(encode(DMA_WRITE, mid, {"domain_id": dom, "iova": (16384 - 2) * PAGE, "length": 4 * PAGE}), mid)[-1]
+    R.check("6.7", "DMA_WRITE running from a mapping into a hole is ERROR ENOENT", m.type == ERROR and m.errno == ENOENT,
+            "ERROR ENOENT", ok_or_err(m))
+    must(c, SYNC, {"domain_id": dom})
+    st = get_ranges(c, dom, mappings=maps)
+    ctx.amb("6.7", "'As with a real device's DMA, the pages before the fault were written' is said of EACCES; does "
+            "it hold for a DMA_WRITE that runs into unmapped IOVA (ENOENT)?",
+            "the 2 mapped pages before the hole were %sreported dirty" % ("" if st.pages == range_bits(16382, 2) else
+                                                                       "not " if st.pages == 0 else "partly/otherwise "))
+    if st.gen is not None:
+        must(c, ACK, {"domain_id": dom, "generation": st.gen})
+    dq = create(c, "u0")
+    must(c, MAP, {"domain_id": dq, "flags": 3, "iova": 0, "length": M})
+    must(c, SUBSCRIBE, {"domain_id": dq, "flags": SUBSCRIBE_CLEAN})
+    must(c, TRACK_START, {"domain_id": dq})
+    st = get_ranges(c, dq, mappings=[(0, 256)])
+    R.check("6.8", "a CLEAN subscription made while tracking was off gets every mapped page at TRACK_START",
+            st.error is None and st.pages == range_bits(0, 256), "256 pages", st.error or describe_diff(st.pages, range_bits(0, 256)))
+    must(c, DESTROY_DOMAIN, {"domain_id": dq})
+    # pipelining: SYNC then other requests without waiting
+    ids = []
+    for t, f in ((SYNC, {"domain_id": dom}), (LIST_DEVICES, None), (STATS, {"domain_id": dom}),
+                 (LIST_DOMAINS, None)):
+        mid = c.new_id()
+        c.send(encode(t, mid, f))
+        ids.append((mid, t))
+    got = {}
+    for mid, t in ids:
+        got[t] = c.wait(mid)[-1].type
+    R.check("8.1", "several requests sent without waiting are each answered, matched by id",
+            got == {SYNC: SYNC_REPLY, LIST_DEVICES: LIST_DEVICES_REPLY, STATS: STATS_REPLY,
+                    LIST_DOMAINS: LIST_DOMAINS_REPLY}, "each its reply", {tname(k): tname(v) for k, v in got.items()})
+    R.check("8.1", "generation session: every request answered exactly once", not c.strays(), "nothing", "strays")
+    ctx.GEN = dom
+    c.close()
+
+
+# ---------------------------------------------------------------------------
+# Section 6.6 / 8.4: DESTROY_DOMAIN
+# ---------------------------------------------------------------------------
+
+def t_destroy(ctx):
+    adm = connect(ctx.A.sock)
+    dom = create(adm, "e6")
+    must(adm, MAP, {"domain_id": dom, "flags": 3, "iova": 0, "length": 1 << 24})
+    must(adm, TRACK_START, {"domain_id": dom})
+    s = connect(ctx.A.sock, FEAT_EVENTS | FEAT_RESUME)
+    must(s, SUBSCRIBE, {"domain_id": dom, "interval_ms": 20})
+    dma_writes(adm, dom, [(10, 5)])
+    time.sleep(0.1)
+    s.drain(0.05)
+    s.events.clear()
+    must(adm, DESTROY_DOMAIN, {"domain_id": dom}, section="6.6", desc="DESTROY_DOMAIN of a domain with a subscriber is OK")
+    got = s.drain(0.2)
+    R.check("6.6", "subscribers of a destroyed domain are sent nothing", not got and not s.events, "nothing",
+            got + s.events)
+    for t, f in ((GET_RANGES, {"domain_id": dom}), (SYNC, {"domain_id": dom}), (UNSUBSCRIBE, {"domain_id": dom}),
+                 (ACK, {"domain_id": dom, "generation": 1}), (STATS, {"domain_id": dom}),
+                 (SUBSCRIBE, {"domain_id": dom}), (DESTROY_DOMAIN, {"domain_id": dom})):
+        send_err(s, "6.6", "after DESTROY_DOMAIN, %s naming it is ERROR ENOENT" % tname(t), t, f, ENOENT)
+    e6 = list_devices(adm).get("e6", {})
+    R.check("6.6", "DESTROY_DOMAIN detached and unbound its device (flags DIRTY_CAPABLE, domain 0, dev_id 0)",
+            (e6.get("flags", 0) & 7, e6.get("domain_id"), e6.get("dev_id")) == (1, 0, 0), (1, 0, 0),
+            (e6.get("flags"), e6.get("domain_id"), e6.get("dev_id")))
+    R.check("6.6", "a destroyed domain is gone from LIST_DOMAINS", dom not in list_domains(adm), "absent", "present")
+    new = create(adm, "e6")
+    R.check("8.4", "domain ids are never reused: the next domain gets a higher id", new is not None and new > dom,
+            "> %d" % dom, new)
+    must(adm, DESTROY_DOMAIN, {"domain_id": new})
+    s.close()
+    adm.close()
+
+
+# ---------------------------------------------------------------------------
+# Section 6.16: events
+# ---------------------------------------------------------------------------
+
+def t_events(ctx):
+    adm = connect(ctx.A.sock)
+    dom = create(adm, "e7")
+    must(adm, MAP, {"domain_id": dom, "flags": 3, "iova": 0, "length": 1 << 24})
+    must(adm, TRACK_START, {"domain_id": dom})
+    slow = connect(ctx.A.sock)
+    must(slow, SUBSCRIBE, {"domain_id": dom, "interval_ms": 5000, "flags": SUBSCRIBE_CLEAN})
+    g0 = (stats(adm, dom) or {}).get(dom, {}).get("generation", 0)
+    time.sleep(0.3)
+    g1 = (stats(adm, dom) or {}).get(dom, {}).get("generation", 0)
+    R.check("6.9", "with one subscriber at 5000 ms, no round in 0.3 s", g1 - g0 == 0, 0, g1 - g0)
+    se1 = connect(ctx.A.sock, FEAT_EVENTS)
+    se2 = connect(ctx.A.sock, FEAT_RANGES_RAW | FEAT_RESUME)
+    se3 = connect(ctx.A.sock, FEAT_EVENTS)
+    must(se1, SUBSCRIBE, {"domain_id": dom, "interval_ms": 40, "flags": SUBSCRIBE_CLEAN})
+    must(se2, SUBSCRIBE, {"domain_id": dom, "interval_ms": 40, "flags": SUBSCRIBE_CLEAN})
+    must(se3, SUBSCRIBE, {"domain_id": dom, "interval_ms": 0, "flags": SUBSCRIBE_CLEAN})
+    time.sleep(0.1)
+    for s in (se1, se2, se3):
+        s.drain(0.01)
+    quiet = [e for e in se1.events if e.type == EV_ROUND]
+    R.check("6.16", "no EV_ROUND while periodic rounds find nothing", not quiet, "none", quiet)
+    se1.events.clear()
+    se3.events.clear()
+    g_before = (stats(adm, dom) or {}).get(dom, {}).get("generation", 0)
+    m = adm.req1(DMA_WRITE, {"domain_id": dom, "iova": 100 * PAGE, "length": 10 * PAGE})
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        se1.drain(0.05)
+        if [e for e in se1.events if e.type == EV_ROUND and e.f["pending_pages"] == 10]:
+            break
+    evs = [e for e in se1.events if e.type == EV_ROUND]
+    last = evs[-1] if evs else None
+    R.check("6.16", "EV_ROUND after a periodic round added pages: id 0, domain, round_pages 10, pending_pages 10",
+            last is not None and (last.id, last.f["domain_id"], last.f["round_pages"], last.f["pending_pages"])
+            == (0, dom, 10, 10), (0, dom, 10, 10), last and (last.id, last.f))
+    R.check("6.16", "EV_ROUND generation is a round after the write",
+            last is not None and last.f["generation"] > g_before, "> %d" % g_before, last and last.f["generation"])
+    time.sleep(0.25)
+    se1.drain(0.01)
+    se2.drain(0.01)
+    evs2 = [e for e in se1.events if e.type == EV_ROUND]
+    R.check("6.16", "no further EV_ROUND when later rounds add nothing", len(evs2) == len(evs), len(evs), len(evs2))
+    R.check("5.2", "a periodic subscriber without PROTO_FEAT_EVENTS gets no EV_ROUND",
+            not [e for e in se2.events if e.type == EV_ROUND], "none", se2.events)
+    g_after = (stats(adm, dom) or {}).get(dom, {}).get("generation", 0)
+    R.check("6.9", "a domain's period is its smallest interval (40 ms beside 5000 ms): several rounds in ~0.35 s",
+            g_after - g_before >= 3, ">= 3 rounds", g_after - g_before)
+    se3.drain(0.01)
+    ctx.amb("6.16 / 6.9", "A session subscribed with interval_ms 0 ('on demand, only on SYNC') and EVENTS, on a "
+            "domain that other subscribers harvest periodically: is it sent EV_ROUND for those periodic rounds?",
+            "it got %d EV_ROUND" % len([e for e in se3.events if e.type == EV_ROUND]))
+    se3.events.clear()
+    # does a SYNC round send EV_ROUND?
+    se4 = connect(ctx.A.sock, FEAT_EVENTS)
+    dom2 = create(adm, "e8")
+    must(adm, MAP, {"domain_id": dom2, "flags": 3, "iova": 0, "length": 1 << 24})
+    must(adm, TRACK_START, {"domain_id": dom2})
+    must(se4, SUBSCRIBE, {"domain_id": dom2, "flags": SUBSCRIBE_CLEAN})
+    dma_writes(adm, dom2, [(3, 3)])
+    m = se4.req1(SYNC, {"domain_id": dom2})
+    R.check("6.10", "SYNC_REPLY pending_pages 3 after 3 pages were written", m.f.get("pending_pages") == 3, 3,
+            ok_or_err(m) if m.type == ERROR else m.f.get("pending_pages"))
+    se4.drain(0.1)
+    ctx.amb("6.16", "EV_ROUND is defined for 'a periodic round'; is one sent when a SYNC round adds pages?",
+            "after a SYNC round that added 3 pages the subscriber (EVENTS, interval 0) got %d EV_ROUND"
+            % len([e for e in se4.events if e.type == EV_ROUND]))
+    slow.close()
+    for s in (se1, se2, se3, se4):
+        strays = s.strays()
+        AGG.add("8.1", "every request answered exactly once (event sessions)", not strays, strays[:2])
+        s.close()
+    must(adm, DESTROY_DOMAIN, {"domain_id": dom})
+    must(adm, DESTROY_DOMAIN, {"domain_id": dom2})
+    adm.close()
+
+
+# ---------------------------------------------------------------------------
+# Section 5.3: resume
+# ---------------------------------------------------------------------------
+
+def _resume_other_uid(sock, token):
+    c = Conn(sock)
+    m = c.hello(FEAT_RESUME, token)
+    c.close()
+    return m.type, m.f
+
+
+def t_resume(ctx):
+    adm = connect(ctx.A.sock)
+    dom = create(adm, "e9")
+    maps = [(0, 4096)]
+    must(adm, MAP, {"domain_id": dom, "flags": 3, "iova": 0, "length": 4096 * PAGE})
+    must(adm, TRACK_START, {"domain_id": dom})
+    s = connect(ctx.A.sock, FEAT_RESUME | FEAT_RANGES_RAW)
+    tok = s.hello_reply.f["session_token"]
+    must(s, SUBSCRIBE, {"domain_id": dom})
+    st = get_ranges(s, dom, mappings=maps)
+    must(s, ACK, {"domain_id": dom, "generation": st.gen})
+    a = range_bits(10, 5) | range_bits(100, 1)
+    dma_writes(adm, dom, [(10, 5), (100, 1)])
+    must(s, SYNC, {"domain_id": dom})
+    st = get_ranges(s, dom, mappings=maps)            # in flight, never acknowledged
+    R.check("8.3", "the pages written are in the generation (before the disconnect)", st.pages == a, int_pages(a),
+            int_pages(st.pages))
+    b = range_bits(2000, 2)
+    dma_writes(adm, dom, [(2000, 2)])
+    must(s, SYNC, {"domain_id": dom})                  # pending, never fetched
+    s.close()
+    time.sleep(0.05)
+    res = as_user(1000, 1000, [], _resume_other_uid, ctx.A.sock, tok)
+    if res:
+        typ, f = res
+        R.check("5.3", "a token presented by another uid gets STATE_LOST and a new token",
+                typ == HELLO_REPLY and f["session_flags"] == SESSION_STATE_LOST and f["session_token"] not in (0, tok),
+                "STATE_LOST", f)
+    s = Conn(ctx.A.sock)
+    m = s.hello(FEAT_RESUME | FEAT_RANGES_RAW, tok)
+    R.check("5.3", "reconnecting with the token within resume_grace: RESUMED, the same token",
+            m.type == HELLO_REPLY and m.f["session_flags"] == SESSION_RESUMED and m.f["session_token"] == tok,
+            "RESUMED, token kept", m.f if m.type == HELLO_REPLY else ok_or_err(m))
+    send_err(s, "5.3", "the subscription is attached to the resumed session (SUBSCRIBE again: EEXIST)", SUBSCRIBE,
+             {"domain_id": dom}, EEXIST)
+    st = get_ranges(s, dom, mappings=maps)
+    R.check("5.3", "after resuming, the unacknowledged generation and the pending pages are delivered",
+            st.error is None and st.pages == a | b, int_pages(a | b), st.error or describe_diff(st.pages, a | b))
+    if st.gen is not None:
+        must(s, ACK, {"domain_id": dom, "generation": st.gen})
+    st = get_ranges(s, dom, mappings=maps)
+    R.check("5.3", "after the ACK nothing is pending", st.error is None and st.total == 0, 0, st.error or st.total)
+    if st.gen is not None:
+        must(s, ACK, {"domain_id": dom, "generation": st.gen})
+    s.close()
+    time.sleep(0.05)
+    s = Conn(ctx.A.sock)
+    m = s.hello(FEAT_RESUME, tok)
+    R.check("5.3", "a resumed session can be resumed again after the next disconnect",
+            m.type == HELLO_REPLY and m.f["session_flags"] == SESSION_RESUMED and m.f["session_token"] == tok,
+            "RESUMED", m.f)
+    t2 = Conn(ctx.A.sock)
+    m2 = t2.hello(FEAT_RESUME, tok)
+    ctx.amb("5.3", "A token whose session is still connected is not 'a kept session': what does a second "
+            "connection presenting it get?", "session_flags %s, %s token" % (
+                m2.f.get("session_flags"), "the same" if m2.f.get("session_token") == tok else "a new"))
+    t2.close()
+    m = s.req1(LIST_DOMAINS)
+    R.check("5.3", "the connected session is unaffected by another connection presenting its token",
+            m.type == LIST_DOMAINS_REPLY, "LIST_DOMAINS_REPLY", ok_or_err(m))
+    must(s, UNSUBSCRIBE, {"domain_id": dom})
+    s.close()
+    # without RESUME the subscriptions go with the connection
+    before = list_domains(adm).get(dom, {}).get("subscribers")
+    n = connect(ctx.A.sock, FEAT_EVENTS)
+    must(n, SUBSCRIBE, {"domain_id": dom})
+    mid_count = list_domains(adm).get(dom, {}).get("subscribers")
+    n.close()
+    time.sleep(0.05)
+    after = list_domains(adm).get(dom, {}).get("subscribers")
+    R.check("8.6", "closing a session without RESUME drops its subscriptions (LIST_DOMAINS.subscribers)",
+            (mid_count, after) == (before + 1, before), (before + 1, before), (mid_count, after))
+    adm.close()
+    c = connect(ctx.A.sock)
+    R.check("8.6", "domains are not destroyed when their creator disconnects", dom in list_domains(c), "present",
+            "gone")
+    must(c, DESTROY_DOMAIN, {"domain_id": dom})
+    c.close()
+
+
+# ---------------------------------------------------------------------------
+# Section 12: list streams (1364 domains / 1023 stats per packet), max_domains
+# ---------------------------------------------------------------------------
+
+def _many_domains(sock, n, limit):
+    c = connect(sock)
+    ids = []
+    bad = []
+    for i in range(n):
+        m = c.req1(CREATE_DOMAIN, {"flags": CREATE_TRACKING, "device": "a"})
+        if m.type != CREATE_DOMAIN_REPLY:
+            bad.append(ok_or_err(m))
+            break
+        ids.append(m.f["domain_id"])
+        d = c.req1(DETACH_DEVICE, {"domain_id": m.f["domain_id"], "device": "a"})
+        if d.type != OK:
+            bad.append(ok_or_err(d))
+            break
+    R.check("6.4", "uid 1002 creates %d domains (device 'a', a 1-byte name), detaching it each time" % n,
+            len(ids) == n and not bad, n, (len(ids), bad[:1]))
+    m = c.req1(CREATE_DOMAIN, {"flags": CREATE_TRACKING, "device": "a"})
+    R.check("12", "CREATE_DOMAIN past max_domains (%d) is ERROR EDQUOT naming the limit" % limit,
+            m.type == ERROR and m.errno == EDQUOT and (b"max_domains" in m.text or str(limit).encode() in m.text),
+            "ERROR EDQUOT", ok_or_err(m))
+    if m.type == CREATE_DOMAIN_REPLY:
+        ids.append(m.f["domain_id"])
+        c.req1(DETACH_DEVICE, {"domain_id": m.f["domain_id"], "device": "a"})
+    r = c.request(LIST_DOMAINS, timeout=10)
+    counts = [x.f.get("count") for x in r]
+    got = [e["domain_id"] for x in r for e in x.entries]
+    R.check("6.3", "LIST_DOMAINS of %d domains streams 1364 entries per packet, MORE on all but the last" % n,
+            counts == [1364, n - 1364] and [x.more for x in r] == [True, False],
+            [1364, n - 1364], (counts, [x.flags for x in r]))
+    R.check("6.3", "the stream's entries are the domains, by increasing domain_id", got == sorted(ids), "sorted ids",
+            got[:3])
+    r = c.request(STATS, {"domain_id": 0}, timeout=10)
+    counts = [x.f.get("count") for x in r]
+    got = [e["domain_id"] for x in r for e in x.entries]
+    R.check("6.13", "STATS(0) of %d domains streams 1023 entries per packet, MORE on all but the last" % n,
+            counts == [1023, n - 1023] and [x.more for x in r] == [True, False], [1023, n - 1023],
+            (counts, [x.flags for x in r]))
+    R.check("6.13", "STATS(0) lists every visible domain once", sorted(got) == sorted(ids), len(ids), len(got))
+    ans = pipeline(c, [(DESTROY_DOMAIN, {"domain_id": d}) for d in ids])
+    R.check("6.6", "all %d domains destroyed" % len(ids), all(a.type == OK for a in ans), "OK",
+            [ok_or_err(a) for a in ans if a.type != OK][:1])
+    m = c.req1(CREATE_DOMAIN, {"flags": CREATE_TRACKING, "device": LONG_NAME})
+    R.check("12", "a device with a 63-byte name (the str64 limit) can be named", m.type == CREATE_DOMAIN_REPLY,
+            "CREATE_DOMAIN_REPLY", ok_or_err(m))
+    if m.type == CREATE_DOMAIN_REPLY:
+        devs = list_devices(c)
+        R.check("12", "LIST_DEVICES shows the 63-byte name intact", LONG_NAME in devs, LONG_NAME, sorted(devs))
+        c.req1(DESTROY_DOMAIN, {"domain_id": m.f["domain_id"]})
+    R.check("8.1", "many-domains session: every request answered exactly once", not c.strays(), "nothing", "strays")
+    c.close()
+    return len(ids)
+
+
+def t_many_domains(ctx):
+    as_user(1002, 1002, [], _many_domains, ctx.A.sock, 1500, 1500)
+
+
+# ---------------------------------------------------------------------------
+# Daemon B: 2m backing, small limits
+# ---------------------------------------------------------------------------
+
+def _try_connect(sock):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.connect(sock)
+        return "connected"
+    except OSError as e:
+        return "refused (%s)" % e.strerror
+    finally:
+        s.close()
+
+
+def t_b_socket(ctx):
+    import stat as _stat
+    res = as_user(1000, 1000, [], _try_connect, ctx.B.sock)
+    R.check("1", "the file permissions are the first gate: uid 1000 outside the socket's group cannot connect (0660)",
+            res is not None and res.startswith("refused"), "refused", res)
+    res = as_user(1000, 1000, [0], _try_connect, ctx.B.sock)
+    R.check("1", "a member of the socket's group can connect (0660)", res == "connected", "connected", res)
+    st = os.stat(ctx.B.sock)
+    R.check("1", "without socket_mode= the socket file has mode 0660", _stat.S_IMODE(st.st_mode) == 0o660, "0660",
+            oct(_stat.S_IMODE(st.st_mode)))
+    dst = os.stat(os.path.dirname(ctx.B.sock))
+    if ctx.B_dir_created_by_daemon:
+        R.check("1", "the socket's directory (created by dirtyd) has mode 0755", _stat.S_IMODE(dst.st_mode) == 0o755,
+                "0755", oct(_stat.S_IMODE(dst.st_mode)))
+
+
+def t_b_clients(ctx):
+    conns = [connect(ctx.B.sock) for _ in range(4)]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(ctx.B.sock)
+    x = Conn.__new__(Conn)          # a Conn around the raw socket (no HELLO)
+    x.s = s
+    x.timeout = 2.0
+    x.stash = {}
+    x.events = []
+    x.closed = False
+    try:
+        m = x.recv(2.0)
+        first = m
+    except (Timeout, Closed) as e:
+        first = type(e).__name__
+    okv = isinstance(first, Msg) and first.type == ERROR and first.errno == EUSERS and first.id == 0
+    R.check("12", "a connection past max_clients (4) gets ERROR EUSERS with id 0", okv, "ERROR EUSERS id 0",
+            ok_or_err(first) + " id %d" % first.id if isinstance(first, Msg) else first)
+    if isinstance(first, Msg) and first.type == ERROR:
+        R.check("7", "the EUSERS text names the limit", b"max_clients" in first.text or b"4" in first.text,
+                "max_clients or 4", first.text)
+    try:
+        m = x.recv(2.0)
+        after = ok_or_err(m)
+    except Closed:
+        after = "closed"
+    except Timeout:
+        after = "still open"
+    R.check("7", "after EUSERS dirtyd closes the connection (sent once)", after == "closed", "closed", after)
+    s.close()
+    conns[0].close()
+    time.sleep(0.1)
+    try:
+        c = connect(ctx.B.sock)
+        okv = c.hello_reply is not None and c.hello_reply.type == HELLO_REPLY
+        c.close()
+    except (Timeout, Closed) as e:
+        okv = False
+    R.check("12", "max_clients counts connections at once: after one closes a new one is served", okv, "served",
+            "refused")
+    for c in conns[1:]:
+        c.close()
+    time.sleep(0.05)
+
+
+def t_b_huge(ctx):
+    E = [decode(p) for _, p in ctx.examples]
+    c = connect(ctx.B.sock, FEAT_RANGES_RAW)
+    M = 1 << 20
+    d0 = create(c, "h0")
+    ctx.B_d0 = d0
+    maps = [(0, 4096)]
+    must(c, MAP, {"domain_id": d0, "flags": 3, "iova": 0, "length": 16 * M})
+    must(c, TRACK_START, {"domain_id": d0})
+    mid = 8
+    pkt = with_domain(ctx.examples[11][1], d0)
+    m = c.raw(pkt, mid)[-1]
+    compare_msg("14", "live SUBSCRIBE (example 12) on a 2m-backing host answered as example 13 (max_leaf 2 MiB)",
+                m, E[12], override={"domain_id": d0})
+    st = get_ranges(c, d0, mappings=maps)
+    must(c, ACK, {"domain_id": d0, "generation": st.gen})
+    for what, writes in (("one page", [(5, 1)]), ("two pages across a leaf boundary", [(511, 2)]),
+                         ("the last page of a leaf", [(8 * 512 - 1, 1)])):
+        written = 0
+        for p, n in writes:
+            written |= range_bits(p, n)
+        leaves = 0
+        for p, n in writes:
+            for q in range(p, p + n):
+                leaves |= range_bits(q // 512 * 512, 512)
+        dma_writes(c, d0, writes)
+        must(c, SYNC, {"domain_id": d0})
+        st = get_ranges(c, d0, mappings=maps)
+        R.check("9.5", "huge leaves, %s written: every written page is reported" % what,
+                st.error is None and st.pages & written == written, int_pages(written),
+                st.error or describe_diff(st.pages, written))
+        R.check("9.5", "huge leaves, %s written: only pages of aligned max_leaf blocks written to" % what,
+                st.error is None and st.pages & ~leaves == 0, "within %s" % int_pages(leaves),
+                st.error or describe_diff(st.pages, leaves))
+        R.check("9.5", "huge leaves, %s written: the whole 2 MiB leaf is reported (dirtyd.conf(5))" % what,
+                st.error is None and st.pages == leaves, int_pages(leaves), st.error or describe_diff(st.pages, leaves))
+        if st.gen is not None:
+            must(c, ACK, {"domain_id": d0, "generation": st.gen})
+    # a mapping whose IOVA is not 2 MiB aligned
+    must(c, MAP, {"domain_id": d0, "flags": 3, "iova": 32 * M + PAGE, "length": 4 * M})
+    maps2 = maps + [(8192 + 1, 1024)]
+    st = get_ranges(c, d0, mappings=maps2)
+    must(c, ACK, {"domain_id": d0, "generation": st.gen})
+    dma_writes(c, d0, [(8192 + 600, 1)])
+    must(c, SYNC, {"domain_id": d0})
+    st = get_ranges(c, d0, mappings=maps2)
+    block = range_bits(8192 + 512, 512) & map_bits(maps2)
+    R.check("9.5", "unaligned mapping: the written page is reported, nothing outside its aligned max_leaf block",
+            st.error is None and st.pages >> (8192 + 600) & 1 and st.pages & ~block == 0, int_pages(1 << (8792)),
+            st.error or describe_diff(st.pages, 1 << 8792))
+    if st.gen is not None:
+        must(c, ACK, {"domain_id": d0, "generation": st.gen})
+    must(c, UNMAP, {"domain_id": d0, "iova": 32 * M + PAGE, "length": 4 * M})
+    # NO_HUGE_PAGES: one bit is one 4 KiB page
+    d1 = create(c, "h1", CREATE_TRACKING | CREATE_NO_HUGE_PAGES)
+    ctx.B_d1 = d1
+    must(c, MAP, {"domain_id": d1, "flags": 3, "iova": 0, "length": 16 * M})
+    must(c, TRACK_START, {"domain_id": d1})
+    m = must(c, SUBSCRIBE, {"domain_id": d1, "flags": SUBSCRIBE_CLEAN})
+    R.check("9.5", "with NO_HUGE_PAGES max_leaf = page_size (4096) on a 2m host",
+            (m.f.get("page_size"), m.f.get("max_leaf")) == (4096, 4096), (4096, 4096),
+            (m.f.get("page_size"), m.f.get("max_leaf")))
+    dma_writes(c, d1, [(5, 1), (511, 2)])
+    must(c, SYNC, {"domain_id": d1})
+    st = get_ranges(c, d1, mappings=maps)
+    want = (1 << 5) | range_bits(511, 2)
+    R.check("9.5", "with NO_HUGE_PAGES exactly the written pages are reported", st.error is None and st.pages == want,
+            int_pages(want), st.error or describe_diff(st.pages, want))
+    if st.gen is not None:
+        must(c, ACK, {"domain_id": d1, "generation": st.gen})
+    doms = list_domains(c)
+    R.check("6.3", "LIST_DOMAINS page_size is 4096 for both (a bit is a 4 KiB page)",
+            (doms.get(d0, {}).get("page_size"), doms.get(d1, {}).get("page_size")) == (4096, 4096), (4096, 4096),
+            (doms.get(d0, {}).get("page_size"), doms.get(d1, {}).get("page_size")))
+    must(c, UNMAP, {"domain_id": d0, "iova": 0, "length": 16 * M})
+    must(c, UNMAP, {"domain_id": d1, "iova": 0, "length": 16 * M})
+    R.check("8.1", "huge session: every request answered exactly once", not c.strays(), "nothing", "strays")
+    c.close()
+
+
+def _b_user_quota(sock, M):
+    c = connect(sock)
+    m = c.req1(CREATE_DOMAIN, {"flags": CREATE_TRACKING, "device": "h3"})
+    R.check("12", "max_domains is per uid: uid 1000 creates a domain while root has 3",
+            m.type == CREATE_DOMAIN_REPLY, "CREATE_DOMAIN_REPLY", ok_or_err(m))
+    if m.type == CREATE_DOMAIN_REPLY:
+        d = m.f["domain_id"]
+        m = c.req1(MAP, {"domain_id": d, "flags": 3, "iova": 0, "length": 64 * M})
+        R.check("12", "max_mapped is per uid: uid 1000 maps 64 MiB while root maps 64 MiB", m.type == OK, "OK",
+                ok_or_err(m))
+        c.req1(DESTROY_DOMAIN, {"domain_id": d})
+    c.close()
+    return True
+
+
+def t_b_quota(ctx):
+    M = 1 << 20
+    c = connect(ctx.B.sock)
+    d0, d1 = ctx.B_d0, ctx.B_d1
+    m = must(c, CREATE_DOMAIN, {"flags": CREATE_TRACKING, "device": "h2"}, section="12",
+             desc="CREATE_DOMAIN of the 3rd domain (max_domains = 3) works")
+    d2 = m.f.get("domain_id")
+    send_err(c, "12", "a 4th domain (max_domains = 3) is ERROR EDQUOT naming the limit", CREATE_DOMAIN,
+             {"flags": 0, "device": "hl"}, EDQUOT, must_contain=(("max_domains", "3"),))
+    # max_mapped = 64 MiB over all of root's domains
+    must(c, MAP, {"domain_id": d0, "flags": 3, "iova": 0, "length": 32 * M})
+    must(c, MAP, {"domain_id": d1, "flags": 3, "iova": 0, "length": 32 * M - PAGE})
+    must(c, MAP, {"domain_id": d2, "flags": 3, "iova": 0, "length": PAGE}, section="12",
+         desc="MAP reaching exactly max_mapped (64 MiB over three domains) works")
+    send_err(c, "12", "MAP of one page more than max_mapped is ERROR EDQUOT naming the limit", MAP,
+             {"domain_id": d2, "flags": 3, "iova": 1 << 30, "length": PAGE}, EDQUOT,
+             must_contain=(("max_mapped", "64 MiB", "67108864", "64M", "64 M"),))
+    as_user(1000, 1000, [0], _b_user_quota, ctx.B.sock, M)
+    must(c, UNMAP, {"domain_id": d2, "iova": 0, "length": PAGE})
+    must(c, MAP, {"domain_id": d2, "flags": 3, "iova": 1 << 30, "length": PAGE}, section="12",
+         desc="after an UNMAP the freed bytes can be mapped again")
+    # max_subscriptions = 2 per session
+    for d in (d0, d1, d2):
+        must(c, TRACK_START, {"domain_id": d})
+    must(c, SUBSCRIBE, {"domain_id": d0})
+    must(c, SUBSCRIBE, {"domain_id": d1}, section="12", desc="a 2nd subscription (max_subscriptions = 2) works")
+    send_err(c, "12", "a 3rd subscription in one session is ERROR EDQUOT naming the limit", SUBSCRIBE,
+             {"domain_id": d2}, EDQUOT, must_contain=(("max_subscriptions", "2"),))
+    c2 = connect(ctx.B.sock)
+    must(c2, SUBSCRIBE, {"domain_id": d2}, section="12",
+         desc="max_subscriptions is per session: another session subscribes to the 3rd domain")
+    must(c, UNSUBSCRIBE, {"domain_id": d1})
+    must(c, SUBSCRIBE, {"domain_id": d2}, section="12", desc="after UNSUBSCRIBE a subscription slot is free again")
+    c2.close()
+    must(c, DESTROY_DOMAIN, {"domain_id": d2})
+    m = must(c, CREATE_DOMAIN, {"flags": CREATE_TRACKING, "device": "h2"}, section="12",
+             desc="DESTROY_DOMAIN frees a max_domains slot")
+    if m.type == CREATE_DOMAIN_REPLY:
+        must(c, MAP, {"domain_id": m.f["domain_id"], "flags": 3, "iova": 0, "length": PAGE}, section="12",
+             desc="DESTROY_DOMAIN released its mapped bytes from max_mapped")
+    c.close()
+
+
+def t_b_resume_expiry(ctx):
+    c = connect(ctx.B.sock)
+    d0 = ctx.B_d0
+    s = connect(ctx.B.sock, FEAT_RESUME)
+    tok = s.hello_reply.f["session_token"]
+    must(s, SUBSCRIBE, {"domain_id": d0, "flags": SUBSCRIBE_CLEAN})
+    s.close()
+    time.sleep(0.1)
+    s = Conn(ctx.B.sock)
+    m = s.hello(FEAT_RESUME, tok)
+    R.check("5.3", "resume_grace = 1: reconnecting after 0.1 s resumes", m.type == HELLO_REPLY and
+            m.f["session_flags"] == SESSION_RESUMED, "RESUMED", m.f)
+    s.close()
+    time.sleep(1.6)
+    s = Conn(ctx.B.sock)
+    m = s.hello(FEAT_RESUME, tok)
+    R.check("5.3", "resume_grace = 1: reconnecting after 1.6 s gets STATE_LOST and a new token",
+            m.type == HELLO_REPLY and m.f["session_flags"] == SESSION_STATE_LOST and m.f["session_token"] not in (0, tok),
+            "STATE_LOST", m.f)
+    m = s.req1(SUBSCRIBE, {"domain_id": d0})
+    R.check("5.3", "after STATE_LOST the old subscription is gone: SUBSCRIBE again works", m.type == SUBSCRIBE_REPLY,
+            "SUBSCRIBE_REPLY", ok_or_err(m))
+    s.close()
+    c.close()
+
+
+def t_b_restart(ctx):
+    """Section 5.3: dirtyd restarted without keeping its state: STATE_LOST."""
+    c = connect(ctx.B.sock)
+    doms = list_domains(c)
+    d = sorted(doms)[0] if doms else None
+    s = connect(ctx.B.sock, FEAT_RESUME)
+    tok = s.hello_reply.f["session_token"]
+    if d is not None:
+        s.req1(SUBSCRIBE, {"domain_id": d})
+    c.close()
+    s.close()
+    rc = ctx.B.stop()
+    R.check("1", "daemon B exits 0 on SIGTERM (restart)", rc == 0, 0, rc)
+    ctx.B = Daemon(ctx.B.binary, ctx.B.dir, "B2", open(ctx.B.conf).read(), ctx.B.sock)
+    R.check("5.3", "daemon B restarts", ctx.B.ready, "ready", ctx.B.logtext()[-300:])
+    if not ctx.B.ready:
+        return
+    s = Conn(ctx.B.sock)
+    m = s.hello(FEAT_RESUME, tok)
+    R.check("5.3", "after a restart without kept state the old token gets STATE_LOST and a new token",
+            m.type == HELLO_REPLY and m.f["session_flags"] == SESSION_STATE_LOST and m.f["session_token"] not in (0, tok),
+            "STATE_LOST", m.f)
+    R.check("8.6", "a restart without kept state has no domains", list_domains(s) == {}, "{}", "domains")
+    s.close()
+
+
+def t_chunk_forms(ctx):
+    """Section 9.3: the encoder's choice, byte for byte, on small cases
+    (ties go to RAW: RUNS only when strictly smaller)."""
+    r = connect(ctx.A.sock, FEAT_RANGES_RAW)
+    n = connect(ctx.A.sock, 0)
+    dom = create(r, "u1")
+    must(r, MAP, {"domain_id": dom, "flags": 3, "iova": 0, "length": 6 * 32768 * PAGE})
+    must(r, TRACK_START, {"domain_id": dom})
+    must(r, SUBSCRIBE, {"domain_id": dom, "flags": SUBSCRIBE_CLEAN})
+    must(n, SUBSCRIBE, {"domain_id": dom, "flags": SUBSCRIBE_CLEAN})
+    S = 32768
+    cases = [("page 8 (RUNS 2 bytes = RAW 2 bytes: RAW)", [(8, 1)]),
+             ("page 16 (RUNS 2 bytes < RAW 3 bytes: RUNS)", [(16, 1)]),
+             ("pages 0-7 (RAW 1 byte)", [(0, 8)]),
+             ("page 0 (RAW 01 < RUNS 00 01)", [(0, 1)]),
+             ("the whole span (RUNS 00 80 80 02)", [(0, S)]),
+             ("page 32767 (RUNS ff ff 01 01 < RAW 4096 bytes)", [(S - 1, 1)])]
+    writes = []
+    for i, (_, runs) in enumerate(cases):
+        writes += [(i * S + p, k) for p, k in runs]
+    dma_writes(r, dom, writes)
+    must(r, SYNC, {"domain_id": dom})
+    for conn, raw in ((r, True), (n, False)):
+        st = get_ranges(conn, dom, mappings=[(0, 6 * S)])
+        if st.error is not None:
+            R.check("9.3", "chunk forms (%s)" % ("RAW" if raw else "no RAW"), False, "RANGES", ok_or_err(st.error))
+            continue
+        got = {ch.first // S: ch for ch in st.chunks}
+        for i, (what, runs) in enumerate(cases):
+            want = chunk_encode(i * S, S, runs, allow_raw=raw)
+            ch = got.get(i)
+            have = encode_chunk(ch.first, ch.span, ch.kind, ch.payload, ch.rsv) if ch else b""
+            R.check("9.3", "%s, %s: the chunk is exactly %s" % ("RANGES_RAW" if raw else "without RANGES_RAW", what,
+                                                               hexdump(want, 24)),
+                    have == want, hexdump(want, 24), hexdump(have, 24))
+        must(conn, ACK, {"domain_id": dom, "generation": st.gen})
+    must(r, DESTROY_DOMAIN, {"domain_id": dom})
+    r.close()
+    n.close()
+
+
+# ---------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------
+
+LONG_NAME = "d" + "x" * 61 + "z"          # 63 bytes: the str64 limit
+A_DEVICES = (["sim0", "sim-legacy0", "u0", "u1", "en0", "a", LONG_NAME] +
+             ["e%d" % i for i in range(12)] + ["nd%d" % i for i in range(2)])
+A_NODIRTY = {"sim-legacy0", "en0", "nd0", "nd1"}
+B_DEVICES = ["h0", "h1", "h2", "h3", "hl"]
+B_NODIRTY = {"hl"}
+
+
+class Ctx:
+    def __init__(self, args):
+        self.args = args
+        self.spec = args.spec
+        self.ambiguities = []
+        self.A = self.B = None
+        self.A_devices = A_DEVICES
+        self.u1000 = {}
+
+    def amb(self, section, question, observed):
+        self.ambiguities.append((section, question, observed))
+        R.info("AMBIGUITY §%s: %s -- %s" % (section, question, observed))
+
+
+def conf_A(tmp):
+    devs = ", ".join("%s:%s" % (d, "nodirty" if d in A_NODIRTY else "dirty") for d in A_DEVICES)
+    return ("[daemon]\nbackend = sim\nsocket = %s/s.sock\nlog_level = debug\n"
+            "socket_mode = 0666\nmax_domains = 1500\nadmin_group = 2000\n"
+            "[sim]\ndevices = %s\nbacking_page_size = 4k\n" % (tmp, devs))
+
+
+def conf_B(tmp):
+    devs = ", ".join("%s:%s" % (d, "nodirty" if d in B_NODIRTY else "dirty") for d in B_DEVICES)
+    return ("[daemon]\nbackend = sim\nsocket = %s/b/s.sock\nlog_level = debug\n"
+            "max_clients = 4\nmax_subscriptions = 2\nmax_domains = 3\nmax_mapped = 64m\n"
+            "resume_grace = 1\n"
+            "[sim]\ndevices = %s\nbacking_page_size = 2m\n" % (tmp, devs))
+
+
+TESTS_A = []
+TESTS_B = []
+
+
+def run_test(ctx, fn):
+    t0 = time.monotonic()
+    try:
+        fn(ctx)
+    except Exception as e:
+        R.check("-", "%s ran to the end" % fn.__name__, False, "no exception",
+                "%s: %s" % (type(e).__name__, e))
+        if ctx.args.verbose:
+            traceback.print_exc(file=sys.stdout)
+    AGG.flush()
+    R.info("%s took %.2f s" % (fn.__name__, time.monotonic() - t0))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dirtyd", required=True)
+    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--spec", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "PROTOCOL.md"))
+    ap.add_argument("--only", default="", help="comma-separated test names (debugging)")
+    args = ap.parse_args()
+    R.verbose = args.verbose
+    t_start = time.monotonic()
+    ctx = Ctx(args)
+    tmp = tempfile.mkdtemp(prefix="dirtyd-conf-")
+    os.chmod(tmp, 0o755)
+    only = set(x for x in args.only.split(",") if x)
+    try:
+        run_test(ctx, t_examples_offline)
+        ctx.A = Daemon(os.path.abspath(args.dirtyd), tmp, "A", conf_A(tmp), tmp + "/s.sock")
+        R.check("1", "daemon A (4k backing) starts and accepts connections", ctx.A.ready, "ready",
+                ctx.A.logtext()[-500:])
+        if ctx.A.ready:
+            for fn in TESTS_A:
+                if only and fn.__name__ not in only and fn.__name__ != "t_examples_live":
+                    continue
+                run_test(ctx, fn)
+                if not ctx.A.alive():
+                    R.check("-", "daemon A still running after %s" % fn.__name__, False, "running",
+                            "exited %s" % ctx.A.proc.returncode)
+                    break
+        ctx.B = Daemon(os.path.abspath(args.dirtyd), tmp, "B", conf_B(tmp), tmp + "/b/s.sock")
+        ctx.B_dir_created_by_daemon = ctx.B.ready
+        if not ctx.B.ready:
+            ctx.amb("1", "Does dirtyd create the socket's directory (section 1: 'its directory has mode 0755')?",
+                    "with socket = <dir>/b/s.sock and <dir>/b missing, dirtyd did not start: %s"
+                    % ctx.B.logtext().strip().splitlines()[-1:])
+            ctx.B.stop()
+            os.makedirs(tmp + "/b", exist_ok=True)
+            ctx.B = Daemon(os.path.abspath(args.dirtyd), tmp, "B", conf_B(tmp), tmp + "/b/s.sock")
+        R.check("1", "daemon B (2m backing, small limits) starts", ctx.B.ready, "ready",
+                ctx.B.logtext()[-500:])
+        if ctx.B.ready:
+            for fn in TESTS_B:
+                if only and fn.__name__ not in only:
+                    continue
+                run_test(ctx, fn)
+                if not ctx.B.alive():
+                    R.check("-", "daemon B still running after %s" % fn.__name__, False, "running",
+                            "exited %s" % ctx.B.proc.returncode)
+                    break
+    finally:
+        for name, d in (("A", ctx.A), ("B", ctx.B)):
+            if d is None:
+                continue
+            alive = d.alive()
+            rc = d.stop()
+            if alive:
+                R.check("1", "daemon %s exits 0 on SIGTERM" % name, rc == 0, 0, rc)
+        AGG.flush()
+        if not R.violations:
+            R.check("3", "every packet received from dirtyd was well-formed (%d packets)" % R.packets_seen, True)
+        if args.verbose:
+            for d in (ctx.A, ctx.B):
+                if d is not None:
+                    print("---- log of daemon %s (tail) ----" % d.name)
+                    print(d.logtext()[-3000:])
+        for sec, q, obs in ctx.ambiguities:
+            print("note: ambiguity §%s: %s -- observed: %s" % (sec, q, obs))
+        if args.keep:
+            print("kept %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    passed = sum(1 for okv, _ in R.results if okv)
+    failed = sum(1 for okv, _ in R.results if not okv)
+    if args.verbose:
+        print("runtime %.1f s" % (time.monotonic() - t_start))
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+TESTS_B.extend([t_b_socket, t_b_clients, t_b_huge, t_b_quota, t_b_resume_expiry, t_b_restart])
+TESTS_A.extend([t_examples_live, t_transport, t_header, t_hello, t_bodies, t_errors, t_access, t_flow, t_many_mappings, t_runs_only,
+                 t_generations, t_destroy, t_events, t_resume, t_many_domains, t_chunk_forms])
+
+if __name__ == "__main__":
+    sys.exit(main())
