@@ -41,7 +41,8 @@
  * Configuration (environment; the CTest entry sets a bounded run):
  *   FAULT_SEED=N        run this seed only (decimal or 0x hex); without it,
  *                       a fixed seed and one from the clock
- *   FAULT_SECONDS=N     time budget per seed (default 30)
+ *   FAULT_SECONDS=N     time budget per seed (default: FAULT_CTEST_SECONDS,
+ *                       which CTest sets to DIRTYD_FAULT_SECONDS, else 30)
  *   FAULT_ROUNDS=N      stop a seed after N rounds (a failing round R of
  *                       seed N reproduces with FAULT_SEED=N FAULT_ROUNDS=R)
  *   FAULT_KINDS=LIST    fault kinds, comma separated; "all" (the default),
@@ -1781,7 +1782,9 @@ static void cleanup(void)
 
 Test(fault, random, .fini = cleanup, .timeout = 0)
 {
-	uint64_t seconds = env_u64("FAULT_SECONDS", 30);
+	/* FAULT_SECONDS from the caller wins over CTest's budget */
+	uint64_t seconds = env_u64("FAULT_SECONDS",
+				   env_u64("FAULT_CTEST_SECONDS", 30));
 	uint64_t rounds = env_u64("FAULT_ROUNDS", 0);
 	const char *seed = getenv("FAULT_SEED");
 
