@@ -61,8 +61,8 @@ last_release=${last%%-*}
 matrix=$(mktemp "${TMPDIR:-/tmp}/kernels.XXXXXX")
 trap 'rm -f "$matrix"' EXIT
 grep -v '^[0-9]' kernel/vm/kernels >"$matrix" || true
-grep -E '^[0-9]' kernel/vm/kernels >>"$matrix"
-printf '%s\tstock uring\n' "$version" >>"$matrix"
+{ grep -E '^[0-9]' kernel/vm/kernels; printf '%s\tstock uring\n' "$version"; } |
+	sort -V >>"$matrix"	# oldest first, as the matrix is
 export DIRTYD_KERNEL_MATRIX=$matrix
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
