@@ -83,9 +83,12 @@ for variant in stock uring; do
 		${rec[@]+"${rec[@]}"} || status=1
 done
 echo "== what Linux $release answers differently from Linux $last_release"
-if diff -ru -I '^# Linux ' "tests/scenario/recorded/$last_release" \
-	"tests/scenario/recorded/$release" | grep -v '^diff -ru'; then
-	echo "(review: each difference needs a switch in kernel/sim/kernel.c)"
+changes=$(diff -ru -I '^# Linux ' "tests/scenario/recorded/$last_release" \
+	"tests/scenario/recorded/$release" | grep -v '^diff -ru') || true
+if [ -n "$changes" ]; then
+	echo "$changes"
+	echo "(review: each difference is a behaviour of kernel/sim/kernel.c;"
+	echo "the VM tests above say whether the sim already knows it)"
 else
 	echo "nothing: the recorded transcripts are the same but for the release"
 fi
