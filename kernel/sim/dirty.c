@@ -85,16 +85,6 @@
  *     deviation: the sim clips such records to the range and never writes
  *     outside ceil(length / page_size) bits.
  *
- *  8. A zero length: -EINVAL with zero_length_einval (6.12.117); before,
- *     iova + length - 1 wraps: -EOVERFLOW for any iova but 0.  Deviation:
- *     at iova 0 that kernel went on to allocate a bitmap for 2^64 bytes;
- *     the sim answers -EINVAL (not observed on a kernel).
- *
- *  Reads whose answer depends on the release (8, a hole, tracking off, a
- *  record past the range) are counted (sim_stats.version_dependent_reads);
- *  with $DIRTYD_SIM_STRICT=1 the first one aborts the process: the daemon's
- *  tests run so, as dirtyd must never depend on them.
- *
  *  5. NO_CLEAR reads and leaves the bits.  Without it, each read ends
  *     with one IOTLB flush (iommu_iotlb_sync()); the sim has no IOTLB.
  *
@@ -113,6 +103,16 @@
  *       disable: recording off, dirty bits stay in the PTEs.
  *     While recording is off DMA sets no dirty bit (VT-d SSADE clear in
  *     the PASID entry, the mock's MOCK_DIRTY_TRACK flag).
+ *
+ *  8. A zero length: -EINVAL with zero_length_einval (6.12.117); before,
+ *     iova + length - 1 wraps: -EOVERFLOW for any iova but 0.  Deviation:
+ *     at iova 0 that kernel went on to allocate a bitmap for 2^64 bytes;
+ *     the sim answers -EINVAL (not observed on a kernel).
+ *
+ *  Reads whose answer depends on the release (8, a hole, tracking off, a
+ *  record past the range) are counted (sim_stats.version_dependent_reads);
+ *  with $DIRTYD_SIM_STRICT=1 the first one aborts the process: the daemon's
+ *  tests run so, as dirtyd must never depend on them.
  */
 #include <errno.h>
 #include <inttypes.h>
