@@ -570,7 +570,7 @@ static int req_get_ranges(struct session *s, struct domain *d,
 	if (r < 0)
 		return server_why(s->srv, r, "collecting the ranges failed: %s",
 				  strerror(-r));
-	sub->pages_sent += gen->pages;
+	/* delivered (pages_sent) or given back when the stream ends */
 	stream_ranges(s, m->id, sub, gen);
 	return 0;
 }

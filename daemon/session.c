@@ -84,17 +84,16 @@ static void session_close_out_fds(struct session *s)
 	s->out_nfds = 0;
 }
 
-void session_stream_end(struct session *s)
+void session_stream_end(struct session *s, bool whole)
 {
-	struct subscriber_gen *g = s->stream.gen;
+	void (*end)(struct session *, bool) = s->stream.end;
 
+	if (!s->streaming)
+		return;
 	s->streaming = false;
-	if (s->stream.gen_owned && g) {
-		free(g->chunks);
-		free(g);
-	}
-	s->stream.gen = NULL;
-	s->stream.gen_owned = false;
+	s->stream.end = NULL;
+	if (end)
+		end(s, whole);
 }
 
 /* Fill the free slot: the stream, the deferred reply, answered SYNCs, then
@@ -108,7 +107,10 @@ static bool session_fill(struct session *s)
 		int n = s->stream.next(s, s->out, PROTO_MAX_MSG, &last);
 
 		if (n < 0) {
-			session_stream_end(s);
+			log_warning_errno(n, "client pid %d: a reply stream "
+					  "failed after it began",
+					  (int)s->pid);
+			session_stream_end(s, false);
 			snprintf(s->reply_text, sizeof(s->reply_text),
 				 "producing the reply failed: %s",
 				 strerror(-n));
@@ -122,7 +124,7 @@ static bool session_fill(struct session *s)
 		}
 		s->out_len = n;
 		if (last)
-			session_stream_end(s);
+			session_stream_end(s, true);
 		return true;
 	}
 	if (s->reply_pending) {
@@ -556,7 +558,7 @@ static void session_destroy(struct session *s, bool may_park)
 
 	domain_waiter_cancel(&s->waiter);
 	session_async_free_all(s);
-	session_stream_end(s);
+	session_stream_end(s, false);
 	if (!(may_park && s->token && srv->cfg->resume_grace &&
 	      !list_empty(&s->subs) && session_park(s))) {
 		list_for_each_entry_safe(sub, tmp, &s->subs, owner_link) {
@@ -612,17 +614,10 @@ void session_sub_dropped(struct session *s, struct subscription *sub)
 {
 	list_del_init(&sub->owner_link);
 	s->nsubs--;
-	if (s->streaming && s->stream.sub == sub && !s->stream.gen_owned) {
+	if (s->streaming && s->stream.sub == sub) {
 		/* a stream, once begun, completes: it takes the generation
 		 * it is sending out of the subscription going away */
-		struct subscriber_gen **pp = &sub->set.inflight;
-
-		while (*pp && *pp != s->stream.gen)
-			pp = &(*pp)->next;
-		if (*pp)
-			*pp = s->stream.gen->next;
-		s->stream.gen->next = NULL;
-		s->stream.gen_owned = true;
+		subscriber_set_detach(&sub->set, s->stream.gen);
 		s->stream.sub = NULL;
 		log_debug("client pid %d: the subscription of a stream went "
 			  "away; the stream completes", (int)s->pid);

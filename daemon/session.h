@@ -57,16 +57,20 @@ struct session_stream {
 	/* Write the next packet into @buf; *last when it ends the stream.
 	 * Returns its length, or -errno (the stream then ends with ERROR). */
 	int (*next)(struct session *s, uint8_t *buf, size_t cap, bool *last);
+	/* The stream is over, @whole: its last packet was produced (else it
+	 * failed, or the session closes).  NULL: nothing to do. */
+	void (*end)(struct session *s, bool whole);
 	uint64_t id;
 	uint32_t seq;
 	uint64_t cursor;
 	uint32_t domain_id;
 	/* RANGES: the generation is the subscription's until it goes away
-	 * mid-stream; then the stream owns it and frees it at its end */
+	 * mid-stream (sub NULL); then the stream owns it and frees it at its
+	 * end */
 	struct subscription *sub;
 	struct subscriber_gen *gen;
-	bool gen_owned;
-	size_t off;
+	size_t off;		/* of the chunk being sent in gen->chunks */
+	uint64_t part;		/* RUNS only: the page its next part starts at */
 };
 
 struct session {
@@ -147,8 +151,9 @@ struct session_async *session_async_new(struct session *s);
 void session_async_reply(struct session_async *a, const struct proto_msg *m);
 void session_async_error(struct session_async *a, int err, const char *fmt,
 			 ...) __attribute__((format(printf, 3, 4)));
-/** session_stream_end() - the stream is over: free what it owns. */
-void session_stream_end(struct session *s);
+/** session_stream_end() - the stream is over, @whole or not: its end
+ *  hook runs once. */
+void session_stream_end(struct session *s, bool whole);
 /** session_kick() - output may be waiting: run the pump from the loop. */
 void session_kick(struct session *s);
 

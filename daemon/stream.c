@@ -173,67 +173,71 @@ void stream_stats(struct session *s, uint64_t id, uint32_t domain_id)
 
 /* ------------------------------------------------------------ ranges */
 
-struct runs_out {
-	uint8_t *p;
-	uint64_t first;
-	uint64_t cursor;	/* pages from first: end of the last run */
-};
-
-static uint8_t *uleb_put(uint8_t *p, uint64_t v)
+/*
+ * The next chunk of the generation as the session takes it: stored chunks
+ * as they are, except a CHUNK_RAW one for a session without
+ * PROTO_FEAT_RANGES_RAW, which goes as the RUNS parts of its span
+ * (chunk_runs_part()).  Returns its size and sets *@out and *@part (where
+ * the next part starts; UINT64_MAX for a whole stored chunk); 0 at the end
+ * of the generation.  The caller moves on with ranges_advance() once it has
+ * taken the chunk.
+ */
+static int ranges_chunk(struct session *s, const uint8_t **out, uint8_t *buf,
+			uint64_t *part)
 {
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
+	struct session_stream *st = &s->stream;
+	const struct subscriber_gen *g = st->gen;
+
+	while (st->off < g->len) {
+		const uint8_t *c = g->chunks + st->off;
+		int len = chunk_size(c, g->len - st->off);
+		uint64_t first;
+		uint32_t span;
+		int n;
+
+		if (len < 0)
+			return len;	/* our own encoding: cannot happen */
+		if ((s->features & PROTO_FEAT_RANGES_RAW) || c[12] != CHUNK_RAW) {
+			*out = c;
+			*part = UINT64_MAX;
+			return len;
+		}
+		chunk_peek(c, &first, &span);
+		*part = st->part ? st->part : first;
+		n = chunk_runs_part(c, (size_t)len, part, buf);
+		*out = buf;
+		if (n)
+			return n;	/* a part, or an error */
+		/* nothing left of this chunk */
+		st->off += (size_t)len;
+		st->part = 0;
 	}
-	*p++ = (uint8_t)v;
-	return p;
-}
-
-static int runs_put(void *ctx, uint64_t first, uint64_t count)
-{
-	struct runs_out *o = ctx;
-	uint64_t at = first - o->first;
-
-	o->p = uleb_put(o->p, at - o->cursor);
-	o->p = uleb_put(o->p, count);
-	o->cursor = at + count;
 	return 0;
 }
 
-/*
- * A CHUNK_RAW chunk as CHUNK_RUNS, for a client that did not negotiate
- * PROTO_FEAT_RANGES_RAW.  The worst case, every other page, takes two
- * bytes per dirty page: 32 KiB for a whole chunk, which still fits a
- * packet.  Returns the new chunk's size in @out.
- */
-static int chunk_to_runs(const uint8_t *chunk, size_t len, uint8_t *out,
-			 size_t cap)
+/* The chunk ranges_chunk() gave (its next part starts at @part) is taken. */
+static void ranges_advance(struct session *s, uint64_t part)
 {
-	struct runs_out o = { .p = out + CHUNK_HEADER_SIZE };
+	struct session_stream *st = &s->stream;
+	const uint8_t *c = st->gen->chunks + st->off;
+	uint64_t first;
 	uint32_t span;
-	int r;
 
-	if (cap < CHUNK_HEADER_SIZE + CHUNK_MAX_PAGES)
-		return -ENOSPC;
-	chunk_peek(chunk, &o.first, &span);
-	r = chunk_decode(chunk, len, runs_put, &o);
-	if (r < 0)
-		return r;
-	wire_put_le64(out, o.first);
-	wire_put_le32(out + 8, span);
-	out[12] = CHUNK_RUNS;
-	out[13] = 0;
-	wire_put_le16(out + 14, (uint16_t)(o.p - out - CHUNK_HEADER_SIZE));
-	return (int)(o.p - out);
+	chunk_peek(c, &first, &span);
+	if (part == UINT64_MAX || part == first + span) {
+		st->off += (size_t)chunk_size(c, st->gen->len - st->off);
+		st->part = 0;
+	} else {
+		st->part = part;
+	}
 }
 
 static int ranges_next(struct session *s, uint8_t *buf, size_t cap,
 		       bool *last)
 {
-	static uint8_t runs[CHUNK_HEADER_SIZE + CHUNK_MAX_PAGES];
+	static uint8_t runs[CHUNK_MAX_SIZE];
 	struct session_stream *st = &s->stream;
 	const struct subscriber_gen *g = st->gen;
-	bool raw_ok = s->features & PROTO_FEAT_RANGES_RAW;
 	struct proto_ranges_builder rb;
 	int r;
 
@@ -245,29 +249,43 @@ static int ranges_next(struct session *s, uint8_t *buf, size_t cap,
 	});
 	if (r < 0)
 		return r;
-	while (st->off < g->len) {
-		const uint8_t *c = g->chunks + st->off;
-		size_t len = CHUNK_HEADER_SIZE + wire_get_le16(c + 14);
-		const uint8_t *send = c;
-		size_t send_len = len;
+	for (;;) {
+		const uint8_t *c = NULL;
+		uint64_t part = UINT64_MAX;
+		int len = ranges_chunk(s, &c, runs, &part);
 
-		if (!raw_ok && c[12] == CHUNK_RAW) {
-			r = chunk_to_runs(c, len, runs, sizeof(runs));
-			if (r < 0)
-				return r;
-			send = runs;
-			send_len = (size_t)r;
+		if (len <= 0) {
+			if (len < 0)
+				return len;
+			break;
 		}
-		r = proto_ranges_add(&rb, send, send_len);
+		r = proto_ranges_add(&rb, c, (size_t)len);
 		if (r == -ENOSPC && rb.nchunks)
 			break;
 		if (r < 0)
 			return r;
-		st->off += len;
+		ranges_advance(s, part);
 	}
 	*last = st->off >= g->len;
 	st->seq++;
 	return proto_ranges_end(&rb, !*last);
+}
+
+/* Whole: the generation is in flight until acknowledged; else every page
+ * of it is pending again.  Without its subscription, the stream owns it. */
+static void ranges_end(struct session *s, bool whole)
+{
+	struct session_stream *st = &s->stream;
+	struct subscription *sub = st->sub;
+
+	if (!sub)
+		subscriber_gen_free(st->gen);
+	else if (whole)
+		sub->pages_sent += subscriber_set_delivered(&sub->set, st->gen);
+	else
+		subscriber_set_giveback(&sub->set, st->gen);
+	st->gen = NULL;
+	st->sub = NULL;
 }
 
 void stream_ranges(struct session *s, uint64_t id, struct subscription *sub,
@@ -275,6 +293,7 @@ void stream_ranges(struct session *s, uint64_t id, struct subscription *sub,
 {
 	s->stream = (struct session_stream){
 		.next = ranges_next,
+		.end = ranges_end,
 		.id = id,
 		.domain_id = sub->dom->id,
 		.sub = sub,

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/bitmem.h"
 #include "daemon/harvest.h"
+#include "daemon/log.h"
 #include "daemon/subscriber.h"
 #include "protocol/chunk.h"
 
@@ -101,6 +103,11 @@ static void gen_free(struct subscriber_gen *g)
 		free(g->chunks);
 		free(g);
 	}
+}
+
+void subscriber_gen_free(struct subscriber_gen *g)
+{
+	gen_free(g);
 }
 
 void subscriber_set_release(struct subscriber_set *s)
@@ -365,11 +372,60 @@ int subscriber_set_take(struct subscriber_set *s, uint64_t gen,
 	return 0;
 }
 
+/* @g's link in the in-flight list; NULL if not there. */
+static struct subscriber_gen **gen_link(struct subscriber_set *s,
+					const struct subscriber_gen *g)
+{
+	struct subscriber_gen **pp = &s->inflight;
+
+	while (*pp && *pp != g)
+		pp = &(*pp)->next;
+	return *pp ? pp : NULL;
+}
+
+uint64_t subscriber_set_delivered(struct subscriber_set *s,
+				  struct subscriber_gen *g)
+{
+	(void)s;
+	g->delivered = true;
+	return g->pages;
+}
+
+void subscriber_set_giveback(struct subscriber_set *s,
+			     struct subscriber_gen *g)
+{
+	struct subscriber_gen **link = gen_link(s, g);
+	int r;
+
+	if (!link)
+		return;
+	r = gen_requeue(s, g);
+	if (r < 0) {
+		log_warning_errno(r, "giving back generation %" PRIu64
+				  " failed; its subscriber gets every page",
+				  g->gen);
+		subscriber_set_mark_all(s);
+	}
+	*link = g->next;
+	gen_free(g);
+	flight_settle(s);
+}
+
+void subscriber_set_detach(struct subscriber_set *s, struct subscriber_gen *g)
+{
+	struct subscriber_gen **link = gen_link(s, g);
+
+	if (link)
+		*link = g->next;
+	g->next = NULL;
+	flight_settle(s);
+}
+
 int subscriber_set_ack(struct subscriber_set *s, uint64_t gen)
 {
 	struct subscriber_gen **link, *g = gen_find(s, gen, &link);
 
-	if (!g)
+	if (!g || !g->delivered)
 		return -ENOENT;
 	*link = g->next;
 	gen_free(g);

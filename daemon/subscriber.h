@@ -36,13 +36,18 @@
 struct bitmem;
 struct harvest_domain;
 
-/** One generation sent and not yet acknowledged. */
+/**
+ * One generation taken out of pending: being sent (until
+ * subscriber_set_delivered() or subscriber_set_giveback()), then in flight
+ * until acknowledged.
+ */
 struct subscriber_gen {
 	uint64_t gen;
 	uint8_t *chunks;	/* back-to-back encoded chunks */
 	size_t len;
 	size_t cap;
 	uint64_t pages;		/* dirty pages in it */
+	bool delivered;		/* sent whole: it may be acknowledged */
 	struct subscriber_gen *next;
 };
 
@@ -94,7 +99,27 @@ void subscriber_set_mark_all(struct subscriber_set *s);
  */
 int subscriber_set_take(struct subscriber_set *s, uint64_t gen,
 			struct subscriber_gen **out);
-/** subscriber_set_ack() - drop generation @gen; -ENOENT if not in flight. */
+/*
+ * Failure atomicity: a page leaves pending only into a generation that is
+ * delivered or given back.  Whoever sends a taken generation ends it with
+ * exactly one of these two (or detaches it when the set goes away).
+ */
+/** subscriber_set_delivered() - @g was sent whole: it is in flight until
+ *  acknowledged.  Returns its pages. */
+uint64_t subscriber_set_delivered(struct subscriber_set *s,
+				  struct subscriber_gen *g);
+/** subscriber_set_giveback() - @g could not be sent whole: every page of it
+ *  is pending again (every page of the set, should that fail), and @g is
+ *  freed. */
+void subscriber_set_giveback(struct subscriber_set *s,
+			     struct subscriber_gen *g);
+/** subscriber_set_detach() - the set is going away while @g is being sent:
+ *  unlink @g, which the caller now owns (subscriber_gen_free()). */
+void subscriber_set_detach(struct subscriber_set *s, struct subscriber_gen *g);
+void subscriber_gen_free(struct subscriber_gen *g);
+
+/** subscriber_set_ack() - drop generation @gen; -ENOENT if not in flight
+ *  (never delivered, or acknowledged already). */
 int subscriber_set_ack(struct subscriber_set *s, uint64_t gen);
 /** subscriber_set_requeue() - put generation @gen (or every one, with
  *  @gen == UINT64_MAX) back into pending; -ENOENT if not in flight. */

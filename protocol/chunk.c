@@ -191,6 +191,27 @@ static int chunk_walk(const uint8_t *buf, uint64_t first, uint32_t span,
 	return 0;
 }
 
+int chunk_size(const uint8_t *buf, size_t len)
+{
+	uint64_t first;
+	uint32_t span;
+	uint16_t plen;
+	uint8_t kind;
+
+	if (!buf || len < CHUNK_HEADER_SIZE)
+		return -EBADMSG;
+	first = wire_get_le64(buf);
+	span = wire_get_le32(buf + 8);
+	kind = buf[12];
+	plen = wire_get_le16(buf + 14);
+	if (!span || span > CHUNK_MAX_PAGES || buf[13] ||
+	    (kind != CHUNK_RUNS && kind != CHUNK_RAW) || !plen ||
+	    plen > CHUNK_MAX_PAYLOAD || plen > len - CHUNK_HEADER_SIZE ||
+	    first + span < first)
+		return -EBADMSG;
+	return (int)(CHUNK_HEADER_SIZE + plen);
+}
+
 int chunk_decode(const uint8_t *buf, size_t len, chunk_run_fn fn, void *ctx)
 {
 	uint64_t first;
@@ -199,16 +220,13 @@ int chunk_decode(const uint8_t *buf, size_t len, chunk_run_fn fn, void *ctx)
 	uint8_t kind;
 	int r;
 
-	if (len < CHUNK_HEADER_SIZE)
-		return -EBADMSG;
+	r = chunk_size(buf, len);
+	if (r < 0)
+		return r;
 	first = wire_get_le64(buf);
 	span = wire_get_le32(buf + 8);
 	kind = buf[12];
 	plen = wire_get_le16(buf + 14);
-	if (!span || span > CHUNK_MAX_PAGES || buf[13] ||
-	    (kind != CHUNK_RUNS && kind != CHUNK_RAW) ||
-	    plen > len - CHUNK_HEADER_SIZE || first + span < first)
-		return -EBADMSG;
 	r = chunk_walk(buf + CHUNK_HEADER_SIZE, first, span, kind, plen, NULL,
 		       NULL);
 	if (r)
@@ -216,4 +234,67 @@ int chunk_decode(const uint8_t *buf, size_t len, chunk_run_fn fn, void *ctx)
 	r = chunk_walk(buf + CHUNK_HEADER_SIZE, first, span, kind, plen, fn,
 		       ctx);
 	return r ? r : (int)(CHUNK_HEADER_SIZE + plen);
+}
+
+struct runs_part {
+	uint64_t from;		/* the part's first page */
+	uint64_t cursor;	/* end of the last run written */
+	uint8_t *p, *end;
+};
+
+static int runs_part_add(void *ctx, uint64_t first, uint64_t count)
+{
+	struct runs_part *o = ctx;
+	uint64_t gap;
+
+	if (first + count <= o->from)
+		return 0;	/* a run of an earlier part */
+	if (first < o->from) {	/* not a place this function cuts at */
+		count -= o->from - first;
+		first = o->from;
+	}
+	gap = first - o->cursor;
+	if ((size_t)(o->end - o->p) < uleb_size(gap) + uleb_size(count))
+		return 1;	/* full: the part ends before this run */
+	o->p = uleb_put(o->p, gap);
+	o->p = uleb_put(o->p, count);
+	o->cursor = first + count;
+	return 0;
+}
+
+int chunk_runs_part(const uint8_t *buf, size_t len, uint64_t *from,
+		    uint8_t *out)
+{
+	struct runs_part o = {
+		.from = *from, .cursor = *from,
+		.p = out + CHUNK_HEADER_SIZE,
+		.end = out + CHUNK_MAX_SIZE,
+	};
+	uint64_t first, end;
+	uint32_t span;
+	int r;
+
+	if (chunk_size(buf, len) < 0)
+		return -EBADMSG;
+	chunk_peek(buf, &first, &span);
+	end = first + span;
+	if (*from < first || *from > end)
+		return -EINVAL;
+	r = chunk_decode(buf, len, runs_part_add, &o);
+	if (r < 0)
+		return r;
+	if (o.p == out + CHUNK_HEADER_SIZE) {
+		*from = end;
+		return 0;
+	}
+	/* cut (r == 1): the part ends with its last run; else with the span */
+	if (r != 1)
+		o.cursor = end;
+	wire_put_le64(out, o.from);
+	wire_put_le32(out + 8, (uint32_t)(o.cursor - o.from));
+	out[12] = CHUNK_RUNS;
+	out[13] = 0;
+	wire_put_le16(out + 14, (uint16_t)(o.p - out - CHUNK_HEADER_SIZE));
+	*from = o.cursor;
+	return (int)(o.p - out);
 }

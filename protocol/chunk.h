@@ -29,7 +29,11 @@
 
 #define CHUNK_MAX_PAGES 32768u
 #define CHUNK_HEADER_SIZE 16u
-#define CHUNK_MAX_SIZE (CHUNK_HEADER_SIZE + CHUNK_MAX_PAGES / 8)
+/* The one size limit of a chunk (PROTOCOL.md 9.2): a RAW payload of a whole
+ * span fits it exactly; a RUNS payload longer than it is cut (see
+ * chunk_runs_part()). */
+#define CHUNK_MAX_PAYLOAD (CHUNK_MAX_PAGES / 8)
+#define CHUNK_MAX_SIZE (CHUNK_HEADER_SIZE + CHUNK_MAX_PAYLOAD)
 
 enum chunk_kind {
 	CHUNK_RUNS = 0,
@@ -58,5 +62,27 @@ int chunk_decode(const uint8_t *buf, size_t len, chunk_run_fn fn, void *ctx);
 
 /** chunk_peek() - first page and span of a chunk already validated. */
 void chunk_peek(const uint8_t *buf, uint64_t *first, uint32_t *span);
+
+/**
+ * chunk_size() - the size of the chunk whose header is at @buf (@len bytes
+ * available), checking only its header: -EBADMSG unless the header is
+ * well formed and its payload (1 .. CHUNK_MAX_PAYLOAD bytes) is within
+ * @len.  The one place the size limit is enforced.
+ */
+int chunk_size(const uint8_t *buf, size_t len);
+
+/**
+ * chunk_runs_part() - the dirty pages of the valid chunk @buf (@len bytes)
+ * at or after page *@from, as one CHUNK_RUNS chunk written to @out (room
+ * for CHUNK_MAX_SIZE bytes), for a reader that takes RUNS only.  A span
+ * whose runs take more than CHUNK_MAX_PAYLOAD bytes is cut between runs:
+ * the part covers from *@from to the end of the last run that fits, or to
+ * the end of @buf's span when the rest fits; *@from moves to its end.
+ * *@from starts at @buf's first page and must only take the values this
+ * function gives it.  Returns the part's size, 0 when no dirty page is left
+ * (*@from is then the span's end), or -EBADMSG for a malformed @buf.
+ */
+int chunk_runs_part(const uint8_t *buf, size_t len, uint64_t *from,
+		    uint8_t *out);
 
 #endif

@@ -832,10 +832,8 @@ int proto_ranges_begin(struct proto_ranges_builder *rb, uint8_t *buf,
 int proto_ranges_add(struct proto_ranges_builder *rb, const uint8_t *chunk,
 		     size_t len)
 {
-	/* cheap checks only: the chunk comes from chunk_encode() */
-	if (!rb || !rb->buf || !chunk || len <= CHUNK_HEADER_SIZE ||
-	    len > CHUNK_MAX_SIZE ||
-	    wire_get_le16(chunk + 14) != len - CHUNK_HEADER_SIZE)
+	/* the header only: the chunk comes from chunk_encode() */
+	if (!rb || !rb->buf || chunk_size(chunk, len) != (int)len)
 		return -EINVAL;
 	if (rb->len + len > rb->cap)
 		return -ENOSPC;

@@ -474,6 +474,56 @@ Test(ranges, raw_and_runs_clients, .fini = stop)
 	itest_stop_ok(&dd);
 }
 
+/* The worst case for a RUNS-only client: every other page of a whole
+ * span (32 KiB of runs) and more.  It arrives cut into RUNS chunks of at
+ * most 16 + 4096 bytes, every page of it, and STATS counts it once. */
+Test(ranges, runs_client_gets_dense_spans_cut_within_the_limit, .fini = stop)
+{
+	static const uint64_t maps[][2] = { { GIB, 192 * MIB } };
+	const uint64_t npages = 49152;	/* a span and a half */
+	struct itest_runs got = { 0 }, want = { 0 };
+	struct record w = { 0 };
+	struct itest_ranges info;
+	struct itest_client runs;
+	struct proto_msg m, r;
+	struct proto_stats st;
+	uint32_t dom;
+
+	start();
+	client(&runs, 0);
+	dom = domain(&runs, "sim0", PROTO_CREATE_NO_HUGE_PAGES, maps, 1);
+	cr_assert_eq(itest_subscribe(&runs, dom, 0, PROTO_SUBSCRIBE_CLEAN,
+				     NULL), 0);
+	for (uint64_t p = 0; p < npages; p += 2)
+		write_pages(&runs, dom, GIB + p * PG, 1, &w);
+	expect(&want, &w, PG, maps, 1);
+	cr_assert_eq(itest_sync(&runs, dom, NULL), 0);
+	m = (struct proto_msg){ .type = PROTO_STATS, .domain_op = { dom } };
+	cr_assert_eq(itest_call(&runs, &m, &r), 0);
+	proto_stats_at(&r, 0, &st);
+	cr_assert_eq(st.pending_pages, npages / 2);
+	cr_assert_eq(st.pages_sent, 0);
+	cr_assert_eq(itest_get_ranges(&runs, dom, 0, &got, &info), 0, "%s", runs.text);
+	itest_runs_assert_eq(&got, &want, "RUNS client, dense spans");
+	cr_assert_eq(info.raw_chunks, 0);
+	cr_assert_eq(info.total_pages, npages / 2);
+	/* 16384 pairs of 2 bytes: 8 chunks, and 4 for the half span */
+	cr_assert_eq(info.chunks, 12, "%u chunks", info.chunks);
+	m = (struct proto_msg){ .type = PROTO_STATS, .domain_op = { dom } };
+	cr_assert_eq(itest_call(&runs, &m, &r), 0);
+	proto_stats_at(&r, 0, &st);
+	cr_assert_eq(st.pages_sent, npages / 2);
+	cr_assert_eq(st.pending_pages, 0);
+	cr_assert_eq(itest_ack(&runs, dom, info.generation), 0);
+	assert_empty(&runs, dom);
+	itest_close(&runs);
+	free(w.pages);
+	itest_runs_free(&got);
+	itest_runs_free(&want);
+	/* SIGTERM: exit 0, and under ASan nothing leaked */
+	itest_stop_ok(&dd);
+}
+
 /* Periodic rounds: EV_ROUND arrives, the pages are pending without a
  * SYNC, STATS counts them. */
 Test(ranges, periodic_events_and_stats, .fini = stop)

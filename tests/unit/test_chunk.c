@@ -202,3 +202,104 @@ Test(chunk, random_bytes_never_crash_and_decode_consistently)
 			cr_assert_eq(runs, 0, "runs reported before rejection");
 	}
 }
+
+/*
+ * A session without PROTO_FEAT_RANGES_RAW gets RUNS only: a span whose runs
+ * take more than CHUNK_MAX_PAYLOAD bytes is cut between runs into parts,
+ * each a valid RUNS chunk within the limit, contiguous, covering the span,
+ * together exactly its pages (PROTOCOL.md 9.3, 9.4).
+ */
+static unsigned int parts_of(const uint64_t *bits, uint32_t span,
+			     uint64_t first)
+{
+	static uint8_t raw[CHUNK_MAX_SIZE], part[CHUNK_MAX_SIZE];
+	static struct rebuild rb;
+	uint64_t from = first, at = first;
+	unsigned int nparts = 0;
+	int n = chunk_encode(first, span, bits, raw);
+
+	cr_assert_geq(n, 0);
+	if (!n)
+		return 0;
+	memset(&rb, 0, sizeof(rb));
+	rb.base = first;
+	rb.ordered = true;
+	for (;;) {
+		uint64_t pfirst;
+		uint32_t pspan;
+		int m = chunk_runs_part(raw, (size_t)n, &from, part);
+
+		cr_assert_geq(m, 0);
+		if (!m)
+			break;
+		nparts++;
+		cr_assert_leq((unsigned int)m, CHUNK_MAX_SIZE);
+		cr_assert_eq(part[12], CHUNK_RUNS);
+		chunk_peek(part, &pfirst, &pspan);
+		cr_assert_eq(pfirst, at, "part %u starts at %lu, not %lu",
+			     nparts, (unsigned long)pfirst,
+			     (unsigned long)at);
+		at = pfirst + pspan;
+		cr_assert_eq(from, at);
+		cr_assert_eq(chunk_decode(part, (size_t)m, rebuild_run, &rb), m);
+		cr_assert_eq(chunk_size(part, (size_t)m), m);
+	}
+	cr_assert(rb.ordered);
+	cr_assert_eq(at, first + span, "the parts end at the span's end");
+	cr_assert_eq(from, first + span);
+	for (uint32_t i = 0; i < span; i++)
+		cr_assert_eq(rb.bits[i / 64] >> (i % 64) & 1,
+			     bits[i / 64] >> (i % 64) & 1, "page %u", i);
+	return nparts;
+}
+
+Test(chunk, runs_parts_cut_a_span_within_the_limit)
+{
+	static uint64_t bits[WORDS];
+	const unsigned int pct[] = { 1, 100, 500, 900 };
+	const unsigned int mean[] = { 1, 2, 16 };
+
+	/* the worst case: every other page, 16384 runs of 2 bytes */
+	for (unsigned int w = 0; w < WORDS; w++)
+		bits[w] = 0x5555555555555555ULL;
+	cr_assert_eq(parts_of(bits, CHUNK_MAX_PAGES, 7ULL << 15), 8);
+	/* 2049 single pages: one pair over the limit */
+	memset(bits, 0, sizeof(bits));
+	for (unsigned int p = 0; p <= 4096; p += 2)
+		bits[p / 64] |= 1ULL << (p % 64);
+	cr_assert_eq(parts_of(bits, CHUNK_MAX_PAGES, 0), 2);
+	/* everything dirty: one run, one part */
+	memset(bits, 0xff, sizeof(bits));
+	cr_assert_eq(parts_of(bits, CHUNK_MAX_PAGES, 1ULL << 40), 1);
+	rng_seed(11);
+	for (unsigned int a = 0; a < 4; a++)
+		for (unsigned int b = 0; b < 3; b++) {
+			fill(bits, CHUNK_MAX_PAGES - 100 * b, pct[a], mean[b]);
+			parts_of(bits, CHUNK_MAX_PAGES - 100 * b, 32768ULL * a);
+		}
+}
+
+Test(chunk, the_payload_limit_is_enforced_in_one_place)
+{
+	static uint8_t buf[CHUNK_HEADER_SIZE + CHUNK_MAX_PAYLOAD + 2];
+
+	/* a RUNS payload of 4097 bytes: (0,1) then (1,1) pairs and a pad */
+	memset(buf, 0, sizeof(buf));
+	buf[8] = 0;
+	buf[9] = 0x80;		/* span 32768 */
+	buf[12] = CHUNK_RUNS;
+	buf[14] = (CHUNK_MAX_PAYLOAD + 2) & 0xff;
+	buf[15] = (CHUNK_MAX_PAYLOAD + 2) >> 8;
+	buf[16] = 0;
+	buf[17] = 1;
+	for (unsigned int i = 18; i < sizeof(buf); i++)
+		buf[i] = 1;
+	cr_assert_eq(chunk_size(buf, sizeof(buf)), -EBADMSG);
+	cr_assert_eq(chunk_decode(buf, sizeof(buf), NULL, NULL), -EBADMSG);
+	/* the same pairs within the limit decode */
+	buf[14] = CHUNK_MAX_PAYLOAD & 0xff;
+	buf[15] = CHUNK_MAX_PAYLOAD >> 8;
+	cr_assert_eq(chunk_size(buf, CHUNK_MAX_SIZE), (int)CHUNK_MAX_SIZE);
+	cr_assert_eq(chunk_decode(buf, CHUNK_MAX_SIZE, NULL, NULL),
+		     (int)CHUNK_MAX_SIZE);
+}

@@ -206,7 +206,7 @@ Test(subscriber, owes_exactly_what_was_written_until_acknowledged)
 
 		for (int i = 0; i < NSUB; i++) {
 			struct subscriber_gen *g;
-			unsigned int act = rng() % 4;
+			unsigned int act = rng() % 5;
 
 			if (act == 0)
 				continue;	/* a slow client */
@@ -219,6 +219,21 @@ Test(subscriber, owes_exactly_what_was_written_until_acknowledged)
 				cr_assert_eq(gp[k] & ~ever[k], 0,
 					     "sub %d word %lu spurious", i,
 					     (unsigned long)k);
+			if (act == 4) {
+				/* the stream failed (encoding, a limit, a
+				 * send): never in flight, every page back */
+				uint64_t before = subscriber_set_pending_pages(
+					&w.subs[i]);
+
+				subscriber_set_giveback(&w.subs[i], g);
+				cr_assert_geq(subscriber_set_pending_pages(
+					&w.subs[i]), before);
+				cr_assert_eq(subscriber_set_ack(&w.subs[i], gen),
+					     -ENOENT);
+				continue;
+			}
+			/* sent whole */
+			subscriber_set_delivered(&w.subs[i], g);
 			if (act == 1) {
 				cr_assert_eq(subscriber_set_ack(&w.subs[i], gen), 0);
 				settle(owed[i], gp, nw, last_write, round);
@@ -250,6 +265,7 @@ Test(subscriber, owes_exactly_what_was_written_until_acknowledged)
 
 		cr_assert_eq(subscriber_set_requeue(&w.subs[i], UINT64_MAX), 0);
 		cr_assert_eq(subscriber_set_take(&w.subs[i], gen, &g), 0);
+		subscriber_set_delivered(&w.subs[i], g);
 		memset(gp, 0, nw * 8);
 		gen_pages(&w, g, gp, n);
 		for (uint64_t k = 0; k < nw; k++)
@@ -297,12 +313,19 @@ Test(subscriber, concurrent_writers_and_folds_lose_nothing)
 			struct subscriber_gen *g;
 
 			cr_assert_eq(subscriber_set_take(&w.subs[i], gen, &g), 0);
-			if (rng() % 3) {
+			unsigned int act = rng() % 4;
+
+			if (act >= 2) {
 				/* only what is acknowledged was delivered */
+				subscriber_set_delivered(&w.subs[i], g);
 				gen_pages(&w, g, delivered, n);
 				cr_assert_eq(subscriber_set_ack(&w.subs[i], gen), 0);
-			} else
+			} else if (act == 1) {
 				cr_assert_eq(subscriber_set_requeue(&w.subs[i], gen), 0);
+			} else {
+				/* the stream failed before its end */
+				subscriber_set_giveback(&w.subs[i], g);
+			}
 			if (subscriber_set_memory(&w.subs[i]) > max_mem)
 				max_mem = subscriber_set_memory(&w.subs[i]);
 		}
@@ -406,6 +429,7 @@ Test(subscriber, relayout_keeps_pages_and_refuses_to_drop_them)
 		off += chunk_decode(g->chunks + off, g->len - off,
 				    collect_pages, &pages);
 	cr_assert_eq(pages, 4);
+	subscriber_set_delivered(&s, g);
 	cr_assert(subscriber_set_holds(&s, 2ULL << 30, 64 * PG));
 	cr_assert_eq(subscriber_set_ack(&s, 1), 0);
 	cr_assert_not(subscriber_set_holds(&s, 2ULL << 30, 64 * PG));
