@@ -477,6 +477,8 @@ int domain_set_tracking(struct domain *d, bool enable)
 		return server_why(d->srv, r, "IOMMU_HWPT_SET_DIRTY_TRACKING "
 				  "failed: %s", strerror(-r));
 	}
+	if (enable && !d->enabled)
+		domain_rate_start(&d->rate, domain_now_ns());
 	d->enabled = enable;
 	/* writes made while tracking was off were not recorded */
 	if (enable)

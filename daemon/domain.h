@@ -33,6 +33,7 @@
 
 #include "daemon/harvest.h"
 #include "daemon/list.h"
+#include "daemon/rate.h"
 #include "daemon/state.h"
 #include "daemon/subscriber.h"
 #include "kernel/backend.h"
@@ -77,11 +78,19 @@ struct subscription {
 	bool clean;
 	uint64_t pages_sent;
 	/* events waiting for the session's output slot */
-	bool ev_round;
+	/* EV_ROUND never queues (PROTOCOL.md 6.16): one is sent only while
+	 * ev_sent is false, which GET_RANGES and SYNC of the domain reset
+	 * (their replies cover the rounds before them); rounds add up in
+	 * ev_round_pages until an EV_ROUND carries them */
+	bool ev_round;			/* rounds since the last one sent */
+	bool ev_sent;			/* sent; the client has not asked since */
 	uint64_t ev_generation;
 	uint64_t ev_round_pages;
 	bool ev_lost;
 };
+
+/** domain_now_ns() - CLOCK_MONOTONIC, the clock of the statistics. */
+uint64_t domain_now_ns(void);
 
 struct domain {
 	struct server *srv;
@@ -122,10 +131,9 @@ struct domain {
 
 	/* statistics */
 	uint64_t round_start_ns;
-	uint64_t last_round_end_ns;
 	uint64_t last_round_ns;
 	uint64_t last_round_pages;
-	double dirty_rate;		/* pages/s, exponentially averaged */
+	struct domain_rate rate;
 
 	struct dma_load *load;		/* a configured guest's DMA */
 	char guest[BACKEND_NAME_MAX];	/* the configured guest's name, or "" */
@@ -169,6 +177,10 @@ void domain_destroy(struct domain *d);
 /* The operations below must run while the domain is idle (from a waiter's
  * callback, or after domain_when_idle() ran it at once); each sets
  * server_why() on failure. */
+/** domain_check_range() - -EINVAL (why set) unless [@iova, @iova +
+ *  @length) is non-empty, page aligned and does not wrap: MAP, UNMAP and
+ *  DMA_WRITE alike.  Any time. */
+int domain_check_range(struct domain *d, uint64_t iova, uint64_t length);
 int domain_attach(struct domain *d, const char *device, uint32_t *dev_id);
 int domain_detach(struct domain *d, const char *device);
 int domain_map(struct domain *d, uint64_t iova, uint64_t length,

@@ -184,8 +184,7 @@ void domain_subscriptions_changed(struct domain *d)
 
 /* ------------------------------------------------------------ mappings */
 
-static int domain_check_range(struct domain *d, uint64_t iova,
-			      uint64_t length)
+int domain_check_range(struct domain *d, uint64_t iova, uint64_t length)
 {
 	uint64_t end;
 

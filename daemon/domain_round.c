@@ -16,15 +16,17 @@
 #include "daemon/session.h"
 #include "protocol/proto.h"
 
-/* Weight of the newest round in the averaged dirty rate. */
-#define RATE_WEIGHT 0.25
-
-static uint64_t now_ns(void)
+uint64_t domain_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+	return domain_now_ns();
 }
 
 /* ------------------------------------------------------------ timers */
@@ -124,15 +126,7 @@ static void domain_note_stats(struct domain *d, uint64_t pages)
 
 	d->last_round_ns = now - d->round_start_ns;
 	d->last_round_pages = pages;
-	if (d->last_round_end_ns && now > d->last_round_end_ns) {
-		double rate = pages * 1e9 /
-			      (double)(now - d->last_round_end_ns);
-
-		d->dirty_rate = d->dirty_rate ?
-				(1 - RATE_WEIGHT) * d->dirty_rate +
-				RATE_WEIGHT * rate : rate;
-	}
-	d->last_round_end_ns = now;
+	domain_rate_note(&d->rate, now, d->round_start_ns, pages);
 }
 
 static void domain_notify(struct domain *d, uint64_t pages, bool lost)
@@ -150,7 +144,9 @@ static void domain_notify(struct domain *d, uint64_t pages, bool lost)
 		} else if (pages) {
 			sub->ev_round = true;
 			sub->ev_generation = d->generation;
-			sub->ev_round_pages = pages;
+			sub->ev_round_pages += pages;
+			if (sub->ev_sent)
+				continue;	/* it is told when it asks */
 		} else {
 			continue;
 		}

@@ -100,9 +100,6 @@ static int req_hello(struct session *s, struct domain *d,
 {
 	uint32_t flags = 0;
 
-	if (s->hello)
-		return server_why(s->srv, -EPROTO, "HELLO was already sent on "
-				  "this session");
 	if (m->hello.major != PROTO_VERSION_MAJOR)
 		return server_why(s->srv, -EPROTONOSUPPORT, "protocol version "
 				  "%u.%u is not supported; dirtyd speaks "
@@ -323,15 +320,12 @@ static int req_dma_write(struct session *s, struct domain *d,
 	struct domain_device *dev = domain_first_device(d);
 	int r;
 
+	r = domain_check_range(d, m->map.iova, m->map.length);
+	if (r < 0)
+		return r;
 	if (!dev)
 		return server_why(s->srv, -ENODEV, "domain %u has no device",
 				  d->id);
-	if (!m->map.length)
-		return server_why(s->srv, -EINVAL, "DMA_WRITE of 0 bytes");
-	if (m->map.iova + m->map.length < m->map.iova)
-		return server_why(s->srv, -EINVAL, "IOVA 0x%" PRIx64 " + "
-				  "length 0x%" PRIx64 " wraps", m->map.iova,
-				  m->map.length);
 	r = backend_dma_write(s->srv->backend, dev->dev_id, m->map.iova,
 			      m->map.length);
 	if (r == -ENOENT)
@@ -527,11 +521,25 @@ static void sync_done(struct domain_waiter *w, int result)
 	});
 }
 
+/* The client asked about @d (GET_RANGES, SYNC): the reply covers the
+ * rounds so far; the next round with pages sends the next EV_ROUND. */
+static void events_rearm(struct session *s, struct domain *d)
+{
+	struct subscription *sub = session_sub_of(s, d);
+
+	if (!sub)
+		return;
+	sub->ev_sent = false;
+	sub->ev_round = false;
+	sub->ev_round_pages = 0;
+}
+
 static int req_sync(struct session *s, struct domain *d,
 		    const struct proto_msg *m)
 {
 	struct session_async *a;
 
+	events_rearm(s, d);
 	if (!d->enabled)
 		return server_why(s->srv, -EINVAL, "tracking is off on domain "
 				  "%u%s", d->id, d->tracking_capable ?
@@ -554,6 +562,7 @@ static int req_get_ranges(struct session *s, struct domain *d,
 
 	if (!sub)
 		return no_subscription(s, d);
+	events_rearm(s, d);
 	if (m->get_ranges.flags & PROTO_RANGES_RESEND) {
 		r = subscriber_set_requeue(&sub->set, UINT64_MAX);
 		if (r < 0)
@@ -747,25 +756,30 @@ void requests_dispatch(struct session *s, const uint8_t *buf, size_t len)
 	const struct request_op *op;
 	struct domain *d = NULL;
 	struct proto_msg m;
+	uint16_t type = 0;
 	uint64_t id = len >= PROTO_HEADER_SIZE ? wire_get_le64(buf + 8) : 0;
 	int r;
 
+	/* PROTOCOL.md 3: the header, the type, the session's state, the
+	 * form, the meaning; the first check that fails answers */
+	r = proto_peek(buf, len, &type, &id);
+	if (r < 0)
+		return refuse_packet(s, buf, len, id, r);
+	if (!proto_type_is_request(type) || type >= N_OPS ||
+	    (!request_ops[type].fn && !request_ops[type].idle))
+		return session_reply_error(s, id, -EPROTO, "%s (0x%04x) is "
+					   "not a request",
+					   proto_type_name(type) ?: "?", type);
+	op = &request_ops[type];
+	if ((op->flags & REQ_HELLO) && !s->hello)
+		return session_reply_error(s, id, -EPROTO, "send HELLO "
+					   "first");
+	if (type == PROTO_HELLO && s->hello)
+		return session_reply_error(s, id, -EPROTO, "HELLO was already "
+					   "sent on this session");
 	r = proto_decode(buf, len, &m);
 	if (r < 0)
 		return refuse_packet(s, buf, len, id, r);
-	if (m.type >= N_OPS ||
-	    (!request_ops[m.type].fn && !request_ops[m.type].idle))
-		return session_reply_error(s, m.id, -EPROTO, "%s (0x%04x) is "
-					   "not a request",
-					   proto_type_name(m.type) ?: "?",
-					   m.type);
-	op = &request_ops[m.type];
-	if (!m.id)
-		return session_reply_error(s, m.id, -EBADMSG, "request id 0 is "
-					   "reserved for events");
-	if ((op->flags & REQ_HELLO) && !s->hello)
-		return session_reply_error(s, m.id, -EPROTO, "send HELLO "
-					   "first");
 	if (op->flags & REQ_DOMAIN) {
 		uint32_t did = m.domain_op.domain_id;
 

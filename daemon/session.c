@@ -146,20 +146,25 @@ static bool session_fill(struct session *s)
 		if (sub->ev_lost) {
 			sub->ev_lost = false;
 			sub->ev_round = false;
+			sub->ev_round_pages = 0;
 			session_encode(s, &(struct proto_msg){
 				.type = PROTO_EV_STATE_LOST,
 				.domain_op = { .domain_id = sub->dom->id },
 			});
 			return true;
 		}
-		if (sub->ev_round) {
+		if (sub->ev_round && !sub->ev_sent) {
+			uint64_t pages = sub->ev_round_pages;
+
 			sub->ev_round = false;
+			sub->ev_sent = true;
+			sub->ev_round_pages = 0;
 			session_encode(s, &(struct proto_msg){
 				.type = PROTO_EV_ROUND,
 				.ev_round = {
 					.domain_id = sub->dom->id,
 					.generation = sub->ev_generation,
-					.round_pages = sub->ev_round_pages,
+					.round_pages = pages,
 					.pending_pages =
 					subscriber_set_pending_pages(&sub->set),
 				},
@@ -539,6 +544,8 @@ static bool session_park(struct session *s)
 		sub->session = NULL;
 		sub->park = p;
 		sub->ev_round = false;
+		sub->ev_sent = false;
+		sub->ev_round_pages = 0;
 		sub->ev_lost = false;
 		list_del_init(&sub->owner_link);
 		list_add_tail(&sub->owner_link, &p->subs);

@@ -148,7 +148,7 @@ static int stats_add(struct session *s, struct domain *d,
 		.generation = d->generation,
 		.last_round_ns = d->last_round_ns,
 		.last_round_pages = d->last_round_pages,
-		.dirty_rate = (uint64_t)(d->dirty_rate + 0.5),
+		.dirty_rate = domain_rate_get(&d->rate, domain_now_ns()),
 		.mapped_bytes = d->mapped_bytes,
 		.pending_pages = sub ?
 			subscriber_set_pending_pages(&sub->set) : 0,

@@ -113,7 +113,7 @@ static const struct proto_field list_body[] = {
 	MSG(0, list.count), RSVD(4, 4),
 };
 static const struct proto_field fds_list_body[] = {
-	MSG(0, list.count), MSG(4, list.ioas_id), MSG(8, list.hwpt_id),
+	MSG(0, list.ioas_id), MSG(4, list.hwpt_id), MSG(8, list.count),
 	RSVD(12, 4),
 };
 static const struct proto_field ranges_body[] = {
@@ -266,12 +266,89 @@ const char *proto_type_name(uint16_t type)
 
 /* ---- field helpers ---- */
 
-/* A str64: 1 .. PROTO_NAME_MAX - 1 bytes, then NULs to the end. */
+/*
+ * The length of the valid UTF-8 character at @p (@n bytes left), 0 if
+ * there is none: RFC 3629, shortest form, no surrogates, at most U+10FFFF,
+ * and no control character (U+0000 .. U+001F, U+007F).
+ */
+static size_t utf8_char(const uint8_t *p, size_t n)
+{
+	uint32_t c;
+	size_t len;
+
+	if (!n)
+		return 0;
+	if (p[0] < 0x80)
+		return p[0] >= 0x20 && p[0] != 0x7f;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+bool proto_text_valid(const void *text, size_t n)
+{
+	const uint8_t *p = text;
+
+	for (size_t i = 0, k; i < n; i += k)
+		if (!(k = utf8_char(p + i, n - i)))
+			return false;
+	return true;
+}
+
+/*
+ * @text as ERROR text into @dst: up to its first NUL, each byte that does
+ * not start a valid character (proto_text_valid()) replaced by '?', cut
+ * at a character boundary to at most PROTO_ERROR_TEXT_MAX bytes.  Returns
+ * the length.
+ */
+static size_t error_text_put(uint8_t *dst, const char *text, size_t len)
+{
+	const uint8_t *t = (const uint8_t *)text;
+	size_t n = 0;
+
+	if (!text)
+		return 0;
+	len = strnlen(text, len);
+	for (size_t i = 0, k; i < len; i += k) {
+		k = utf8_char(t + i, len - i);
+		if (n + (k ? k : 1) > PROTO_ERROR_TEXT_MAX)
+			break;
+		if (k) {
+			if (dst)
+				memcpy(dst + n, t + i, k);
+			n += k;
+		} else {
+			if (dst)
+				dst[n] = '?';
+			n++;
+			k = 1;
+		}
+	}
+	return n;
+}
+
+/* A str64: 1 .. PROTO_NAME_MAX - 1 bytes of text, then NULs to the end. */
 static bool name_valid(const uint8_t *p)
 {
 	size_t n = strnlen((const char *)p, PROTO_NAME_MAX);
 
-	if (!n || n == PROTO_NAME_MAX)
+	if (!n || n == PROTO_NAME_MAX || !proto_text_valid(p, n))
 		return false;
 	for (size_t i = n; i < PROTO_NAME_MAX; i++)
 		if (p[i])
@@ -305,7 +382,7 @@ static bool name_ok(const char *name)
 {
 	size_t n = strnlen(name, PROTO_NAME_MAX);
 
-	return n && n < PROTO_NAME_MAX;
+	return n && n < PROTO_NAME_MAX && proto_text_valid(name, n);
 }
 
 /* ---- layouts ---- */
@@ -485,7 +562,7 @@ static int decode_error(const uint8_t *body, size_t blen, struct proto_msg *m)
 	size_t tlen = blen - 8;
 
 	if (!m->error.err || m->error.err > 4095 ||
-	    tlen > PROTO_ERROR_TEXT_MAX || memchr(body + 8, 0, tlen))
+	    tlen > PROTO_ERROR_TEXT_MAX || !proto_text_valid(body + 8, tlen))
 		return -EBADMSG;
 	m->error.text = (const char *)body + 8;
 	m->error.text_len = tlen;
@@ -527,18 +604,43 @@ static bool fixed_valid(const struct proto_msg *m)
 	}
 }
 
-int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
+int proto_peek(const uint8_t *buf, size_t len, uint16_t *type, uint64_t *id)
 {
-	const struct proto_type_info *ti;
-	const uint8_t *body;
 	uint32_t length;
-	size_t blen;
 
-	if (!buf || !m || len < PROTO_HEADER_SIZE)
+	if (!buf || len < PROTO_HEADER_SIZE)
 		return -EBADMSG;
 	length = wire_get_le32(buf + 4);
 	if (len > PROTO_MAX_MSG || length > PROTO_MAX_MSG || length != len)
 		return -EMSGSIZE;
+	if (!proto_type_info(wire_get_le16(buf)))
+		return -EPROTO;
+	if (type)
+		*type = wire_get_le16(buf);
+	if (id)
+		*id = wire_get_le64(buf + 8);
+	return 0;
+}
+
+bool proto_type_is_request(uint16_t type)
+{
+	const struct proto_type_info *ti = proto_type_info(type);
+
+	return ti && ti->dir == DIR_REQUEST;
+}
+
+int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
+{
+	const struct proto_type_info *ti;
+	const uint8_t *body;
+	size_t blen;
+	int r;
+
+	if (!m)
+		return -EBADMSG;
+	r = proto_peek(buf, len, NULL, NULL);
+	if (r < 0)
+		return r;
 	*m = (struct proto_msg){
 		.type = wire_get_le16(buf),
 		.flags = wire_get_le16(buf + 2),
@@ -583,23 +685,6 @@ static void put_header(uint8_t *buf, uint16_t type, uint16_t flags,
 	wire_put_le64(buf + 8, id);
 }
 
-/* Error text: up to the first NUL, at most PROTO_ERROR_TEXT_MAX bytes, cut
- * at a UTF-8 character boundary. */
-static size_t error_text_len(const char *text, size_t len)
-{
-	const uint8_t *t = (const uint8_t *)text;
-	size_t n;
-
-	if (!text)
-		return 0;
-	n = strnlen(text, len);
-	if (n > PROTO_ERROR_TEXT_MAX) {
-		n = PROTO_ERROR_TEXT_MAX;
-		while (n && (t[n] & 0xc0) == 0x80)
-			n--;
-	}
-	return n;
-}
 
 /* Body size of @m as encoded. */
 static size_t encode_body_size(const struct proto_msg *m,
@@ -611,7 +696,7 @@ static size_t encode_body_size(const struct proto_msg *m,
 	case SHAPE_RANGES:
 		return ti->size + m->ranges.chunks_len;
 	case SHAPE_ERROR:
-		return ti->size + error_text_len(m->error.text,
+		return ti->size + error_text_put(NULL, m->error.text,
 						 m->error.text_len);
 	default:
 		return ti->size;
@@ -656,9 +741,7 @@ int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 			       m->ranges.chunks_len);
 		break;
 	case SHAPE_ERROR:
-		if (len > PROTO_HEADER_SIZE + ti->size)
-			memcpy(b + ti->size, m->error.text,
-			       len - PROTO_HEADER_SIZE - ti->size);
+		error_text_put(b + ti->size, m->error.text, m->error.text_len);
 		break;
 	default:
 		break;
@@ -686,7 +769,8 @@ int proto_list_begin(struct proto_list_builder *lb, uint8_t *buf, size_t cap,
 		.cap = cap,
 		.len = PROTO_HEADER_SIZE + ti->size,
 		.entry_size = ti->entry,
-		.count_off = PROTO_HEADER_SIZE,
+		.count_off = PROTO_HEADER_SIZE +
+			     (type == PROTO_GET_FDS_REPLY ? 8 : 0),
 	};
 	memset(buf, 0, lb->len);
 	put_header(buf, type, 0, (uint32_t)lb->len, id);
@@ -745,8 +829,8 @@ void proto_list_set_fds_ids(struct proto_list_builder *lb, uint32_t ioas_id,
 {
 	if (!lb || !lb->buf || wire_get_le16(lb->buf) != PROTO_GET_FDS_REPLY)
 		return;
-	wire_put_le32(lb->buf + PROTO_HEADER_SIZE + 4, ioas_id);
-	wire_put_le32(lb->buf + PROTO_HEADER_SIZE + 8, hwpt_id);
+	wire_put_le32(lb->buf + PROTO_HEADER_SIZE, ioas_id);
+	wire_put_le32(lb->buf + PROTO_HEADER_SIZE + 4, hwpt_id);
 }
 
 int proto_list_end(struct proto_list_builder *lb, bool more)

@@ -415,8 +415,22 @@ struct proto_msg {
 };
 
 /**
- * proto_decode() - parse and validate one packet.  Returns 0, -EBADMSG,
- * -EMSGSIZE or -EPROTO (see above); @m is valid only on 0.
+ * proto_peek() - the header checks of a received packet, in the order of
+ * PROTOCOL.md 3 (steps 1 to 3): -EBADMSG under 16 bytes, -EMSGSIZE for a
+ * length other than the packet's or over PROTO_MAX_MSG, -EPROTO for an
+ * unknown type; else 0 with *@type and *@id (each may be NULL).
+ */
+int proto_peek(const uint8_t *buf, size_t len, uint16_t *type, uint64_t *id);
+/** proto_type_is_request() - whether a client may send @type. */
+bool proto_type_is_request(uint16_t type);
+/** proto_text_valid() - @n bytes of UTF-8 without a control character, as
+ *  str64 names and ERROR text must be (PROTOCOL.md 2). */
+bool proto_text_valid(const void *text, size_t n);
+
+/**
+ * proto_decode() - parse and validate one packet: proto_peek(), then its
+ * form.  Returns 0, -EBADMSG, -EMSGSIZE or -EPROTO (see above); @m is
+ * valid only on 0.
  */
 int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m);
 

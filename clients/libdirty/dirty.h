@@ -168,7 +168,8 @@ struct dirty_domain {
  * @generation: harvest rounds completed
  * @last_round_ns: how long the last round took
  * @last_round_pages: pages the last round found dirty
- * @dirty_rate: pages dirtied per second, exponentially averaged
+ * @dirty_rate: pages per second: the pages the rounds of the last 10 s
+ *   found, over the wall time they cover (0 without a round then)
  * @mapped_bytes: bytes of IOVA mapped
  * @pending_pages: pages pending for this client (0 if not subscribed)
  * @pages_sent: pages sent to this client, all time
@@ -251,7 +252,9 @@ typedef int (*dirty_range_fn)(void *ctx, uint64_t first_page,
 /* struct dirty_event.type */
 enum dirty_event_type {
 	/* A periodic harvest round added pages to this client's pending
-	 * set (only with DIRTY_FEAT_EVENTS; the latest per domain). */
+	 * set (only with DIRTY_FEAT_EVENTS).  Never queued: after one, the
+	 * next comes only after dirty_ranges() or dirty_sync() on the domain
+	 * (PROTOCOL.md 6.16). */
 	DIRTY_EVENT_ROUND = 1,
 	/* dirtyd lost track of what is dirty in the domain: every mapped
 	 * page must be taken as dirty.  The next dirty_ranges() on the
@@ -264,7 +267,8 @@ enum dirty_event_type {
  * @type: enum dirty_event_type
  * @domain_id: the domain
  * @generation: DIRTY_EVENT_ROUND: the domain's generation after the round
- * @round_pages: DIRTY_EVENT_ROUND: pages the round found dirty
+ * @round_pages: DIRTY_EVENT_ROUND: pages the rounds since the last event,
+ *   dirty_ranges() or dirty_sync() of the domain found dirty
  * @pending_pages: DIRTY_EVENT_ROUND: pages now pending for this client
  */
 struct dirty_event {

@@ -612,6 +612,14 @@ Test(proto, get_fds_reply)
 	}
 	len = proto_list_end(&lb, false);
 	cr_assert_eq(len, (int)(32 + 4 * PROTO_FD_DEVICE_WIRE));
+	/* the bytes PROTOCOL.md 6.14 gives, not only our own round trip:
+	 * ioas_id at 0, hwpt_id at 4, ndevices at 8, reserved at 12 */
+	{
+		static const uint8_t body[16] = { 2, 0, 0, 0, 3, 0, 0, 0,
+						  4, 0, 0, 0, 0, 0, 0, 0 };
+
+		cr_assert_eq(memcmp(buf + 16, body, sizeof(body)), 0);
+	}
 	cr_assert_eq(proto_decode(buf, (size_t)len, &m), 0);
 	cr_assert_eq(m.list.ioas_id, 2);
 	cr_assert_eq(m.list.hwpt_id, 3);
@@ -1612,4 +1620,70 @@ Test(proto, protocol_md_examples)
 	cr_assert_eq(m.id, 0);
 	cr_assert_eq(m.ev_round.domain_id, 1);
 	free(md);
+}
+
+/* GET_FDS_REPLY with no device (the mock provider's) decodes; spelled out
+ * from PROTOCOL.md 6.14. */
+Test(proto, get_fds_reply_without_devices)
+{
+	static const uint8_t pkt[32] = {
+		0x12, 0x80, 0, 0, 32, 0, 0, 0, 15, 0, 0, 0, 0, 0, 0, 0,
+		1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	};
+	struct proto_msg m;
+
+	cr_assert_eq(proto_decode(pkt, sizeof(pkt), &m), 0);
+	cr_assert_eq(m.list.ioas_id, 1);
+	cr_assert_eq(m.list.hwpt_id, 2);
+	cr_assert_eq(m.list.count, 0);
+}
+
+/* str64 names and ERROR text: valid UTF-8 without control characters
+ * (PROTOCOL.md 2); the encoder makes any ERROR text so. */
+Test(proto, names_and_error_text_are_utf8)
+{
+	static const char *const bad[] = {
+		"e\xff", "e\xc0\x80", "e\xed\xa0\x80", "e\xc3",
+		"e\xf4\x90\x80\x80", "e\x80", "a\nb", "a\x7f", "\x1b[2J",
+	};
+	static const char *const good[] = {
+		"sim0", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+		"0000:00:04.0",
+	};
+	struct proto_msg m = { .type = PROTO_CREATE_DOMAIN, .id = 1 }, d;
+	int n;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(m.create_domain.device, sizeof(m.create_domain.device),
+			 "%s", bad[i]);
+		cr_assert_eq(proto_encode(&m, buf, sizeof(buf)), -EINVAL,
+			     "name %zu", i);
+		/* the same bytes on the wire: malformed */
+		m.create_domain.device[0] = 'x';
+		n = proto_encode(&(struct proto_msg){ .type =
+				 PROTO_CREATE_DOMAIN, .id = 1,
+				 .create_domain = { .device = "x" } },
+				 buf, sizeof(buf));
+		cr_assert_gt(n, 0);
+		memcpy(buf + 16 + 8, bad[i], strlen(bad[i]));
+		cr_assert_eq(proto_decode(buf, (size_t)n, &d), -EBADMSG,
+			     "name %zu", i);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(m.create_domain.device, sizeof(m.create_domain.device),
+			 "%s", good[i]);
+		n = proto_encode(&m, buf, sizeof(buf));
+		cr_assert_gt(n, 0, "name %zu", i);
+		cr_assert_eq(proto_decode(buf, (size_t)n, &d), 0);
+	}
+	/* ERROR: invalid bytes become '?', never a control character */
+	m = (struct proto_msg){ .type = PROTO_ERROR, .id = 3, .error = {
+		.err = ENOENT, .text = "no device named e\xff\n\xc3",
+		.text_len = 21 } };
+	n = proto_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(n, 16 + 8 + 20);
+	cr_assert_eq(memcmp(buf + 24, "no device named e???", 20), 0);
+	cr_assert_eq(proto_decode(buf, (size_t)n, &d), 0);
+	buf[30] = '\n';
+	cr_assert_eq(proto_decode(buf, (size_t)n, &d), -EBADMSG);
 }
