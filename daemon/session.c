@@ -102,7 +102,7 @@ static bool session_fill(struct session *s)
 {
 	struct subscription *sub;
 
-	if (s->streaming) {
+	if (s->streaming && !s->stream.done) {
 		bool last = false;
 		int n = s->stream.next(s, s->out, PROTO_MAX_MSG, &last);
 
@@ -123,8 +123,7 @@ static bool session_fill(struct session *s)
 			return true;
 		}
 		s->out_len = n;
-		if (last)
-			session_stream_end(s, true);
+		s->stream.done = last;	/* ends when it is sent */
 		return true;
 	}
 	if (s->reply_pending) {
@@ -195,6 +194,8 @@ static bool session_pump(struct session *s)
 				return false;
 			}
 			s->out_len = 0;
+			if (s->streaming && s->stream.done)
+				session_stream_end(s, true);
 		}
 		if (!session_fill(s))
 			break;

@@ -57,9 +57,10 @@ struct session_stream {
 	/* Write the next packet into @buf; *last when it ends the stream.
 	 * Returns its length, or -errno (the stream then ends with ERROR). */
 	int (*next)(struct session *s, uint8_t *buf, size_t cap, bool *last);
-	/* The stream is over, @whole: its last packet was produced (else it
-	 * failed, or the session closes).  NULL: nothing to do. */
+	/* The stream is over, @whole: its last packet was sent (else it
+	 * failed, or the session closed first).  NULL: nothing to do. */
 	void (*end)(struct session *s, bool whole);
+	bool done;		/* the last packet is in the output slot */
 	uint64_t id;
 	uint32_t seq;
 	uint64_t cursor;

@@ -232,6 +232,8 @@ static void ranges_advance(struct session *s, uint64_t part)
 	}
 }
 
+int (*stream_ranges_fault)(uint32_t seq);
+
 static int ranges_next(struct session *s, uint8_t *buf, size_t cap,
 		       bool *last)
 {
@@ -240,6 +242,9 @@ static int ranges_next(struct session *s, uint8_t *buf, size_t cap,
 	const struct subscriber_gen *g = st->gen;
 	struct proto_ranges_builder rb;
 	int r;
+
+	if (stream_ranges_fault && (r = stream_ranges_fault(st->seq)) < 0)
+		return r;
 
 	r = proto_ranges_begin(&rb, buf, cap, st->id, &(struct proto_ranges){
 		.generation = g->gen,

@@ -21,4 +21,9 @@ void stream_stats(struct session *s, uint64_t id, uint32_t domain_id);
 void stream_ranges(struct session *s, uint64_t id, struct subscription *sub,
 		   struct subscriber_gen *gen);
 
+/* Tests only (tests/integration/test_stream_faults.c): called before each
+ * RANGES packet is produced with its seq; a negative errno fails the
+ * stream there.  NULL in dirtyd. */
+extern int (*stream_ranges_fault)(uint32_t seq);
+
 #endif

@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config liburing-dev libevent-dev
       libsystemd-dev libcriterion-dev xz-utils
       systemd qemu-system-x86 cpio flex bison bc libelf-dev man-db ccache
-      clang libclang-rt-14-dev)	# clang's libFuzzer: scripts/fuzz.sh
+      clang libclang-rt-14-dev	# clang's libFuzzer: scripts/fuzz.sh
+      python3)			# tests/conformance: the outsider's client
 pkgs+=("$@")
 
 missing=()

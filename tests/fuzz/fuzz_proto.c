@@ -132,6 +132,51 @@ static bool zero(const uint8_t *p, struct span s)
 	return true;
 }
 
+/*
+ * Text (section 2): UTF-8 as RFC 3629 has it (the table of well-formed
+ * byte sequences, its section 4), without C0 controls or DEL.
+ */
+static bool text_ok(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t b = p[i];
+		uint8_t lo = 0x80, hi = 0xbf;
+		size_t more;
+
+		if (b < 0x20 || b == 0x7f)
+			return false;
+		if (b < 0x80) {
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf)
+			more = 1;
+		else if (b >= 0xe0 && b <= 0xef)
+			more = 2;
+		else if (b >= 0xf0 && b <= 0xf4)
+			more = 3;
+		else
+			return false;
+		if (b == 0xe0)
+			lo = 0xa0;
+		else if (b == 0xed)
+			hi = 0x9f;
+		else if (b == 0xf0)
+			lo = 0x90;
+		else if (b == 0xf4)
+			hi = 0x8f;
+		if (n - i - 1 < more || p[i + 1] < lo || p[i + 1] > hi)
+			return false;
+		for (size_t k = 2; k <= more; k++)
+			if (p[i + k] < 0x80 || p[i + k] > 0xbf)
+				return false;
+		i += more + 1;
+	}
+	return true;
+}
+
 /* str64: 1 .. 63 bytes of text, then only NULs. */
 static bool str64_ok(const uint8_t *p)
 {
@@ -139,7 +184,7 @@ static bool str64_ok(const uint8_t *p)
 
 	while (n < 64 && p[n])
 		n++;
-	if (!n || n == 64)
+	if (!n || n == 64 || !text_ok(p, n))
 		return false;
 	for (unsigned int i = n; i < 64; i++)
 		if (p[i])
@@ -205,7 +250,7 @@ static size_t ref_chunk(const uint8_t *p, size_t avail, struct runs *out)
 	kind = p[12];
 	len = le(p + 14, 2);
 	if (span < 1 || span > 32768 || kind > 1 || p[13] || len < 1 ||
-	    16 + len > avail || first > UINT64_MAX - span)
+	    len > 4096 || 16 + len > avail || first > UINT64_MAX - span)
 		return 0;
 	pl = p + 16;
 	if (kind == 0) {
@@ -334,7 +379,8 @@ static int ref_ranges(const uint8_t *body, size_t blen)
 /* LIST bodies (sections 6.2, 6.3, 6.13, 6.14); 0 or -EBADMSG. */
 static int ref_list(const struct spec *sp, const uint8_t *body, size_t blen)
 {
-	uint64_t count = le(body, 4);
+	/* GET_FDS_REPLY (6.14): ioas_id, hwpt_id, then ndevices */
+	uint64_t count = le(body + (sp->type == 0x8012 ? 8 : 0), 4);
 	uint8_t seen[PROTO_MAX_MSG / 72 + 2] = { 0 };
 
 	if (count * sp->entry != blen - sp->size)
@@ -398,7 +444,7 @@ static int ref_decode(const uint8_t *p, size_t len)
 	case ERRTEXT:
 		/* errno 1 .. 4095; text up to 1024 bytes, no NUL */
 		if (!le(body, 4) || le(body, 4) > 4095 || blen - 8 > 1024 ||
-		    memchr(body + 8, 0, blen - 8))
+		    !text_ok(body + 8, blen - 8))
 			return -EBADMSG;
 		return 0;
 	default:

@@ -79,6 +79,7 @@
 #include "protocol/proto.h"
 #include "protocol/wire.h"
 #include "tests/fuzz/fuzz.h"
+#include "tests/inproc/inproc.h"
 
 #define FUZZ_UID 4242
 #define VICTIM_UID 4343
@@ -98,10 +99,8 @@ enum {
 	CTL_RECONNECT = 0x80,
 };
 
-static struct config cfg;
-static struct server srv = { .cfg = &cfg, .listen_fd = -1,
-			     .next_domain_id = 1 };
-static struct event *ev_engine;
+#define srv inproc_srv
+#define cfg inproc_cfg
 static int devnull = -1;
 static bool trace;		/* FUZZ_TRACE: print every packet */
 
@@ -115,36 +114,13 @@ static uint64_t now_ms(void)
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
-/*
- * Become @uid (and gid @uid) on this thread only: the raw system calls,
- * not glibc's, which would change every thread of the process.  The saved
- * ids stay 0, so become(0) comes back.
- */
-static void become(uid_t uid)
-{
-	if (uid) {
-		FUZZ_CHECK(syscall(SYS_setresgid, uid, uid, 0) == 0 &&
-			   syscall(SYS_setresuid, uid, uid, 0) == 0,
-			   "becoming uid %u: %m (run as root)", (unsigned)uid);
-	} else {
-		FUZZ_CHECK(syscall(SYS_setresuid, 0, 0, 0) == 0 &&
-			   syscall(SYS_setresgid, 0, 0, 0) == 0,
-			   "back to root: %m");
-	}
-}
+#define become inproc_become
 
 /* Run the daemon's loop: what is ready now, or (@block) wait for
  * something to happen (a harvest completion, a timer), 100 ms at most. */
 static void pump(bool block)
 {
-	if (block) {
-		struct timeval tv = { .tv_usec = 100000 };
-
-		event_base_loopexit(srv.base, &tv);
-		event_base_loop(srv.base, EVLOOP_ONCE);
-	} else {
-		event_base_loop(srv.base, EVLOOP_NONBLOCK);
-	}
+	inproc_pump(block, 100);
 }
 
 static unsigned int count_fds(void)
@@ -162,16 +138,7 @@ static unsigned int count_fds(void)
 /* Connect as @uid: the daemon's end becomes a session. */
 static int connect_as(uid_t uid)
 {
-	int sv[2], r;
-
-	become(uid);
-	r = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		       0, sv);
-	become(0);
-	FUZZ_CHECK(r == 0, "socketpair: %m");
-	r = session_new(&srv, sv[0]);
-	FUZZ_CHECK(r == 0, "session_new: %s", strerror(-r));
-	return sv[1];
+	return inproc_connect(uid, 0);
 }
 
 /* One packet, as @uid, with a descriptor if @with_fd: 0 or -errno. */
@@ -449,6 +416,7 @@ static struct pending expect(struct client *c, const uint8_t *pkt,
 		.id = len >= PROTO_HEADER_SIZE ? wire_get_le64(pkt + 8) : 0,
 	};
 	struct proto_msg m;
+	uint16_t type;
 	int r;
 
 	if (ctl & CTL_OVERSIZE) {
@@ -459,24 +427,30 @@ static struct pending expect(struct client *c, const uint8_t *pkt,
 		p.err = -EPERM;
 		return p;
 	}
+	/* PROTOCOL.md 3: header, type, the session's state, then form */
+	r = proto_peek(pkt, len, &type, NULL);
+	if (r < 0) {
+		p.err = r;
+		return p;
+	}
+	if (type < PROTO_HELLO || type > PROTO_DMA_WRITE) {
+		p.err = -EPROTO;	/* not a request */
+		return p;
+	}
+	if (type == PROTO_HELLO ? c->hello : !c->hello) {
+		p.err = -EPROTO;	/* HELLO first, and once */
+		return p;
+	}
 	r = proto_decode(pkt, len, &m);
 	if (r < 0) {
 		p.err = r;
 		return p;
 	}
-	if (m.type > PROTO_DMA_WRITE) {
-		p.err = -EPROTO;	/* not a request */
-		return p;
-	}
 	if (m.type == PROTO_HELLO) {
-		if (c->hello)
-			p.err = -EPROTO;
-		else if (m.hello.major != PROTO_VERSION_MAJOR)
+		if (m.hello.major != PROTO_VERSION_MAJOR)
 			p.err = -EPROTONOSUPPORT;
 		else
 			c->hello = true;
-	} else if (!c->hello) {
-		p.err = -EPROTO;
 	}
 	p.reply = reply_type(m.type);
 	return p;
@@ -785,15 +759,7 @@ static void server_teardown(void)
 {
 	/* at exit: everything freed, so that LeakSanitizer sees any leak */
 	close(victim.fd);
-	session_free_all(&srv);
-	domain_destroy_all(&srv);
-	device_caps_free(&srv);
-	harvest_engine_free(srv.engine);
-	backend_close(srv.backend);
-	event_free(ev_engine);
-	event_base_free(srv.base);
-	libevent_global_shutdown();
-	config_release(&cfg);
+	inproc_stop();
 	free(victim.pending);
 	free(victim.inflight);
 	close(devnull);
@@ -801,24 +767,16 @@ static void server_teardown(void)
 
 static void set(const char *section, const char *key, const char *value)
 {
-	FUZZ_CHECK(config_set(&cfg, section, key, value, "fuzz") == 0,
-		   "config %s.%s = %s", section, key, value);
+	inproc_set(section, key, value);
 }
 
 static void server_setup(void)
 {
 	const char *lvl = getenv("FUZZ_LOG");
-	struct backend_config bc;
-	int r;
 
 	log_setup("fuzz_session", LOG_CRIT);
 	trace = getenv("FUZZ_TRACE") != NULL;
-	signal(SIGPIPE, SIG_IGN);
-	list_init(&srv.sessions);
-	list_init(&srv.domains);
-	list_init(&srv.parks);
-	FUZZ_CHECK(config_init(&cfg) == 0, "config_init");
-	set("daemon", "backend", "sim");
+	inproc_config();
 	set("daemon", "workers", "1");
 	set("daemon", "max_clients", "4");
 	set("daemon", "max_subscriptions", "4");
@@ -828,23 +786,8 @@ static void server_setup(void)
 	    "sim-legacy0:nodirty");
 	if (lvl)
 		set("daemon", "log_level", lvl);
-	FUZZ_CHECK(config_check(&cfg) == 0, "config_check");
+	inproc_start();
 	log_set_max_level(lvl ? cfg.log_level : LOG_CRIT);
-	FUZZ_CHECK(access_init(&srv) == 0, "access_init");
-	simhost_backend_config(&cfg, &bc);
-	r = backend_open(&bc, &srv.backend);
-	FUZZ_CHECK(r == 0, "backend_open: %s", strerror(-r));
-	r = harvest_engine_new(srv.backend, &(struct harvest_engine_config){
-		.workers = cfg.workers,
-	}, &srv.engine);
-	FUZZ_CHECK(r == 0, "harvest_engine_new: %s", strerror(-r));
-	srv.workers = harvest_engine_workers(srv.engine);
-	srv.base = event_base_new();
-	FUZZ_CHECK(srv.base, "event_base_new");
-	ev_engine = event_new(srv.base, harvest_engine_eventfd(srv.engine),
-			      EV_READ | EV_PERSIST, domain_engine_event, &srv);
-	FUZZ_CHECK(ev_engine && event_add(ev_engine, NULL) == 0,
-		   "watching the engine");
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	FUZZ_CHECK(devnull >= 0, "/dev/null: %m");
 	victim_setup();

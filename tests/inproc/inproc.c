@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "daemon/access.h"
+#include "daemon/device.h"
+#include "daemon/domain.h"
+#include "daemon/harvest.h"
+#include "daemon/log.h"
+#include "daemon/session.h"
+#include "daemon/simhost.h"
+#include "kernel/backend.h"
+#include "tests/inproc/inproc.h"
+
+struct config inproc_cfg;
+struct server inproc_srv;
+static struct event *ev_engine;
+
+static void __attribute__((format(printf, 1, 2), noreturn))
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "inproc: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	abort();
+}
+
+void inproc_config(void)
+{
+	inproc_srv = (struct server){ .cfg = &inproc_cfg, .listen_fd = -1,
+				      .next_domain_id = 1 };
+	list_init(&inproc_srv.sessions);
+	list_init(&inproc_srv.domains);
+	list_init(&inproc_srv.parks);
+	if (config_init(&inproc_cfg))
+		fail("config_init");
+	inproc_set("daemon", "backend", "sim");
+}
+
+void inproc_set(const char *section, const char *key, const char *value)
+{
+	if (config_set(&inproc_cfg, section, key, value, "inproc"))
+		fail("config %s.%s = %s", section, key, value);
+}
+
+void inproc_start(void)
+{
+	struct server *srv = &inproc_srv;
+	struct backend_config bc;
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (config_check(&inproc_cfg))
+		fail("config_check");
+	if (access_init(srv))
+		fail("access_init");
+	simhost_backend_config(&inproc_cfg, &bc);
+	r = backend_open(&bc, &srv->backend);
+	if (r)
+		fail("backend_open: %s", strerror(-r));
+	r = harvest_engine_new(srv->backend, &(struct harvest_engine_config){
+		.workers = inproc_cfg.workers,
+	}, &srv->engine);
+	if (r)
+		fail("harvest_engine_new: %s", strerror(-r));
+	srv->workers = harvest_engine_workers(srv->engine);
+	srv->base = event_base_new();
+	if (!srv->base)
+		fail("event_base_new");
+	ev_engine = event_new(srv->base, harvest_engine_eventfd(srv->engine),
+			      EV_READ | EV_PERSIST, domain_engine_event, srv);
+	if (!ev_engine || event_add(ev_engine, NULL))
+		fail("watching the harvest engine");
+}
+
+void inproc_stop(void)
+{
+	struct server *srv = &inproc_srv;
+
+	session_free_all(srv);
+	domain_destroy_all(srv);
+	device_caps_free(srv);
+	harvest_engine_free(srv->engine);
+	backend_close(srv->backend);
+	event_free(ev_engine);
+	ev_engine = NULL;
+	event_base_free(srv->base);
+	libevent_global_shutdown();
+	config_release(&inproc_cfg);
+}
+
+void inproc_pump(bool block, unsigned int max_ms)
+{
+	if (block) {
+		struct timeval tv = {
+			.tv_sec = max_ms / 1000,
+			.tv_usec = max_ms % 1000 * 1000,
+		};
+
+		event_base_loopexit(inproc_srv.base, &tv);
+		event_base_loop(inproc_srv.base, EVLOOP_ONCE);
+	} else {
+		event_base_loop(inproc_srv.base, EVLOOP_NONBLOCK);
+	}
+}
+
+void inproc_become(uid_t uid)
+{
+	if (uid) {
+		if (syscall(SYS_setresgid, uid, uid, 0) ||
+		    syscall(SYS_setresuid, uid, uid, 0))
+			fail("becoming uid %u: %s (run as root)",
+			     (unsigned int)uid, strerror(errno));
+	} else if (syscall(SYS_setresuid, 0, 0, 0) ||
+		   syscall(SYS_setresgid, 0, 0, 0)) {
+		fail("back to root: %s", strerror(errno));
+	}
+}
+
+int inproc_connect(uid_t uid, int sndbuf)
+{
+	int sv[2], r;
+
+	/* a socketpair's credentials are its creator's */
+	if (uid)
+		inproc_become(uid);
+	r = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0, sv);
+	if (uid)
+		inproc_become(0);
+	if (r)
+		fail("socketpair: %s", strerror(errno));
+	if (sndbuf && setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+				 sizeof(sndbuf)))
+		fail("SO_SNDBUF: %s", strerror(errno));
+	r = session_new(&inproc_srv, sv[0]);
+	if (r)
+		fail("session_new: %s", strerror(-r));
+	return sv[1];
+}
