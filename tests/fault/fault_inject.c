@@ -16,9 +16,11 @@
  * test is single threaded and waits for each reply, so an event with a
  * smaller tick happened before one with a larger tick, in the daemon too).
  *  - A write (DMA_WRITE, answered OK) at tick w records w for each page it
- *    wrote: wtick[page] = w, the last write.
+ *    wrote: wtick[page] = w, the last write.  A batch of writes (sent
+ *    pipelined, nothing else in between) gets the tick after its last OK.
  *  - A client "copies" the pages of a generation when it acknowledges it:
- *    at the moment it sends ACK(g), every page of g's RANGES stream gets
+ *    when ACK(g) is answered OK (or, for an ACK the client does not wait
+ *    for, when it is sent), every page of g's RANGES stream gets
  *    rtick[page] = max(rtick, G), G being the tick at which the GET_RANGES
  *    of that stream was sent (the daemon took the generation after G: a
  *    copy made then holds every write that completed before G).  Pages
@@ -26,9 +28,9 @@
  *    them until they are acknowledged.
  *  - SYNC(D) sent at tick S: the daemon answers after a round that began
  *    after S.  A client that then drains D (GET_RANGES and ACK until a
- *    generation is empty; RESEND first if it holds unacknowledged ones)
- *    must have copied every page p with base < wtick[p] < S after its
- *    last write: rtick[p] > wtick[p].  Anything else is a lost page.
+ *    generation is empty; first RESEND, or ACK, what it holds) must have
+ *    copied every page p with base < wtick[p] < S after its last write:
+ *    rtick[p] > wtick[p].  Anything else is a lost page.
  *  - base is the tick the subscription began (pages written before a
  *    SUBSCRIBE are not owed to it), or the tick the client learned its
  *    state was lost (STATE_LOST in HELLO_REPLY, EV_STATE_LOST): it then
@@ -36,19 +38,62 @@
  *  - A subscription made without CLEAN owes every page mapped when it was
  *    made (an interval set, emptied by the acknowledged generations).
  *  - Every page a client is sent must lie in a range that was mapped in
- *    the domain at some time.
+ *    the domain at some time; a client without PROTO_FEAT_RANGES_RAW must
+ *    never get a CHUNK_RAW chunk.  Reporting more than was written is
+ *    allowed (a huge IO page reports its whole 2 MiB leaf): the oracle only
+ *    looks for pages missing.
+ *  - GET_RANGES answered by ERROR (PROTOCOL.md 6.11) is no failure by
+ *    itself: every page it took is pending again, the client retries (3
+ *    times per drain), and a generation it held may have been put back too
+ *    (its ACK may then be ENOENT, and copies nothing).  The oracle decides:
+ *    a page that never comes is lost.
+ *
+ * Clients and combinations.  NCLI = 16 clients, one for each combination
+ * of what a session negotiates or does: client i has PROTO_FEAT_RANGES_RAW
+ * if bit 0 of i is set, PROTO_FEAT_RESUME if bit 1, uses
+ * PROTO_RANGES_RESEND if bit 2 (without, it acknowledges what it holds
+ * before it asks again), PROTO_FEAT_EVENTS if bit 3.  CLEAN is per
+ * subscription, so one client is two combinations: 32 in all, each counted
+ * apart (pages checked by write pattern, pages lost, ERRORs).
+ *
+ * Each seed begins with the matrix: four domains, two "dense" (4 KiB
+ * leaves, mappings of whole 32768-page chunk spans) and two "huge" (2 MiB
+ * leaves), every client subscribed to all four (CLEAN to the first of each
+ * pair, not to the second), so all 32 combinations share domains.  Every
+ * write pattern is then written in turn (for "alternate", every other page
+ * of a whole 32768-page span: the worst case of the RUNS form), SYNC, and
+ * every client takes a generation, holds it (the RESUME ones disconnect and
+ * resume every other time), drains and is checked.  Then the random rounds
+ * with faults, until the seed's time is up (the matrix counts in it).
+ *
+ * Write patterns: sparse (1 to 16 pages, anywhere), clustered (short writes
+ * within a window of 64 to 4096 pages), dense (a contiguous run, up to two
+ * spans, cut into up to 8 writes), alternate (every 2nd or 3rd page of a
+ * window or of a whole span: one DMA_WRITE each, pipelined), huge-leaf (one
+ * page in each of up to 64 2 MiB leaves of a huge domain).
+ *
+ * At the end: a table, one row per combination: subscriptions, checks,
+ * pages checked by the pattern of their last write, pages lost, GET_RANGES
+ * answered ERROR.  The test fails if any page was lost, or if any
+ * combination had no page checked for a pattern the matrix writes.
  *
  * Configuration (environment; the CTest entry sets a bounded run):
  *   FAULT_SEED=N        run this seed only (decimal or 0x hex); without it,
  *                       a fixed seed and one from the clock
- *   FAULT_SECONDS=N     time budget per seed (default: FAULT_CTEST_SECONDS,
- *                       which CTest sets to DIRTYD_FAULT_SECONDS, else 30)
+ *   FAULT_SECONDS=N     time budget per seed, the matrix included
+ *                       (default: FAULT_CTEST_SECONDS, which CTest sets to
+ *                       DIRTYD_FAULT_SECONDS, else 30); the matrix always
+ *                       runs whole
  *   FAULT_ROUNDS=N      stop a seed after N rounds (a failing round R of
- *                       seed N reproduces with FAULT_SEED=N FAULT_ROUNDS=R)
+ *                       seed N reproduces with FAULT_SEED=N FAULT_ROUNDS=R;
+ *                       round 0 is the matrix)
  *   FAULT_KINDS=LIST    fault kinds, comma separated; "all" (the default),
- *                       "none", a kind, or -kind to remove one: midstream,
- *                       resume, noread, noack, ackorder, domains, mappings,
- *                       kill
+ *                       "none", a kind, or -kind to remove one (a list
+ *                       that starts with a kind has only the kinds named):
+ *                       midstream, resume, noread, noack, ackorder,
+ *                       domains, mappings, kill
+ *   FAULT_FAILFAST=1    stop at the first lost page (default: count them
+ *                       all, report, then fail)
  *   FAULT_LOG_LEVEL=L   the daemon's log level (default info)
  *   FAULT_KEEP_LOG=1    keep the daemon's log directory at the end
  *
@@ -85,9 +130,10 @@
 #define PG 4096ULL
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
+#define LEAF_PAGES (2 * MIB / PG)	/* fault_daemon.c: backing 2m */
+#define SPAN ((uint64_t)CHUNK_MAX_PAGES)	/* a chunk's span, pages */
 
 #define NDEV 8			/* sim0 .. sim7: one domain each at most */
-#define NCLI 6			/* subscribing clients */
 #define NSLOT 12		/* mapping slots of a domain, 1 GiB each */
 #define SLOT_IOVA(i) ((4 + (uint64_t)(i)) * GIB)
 /*
@@ -100,9 +146,22 @@
 #define NMANY 3900
 #define MANY_AT(i) (MANY_IOVA + (uint64_t)(i) * 2 * MIB)
 #define MANY_LEN(i) ((1 + (uint64_t)(i) % 4) * PG)
+/*
+ * A "dense" domain (4 KiB leaves) has two zones, always at the same place
+ * (so the pages it can be written stay bounded): zone 0 two whole spans at
+ * a span boundary, zone 1 starting 777 pages into a span (its first chunk
+ * starts at the mapping's start), then a whole span and 5000 pages.
+ */
+#define NZONE 2
+static const uint64_t zone_page[NZONE] = {
+	SLOT_IOVA(0) / PG, SLOT_IOVA(1) / PG + 777,
+};
+static const uint64_t zone_pages[NZONE] = { 2 * SPAN, 2 * SPAN - 777 + 5000 };
 #define MAXREC 24		/* unacknowledged generations a client holds */
 #define MAXOUT 200		/* requests a non-reader leaves unread */
 #define WAIT_MS 30000
+#define WINDOW 64		/* DMA_WRITEs in flight in a batch */
+#define GET_RETRIES 3		/* GET_RANGES answered ERROR, per drain */
 
 /* ------------------------------------------------------------ config */
 
@@ -124,6 +183,36 @@ static const char *const kind_name[NKIND] = {
 };
 
 static bool on[NKIND];
+static bool failfast;
+
+/* ------------------------------------------------------------ combinations */
+
+#define NCLI 16			/* one client per session combination */
+#define CLI_RAW(i) (((i) >> 0) & 1)
+#define CLI_RESUME(i) (((i) >> 1) & 1)
+#define CLI_RESEND(i) (((i) >> 2) & 1)
+#define CLI_EVENTS(i) (((i) >> 3) & 1)
+
+/* The table's rows: raw, clean, resume, resend, events, most significant
+ * first. */
+#define NCOMBO 32
+#define COMBO(raw, clean, resume, resend, events)			\
+	((raw) << 4 | (clean) << 3 | (resume) << 2 | (resend) << 1 | (events))
+
+static const char *combo_name(int c, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s %s %s %s %s", c & 16 ? "RAW" : "noRAW",
+		 c & 8 ? "CLEAN" : "noCLEAN", c & 4 ? "RESUME" : "noRESUME",
+		 c & 2 ? "RESEND" : "noRESEND", c & 1 ? "EVENTS" : "noEVENTS");
+	return buf;
+}
+
+/* ------------------------------------------------------------ patterns */
+
+enum pat { P_SPARSE, P_CLUSTER, P_DENSE, P_ALT, P_LEAF, NPAT };
+static const char *const pat_name[NPAT] = {
+	"sparse", "clustered", "dense", "alternate", "huge-leaf",
+};
 
 /* ------------------------------------------------------------ rng */
 
@@ -154,6 +243,18 @@ static bool chance(unsigned int pct)
 
 /* ------------------------------------------------------------ stats */
 
+/* Per combination (all uint64_t: stats_add() adds them as an array). */
+struct combo_stats {
+	uint64_t subs, checks;
+	uint64_t checked[NPAT];		/* by the pattern of the last write */
+	uint64_t lost[NPAT];
+	uint64_t lost_owed;		/* mapped at a SUBSCRIBE, never sent */
+	uint64_t get_errors;		/* GET_RANGES answered ERROR */
+	uint64_t gave_up;		/* drains left after GET_RETRIES */
+	uint64_t void_acks;		/* ACK ENOENT of a generation put back */
+	uint64_t streams, pages_received, ev_round;
+};
+
 static struct stats {
 	uint64_t rounds, steps;
 	uint64_t faults[NKIND];
@@ -168,6 +269,14 @@ static struct stats {
 	uint64_t ev_round;
 	uint64_t created, destroyed, maps, unmaps;
 	uint64_t adopt_failed;
+	uint64_t pat_batches[NPAT], pat_writes[NPAT], pat_pages[NPAT];
+	uint64_t full_spans;		/* alternate over a whole span */
+	uint64_t leaf_extra;		/* huge domains: pages received that
+					 * were never written (whole leaves) */
+	uint64_t raw_chunks, runs_chunks;
+	uint64_t get_errors, gave_up, void_acks;
+	uint64_t matrix_steps, resubscribed;
+	struct combo_stats combo[NCOMBO];
 } st, all_seeds;
 
 /* ------------------------------------------------------------ intervals */
@@ -282,8 +391,8 @@ static uint64_t iv_pages(const struct ivset *s)
 
 /* ------------------------------------------------------------ domains */
 
-enum dkind { DK_EXACT, DK_HUGE, DK_MANY };
-static const char *const dkind_name[] = { "exact", "huge", "many" };
+enum dkind { DK_EXACT, DK_HUGE, DK_MANY, DK_DENSE };
+static const char *const dkind_name[] = { "exact", "huge", "many", "dense" };
 
 struct dom {
 	bool live;
@@ -293,8 +402,9 @@ struct dom {
 	uint64_t slot[NSLOT][2];	/* iova, length; length 0: unmapped */
 	bool many;		/* the NMANY mappings are there */
 	struct ivset ever;	/* pages mapped at some time */
-	/* the pages written, their last write's tick */
+	/* the pages written, their last write's tick and pattern */
 	uint64_t *page, *wtick;
+	uint8_t *wpat;
 	size_t n, cap;
 	uint64_t *hkey;		/* page + 1, 0 empty */
 	uint32_t *hval;
@@ -307,11 +417,17 @@ struct dom {
 static struct dom doms[NDEV];
 static uint32_t serials;
 
+static bool small_leaves(const struct dom *d)
+{
+	return d->kind == DK_EXACT || d->kind == DK_DENSE;
+}
+
 static void dom_free(struct dom *d)
 {
 	iv_free(&d->ever);
 	free(d->page);
 	free(d->wtick);
+	free(d->wpat);
 	free(d->hkey);
 	free(d->hval);
 	free(d->sorted);
@@ -345,8 +461,8 @@ static void dom_rehash(struct dom *d)
 	}
 }
 
-/* Page @page written at tick @t. */
-static void dom_written(struct dom *d, uint64_t page, uint64_t t)
+/* Page @page written at tick @t, in pattern @p. */
+static void dom_written(struct dom *d, uint64_t page, uint64_t t, enum pat p)
 {
 	size_t h;
 
@@ -356,17 +472,20 @@ static void dom_written(struct dom *d, uint64_t page, uint64_t t)
 	for (; d->hkey[h]; h = (h + 1) & (d->hcap - 1))
 		if (d->hkey[h] == page + 1) {
 			d->wtick[d->hval[h]] = t;
+			d->wpat[d->hval[h]] = (uint8_t)p;
 			return;
 		}
 	if (d->n == d->cap) {
 		d->cap = d->cap ? 2 * d->cap : 1024;
 		d->page = realloc(d->page, d->cap * sizeof(*d->page));
 		d->wtick = realloc(d->wtick, d->cap * sizeof(*d->wtick));
-		cr_assert(d->page && d->wtick);
+		d->wpat = realloc(d->wpat, d->cap * sizeof(*d->wpat));
+		cr_assert(d->page && d->wtick && d->wpat);
 	}
 	d->hkey[h] = page + 1;
 	d->hval[h] = (uint32_t)d->n;
 	d->page[d->n] = page;
+	d->wpat[d->n] = (uint8_t)p;
 	d->wtick[d->n++] = t;
 }
 
@@ -428,12 +547,15 @@ static void dom_mapped(const struct dom *d, struct ivset *out)
 struct rec {
 	uint64_t gen;
 	uint64_t tick;		/* its GET_RANGES was sent then */
+	bool doubt;		/* a GET_RANGES failed since: it may have
+				 * been put back into pending */
 	struct itest_runs runs;
 };
 
 /* A client's account of one domain. */
 struct acct {
 	bool sub;
+	bool clean;		/* subscribed with PROTO_SUBSCRIBE_CLEAN */
 	uint32_t serial;	/* of the domain it is of */
 	uint64_t base;
 	uint64_t *rtick;	/* by the domain's written-page index */
@@ -468,6 +590,7 @@ struct cli {
 	int idx;
 	bool conn;
 	uint64_t features;
+	bool resend;		/* uses PROTO_RANGES_RESEND */
 	uint64_t token;
 	bool parked;		/* left with subscriptions: may resume */
 	bool state_gone;	/* the daemon restarted without its state */
@@ -477,6 +600,10 @@ struct cli {
 	struct out out[MAXOUT];
 	int nout;
 	struct acct a[NDEV];
+	/* without RESUME: the subscriptions a closed connection dropped,
+	 * made again when it connects (serial 0: none) */
+	uint32_t had[NDEV];
+	bool had_clean[NDEV];
 };
 
 static struct cli cl[NCLI];
@@ -485,6 +612,10 @@ static struct fault_daemon fd;
 static uint64_t now_tick;
 static uint64_t seed_now;
 static bool plain_restart;
+static bool in_matrix;
+static uint64_t loss_round;		/* first round of this seed with a
+					 * page lost, + 1 */
+static unsigned int lost_lines, error_lines;
 
 static bool tracing;
 
@@ -508,6 +639,22 @@ static uint64_t mono_ms(void)
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
+/* The combination of @k's subscription @a. */
+static int combo_of(const struct cli *k, const struct acct *a)
+{
+	return COMBO(CLI_RAW(k->idx), a->clean ? 1 : 0, CLI_RESUME(k->idx),
+		     CLI_RESEND(k->idx), CLI_EVENTS(k->idx));
+}
+
+static const char *cli_name(const struct cli *k, const struct acct *a)
+{
+	static char buf[4][96];
+	static int n;
+	char *b = buf[n++ % 4];
+
+	return combo_name(combo_of(k, a), b, sizeof(buf[0]));
+}
+
 /* ------------------------------------------------------------ failing */
 
 static void print_stats(const char *what, const struct stats *s);
@@ -521,12 +668,31 @@ static void __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fault_daemon_dump_log(&fd, 80);
-	fprintf(stderr, "fault: FAILED at round %" PRIu64 " of seed %" PRIu64
+	fprintf(stderr, "fault: FAILED at round %" PRIu64 "%s of seed %" PRIu64
 		" (0x%" PRIx64 "): %s\nfault: reproduce with FAULT_SEED=%"
-		PRIu64 " FAULT_ROUNDS=%" PRIu64 "\n", st.rounds + 1, seed_now,
-		seed_now, msg, seed_now, st.rounds + 1);
+		PRIu64 " FAULT_ROUNDS=%" PRIu64 "\n", st.rounds + !in_matrix,
+		in_matrix ? " (the matrix)" : "", seed_now, seed_now, msg,
+		seed_now, st.rounds + 1);
 	print_stats("this seed", &st);
 	cr_assert_fail("%s (seed %" PRIu64 ")", msg, seed_now);
+}
+
+/* Pages were lost: stop (FAULT_FAILFAST) or note where, and go on. */
+static void lost_pages(uint64_t n, const struct cli *k, const struct dom *d)
+{
+	if (failfast)
+		fail("%" PRIu64 " pages lost for client %d, domain %u", n,
+		     k->idx, d->id);
+	if (loss_round)
+		return;
+	loss_round = st.rounds + 1;
+	fault_daemon_dump_log(&fd, 40);
+	fprintf(stderr, "fault: pages LOST first at round %" PRIu64 "%s of "
+		"seed %" PRIu64 ": reproduce with FAULT_SEED=%" PRIu64
+		" FAULT_ROUNDS=%" PRIu64 " (FAULT_FAILFAST=1 stops there); "
+		"going on to count them all\n", st.rounds + !in_matrix,
+		in_matrix ? " (the matrix)" : "", seed_now, seed_now,
+		st.rounds + 1);
 }
 
 /* ------------------------------------------------------------ accounts */
@@ -554,9 +720,7 @@ static void acct_lost(struct acct *a)
 	rec_clear(a);
 }
 
-/* Copied: the pages of @runs, from a GET_RANGES sent at @t. */
-static void acct_credit(struct dom *d, struct acct *a,
-			const struct itest_runs *runs, uint64_t t)
+static void acct_grow(const struct dom *d, struct acct *a)
 {
 	if (a->cap < d->n) {
 		size_t cap = d->cap;
@@ -566,6 +730,15 @@ static void acct_credit(struct dom *d, struct acct *a,
 		memset(a->rtick + a->cap, 0, (cap - a->cap) * sizeof(*a->rtick));
 		a->cap = cap;
 	}
+}
+
+/* Copied: the pages of @runs, from a GET_RANGES sent at @t. */
+static void acct_credit(struct dom *d, struct acct *a,
+			const struct itest_runs *runs, uint64_t t)
+{
+	uint64_t written = 0;
+
+	acct_grow(d, a);
 	dom_sort(d);
 	for (size_t i = 0; i < runs->n; i++) {
 		uint64_t f = runs->first[i], e = f + runs->count[i];
@@ -576,8 +749,12 @@ static void acct_credit(struct dom *d, struct acct *a,
 
 			if (a->rtick[x] < t)
 				a->rtick[x] = t;
+			written++;
 		}
 	}
+	/* the rest of a huge domain's CLEAN stream: whole leaves */
+	if (d->kind == DK_HUGE && a->clean && !a->owed.n)
+		st.leaf_extra += runs->pages - written;
 	if (a->owed.n)
 		iv_sub_runs(&a->owed, runs);
 }
@@ -594,15 +771,24 @@ static void cli_dead(struct cli *k, const char *what, int e)
 	fail("client %d %s: %s", k->idx, what, strerror(-e));
 }
 
-static void state_lost_event(struct cli *k, uint32_t dom_id)
+/* @k's live subscription to the domain of id @dom_id; -1 if none. */
+static int sub_of_id(const struct cli *k, uint32_t dom_id)
 {
 	for (int i = 0; i < NDEV; i++)
 		if (doms[i].live && doms[i].id == dom_id && k->a[i].sub &&
-		    k->a[i].serial == doms[i].serial) {
-			acct_lost(&k->a[i]);
-			st.state_lost_ev++;
-			return;
-		}
+		    k->a[i].serial == doms[i].serial)
+			return i;
+	return -1;
+}
+
+static void state_lost_event(struct cli *k, uint32_t dom_id)
+{
+	int i = sub_of_id(k, dom_id);
+
+	if (i >= 0) {
+		acct_lost(&k->a[i]);
+		st.state_lost_ev++;
+	}
 }
 
 /* The next packet that is not an event. */
@@ -612,7 +798,7 @@ static int cli_recv(struct cli *k, struct proto_msg *m)
 
 	for (;;) {
 		int left = (int)(end - mono_ms());
-		int e;
+		int e, i;
 
 		if (left <= 0)
 			fail("client %d: no packet from dirtyd within %d ms",
@@ -626,7 +812,13 @@ static int cli_recv(struct cli *k, struct proto_msg *m)
 			fail("client %d: dirtyd sent a packet that does not "
 			     "decode (%s)", k->idx, strerror(-e));
 		if (m->type == PROTO_EV_ROUND) {
+			if (!(k->features & PROTO_FEAT_EVENTS))
+				fail("client %d: EV_ROUND without "
+				     "PROTO_FEAT_EVENTS", k->idx);
 			st.ev_round++;
+			i = sub_of_id(k, m->ev_round.domain_id);
+			if (i >= 0)
+				st.combo[combo_of(k, &k->a[i])].ev_round++;
 			continue;
 		}
 		if (m->type == PROTO_EV_STATE_LOST) {
@@ -691,9 +883,9 @@ static int runs_add(void *ctx, uint64_t first, uint64_t count)
 
 /*
  * One RANGES packet of a stream: checked (seq, generation, total, chunks in
- * order within and across packets, every page within a range ever mapped)
- * and its pages added to @out.  *@end is the first page after the previous
- * chunk.
+ * order within and across packets, every page within a range ever mapped,
+ * no CHUNK_RAW for a client without PROTO_FEAT_RANGES_RAW) and its pages
+ * added to @out.  *@end is the first page after the previous chunk.
  */
 static void ranges_packet(struct cli *k, const struct proto_msg *m,
 			  const struct dom *d, uint32_t seq, uint64_t *gen,
@@ -731,6 +923,14 @@ static void ranges_packet(struct cli *k, const struct proto_msg *m,
 		if (first < *end)
 			fail("client %d: chunks out of order (%#" PRIx64
 			     " after %#" PRIx64 ")", k->idx, first, *end);
+		if (p[12] == CHUNK_RAW) {
+			if (!(k->features & PROTO_FEAT_RANGES_RAW))
+				fail("client %d (no RANGES_RAW): a CHUNK_RAW "
+				     "chunk at page %#" PRIx64, k->idx, first);
+			st.raw_chunks++;
+		} else {
+			st.runs_chunks++;
+		}
 		*end = first + span;
 		p += n;
 		left -= (size_t)n;
@@ -749,7 +949,8 @@ static void ranges_packet(struct cli *k, const struct proto_msg *m,
 
 /*
  * The stream answering GET_RANGES @id: at most @maxpk packets (0: all).
- * 1 when complete, 0 when stopped early, -errno for an ERROR.
+ * 1 when complete, 0 when stopped early, -errno for an ERROR (which may
+ * come after packets: the stream is dropped).
  */
 static int cli_stream(struct cli *k, uint64_t id, const struct dom *d,
 		      unsigned int maxpk, struct itest_runs *out,
@@ -815,17 +1016,19 @@ static bool subscribed(const struct cli *k, int di)
 	       k->a[di].serial == doms[di].serial;
 }
 
-static void cli_subscribe(struct cli *k, int di)
+/* SUBSCRIBE @k to @di, with CLEAN if @clean (< 0: a coin decides). */
+static void cli_subscribe(struct cli *k, int di, int clean)
 {
 	struct dom *d = &doms[di];
 	struct acct *a = &k->a[di];
-	bool clean = chance(50);
+	bool c = clean < 0 ? chance(50) : clean;
 	uint32_t ival = chance(50) ? 0 : 20 + (uint32_t)rnd(81);
 	struct proto_msg m = {
 		.type = PROTO_SUBSCRIBE,
 		.subscribe = { .domain_id = d->id, .interval_ms = ival,
-			       .flags = clean ? PROTO_SUBSCRIBE_CLEAN : 0 },
+			       .flags = c ? PROTO_SUBSCRIBE_CLEAN : 0 },
 	}, r;
+	uint64_t leaf = small_leaves(d) ? PG : 2 * MIB;
 	uint64_t t = tick();
 	int e;
 
@@ -838,13 +1041,19 @@ static void cli_subscribe(struct cli *k, int di)
 		fail("client %d: SUBSCRIBE answered by %s, page size %" PRIu64,
 		     k->idx, proto_type_name(r.type),
 		     r.subscribe_reply.page_size);
+	if (r.subscribe_reply.max_leaf != leaf)
+		fail("client %d: domain %u (%s): max_leaf %#" PRIx64 ", not %#"
+		     PRIx64, k->idx, d->id, dkind_name[d->kind],
+		     r.subscribe_reply.max_leaf, leaf);
 	trace("client %d SUBSCRIBE domain %u%s interval %u at %" PRIu64 "\n",
-	      k->idx, d->id, clean ? " CLEAN" : "", ival, t);
+	      k->idx, d->id, c ? " CLEAN" : "", ival, t);
 	a->sub = true;
+	a->clean = c;
 	a->serial = d->serial;
 	a->base = t;
-	if (!clean)
+	if (!c)
 		dom_mapped(d, &a->owed);
+	st.combo[combo_of(k, a)].subs++;
 }
 
 static void cli_unsubscribe(struct cli *k, int di)
@@ -875,8 +1084,31 @@ static int cli_pick_sub(struct cli *k, bool prefer_big)
 	return n ? subs[r % n] : -1;
 }
 
+/*
+ * GET_RANGES of @di answered by ERROR @err (6.11): its pages are pending
+ * again; a generation held may have gone back with them.
+ */
+static void get_error(struct cli *k, int di, int err)
+{
+	struct acct *a = &k->a[di];
+
+	st.get_errors++;
+	st.combo[combo_of(k, a)].get_errors++;
+	if (error_lines++ < 6)
+		fprintf(stderr, "fault: GET_RANGES answered ERROR %s (\"%s\"): "
+			"client %d (%s) domain %u (%s); the pages are pending "
+			"again: it retries\n", strerror(err), k->c.text,
+			k->idx, cli_name(k, a), doms[di].id,
+			dkind_name[doms[di].kind]);
+	trace("client %d GET_RANGES domain %u: ERROR %s\n", k->idx,
+	      doms[di].id, strerror(err));
+	for (int i = 0; i < a->nrec; i++)
+		a->rec[i].doubt = true;
+}
+
 /* GET_RANGES on @di: the generation's record (a repeat of the same
- * generation replaces it: it holds the earlier pages and more). */
+ * generation replaces it: it holds the earlier pages and more).  NULL when
+ * stopped early (*@complete 0) or answered ERROR (*@complete -errno). */
 static struct rec *cli_get(struct cli *k, int di, uint32_t flags,
 			   unsigned int maxpk, int *complete)
 {
@@ -896,14 +1128,15 @@ static struct rec *cli_get(struct cli *k, int di, uint32_t flags,
 	t = tick();
 	itest_send(&k->c, &m);
 	e = cli_stream(k, m.id, d, maxpk, &runs, &gen, &total);
-	if (e < 0)
-		fail("client %d: GET_RANGES domain %u: %s (%s)", k->idx,
-		     d->id, strerror(-e), k->c.text);
 	*complete = e;
-	if (!e) {
+	if (e <= 0) {
 		itest_runs_free(&runs);
+		if (e < 0)
+			get_error(k, di, -e);
 		return NULL;
 	}
+	st.combo[combo_of(k, a)].streams++;
+	st.combo[combo_of(k, a)].pages_received += total;
 	for (int i = 0; i < a->nrec; i++)
 		if (a->rec[i].gen == gen)
 			rc = &a->rec[i];
@@ -922,7 +1155,8 @@ static struct rec *cli_get(struct cli *k, int di, uint32_t flags,
 	return rc;
 }
 
-/* Copy and ACK record @i of @di; wait for OK unless @nowait. */
+/* Copy and ACK record @i of @di; wait for OK unless @nowait (never for a
+ * record in doubt: its ACK may be ENOENT, and then copies nothing). */
 static void cli_ack(struct cli *k, int di, int i, bool nowait)
 {
 	struct acct *a = &k->a[di];
@@ -933,88 +1167,140 @@ static void cli_ack(struct cli *k, int di, int i, bool nowait)
 	}, r;
 	int e;
 
-	trace("client %d ACK domain %u generation %" PRIu64 "%s\n", k->idx,
-	      doms[di].id, rc.gen, nowait ? " (not waiting)" : "");
-	acct_credit(&doms[di], a, &rc.runs, rc.tick);
+	if (rc.doubt)
+		nowait = false;
+	trace("client %d ACK domain %u generation %" PRIu64 "%s%s\n", k->idx,
+	      doms[di].id, rc.gen, nowait ? " (not waiting)" : "",
+	      rc.doubt ? " (in doubt)" : "");
 	a->rec[i] = a->rec[--a->nrec];
-	itest_runs_free(&rc.runs);
 	itest_send(&k->c, &m);
-	if (nowait)
+	if (nowait) {
+		acct_credit(&doms[di], a, &rc.runs, rc.tick);
+		itest_runs_free(&rc.runs);
 		return;
+	}
 	e = cli_wait(k, m.id, &r);
-	if (e)
+	if (!e) {
+		acct_credit(&doms[di], a, &rc.runs, rc.tick);
+	} else if (e == -ENOENT && rc.doubt) {
+		st.void_acks++;
+		st.combo[combo_of(k, a)].void_acks++;
+	} else {
 		fail("client %d: ACK generation %" PRIu64 " of domain %u: %s "
 		     "(%s)", k->idx, rc.gen, doms[di].id, strerror(-e),
 		     k->c.text);
+	}
+	itest_runs_free(&rc.runs);
 }
 
-/* GET_RANGES and ACK until a generation is empty. */
+/* What @k holds of @di: RESEND on the next GET_RANGES (the flag), or,
+ * for a client that does not use RESEND, copied and acknowledged now. */
+static uint32_t cli_settle(struct cli *k, int di)
+{
+	struct acct *a = &k->a[di];
+
+	if (!a->nrec)
+		return 0;
+	if (k->resend)
+		return PROTO_RANGES_RESEND;
+	while (a->nrec)
+		cli_ack(k, di, 0, false);
+	return 0;
+}
+
+/* GET_RANGES and ACK until a generation is empty.  An ERROR is retried
+ * (GET_RETRIES times); what never comes is for cli_check() to find. */
 static void cli_drain(struct cli *k, int di)
 {
-	uint32_t flags = k->a[di].nrec ? PROTO_RANGES_RESEND : 0;
+	int errors = 0;
 
 	for (int it = 0;; it++) {
+		struct acct *a = &k->a[di];
+		uint32_t flags = cli_settle(k, di);
 		struct rec *rc;
 		uint64_t pages;
 		int complete;
 
-		if (it == 8)
+		if (it - errors == 8)
 			fail("client %d: domain %u still has pages pending "
 			     "after 8 generations without writes", k->idx,
 			     doms[di].id);
 		rc = cli_get(k, di, flags, 0, &complete);
+		if (!rc) {
+			if (++errors <= GET_RETRIES)
+				continue;
+			st.gave_up++;
+			st.combo[combo_of(k, a)].gave_up++;
+			trace("client %d: domain %u: gave up after %d "
+			      "ERRORs\n", k->idx, doms[di].id, errors);
+			return;
+		}
 		pages = rc->runs.pages;
-		cli_ack(k, di, (int)(rc - k->a[di].rec), false);
-		if (!pages && !k->a[di].nrec)
+		cli_ack(k, di, (int)(rc - a->rec), false);
+		if (!pages && !a->nrec)
 			break;
-		flags = k->a[di].nrec ? PROTO_RANGES_RESEND : 0;
 	}
 }
 
 /* The invariant, for @k's subscription to @di, after a drain that began
- * after the SYNC sent at d->sync_tick was answered. */
+ * after the SYNC sent at d->sync_tick was answered.  A page found lost is
+ * counted once: it is then taken as copied at that SYNC. */
 static void cli_check(struct cli *k, int di)
 {
 	struct dom *d = &doms[di];
 	struct acct *a = &k->a[di];
+	struct combo_stats *cs = &st.combo[combo_of(k, a)];
 	uint64_t s = d->sync_tick, lost = 0;
 
 	st.checks++;
+	cs->checks++;
+	acct_grow(d, a);
 	for (size_t i = 0; i < d->n; i++) {
 		uint64_t w = d->wtick[i];
-		uint64_t r = i < a->cap ? a->rtick[i] : 0;
+		uint64_t r = a->rtick[i];
 
 		if (w >= s || w <= a->base)
 			continue;
 		st.pages_checked++;
+		cs->checked[d->wpat[i]]++;
 		if (r > w)
 			continue;
-		if (lost++ < 10)
-			fprintf(stderr, "fault: LOST: client %d (%s) domain %u "
-				"(%s) page %#" PRIx64 " (iova %#" PRIx64 ") "
-				"written at tick %" PRIu64 ", last copied at "
-				"%" PRIu64 ", account since %" PRIu64 ", "
-				"SYNC at %" PRIu64 "\n", k->idx,
+		lost++;
+		cs->lost[d->wpat[i]]++;
+		a->rtick[i] = s;
+		if (lost_lines++ < 12)
+			fprintf(stderr, "fault: LOST: client %d (%s; %s) domain "
+				"%u (%s) page %#" PRIx64 " (iova %#" PRIx64 ", "
+				"written %s) at tick %" PRIu64 ", last copied "
+				"at %" PRIu64 ", account since %" PRIu64 ", SYNC "
+				"at %" PRIu64 "\n", k->idx, cli_name(k, a),
 				mode_name[k->mode], d->id, dkind_name[d->kind],
-				d->page[i], (uint64_t)(d->page[i] * PG), w, r, a->base, s);
+				d->page[i], (uint64_t)(d->page[i] * PG),
+				pat_name[d->wpat[i]], w, r, a->base, s);
 	}
 	if (a->owed.n) {
-		fprintf(stderr, "fault: LOST: client %d domain %u: %" PRIu64
-			" pages mapped at its SUBSCRIBE (without CLEAN) never "
-			"came, first %#" PRIx64 "\n", k->idx, d->id,
-			iv_pages(&a->owed), a->owed.a[0]);
-		lost += iv_pages(&a->owed);
+		uint64_t n = iv_pages(&a->owed);
+
+		if (lost_lines++ < 12)
+			fprintf(stderr, "fault: LOST: client %d (%s) domain %u: "
+				"%" PRIu64 " pages mapped at its SUBSCRIBE "
+				"(without CLEAN) never came, first %#" PRIx64
+				"\n", k->idx, cli_name(k, a), d->id, n,
+				a->owed.a[0]);
+		lost += n;
+		cs->lost_owed += n;
+		iv_free(&a->owed);
 	}
 	st.lost += lost;
 	if (lost)
-		fail("%" PRIu64 " pages lost for client %d, domain %u", lost,
-		     k->idx, d->id);
+		lost_pages(lost, k, d);
 }
 
 /* ------------------------------------------------------------ sessions */
 
 static void cli_connect(struct cli *k)
 {
+	bool resume = k->features & PROTO_FEAT_RESUME;
 	struct proto_msg m = {
 		.type = PROTO_HELLO,
 		.hello = { .major = PROTO_VERSION_MAJOR,
@@ -1034,8 +1320,12 @@ static void cli_connect(struct cli *k)
 	if (e || r.type != PROTO_HELLO_REPLY)
 		fail("client %d: HELLO: %s", k->idx, strerror(-e));
 	flags = r.hello_reply.session_flags;
-	if (!r.hello_reply.session_token)
+	if (resume && !r.hello_reply.session_token)
 		fail("client %d: no session token", k->idx);
+	if (!resume && (r.hello_reply.session_token || flags))
+		fail("client %d: without PROTO_FEAT_RESUME, token %#" PRIx64
+		     " and session flags %#x", k->idx,
+		     r.hello_reply.session_token, flags);
 	if (k->token && !(flags & (PROTO_SESSION_RESUMED |
 				   PROTO_SESSION_STATE_LOST)))
 		fail("client %d: resuming, neither RESUMED nor STATE_LOST",
@@ -1052,6 +1342,19 @@ static void cli_connect(struct cli *k)
 	k->token = r.hello_reply.session_token;
 	k->parked = false;
 	k->state_gone = false;
+	if (!resume) {
+		/* its subscriptions went with the connection: again (a
+		 * new subscription owes what it owes, from now on) */
+		for (int i = 0; i < NDEV; i++) {
+			if (k->had[i] && doms[i].live &&
+			    doms[i].serial == k->had[i]) {
+				cli_subscribe(k, i, k->had_clean[i]);
+				st.resubscribed++;
+			}
+			k->had[i] = 0;
+		}
+		return;
+	}
 	if (flags & PROTO_SESSION_RESUMED) {
 		/* in-flight generations are pending again */
 		for (int i = 0; i < NDEV; i++)
@@ -1067,7 +1370,7 @@ static void cli_connect(struct cli *k)
 
 		acct_drop(&k->a[i]);
 		if (again)
-			cli_subscribe(k, i);
+			cli_subscribe(k, i, -1);
 	}
 }
 
@@ -1083,6 +1386,16 @@ static void cli_close(struct cli *k)
 	for (int i = 0; i < k->nout; i++)
 		itest_runs_free(&k->out[i].runs);
 	k->nout = 0;
+	if (!(k->features & PROTO_FEAT_RESUME)) {
+		/* no token: the daemon drops the subscriptions */
+		for (int i = 0; i < NDEV; i++) {
+			k->had[i] = subscribed(k, i) ? doms[i].serial : 0;
+			k->had_clean[i] = k->a[i].clean;
+			acct_drop(&k->a[i]);
+		}
+		k->parked = false;
+		return;
+	}
 	/* the daemon keeps a session that had subscriptions */
 	k->parked = subs;
 	/* what it held unacknowledged goes back to pending */
@@ -1147,8 +1460,11 @@ static void noread_wake(struct cli *k)
 			     "is not waiting", k->idx, proto_type_name(m.type),
 			     m.id);
 		if (m.type == PROTO_ERROR) {
+			/* for a stream begun, its packets are dropped */
 			o->err = (int)m.error.err;
 			o->done = true;
+			snprintf(k->c.text, sizeof(k->c.text), "%.*s",
+				 (int)m.error.text_len, m.error.text);
 		} else if (o->type == PROTO_STATS) {
 			if (m.type != PROTO_STATS_REPLY)
 				fail("client %d: STATS answered by %s", k->idx,
@@ -1169,9 +1485,14 @@ static void noread_wake(struct cli *k)
 				      &o->end, &o->runs);
 			o->done = !(m.flags & PROTO_F_MORE);
 			if (o->done) {
+				struct combo_stats *cs =
+					&st.combo[combo_of(k, &k->a[o->di])];
+
 				st.streams++;
 				st.pages_received += o->total;
 				st.multi_packet += o->seq > 1;
+				cs->streams++;
+				cs->pages_received += o->total;
 			}
 		}
 		left -= o->done;
@@ -1188,11 +1509,13 @@ static void noread_wake(struct cli *k)
 		}
 		if (o->err == ENOENT && !subscribed(k, o->di))
 			continue;	/* its domain went away first */
-		if (o->err)
-			fail("client %d: GET_RANGES: %s", k->idx,
-			     strerror(o->err));
 		if (!subscribed(k, o->di) || k->a[o->di].serial != o->serial)
 			continue;
+		if (o->err) {
+			/* pending again (6.11): a later drain gets them */
+			get_error(k, o->di, o->err);
+			continue;
+		}
 		a = &k->a[o->di];
 		if (a->nrec == MAXREC)
 			fail("client %d: too many generations", k->idx);
@@ -1200,7 +1523,8 @@ static void noread_wake(struct cli *k)
 						  .tick = o->tick,
 						  .runs = o->runs };
 		o->runs = (struct itest_runs){ 0 };
-		/* half the time copied and acknowledged, else resent */
+		/* half the time copied and acknowledged, else held (resent,
+		 * or acknowledged, by the drain) */
 		if (chance(50))
 			cli_ack(k, o->di, a->nrec - 1, false);
 	}
@@ -1232,7 +1556,7 @@ static void midstream(struct cli *k)
 		rc = cli_get(k, di, 0, maxpk, &complete);
 		if (!complete)
 			st.midstream_cut++;
-		else if (ack)
+		else if (rc && ack)
 			/* sent, and gone before the answer */
 			cli_ack(k, di, (int)(rc - k->a[di].rec), true);
 	}
@@ -1251,7 +1575,8 @@ static void leave(struct cli *k)
 	if (di >= 0 && ack) {
 		struct rec *rc = cli_get(k, di, 0, 0, &complete);
 
-		cli_ack(k, di, (int)(rc - k->a[di].rec), true);
+		if (rc)
+			cli_ack(k, di, (int)(rc - k->a[di].rec), true);
 	}
 	cli_close(k);
 	trace("client %d left\n", k->idx);
@@ -1308,7 +1633,9 @@ static void cli_step(struct cli *k)
 		di = cli_pick_sub(k, false);
 		if (di >= 0 && chance(50)) {
 			rc = cli_get(k, di, 0, 0, &complete);
-			cli_ack(k, di, (int)(rc - k->a[di].rec), false);
+			if (rc)
+				cli_ack(k, di, (int)(rc - k->a[di].rec),
+					false);
 		}
 		break;
 	case M_NOACK:
@@ -1371,42 +1698,95 @@ static void cli_finish(struct cli *k)
 
 /* ------------------------------------------------------------ mutations */
 
-static void dom_create(int di)
+/* Where slot @s of a domain of kind @kind is mapped: a random place in the
+ * slot's GiB (EXACT: at most 16384 pages; HUGE: half the time whole 2 MiB
+ * leaves), or DENSE's zone @s. */
+static void slot_place(enum dkind kind, int s, uint64_t *iova, uint64_t *len)
+{
+	uint64_t max = kind == DK_EXACT ? 16384 : GIB / PG;
+	uint64_t pages, off;
+
+	if (kind == DK_DENSE) {
+		*iova = zone_page[s] * PG;
+		*len = zone_pages[s] * PG;
+		return;
+	}
+	if (kind == DK_HUGE && chance(50)) {
+		uint64_t leaves = 1 + rnd(GIB / PG / LEAF_PAGES / 4);
+
+		pages = leaves * LEAF_PAGES;
+		off = rnd(GIB / PG / LEAF_PAGES - leaves + 1) * LEAF_PAGES;
+	} else {
+		pages = 1 + rnd(max);
+		off = rnd(GIB / PG - pages + 1);
+	}
+	*iova = SLOT_IOVA(s) + off * PG;
+	*len = pages * PG;
+}
+
+static void slot_map(struct dom *d, int s, uint64_t iova, uint64_t len)
+{
+	d->slot[s][0] = iova;
+	d->slot[s][1] = len;
+	trace("MAP domain %u %#" PRIx64 "+%#" PRIx64 "\n", d->id, iova, len);
+	ctl_ok(itest_map(&ctl, PROTO_MAP, d->id, iova, len), "MAP");
+	iv_add(&d->ever, iova / PG, (iova + len) / PG);
+}
+
+static int count_kind(enum dkind kind)
+{
+	int n = 0;
+
+	for (int i = 0; i < NDEV; i++)
+		n += doms[i].live && doms[i].kind == kind;
+	return n;
+}
+
+/* A new domain in @di: of kind @kind (< 0: drawn); every client may
+ * subscribe to it if @subs. */
+static void dom_create(int di, int kind, bool subs)
 {
 	struct dom *d = &doms[di];
 	struct proto_create_domain_reply a;
-	bool have_big = false;
+	bool have_big = count_kind(DK_MANY) > 0;
+	int ndense = count_kind(DK_DENSE);
 	char dev[16];
 	int nmaps;
 
-	for (int i = 0; i < NDEV; i++)
-		have_big |= doms[i].live && doms[i].kind == DK_MANY;
 	dom_free(d);
-	d->kind = !have_big && chance(8) ? DK_MANY :
-		  chance(50) ? DK_EXACT : DK_HUGE;
+	if (kind >= 0) {
+		d->kind = (enum dkind)kind;
+	} else if (!have_big && chance(8)) {
+		d->kind = DK_MANY;
+	} else {
+		uint64_t r = rnd(100);
+
+		d->kind = r < 35 ? DK_EXACT : r < 70 ? DK_HUGE :
+			  ndense < 2 ? DK_DENSE : DK_EXACT;
+	}
 	snprintf(dev, sizeof(dev), "sim%d", di);
 	ctl_ok(itest_create(&ctl, dev, PROTO_CREATE_TRACKING |
-			    (d->kind == DK_EXACT ?
+			    (small_leaves(d) ?
 			     PROTO_CREATE_NO_HUGE_PAGES : 0), &a),
 	       "CREATE_DOMAIN");
 	d->live = true;
 	d->id = a.domain_id;
 	d->serial = ++serials;
-	nmaps = 1 + (int)rnd(3);
-	for (int i = 0; i < nmaps; i++) {
-		int s = (int)rnd(NSLOT);
-		uint64_t max = d->kind == DK_EXACT ? 16384 : GIB / PG;
-		uint64_t len = 1 + rnd(max);
-		uint64_t off = rnd(GIB / PG - len + 1);
+	trace("CREATE_DOMAIN %u (%s) on %s\n", d->id, dkind_name[d->kind],
+	      dev);
+	if (d->kind == DK_DENSE) {
+		for (int z = 0; z < NZONE; z++)
+			slot_map(d, z, zone_page[z] * PG, zone_pages[z] * PG);
+	} else {
+		nmaps = 1 + (int)rnd(3);
+		for (int i = 0; i < nmaps; i++) {
+			int s = (int)rnd(NSLOT);
+			uint64_t iova, len;
 
-		if (d->slot[s][1])
-			continue;
-		d->slot[s][0] = SLOT_IOVA(s) + off * PG;
-		d->slot[s][1] = len * PG;
-		ctl_ok(itest_map(&ctl, PROTO_MAP, d->id, d->slot[s][0],
-				 d->slot[s][1]), "MAP");
-		iv_add(&d->ever, d->slot[s][0] / PG,
-		       (d->slot[s][0] + d->slot[s][1]) / PG);
+			slot_place(d->kind, s, &iova, &len);
+			if (!d->slot[s][1])
+				slot_map(d, s, iova, len);
+		}
 	}
 	if (d->kind == DK_MANY) {
 		for (int i = 0; i < NMANY; i++)
@@ -1418,9 +1798,9 @@ static void dom_create(int di)
 	ctl_ok(itest_domain_op(&ctl, PROTO_TRACK_START, d->id),
 	       "TRACK_START");
 	st.created++;
-	for (int i = 0; i < NCLI; i++)
+	for (int i = 0; subs && i < NCLI; i++)
 		if (chance(60) && ready(&cl[i]))
-			cli_subscribe(&cl[i], di);
+			cli_subscribe(&cl[i], di, -1);
 }
 
 static void dom_destroy(int di)
@@ -1439,11 +1819,10 @@ static void dom_destroy(int di)
 static void dom_remap(int di)
 {
 	struct dom *d = &doms[di];
-	int s = (int)rnd(NSLOT);
-	uint64_t max = d->kind == DK_EXACT ? 16384 : GIB / PG;
-	uint64_t len = 1 + rnd(max);
-	uint64_t off = rnd(GIB / PG - len + 1);
+	int s = (int)rnd(d->kind == DK_DENSE ? NZONE : NSLOT);
+	uint64_t iova, len;
 
+	slot_place(d->kind, s, &iova, &len);
 	if (d->slot[s][1]) {
 		trace("UNMAP domain %u %#" PRIx64 "+%#" PRIx64 "\n", d->id,
 		      d->slot[s][0], d->slot[s][1]);
@@ -1452,14 +1831,7 @@ static void dom_remap(int di)
 		d->slot[s][1] = 0;
 		st.unmaps++;
 	} else {
-		d->slot[s][0] = SLOT_IOVA(s) + off * PG;
-		d->slot[s][1] = len * PG;
-		trace("MAP domain %u %#" PRIx64 "+%#" PRIx64 "\n", d->id,
-		      d->slot[s][0], d->slot[s][1]);
-		ctl_ok(itest_map(&ctl, PROTO_MAP, d->id, d->slot[s][0],
-				 d->slot[s][1]), "MAP");
-		iv_add(&d->ever, d->slot[s][0] / PG,
-		       (d->slot[s][0] + d->slot[s][1]) / PG);
+		slot_map(d, s, iova, len);
 		st.maps++;
 	}
 	st.faults[K_MAPPINGS]++;
@@ -1536,7 +1908,7 @@ static void mutate(void)
 		if (live_domains() < 6 && chance(20)) {
 			di = (int)rnd(NDEV);
 			if (!doms[di].live) {
-				dom_create(di);
+				dom_create(di, -1, true);
 				st.faults[K_DOMAINS]++;
 			}
 		}
@@ -1544,7 +1916,7 @@ static void mutate(void)
 	while (live_domains() < 2)
 		for (di = 0; di < NDEV; di++)
 			if (!doms[di].live) {
-				dom_create(di);
+				dom_create(di, -1, true);
 				break;
 			}
 	/* not on the "many" domain: each MAP there re-plans 3900 ranges */
@@ -1562,21 +1934,108 @@ static void mutate(void)
 		if (!ready(k) || k->mode != M_NORMAL || !chance(15))
 			continue;
 		if (!subscribed(k, di))
-			cli_subscribe(k, di);
+			cli_subscribe(k, di, -1);
 		else if (chance(20))
 			cli_unsubscribe(k, di);
 	}
 }
 
-/* k DMA writes to domain @di, single pages and bursts, anywhere mapped. */
-static void writes(int di, int k)
+/* ------------------------------------------------------------ writes */
+
+/* The writes of a batch, in pages. */
+static struct { uint64_t page, pages; } *xt;
+static size_t xn, xcap;
+
+static void xt_add(uint64_t page, uint64_t pages)
+{
+	if (xn == xcap) {
+		xcap = xcap ? 2 * xcap : 4096;
+		xt = realloc(xt, xcap * sizeof(*xt));
+		cr_assert_not_null(xt);
+	}
+	xt[xn].page = page;
+	xt[xn++].pages = pages;
+}
+
+/* The batch, WINDOW DMA_WRITEs in flight; its pages written at the tick
+ * after the last OK (nothing else happens meanwhile). */
+static void xt_write(int di, enum pat p)
 {
 	struct dom *d = &doms[di];
+	uint64_t id0 = ctl.next_id, pages = 0, t;
+	size_t sent = 0, done = 0;
 
+	while (done < xn) {
+		struct proto_msg r;
+
+		while (sent < xn && sent - done < WINDOW) {
+			struct proto_msg m = {
+				.type = PROTO_DMA_WRITE,
+				.map = { .domain_id = d->id,
+					 .iova = xt[sent].page * PG,
+					 .length = xt[sent].pages * PG },
+			};
+
+			itest_send(&ctl, &m);
+			sent++;
+		}
+		ctl_ok(itest_wait(&ctl, id0 + done, &r), "DMA_WRITE");
+		done++;
+	}
+	t = tick();
+	for (size_t i = 0; i < xn; i++) {
+		for (uint64_t q = 0; q < xt[i].pages; q++)
+			dom_written(d, xt[i].page + q, t, p);
+		pages += xt[i].pages;
+	}
+	trace("DMA_WRITE domain %u (%s): %s, %zu writes from %#" PRIx64
+	      ", %" PRIu64 " pages at %" PRIu64 "\n", d->id,
+	      dkind_name[d->kind], pat_name[p], xn, xn ? xt[0].page : 0,
+	      pages, t);
+	st.writes += xn;
+	st.pages_written += pages;
+	st.pat_batches[p]++;
+	st.pat_writes[p] += xn;
+	st.pat_pages[p] += pages;
+	xn = 0;
+}
+
+/* The mapped slots of @d: first page and pages; their number. */
+static int dom_slots(const struct dom *d, uint64_t r[NSLOT][2])
+{
+	int n = 0;
+
+	for (int s = 0; s < NSLOT; s++)
+		if (d->slot[s][1]) {
+			r[n][0] = d->slot[s][0] / PG;
+			r[n++][1] = d->slot[s][1] / PG;
+		}
+	return n;
+}
+
+/* A window of @want pages (at most) in a random mapped slot: false if
+ * nothing is mapped. */
+static bool pick_window(const struct dom *d, uint64_t want, uint64_t *first,
+			uint64_t *pages)
+{
+	uint64_t r[NSLOT][2];
+	int n = dom_slots(d, r), m = (int)rnd(1 << 20);
+
+	if (!n)
+		return false;
+	m %= n;
+	*pages = want < r[m][1] ? want : r[m][1];
+	*first = r[m][0] + rnd(r[m][1] - *pages + 1);
+	return true;
+}
+
+/* sparse: @k writes of one page or a few, anywhere mapped. */
+static void pat_sparse(const struct dom *d, int k)
+{
 	for (int i = 0; i < k; i++) {
 		uint64_t iova[NSLOT + 1][2];
 		int n = 0, m, j = (int)rnd(NMANY);
-		uint64_t pages, len, at, t;
+		uint64_t pages, len, at;
 
 		for (int s = 0; s < NSLOT; s++)
 			if (d->slot[s][1]) {
@@ -1597,16 +2056,158 @@ static void writes(int di, int k)
 		at %= pages;
 		if (at + len > pages)
 			len = pages - at;
-		ctl_ok(itest_map(&ctl, PROTO_DMA_WRITE, d->id,
-				 iova[m][0] + at * PG, len * PG), "DMA_WRITE");
-		t = tick();
-		trace("DMA_WRITE domain %u %#" PRIx64 "+%" PRIu64 " pages at %"
-		      PRIu64 "\n", d->id, (uint64_t)(iova[m][0] + at * PG), len, t);
-		for (uint64_t p = 0; p < len; p++)
-			dom_written(d, iova[m][0] / PG + at + p, t);
-		st.writes++;
-		st.pages_written += len;
+		xt_add(iova[m][0] / PG + at, len);
 	}
+}
+
+/* clustered: 8 to 64 writes of 1 to 8 pages within 64 to 4096 pages. */
+static void pat_cluster(const struct dom *d)
+{
+	uint64_t first, pages;
+	int k = 8 + (int)rnd(57);
+
+	if (!pick_window(d, 64ULL << rnd(7), &first, &pages))
+		return;
+	for (int i = 0; i < k; i++) {
+		uint64_t at = rnd(pages), len = 1 + rnd(8);
+
+		xt_add(first + at, at + len > pages ? pages - at : len);
+	}
+}
+
+/* dense: a contiguous run (on DENSE up to two spans), in up to 8 writes. */
+static void pat_dense(const struct dom *d)
+{
+	uint64_t want = d->kind == DK_DENSE ? 1024 + rnd(2 * SPAN - 1023) :
+			d->kind == DK_HUGE ? 64 + rnd(4096) : 64 + rnd(2048);
+	uint64_t first, pages;
+	int cuts = (int)rnd(8);
+
+	if (!pick_window(d, want, &first, &pages))
+		return;
+	while (pages) {
+		uint64_t len = cuts-- > 0 ? 1 + rnd(pages) : pages;
+
+		xt_add(first, len);
+		first += len;
+		pages -= len;
+	}
+}
+
+/* alternate: every 2nd (or 3rd) page: over a whole span of a DENSE zone
+ * if @full (the worst case for RUNS: 16384 runs), else over a window. */
+static void pat_alt(const struct dom *d, bool full)
+{
+	uint64_t first, pages, stride = 2;
+
+	if (d->kind == DK_DENSE && full) {
+		uint64_t spans[4];
+		int n = 0;
+
+		for (int z = 0; z < NZONE; z++) {
+			uint64_t a = (zone_page[z] + SPAN - 1) / SPAN * SPAN;
+
+			if (!d->slot[z][1])
+				continue;
+			for (; a + SPAN <= zone_page[z] + zone_pages[z];
+			     a += SPAN)
+				spans[n++] = a;
+		}
+		if (n) {
+			first = spans[rnd((uint64_t)n)];
+			for (uint64_t q = rnd(2); q < SPAN; q += 2)
+				xt_add(first + q, 1);
+			st.full_spans++;
+			return;
+		}
+	}
+	if (!pick_window(d, d->kind == DK_DENSE ? 2048 + rnd(SPAN - 2047) :
+			 256 + rnd(4096), &first, &pages))
+		return;
+	if (chance(30))
+		stride = 3;
+	for (uint64_t q = rnd(stride); q < pages; q += stride)
+		xt_add(first + q, 1);
+}
+
+/* huge-leaf: one page in each of up to 64 2 MiB leaves (every leaf or
+ * every other one) of a huge domain: each reports its whole leaf. */
+static void pat_leaf(const struct dom *d)
+{
+	uint64_t r[NSLOT][2];
+	int n = dom_slots(d, r), m = (int)rnd(1 << 20);
+	uint64_t b, e, nb, cnt, step = chance(50) ? 1 : 2, b0;
+
+	if (!n)
+		return;
+	m %= n;
+	b = (r[m][0] + LEAF_PAGES - 1) / LEAF_PAGES;
+	e = (r[m][0] + r[m][1]) / LEAF_PAGES;
+	nb = e > b ? e - b : 0;
+	if (!nb) {
+		xt_add(r[m][0] + rnd(r[m][1]), 1);
+		return;
+	}
+	cnt = 1 + rnd(nb < 64 ? nb : 64);
+	if ((cnt - 1) * step + 1 > nb)
+		cnt = (nb - 1) / step + 1;
+	b0 = b + rnd(nb - (cnt - 1) * step);
+	for (uint64_t i = 0; i < cnt; i++)
+		xt_add((b0 + i * step) * LEAF_PAGES + rnd(LEAF_PAGES), 1);
+}
+
+/* Pattern @p on @di (one that fits its kind), written. */
+static void write_pattern(int di, enum pat p, bool full)
+{
+	const struct dom *d = &doms[di];
+
+	switch (p) {
+	case P_SPARSE:
+		pat_sparse(d, 1 + (int)rnd(12));
+		break;
+	case P_CLUSTER:
+		pat_cluster(d);
+		break;
+	case P_DENSE:
+		pat_dense(d);
+		break;
+	case P_ALT:
+		pat_alt(d, full);
+		break;
+	case P_LEAF:
+		pat_leaf(d);
+		break;
+	default:
+		break;
+	}
+	if (xn)
+		xt_write(di, p);
+}
+
+/* A write step on @di: a pattern that fits its kind. */
+static void writes(int di)
+{
+	uint64_t r = rnd(100);
+	enum pat p;
+
+	switch (doms[di].kind) {
+	case DK_EXACT:
+		p = r < 55 ? P_SPARSE : r < 85 ? P_CLUSTER :
+		    r < 95 ? P_DENSE : P_ALT;
+		break;
+	case DK_DENSE:
+		p = r < 40 ? P_SPARSE : r < 65 ? P_CLUSTER :
+		    r < 88 ? P_DENSE : P_ALT;
+		break;
+	case DK_HUGE:
+		p = r < 45 ? P_SPARSE : r < 70 ? P_CLUSTER :
+		    r < 80 ? P_DENSE : P_LEAF;
+		break;
+	default:
+		p = P_SPARSE;
+		break;
+	}
+	write_pattern(di, p, chance(30));
 }
 
 static void round_run(void)
@@ -1620,7 +2221,7 @@ static void round_run(void)
 
 		st.steps++;
 		if (r < 5)
-			writes(di, 1 + (int)rnd(12));
+			writes(di);
 		else if (r < 6)
 			dom_sync(di);
 		else
@@ -1634,12 +2235,89 @@ static void round_run(void)
 	st.rounds++;
 }
 
+/* ------------------------------------------------------------ the matrix */
+
+/*
+ * Every combination on the same domains, every pattern: domains 0 and 1
+ * dense, 2 and 3 huge; every client subscribes to all four, with CLEAN to
+ * 0 and 2.  For each pattern: write it where it fits (alternate: both
+ * spans of zone 0 on domain 0, a whole span on domain 1), SYNC, and each
+ * client takes a generation of each domain and holds it, the RESUME ones
+ * disconnect and resume every other pattern, then drain (RESEND, or ACK
+ * first) and are checked.
+ */
+#define NMATRIX 4
+static const enum dkind matrix_kind[NMATRIX] = {
+	DK_DENSE, DK_DENSE, DK_HUGE, DK_HUGE,
+};
+
+static bool pat_fits(enum dkind kind, enum pat p)
+{
+	if (p == P_ALT)
+		return kind == DK_DENSE;
+	if (p == P_LEAF)
+		return kind == DK_HUGE;
+	return true;
+}
+
+/* Every other page of both spans of zone 0: a RUNS-only stream of about
+ * 64 KiB, more than one packet. */
+static void matrix_alt_zone0(int di)
+{
+	for (uint64_t q = rnd(2); q < 2 * SPAN; q += 2)
+		xt_add(zone_page[0] + q, 1);
+	st.full_spans += 2;
+	xt_write(di, P_ALT);
+}
+
+static void matrix_run(void)
+{
+	in_matrix = true;
+	for (int di = 0; di < NMATRIX; di++)
+		dom_create(di, matrix_kind[di], false);
+	for (int i = 0; i < NCLI; i++)
+		for (int di = 0; di < NMATRIX; di++)
+			cli_subscribe(&cl[i], di, !(di & 1));
+	for (int p = 0; p < NPAT; p++) {
+		for (int di = 0; di < NMATRIX; di++)
+			if (p == P_ALT && di == 0)
+				matrix_alt_zone0(di);
+			else if (pat_fits(doms[di].kind, (enum pat)p))
+				write_pattern(di, (enum pat)p, true);
+		for (int di = 0; di < NMATRIX; di++)
+			dom_sync(di);
+		for (int i = 0; i < NCLI; i++) {
+			struct cli *k = &cl[i];
+			int complete;
+
+			for (int di = 0; di < NMATRIX; di++)
+				if (subscribed(k, di))
+					cli_get(k, di, 0, 0, &complete);
+			if ((p & 1) && on[K_RESUME] &&
+			    (k->features & PROTO_FEAT_RESUME)) {
+				cli_close(k);
+				cli_connect(k);
+				st.faults[K_RESUME]++;
+			}
+			for (int di = 0; di < NMATRIX; di++) {
+				if (!subscribed(k, di))
+					continue;
+				cli_drain(k, di);
+				cli_check(k, di);
+			}
+		}
+		st.matrix_steps++;
+	}
+	in_matrix = false;
+}
+
 /* ------------------------------------------------------------ driver */
 
 static void print_stats(const char *what, const struct stats *s)
 {
 	fprintf(stderr,
-		"fault: %s: %" PRIu64 " rounds, %" PRIu64 " steps\n"
+		"fault: %s: %" PRIu64 " rounds (after %" PRIu64 " matrix "
+		"steps), %" PRIu64 " steps\n"
 		"fault:   faults: midstream %" PRIu64 " (%" PRIu64 " with the "
 		"stream cut), resume %" PRIu64 ", noread %" PRIu64 " (%" PRIu64
 		" requests left unread), noack %" PRIu64 ", ackorder %" PRIu64
@@ -1649,21 +2327,123 @@ static void print_stats(const char *what, const struct stats *s)
 		"kill %" PRIu64 "\n"
 		"fault:   writes %" PRIu64 " (%" PRIu64 " pages), syncs %" PRIu64
 		", streams %" PRIu64 " (%" PRIu64 " packets, %" PRIu64
-		" multi-packet, %" PRIu64 " pages), EV_ROUND %" PRIu64 "\n"
+		" multi-packet, %" PRIu64 " pages; chunks %" PRIu64 " RUNS, %"
+		PRIu64 " RAW), EV_ROUND %" PRIu64 "\n"
 		"fault:   checks %" PRIu64 ", pages checked %" PRIu64
 		", pages LOST %" PRIu64 ", STATE_LOST: %" PRIu64 " in "
 		"HELLO_REPLY, %" PRIu64 " events; sessions resumed %" PRIu64
-		", adoptions failed %" PRIu64 "\n",
-		what, s->rounds, s->steps, s->faults[K_MIDSTREAM],
-		s->midstream_cut, s->faults[K_RESUME], s->faults[K_NOREAD],
-		s->unread_requests, s->faults[K_NOACK], s->faults[K_ACKORDER],
-		s->out_of_order_acks, s->bogus_acks, s->faults[K_DOMAINS],
-		s->created, s->destroyed, s->faults[K_MAPPINGS], s->maps,
-		s->unmaps, s->faults[K_KILL], s->writes, s->pages_written,
-		s->syncs, s->streams, s->packets, s->multi_packet,
-		s->pages_received, s->ev_round, s->checks, s->pages_checked,
+		", subscriptions made again (no RESUME) %" PRIu64 ", adoptions "
+		"failed %" PRIu64 "\n"
+		"fault:   GET_RANGES answered ERROR %" PRIu64 " (drains given up "
+		"after %d: %" PRIu64 ", ACKs of generations put back: %" PRIu64
+		")\n",
+		what, s->rounds, s->matrix_steps, s->steps,
+		s->faults[K_MIDSTREAM], s->midstream_cut, s->faults[K_RESUME],
+		s->faults[K_NOREAD], s->unread_requests, s->faults[K_NOACK],
+		s->faults[K_ACKORDER], s->out_of_order_acks, s->bogus_acks,
+		s->faults[K_DOMAINS], s->created, s->destroyed,
+		s->faults[K_MAPPINGS], s->maps, s->unmaps, s->faults[K_KILL],
+		s->writes, s->pages_written, s->syncs, s->streams, s->packets,
+		s->multi_packet, s->pages_received, s->runs_chunks,
+		s->raw_chunks, s->ev_round, s->checks, s->pages_checked,
 		s->lost, s->state_lost_hello, s->state_lost_ev, s->resumed,
-		s->adopt_failed);
+		s->resubscribed, s->adopt_failed, s->get_errors, GET_RETRIES,
+		s->gave_up, s->void_acks);
+	fprintf(stderr, "fault:   patterns:");
+	for (int p = 0; p < NPAT; p++)
+		fprintf(stderr, "%s %s %" PRIu64 " batches (%" PRIu64 " writes, %"
+			PRIu64 " pages)", p ? "," : "", pat_name[p],
+			s->pat_batches[p], s->pat_writes[p], s->pat_pages[p]);
+	fprintf(stderr, "; %" PRIu64 " whole spans alternate; huge leaves "
+		"reported %" PRIu64 " pages never written\n", s->full_spans,
+		s->leaf_extra);
+}
+
+/*
+ * The table: one row per combination, pages checked by the pattern of
+ * their last write (a page counts once per check), pages lost, GET_RANGES
+ * answered ERROR.  The same columns every time, for quoting.
+ */
+static void print_table(const char *what, const struct stats *s)
+{
+	struct combo_stats t = { 0 };
+
+	fprintf(stderr, "fault: %s, per combination (pages checked by the "
+		"pattern of their last write; lost must be 0):\n", what);
+	fprintf(stderr, "fault: %-3s %-5s %-6s %-6s %-6s %5s %6s", "raw",
+		"clean", "resume", "resend", "events", "subs", "checks");
+	for (int p = 0; p < NPAT; p++)
+		fprintf(stderr, " %10s", pat_name[p]);
+	fprintf(stderr, " %11s %8s %8s\n", "checked", "lost", "errors");
+	for (int c = 0; c <= NCOMBO; c++) {
+		const struct combo_stats *cs = c < NCOMBO ? &s->combo[c] : &t;
+		uint64_t checked = 0, lost = cs->lost_owed;
+
+		for (int p = 0; p < NPAT; p++) {
+			checked += cs->checked[p];
+			lost += cs->lost[p];
+		}
+		if (c < NCOMBO) {
+			const uint64_t *src = (const uint64_t *)cs;
+			uint64_t *dst = (uint64_t *)&t;
+
+			for (size_t i = 0; i < sizeof(t) / sizeof(uint64_t);
+			     i++)
+				dst[i] += src[i];
+			fprintf(stderr, "fault: %-3s %-5s %-6s %-6s %-6s",
+				c & 16 ? "yes" : "no", c & 8 ? "yes" : "no",
+				c & 4 ? "yes" : "no", c & 2 ? "yes" : "no",
+				c & 1 ? "yes" : "no");
+		} else {
+			fprintf(stderr, "fault: %-31s", "all");
+		}
+		fprintf(stderr, " %5" PRIu64 " %6" PRIu64, cs->subs,
+			cs->checks);
+		for (int p = 0; p < NPAT; p++)
+			fprintf(stderr, " %10" PRIu64, cs->checked[p]);
+		fprintf(stderr, " %11" PRIu64 " %8" PRIu64 " %8" PRIu64 "\n",
+			checked, lost, cs->get_errors);
+	}
+	for (int c = 0; c < NCOMBO; c++) {
+		const struct combo_stats *cs = &s->combo[c];
+		uint64_t lost = cs->lost_owed;
+		char name[96];
+
+		for (int p = 0; p < NPAT; p++)
+			lost += cs->lost[p];
+		if (!lost)
+			continue;
+		fprintf(stderr, "fault: LOST by %s:",
+			combo_name(c, name, sizeof(name)));
+		for (int p = 0; p < NPAT; p++)
+			fprintf(stderr, " %s %" PRIu64, pat_name[p],
+				cs->lost[p]);
+		fprintf(stderr, ", mapped at SUBSCRIBE %" PRIu64 "\n",
+			cs->lost_owed);
+	}
+}
+
+/* Combinations (and patterns the matrix writes for them) never checked:
+ * their number, each printed. */
+static unsigned int coverage_gaps(const struct stats *s)
+{
+	unsigned int gaps = 0;
+
+	for (int c = 0; c < NCOMBO; c++) {
+		const struct combo_stats *cs = &s->combo[c];
+		char name[96];
+
+		for (int p = 0; p < NPAT; p++) {
+			if (cs->checked[p])
+				continue;
+			fprintf(stderr, "fault: NOT EXERCISED: %s had no page "
+				"written %s checked\n",
+				combo_name(c, name, sizeof(name)),
+				pat_name[p]);
+			gaps++;
+		}
+	}
+	return gaps;
 }
 
 static void stats_add(struct stats *t, const struct stats *s)
@@ -1697,6 +2477,10 @@ static void parse_kinds(void)
 		bool neg = *w == '-';
 		bool found = false;
 
+		/* a list that starts with a kind means those kinds only */
+		if (w == buf && !neg && strcmp(w, "all") && strcmp(w, "none"))
+			for (int i = 0; i < NKIND; i++)
+				on[i] = false;
 		if (neg)
 			w++;
 		if (!strcmp(w, "all") || !strcmp(w, "none")) {
@@ -1715,7 +2499,8 @@ static void parse_kinds(void)
 
 static void run_seed(uint64_t seed, uint64_t seconds, uint64_t rounds)
 {
-	uint64_t end = mono_ms() + seconds * 1000;
+	uint64_t start = mono_ms(), end = start + seconds * 1000, matrix_ms;
+	uint64_t last_round = 0, longest_round = 0, final;
 	char kinds[256] = "";
 	int status;
 
@@ -1733,6 +2518,8 @@ static void run_seed(uint64_t seed, uint64_t seconds, uint64_t rounds)
 	seed_now = seed;
 	now_tick = 0;
 	serials = 0;
+	loss_round = 0;
+	lost_lines = error_lines = 0;
 	for (int i = 0; i < NDEV; i++)
 		dom_free(&doms[i]);
 	fault_daemon_start(&fd, getenv("FAULT_LOG_LEVEL") ?: "info");
@@ -1742,13 +2529,24 @@ static void run_seed(uint64_t seed, uint64_t seconds, uint64_t rounds)
 		struct cli *k = &cl[i];
 
 		*k = (struct cli){ .idx = i };
-		k->features = PROTO_FEAT_RESUME |
-			      (chance(50) ? PROTO_FEAT_RANGES_RAW : 0) |
-			      (chance(50) ? PROTO_FEAT_EVENTS : 0);
+		k->features = (CLI_RAW(i) ? PROTO_FEAT_RANGES_RAW : 0) |
+			      (CLI_RESUME(i) ? PROTO_FEAT_RESUME : 0) |
+			      (CLI_EVENTS(i) ? PROTO_FEAT_EVENTS : 0);
+		k->resend = CLI_RESEND(i);
 		cli_connect(k);
 	}
-	while ((!rounds || st.rounds < rounds) && mono_ms() < end)
+	matrix_run();
+	matrix_ms = mono_ms() - start;
+	fprintf(stderr, "fault: the matrix (%d combinations x %d patterns) "
+		"took %" PRIu64 " ms\n", NCOMBO, NPAT, matrix_ms);
+	while ((!rounds || st.rounds < rounds) && mono_ms() < end) {
+		last_round = mono_ms();
 		round_run();
+		last_round = mono_ms() - last_round;
+		longest_round = last_round > longest_round ? last_round :
+				longest_round;
+	}
+	final = mono_ms();
 	/* everyone drains and is checked one last time */
 	for (int i = 0; i < NCLI; i++) {
 		cl[i].mode = M_NORMAL;
@@ -1767,9 +2565,22 @@ static void run_seed(uint64_t seed, uint64_t seconds, uint64_t rounds)
 	}
 	for (int i = 0; i < NDEV; i++)
 		dom_free(&doms[i]);
+	free(xt);
+	xt = NULL;
+	xn = xcap = 0;
 	status = fault_daemon_stop(&fd);
 	fault_daemon_cleanup(&fd);
 	print_stats("seed done", &st);
+	fprintf(stderr, "fault: seed %" PRIu64 ": %" PRIu64 " ms (the matrix "
+		"%" PRIu64 ", the longest round %" PRIu64 ", the last %" PRIu64
+		", the final drain and stop %" PRIu64 ")\n", seed,
+		mono_ms() - start, matrix_ms, longest_round, last_round,
+		mono_ms() - final);
+	if (st.lost)
+		fprintf(stderr, "fault: seed %" PRIu64 " LOST %" PRIu64 " pages, "
+			"first at round %" PRIu64 ": FAULT_SEED=%" PRIu64
+			" FAULT_ROUNDS=%" PRIu64 " reproduces it\n", seed,
+			st.lost, loss_round - 1, seed, loss_round);
 	stats_add(&all_seeds, &st);
 	cr_assert(status == 0, "dirtyd did not exit 0 on SIGTERM (wait status "
 		  "%#x): under ASan, a leak", status);
@@ -1787,9 +2598,11 @@ Test(fault, random, .fini = cleanup, .timeout = 0)
 				   env_u64("FAULT_CTEST_SECONDS", 30));
 	uint64_t rounds = env_u64("FAULT_ROUNDS", 0);
 	const char *seed = getenv("FAULT_SEED");
+	unsigned int gaps;
 
 	parse_kinds();
 	tracing = env_u64("FAULT_TRACE", 0);
+	failfast = env_u64("FAULT_FAILFAST", 0);
 	if (getenv("FAULT_ROUNDS") && !getenv("FAULT_SECONDS"))
 		seconds = 365 * 86400ULL;
 	if (seed && *seed) {
@@ -1804,5 +2617,10 @@ Test(fault, random, .fini = cleanup, .timeout = 0)
 			 seconds, rounds);
 	}
 	print_stats("all seeds", &all_seeds);
-	cr_assert_eq(all_seeds.lost, 0);
+	print_table("all seeds", &all_seeds);
+	gaps = coverage_gaps(&all_seeds);
+	cr_assert_eq(all_seeds.lost, 0, "%" PRIu64 " pages lost (the table "
+		     "above says by which combinations)", all_seeds.lost);
+	cr_assert_eq(gaps, 0, "%u combinations x patterns never checked: "
+		     "a combination not exercised is a failure", gaps);
 }
