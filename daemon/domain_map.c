@@ -273,6 +273,10 @@ static int domain_map_do(struct domain *d, uint64_t iova, uint64_t length,
 	size_t at;
 	int r;
 
+	/* PROTOCOL.md 6.7: the range first */
+	r = domain_check_range(d, iova, length);
+	if (r < 0)
+		return r;
 	if (!(proto_flags & (PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE)))
 		return server_why(srv, -EINVAL, "MAP needs READABLE or "
 				  "WRITEABLE");
@@ -281,9 +285,6 @@ static int domain_map_do(struct domain *d, uint64_t iova, uint64_t length,
 		return server_why(srv, -EOPNOTSUPP, "MAP EXTERNAL: the sim "
 				  "backend has no iommufd a client could map "
 				  "through");
-	r = domain_check_range(d, iova, length);
-	if (r < 0)
-		return r;
 	/* what a uid may make dirtyd build page tables and bitmaps for */
 	mapped = domain_mapped_owned(srv, d->owner);
 	if (length > srv->cfg->max_mapped ||

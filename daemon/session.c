@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* One client: input with credentials, the output slot, events, resume. */
-#define _GNU_SOURCE		/* struct ucred */
+#define _GNU_SOURCE		/* struct ucred, POLLRDHUP */
 #include <errno.h>
 #include <event2/event.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -637,10 +638,36 @@ void park_sub_dropped(struct park *p, struct subscription *sub)
 	list_del_init(&sub->owner_link);
 }
 
+/*
+ * The connection of @token that its client has closed but whose end of
+ * file the loop has not read yet (a client that closes and reconnects at
+ * once): closed now, parked, so that the new connection resumes it.
+ */
+static void session_reap_closed(struct server *srv, uint64_t token, uid_t uid)
+{
+	struct session *old;
+
+	list_for_each_entry(old, &srv->sessions, link) {
+		struct pollfd pfd = { .fd = old->fd, .events = POLLRDHUP };
+
+		if (old->token != token || old->uid != uid)
+			continue;
+		if (poll(&pfd, 1, 0) == 1 &&
+		    pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			log_debug("client pid %d closed; its token is resumed "
+				  "at once", (int)old->pid);
+			session_destroy(old, true);
+		}
+		return;
+	}
+}
+
 bool session_resume(struct session *s, uint64_t token)
 {
 	struct subscription *sub, *tmp;
 	struct park *p;
+
+	session_reap_closed(s->srv, token, s->uid);
 
 	list_for_each_entry(p, &s->srv->parks, link)
 		if (p->token == token && p->uid == s->uid)

@@ -458,3 +458,33 @@ Test(stream_faults, resend)
 	c_close(&c);
 	server_down();
 }
+
+/* A client that closes and at once resumes: dirtyd has not read the old
+ * connection's end of file when the HELLO comes, yet it resumes (5.3,
+ * 8.6), with every page it had not acknowledged. */
+Test(stream_faults, resume_right_after_close)
+{
+	static uint8_t page[NPAGES];
+	struct got g = { .page = page };
+	struct client c;
+	uint32_t dom = setup(&c, PROTO_FEAT_RESUME);
+	uint64_t token = c.token;
+
+	cr_assert_eq(c_ranges(&c, dom, 0, &g, 0), 0);
+	assert_all(&g, "before the close");
+	/* an UNMAP (it waits for a round, the session reads nothing
+	 * meanwhile), then the close: the daemon has not seen it when the
+	 * new connection's HELLO comes */
+	c_op(&c, PROTO_MAP, dom, PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE,
+	     BASE + NPAGES * PG, PG);
+	c_send(&c, &(struct proto_msg){ .type = PROTO_UNMAP, .map = {
+		.domain_id = dom, .iova = BASE + NPAGES * PG, .length = PG } });
+	close(c.fd);
+	c_connect(&c);
+	c_hello(&c, PROTO_FEAT_RESUME, token);
+	cr_assert_eq(c.session_flags, PROTO_SESSION_RESUMED);
+	cr_assert_eq(c.token, token);
+	assert_given_back(&c, dom, g.generation, nwritten, "resumed at once");
+	c_close(&c);
+	server_down();
+}
