@@ -21,9 +21,9 @@ for variant in normal asan; do
 	flags=()
 	if [ $variant = asan ]; then
 		dir=$top/build-asan
-		# the fault test 2 x 15 s: ASan's worth is the code paths
+		# the fault test 2 x 12 s: ASan's worth is the code paths
 		flags=(-DDIRTYD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-		       -DDIRTYD_FAULT_SECONDS=15)
+		       -DDIRTYD_FAULT_SECONDS=12)
 	fi
 	echo "== $variant build ($dir)"
 	cmake -S "$top" -B "$dir" -G "Unix Makefiles" -DDIRTYD_TESTS=ON \
