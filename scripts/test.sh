@@ -21,9 +21,9 @@ for variant in normal asan; do
 	flags=()
 	if [ $variant = asan ]; then
 		dir=$top/build-asan
-		# the fault test 2 x 12 s: ASan's worth is the code paths
+		# the fault test 2 x 10 s: ASan's worth is the code paths
 		flags=(-DDIRTYD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-		       -DDIRTYD_FAULT_SECONDS=12)
+		       -DDIRTYD_FAULT_SECONDS=10)
 	fi
 	echo "== $variant build ($dir)"
 	cmake -S "$top" -B "$dir" -G "Unix Makefiles" -DDIRTYD_TESTS=ON \
@@ -32,7 +32,11 @@ for variant in normal asan; do
 	echo "== $variant tests"
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-	if ! (cd "$dir" && ctest --output-on-failure --timeout 900); then
+	# the outsider's suite once, in the normal build (its malformed
+	# input reaches ASan through fuzz_session)
+	skip=()
+	[ $variant = asan ] && skip=(-LE conformance)
+	if ! (cd "$dir" && ctest --output-on-failure --timeout 900 "${skip[@]}"); then
 		status=1
 	fi
 	# dirtyd must behave the same on every kernel of the matrix: the
@@ -43,13 +47,13 @@ for variant in normal asan; do
 				 sed -E 's/^([0-9]+\.[0-9]+\.[0-9]+).*/\1/'); do
 			echo "== $variant tests on the sim as Linux $release"
 			if ! (cd "$dir" && DIRTYD_SIM_KERNEL=$release \
-			      FAULT_SECONDS=10 \
+			      FAULT_SECONDS=8 \
 			      ctest -L '^sim$' --output-on-failure --timeout 900); then
 				status=1
 			fi
 		done
 	fi
 done
-# libFuzzer on the decoder and on whole sessions, 30 s each (tests/fuzz/)
-scripts/fuzz.sh --time 30 || status=1
+# libFuzzer on the decoder and on whole sessions, 25 s each (tests/fuzz/)
+scripts/fuzz.sh --time 25 || status=1
 exit $status
