@@ -2,6 +2,7 @@
 /* dirtyd.conf(5): the ini parser, the keys, their defaults and checks. */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
@@ -15,6 +16,12 @@
 #include "kernel/sim/kernel.h"
 
 #define LINE_MAX_LEN 4096
+
+/* A uid or gid: what uid_t holds, but never (uid_t)-1, chown(2)'s "leave
+ * it alone" and setuid(2)'s error. */
+_Static_assert(sizeof(uid_t) == sizeof(gid_t) && (uid_t)-1 > 0,
+	       "uid_t and gid_t: the same unsigned type");
+#define ID_MAX ((uint64_t)(uid_t)-1 - 1)
 
 static const char *const log_levels[] = {
 	[LOG_ERR] = "error",
@@ -57,7 +64,15 @@ int config_init(struct config *c)
 	*c = (struct config){
 		.backend = BACKEND_IOMMUFD,
 		.socket_mode = 0660,
+		.socket_gid = (gid_t)-1,
+		.admin_gid = (gid_t)-1,
 		.max_clients = 256,
+		.max_clients_per_uid = 32,
+		.root_clients = CONFIG_ROOT_CLIENTS_AUTO,
+		.hello_timeout = 10,
+		.max_parked = 64,
+		.max_parked_bytes = 4ULL << 30,
+		.max_inflight = 8,
 		.max_subscriptions = 64,
 		.max_domains = 64,
 		.max_mapped = 4ULL << 40,
@@ -249,8 +264,8 @@ static int parse_owner(const char *v, uid_t *out)
 	uint64_t x;
 
 	if (!parse_u64(v, &x)) {
-		if (x >= UINT32_MAX)
-			return -EINVAL;
+		if (x > ID_MAX)
+			return -ERANGE;
 		*out = (uid_t)x;
 		return 0;
 	}
@@ -327,32 +342,69 @@ static int set_daemon(struct config *c, const char *key, const char *v,
 			return bad_value(origin, sec, key, v,
 					 "expected sim or iommufd");
 	} else if (!strcmp(key, "socket")) {
-		if (v[0] != '/' || strlen(v) >= 108)
+		const char *base = strrchr(v, '/');
+
+		if (v[0] != '/' || strlen(v) >= 108 || !base[1] ||
+		    !strcmp(base, "/.") || !strcmp(base, "/.."))
 			return bad_value(origin, sec, key, v, "expected an "
-					 "absolute path of at most 107 bytes");
+					 "absolute path of a file, 2 .. 107 "
+					 "bytes");
 		if ((r = set_string(&c->socket, v)) < 0)
 			return log_error_errno(r, "%s", origin);
 	} else if (!strcmp(key, "socket_group")) {
+		/* resolved by config_check(), after every override */
 		if ((r = set_string(&c->socket_group, v)) < 0)
 			return log_error_errno(r, "%s", origin);
+		snprintf(c->socket_group_origin,
+			 sizeof(c->socket_group_origin), "%s", origin);
 	} else if (!strcmp(key, "socket_mode")) {
-		char *end;
-		unsigned long m;
+		/* octal digits only: no sign, no blank, no overflow */
+		bool octal = *v && strlen(v) <= 11 &&
+			     !v[strspn(v, "01234567")];
+		unsigned long m = octal ? strtoul(v, NULL, 8) : ULONG_MAX;
 
-		errno = 0;
-		m = strtoul(v, &end, 8);
-		if (!*v || *end || errno || m > 0777)
-			return bad_value(origin, sec, key, v,
-					 "expected an octal mode such as 0660");
+		if (m > 0777)
+			return bad_value(origin, sec, key, v, "expected an "
+					 "octal mode, 0000 .. 0777 (such as "
+					 "0660)");
 		c->socket_mode = (unsigned int)m;
 	} else if (!strcmp(key, "admin_group")) {
 		if ((r = set_string(&c->admin_group, v)) < 0)
 			return log_error_errno(r, "%s", origin);
+		snprintf(c->admin_group_origin,
+			 sizeof(c->admin_group_origin), "%s", origin);
 	} else if (!strcmp(key, "max_clients")) {
 		if (parse_uint(v, 65536, &c->max_clients) < 0 ||
 		    !c->max_clients)
 			return bad_value(origin, sec, key, v,
 					 "expected 1 .. 65536");
+	} else if (!strcmp(key, "max_clients_per_uid")) {
+		if (parse_uint(v, 65536, &c->max_clients_per_uid) < 0 ||
+		    !c->max_clients_per_uid)
+			return bad_value(origin, sec, key, v,
+					 "expected 1 .. 65536");
+	} else if (!strcmp(key, "root_clients")) {
+		if (parse_uint(v, 65535, &c->root_clients) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected 0 .. 65536, less than "
+					 "max_clients");
+	} else if (!strcmp(key, "hello_timeout")) {
+		if (parse_uint(v, 3600, &c->hello_timeout) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected seconds, 0 (none) .. 3600");
+	} else if (!strcmp(key, "max_parked")) {
+		if (parse_uint(v, 65536, &c->max_parked) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected 0 (no resume) .. 65536");
+	} else if (!strcmp(key, "max_parked_bytes")) {
+		if (parse_size(v, &c->max_parked_bytes) < 0)
+			return bad_value(origin, sec, key, v,
+					 "expected a size (e.g. 1g, 256m)");
+	} else if (!strcmp(key, "max_inflight")) {
+		if (parse_uint(v, 4096, &c->max_inflight) < 0 ||
+		    !c->max_inflight)
+			return bad_value(origin, sec, key, v,
+					 "expected 1 .. 4096");
 	} else if (!strcmp(key, "max_subscriptions")) {
 		if (parse_uint(v, 65536, &c->max_subscriptions) < 0 ||
 		    !c->max_subscriptions)
@@ -367,8 +419,8 @@ static int set_daemon(struct config *c, const char *key, const char *v,
 		if (parse_size(v, &c->max_mapped) < 0 || !c->max_mapped ||
 		    c->max_mapped % 4096)
 			return bad_value(origin, sec, key, v,
-					 "expected a size, a multiple of 4096 "
-					 "(e.g. 4t, 512g)");
+					 "expected a size, a multiple of 4096, "
+					 "4k .. 2^64 - 4k (e.g. 4t, 512g)");
 	} else if (!strcmp(key, "workers")) {
 		if (parse_uint(v, 1024, &c->workers) < 0)
 			return bad_value(origin, sec, key, v,
@@ -456,14 +508,15 @@ static int set_guest(struct guest_config *g, const char *key, const char *v,
 		strcpy(g->device, v);
 	} else if (!strcmp(key, "size")) {
 		if (parse_size(v, &g->size) < 0 || !g->size ||
-		    g->size % 4096)
+		    g->size % 4096 || g->size > (1ULL << 48))
 			return bad_value(origin, sec, key, v, "expected a "
-					 "non-zero multiple of 4 KiB, such "
+					 "multiple of 4 KiB, 4k .. 256t, such "
 					 "as 16G");
 	} else if (!strcmp(key, "iova")) {
-		if (parse_size(v, &g->iova) < 0 || g->iova % 4096)
-			return bad_value(origin, sec, key, v,
-					 "expected a multiple of 4 KiB");
+		if (parse_size(v, &g->iova) < 0 || g->iova % 4096 ||
+		    g->iova >= (1ULL << 48))
+			return bad_value(origin, sec, key, v, "expected a "
+					 "multiple of 4 KiB, 0 .. 256t - 4k");
 	} else if (!strcmp(key, "tracking")) {
 		if (parse_bool(v, &g->tracking) < 0)
 			return bad_value(origin, sec, key, v,
@@ -473,9 +526,14 @@ static int set_guest(struct guest_config *g, const char *key, const char *v,
 			return bad_value(origin, sec, key, v,
 					 "expected yes or no");
 	} else if (!strcmp(key, "owner")) {
-		if (parse_owner(v, &g->owner) < 0)
-			return bad_value(origin, sec, key, v,
-					 "expected a uid or a user name");
+		char want[64];
+		int r = parse_owner(v, &g->owner);
+
+		snprintf(want, sizeof(want), "expected a user name or a uid, "
+			 "0 .. %" PRIu64, ID_MAX);
+		if (r < 0)
+			return bad_value(origin, sec, key, v, r == -ENOENT ?
+					 "no such user" : want);
 	} else if (!strcmp(key, "dma")) {
 		size_t i;
 
@@ -491,8 +549,9 @@ static int set_guest(struct guest_config *g, const char *key, const char *v,
 					 "hotset");
 	} else if (!strcmp(key, "dma_rate")) {
 		if (parse_u64(v, &g->dma_rate) < 0)
-			return bad_value(origin, sec, key, v,
-					 "expected pages per second");
+			return bad_value(origin, sec, key, v, "expected pages "
+					 "per second, 0 (unthrottled) .. "
+					 "2^64 - 1");
 	} else if (!strcmp(key, "dma_threads")) {
 		if (parse_uint(v, DMA_LOAD_MAX_THREADS, &g->dma_threads) < 0 ||
 		    !g->dma_threads)
@@ -500,17 +559,17 @@ static int set_guest(struct guest_config *g, const char *key, const char *v,
 					 "expected 1 .. 64");
 	} else if (!strcmp(key, "cluster_pages")) {
 		if (parse_u64(v, &x) < 0 || !x || x > UINT32_MAX)
-			return bad_value(origin, sec, key, v,
-					 "expected a positive page count");
+			return bad_value(origin, sec, key, v, "expected a "
+					 "page count, 1 .. 4294967295");
 		g->cluster_pages = (uint32_t)x;
 	} else if (!strcmp(key, "hot_pages")) {
 		if (parse_u64(v, &g->hot_pages) < 0 || !g->hot_pages)
-			return bad_value(origin, sec, key, v,
-					 "expected a positive page count");
+			return bad_value(origin, sec, key, v, "expected a "
+					 "page count, 1 .. 2^64 - 1");
 	} else if (!strcmp(key, "seed")) {
 		if (parse_u64(v, &g->seed) < 0)
-			return bad_value(origin, sec, key, v,
-					 "expected an integer");
+			return bad_value(origin, sec, key, v, "expected an "
+					 "integer, 0 .. 2^64 - 1");
 	} else {
 		return log_error_errno(-EINVAL, "%s: unknown key '%s' in "
 				       "section [%s]", origin, key, sec);
@@ -672,6 +731,34 @@ int config_set_arg(struct config *c, const char *arg)
 	       -EINVAL : 0;
 }
 
+/* The guests are created as their owner's domains at start: within
+ * max_domains and max_mapped, as a client's would be (domain.c). */
+static int guest_check_quota(const struct config *c, size_t i)
+{
+	const struct guest_config *g = &c->guests[i];
+	unsigned int n = 0;
+	uint64_t mapped = 0;
+
+	for (size_t k = 0; k <= i; k++) {
+		if (c->guests[k].owner != g->owner)
+			continue;
+		n++;
+		mapped += c->guests[k].size;	/* each at most 2^48 */
+	}
+	if (n > c->max_domains)
+		return log_error_errno(-EINVAL, "%s: [guest %s]: uid %u's "
+				       "guests are more than max_domains = %u "
+				       "domains", g->origin, g->name,
+				       (unsigned int)g->owner, c->max_domains);
+	if (mapped > c->max_mapped)
+		return log_error_errno(-EINVAL, "%s: [guest %s]: uid %u's "
+				       "guests map %" PRIu64 " bytes, more "
+				       "than max_mapped = %" PRIu64, g->origin,
+				       g->name, (unsigned int)g->owner, mapped,
+				       c->max_mapped);
+	return 0;
+}
+
 static int guest_check(const struct config *c, size_t i)
 {
 	const struct guest_config *g = &c->guests[i];
@@ -712,11 +799,73 @@ static int guest_check(const struct config *c, size_t i)
 	    g->cluster_pages > g->size / DMA_LOAD_PAGE_SIZE)
 		return log_error_errno(-EINVAL, "%s: [guest %s]: cluster_pages "
 				       "exceeds the guest's pages", o, n);
+	return guest_check_quota(c, i);
+}
+
+/*
+ * socket_group, admin_group: decimal digits are a gid, 0 .. ID_MAX;
+ * anything else names a group that must exist.  NULL: none, (gid_t)-1.
+ */
+static int resolve_group(const char *key, const char *name,
+			 const char *origin, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	char want[64], *buf = NULL;
+	size_t size = 1024;
+	uint64_t x;
+	int r;
+
+	*gid = (gid_t)-1;
+	if (!name)
+		return 0;
+	if (!name[strspn(name, "0123456789")]) {
+		errno = 0;
+		x = strtoull(name, NULL, 10);
+		snprintf(want, sizeof(want), "expected a group name or a gid, "
+			 "0 .. %" PRIu64, ID_MAX);
+		if (errno || x > ID_MAX)
+			return bad_value(origin, "daemon", key, name, want);
+		*gid = (gid_t)x;
+		return 0;
+	}
+	do {
+		char *b = realloc(buf, size *= 4);
+
+		if (!b) {
+			r = ENOMEM;
+			break;
+		}
+		buf = b;
+		r = getgrnam_r(name, &gr, buf, size, &res);
+	} while (r == ERANGE && size < (16U << 20));
+	if (!r && res)
+		*gid = res->gr_gid;
+	free(buf);
+	if (r)
+		return log_error_errno(-r, "%s: [daemon] %s = '%s': looking "
+				       "the group up failed", origin, key,
+				       name);
+	if (!res)
+		return bad_value(origin, "daemon", key, name,
+				 "no such group");
+	if (*gid == (gid_t)-1)
+		return bad_value(origin, "daemon", key, name,
+				 "the group's gid is (gid_t)-1");
 	return 0;
 }
 
-int config_check(const struct config *c)
+int config_check(struct config *c)
 {
+	if (resolve_group("socket_group", c->socket_group,
+			  c->socket_group_origin, &c->socket_gid) < 0 ||
+	    resolve_group("admin_group", c->admin_group,
+			  c->admin_group_origin, &c->admin_gid) < 0)
+		return -EINVAL;
+	if (c->root_clients != CONFIG_ROOT_CLIENTS_AUTO &&
+	    c->root_clients >= c->max_clients)
+		return log_error_errno(-EINVAL, "root_clients = %u must be "
+				       "less than max_clients = %u",
+				       c->root_clients, c->max_clients);
 	for (size_t i = 0; i < c->n_guests; i++) {
 		int r = guest_check(c, i);
 

@@ -49,7 +49,19 @@ struct config {
 	char *socket_group;		/* NULL: leave the group alone */
 	unsigned int socket_mode;
 	char *admin_group;		/* NULL: only root administers */
+	/* config_check(): the groups' gids, (gid_t)-1 for none */
+	gid_t socket_gid;
+	gid_t admin_gid;
+	char socket_group_origin[128];	/* where each was set */
+	char admin_group_origin[128];
 	unsigned int max_clients;
+	unsigned int max_clients_per_uid;	/* root exempt */
+	unsigned int root_clients;	/* of max_clients, only root's */
+#define CONFIG_ROOT_CLIENTS_AUTO (~0u)	/* max_clients / 16 */
+	unsigned int hello_timeout;	/* seconds to a HELLO; 0: none */
+	unsigned int max_parked;	/* closed sessions kept, per uid */
+	uint64_t max_parked_bytes;	/* what they hold, per uid */
+	unsigned int max_inflight;	/* generations, per subscription */
 	unsigned int max_subscriptions;	/* per client */
 	unsigned int max_domains;	/* per uid */
 	uint64_t max_mapped;		/* bytes, all domains of a uid */
@@ -68,6 +80,13 @@ struct config {
 	size_t n_guests;
 	struct guest_config *guests;
 };
+
+/** config_root_clients() - the connections kept for root. */
+static inline unsigned int config_root_clients(const struct config *c)
+{
+	return c->root_clients == CONFIG_ROOT_CLIENTS_AUTO ?
+	       c->max_clients / 16 : c->root_clients;
+}
 
 /** config_init() - every key at its default. */
 int config_init(struct config *c);
@@ -92,8 +111,14 @@ int config_set(struct config *c, const char *section, const char *key,
  */
 int config_set_arg(struct config *c, const char *arg);
 
-/** config_check() - consistency across keys (guests name sim devices). */
-int config_check(const struct config *c);
+/**
+ * config_check() - every check the configuration needs beyond one key's
+ * syntax: consistency across keys (guests name sim devices), socket_group
+ * and admin_group resolved to gids (into socket_gid, admin_gid).  Both
+ * --check-config and a real start call it; a start never rejects what it
+ * accepted.
+ */
+int config_check(struct config *c);
 
 /** config_log_level_name() - "info", ... for @level. */
 const char *config_log_level_name(int level);

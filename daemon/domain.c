@@ -66,9 +66,14 @@ uint64_t domain_mapped_owned(struct server *srv, uid_t uid)
 	struct domain *d;
 	uint64_t n = 0;
 
-	list_for_each_entry(d, &srv->domains, link)
-		if (!d->dying && d->owner == uid)
-			n += d->mapped_bytes;
+	list_for_each_entry(d, &srv->domains, link) {
+		if (d->dying || d->owner != uid)
+			continue;
+		n += d->mapped_bytes;
+		/* unmapped ranges still held cost bitmaps as mappings do */
+		for (size_t i = 0; i < d->nretired; i++)
+			n += d->retired[i].length;
+	}
 	return n;
 }
 
@@ -140,6 +145,21 @@ static uint64_t domain_max_leaf(const struct domain *d)
 	return leaf > d->page_size ? leaf : d->page_size;
 }
 
+/* A device the backend would not bind: the reason it gave, if any
+ * (backend_why()); a name it does not know is ENOENT, whatever the cause. */
+static int bind_why(struct server *srv, const char *device, int r)
+{
+	const char *why = backend_why();
+
+	if (r == -ENOENT || r == -ENODEV)
+		return server_why(srv, -ENOENT, "no device named %s%s%s%s",
+				  device, why ? " (" : "", why ? why : "",
+				  why ? ")" : "");
+	return server_why(srv, r, "binding device %s failed: %s", device,
+			  why ? why : strerror(-r));
+}
+
+
 int domain_create(struct server *srv, uid_t owner, const char *device,
 		  uint32_t flags, struct domain **out)
 {
@@ -189,14 +209,8 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		ci->dev_id = dev->dev_id;
 		state_commit(srv);
 	}
-	if (r == -ENOENT || r == -ENODEV) {
-		server_why(srv, -ENOENT, "no device named %s", device);
-		r = -ENOENT;
-		goto fail_dev;
-	}
 	if (r < 0) {
-		server_why(srv, r, "binding device %s failed: %s", device,
-			   strerror(-r));
+		r = bind_why(srv, device, r);
 		goto fail_dev;
 	}
 	list_add_tail(&dev->link, &d->devices);
@@ -379,11 +393,7 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 	if (r < 0) {
 		free(dev);
 		state_intent_end(d);
-		if (r == -ENOENT || r == -ENODEV)
-			return server_why(srv, -ENOENT, "no device named %s",
-					  device);
-		return server_why(srv, r, "binding device %s failed: %s",
-				  device, strerror(-r));
+		return bind_why(srv, device, r);
 	}
 	r = backend_device_get_hw_info(b, dev->dev_id, &info);
 	if (r < 0) {

@@ -153,7 +153,8 @@ struct domain *domain_of_device(struct server *srv, const char *name,
 				struct domain_device **dev);
 /** domain_count_owned() - live domains of @uid. */
 unsigned int domain_count_owned(struct server *srv, uid_t uid);
-/** domain_mapped_owned() - bytes mapped by every live domain of @uid. */
+/** domain_mapped_owned() - bytes mapped by every live domain of @uid,
+ *  with the unmapped ranges they still hold (max_mapped). */
 uint64_t domain_mapped_owned(struct server *srv, uid_t uid);
 /** domain_status() - PROTO_DOMAIN_* bits. */
 uint32_t domain_status(const struct domain *d);

@@ -18,7 +18,6 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "daemon/access.h"
 #include "daemon/config.h"
 #include "daemon/device.h"
 #include "daemon/domain.h"
@@ -374,10 +373,10 @@ int main(int argc, char **argv)
 		config_release(&cfg);
 		return EXIT_SUCCESS;
 	}
-	if (access_init(&srv) < 0) {
-		config_release(&cfg);
-		return EXIT_CONFIG;
-	}
+	/* config_check() resolved admin_group for --check-config and a start
+	 * alike: nothing about the configuration is refused after this */
+	srv.has_admin_gid = cfg.admin_gid != (gid_t)-1;
+	srv.admin_gid = cfg.admin_gid;
 
 	if (state_take_fds(&srv, &srv.activated_fd) < 0 ||
 	    open_backend(&srv) < 0)

@@ -118,7 +118,7 @@ static int req_hello(struct session *s, struct domain *d,
 	}
 	if ((s->features & PROTO_FEAT_RESUME) && !s->token)
 		s->token = new_token();
-	s->hello = true;
+	session_hello_done(s);
 	log_debug("client pid %d uid %u: HELLO %u.%u, features 0x%" PRIx64
 		  "%s", (int)s->pid, (unsigned)s->uid, m->hello.major,
 		  m->hello.minor, s->features,
@@ -575,6 +575,15 @@ static int req_get_ranges(struct session *s, struct domain *d,
 	if (r < 0 && r != -ENOENT)
 		return server_why(s->srv, r, "requeueing failed: %s",
 				  strerror(-r));
+	/* max_inflight with the new one: the oldest go back to pending */
+	r = subscriber_set_trim(&sub->set, s->srv->cfg->max_inflight - 1);
+	if (r < 0)
+		return server_why(s->srv, r, "requeueing failed: %s",
+				  strerror(-r));
+	if (r)
+		log_debug("client pid %d: %d unacknowledged generations of "
+			  "domain %u back to pending (max_inflight %u)",
+			  (int)s->pid, r, d->id, s->srv->cfg->max_inflight);
 	r = subscriber_set_take(&sub->set, d->generation, &gen);
 	if (r < 0)
 		return server_why(s->srv, r, "collecting the ranges failed: %s",

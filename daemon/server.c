@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,9 +82,8 @@ static void server_on_accept(evutil_socket_t lfd, short what, void *arg)
 		}
 		return;
 	}
-	if (srv->nsessions >= srv->cfg->max_clients) {
-		snprintf(text, sizeof(text), "too many clients (max %u)",
-			 srv->cfg->max_clients);
+	r = session_admit(srv, fd, text, sizeof(text));
+	if (r == -EUSERS) {
 		log_notice("refusing a client: %s", text);
 		server_refuse(srv, fd, EUSERS, text);
 		return;
@@ -122,127 +120,236 @@ static int server_take_activated(struct server *srv, int fd)
 	return 0;
 }
 
-/* mkdir -p, 0755 for what we create. */
-static int mkdir_parents(const char *path)
+/*
+ * Our own socket (no socket activation), made without ever following a
+ * link that someone else could have planted, nor trusting a directory
+ * that someone else could change (dirtyd(8), "The socket"):
+ *
+ *  - the socket's directory is opened once (created, mode 0755, where
+ *    missing) and must belong to root (or to our euid) and be writable by
+ *    no one else, sticky or not; every step below is relative to that
+ *    descriptor;
+ *  - the socket is bound, given its mode and group and made to listen in
+ *    a private directory (mkdtemp: mode 0700, ours) that no one else can
+ *    enter, then rename(2)d onto its name: rename replaces a symbolic link
+ *    at the name, never what it points to; the private directory goes.
+ *
+ * Binding and creating inside a directory held by descriptor goes through
+ * /proc/self/fd/N/, which also keeps the address short.
+ */
+#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
+
+/* Open directory @path, creating what is missing with mode 0755. */
+static int socket_dir_open(const char *path, int *out)
 {
-	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char *p;
+	char buf[SUN_PATH_SIZE], done[SUN_PATH_SIZE] = "";
+	char *comp, *save = NULL;
+	int fd, nfd, r;
 
 	snprintf(buf, sizeof(buf), "%s", path);
-	p = strrchr(buf, '/');
-	if (!p || p == buf)
-		return 0;
-	*p = '\0';
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return log_error_errno(-errno, "opening / failed");
+	for (comp = strtok_r(buf, "/", &save); comp;
+	     comp = strtok_r(NULL, "/", &save)) {
+		strcat(done, "/");
+		strcat(done, comp);
+		nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (nfd < 0 && errno == ENOENT &&
+		    mkdirat(fd, comp, 0755) == 0) {
+			/* ours: 0755 whatever the umask, and never a link
+			 * put in its place */
+			nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY |
+				     O_NOFOLLOW | O_CLOEXEC);
+			if (nfd >= 0 && fchmod(nfd, 0755) < 0) {
+				r = log_error_errno(-errno, "chmod 0755 %s "
+						    "failed", done);
+				close(nfd);
+				close(fd);
+				return r;
+			}
+			if (nfd >= 0)
+				log_info("created the directory %s", done);
+		}
+		if (nfd < 0) {
+			r = log_error_errno(-errno, "creating or opening the "
+					    "directory %s failed", done);
+			close(fd);
+			return r;
+		}
+		close(fd);
+		fd = nfd;
 	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
+	*out = fd;
 	return 0;
 }
 
-/* A socket file at @sa: remove it if nothing listens on it. */
-static int server_clear_stale(const struct sockaddr_un *sa)
+/* Nobody but root (or we) may add, remove or rename its entries. */
+static int socket_dir_check(int dfd, const char *dir)
 {
+	struct stat st;
+	char also[48] = "";
+
+	if (fstat(dfd, &st) < 0)
+		return log_error_errno(-errno, "stat %s failed", dir);
+	if ((st.st_uid == 0 || st.st_uid == geteuid()) &&
+	    !(st.st_mode & (S_IWGRP | S_IWOTH)))
+		return 0;
+	if (geteuid())
+		snprintf(also, sizeof(also), " (or by uid %u, dirtyd's)",
+			 (unsigned int)geteuid());
+	return log_error_errno(-EPERM, "refusing the socket directory %s: "
+			       "owner uid %u, mode %04o; it must be owned by "
+			       "root%s and not writable by group or others",
+			       dir, (unsigned int)st.st_uid,
+			       (unsigned int)(st.st_mode & 07777), also);
+}
+
+/* What is at the socket's name: nothing, a stale socket (removed), a
+ * symbolic link (left for rename() to replace), or a refusal. */
+static int socket_clear_stale(int dfd, const char *base, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	int fd, r;
 
-	if (lstat(sa->sun_path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return log_error_errno(-errno, "stat %s failed", path);
+	}
+	if (S_ISLNK(st.st_mode)) {
+		log_warning("%s is a symbolic link: replacing the link, not "
+			    "following it", path);
+		return 0;
+	}
 	if (!S_ISSOCK(st.st_mode))
 		return log_error_errno(-EEXIST, "%s exists and is not a "
-				       "socket; not touching it", sa->sun_path);
+				       "socket; not touching it", path);
+	/* a socket: does anything listen on it? */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+		return log_error_errno(-errno, "socket() failed");
+	r = connect(fd, (const struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
 	if (r == 0)
 		return log_error_errno(-EADDRINUSE, "another daemon listens "
-				       "on %s", sa->sun_path);
+				       "on %s", path);
 	if (errno != ECONNREFUSED && errno != ENOENT)
-		return log_error_errno(-errno, "probing %s failed",
-				       sa->sun_path);
-	if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+		return log_error_errno(-errno, "probing %s failed", path);
+	if (unlinkat(dfd, base, 0) < 0 && errno != ENOENT)
 		return log_error_errno(-errno, "removing the stale socket %s "
-				       "failed", sa->sun_path);
-	log_info("removed the stale socket %s", sa->sun_path);
+				       "failed", path);
+	log_info("removed the stale socket %s", path);
+	return 0;
+}
+
+/* Bind, chmod, chgrp and listen on @fd as @name inside private @pfd. */
+static int socket_make(const struct config *cfg, int fd, int pfd,
+		       const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s",
+		 pfd, name);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return log_error_errno(-errno, "binding %s failed (in a "
+				       "private directory, through "
+				       "/proc/self/fd)", cfg->socket);
+	/* nobody else can enter @pfd: nothing here is anyone else's link */
+	if (fchmodat(pfd, name, cfg->socket_mode, 0) < 0)
+		return log_error_errno(-errno, "chmod %04o %s failed",
+				       cfg->socket_mode, cfg->socket);
+	if (cfg->socket_gid != (gid_t)-1 &&
+	    fchownat(pfd, name, (uid_t)-1, cfg->socket_gid,
+		     AT_SYMLINK_NOFOLLOW) < 0)
+		return log_error_errno(-errno, "chgrp %u %s failed",
+				       (unsigned int)cfg->socket_gid,
+				       cfg->socket);
+	if (listen(fd, SOMAXCONN) < 0)
+		return log_error_errno(-errno, "listen() on %s failed",
+				       cfg->socket);
 	return 0;
 }
 
 static int server_bind(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
+	char dir[SUN_PATH_SIZE], priv[64];
+	const char *base, *name = "dirtyd.sock";
+	int dfd = -1, pfd = -1, fd = -1, r;
+	bool made = false;
+	size_t plen;
 
-	if (strlen(cfg->socket) >= sizeof(sa.sun_path))
+	if (strlen(cfg->socket) >= SUN_PATH_SIZE)
 		return log_error_errno(-ENAMETOOLONG, "socket path %s is too "
 				       "long", cfg->socket);
-	strcpy(sa.sun_path, cfg->socket);
-	r = mkdir_parents(cfg->socket);
-	if (r < 0)
-		return log_error_errno(r, "creating the directory of %s failed",
-				       cfg->socket);
-	r = server_clear_stale(&sa);
+	snprintf(dir, sizeof(dir), "%s", cfg->socket);
+	*strrchr(dir, '/') = '\0';	/* config.c: absolute, a file's */
+	base = cfg->socket + strlen(dir) + 1;
+	r = socket_dir_open(*dir ? dir : "/", &dfd);
 	if (r < 0)
 		return r;
+	r = socket_dir_check(dfd, *dir ? dir : "/");
+	if (r < 0)
+		goto out;
+	r = socket_clear_stale(dfd, base, cfg->socket);
+	if (r < 0)
+		goto out;
+	plen = (size_t)snprintf(priv, sizeof(priv), "/proc/self/fd/%d/",
+				dfd);
+	strcat(priv, ".dirtyd-bind.XXXXXX");
+	if (!mkdtemp(priv)) {
+		r = log_error_errno(-errno, "creating a private directory in "
+				    "%s failed (through /proc/self/fd)",
+				    *dir ? dir : "/");
+		goto out;
+	}
+	made = true;
+	pfd = openat(dfd, priv + plen, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+		     O_CLOEXEC);
+	if (pfd < 0) {
+		r = log_error_errno(-errno, "opening the private directory "
+				    "%s/%s failed", dir, priv + plen);
+		goto out;
+	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
-	if (fd < 0)
-		return log_error_errno(-errno, "socket() failed");
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = log_error_errno(-errno, "binding %s failed", cfg->socket);
-		goto fail;
+	if (fd < 0) {
+		r = log_error_errno(-errno, "socket() failed");
+		goto out;
+	}
+	r = socket_make(cfg, fd, pfd, name);
+	if (r < 0)
+		goto out;
+	/* rename(2) replaces a symbolic link itself, never its target */
+	if (renameat(pfd, name, dfd, base) < 0) {
+		r = log_error_errno(-errno, "moving the socket onto %s failed",
+				    cfg->socket);
+		goto out;
 	}
 	srv->listen_bound = true;
 	srv->listen_fd = fd;
-	if (chmod(cfg->socket, cfg->socket_mode) < 0) {
-		r = log_error_errno(-errno, "chmod %o %s failed",
-				    cfg->socket_mode, cfg->socket);
-		goto fail;
+	fd = -1;
+	if (cfg->socket_gid != (gid_t)-1)
+		log_info("listening on %s (mode %04o, group %u)", cfg->socket,
+			 cfg->socket_mode, (unsigned int)cfg->socket_gid);
+	else
+		log_info("listening on %s (mode %04o)", cfg->socket,
+			 cfg->socket_mode);
+out:
+	if (pfd >= 0) {
+		unlinkat(pfd, name, 0);	/* only after a failure */
+		close(pfd);
 	}
-	if (cfg->socket_group) {
-		struct group gr, *res = NULL;
-		char buf[16384];
-		char *end;
-		unsigned long gid = strtoul(cfg->socket_group, &end, 10);
-
-		if (*end) {
-			r = getgrnam_r(cfg->socket_group, &gr, buf, sizeof(buf),
-				       &res);
-			if (r || !res) {
-				r = log_error_errno(r ? -r : -ENOENT,
-						    "socket_group %s: no such "
-						    "group", cfg->socket_group);
-				goto fail;
-			}
-			gid = res->gr_gid;
-		}
-		if (chown(cfg->socket, (uid_t)-1, (gid_t)gid) < 0) {
-			r = log_error_errno(-errno, "chgrp %s %s failed",
-					    cfg->socket_group, cfg->socket);
-			goto fail;
-		}
-	}
-	if (listen(fd, SOMAXCONN) < 0) {
-		r = log_error_errno(-errno, "listen() on %s failed",
-				    cfg->socket);
-		goto fail;
-	}
-	log_info("listening on %s", cfg->socket);
-	return 0;
-fail:
-	srv->listen_fd = -1;
-	close(fd);
-	if (srv->listen_bound)
-		unlink(cfg->socket);
-	srv->listen_bound = false;
+	if (made && unlinkat(dfd, priv + plen, AT_REMOVEDIR) < 0 &&
+	    errno != ENOENT)
+		log_warning_errno(-errno, "removing the private directory "
+				  "%s/%s failed", dir, priv + plen);
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
 	return r;
 }
 

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE		/* struct ucred, POLLRDHUP */
 #include <errno.h>
 #include <event2/event.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -418,6 +419,73 @@ static void session_on_read(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------ life */
 
+int session_admit(struct server *srv, int fd, char *why, size_t len)
+{
+	const struct config *cfg = srv->cfg;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	unsigned int mine = 0;
+	struct session *s;
+
+	if (srv->nsessions >= cfg->max_clients) {
+		snprintf(why, len, "too many clients (max %u)",
+			 cfg->max_clients);
+		return -EUSERS;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+		return -errno;
+	if (!cred.uid)
+		return 0;	/* root: the whole pool */
+	if (srv->nsessions >= cfg->max_clients - config_root_clients(cfg)) {
+		snprintf(why, len, "the last %u of max_clients %u connections "
+			 "are kept for root (root_clients)",
+			 config_root_clients(cfg), cfg->max_clients);
+		return -EUSERS;
+	}
+	list_for_each_entry(s, &srv->sessions, link)
+		mine += s->uid == cred.uid;
+	if (mine >= cfg->max_clients_per_uid) {
+		snprintf(why, len, "uid %u has %u connections already "
+			 "(max_clients_per_uid)", (unsigned int)cred.uid,
+			 mine);
+		return -EUSERS;
+	}
+	return 0;
+}
+
+void session_hello_done(struct session *s)
+{
+	s->hello = true;
+	if (s->hello_timer)
+		event_del(s->hello_timer);
+}
+
+/* No HELLO in time: a connection that says nothing holds no slot. */
+static void session_on_hello_timeout(evutil_socket_t fd, short what,
+				     void *arg)
+{
+	struct session *s = arg;
+	char text[96];
+	uint8_t buf[PROTO_HEADER_SIZE + 8 + sizeof(text)];
+	int n;
+
+	if (s->hello)
+		return;
+	snprintf(text, sizeof(text), "no HELLO within %u s (hello_timeout); "
+		 "closing", s->srv->cfg->hello_timeout);
+	n = proto_encode(&(struct proto_msg){
+		.type = PROTO_ERROR,
+		.error = { .err = ETIMEDOUT, .text = text,
+			   .text_len = strlen(text) },
+	}, buf, sizeof(buf));
+	if (!s->out_len && n > 0)
+		(void)send(s->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	log_debug("client pid %d uid %u: no HELLO within %u s; closed",
+		  (int)s->pid, (unsigned int)s->uid,
+		  s->srv->cfg->hello_timeout);
+	session_destroy(s, false);
+}
+
 int session_new(struct server *srv, int fd)
 {
 	struct ucred cred;
@@ -454,6 +522,21 @@ int session_new(struct server *srv, int fd)
 		free(s->out);
 		free(s);
 		return -ENOMEM;
+	}
+	if (srv->cfg->hello_timeout) {
+		struct timeval tv = { .tv_sec = srv->cfg->hello_timeout };
+
+		s->hello_timer = event_new(srv->base, -1, 0,
+					   session_on_hello_timeout, s);
+		if (!s->hello_timer || event_add(s->hello_timer, &tv)) {
+			if (s->hello_timer)
+				event_free(s->hello_timer);
+			event_free(s->ev_read);
+			event_free(s->ev_write);
+			free(s->out);
+			free(s);
+			return -ENOMEM;
+		}
 	}
 	s->admin = access_peer_is_admin(srv, fd, s->uid, s->gid);
 	list_add_tail(&s->link, &srv->sessions);
@@ -515,6 +598,52 @@ struct park *park_restore(struct server *srv, uint64_t token, uid_t uid)
 	return p;
 }
 
+/* What the subscriptions of a session (or a park) hold. */
+static uint64_t subs_bytes(struct list_head *subs)
+{
+	struct subscription *sub;
+	uint64_t n = 0;
+
+	list_for_each_entry(sub, subs, owner_link)
+		n += subscriber_set_memory(&sub->set);
+	return n;
+}
+
+/*
+ * Room for one more park of @uid holding @bytes: its oldest parks are
+ * dropped until it has fewer than max_parked and they hold at most
+ * max_parked_bytes with it.  false if even none would leave room.
+ */
+static bool park_make_room(struct server *srv, uid_t uid, uint64_t bytes)
+{
+	const struct config *cfg = srv->cfg;
+
+	if (!cfg->max_parked || bytes > cfg->max_parked_bytes)
+		return false;
+	for (;;) {
+		struct park *p, *oldest = NULL;
+		unsigned int n = 0;
+		uint64_t held = 0;
+
+		list_for_each_entry(p, &srv->parks, link) {
+			if (p->uid != uid)
+				continue;
+			if (!oldest)
+				oldest = p;	/* parks are kept in order */
+			n++;
+			held += subs_bytes(&p->subs);
+		}
+		if (n < cfg->max_parked && held + bytes <= cfg->max_parked_bytes)
+			return true;
+		log_notice("uid %u keeps %u closed sessions holding %" PRIu64
+			   " bytes (max_parked %u, max_parked_bytes %" PRIu64
+			   "): its oldest is dropped; its token gets "
+			   "STATE_LOST", (unsigned int)uid, n, held,
+			   cfg->max_parked, cfg->max_parked_bytes);
+		park_drop(oldest);
+	}
+}
+
 /* Keep @s's subscriptions for a resume; false if that cannot be. */
 static bool session_park(struct session *s)
 {
@@ -522,6 +651,16 @@ static bool session_park(struct session *s)
 	struct timeval tv = { .tv_sec = srv->cfg->resume_grace };
 	struct subscription *sub, *tmp;
 	struct park *p;
+	uint64_t bytes = subs_bytes(&s->subs);
+
+	if (!park_make_room(srv, s->uid, bytes)) {
+		log_notice("client pid %d uid %u closed; its subscriptions "
+			   "hold %" PRIu64 " bytes, over max_parked_bytes %"
+			   PRIu64 " (or max_parked is 0): not kept",
+			   (int)s->pid, (unsigned int)s->uid, bytes,
+			   srv->cfg->max_parked_bytes);
+		return false;
+	}
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -578,6 +717,8 @@ static void session_destroy(struct session *s, bool may_park)
 		}
 	}
 	session_close_out_fds(s);
+	if (s->hello_timer)
+		event_free(s->hello_timer);
 	event_free(s->ev_read);
 	event_free(s->ev_write);
 	close(s->fd);

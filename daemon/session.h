@@ -80,6 +80,7 @@ struct session {
 	int fd;
 	struct event *ev_read;
 	struct event *ev_write;
+	struct event *hello_timer;	/* until HELLO (hello_timeout) */
 	bool reading, writing;		/* events currently added */
 
 	/* the peer, at connect time (SO_PEERCRED) */
@@ -152,6 +153,14 @@ struct session_async *session_async_new(struct session *s);
 void session_async_reply(struct session_async *a, const struct proto_msg *m);
 void session_async_error(struct session_async *a, int err, const char *fmt,
 			 ...) __attribute__((format(printf, 3, 4)));
+/**
+ * session_admit() - may the client just accepted on @fd connect?  0, or
+ * -EUSERS with the reason in @why: max_clients, the root_clients kept for
+ * root, max_clients_per_uid (root is exempt from the last two).
+ */
+int session_admit(struct server *srv, int fd, char *why, size_t len);
+/** session_hello_done() - HELLO was accepted: hello_timeout is off. */
+void session_hello_done(struct session *s);
 /** session_stream_end() - the stream is over, @whole or not: its end
  *  hook runs once. */
 void session_stream_end(struct session *s, bool whole);

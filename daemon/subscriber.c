@@ -462,6 +462,28 @@ int subscriber_set_requeue(struct subscriber_set *s, uint64_t gen)
 	return 0;
 }
 
+int subscriber_set_trim(struct subscriber_set *s, unsigned int keep)
+{
+	unsigned int n = 0, back = 0;
+	int r;
+
+	for (const struct subscriber_gen *g = s->inflight; g; g = g->next)
+		n++;
+	while (n > keep) {
+		struct subscriber_gen *g = s->inflight;
+
+		r = gen_requeue(s, g);
+		if (r < 0)
+			return r;
+		s->inflight = g->next;
+		gen_free(g);
+		n--;
+		back++;
+	}
+	flight_settle(s);
+	return (int)back;
+}
+
 uint64_t subscriber_set_pending_pages(const struct subscriber_set *s)
 {
 	uint64_t n = 0;
@@ -547,25 +569,67 @@ bool subscriber_set_holds(const struct subscriber_set *s, uint64_t iova,
 
 /* Copy every set bit of @from (laid out by @old) that has a place in
  * @layout to that place in @to. */
+/* 64 bits of @src from bit @bit on (bits past the caller's end may be
+ * anything: the caller masks them). */
+static uint64_t bits_get64(const uint64_t *src, uint64_t bit, uint64_t nw)
+{
+	uint64_t w = bit / 64, sh = bit % 64;
+	uint64_t v = __atomic_load_n(&src[w], __ATOMIC_RELAXED) >> sh;
+
+	if (sh && w + 1 < nw)
+		v |= __atomic_load_n(&src[w + 1], __ATOMIC_RELAXED) <<
+		     (64 - sh);
+	return v;
+}
+
+/* OR bits [@sbit, @sbit + @n) of @src (@snw words) into @dst from bit
+ * @dbit on, a word at a time. */
+static void bits_or_run(uint64_t *dst, uint64_t dbit, const uint64_t *src,
+			uint64_t snw, uint64_t sbit, uint64_t n)
+{
+	while (n) {
+		uint64_t off = dbit % 64;
+		uint64_t k = 64 - off < n ? 64 - off : n;
+		uint64_t v = bits_get64(src, sbit, snw);
+
+		if (k < 64)
+			v &= (1ULL << k) - 1;
+		if (v)
+			dst[dbit / 64] |= v << off;
+		dbit += k;
+		sbit += k;
+		n -= k;
+	}
+}
+
+/* Copy every set bit of @from (laid out by @old) that has a place in
+ * @layout to that place in @to: for each old range, the runs it shares
+ * with new ranges, word by word (a bit at a time took seconds of the event
+ * loop for a terabyte). */
 static void relayout_copy(const struct harvest_domain *old,
 			  const uint64_t *from,
 			  const struct harvest_domain *layout, uint64_t *to)
 {
+	uint64_t ps = old->page_size;
+
 	for (size_t i = 0; i < old->nranges; i++) {
 		const struct harvest_range *r = &old->ranges[i];
-		uint64_t pages = r->length / old->page_size;
+		uint64_t first = r->iova / ps, end = first + r->length / ps;
 
-		for (uint64_t p = 0; p < pages; p++) {
-			uint64_t ob = r->bit + p, nb;
+		for (size_t k = 0; k < layout->nranges; k++) {
+			const struct harvest_range *nr = &layout->ranges[k];
+			uint64_t nfirst = nr->iova / ps;
+			uint64_t nend = nfirst + nr->length / ps;
+			uint64_t lo = first > nfirst ? first : nfirst;
+			uint64_t hi = end < nend ? end : nend;
 
-			if (!(from[ob / 64] >> (ob % 64) & 1)) {
-				if (!(ob % 64) && !from[ob / 64])
-					p += 63;	/* skip a zero word */
+			if (nfirst >= end)
+				break;	/* ranges are sorted by IOVA */
+			if (lo >= hi)
 				continue;
-			}
-			if (!page_to_bit(layout, r->iova / old->page_size + p,
-					 &nb, NULL))
-				to[nb / 64] |= 1ULL << (nb % 64);
+			bits_or_run(to, nr->bit + (lo - nfirst), from,
+				    old->nwords, r->bit + (lo - first),
+				    hi - lo);
 		}
 	}
 }

@@ -126,6 +126,14 @@ int subscriber_set_ack(struct subscriber_set *s, uint64_t gen);
 int subscriber_set_requeue(struct subscriber_set *s, uint64_t gen);
 
 /**
+ * subscriber_set_trim() - at most @keep generations in flight: the oldest
+ * beyond go back into pending (not acknowledgeable any more), so that a
+ * client that never acknowledges holds pending plus @keep generations, not
+ * one per GET_RANGES.  Returns how many went back, or -errno.
+ */
+int subscriber_set_trim(struct subscriber_set *s, unsigned int keep);
+
+/**
  * subscriber_set_relayout() - move pending bits to @layout (a new plan of
  * the same domain): every pending page keeps its bit at the same IOVA.
  * -ERANGE, changing nothing, if a pending page has no place in @layout

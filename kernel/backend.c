@@ -1,9 +1,34 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kernel/backend_impl.h"
+
+/* backend_why(): one sentence per thread, "" for none. */
+static __thread char backend_why_buf[256];
+
+const char *backend_why(void)
+{
+	return backend_why_buf[0] ? backend_why_buf : NULL;
+}
+
+void backend_why_clear(void)
+{
+	backend_why_buf[0] = '\0';
+}
+
+int backend_why_set(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(backend_why_buf, sizeof(backend_why_buf), fmt, ap);
+	va_end(ap);
+	return err;
+}
 
 int backend_kind_from_string(const char *s, enum backend_kind *out)
 {
@@ -29,6 +54,7 @@ void backend_kept_close(const struct backend_kept_fd *kept, size_t n_kept)
 
 int backend_open(const struct backend_config *cfg, struct backend **out)
 {
+	backend_why_clear();
 	if (!cfg || !out) {
 		if (cfg)
 			backend_kept_close(cfg->kept, cfg->n_kept);

@@ -165,7 +165,8 @@ struct backend {
  * backend_open() - open a context: /dev/iommu, or a new simulated host; or,
  * with cfg->n_kept, adopt the context a previous process kept.
  * Returns 0 or a negative errno; on the iommufd backend -ENOENT when
- * /dev/iommu is missing (see backend_strerror_hint()).  Adopting fails
+ * /dev/iommu is missing and -ENODEV when it is not a character device
+ * (backend_why() says what it is).  Adopting fails
  * -EUCLEAN when the kept state cannot be trusted (the sim's state was torn
  * by the death of the process that held it in the middle of a change; on
  * iommufd, a kept device the kernel no longer has), -EINVAL when it is
@@ -199,10 +200,22 @@ static inline const char *backend_name(const struct backend *b)
 	return b->ops->name;
 }
 
+/**
+ * backend_why() - what the last backend_open() or backend_device_bind()
+ * of this thread that failed can say beyond its errno: a sentence for a
+ * person (without the device's name, which the caller has), e.g. why a
+ * device name was refused; NULL when the errno says it all.  Each of those
+ * two calls clears it first; the sim never sets it.
+ */
+const char *backend_why(void);
+/** backend_why_clear() - forget the reason (backend_device_bind() does). */
+void backend_why_clear(void);
+
 /*
- * Devices.  A name is what the backend's device_enumerate() lists: a VFIO
- * cdev path (/dev/vfio/devices/vfio3) or a PCI address (0000:65:00.0) on
- * iommufd, a configured device name on the sim.
+ * Devices.  A name is what the backend's device_enumerate() lists: on
+ * iommufd a PCI address (0000:65:00.0; 65:00.0 also binds) or, for a VFIO
+ * device without a PCI parent, its cdev name (vfio3), never a path (see
+ * kernel/iommufd/sysfs.h); on the sim a configured device name.
  */
 /** backend_device_enumerate() - fill up to @max names; returns the count. */
 static inline int backend_device_enumerate(struct backend *b,
@@ -211,10 +224,14 @@ static inline int backend_device_enumerate(struct backend *b,
 {
 	return b->ops->device_enumerate(b, names, max);
 }
-/** backend_device_bind() - VFIO_DEVICE_BIND_IOMMUFD. */
+/** backend_device_bind() - VFIO_DEVICE_BIND_IOMMUFD.  On iommufd, -EINVAL
+ *  for a name that is not one (a path, say), -ENOENT for no such device,
+ *  -ENODEV for one not bound to vfio-pci or whose node is not its VFIO
+ *  character device; backend_why() says which. */
 static inline int backend_device_bind(struct backend *b, const char *name,
 				      uint32_t *out_dev_id)
 {
+	backend_why_clear();
 	return b->ops->device_bind(b, name, out_dev_id);
 }
 /** backend_device_unbind() - close the device (detaching it first). */

@@ -13,5 +13,11 @@ int sim_backend_adopt(const struct backend_kept_fd *kept, size_t n_kept,
 		      struct backend **out);
 /* Close every kept descriptor (an adoption that cannot even start). */
 void backend_kept_close(const struct backend_kept_fd *kept, size_t n_kept);
+/*
+ * Record why @err (negative) happened, for backend_why(), and return it:
+ *	return backend_why_set(-EINVAL, "a path is not a device name");
+ */
+int backend_why_set(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

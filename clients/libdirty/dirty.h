@@ -117,8 +117,9 @@ enum dirty_device_flags {
 
 /**
  * struct dirty_device - one device of the host.
- * @name: what dirty_domain_create() takes: a VFIO cdev path or PCI address
- *        on real hardware, a configured name on the simulated host
+ * @name: what dirty_domain_create() takes: a PCI address or VFIO cdev name
+ *        (vfio3, never a path) on real hardware, a configured name on the
+ *        simulated host
  * @capabilities: IOMMU_HW_CAP_* of its IOMMU (0 until bound)
  * @flags: enum dirty_device_flags
  * @domain_id: its domain, 0 for none or one you may not see

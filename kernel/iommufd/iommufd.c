@@ -14,29 +14,35 @@
  * when the provider cannot work here (mock: a kernel without
  * CONFIG_IOMMUFD_TEST, or a build without its iommufd_test.h).
  *
- * Naming.  device_bind() takes either a VFIO cdev path
- * (/dev/vfio/devices/vfio3: any absolute path, opened as given) or a PCI
- * address, full (0000:65:00.0) or short (65:00.0 means domain 0000).  A
- * PCI address resolves through <sysfs_root>/bus/pci/devices/<address>/
- * vfio-dev/vfioN to <vfio_dev_dir>/vfioN.
+ * Naming.  device_bind() takes a PCI address, full (0000:65:00.0) or
+ * short (65:00.0 means domain 0000), or a VFIO cdev name (vfio3), and
+ * never a path: names come from clients, and dirtyd is root.  A PCI
+ * address resolves through <sysfs_root>/bus/pci/devices/<address>/
+ * vfio-dev/vfioN to vfioN; <vfio_dev_dir>/vfioN is opened only if it is
+ * the character device of <sysfs_root>/class/vfio-dev/vfioN/dev, and only
+ * then does VFIO_DEVICE_BIND_IOMMUFD run on it (sysfs.h).
  *
  * Discovery.  device_enumerate() lists every vfioN in <vfio_dev_dir> in
  * numeric order, named by its PCI address in full form when sysfs has one
- * (that is what users type and what lspci -D prints), by its cdev path
+ * (that is what users type and what lspci -D prints), by its cdev name
  * otherwise.  Every listed name is accepted by device_bind().
  *
- * Errors.  Every function returns 0 or a negative errno and never prints.
- * Kernel errors pass through unchanged: each ioctl goes through
- * iommufd_ioctl(), the one place that turns -1/errno into -errno.  Open
- * returns -ENOENT when /dev/iommu is missing (the caller explains: no
- * CONFIG_IOMMUFD); binding returns -ENOENT for an unknown device, -ENODEV
- * for a PCI device not bound to vfio-pci, -EINVAL for a malformed name.
- * Bookkeeping errors: -ENOENT for a dev_id this backend has not bound,
- * -EOPNOTSUPP for dma_write (real devices DMA on their own).
+ * Errors.  Every function returns 0 or a negative errno and never prints;
+ * where the errno alone would not tell a person what to do, it records a
+ * sentence for backend_why().  Kernel errors pass through unchanged: each
+ * ioctl goes through iommufd_ioctl(), the one place that turns -1/errno
+ * into -errno.  Open returns -ENOENT when /dev/iommu is missing (the
+ * caller explains: no CONFIG_IOMMUFD) and -ENODEV when it is not a
+ * character device; binding returns -EINVAL for a name that is not one
+ * (a path, say), -ENOENT for an unknown device, -ENODEV for a PCI device
+ * not bound to vfio-pci or a node that is not the device's VFIO character
+ * device.  Bookkeeping errors: -ENOENT for a dev_id this backend has not
+ * bound, -EOPNOTSUPP for dma_write (real devices DMA on their own).
  */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kernel/backend_impl.h"
@@ -429,6 +435,7 @@ int iommufd_backend_open(const struct backend_config *cfg,
 	const struct iommufd_dev_provider *provider;
 	struct iommufd_backend *ib;
 	const char *path;
+	struct stat st;
 	int rc;
 
 	if (!cfg || !out)
@@ -470,6 +477,17 @@ int iommufd_backend_open(const struct backend_config *cfg,
 	ib->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (ib->fd < 0) {
 		rc = -errno;
+		goto err_free;
+	}
+	/* Whatever the provider, iommufd is a (misc) character device. */
+	if (fstat(ib->fd, &st)) {
+		rc = -errno;
+		goto err_free;
+	}
+	if (!S_ISCHR(st.st_mode)) {
+		rc = backend_why_set(-ENODEV, "%s is not a character device: "
+				     "iommufd is /dev/iommu (Linux 6.7 or "
+				     "newer with CONFIG_IOMMUFD)", path);
 		goto err_free;
 	}
 	if (provider->probe) {

@@ -4,19 +4,29 @@
  * reading sysfs.  Each PCI device bound to vfio-pci has one child in the
  * "vfio-dev" class, <sysfs_root>/bus/pci/devices/<address>/vfio-dev/vfioN,
  * whose device node is /dev/vfio/devices/vfioN (Linux >= 6.6,
- * CONFIG_VFIO_DEVICE_CDEV; see drivers/vfio/device_cdev.c).
+ * CONFIG_VFIO_DEVICE_CDEV; see drivers/vfio/device_cdev.c), with the
+ * major:minor of <sysfs_root>/class/vfio-dev/vfioN/dev.
+ *
+ * Names come from clients of the socket and dirtyd runs as root: a name
+ * is checked to be a PCI address or a cdev name before any file system
+ * access, and a node is opened only once it is known to be that VFIO
+ * character device (sysfs.h).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
+#include "kernel/backend_impl.h"
 #include "kernel/iommufd/sysfs.h"
 
 /* "ffffffff:ff:1f.7" and its NUL, rounded up. */
@@ -80,20 +90,48 @@ static int pci_addr_parse(const char *s, char out[PCI_ADDR_LEN])
 	return 0;
 }
 
-/* "vfio" followed by a decimal number: the name of a VFIO cdev. */
+/*
+ * "vfio" and a decimal number as the kernel prints it (vfio%d: no sign,
+ * no leading zero, at most INT_MAX): the name of a VFIO cdev.
+ */
 static bool is_vfio_cdev_name(const char *s)
 {
-	if (strncmp(s, "vfio", 4) || !s[4])
+	unsigned long long v = 0;
+	size_t n;
+
+	if (strncmp(s, "vfio", 4))
 		return false;
-	for (s += 4; *s; s++)
-		if (!isdigit((unsigned char)*s))
+	s += 4;
+	for (n = 0; isdigit((unsigned char)s[n]); n++) {
+		if (n == 10)
 			return false;
-	return true;
+		v = v * 10 + (unsigned int)(s[n] - '0');
+	}
+	return n && !s[n] && (s[0] != '0' || n == 1) && v <= INT_MAX;
 }
 
 static int vfio_cdev_filter(const struct dirent *de)
 {
 	return is_vfio_cdev_name(de->d_name);
+}
+
+int iommufd_device_name_check(const char *name)
+{
+	char addr[PCI_ADDR_LEN];
+
+	if (!name)
+		return -EINVAL;
+	if (is_vfio_cdev_name(name) || !pci_addr_parse(name, addr))
+		return 0;
+	if (strchr(name, '/'))
+		return backend_why_set(-EINVAL, "a device is not named by a "
+				       "path: name it as dirtyd lists it, by "
+				       "its PCI address (0000:65:00.0 or "
+				       "65:00.0) or VFIO cdev name (vfio3)");
+	return backend_why_set(-EINVAL, "not a device name: name a device as "
+			       "dirtyd lists it, by its PCI address "
+			       "(0000:65:00.0 or 65:00.0) or VFIO cdev name "
+			       "(vfio3)");
 }
 
 /* The vfioN child of the PCI device at @pci_dir; -ENODEV if none. */
@@ -121,17 +159,21 @@ static int pci_dev_vfio_cdev(const char *pci_dir, char *cdev, size_t len)
 	return rc;
 }
 
-int iommufd_sysfs_resolve(const char *sysfs_root, const char *vfio_dev_dir,
-			  const char *name, char *path, size_t len)
+int iommufd_sysfs_resolve(const char *sysfs_root, const char *name,
+			  char *cdev, size_t len)
 {
-	char addr[PCI_ADDR_LEN], pci_dir[PATH_MAX], cdev[NAME_MAX + 1];
+	char addr[PCI_ADDR_LEN], pci_dir[PATH_MAX];
 	struct stat st;
 	int rc;
 
-	if (!sysfs_root || !vfio_dev_dir || !name || !path || !len)
+	if (!sysfs_root || !cdev || !len)
 		return -EINVAL;
-	if (name[0] == '/')
-		return path_printf(path, len, "%s", name);
+	/* Nothing below touches the file system with a name not checked. */
+	rc = iommufd_device_name_check(name);
+	if (rc)
+		return rc;
+	if (is_vfio_cdev_name(name))
+		return path_printf(cdev, len, "%s", name);
 
 	rc = pci_addr_parse(name, addr);
 	if (rc)
@@ -140,12 +182,172 @@ int iommufd_sysfs_resolve(const char *sysfs_root, const char *vfio_dev_dir,
 			 sysfs_root, addr);
 	if (rc)
 		return rc;
-	if (stat(pci_dir, &st))
+	if (stat(pci_dir, &st)) {
+		if (errno == ENOENT)
+			return backend_why_set(-ENOENT, "sysfs has no PCI "
+					       "device %s", addr);
 		return -errno;
-	rc = pci_dev_vfio_cdev(pci_dir, cdev, sizeof(cdev));
+	}
+	rc = pci_dev_vfio_cdev(pci_dir, cdev, len);
+	if (rc == -ENODEV)
+		return backend_why_set(rc, "PCI device %s is not bound to "
+				       "vfio-pci (it has no VFIO cdev)", addr);
+	return rc;
+}
+
+/* Reads "major:minor\n" as sysfs prints a dev_t. */
+static int devt_parse(const char *s, dev_t *devt)
+{
+	unsigned long maj, min;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	maj = strtoul(s, &end, 10);
+	if (errno || *end != ':' || !isdigit((unsigned char)end[1]))
+		return -EINVAL;
+	min = strtoul(end + 1, &end, 10);
+	if (errno || (*end != '\n' && *end) || (*end && end[1]) ||
+	    maj > UINT_MAX || min > UINT_MAX)
+		return -EINVAL;
+	*devt = makedev((unsigned int)maj, (unsigned int)min);
+	return 0;
+}
+
+/* The major:minor of VFIO cdev @cdev: <sysfs_root>/class/vfio-dev/@cdev/dev. */
+static int vfio_cdev_devt(const char *sysfs_root, const char *cdev,
+			  dev_t *devt)
+{
+	char path[PATH_MAX], buf[32];
+	ssize_t n;
+	int fd, rc;
+
+	rc = path_printf(path, sizeof(path), "%s/class/vfio-dev/%s/dev",
+			 sysfs_root, cdev);
 	if (rc)
 		return rc;
-	return path_printf(path, len, "%s/%s", vfio_dev_dir, cdev);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return backend_why_set(-ENOENT, "sysfs has no VFIO "
+					       "device %s", cdev);
+		return -errno;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	rc = n < 0 ? -errno : 0;
+	close(fd);
+	if (rc)
+		return rc;
+	buf[n] = '\0';
+	if (devt_parse(buf, devt))
+		return backend_why_set(-ENODEV, "sysfs gives no device number "
+				       "for %s", cdev);
+	return 0;
+}
+
+static const char *file_type(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "a regular file";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFLNK:
+		return "a symbolic link";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFBLK:
+		return "a block device";
+	default:
+		return "not a file";
+	}
+}
+
+/* -ENODEV unless @st is the character device @devt. */
+static int cdev_check(const struct stat *st, dev_t devt, const char *dir,
+		      const char *cdev)
+{
+	if (!S_ISCHR(st->st_mode))
+		return backend_why_set(-ENODEV, "%s/%s is %s, not a VFIO "
+				       "character device", dir, cdev,
+				       file_type(st->st_mode));
+	if (st->st_rdev != devt)
+		return backend_why_set(-ENODEV, "%s/%s is character device "
+				       "%u:%u, not %s (%u:%u in sysfs)", dir,
+				       cdev, major(st->st_rdev),
+				       minor(st->st_rdev), cdev, major(devt),
+				       minor(devt));
+	return 0;
+}
+
+int iommufd_vfio_cdev_open(const char *sysfs_root, const char *vfio_dev_dir,
+			   const char *cdev)
+{
+	struct stat st;
+	int dirfd, fd, flags, rc;
+	dev_t devt;
+
+	if (!sysfs_root || !vfio_dev_dir || !cdev)
+		return -EINVAL;
+	/* A cdev name has no '/': openat() below stays in vfio_dev_dir. */
+	if (!is_vfio_cdev_name(cdev))
+		return backend_why_set(-EINVAL, "not a VFIO cdev name (vfioN)");
+	rc = vfio_cdev_devt(sysfs_root, cdev, &devt);
+	if (rc)
+		return rc;
+
+	dirfd = open(vfio_dev_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		if (errno == ENOENT)
+			return backend_why_set(-ENOENT, "%s does not exist",
+					       vfio_dev_dir);
+		return -errno;
+	}
+	/* Before opening: nothing but that device is ever opened. */
+	if (fstatat(dirfd, cdev, &st, AT_SYMLINK_NOFOLLOW)) {
+		rc = -errno;
+		if (rc == -ENOENT)
+			backend_why_set(rc, "%s/%s does not exist",
+					vfio_dev_dir, cdev);
+		goto out;
+	}
+	rc = cdev_check(&st, devt, vfio_dev_dir, cdev);
+	if (rc)
+		goto out;
+	fd = openat(dirfd, cdev, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		rc = -errno;
+		if (rc == -ELOOP)	/* a symlink since fstatat() */
+			rc = backend_why_set(-ENODEV, "%s/%s is a symbolic "
+					     "link, not a VFIO character "
+					     "device", vfio_dev_dir, cdev);
+		goto out;
+	}
+	/* After: what was opened is what was checked. */
+	if (fstat(fd, &st)) {
+		rc = -errno;
+		close(fd);
+		goto out;
+	}
+	rc = cdev_check(&st, devt, vfio_dev_dir, cdev);
+	if (rc) {
+		close(fd);
+		goto out;
+	}
+	/* The descriptor goes to VMMs (GET_FDS) as it is: blocking. */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)) {
+		rc = -errno;
+		close(fd);
+		goto out;
+	}
+	rc = fd;
+out:
+	close(dirfd);
+	return rc;
 }
 
 /* The PCI device whose vfio-dev child is @cdev; -ENOENT if none. */
@@ -199,9 +401,8 @@ int iommufd_sysfs_enumerate(const char *sysfs_root, const char *vfio_dev_dir,
 
 		rc = vfio_cdev_pci_addr(sysfs_root, cdev, name,
 					BACKEND_NAME_MAX);
-		if (rc == -ENOENT)
-			rc = path_printf(name, BACKEND_NAME_MAX, "%s/%s",
-					 vfio_dev_dir, cdev);
+		if (rc == -ENOENT)	/* no PCI parent: its cdev name */
+			rc = path_printf(name, BACKEND_NAME_MAX, "%s", cdev);
 		if (rc)
 			break;
 		filled++;

@@ -4,8 +4,6 @@
  * bound to the backend's iommufd (drivers/vfio/device_cdev.c).  Closing the
  * fd unbinds the device in the kernel, detaching it first if need be.
  */
-#include <fcntl.h>
-#include <limits.h>
 #include <unistd.h>
 
 #include "kernel/iommufd/iommufd_impl.h"
@@ -56,19 +54,24 @@ static int vfio_cdev_enumerate(const struct iommufd_backend *ib,
 				       names, max);
 }
 
+/*
+ * @name is a client's: iommufd_sysfs_resolve() refuses anything but a PCI
+ * address or a cdev name before touching the file system, and
+ * iommufd_vfio_cdev_open() opens nothing but that VFIO character device;
+ * only then does an ioctl run on the descriptor.
+ */
 static int vfio_cdev_bind(const struct iommufd_backend *ib, const char *name,
 			  struct iommufd_dev *dev)
 {
-	char path[PATH_MAX];
+	char cdev[IOMMUFD_CDEV_NAME_MAX];
 	int fd, rc;
 
-	rc = iommufd_sysfs_resolve(ib->sysfs_root, ib->vfio_dev_dir, name,
-				   path, sizeof(path));
+	rc = iommufd_sysfs_resolve(ib->sysfs_root, name, cdev, sizeof(cdev));
 	if (rc)
 		return rc;
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = iommufd_vfio_cdev_open(ib->sysfs_root, ib->vfio_dev_dir, cdev);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = vfio_device_bind_iommufd(fd, ib->fd, &dev->dev_id);
 	if (rc) {
 		close(fd);

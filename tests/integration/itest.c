@@ -649,3 +649,10 @@ unsigned int itest_list_devices(struct itest_client *c,
 	} while (r.flags & PROTO_F_MORE);
 	return n;
 }
+
+void itest_need_root(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to switch uids and groups (CI runs "
+			     "as root); skipped");
+}

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <sys/types.h>
 
 #include "protocol/proto.h"
@@ -138,5 +140,25 @@ unsigned int itest_list_domains(struct itest_client *c,
 /** itest_list_devices() - every entry of LIST_DEVICES; returns count. */
 unsigned int itest_list_devices(struct itest_client *c,
 				struct proto_device *out, unsigned int max);
+
+/*
+ * ITEST_CHILD_CHECK() - in a forked child (another uid, say): report and
+ * exit 1 on the first check that fails (Criterion's asserts belong to the
+ * parent).
+ */
+#define ITEST_CHILD_CHECK(cond, ...)					\
+	do {								\
+		if (!(cond)) {						\
+			fprintf(stderr, "child (uid %u), line %d: ",	\
+				(unsigned)getuid(), __LINE__);		\
+			fprintf(stderr, __VA_ARGS__);			\
+			fprintf(stderr, "\n");				\
+			_exit(1);					\
+		}							\
+	} while (0)
+
+/** itest_need_root() - skip the test, saying why, unless running as root
+ *  (switching uids needs it; CI runs as root). */
+void itest_need_root(void);
 
 #endif

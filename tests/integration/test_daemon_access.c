@@ -29,17 +29,7 @@ static void stop(void)
 	itest_stop(&dd);
 }
 
-/* In the child: report and exit on the first check that fails. */
-#define CHECK(cond, ...)						\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "child (uid %u), line %d: ",	\
-				(unsigned)getuid(), __LINE__);		\
-			fprintf(stderr, __VA_ARGS__);			\
-			fprintf(stderr, "\n");				\
-			_exit(1);					\
-		}							\
-	} while (0)
+#define CHECK ITEST_CHILD_CHECK
 
 static void become(uid_t uid, gid_t gid)
 {

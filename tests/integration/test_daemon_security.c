@@ -57,24 +57,9 @@ static void stop(void)
 	itest_stop(&dd);
 }
 
-static void need_root(void)
-{
-	if (geteuid() != 0)
-		cr_skip_test("needs root to switch uids and groups (CI runs "
-			     "as root); skipped");
-}
+#define need_root itest_need_root
 
-/* In a child: report and exit on the first check that fails. */
-#define CHECK(cond, ...)						\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "child (uid %u), line %d: ",	\
-				(unsigned)getuid(), __LINE__);		\
-			fprintf(stderr, __VA_ARGS__);			\
-			fprintf(stderr, "\n");				\
-			_exit(1);					\
-		}							\
-	} while (0)
+#define CHECK ITEST_CHILD_CHECK
 
 /* Become @uid with primary group @gid and the @n groups @groups. */
 static void become(uid_t uid, gid_t gid, const gid_t *groups, size_t n)

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * The iommufd backend without a kernel that has iommufd: opening a missing
- * /dev/iommu, naming and discovery against a fake sysfs and /dev tree, and
- * error pass-through with a regular file standing in for /dev/iommu (every
- * ioctl on it fails with ENOTTY), and the device table driven through
- * a fake device provider plugged into the backend's provider seam.
+ * /dev/iommu or one that is not a character device, naming and discovery
+ * against a fake sysfs and /dev tree, and error pass-through with
+ * /dev/null standing in for /dev/iommu (every ioctl on it fails with
+ * ENOTTY), and the device table driven through a fake device provider
+ * plugged into the backend's provider seam.  What a hostile name or node
+ * is refused with: test_iommufd_names.c.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "kernel/backend.h"
+#include "tests/unit/fake_tree.h"
 #include "kernel/iommufd/iommufd_impl.h"
 #include "kernel/iommufd/sysfs.h"
 
@@ -30,35 +33,34 @@ static char sysfs[256], devdir[256], iommu[256];
 
 static void mkpath(const char *fmt, const char *arg)
 {
-	char path[PATH_MAX], *p;
+	fake_mkpath(root, fmt, arg);
+}
 
-	snprintf(path, sizeof(path), "%s/", root);
-	snprintf(path + strlen(path), sizeof(path) - strlen(path), fmt, arg);
-	for (p = path + strlen(root) + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		cr_assert(!mkdir(path, 0755) || errno == EEXIST, "%s", path);
-		*p = '/';
-	}
-	cr_assert(!mkdir(path, 0755) || errno == EEXIST, "%s", path);
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	fake_write(dir, name, text, 0644);
 }
 
 static void touch(const char *dir, const char *name)
 {
-	char path[PATH_MAX];
-	int fd;
+	write_file(dir, name, "");
+}
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-	cr_assert_geq(fd, 0, "%s", path);
-	close(fd);
+/* <sysfs>/class/vfio-dev/@cdev/dev: "1:3", /dev/null's major:minor. */
+static void sysfs_class_cdev(const char *cdev)
+{
+	char dir[PATH_MAX];
+
+	mkpath("sys/class/vfio-dev/%s", cdev);
+	snprintf(dir, sizeof(dir), "%s/class/vfio-dev/%s", sysfs, cdev);
+	write_file(dir, "dev", "1:3\n");
 }
 
 /*
  * 0000:0a:1f.7 -> vfio2, 0000:65:00.0 -> vfio7, 0000:66:00.0 is not bound
  * to vfio-pci, 0000:67:00.0 has an empty vfio-dev; vfio12 has no PCI
- * device in sysfs; "vfio" and "vfio3x" are not cdev names.
+ * device in sysfs; "vfio", "vfio3x" and "vfio07" are not cdev names.  The
+ * nodes are regular files: nothing here is a VFIO character device.
  */
 static void tree_setup(void)
 {
@@ -77,6 +79,10 @@ static void tree_setup(void)
 	touch(devdir, "vfio12");
 	touch(devdir, "vfio");
 	touch(devdir, "vfio3x");
+	touch(devdir, "vfio07");
+	sysfs_class_cdev("vfio2");
+	sysfs_class_cdev("vfio7");
+	sysfs_class_cdev("vfio12");
 	touch(root, "iommu");
 }
 
@@ -104,9 +110,9 @@ static int open_fds(void)
 	return n;
 }
 
-static int resolve(const char *name, char *path, size_t len)
+static int resolve(const char *name, char *cdev, size_t len)
 {
-	return iommufd_sysfs_resolve(sysfs, devdir, name, path, len);
+	return iommufd_sysfs_resolve(sysfs, name, cdev, len);
 }
 
 /* ------------------------------------------------------------- open */
@@ -123,34 +129,82 @@ Test(iommufd_open, missing_dev_iommu_is_enoent)
 	cr_assert_null(b);
 }
 
+/* A regular file or a FIFO is no iommufd, whatever the provider. */
+Test(iommufd_open, dev_iommu_not_a_char_device_is_enodev,
+     .init = tree_setup, .fini = tree_teardown)
+{
+	static const char *const providers[] = { NULL, "vfio", "mock" };
+	struct backend_config cfg = { .kind = BACKEND_IOMMUFD };
+	char fifo[PATH_MAX];
+	struct backend *b;
+	size_t i;
+
+	snprintf(fifo, sizeof(fifo), "%s/iommu-fifo", root);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
+		cfg.device_provider = providers[i];
+		cfg.iommufd_path = iommu;
+		b = (struct backend *)1;
+		cr_assert_eq(backend_open(&cfg, &b), -ENODEV);
+		cr_assert_null(b);
+		cr_assert_not_null(backend_why());
+		cr_assert_not_null(strstr(backend_why(),
+					  "is not a character device"),
+				   "%s", backend_why());
+		cr_assert_not_null(strstr(backend_why(), iommu));
+
+		/* O_RDWR on a FIFO does not wait for a peer */
+		cfg.iommufd_path = fifo;
+		cr_assert_eq(backend_open(&cfg, &b), -ENODEV);
+		cr_assert_null(b);
+	}
+	cfg.device_provider = NULL;
+	cfg.iommufd_path = "/dev/null";
+	cr_assert_eq(backend_open(&cfg, &b), 0);
+	cr_assert_null(backend_why());
+	backend_close(b);
+}
+
 /* ---------------------------------------------------------- naming */
 
 TestSuite(iommufd_sysfs, .init = tree_setup, .fini = tree_teardown);
 
 Test(iommufd_sysfs, pci_address_resolves)
 {
-	char path[PATH_MAX], want[PATH_MAX];
+	char cdev[IOMMUFD_CDEV_NAME_MAX];
 
-	snprintf(want, sizeof(want), "%s/vfio7", devdir);
-	cr_assert_eq(resolve("0000:65:00.0", path, sizeof(path)), 0);
-	cr_assert_str_eq(path, want);
-	cr_assert_eq(resolve("65:00.0", path, sizeof(path)), 0);
-	cr_assert_str_eq(path, want);
+	cr_assert_eq(resolve("0000:65:00.0", cdev, sizeof(cdev)), 0);
+	cr_assert_str_eq(cdev, "vfio7");
+	cr_assert_eq(resolve("65:00.0", cdev, sizeof(cdev)), 0);
+	cr_assert_str_eq(cdev, "vfio7");
 
-	snprintf(want, sizeof(want), "%s/vfio2", devdir);
-	cr_assert_eq(resolve("0000:0A:1F.7", path, sizeof(path)), 0);
-	cr_assert_str_eq(path, want);
-	cr_assert_eq(resolve("0a:1f.7", path, sizeof(path)), 0);
-	cr_assert_str_eq(path, want);
+	cr_assert_eq(resolve("0000:0A:1F.7", cdev, sizeof(cdev)), 0);
+	cr_assert_str_eq(cdev, "vfio2");
+	cr_assert_eq(resolve("0a:1f.7", cdev, sizeof(cdev)), 0);
+	cr_assert_str_eq(cdev, "vfio2");
 }
 
-Test(iommufd_sysfs, cdev_path_passes_through)
+/* Checked by iommufd_vfio_cdev_open(), not here. */
+Test(iommufd_sysfs, cdev_name_passes_through)
 {
-	char path[PATH_MAX];
+	char cdev[IOMMUFD_CDEV_NAME_MAX];
 
-	cr_assert_eq(resolve("/dev/vfio/devices/vfio3", path, sizeof(path)),
-		     0);
-	cr_assert_str_eq(path, "/dev/vfio/devices/vfio3");
+	cr_assert_eq(resolve("vfio3", cdev, sizeof(cdev)), 0);
+	cr_assert_str_eq(cdev, "vfio3");
+	cr_assert_eq(resolve("vfio0", cdev, sizeof(cdev)), 0);
+	cr_assert_str_eq(cdev, "vfio0");
+}
+
+Test(iommufd_sysfs, path_is_einval)
+{
+	char cdev[IOMMUFD_CDEV_NAME_MAX], path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/vfio7", devdir);
+	cr_assert_eq(resolve(path, cdev, sizeof(cdev)), -EINVAL);
+	cr_assert_eq(resolve("/dev/vfio/devices/vfio3", cdev, sizeof(cdev)),
+		     -EINVAL);
+	cr_assert_not_null(strstr(backend_why(), "path"), "%s",
+			   backend_why());
 }
 
 Test(iommufd_sysfs, not_bound_to_vfio_is_enodev)
@@ -172,7 +226,8 @@ Test(iommufd_sysfs, unknown_address_is_enoent)
 Test(iommufd_sysfs, malformed_name_is_einval)
 {
 	static const char *const bad[] = {
-		"", "vfio7", "65:00", "65:00.", "0000:65:00.8", "65:20.0",
+		"", "vfio", "vfio07", "vfio3x", "65:00", "65:00.",
+		"0000:65:00.8", "65:20.0",
 		"zz:00.0", "0000:65:00.0x", "0000:65:0.0", "000:65:00.0",
 		"0000:065:00.0", "0000::65:00.0", "0000:65:00:0",
 		"123456789:65:00.0", " 65:00.0",
@@ -180,45 +235,47 @@ Test(iommufd_sysfs, malformed_name_is_einval)
 	char path[PATH_MAX];
 	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(resolve(bad[i], path, sizeof(path)), -EINVAL,
 			     "\"%s\"", bad[i]);
+		cr_assert_not_null(strstr(backend_why(), "not a device name"),
+				   "%s", backend_why());
+	}
 	cr_assert_eq(resolve(NULL, path, sizeof(path)), -EINVAL);
 }
 
 Test(iommufd_sysfs, short_buffer_is_enametoolong)
 {
-	char path[8];
+	char cdev[4];
 
-	cr_assert_eq(resolve("0000:65:00.0", path, sizeof(path)),
+	cr_assert_eq(resolve("0000:65:00.0", cdev, sizeof(cdev)),
 		     -ENAMETOOLONG);
 }
 
 Test(iommufd_sysfs, enumerate_lists_what_is_there)
 {
 	struct backend_device_name names[8];
-	char want[PATH_MAX];
 
-	snprintf(want, sizeof(want), "%s/vfio12", devdir);
 	cr_assert_eq(iommufd_sysfs_enumerate(sysfs, devdir, names, 8), 3);
 	cr_assert_str_eq(names[0].name, "0000:0a:1f.7");
 	cr_assert_str_eq(names[1].name, "0000:65:00.0");
-	cr_assert_str_eq(names[2].name, want);
+	cr_assert_str_eq(names[2].name, "vfio12");
 
 	cr_assert_eq(iommufd_sysfs_enumerate(sysfs, devdir, names, 1), 1);
 	cr_assert_str_eq(names[0].name, "0000:0a:1f.7");
 	cr_assert_eq(iommufd_sysfs_enumerate(sysfs, devdir, NULL, 0), 0);
 }
 
-Test(iommufd_sysfs, enumerate_without_sysfs_gives_paths)
+Test(iommufd_sysfs, enumerate_without_sysfs_gives_cdev_names)
 {
 	struct backend_device_name names[8];
-	char want[PATH_MAX], nosys[PATH_MAX];
+	char nosys[PATH_MAX];
 
 	snprintf(nosys, sizeof(nosys), "%s/nosys", root);
-	snprintf(want, sizeof(want), "%s/vfio7", devdir);
 	cr_assert_eq(iommufd_sysfs_enumerate(nosys, devdir, names, 8), 3);
-	cr_assert_str_eq(names[1].name, want);
+	cr_assert_str_eq(names[0].name, "vfio2");
+	cr_assert_str_eq(names[1].name, "vfio7");
+	cr_assert_str_eq(names[2].name, "vfio12");
 }
 
 Test(iommufd_sysfs, enumerate_without_vfio_dir_is_empty)
@@ -230,15 +287,16 @@ Test(iommufd_sysfs, enumerate_without_vfio_dir_is_empty)
 	cr_assert_eq(iommufd_sysfs_enumerate(sysfs, nodir, names, 8), 0);
 }
 
-/* ------------------------------ errors pass through, regular file */
+/* --------------------------------- errors pass through, /dev/null */
 
 TestSuite(iommufd_passthrough, .init = tree_setup, .fini = tree_teardown);
 
-static struct backend *open_on_regular_file(void)
+/* A character device that answers every ioctl with ENOTTY. */
+static struct backend *open_on_dev_null(void)
 {
 	struct backend_config cfg = {
 		.kind = BACKEND_IOMMUFD,
-		.iommufd_path = iommu,
+		.iommufd_path = "/dev/null",
 		.sysfs_root = sysfs,
 		.vfio_dev_dir = devdir,
 	};
@@ -252,7 +310,7 @@ static struct backend *open_on_regular_file(void)
 
 Test(iommufd_passthrough, iommufd_ioctls_return_enotty)
 {
-	struct backend *b = open_on_regular_file();
+	struct backend *b = open_on_dev_null();
 	struct backend_hw_info info;
 	uint64_t u64 = 0, bitmap[1];
 	uint32_t id;
@@ -279,7 +337,7 @@ Test(iommufd_passthrough, iommufd_ioctls_return_enotty)
 
 Test(iommufd_passthrough, device_bind_errors)
 {
-	struct backend *b = open_on_regular_file();
+	struct backend *b = open_on_dev_null();
 	struct backend_device_name names[8];
 	char path[PATH_MAX];
 	uint32_t dev_id;
@@ -288,27 +346,34 @@ Test(iommufd_passthrough, device_bind_errors)
 	cr_assert_eq(backend_device_enumerate(b, names, 8), 3);
 	cr_assert_str_eq(names[1].name, "0000:65:00.0");
 
-	/* Opened, then VFIO_DEVICE_BIND_IOMMUFD fails: nothing leaks. */
+	/* Every node here is a regular file: refused, nothing leaks. */
 	fds = open_fds();
 	cr_assert_eq(backend_device_bind(b, "0000:65:00.0", &dev_id),
-		     -ENOTTY);
-	snprintf(path, sizeof(path), "%s/vfio12", devdir);
-	cr_assert_eq(backend_device_bind(b, path, &dev_id), -ENOTTY);
+		     -ENODEV);
+	cr_assert_not_null(strstr(backend_why(), "is a regular file"), "%s",
+			   backend_why());
+	cr_assert_eq(backend_device_bind(b, "vfio12", &dev_id), -ENODEV);
 	cr_assert_eq(open_fds(), fds);
 
 	cr_assert_eq(backend_device_bind(b, "0000:66:00.0", &dev_id),
 		     -ENODEV);
+	cr_assert_not_null(strstr(backend_why(), "not bound to vfio-pci"),
+			   "%s", backend_why());
 	cr_assert_eq(backend_device_bind(b, "0000:99:00.0", &dev_id),
 		     -ENOENT);
 	cr_assert_eq(backend_device_bind(b, "65:00", &dev_id), -EINVAL);
-	snprintf(path, sizeof(path), "%s/vfio5", devdir);
-	cr_assert_eq(backend_device_bind(b, path, &dev_id), -ENOENT);
+	cr_assert_eq(backend_device_bind(b, "vfio5", &dev_id), -ENOENT);
+	cr_assert_not_null(strstr(backend_why(), "sysfs has no VFIO device"),
+			   "%s", backend_why());
+	snprintf(path, sizeof(path), "%s/vfio12", devdir);
+	cr_assert_eq(backend_device_bind(b, path, &dev_id), -EINVAL);
+	cr_assert_eq(open_fds(), fds);
 	backend_close(b);
 }
 
 Test(iommufd_passthrough, unknown_dev_id)
 {
-	struct backend *b = open_on_regular_file();
+	struct backend *b = open_on_dev_null();
 
 	cr_assert_eq(backend_device_unbind(b, 1), -ENOENT);
 	cr_assert_eq(backend_device_attach(b, 1, 2), -ENOENT);
@@ -401,7 +466,7 @@ static const struct iommufd_dev_provider fake_provider = {
 
 static struct backend *open_with_fake_provider(void)
 {
-	struct backend *b = open_on_regular_file();
+	struct backend *b = open_on_dev_null();
 
 	to_iommufd_backend(b)->provider = &fake_provider;
 	return b;
