@@ -49,44 +49,84 @@ static int extents_grow(struct bitmem_extent **v, size_t n, size_t *cap)
 	return 0;
 }
 
-int bitmem_new(int fd, const char *name, struct bitmem **out)
+/* Seals: nobody, not even another holder of the descriptor, can change
+ * its size (punching holes stays allowed), nor the seals. */
+#define BITMEM_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+static int bitmem_map(struct bitmem *m)
+{
+	m->base = mmap(NULL, BITMEM_RESERVE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_NORESERVE, m->fd, 0);
+	if (m->base == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
+static struct bitmem *bitmem_alloc_struct(int fd)
+{
+	struct bitmem *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->fd = fd;
+	m->base = MAP_FAILED;
+	return m;
+}
+/* Map @m and hand it out; freed on failure. */
+static int bitmem_map_out(struct bitmem *m, struct bitmem **out)
+{
+	int r = bitmem_map(m);
+
+	if (r < 0) {
+		bitmem_free(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+
+int bitmem_new(const char *name, struct bitmem **out)
+{
+	struct bitmem *m;
+	int r;
+
+	m = bitmem_alloc_struct(-1);
+	if (!m)
+		return -ENOMEM;
+	m->fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (m->fd < 0 || ftruncate(m->fd, BITMEM_RESERVE) < 0 ||
+	    fcntl(m->fd, F_ADD_SEALS, BITMEM_SEALS) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return bitmem_map_out(m, out);
+fail:
+	bitmem_free(m);
+	return r;
+}
+
+int bitmem_adopt(int fd, struct bitmem **out)
 {
 	struct bitmem *m;
 	struct stat st;
 	int r;
 
-	m = calloc(1, sizeof(*m));
+	m = bitmem_alloc_struct(fd);
 	if (!m) {
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 		return -ENOMEM;
 	}
-	m->fd = fd;
-	m->base = MAP_FAILED;
-	if (m->fd < 0) {
-		m->fd = memfd_create(name, MFD_CLOEXEC);
-		if (m->fd < 0) {
-			r = -errno;
-			goto fail;
-		}
-	}
-	if (fstat(m->fd, &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		goto fail;
 	}
-	if ((uint64_t)st.st_size != BITMEM_RESERVE &&
-	    ftruncate(m->fd, BITMEM_RESERVE) < 0) {
-		r = -errno;
+	/* never resized to fit: what is not there was lost */
+	if ((uint64_t)st.st_size != BITMEM_RESERVE) {
+		r = -EMSGSIZE;
 		goto fail;
 	}
-	m->base = mmap(NULL, BITMEM_RESERVE, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_NORESERVE, m->fd, 0);
-	if (m->base == MAP_FAILED) {
-		r = -errno;
-		goto fail;
-	}
-	*out = m;
-	return 0;
+	return bitmem_map_out(m, out);
 fail:
 	bitmem_free(m);
 	return r;

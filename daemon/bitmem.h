@@ -31,10 +31,17 @@ struct bitmem;
 #define BITMEM_RESERVE (1ULL << 40)
 
 /**
- * bitmem_new() - bitmaps in the memfd @fd (taken over), or in a new one
- * named @name when @fd is -1.  -errno.
+ * bitmem_new() - bitmaps in a new memfd named @name, BITMEM_RESERVE bytes,
+ * sealed so that its size never changes (F_SEAL_SHRINK, F_SEAL_GROW,
+ * F_SEAL_SEAL).  -errno.
  */
-int bitmem_new(int fd, const char *name, struct bitmem **out);
+int bitmem_new(const char *name, struct bitmem **out);
+/**
+ * bitmem_adopt() - bitmaps in the kept memfd @fd (taken over, closed on
+ * failure).  It is used as it is, never resized: -EMSGSIZE unless it is
+ * BITMEM_RESERVE bytes; -errno.
+ */
+int bitmem_adopt(int fd, struct bitmem **out);
 /** bitmem_free() - unmap and close; the memfd's contents stay wherever
  *  another descriptor of it lives (the fd store).  NULL is fine. */
 void bitmem_free(struct bitmem *m);

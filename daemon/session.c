@@ -19,6 +19,7 @@
 #include "daemon/requests.h"
 #include "daemon/server.h"
 #include "daemon/session.h"
+#include "daemon/state.h"
 #include "protocol/wire.h"
 
 /* Every packet is read here: the loop serves one packet at a time. */
@@ -696,6 +697,8 @@ static bool session_park(struct session *s)
 	event_add(p->timer, &tv);
 	log_debug("client pid %d closed; subscriptions kept %u s for a "
 		  "resume", (int)s->pid, srv->cfg->resume_grace);
+	/* the park's deadline survives a restart from now on */
+	state_commit(srv);
 	return true;
 }
 
@@ -823,5 +826,6 @@ found:
 	}
 	s->token = token;
 	park_free(p);
+	state_commit(s->srv);
 	return true;
 }

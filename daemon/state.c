@@ -29,7 +29,8 @@
  *    descriptor names and blob), in the metadata memfd, rewritten whole by
  *    state_commit() after every change: the new version goes into the
  *    inactive of two slots with its length and checksum, then one aligned
- *    store flips the active index.  A version is never half-visible.
+ *    store of the commit word names it (state_format.h).  A version is
+ *    never half-visible.
  *  - The kernel context (backend_keep()): its descriptors in the store.
  *
  * Bitmap space is allocated -> initialised -> committed; released space is
@@ -45,10 +46,35 @@
  *
  * At a restart: every domain is planned again, the old round bitmap is
  * folded into every subscription again (OR is idempotent; it may repeat
- * one round), F goes back into P, every kept session is parked for
- * resume_grace seconds from now, configured guests' DMA restarts.  If the
- * store handed back nothing usable, or the kernel context cannot be
- * adopted, dirtyd starts afresh and says why; resumes then get STATE_LOST.
+ * one round), F goes back into P, every kept session is parked until the
+ * deadline it had (a session closed before the death keeps the end of its
+ * resume_grace: a restart never extends it; one connected at the death
+ * gets resume_grace from now), configured guests' DMA restarts.  A park
+ * or a resume is recorded by the next commit, or by the tick within
+ * STATE_TICK_MS (neither commits by itself).
+ *
+ * The store is checked, not trusted.  Before anything of it is used:
+ * dirtyd-meta is its exact size; its superblock is this format; its
+ * commit word names one slot; that version's checksum, head (format, seq,
+ * backend) and every record (counts within the version, names terminated,
+ * ids unique, page sizes, flags, intents, each bitmap page-aligned and
+ * within dirtyd-bits as sized, the mappings planning to exactly the
+ * bitmaps' sizes, tokens unique per domain and uid) are right;
+ * dirtyd-bits is there, once, with the size the version says and at least
+ * the size its bitmaps need (it is never extended or zero-filled to fit);
+ * no two bitmaps overlap; the kernel context is whole.  The first failure
+ * is logged at error level with what it found, and nothing of that store
+ * is used (whole store, not per domain: one checksum vouches for every
+ * record, one memfd holds every bitmap, one kernel context every domain;
+ * any of them wrong means the store was damaged or tampered with, and no
+ * part of it is then known to be right): dirtyd starts afresh and every
+ * resume gets STATE_LOST.  The bits themselves are not summed: they change
+ * at every round with no commit, the kernel writes them in place, and a
+ * sum of words being written cannot be kept crash-consistent (dirtyd(8)).
+ *
+ * Adoptions that keep failing are not retried forever: the superblock
+ * counts adoptions begun and not yet serving (reset at the first turn of
+ * the event loop); at STATE_MAX_TRIES the next start refuses the store.
  * systemd dispatches notification messages before SIGCHLD, so an FDSTORE
  * sent right before a death is not lost.
  */
@@ -57,6 +83,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,96 +100,21 @@
 #include "daemon/server.h"
 #include "daemon/session.h"
 #include "daemon/state.h"
+#include "daemon/state_format.h"
 
 #define FD_META "dirtyd-meta"
 #define FD_BITS "dirtyd-bits"
 #define FD_KERNEL "kernel-"
 
-#define STATE_MAGIC 0x31657461747364ULL	/* "dstate1" */
-#define STATE_FORMAT 1
-#define META_SUPER 4096ULL
-#define META_SLOT (256ULL << 20)
-#define META_SIZE (META_SUPER + 2 * META_SLOT)
-
-/* The superblock: page 0 of the metadata memfd. */
-struct state_super {
-	uint64_t magic;
-	uint32_t format;
-	uint32_t active;	/* the committed slot: written last */
-	struct {
-		uint64_t seq;
-		uint64_t len;
-		uint64_t sum;
-	} slot[2];
-};
-
-/* One version, in a slot: a head, the kernel's names and blob, domains
- * (each followed by its devices, maps and retired ranges), subscriptions. */
-struct state_head {
-	uint64_t magic;
-	uint32_t format;
-	uint32_t backend;	/* enum backend_kind */
-	uint32_t next_domain_id;
-	uint32_t ndomains;
-	uint32_t nsubs;
-	uint32_t kernel_ok;	/* the context was kept: nkept, blob valid */
-	uint32_t nkept;
-	uint32_t blob_len;
-	struct state_intent create;
-};
-
-#define DREC_TRACKING 1u
-#define DREC_ENABLED 2u
-#define DREC_HUGE 4u
-
-struct state_domain_rec {
-	uint32_t id;
-	uint32_t owner;
-	uint32_t ioas_id;
-	uint32_t hwpt_id;
-	uint32_t flags;		/* DREC_* */
-	uint32_t ndevices;
-	uint32_t nmaps;
-	uint32_t nretired;
-	uint64_t page_size;
-	uint64_t max_leaf;
-	uint64_t round_off;	/* the plan's bitmap, then its bounce words */
-	uint64_t round_words;
-	uint64_t layout_words;
-	uint64_t counters_off;
-	char guest[BACKEND_NAME_MAX];
-	struct state_intent intent;
-};
-
-struct state_dev_rec {
-	char name[BACKEND_NAME_MAX];
-	uint32_t dev_id;
-	uint32_t pad;
-};
-
-struct state_map_rec {
-	uint64_t iova;
-	uint64_t length;
-	uint32_t external;
-	uint32_t pad;
-};
-
-struct state_range_rec {
-	uint64_t iova;
-	uint64_t length;
-};
-
-struct state_sub_rec {
-	uint64_t token;
-	uint32_t uid;
-	uint32_t domain_id;
-	uint32_t interval_ms;
-	uint32_t clean;
-	uint64_t pages_sent;
-	uint64_t pending_off;
-	uint64_t flight_off;
-	uint64_t nwords;
-};
+#define PAGE 4096ULL
+/* The tick: resets the adoption count once serving, records parks and
+ * resumes that no commit followed. */
+#define STATE_TICK_MS 250
+/* A park's deadline moved by less than this is not worth a commit. */
+#define DEADLINE_SLACK_NS (50 * 1000000ULL)
+#define META_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define MSG_LOST "the store is not adopted; starting afresh, every client " \
+		 "gets STATE_LOST"
 
 /* A descriptor the store holds for the kernel, and which file it is. */
 struct state_kept {
@@ -184,6 +136,8 @@ struct state_pdomain {
 struct state_psub {
 	const struct state_sub_rec *rec;
 	uint64_t *pending, *flight;	/* claimed */
+	uint64_t deadline_ns;	/* its session's: its subs' earliest */
+	bool first;		/* the first of its session's subs */
 };
 
 struct state {
@@ -192,14 +146,19 @@ struct state {
 	bool store_failed;	/* told once */
 	bool too_big;		/* told once */
 	bool kernel_ok;
+	bool serving;		/* the loop turned: adoption count reset */
 	int meta_fd;
 	uint8_t *meta;
 	struct bitmem *bits;
+	uint32_t active;	/* the committed slot */
+	struct event *tick;
+	char why[384];		/* why the store is not adopted */
 
 	/* what systemd passed */
 	char stale[BACKEND_KEEP_MAX_FDS][BACKEND_NAME_MAX];
 	size_t nstale;		/* kernel names: dropped if not adopted */
 	int passed_meta, passed_bits;
+	unsigned int nmeta, nbits;	/* passed under those names */
 	struct backend_kept_fd passed[BACKEND_KEEP_MAX_FDS];
 	size_t npassed;
 
@@ -208,6 +167,7 @@ struct state {
 	const struct state_head *head;
 	struct state_pdomain *pd;
 	struct state_psub *ps;
+	uint64_t bits_end;	/* where its last bitmap ends */
 	bool adopted;
 
 	/* what the store holds of the kernel's */
@@ -218,7 +178,41 @@ struct state {
 
 	struct state_intent create;
 	uint64_t seq;
+	/* the committed version's subscription records: offset, count */
+	uint64_t subs_at;
+	uint32_t nsubs_at;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static uint64_t now_us(void)
+{
+	return now_ns() / 1000;
+}
+
+/* Why the store is not used, into st->why; returns @err. */
+static int refuse(struct state *st, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int refuse(struct state *st, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->why, sizeof(st->why), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static unsigned long long ull(uint64_t v)
+{
+	return (unsigned long long)v;
+}
 
 /* ------------------------------------------------------------ store */
 
@@ -344,23 +338,6 @@ static void state_keep_kernel(struct server *srv)
 
 /* ------------------------------------------------------------ versions */
 
-static uint64_t state_sum(const uint8_t *p, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL ^ len;
-	size_t i = 0;
-
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0x100000001b3ULL;
-		h ^= h >> 29;
-	}
-	for (; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return h;
-}
-
 struct writer {
 	uint8_t *p;
 	size_t len, cap;
@@ -396,6 +373,34 @@ static uint64_t sub_token(const struct subscription *sub, uid_t *uid)
 		return sub->park->token;
 	}
 	return 0;
+}
+
+/*
+ * When @p's resume grace ends, CLOCK_MONOTONIC ns.  Its timer is the
+ * truth: libevent reports the expiry and the loop's time on one clock, so
+ * their difference is what is left.
+ */
+static uint64_t park_deadline(struct server *srv, struct park *p)
+{
+	struct timeval at, now;
+	int64_t left_us;
+
+	if (!p->timer || !event_pending(p->timer, EV_TIMEOUT, &at))
+		return now_ns();	/* expiring */
+	event_base_update_cache_time(srv->base);
+	event_base_gettimeofday_cached(srv->base, &now);
+	left_us = (int64_t)(at.tv_sec - now.tv_sec) * 1000000 +
+		  (at.tv_usec - now.tv_usec);
+	if (left_us < 0)
+		left_us = 0;
+	return now_ns() + (uint64_t)left_us * 1000;
+}
+
+/* What the store records of @sub's session's grace: 0 while connected. */
+static uint64_t sub_deadline(struct server *srv,
+			     const struct subscription *sub)
+{
+	return sub->park ? park_deadline(srv, sub->park) : 0;
 }
 
 static void put_domain(struct state *st, struct writer *w, struct domain *d)
@@ -456,20 +461,21 @@ void state_commit(struct server *srv)
 	struct state_head head = {
 		.magic = STATE_MAGIC,
 		.format = STATE_FORMAT,
+		.bits_size = BITMEM_RESERVE,
 	};
 	struct writer w;
 	struct domain *d;
 	struct subscription *sub;
+	uint64_t subs_at;
 	uint32_t slot;
-	uint64_t seq;
 
 	if (!st || !st->meta || st->restoring)
 		return;
 	sb = (struct state_super *)st->meta;
-	slot = !__atomic_load_n(&sb->active, __ATOMIC_ACQUIRE);
+	slot = !st->active;
 	w = (struct writer){
-		.p = st->meta + META_SUPER + slot * META_SLOT,
-		.cap = META_SLOT,
+		.p = st->meta + STATE_META_SUPER + slot * STATE_META_SLOT,
+		.cap = STATE_META_SLOT,
 	};
 
 	/* descriptors the version names reach the store before it does */
@@ -479,6 +485,7 @@ void state_commit(struct server *srv)
 	head.kernel_ok = st->kernel_ok;
 	head.nkept = st->kernel_ok ? (uint32_t)st->nkept : 0;
 	head.blob_len = st->kernel_ok ? (uint32_t)st->blob_len : 0;
+	head.seq = st->seq + 1;
 	head.create = st->create;
 	list_for_each_entry(d, &srv->domains, link) {
 		uid_t uid;
@@ -495,6 +502,7 @@ void state_commit(struct server *srv)
 	put_pad8(&w);
 	list_for_each_entry(d, &srv->domains, link)
 		put_domain(st, &w, d);
+	subs_at = w.len;
 	list_for_each_entry(d, &srv->domains, link) {
 		list_for_each_entry(sub, &d->subs, dom_link) {
 			struct state_sub_rec sr = {
@@ -514,6 +522,7 @@ void state_commit(struct server *srv)
 						       sub->set.pending);
 			sr.flight_off = bitmem_offset(st->bits,
 						      sub->set.flight);
+			sr.deadline_ns = sub_deadline(srv, sub);
 			put(&w, &sr, sizeof(sr));
 		}
 	}
@@ -522,19 +531,62 @@ void state_commit(struct server *srv)
 			log_error("the state no longer fits its %llu MiB: the "
 				  "last version that did is kept, a restart "
 				  "now would lose what changed since",
-				  (unsigned long long)(META_SLOT >> 20));
+				  ull(STATE_META_SLOT >> 20));
 		st->too_big = true;
 		return;
 	}
 	st->too_big = false;
-	seq = ++st->seq;
-	sb->slot[slot].seq = seq;
+	st->seq = head.seq;
+	sb->slot[slot].seq = head.seq;
 	sb->slot[slot].len = w.len;
 	sb->slot[slot].sum = state_sum(w.p, w.len);
 	/* the commit: one aligned store, after everything it points at */
-	__atomic_store_n(&sb->active, slot, __ATOMIC_RELEASE);
+	__atomic_store_n(&sb->commit, state_commit_word(head.seq, slot),
+			 __ATOMIC_RELEASE);
+	st->active = slot;
+	st->subs_at = subs_at;
+	st->nsubs_at = head.nsubs;
 	/* the old slot's tail: give back pages the new version did not use */
 	bitmem_reclaim(st->bits);
+}
+
+/*
+ * Have sessions closed or resumed since the last commit (nothing commits
+ * for either)?  The kept subscriptions against the committed records.
+ */
+static bool state_sessions_changed(struct server *srv)
+{
+	struct state *st = srv->state;
+	const uint8_t *at = st->meta + STATE_META_SUPER +
+			    st->active * STATE_META_SLOT + st->subs_at;
+	struct domain *d;
+	struct subscription *sub;
+	uint32_t n = 0;
+
+	list_for_each_entry(d, &srv->domains, link) {
+		list_for_each_entry(sub, &d->subs, dom_link) {
+			struct state_sub_rec rec;
+			uint64_t dl, was;
+			uid_t uid = 0;
+			uint64_t token = sub_token(sub, &uid);
+
+			if (!token)
+				continue;
+			if (n == st->nsubs_at)
+				return true;
+			memcpy(&rec, at + (uint64_t)n++ * sizeof(rec),
+			       sizeof(rec));
+			if (rec.token != token || rec.uid != (uint32_t)uid ||
+			    rec.domain_id != d->id)
+				return true;
+			dl = sub_deadline(srv, sub);
+			was = rec.deadline_ns;
+			if (!dl != !was || (dl > was ? dl - was : was - dl) >
+					   DEADLINE_SLACK_NS)
+				return true;
+		}
+	}
+	return n != st->nsubs_at;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -544,7 +596,7 @@ struct reader {
 	size_t len, off;
 };
 
-static const void *get(struct reader *r, size_t n)
+static const void *get(struct reader *r, uint64_t n)
 {
 	const void *at;
 
@@ -560,20 +612,66 @@ static bool name_ok(const char *name)
 	return memchr(name, '\0', BACKEND_NAME_MAX) != NULL;
 }
 
-/* Claim what @st's parsed version names; -EBADMSG if it makes no sense. */
+static bool pow2_in(uint64_t v, uint64_t lo, uint64_t hi)
+{
+	return v >= lo && v <= hi && !(v & (v - 1));
+}
+
+/* The bytes a bitmap of @nwords words takes in dirtyd-bits (bitmem.c). */
+static uint64_t region_bytes(uint64_t nwords)
+{
+	return ((nwords ? nwords : 1) * 8 + PAGE - 1) & ~(PAGE - 1);
+}
+
+/* Is @what, @nwords words at @off, where dirtyd-bits can hold it? */
+static int region_check(struct state *st, const char *what, uint64_t off,
+			uint64_t nwords)
+{
+	uint64_t size = st->head->bits_size, bytes;
+
+	if (nwords > size / 8)
+		return refuse(st, -EBADMSG, "dirtyd-meta: %s is %llu words, "
+			      "more than dirtyd-bits (%llu bytes) holds", what,
+			      ull(nwords), ull(size));
+	bytes = region_bytes(nwords);
+	if (off % PAGE)
+		return refuse(st, -EBADMSG, "dirtyd-meta: %s is at offset "
+			      "%#llx of dirtyd-bits, not on a page", what,
+			      ull(off));
+	if (off > size || bytes > size - off)
+		return refuse(st, -EBADMSG, "dirtyd-meta: %s, [%#llx, "
+			      "%#llx), lies past the end of dirtyd-bits "
+			      "(%llu bytes)", what, ull(off), ull(off + bytes),
+			      ull(size));
+	if (off + bytes > st->bits_end)
+		st->bits_end = off + bytes;
+	return 0;
+}
+
+/* Claim what @st's parsed version names; -EBADMSG (st->why) if two of
+ * its bitmaps overlap. */
 static int state_claim(struct state *st)
 {
 	const struct state_head *h = st->head;
+	int r;
 
 	for (uint32_t i = 0; i < h->ndomains; i++) {
 		struct state_pdomain *pd = &st->pd[i];
 
 		pd->counters = bitmem_claim(st->bits, pd->rec->counters_off,
 					    DOMAIN_COUNTERS_WORDS);
+		if (!pd->counters)
+			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
+				      "counters at %#llx overlap another "
+				      "bitmap", pd->rec->id,
+				      ull(pd->rec->counters_off));
 		pd->round = bitmem_claim(st->bits, pd->rec->round_off,
 					 pd->rec->round_words);
-		if (!pd->counters || !pd->round)
-			return -EBADMSG;
+		if (!pd->round)
+			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
+				      "round bitmap at %#llx overlaps another "
+				      "bitmap", pd->rec->id,
+				      ull(pd->rec->round_off));
 	}
 	for (uint32_t i = 0; i < h->nsubs; i++) {
 		struct state_psub *ps = &st->ps[i];
@@ -583,9 +681,19 @@ static int state_claim(struct state *st)
 		ps->flight = bitmem_claim(st->bits, ps->rec->flight_off,
 					  ps->rec->nwords);
 		if (!ps->pending || !ps->flight)
-			return -EBADMSG;
+			return refuse(st, -EBADMSG, "dirtyd-meta: subscription "
+				      "%u (domain %u)'s %s bitmap at %#llx "
+				      "overlaps another bitmap", i + 1,
+				      ps->rec->domain_id,
+				      ps->pending ? "flight" : "pending",
+				      ull(ps->pending ? ps->rec->flight_off :
+					  ps->rec->pending_off));
 	}
-	return bitmem_claim_done(st->bits);
+	r = bitmem_claim_done(st->bits);
+	if (r < 0)
+		return refuse(st, r, "punching the space of dirtyd-bits no "
+			      "bitmap uses failed: %s", strerror(-r));
+	return 0;
 }
 
 /* Does @pd plan to the layout its bitmaps were made for? */
@@ -597,7 +705,8 @@ static int state_check_plan(const struct state_pdomain *pd)
 	size_t n = 0, a = 0, b = 0;
 	int r;
 
-	ranges = calloc(rec->nmaps + rec->nretired + 1, sizeof(*ranges));
+	ranges = calloc((size_t)rec->nmaps + rec->nretired + 1,
+			sizeof(*ranges));
 	if (!ranges)
 		return -ENOMEM;
 	while (a < rec->nmaps || b < rec->nretired) {
@@ -628,102 +737,294 @@ static int state_check_plan(const struct state_pdomain *pd)
 	return r;
 }
 
-/* Parse the committed version; *why says what is wrong with it. */
-static int state_parse(struct server *srv, const char **why)
+/* Which slot the superblock's commit word names: 0, 1, or -1. */
+static int committed_slot(const struct state_super *sb)
+{
+	uint64_t word = __atomic_load_n(&sb->commit, __ATOMIC_ACQUIRE);
+	bool s0 = word == state_commit_word(sb->slot[0].seq, 0);
+	bool s1 = word == state_commit_word(sb->slot[1].seq, 1);
+
+	return s0 == s1 ? -1 : s1;
+}
+
+/* Parse one domain's records at @r. */
+static int parse_domain(struct state *st, struct reader *r, uint32_t i)
+{
+	struct state_pdomain *pd = &st->pd[i];
+	const struct state_domain_rec *rec;
+	char what[96];
+	int e;
+
+	pd->rec = rec = get(r, sizeof(*rec));
+	if (!rec)
+		return refuse(st, -EBADMSG, "dirtyd-meta: the version "
+			      "(%zu bytes) ends inside its domain record "
+			      "%u of %u", r->len, i + 1, st->head->ndomains);
+	if (!rec->id || rec->id >= st->head->next_domain_id)
+		return refuse(st, -EBADMSG, "dirtyd-meta: domain record %u "
+			      "has id %u (the next id is %u)", i + 1, rec->id,
+			      st->head->next_domain_id);
+	if (!name_ok(rec->guest) || !name_ok(rec->intent.device) ||
+	    rec->intent.op > STATE_OP_TRACK || rec->flags & ~(DREC_TRACKING |
+	    DREC_ENABLED | DREC_HUGE))
+		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's record "
+			      "is malformed (a name, its flags or its "
+			      "intent)", rec->id);
+	if (!pow2_in(rec->page_size, PAGE, 1ULL << 30) ||
+	    !pow2_in(rec->max_leaf, rec->page_size, 1ULL << 30))
+		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u has page "
+			      "size %llu and largest leaf %llu", rec->id,
+			      ull(rec->page_size), ull(rec->max_leaf));
+	pd->devs = get(r, (uint64_t)rec->ndevices * sizeof(*pd->devs));
+	pd->maps = get(r, (uint64_t)rec->nmaps * sizeof(*pd->maps));
+	pd->retired = get(r, (uint64_t)rec->nretired * sizeof(*pd->retired));
+	if (!pd->devs || !pd->maps || !pd->retired)
+		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's %u "
+			      "devices, %u mappings and %u retired ranges "
+			      "run past the end of the version (%zu bytes)",
+			      rec->id, rec->ndevices, rec->nmaps,
+			      rec->nretired, r->len);
+	for (uint32_t k = 0; k < rec->ndevices; k++)
+		if (!name_ok(pd->devs[k].name))
+			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
+				      "device %u has no name", rec->id, k + 1);
+	for (uint32_t k = 0; k < rec->nmaps; k++)
+		if (pd->maps[k].external > 1)
+			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
+				      "mapping %u is malformed", rec->id,
+				      k + 1);
+	snprintf(what, sizeof(what), "domain %u's counters", rec->id);
+	e = region_check(st, what, rec->counters_off, DOMAIN_COUNTERS_WORDS);
+	if (e < 0)
+		return e;
+	snprintf(what, sizeof(what), "domain %u's round bitmap", rec->id);
+	return region_check(st, what, rec->round_off, rec->round_words);
+}
+
+/* Parse one subscription's record at @r. */
+static int parse_sub(struct state *st, struct reader *r, uint32_t i)
+{
+	struct state_psub *ps = &st->ps[i];
+	const struct state_sub_rec *rec;
+	const struct state_pdomain *pd = NULL;
+	char what[96];
+	int e;
+
+	ps->rec = rec = get(r, sizeof(*rec));
+	if (!rec)
+		return refuse(st, -EBADMSG, "dirtyd-meta: the version "
+			      "(%zu bytes) ends inside its subscription "
+			      "record %u of %u", r->len, i + 1,
+			      st->head->nsubs);
+	for (uint32_t k = 0; k < st->head->ndomains && !pd; k++)
+		if (st->pd[k].rec->id == rec->domain_id)
+			pd = &st->pd[k];
+	if (!rec->token || rec->clean > 1 || !pd)
+		return refuse(st, -EBADMSG, "dirtyd-meta: subscription %u "
+			      "(domain %u) is malformed (no token, or a "
+			      "domain the version does not hold)", i + 1,
+			      rec->domain_id);
+	if (rec->nwords != pd->rec->layout_words)
+		return refuse(st, -EBADMSG, "dirtyd-meta: subscription %u's "
+			      "bitmaps are %llu words, domain %u's layout is "
+			      "%llu", i + 1, ull(rec->nwords), rec->domain_id,
+			      ull(pd->rec->layout_words));
+	snprintf(what, sizeof(what), "subscription %u (domain %u)'s pending "
+		 "bitmap", i + 1, rec->domain_id);
+	e = region_check(st, what, rec->pending_off, rec->nwords);
+	if (e < 0)
+		return e;
+	snprintf(what, sizeof(what), "subscription %u (domain %u)'s flight "
+		 "bitmap", i + 1, rec->domain_id);
+	return region_check(st, what, rec->flight_off, rec->nwords);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int cmp_psub(const void *a, const void *b)
+{
+	const struct state_psub *const *pa = a, *const *pb = b;
+	const struct state_sub_rec *x = (*pa)->rec, *y = (*pb)->rec;
+
+	if (x->token != y->token)
+		return (x->token > y->token) - (x->token < y->token);
+	return (x->domain_id > y->domain_id) - (x->domain_id < y->domain_id);
+}
+
+/*
+ * Domain ids unique; a token one uid's, subscribed once per domain; each
+ * session's deadline the earliest of its subscriptions'.
+ */
+static int check_unique(struct state *st)
+{
+	const struct state_head *h = st->head;
+	struct state_psub **by = NULL;
+	uint32_t *ids;
+	int r = 0;
+
+	ids = calloc((size_t)h->ndomains + 1, sizeof(*ids));
+	by = calloc((size_t)h->nsubs + 1, sizeof(*by));
+	if (!ids || !by) {
+		r = refuse(st, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < h->ndomains; i++)
+		ids[i] = st->pd[i].rec->id;
+	qsort(ids, h->ndomains, sizeof(*ids), cmp_u32);
+	for (uint32_t i = 1; i < h->ndomains && !r; i++)
+		if (ids[i] == ids[i - 1])
+			r = refuse(st, -EBADMSG, "dirtyd-meta: two domains "
+				   "have id %u", ids[i]);
+	for (uint32_t i = 0; i < h->nsubs; i++)
+		by[i] = &st->ps[i];
+	qsort(by, h->nsubs, sizeof(*by), cmp_psub);
+	for (uint32_t i = 0, first = 0; i < h->nsubs && !r; i++) {
+		const struct state_sub_rec *a = by[first]->rec, *b = by[i]->rec;
+
+		if (i && b->token != a->token)
+			first = i;
+		else if (i && (b->uid != a->uid ||
+			       b->domain_id == by[i - 1]->rec->domain_id))
+			r = refuse(st, -EBADMSG, "dirtyd-meta: a session is "
+				   "kept twice for domain %u, or for two "
+				   "uids", b->domain_id);
+		by[i]->first = i == first;
+		/* the deadline of the session: the earliest; 0 (connected)
+		 * only if no subscription says it was closed */
+		if (i == first ||
+		    (b->deadline_ns && (!by[first]->deadline_ns ||
+		     b->deadline_ns < by[first]->deadline_ns)))
+			by[first]->deadline_ns = b->deadline_ns;
+	}
+	for (uint32_t i = 0, first = 0; i < h->nsubs && !r; i++) {
+		if (by[i]->first)
+			first = i;
+		by[i]->deadline_ns = by[first]->deadline_ns;
+	}
+out:
+	free(ids);
+	free(by);
+	return r;
+}
+
+/* Parse the committed version; st->why says what is wrong with it. */
+static int state_parse(struct server *srv)
 {
 	struct state *st = srv->state;
 	const struct state_super *sb = (const void *)st->meta;
+	const struct state_head *h;
 	struct reader r;
-	uint32_t slot;
 	uint64_t len;
+	int slot, e;
 
-	*why = "it is not a dirtyd state";
-	if (sb->magic != STATE_MAGIC || sb->format != STATE_FORMAT)
-		return -EINVAL;
-	slot = sb->active;
-	len = sb->slot[slot & 1].len;
-	*why = "its committed version is damaged";
-	if (slot > 1 || len > META_SLOT || len < sizeof(struct state_head) ||
-	    state_sum(st->meta + META_SUPER + slot * META_SLOT, len) !=
-	    sb->slot[slot].sum)
-		return -EBADMSG;
+	slot = committed_slot(sb);
+	if (slot < 0)
+		return refuse(st, -EBADMSG, "dirtyd-meta's superblock names "
+			      "no committed version (its commit word matches "
+			      "neither slot): it is damaged");
+	len = sb->slot[slot].len;
+	if (len > STATE_META_SLOT || len < sizeof(struct state_head))
+		return refuse(st, -EBADMSG, "dirtyd-meta's committed version "
+			      "(seq %llu) says it is %llu bytes; a version is "
+			      "%zu to %llu", ull(sb->slot[slot].seq), ull(len),
+			      sizeof(struct state_head),
+			      ull(STATE_META_SLOT));
+	if (state_sum(st->meta + STATE_META_SUPER + slot * STATE_META_SLOT,
+		      len) != sb->slot[slot].sum)
+		return refuse(st, -EBADMSG, "dirtyd-meta's committed version "
+			      "(seq %llu, %llu bytes) fails its checksum: it "
+			      "is damaged", ull(sb->slot[slot].seq), ull(len));
+	st->active = (uint32_t)slot;
 	st->seq = sb->slot[slot].seq;
 	/* a private copy: later commits write the slots */
 	st->version = malloc(len);
 	if (!st->version)
-		return -ENOMEM;
-	memcpy(st->version, st->meta + META_SUPER + slot * META_SLOT, len);
+		return refuse(st, -ENOMEM, "out of memory");
+	memcpy(st->version, st->meta + STATE_META_SUPER +
+	       slot * STATE_META_SLOT, len);
 	r = (struct reader){ .p = st->version, .len = len };
-	st->head = get(&r, sizeof(*st->head));
-	if (st->head->magic != STATE_MAGIC ||
-	    st->head->format != STATE_FORMAT ||
-	    st->head->nkept > BACKEND_KEEP_MAX_FDS ||
-	    st->head->blob_len > BACKEND_KEEP_MAX_BLOB ||
-	    st->head->ndomains > len / sizeof(struct state_domain_rec) ||
-	    st->head->nsubs > len / sizeof(struct state_sub_rec))
-		return -EBADMSG;
-	*why = "it was kept by a dirtyd on another backend";
-	if (st->head->backend != (uint32_t)srv->cfg->backend)
-		return -EINVAL;
-	*why = "its committed version is damaged";
-	for (uint32_t i = 0; i < st->head->nkept; i++) {
+	st->head = h = get(&r, sizeof(*h));
+	if (h->magic != STATE_MAGIC || h->format != STATE_FORMAT ||
+	    h->seq != st->seq)
+		return refuse(st, -EBADMSG, "dirtyd-meta's committed version "
+			      "is not a format %u version of seq %llu (it says "
+			      "format %u, seq %llu)", STATE_FORMAT,
+			      ull(st->seq), h->format, ull(h->seq));
+	if (h->backend != (uint32_t)srv->cfg->backend)
+		return refuse(st, -EINVAL, "it was kept by a dirtyd on the %s "
+			      "backend; this one runs the %s backend",
+			      h->backend == BACKEND_SIM ? "sim" : "iommufd",
+			      srv->cfg->backend == BACKEND_SIM ? "sim" :
+			      "iommufd");
+	if (h->nkept > BACKEND_KEEP_MAX_FDS ||
+	    h->blob_len > BACKEND_KEEP_MAX_BLOB ||
+	    h->ndomains > len / sizeof(struct state_domain_rec) ||
+	    h->nsubs > len / sizeof(struct state_sub_rec) ||
+	    !h->next_domain_id || !name_ok(h->create.device) ||
+	    (h->create.op != STATE_OP_NONE && h->create.op != STATE_OP_CREATE))
+		return refuse(st, -EBADMSG, "dirtyd-meta: the head of its "
+			      "committed version is malformed (%u kernel "
+			      "descriptors, %u bytes of kernel blob, %u "
+			      "domains, %u subscriptions in %llu bytes)",
+			      h->nkept, h->blob_len, h->ndomains, h->nsubs,
+			      ull(len));
+	for (uint32_t i = 0; i < h->nkept; i++) {
 		const char *name = get(&r, BACKEND_NAME_MAX);
 
 		if (!name || !name_ok(name))
-			return -EBADMSG;
+			return refuse(st, -EBADMSG, "dirtyd-meta: kernel "
+				      "descriptor name %u is malformed or past "
+				      "the end", i + 1);
 		name_copy(st->kept[i].name, name);
 	}
-	st->nkept = st->head->nkept;
-	if (!get(&r, st->head->blob_len))
-		return -EBADMSG;
-	memcpy(st->blob, st->version + r.off - st->head->blob_len,
-	       st->head->blob_len);
-	st->blob_len = st->head->blob_len;
-	r.off = (r.off + 7) & ~7ULL;
-	st->pd = calloc(st->head->ndomains + 1, sizeof(*st->pd));
-	st->ps = calloc(st->head->nsubs + 1, sizeof(*st->ps));
+	st->nkept = h->nkept;
+	if (!get(&r, h->blob_len))
+		return refuse(st, -EBADMSG, "dirtyd-meta: the kernel blob "
+			      "runs past the end of the version");
+	memcpy(st->blob, st->version + r.off - h->blob_len, h->blob_len);
+	st->blob_len = h->blob_len;
+	if (!get(&r, (8 - r.off % 8) % 8))
+		return refuse(st, -EBADMSG, "dirtyd-meta: the version ends "
+			      "inside its kernel blob");
+	st->pd = calloc((size_t)h->ndomains + 1, sizeof(*st->pd));
+	st->ps = calloc((size_t)h->nsubs + 1, sizeof(*st->ps));
 	if (!st->pd || !st->ps)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < st->head->ndomains; i++) {
-		struct state_pdomain *pd = &st->pd[i];
-		const struct state_domain_rec *rec;
-
-		pd->rec = rec = get(&r, sizeof(*rec));
-		if (!rec || !rec->id || !name_ok(rec->guest) ||
-		    !name_ok(rec->intent.device) ||
-		    !rec->page_size || rec->page_size & (rec->page_size - 1) ||
-		    rec->ndevices > len || rec->nmaps > len ||
-		    rec->nretired > len)
-			return -EBADMSG;
-		pd->devs = get(&r, rec->ndevices * sizeof(*pd->devs));
-		pd->maps = get(&r, rec->nmaps * sizeof(*pd->maps));
-		pd->retired = get(&r, rec->nretired * sizeof(*pd->retired));
-		if ((rec->ndevices && !pd->devs) || (rec->nmaps && !pd->maps) ||
-		    (rec->nretired && !pd->retired))
-			return -EBADMSG;
-		for (uint32_t k = 0; k < rec->ndevices; k++)
-			if (!name_ok(pd->devs[k].name))
-				return -EBADMSG;
+		return refuse(st, -ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < h->ndomains; i++) {
+		e = parse_domain(st, &r, i);
+		if (e < 0)
+			return e;
 	}
-	for (uint32_t i = 0; i < st->head->nsubs; i++) {
-		struct state_psub *ps = &st->ps[i];
-		bool found = false;
-
-		ps->rec = get(&r, sizeof(*ps->rec));
-		if (!ps->rec || !ps->rec->token)
-			return -EBADMSG;
-		for (uint32_t k = 0; k < st->head->ndomains && !found; k++)
-			found = st->pd[k].rec->id == ps->rec->domain_id &&
-				st->pd[k].rec->layout_words == ps->rec->nwords;
-		if (!found)
-			return -EBADMSG;
+	for (uint32_t i = 0; i < h->nsubs; i++) {
+		e = parse_sub(st, &r, i);
+		if (e < 0)
+			return e;
 	}
-	if (r.off != len || !name_ok(st->head->create.device))
-		return -EBADMSG;
-	*why = "a domain's mappings cannot be planned as they were";
-	for (uint32_t i = 0; i < st->head->ndomains; i++)
-		if (state_check_plan(&st->pd[i]) < 0)
-			return -EBADMSG;
+	if (r.off != len)
+		return refuse(st, -EBADMSG, "dirtyd-meta: its records end at "
+			      "byte %zu of a %llu-byte version", r.off,
+			      ull(len));
+	e = check_unique(st);
+	if (e < 0)
+		return e;
+	for (uint32_t i = 0; i < h->ndomains; i++) {
+		e = state_check_plan(&st->pd[i]);
+		if (e == -ENOMEM)
+			return refuse(st, e, "out of memory");
+		if (e < 0)
+			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
+				      "%u mappings and %u retired ranges do "
+				      "not plan to the %llu-word bitmaps it "
+				      "names", st->pd[i].rec->id,
+				      st->pd[i].rec->nmaps,
+				      st->pd[i].rec->nretired,
+				      ull(st->pd[i].rec->layout_words));
+	}
 	return 0;
 }
 
@@ -751,10 +1052,17 @@ int state_take_fds(struct server *srv, int *listen_fd)
 		const char *name = names && names[i] ? names[i] : "";
 
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		if (!strcmp(name, FD_META) && st->passed_meta < 0) {
-			st->passed_meta = fd;
-		} else if (!strcmp(name, FD_BITS) && st->passed_bits < 0) {
-			st->passed_bits = fd;
+		if (!strcmp(name, FD_META)) {
+			/* one of each, or the store is not ours */
+			if (st->nmeta++)
+				close(fd);
+			else
+				st->passed_meta = fd;
+		} else if (!strcmp(name, FD_BITS)) {
+			if (st->nbits++)
+				close(fd);
+			else
+				st->passed_bits = fd;
 		} else if (!strncmp(name, FD_KERNEL, strlen(FD_KERNEL)) &&
 			   st->npassed < BACKEND_KEEP_MAX_FDS) {
 			struct backend_kept_fd *k = &st->passed[st->npassed++];
@@ -800,13 +1108,7 @@ static void state_close_passed(struct state *st)
 
 static int state_map_meta(struct state *st, int fd)
 {
-	struct stat s;
-
-	if (fstat(fd, &s) < 0)
-		return -errno;
-	if ((uint64_t)s.st_size != META_SIZE && ftruncate(fd, META_SIZE) < 0)
-		return -errno;
-	st->meta = mmap(NULL, META_SIZE, PROT_READ | PROT_WRITE,
+	st->meta = mmap(NULL, STATE_META_SIZE, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (st->meta == MAP_FAILED) {
 		st->meta = NULL;
@@ -831,7 +1133,7 @@ static void state_drop_version(struct state *st)
 static void state_forget(struct state *st)
 {
 	if (st->meta)
-		munmap(st->meta, META_SIZE);
+		munmap(st->meta, STATE_META_SIZE);
 	st->meta = NULL;
 	if (st->meta_fd >= 0)
 		close(st->meta_fd);
@@ -843,45 +1145,172 @@ static void state_forget(struct state *st)
 	st->blob_len = 0;
 }
 
-/* Map, parse and claim the state handed back: 0, or why not (logged). */
+/* Are the store's descriptors the set one dirtyd leaves? */
+static int state_check_names(struct state *st)
+{
+	if (st->nmeta > 1 || st->nbits > 1)
+		return refuse(st, -EBADMSG, "the store holds %u descriptors "
+			      "named " FD_META " and %u named " FD_BITS
+			      " (one of each is ours)", st->nmeta, st->nbits);
+	if (st->nmeta && !st->nbits)
+		return refuse(st, -ENOENT, "the store holds " FD_META " but "
+			      "no " FD_BITS ": the dirty bitmaps are missing");
+	if (!st->nmeta && st->nbits)
+		return refuse(st, -ENOENT, "the store holds " FD_BITS " but "
+			      "no " FD_META ": what the bitmaps belong to is "
+			      "missing");
+	if (!st->nmeta)
+		return refuse(st, -ENOENT, "the store holds a kernel context "
+			      "(" FD_KERNEL "%s) but neither " FD_META " nor "
+			      FD_BITS, st->passed[0].name);
+	return 0;
+}
+
+/* Map dirtyd-meta as it is and check its superblock. */
+static int state_adopt_meta(struct state *st)
+{
+	const struct state_super *sb;
+	struct stat s;
+	int fd = st->passed_meta, r;
+
+	st->passed_meta = -1;
+	if (fstat(fd, &s) < 0) {
+		r = -errno;
+		close(fd);
+		return refuse(st, r, FD_META " cannot be read: %s",
+			      strerror(-r));
+	}
+	if ((uint64_t)s.st_size != STATE_META_SIZE) {
+		close(fd);
+		return refuse(st, -EMSGSIZE, FD_META " is %llu bytes, not "
+			      "%llu", ull((uint64_t)s.st_size),
+			      ull(STATE_META_SIZE));
+	}
+	r = state_map_meta(st, fd);
+	if (r < 0) {
+		close(fd);
+		return refuse(st, r, FD_META " cannot be mapped: %s",
+			      strerror(-r));
+	}
+	sb = (const void *)st->meta;
+	if (sb->magic != STATE_MAGIC)
+		return refuse(st, -EINVAL, FD_META " is not a dirtyd state "
+			      "(magic %#llx)", ull(sb->magic));
+	if (sb->format != STATE_FORMAT)
+		return refuse(st, -EPROTO, FD_META " is in format %u and this "
+			      "dirtyd reads format %u only (%s dirtyd kept "
+			      "it)", sb->format, STATE_FORMAT,
+			      sb->format < STATE_FORMAT ? "an older" :
+			      "a newer");
+	return 0;
+}
+
+/*
+ * Count this adoption in the store before anything is taken from it, so
+ * that a start that dies adopting it (a crash, the watchdog, a failure
+ * before serving) is counted; refuse at STATE_MAX_TRIES.
+ */
+static int state_count_try(struct state *st)
+{
+	struct state_super *sb = (void *)st->meta;
+	uint32_t tries = __atomic_load_n(&sb->tries, __ATOMIC_RELAXED);
+
+	if (tries >= STATE_MAX_TRIES)
+		return refuse(st, -ELOOP, "the %u adoptions of this store "
+			      "before this one each ended before dirtyd could "
+			      "serve (the log of each start says why); it is "
+			      "not tried again", tries);
+	if (tries)
+		log_warning("this store was adopted %u time%s before by a "
+			    "dirtyd that ended before it could serve (its "
+			    "log says why): adopting it again, attempt %u of "
+			    "%u", tries, tries > 1 ? "s" : "", tries + 1,
+			    STATE_MAX_TRIES);
+	__atomic_store_n(&sb->tries, tries + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Take dirtyd-bits as it is: its size is what the version says. */
+static int state_adopt_bits(struct state *st)
+{
+	int fd = st->passed_bits, r;
+	struct stat s;
+	uint64_t size;
+
+	st->passed_bits = -1;
+	if (fstat(fd, &s) < 0) {
+		r = -errno;
+		close(fd);
+		return refuse(st, r, FD_BITS " cannot be read: %s",
+			      strerror(-r));
+	}
+	size = (uint64_t)s.st_size;
+	r = 0;
+	if (size < st->bits_end)
+		r = refuse(st, -EMSGSIZE, FD_BITS " is %llu bytes, the "
+			   "metadata needs %llu", ull(size),
+			   ull(st->bits_end));
+	else if (size != st->head->bits_size)
+		r = refuse(st, -EMSGSIZE, FD_BITS " is %llu bytes, the "
+			   "metadata says it was %llu", ull(size),
+			   ull(st->head->bits_size));
+	else if (size != BITMEM_RESERVE)
+		r = refuse(st, -EMSGSIZE, FD_BITS " is %llu bytes; this dirtyd "
+			   "maps %llu", ull(size), ull(BITMEM_RESERVE));
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	r = bitmem_adopt(fd, &st->bits);
+	if (r < 0)
+		return refuse(st, r, FD_BITS " cannot be mapped: %s",
+			      strerror(-r));
+	return 0;
+}
+
+/* Map, check, parse and claim the state handed back: 0, or why not
+ * (logged).  -ENOENT, not logged, when the store held nothing. */
 static int state_load(struct server *srv)
 {
 	struct state *st = srv->state;
-	const char *why = "it cannot be mapped";
+	uint64_t t0 = now_us();
 	int r;
 
-	r = state_map_meta(st, st->passed_meta);
-	st->passed_meta = -1;
+	if (!st->nmeta && !st->nbits && !st->npassed)
+		return -ENOENT;
+	r = state_check_names(st);
 	if (!r)
-		r = state_parse(srv, &why);
-	if (!r) {
-		why = "its bitmaps cannot be mapped";
-		r = bitmem_new(st->passed_bits, FD_BITS, &st->bits);
-		st->passed_bits = -1;
-	}
-	if (!r) {
-		why = "its bitmaps are not where it says";
+		r = state_adopt_meta(st);
+	if (!r)
+		r = state_count_try(st);
+	if (!r)
+		r = state_parse(srv);
+	if (!r)
+		r = state_adopt_bits(st);
+	if (!r)
 		r = state_claim(st);
-	}
-	if (!r && !st->head->kernel_ok) {
-		why = "the dirtyd that kept it could not keep its kernel "
-		      "context";
-		r = -ENOENT;
-	}
+	if (!r && !st->head->kernel_ok)
+		r = refuse(st, -ENOENT, "the dirtyd that kept it could not "
+			   "keep its kernel context");
 	for (uint32_t i = 0; !r && i < st->nkept; i++) {
 		bool found = false;
 
 		for (size_t k = 0; k < st->npassed && !found; k++)
 			found = !strcmp(st->passed[k].name, st->kept[i].name);
-		if (!found) {
-			why = "a descriptor of its kernel context is missing";
-			r = -ENOENT;
-		}
+		if (!found)
+			r = refuse(st, -ENOENT, "its kernel context's "
+				   "descriptor " FD_KERNEL "%s is not in the "
+				   "store", st->kept[i].name);
 	}
 	if (r < 0)
-		log_warning_errno(r, "the state systemd handed back cannot be "
-				  "used (%s): starting afresh; resuming "
-				  "clients are told their state is lost", why);
+		log_error("%s: " MSG_LOST, st->why);
+	else
+		log_debug("the store is checked and claimed, in %" PRIu64
+			  " us: version %" PRIu64 " of %" PRIu64 " bytes, %u "
+			  "domains, %u subscriptions", now_us() - t0, st->seq,
+			  ((const struct state_super *)st->meta)->
+			  slot[st->active].len, st->head->ndomains,
+			  st->head->nsubs);
 	return r;
 }
 
@@ -891,8 +1320,7 @@ int state_open(struct server *srv, struct backend_config *bc)
 	struct backend_kept_fd kept[BACKEND_KEEP_MAX_FDS];
 	int r;
 
-	if (st->store && st->passed_meta >= 0 && st->passed_bits >= 0 &&
-	    state_load(srv) == 0) {
+	if (st->store && state_load(srv) == 0) {
 		/* the kernel's descriptors, in the order the version names
 		 * them; ones it does not name are not ours any more */
 		for (size_t i = 0; i < st->nkept; i++)
@@ -921,25 +1349,16 @@ int state_open(struct server *srv, struct backend_config *bc)
 			st->nstale = 0;
 			return 0;
 		}
-		log_warning_errno(r, "adopting the kept kernel context failed "
-				  "(%s): starting afresh; resuming clients are "
-				  "told their state is lost",
-				  r == -EUCLEAN ? "it was torn by the death "
-				  "of the dirtyd that held it" :
-				  "it is not a context of this backend");
+		log_error_errno(r, "adopting the kept kernel context failed "
+				"(%s): " MSG_LOST, r == -EUCLEAN ?
+				"it was torn by the death of the dirtyd that "
+				"held it" : "it is not a context of this "
+				"backend");
 		st->nkept = 0;	/* backend_open() closed them */
 	}
 	state_forget(st);
 	state_close_passed(st);
 	return backend_open(bc, &srv->backend);
-}
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
 /* The domain @pd, as it was. */
@@ -1043,33 +1462,46 @@ static int state_fresh(struct server *srv)
 		store_remove(st, name);
 	}
 	st->nstale = 0;
-	fd = memfd_create(FD_META, MFD_CLOEXEC);
+	fd = memfd_create(FD_META, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
+	if (ftruncate(fd, STATE_META_SIZE) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, META_SEALS) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	r = state_map_meta(st, fd);
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	r = bitmem_new(-1, FD_BITS, &st->bits);
+	r = bitmem_new(FD_BITS, &st->bits);
 	if (r < 0)
 		return r;
 	sb = (struct state_super *)st->meta;
 	sb->magic = STATE_MAGIC;
 	sb->format = STATE_FORMAT;
-	/* an empty version first, so that the store never holds a
-	 * superblock without one */
+	/* an empty version first, into slot 0, so that the store never
+	 * holds a superblock without one */
 	st->seq = 0;
+	st->active = 1;
 	state_commit(srv);
 	store_fd(st, FD_META, st->meta_fd);
 	store_fd(st, FD_BITS, bitmem_fd(st->bits));
 	return 0;
 }
 
-/* Group the kept subscriptions into parked sessions, as after a close. */
-static int state_restore_subs(struct server *srv)
+/*
+ * Group the kept subscriptions into parked sessions, as after a close,
+ * each until the deadline it had; a session whose deadline passed while
+ * no dirtyd ran is dropped.  *@nexpired: sessions dropped so.
+ */
+static int state_restore_subs(struct server *srv, unsigned int *nexpired)
 {
 	struct state *st = srv->state;
+	uint64_t now = now_ns();
+	uint64_t grace = (uint64_t)srv->cfg->resume_grace * 1000000000ULL;
 
 	for (uint32_t i = 0; i < st->head->nsubs; i++) {
 		const struct state_psub *ps = &st->ps[i];
@@ -1078,6 +1510,21 @@ static int state_restore_subs(struct server *srv)
 		struct subscription *sub;
 		struct park *p = NULL, *q;
 
+		if (ps->deadline_ns && ps->deadline_ns <= now) {
+			if (ps->first) {
+				log_notice("a closed session of uid %u "
+					   "expired %.1f s ago, while no "
+					   "dirtyd ran: its subscriptions are "
+					   "dropped, its token gets "
+					   "STATE_LOST", rec->uid,
+					   (now - ps->deadline_ns) / 1e9);
+				(*nexpired)++;
+			}
+			/* reclaimed after the next commit */
+			bitmem_release(st->bits, ps->pending, rec->nwords);
+			bitmem_release(st->bits, ps->flight, rec->nwords);
+			continue;
+		}
 		list_for_each_entry(x, &srv->domains, link)
 			if (x->id == rec->domain_id)
 				d = x;
@@ -1086,8 +1533,22 @@ static int state_restore_subs(struct server *srv)
 		list_for_each_entry(q, &srv->parks, link)
 			if (q->token == rec->token && q->uid == rec->uid)
 				p = q;
-		if (!p)
+		if (!p) {
+			/* until its deadline; never later than a grace
+			 * from now (connected at the death, or a store
+			 * from the future) */
+			uint64_t left = ps->deadline_ns ?
+					ps->deadline_ns - now : grace;
+			struct timeval tv;
+
+			if (left > grace)
+				left = grace;
+			tv.tv_sec = (time_t)(left / 1000000000ULL);
+			tv.tv_usec = (suseconds_t)(left % 1000000000ULL / 1000);
 			p = park_restore(srv, rec->token, (uid_t)rec->uid);
+			if (p)
+				event_add(p->timer, &tv);
+		}
 		sub = calloc(1, sizeof(*sub));
 		if (!p || !sub) {
 			free(sub);
@@ -1111,7 +1572,8 @@ static int state_rebuild(struct server *srv)
 {
 	struct state *st = srv->state;
 	uint64_t t0 = now_us(), t1, pending = 0;
-	unsigned int nparks = 0;
+	uint64_t first = UINT64_MAX, last = 0, now;
+	unsigned int nparks = 0, nexpired = 0, nd = 0, ns = 0;
 	struct domain *d, *tmp;
 	struct park *p;
 	int r;
@@ -1122,7 +1584,7 @@ static int state_rebuild(struct server *srv)
 		if (r < 0)
 			return r;
 	}
-	r = state_restore_subs(srv);
+	r = state_restore_subs(srv, &nexpired);
 	if (r < 0)
 		return r;
 	/* the last round, read from the IOMMU and maybe not yet folded */
@@ -1169,23 +1631,61 @@ static int state_rebuild(struct server *srv)
 	state_commit(srv);
 	log_debug("restore: rebuilt in %" PRIu64 " us, committed in %" PRIu64
 		  " us", t1 - t0, now_us() - t1);
-	list_for_each_entry(p, &srv->parks, link)
-		nparks++;
-	{
-		unsigned int nd = 0, ns = 0;
+	now = now_ns();
+	list_for_each_entry(p, &srv->parks, link) {
+		uint64_t dl = park_deadline(srv, p);
 
-		list_for_each_entry(d, &srv->domains, link) {
-			nd++;
-			ns += d->nsubs;
-		}
-		log_notice("restored from the file descriptor store: %u "
-			   "domains, %u subscriptions of %u sessions waiting "
-			   "%u s for a resume, %" PRIu64 " pages pending, in "
-			   "%" PRIu64 " ms", nd, ns, nparks,
-			   srv->cfg->resume_grace, pending,
-			   (now_us() - t0 + 500) / 1000);
+		nparks++;
+		first = dl < first ? dl : first;
+		last = dl > last ? dl : last;
 	}
+	list_for_each_entry(d, &srv->domains, link) {
+		nd++;
+		ns += d->nsubs;
+	}
+	log_notice("restored from the file descriptor store: %u domains, %u "
+		   "subscriptions of %u sessions waiting for a resume (the "
+		   "first expires in %.1f s, the last in %.1f s), %u sessions "
+		   "expired meanwhile, %" PRIu64 " pages pending, in %" PRIu64
+		   " ms", nd, ns, nparks,
+		   nparks && first > now ? (first - now) / 1e9 : 0.0,
+		   nparks && last > now ? (last - now) / 1e9 : 0.0, nexpired,
+		   pending, (now_us() - t0 + 500) / 1000);
 	return 0;
+}
+
+/*
+ * On the event loop: at its first turn dirtyd serves, so the adoption
+ * counted in the store succeeded; then, closes and resumes no commit
+ * recorded are.
+ */
+static void state_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct state *st = srv->state;
+	struct state_super *sb = (void *)st->meta;
+
+	if (!st->serving) {
+		st->serving = true;
+		__atomic_store_n(&sb->tries, 0, __ATOMIC_RELEASE);
+	}
+	if (!st->too_big && state_sessions_changed(srv))
+		state_commit(srv);
+}
+
+static void state_start_tick(struct server *srv)
+{
+	struct state *st = srv->state;
+	struct timeval tv = { .tv_usec = STATE_TICK_MS * 1000 };
+
+	st->tick = event_new(srv->base, -1, EV_PERSIST, state_on_tick, srv);
+	if (!st->tick || event_add(st->tick, &tv) < 0) {
+		log_warning("starting the state tick failed: a session closed "
+			    "or resumed is recorded only at the next change, "
+			    "and a failed adoption is counted as one");
+		return;
+	}
+	event_active(st->tick, EV_TIMEOUT, 0);
 }
 
 int state_restore(struct server *srv)
@@ -1203,6 +1703,7 @@ int state_restore(struct server *srv)
 		if (r < 0)
 			return log_error_errno(r, "rebuilding the kept state "
 					       "failed");
+		state_start_tick(srv);
 		return 0;
 	}
 	r = state_fresh(srv);
@@ -1210,7 +1711,9 @@ int state_restore(struct server *srv)
 		log_warning_errno(r, "creating the state memfds failed: a "
 				  "restart will not keep the state");
 		state_forget(st);
+		return 0;
 	}
+	state_start_tick(srv);
 	return 0;
 }
 
@@ -1221,6 +1724,9 @@ void state_exit(struct server *srv)
 
 	if (!st)
 		return;
+	if (st->tick)
+		event_free(st->tick);
+	st->tick = NULL;
 	if (st->meta) {
 		/* everything was destroyed: nothing for a successor */
 		for (size_t i = 0; i < st->nkept; i++) {

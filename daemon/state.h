@@ -12,8 +12,9 @@
  *                    per bound device)
  *
  * Life: state_take_fds() at start sorts what systemd passed; state_open()
- * opens the backend, adopting the kept context when the metadata handed
- * back is whole; state_restore() rebuilds domains, subscriptions and
+ * opens the backend, adopting the kept context when what the store handed
+ * back passes every check (state.c: checked, not trusted; the layout is
+ * state_format.h); state_restore() rebuilds domains, subscriptions and
  * parked sessions from it (or starts afresh and hands new memfds to the
  * store).  Every change to what must survive is followed by
  * state_commit().  Without $NOTIFY_SOCKET there is no store: nothing is
@@ -62,8 +63,9 @@ struct state_intent {
 int state_take_fds(struct server *srv, int *listen_fd);
 /**
  * state_open() - open the backend described by @bc: adopt the kept
- * context if the store handed back a whole one, else a new one (logging
- * why the kept one was not used).  -errno as backend_open().
+ * context if the store handed back one that passes every check, else a
+ * new one (logging at error level what was wrong: every resume then gets
+ * STATE_LOST).  -errno as backend_open().
  */
 int state_open(struct server *srv, struct backend_config *bc);
 /**

@@ -51,6 +51,20 @@ bool svcmgr_log_has(const struct svcmgr *m, const char *text)
 	return found;
 }
 
+unsigned int svcmgr_log_count(const struct svcmgr *m, const char *text)
+{
+	char line[4096];
+	unsigned int n = 0;
+	FILE *f = fopen(m->log, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n;
+}
+
 static bool same_file(int a, int b)
 {
 	struct stat x, y;
@@ -163,10 +177,11 @@ static void *svcmgr_thread(void *arg)
 	}
 }
 
+static void svcmgr_write_conf(const struct svcmgr *m, const char *body);
+
 void svcmgr_init(struct svcmgr *m, const char *body, bool store)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	FILE *f;
 
 	memset(m, 0, sizeof(*m));
 	m->store = store;
@@ -177,11 +192,7 @@ void svcmgr_init(struct svcmgr *m, const char *body, bool store)
 	snprintf(m->conf, sizeof(m->conf), "%s/dirtyd.conf", m->dir);
 	snprintf(m->log, sizeof(m->log), "%s/dirtyd.log", m->dir);
 	snprintf(m->notify, sizeof(m->notify), "%s/notify", m->dir);
-	f = fopen(m->conf, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "[daemon]\nbackend = sim\nsocket = %s\nlog_level = debug\n"
-		"%s\n", m->sock, body ? body : "");
-	fclose(f);
+	svcmgr_write_conf(m, body);
 
 	/* the socket unit */
 	strcpy(sa.sun_path, m->sock);
@@ -243,7 +254,24 @@ static void svcmgr_exec(struct svcmgr *m, int *fds, size_t n, char *names)
 	_exit(127);
 }
 
-void svcmgr_start(struct svcmgr *m)
+static void svcmgr_write_conf(const struct svcmgr *m, const char *body)
+{
+	FILE *f = fopen(m->conf, "w");
+
+	cr_assert_not_null(f);
+	fprintf(f, "[daemon]\nbackend = sim\nsocket = %s\nlog_level = debug\n"
+		"%s\n", m->sock, body ? body : "");
+	fclose(f);
+}
+
+void svcmgr_configure(struct svcmgr *m, const char *body)
+{
+	svcmgr_write_conf(m, body);
+}
+
+/* Start; 0 at READY=1, or the wait status of a dirtyd that exited first
+ * (then, with @must, fail showing the log). */
+static int svcmgr_start_wait(struct svcmgr *m, bool must)
 {
 	int fds[SVCMGR_MAX_STORED + 1];
 	char names[(SVCMGR_MAX_STORED + 1) * SVCMGR_NAME_MAX] = "dirtyd.socket";
@@ -286,7 +314,11 @@ void svcmgr_start(struct svcmgr *m)
 			break;
 		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
 			m->pid = 0;
+			/* what it sent before it died counts */
+			svcmgr_drain(m);
 			pthread_mutex_unlock(&m->lock);
+			if (!must)
+				return status ? status : -1;
 			svcmgr_dump_log(m);
 			cr_assert_fail("dirtyd exited at start (status %#x)",
 				       status);
@@ -299,6 +331,17 @@ void svcmgr_start(struct svcmgr *m)
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+void svcmgr_start(struct svcmgr *m)
+{
+	svcmgr_start_wait(m, true);
+}
+
+int svcmgr_try_start(struct svcmgr *m)
+{
+	return svcmgr_start_wait(m, false);
 }
 
 int svcmgr_kill(struct svcmgr *m, int sig)
@@ -332,6 +375,46 @@ size_t svcmgr_has(struct svcmgr *m, const char *name)
 		n += !strcmp(m->stored[i].name, name);
 	pthread_mutex_unlock(&m->lock);
 	return n;
+}
+
+int svcmgr_stored_fd(struct svcmgr *m, const char *name)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->nstored && fd < 0; i++)
+		if (!strcmp(m->stored[i].name, name))
+			fd = m->stored[i].fd;
+	pthread_mutex_unlock(&m->lock);
+	return fd;
+}
+
+void svcmgr_replace(struct svcmgr *m, const char *name, int fd)
+{
+	size_t k = 0;
+	bool done = false;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->nstored; i++) {
+		if (strcmp(m->stored[i].name, name)) {
+			m->stored[k++] = m->stored[i];
+			continue;
+		}
+		close(m->stored[i].fd);
+		if (fd >= 0 && !done) {
+			m->stored[k] = m->stored[i];
+			m->stored[k++].fd = fd;
+			done = true;
+		}
+	}
+	m->nstored = k;
+	if (fd >= 0 && !done) {
+		cr_assert_lt(m->nstored, SVCMGR_MAX_STORED);
+		snprintf(m->stored[m->nstored].name, SVCMGR_NAME_MAX, "%s",
+			 name);
+		m->stored[m->nstored++].fd = fd;
+	}
+	pthread_mutex_unlock(&m->lock);
 }
 
 size_t svcmgr_nstored(struct svcmgr *m)

@@ -75,6 +75,12 @@ void svcmgr_init(struct svcmgr *m, const char *body, bool store);
 /** svcmgr_start() - start dirtyd ($DIRTYD_BIN) with the socket and the
  *  stored descriptors; wait (30 s at most) for READY=1. */
 void svcmgr_start(struct svcmgr *m);
+/** svcmgr_try_start() - the same, but a dirtyd that exits before READY=1
+ *  is no failure: 0 at READY=1, else its wait status (non-zero). */
+int svcmgr_try_start(struct svcmgr *m);
+/** svcmgr_configure() - rewrite dirtyd.conf as svcmgr_init() wrote it,
+ *  with @body; the next start reads it. */
+void svcmgr_configure(struct svcmgr *m, const char *body);
 /** svcmgr_kill() - send @sig, reap, handle what it sent before dying;
  *  returns the wait status. */
 int svcmgr_kill(struct svcmgr *m, int sig);
@@ -85,11 +91,19 @@ void svcmgr_restart(struct svcmgr *m);
 int svcmgr_stop(struct svcmgr *m);
 /** svcmgr_has() - descriptors stored under @name. */
 size_t svcmgr_has(struct svcmgr *m, const char *name);
+/** svcmgr_stored_fd() - the (first) descriptor stored under @name, still
+ *  the store's, or -1: to look at or damage what dirtyd keeps. */
+int svcmgr_stored_fd(struct svcmgr *m, const char *name);
+/** svcmgr_replace() - store @fd (taken over) under @name instead of what
+ *  is stored under it (closed); @fd -1: remove @name from the store. */
+void svcmgr_replace(struct svcmgr *m, const char *name, int fd);
 /** svcmgr_nstored() - descriptors in the store. */
 size_t svcmgr_nstored(struct svcmgr *m);
 /** svcmgr_dump_log() - dirtyd's log on stderr. */
 void svcmgr_dump_log(const struct svcmgr *m);
 /** svcmgr_log_has() - whether dirtyd's log holds @text. */
 bool svcmgr_log_has(const struct svcmgr *m, const char *text);
+/** svcmgr_log_count() - lines of dirtyd's log holding @text. */
+unsigned int svcmgr_log_count(const struct svcmgr *m, const char *text);
 
 #endif

@@ -7,6 +7,13 @@
  * new ones (the oracle is the test's own DMA_WRITEs, 4 KiB leaves), also
  * when the kill lands among rounds at 1 ms intervals; without the store a
  * resume gets STATE_LOST.
+ *
+ * The store is checked, not trusted: a dirtyd-bits truncated (it is sealed,
+ * so replaced by a shorter copy) or missing, a flipped byte in dirtyd-meta,
+ * a record pointing past the end, another format: each time dirtyd starts
+ * afresh, says why at error level and every resume gets STATE_LOST.  A
+ * closed session keeps its deadline across restarts; adoptions that keep
+ * failing stop being tried.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -18,6 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
+#include "daemon/bitmem.h"
+#include "daemon/domain.h"
+#include "daemon/state_format.h"
 #include "itest.h"
 #include "svcmgr.h"
 #include "../unit/test_rng.h"
@@ -425,5 +437,518 @@ Test(restart, sigusr2_exits_keeping_state, .fini = stop)
 	/* a stop gives the state up: the store is emptied */
 	cr_assert_eq(svcmgr_kill(&sm, SIGTERM), 0);
 	cr_assert_eq(svcmgr_nstored(&sm), 0);
+	cr_assert_eq(svcmgr_stop(&sm), 0);
+}
+
+/* ------------------------------------------------------------ damage */
+
+/* What every refusal ends with. */
+#define LOST "the store is not adopted; starting afresh, every client " \
+	     "gets STATE_LOST"
+
+/*
+ * On the running dirtyd: a domain, a subscriber with pages pending, then
+ * SIGKILL; the store holds it all.  Returns the subscriber's token.
+ */
+static uint64_t keep_state(void)
+{
+	struct proto_hello_reply h;
+	struct itest_client c;
+	struct pageset w;
+	uint32_t dom;
+
+	h = client(&c, 0);
+	dom = make_domain(&c);
+	cr_assert_eq(itest_subscribe(&c, dom, 0, PROTO_SUBSCRIBE_CLEAN, NULL),
+		     0);
+	ps_init(&w);
+	for (int k = 0; k < 20; k++)
+		write_page(&c, dom, random_page(), &w);
+	cr_assert_eq(itest_sync(&c, dom, NULL), 0);
+	free(w.bits);
+	svcmgr_kill(&sm, SIGKILL);
+	itest_close(&c);
+	return h.session_token;
+}
+
+static uint64_t keep_first(const char *conf)
+{
+	rng_seed(11);
+	svcmgr_init(&sm, conf, true);
+	svcmgr_start(&sm);
+	return keep_state();
+}
+
+/*
+ * dirtyd starts on what the store holds, logs "error: @why: LOST" once
+ * more than before, restores nothing (lists @ndomains domains: its
+ * configured guests), gives @token STATE_LOST, and hands the store one new
+ * dirtyd-meta and dirtyd-bits.
+ */
+static void assert_refused_n(uint64_t token, const char *why,
+			     unsigned int ndomains)
+{
+	char line[1024];
+	unsigned int before;
+	struct proto_hello_reply h;
+	struct proto_domain all[4];
+	struct itest_client c;
+
+	snprintf(line, sizeof(line), "dirtyd: error: %s: " LOST, why);
+	before = svcmgr_log_count(&sm, line);
+	svcmgr_start(&sm);
+	if (svcmgr_log_count(&sm, line) != before + 1) {
+		svcmgr_dump_log(&sm);
+		cr_assert_fail("the log does not say, once more:\n%s", line);
+	}
+	h = client(&c, token);
+	cr_assert_eq(h.session_flags, PROTO_SESSION_STATE_LOST, "flags %#x",
+		     h.session_flags);
+	cr_assert_eq(itest_list_domains(&c, all, 4), ndomains,
+		     "nothing restored");
+	itest_close(&c);
+	cr_assert_eq(svcmgr_has(&sm, "dirtyd-meta"), 1);
+	cr_assert_eq(svcmgr_has(&sm, "dirtyd-bits"), 1);
+}
+
+static void assert_refused(uint64_t token, const char *why)
+{
+	assert_refused_n(token, why, 0);
+}
+
+/* The committed version in the store's dirtyd-meta. */
+struct kept {
+	int fd;
+	struct state_super sb;
+	int slot;
+	uint8_t *v;
+	uint64_t len;
+};
+
+static void kept_read(struct kept *k)
+{
+	k->fd = svcmgr_stored_fd(&sm, "dirtyd-meta");
+	cr_assert_geq(k->fd, 0);
+	cr_assert_eq(pread(k->fd, &k->sb, sizeof(k->sb), 0),
+		     (ssize_t)sizeof(k->sb));
+	cr_assert_eq(k->sb.format, STATE_FORMAT);
+	k->slot = -1;
+	for (int s = 0; s < 2; s++)
+		if (k->sb.commit == state_commit_word(k->sb.slot[s].seq, s))
+			k->slot = s;
+	cr_assert_geq(k->slot, 0, "the superblock names a version");
+	k->len = k->sb.slot[k->slot].len;
+	k->v = malloc(k->len);
+	cr_assert_not_null(k->v);
+	cr_assert_eq(pread(k->fd, k->v, k->len, STATE_META_SUPER +
+			   k->slot * STATE_META_SLOT), (ssize_t)k->len);
+	cr_assert_eq(state_sum(k->v, k->len), k->sb.slot[k->slot].sum);
+}
+
+/* Write the superblock back. */
+static void kept_write_super(struct kept *k)
+{
+	cr_assert_eq(pwrite(k->fd, &k->sb, sizeof(k->sb), 0),
+		     (ssize_t)sizeof(k->sb));
+}
+
+/* Write the version back; @sum: with a matching checksum, so that only
+ * the checks of its records can tell. */
+static void kept_write(struct kept *k, bool sum)
+{
+	cr_assert_eq(pwrite(k->fd, k->v, k->len, STATE_META_SUPER +
+			    k->slot * STATE_META_SLOT), (ssize_t)k->len);
+	if (sum) {
+		k->sb.slot[k->slot].sum = state_sum(k->v, k->len);
+		kept_write_super(k);
+	}
+}
+
+static const struct state_head *kept_head(const struct kept *k)
+{
+	return (const void *)k->v;
+}
+
+/* Where domain record @i is (@i == ndomains: the first subscription). */
+static uint64_t kept_domain_at(const struct kept *k, uint32_t i)
+{
+	const struct state_head *h = kept_head(k);
+	uint64_t off = sizeof(*h) + (uint64_t)h->nkept * BACKEND_NAME_MAX +
+		       h->blob_len;
+
+	off = (off + 7) & ~7ULL;
+	for (uint32_t n = 0; n < i; n++) {
+		const struct state_domain_rec *d = (const void *)(k->v + off);
+
+		off += sizeof(*d) + d->ndevices * sizeof(struct state_dev_rec) +
+		       d->nmaps * sizeof(struct state_map_rec) +
+		       d->nretired * sizeof(struct state_range_rec);
+	}
+	cr_assert_leq(off, k->len);
+	return off;
+}
+
+static struct state_domain_rec *kept_domain(struct kept *k, uint32_t i)
+{
+	return (void *)(k->v + kept_domain_at(k, i));
+}
+
+static struct state_sub_rec *kept_sub(struct kept *k, uint32_t i)
+{
+	return (void *)(k->v + kept_domain_at(k, kept_head(k)->ndomains) +
+			i * sizeof(struct state_sub_rec));
+}
+
+static uint64_t region_end(uint64_t off, uint64_t nwords)
+{
+	return off + ((nwords * 8 + 4095) & ~4095ULL);
+}
+
+/* Where the version's last bitmap ends in dirtyd-bits. */
+static uint64_t kept_bits_end(struct kept *k)
+{
+	uint64_t end = 0, e;
+
+	for (uint32_t i = 0; i < kept_head(k)->ndomains; i++) {
+		const struct state_domain_rec *d = kept_domain(k, i);
+
+		e = region_end(d->counters_off, DOMAIN_COUNTERS_WORDS);
+		end = e > end ? e : end;
+		e = region_end(d->round_off, d->round_words);
+		end = e > end ? e : end;
+	}
+	for (uint32_t i = 0; i < kept_head(k)->nsubs; i++) {
+		const struct state_sub_rec *s = kept_sub(k, i);
+
+		e = region_end(s->pending_off, s->nwords);
+		end = e > end ? e : end;
+		e = region_end(s->flight_off, s->nwords);
+		end = e > end ? e : end;
+	}
+	return end;
+}
+
+/* A copy of the first @size bytes of dirtyd-bits, @size long. */
+static int bits_copy(uint64_t size)
+{
+	int from = svcmgr_stored_fd(&sm, "dirtyd-bits");
+	int fd = memfd_create("dirtyd-bits", MFD_CLOEXEC);
+	char buf[65536];
+
+	cr_assert_geq(from, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)size), 0);
+	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
+		size_t n = size - off < sizeof(buf) ? size - off : sizeof(buf);
+
+		cr_assert_eq(pread(from, buf, n, (off_t)off), (ssize_t)n);
+		cr_assert_eq(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+	}
+	return fd;
+}
+
+/* dirtyd-bits shorter than its bitmaps: never extended to fit. */
+Test(restart, truncated_bits_state_lost, .fini = stop)
+{
+	char why[256];
+	struct kept k;
+	uint64_t token, end;
+
+	token = keep_first(CONF);
+	/* sealed: no holder of the descriptor can resize what is kept */
+	cr_assert(ftruncate(svcmgr_stored_fd(&sm, "dirtyd-bits"), 4096) < 0 &&
+		  errno == EPERM, "dirtyd-bits is sealed against resizing");
+	cr_assert(ftruncate(svcmgr_stored_fd(&sm, "dirtyd-meta"), 4096) < 0 &&
+		  errno == EPERM, "dirtyd-meta is sealed against resizing");
+	kept_read(&k);
+	end = kept_bits_end(&k);
+	free(k.v);
+	cr_assert_gt(end, 4096);
+	/* so a shorter copy takes its place */
+	svcmgr_replace(&sm, "dirtyd-bits", bits_copy(4096));
+	snprintf(why, sizeof(why), "dirtyd-bits is 4096 bytes, the metadata "
+		 "needs %llu", (unsigned long long)end);
+	assert_refused(token, why);
+
+	/* long enough for every bitmap, but not the size it was */
+	token = keep_state();
+	kept_read(&k);
+	end = kept_bits_end(&k);
+	free(k.v);
+	svcmgr_replace(&sm, "dirtyd-bits", bits_copy(end));
+	snprintf(why, sizeof(why), "dirtyd-bits is %llu bytes, the metadata "
+		 "says it was %llu", (unsigned long long)end,
+		 (unsigned long long)BITMEM_RESERVE);
+	assert_refused(token, why);
+
+	/* dirtyd-meta too */
+	token = keep_state();
+	{
+		int fd = memfd_create("dirtyd-meta", MFD_CLOEXEC);
+
+		cr_assert_eq(ftruncate(fd, 1 << 20), 0);
+		svcmgr_replace(&sm, "dirtyd-meta", fd);
+	}
+	snprintf(why, sizeof(why), "dirtyd-meta is 1048576 bytes, not %llu",
+		 (unsigned long long)STATE_META_SIZE);
+	assert_refused(token, why);
+	cr_assert_eq(svcmgr_stop(&sm), 0);
+}
+
+/* dirtyd-meta without dirtyd-bits: said, not silently afresh; the new
+ * store then keeps state again. */
+Test(restart, missing_bits_state_lost, .fini = stop)
+{
+	struct proto_hello_reply h;
+	struct itest_client c;
+	uint64_t token;
+
+	token = keep_first(CONF);
+	svcmgr_replace(&sm, "dirtyd-bits", -1);
+	assert_refused(token, "the store holds dirtyd-meta but no "
+		       "dirtyd-bits: the dirty bitmaps are missing");
+	/* and the other way round */
+	token = keep_state();
+	svcmgr_replace(&sm, "dirtyd-meta", -1);
+	assert_refused(token, "the store holds dirtyd-bits but no "
+		       "dirtyd-meta: what the bitmaps belong to is missing");
+	/* what dirtyd stored afresh is adopted at the next restart */
+	token = keep_state();
+	svcmgr_start(&sm);
+	cr_assert(svcmgr_log_has(&sm, "restored from the file descriptor "
+				 "store: 1 domains, 1 subscriptions"));
+	h = client(&c, token);
+	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED);
+	itest_close(&c);
+	cr_assert_eq(svcmgr_stop(&sm), 0);
+}
+
+/* One byte flipped in the committed version, or in the superblock's
+ * commit word. */
+Test(restart, flipped_byte_state_lost, .fini = stop)
+{
+	char why[256];
+	struct kept k;
+	uint64_t token;
+
+	token = keep_first(CONF);
+	kept_read(&k);
+	k.v[k.len / 2] ^= 0x20;
+	kept_write(&k, false);
+	snprintf(why, sizeof(why), "dirtyd-meta's committed version (seq "
+		 "%llu, %llu bytes) fails its checksum: it is damaged",
+		 (unsigned long long)k.sb.slot[k.slot].seq,
+		 (unsigned long long)k.len);
+	free(k.v);
+	assert_refused(token, why);
+
+	token = keep_state();
+	kept_read(&k);
+	free(k.v);
+	k.sb.commit ^= 1ULL << 40;
+	kept_write_super(&k);
+	assert_refused(token, "dirtyd-meta's superblock names no committed "
+		       "version (its commit word matches neither slot): it is "
+		       "damaged");
+	cr_assert_eq(svcmgr_stop(&sm), 0);
+}
+
+/* Records that point past the end, with a checksum that matches: the
+ * checks of the records catch them. */
+Test(restart, record_past_end_state_lost, .fini = stop)
+{
+	char why[384];
+	struct state_sub_rec *s;
+	struct state_domain_rec *d;
+	struct kept k;
+	uint64_t token;
+
+	token = keep_first(CONF);
+	kept_read(&k);
+	cr_assert_eq(kept_head(&k)->nsubs, 1);
+	s = kept_sub(&k, 0);
+	s->pending_off = BITMEM_RESERVE;
+	snprintf(why, sizeof(why), "dirtyd-meta: subscription 1 (domain %u)'s "
+		 "pending bitmap, [%#llx, %#llx), lies past the end of "
+		 "dirtyd-bits (%llu bytes)", s->domain_id,
+		 (unsigned long long)BITMEM_RESERVE,
+		 (unsigned long long)region_end(BITMEM_RESERVE, s->nwords),
+		 (unsigned long long)BITMEM_RESERVE);
+	kept_write(&k, true);
+	free(k.v);
+	assert_refused(token, why);
+
+	/* a count that runs past the end of the version */
+	token = keep_state();
+	kept_read(&k);
+	d = kept_domain(&k, 0);
+	d->nmaps += 1000;
+	snprintf(why, sizeof(why), "dirtyd-meta: domain %u's %u devices, %u "
+		 "mappings and %u retired ranges run past the end of the "
+		 "version (%llu bytes)", d->id, d->ndevices, d->nmaps,
+		 d->nretired, (unsigned long long)k.len);
+	kept_write(&k, true);
+	free(k.v);
+	assert_refused(token, why);
+
+	/* an offset off the page, within the file */
+	token = keep_state();
+	kept_read(&k);
+	s = kept_sub(&k, 0);
+	s->flight_off += 8;
+	snprintf(why, sizeof(why), "dirtyd-meta: subscription 1 (domain %u)'s "
+		 "flight bitmap is at offset %#llx of dirtyd-bits, not on a "
+		 "page", s->domain_id, (unsigned long long)s->flight_off);
+	kept_write(&k, true);
+	free(k.v);
+	assert_refused(token, why);
+	cr_assert_eq(svcmgr_stop(&sm), 0);
+}
+
+/* A store of an older or a newer format: refused, never misparsed. */
+Test(restart, other_format_state_lost, .fini = stop)
+{
+	char why[256];
+	struct kept k;
+	uint64_t token;
+
+	token = keep_first(CONF);
+	kept_read(&k);
+	free(k.v);
+	k.sb.format = STATE_FORMAT - 1;
+	kept_write_super(&k);
+	snprintf(why, sizeof(why), "dirtyd-meta is in format %u and this "
+		 "dirtyd reads format %u only (an older dirtyd kept it)",
+		 STATE_FORMAT - 1, STATE_FORMAT);
+	assert_refused(token, why);
+
+	token = keep_state();
+	kept_read(&k);
+	free(k.v);
+	k.sb.format = STATE_FORMAT + 1;
+	kept_write_super(&k);
+	snprintf(why, sizeof(why), "dirtyd-meta is in format %u and this "
+		 "dirtyd reads format %u only (a newer dirtyd kept it)",
+		 STATE_FORMAT + 1, STATE_FORMAT);
+	assert_refused(token, why);
+	cr_assert_eq(svcmgr_stop(&sm), 0);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_until_ms(uint64_t t)
+{
+	uint64_t now = mono_ms();
+
+	if (t > now)
+		sleep_us((unsigned int)(t - now) * 1000);
+}
+
+/*
+ * resume_grace = 3 s.  A and B close at t0; 0.8 s later dirtyd is killed
+ * and restarted twice: their deadline stays t0 + 3 s (with a grace from
+ * each restart it would be after t0 + 3.8 s).  B resumes in time; killed
+ * again with B connected, dirtyd is down until t0 + 3.5 s: at the next
+ * start A's session has expired (STATE_LOST), B's is kept (RESUMED).
+ */
+Test(restart, park_keeps_first_deadline, .fini = stop)
+{
+	struct proto_hello_reply ha, hb, h;
+	struct itest_client c, a, b;
+	uint32_t dom;
+	uint64_t t0;
+
+	svcmgr_init(&sm, "resume_grace = 3\n" CONF, true);
+	svcmgr_start(&sm);
+	client(&c, 0);
+	dom = make_domain(&c);
+	ha = client(&a, 0);
+	hb = client(&b, 0);
+	cr_assert_eq(itest_subscribe(&a, dom, 0, 0, NULL), 0);
+	cr_assert_eq(itest_subscribe(&b, dom, 0, 0, NULL), 0);
+	itest_close(&c);
+	t0 = mono_ms();
+	itest_close(&a);
+	itest_close(&b);
+	/* the tick records the parks and their deadline */
+	sleep_us(800 * 1000);
+	svcmgr_kill(&sm, SIGKILL);
+	svcmgr_start(&sm);
+	svcmgr_kill(&sm, SIGKILL);
+	svcmgr_start(&sm);
+	cr_assert_eq(svcmgr_log_count(&sm, "restored from the file descriptor "
+				      "store: 1 domains, 2 subscriptions of 2 "
+				      "sessions"), 2);
+	cr_assert_lt(mono_ms(), t0 + 2500, "too slow to tell");
+	h = client(&b, hb.session_token);
+	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED, "B in time");
+	/* the tick records B as connected */
+	sleep_us(600 * 1000);
+	svcmgr_kill(&sm, SIGKILL);
+	itest_close(&b);
+	sleep_until_ms(t0 + 3500);
+	svcmgr_start(&sm);
+	cr_assert(svcmgr_log_has(&sm, "a closed session of uid 0 expired"));
+	cr_assert(svcmgr_log_has(&sm, "restored from the file descriptor "
+				 "store: 1 domains, 1 subscriptions of 1 "
+				 "sessions"));
+	h = client(&a, ha.session_token);
+	cr_assert_eq(h.session_flags, PROTO_SESSION_STATE_LOST, "A: flags %#x",
+		     h.session_flags);
+	itest_close(&a);
+	h = client(&b, hb.session_token);
+	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED, "B: flags %#x",
+		     h.session_flags);
+	itest_close(&b);
+	cr_assert_eq(svcmgr_stop(&sm), 0);
+}
+
+/*
+ * Adoption that keeps failing: a configured guest needs sim0, which the
+ * kept domain holds, so every start that adopts the store exits before
+ * serving.  Each says why; the third in a row is the last: the next
+ * start refuses the store, creates the guest afresh and serves.
+ */
+Test(restart, failing_adoptions_back_off, .fini = stop)
+{
+	char line[512];
+	uint64_t token;
+
+	token = keep_first(CONF);
+	svcmgr_configure(&sm, CONF "[guest g]\ndevice = sim0\nsize = 64M\n"
+			 "iova = 0\ntracking = yes\n");
+	for (unsigned int i = 1; i <= STATE_MAX_TRIES; i++) {
+		int status = svcmgr_try_start(&sm);
+
+		cr_assert_neq(status, 0, "start %u adopted the store and "
+			      "failed", i);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+			  "start %u: exit status %#x", i, status);
+		if (i == 1)
+			continue;
+		snprintf(line, sizeof(line), "dirtyd: warning: this store was "
+			 "adopted %u time%s before by a dirtyd that ended "
+			 "before it could serve (its log says why): adopting "
+			 "it again, attempt %u of %u", i - 1, i > 2 ? "s" : "",
+			 i, STATE_MAX_TRIES);
+		if (!svcmgr_log_has(&sm, line)) {
+			svcmgr_dump_log(&sm);
+			cr_assert_fail("start %u: the log does not say\n%s", i,
+				       line);
+		}
+	}
+	cr_assert_eq(svcmgr_log_count(&sm, "[guest g]"), STATE_MAX_TRIES,
+		     "each failing start says why");
+	snprintf(line, sizeof(line), "the %u adoptions of this store before "
+		 "this one each ended before dirtyd could serve (the log of "
+		 "each start says why); it is not tried again",
+		 STATE_MAX_TRIES);
+	assert_refused_n(token, line, 1);
 	cr_assert_eq(svcmgr_stop(&sm), 0);
 }
