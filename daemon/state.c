@@ -770,7 +770,8 @@ static int parse_domain(struct state *st, struct reader *r, uint32_t i)
 		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's record "
 			      "is malformed (a name, its flags or its "
 			      "intent)", rec->id);
-	if (!pow2_in(rec->page_size, PAGE, 1ULL << 30) ||
+	/* the IOAS's IOVA alignment: the mock IOMMU's is 2 KiB */
+	if (!pow2_in(rec->page_size, 512, 1ULL << 30) ||
 	    !pow2_in(rec->max_leaf, rec->page_size, 1ULL << 30))
 		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u has page "
 			      "size %llu and largest leaf %llu", rec->id,
