@@ -54,16 +54,16 @@ void device_caps_note(struct server *srv, const char *name, uint64_t caps)
 	c->caps = caps;
 }
 
-int device_caps(struct server *srv, const char *name, uint32_t dev_id,
-		uint64_t *caps)
+int device_caps(struct server *srv, const char *name, struct backend *bound,
+		uint32_t dev_id, uint64_t *caps)
 {
 	struct backend *b = srv->backend;
 	struct backend_hw_info info;
 	struct device_cap *c;
 	int r;
 
-	if (dev_id) {
-		r = backend_device_get_hw_info(b, dev_id, &info);
+	if (bound) {
+		r = backend_device_get_hw_info(bound, dev_id, &info);
 		if (r < 0)
 			return r;
 		*caps = info.capabilities;

@@ -20,11 +20,12 @@ struct server;
  *  (malloc'ed, free() it); returns the count or -errno. */
 int device_enumerate(struct server *srv, struct backend_device_name **out);
 /**
- * device_caps() - IOMMU_HW_CAP_* of @name; @dev_id is its id when bound
- * (0: not bound, probe or use what was learned).  -errno when unknown.
+ * device_caps() - IOMMU_HW_CAP_* of @name; @dev_id is its id in the
+ * context @bound when bound (a domain's; NULL: not bound, probe in the
+ * host's context or use what was learned).  -errno when unknown.
  */
-int device_caps(struct server *srv, const char *name, uint32_t dev_id,
-		uint64_t *caps);
+int device_caps(struct server *srv, const char *name, struct backend *bound,
+		uint32_t dev_id, uint64_t *caps);
 /** device_caps_note() - remember what a bound device said. */
 void device_caps_note(struct server *srv, const char *name, uint64_t caps);
 /** device_caps_free() - forget everything (at exit). */

@@ -96,20 +96,22 @@ struct domain_device *domain_first_device(struct domain *d)
 void domain_free(struct domain *d)
 {
 	struct server *srv = d->srv;
-	struct backend *b = srv->backend;
+	struct backend *b = d->kctx;
 	struct domain_device *dev, *tmp;
 
 	dma_load_stop(d->load);
 	d->load = NULL;
 	list_for_each_entry_safe(dev, tmp, &d->devices, link) {
-		backend_device_detach(b, dev->dev_id);
-		backend_device_unbind(b, dev->dev_id);
+		if (b) {
+			backend_device_detach(b, dev->dev_id);
+			backend_device_unbind(b, dev->dev_id);
+		}
 		list_del_init(&dev->link);
 		free(dev);
 	}
-	if (d->hwpt_id)
+	if (b && d->hwpt_id)
 		backend_destroy(b, d->hwpt_id);
-	if (d->ioas_id) {
+	if (b && d->ioas_id) {
 		if (d->nmaps)
 			backend_ioas_unmap(b, d->ioas_id, 0, UINT64_MAX, NULL);
 		backend_destroy(b, d->ioas_id);
@@ -126,10 +128,13 @@ void domain_free(struct domain *d)
 	bitmem_release(state_bits(srv), d->counters, DOMAIN_COUNTERS_WORDS);
 	domain_round_release(d);
 	if (d->link.next) {
-		/* listed: the version without it ends its DESTROY intent */
+		/* listed: the version without it ends its DESTROY intent and
+		 * drops its context's descriptors from the store */
 		list_del_init(&d->link);
 		state_commit(srv);
 	}
+	/* whatever is left of the context goes with its file */
+	backend_close(d->kctx);
 	free(d);
 }
 
@@ -163,11 +168,10 @@ static int bind_why(struct server *srv, const char *device, int r)
 int domain_create(struct server *srv, uid_t owner, const char *device,
 		  uint32_t flags, struct domain **out)
 {
-	struct backend *b = srv->backend;
 	bool tracking = flags & PROTO_CREATE_TRACKING;
 	struct backend_hw_info info;
-	struct state_intent *ci = NULL;
 	struct domain_device *dev;
+	struct backend *b;
 	struct domain *d;
 	int r;
 
@@ -196,19 +200,19 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	list_init(&d->next_waiters);
 	list_init(&d->idle_waiters);
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
-	/* a restart undoes a creation cut off: record each id as it comes */
-	ci = state_create_intent(srv);
-	if (ci) {
-		*ci = (struct state_intent){ .op = STATE_OP_CREATE };
-		snprintf(ci->device, sizeof(ci->device), "%s", device);
-		state_commit(srv);
+	/*
+	 * A context of its own.  Nothing of it reaches the store before the
+	 * commit that lists the domain, so a creation cut off by a death
+	 * leaves nothing behind: closing the file destroys every object.
+	 */
+	r = backend_open(&srv->kcfg, &d->kctx);
+	if (r < 0) {
+		server_why(srv, r, "opening a kernel context for the domain "
+			   "failed: %s", strerror(-r));
+		goto fail_dev;
 	}
-
+	b = d->kctx;
 	r = backend_device_bind(b, device, &dev->dev_id);
-	if (ci && r >= 0) {
-		ci->dev_id = dev->dev_id;
-		state_commit(srv);
-	}
 	if (r < 0) {
 		r = bind_why(srv, device, r);
 		goto fail_dev;
@@ -234,10 +238,6 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		server_why(srv, r, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r));
 		goto fail;
 	}
-	if (ci) {
-		ci->ioas_id = d->ioas_id;
-		state_commit(srv);
-	}
 	if (!d->huge_pages) {
 		r = backend_ioas_set_huge_pages(b, d->ioas_id, false);
 		if (r < 0) {
@@ -259,10 +259,6 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		server_why(srv, r, "IOMMU_HWPT_ALLOC for device %s failed: %s",
 			   device, strerror(-r));
 		goto fail;
-	}
-	if (ci) {
-		ci->hwpt_id = d->hwpt_id;
-		state_commit(srv);
 	}
 	d->tracking_capable = tracking;
 	/*
@@ -297,8 +293,6 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	/* finalised: visible from here on */
 	d->id = srv->next_domain_id++;
 	list_add_tail(&d->link, &srv->domains);
-	if (ci)
-		*ci = (struct state_intent){ 0 };
 	state_commit(srv);
 	*out = d;
 	return 0;
@@ -307,10 +301,6 @@ fail_dev:
 	free(dev);
 fail:
 	domain_free(d);
-	if (ci) {
-		*ci = (struct state_intent){ 0 };
-		state_commit(srv);
-	}
 	return r;
 }
 
@@ -369,7 +359,7 @@ void domain_destroy_all(struct server *srv)
 int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 {
 	struct server *srv = d->srv;
-	struct backend *b = srv->backend;
+	struct backend *b = d->kctx;
 	struct backend_hw_info info;
 	struct domain_device *dev;
 	int r;
@@ -434,7 +424,7 @@ fail:
 
 int domain_detach(struct domain *d, const char *device)
 {
-	struct backend *b = d->srv->backend;
+	struct backend *b = d->kctx;
 	struct domain_device *dev;
 	int r;
 
@@ -480,7 +470,7 @@ int domain_set_tracking(struct domain *d, bool enable)
 	/* a restart finishes a change cut off */
 	d->intent = (struct state_intent){ .flags = enable };
 	state_intent_begin(d, STATE_OP_TRACK);
-	r = backend_hwpt_set_dirty_tracking(d->srv->backend, d->hwpt_id,
+	r = backend_hwpt_set_dirty_tracking(d->kctx, d->hwpt_id,
 					    enable);
 	if (r < 0) {
 		state_intent_end(d);
@@ -578,7 +568,7 @@ static bool domain_has_map(struct domain *d, uint64_t iova, uint64_t length)
 void domain_resolve_intent(struct domain *d)
 {
 	struct state_intent in = d->intent;
-	struct backend *b = d->srv->backend;
+	struct backend *b = d->kctx;
 	struct domain_device *dev, *tmp;
 	int r;
 
@@ -680,5 +670,5 @@ int domain_start_guest_load(struct domain *d, const struct guest_config *g)
 		.hot_pages = g->hot_pages,
 	};
 
-	return dma_load_start(d->srv->backend, &cfg, &d->load);
+	return dma_load_start(d->kctx, &cfg, &d->load);
 }

@@ -97,6 +97,14 @@ struct domain {
 	struct list_head link;
 	uint32_t id;
 	uid_t owner;
+	/*
+	 * The domain's own kernel context: one /dev/iommu file (on the sim,
+	 * one simulated host) per domain, holding only its devices, IOAS and
+	 * HWPT.  iommufd object ids belong to the file, so what GET_FDS hands
+	 * out reaches this domain's objects and no other's, and a context
+	 * torn by a death mid-change costs only this domain.
+	 */
+	struct backend *kctx;
 	uint32_t ioas_id;
 	uint32_t hwpt_id;
 	bool tracking_capable;		/* HWPT allocated with tracking */
@@ -140,6 +148,7 @@ struct domain {
 
 	/* surviving a restart (state.h) */
 	struct state_intent intent;	/* the kernel change in progress */
+	bool unkept;			/* its context cannot be kept: told */
 	uint64_t *counters;		/* durable: [0] = generation */
 };
 

@@ -62,6 +62,7 @@ int domain_plan_build(struct domain *d, struct harvest_domain **out)
 		return -ENOMEM;
 	}
 	plan->mem = state_bits(d->srv);
+	plan->b = d->kctx;
 	for (size_t i = 0; i < d->nmaps; i++)
 		ranges[n++] = (struct harvest_range){
 			.iova = d->maps[i].iova,
@@ -249,7 +250,7 @@ static int domain_map_backing(struct domain *d, struct domain_mapping *m,
 		flags |= IOMMU_IOAS_MAP_READABLE;
 	if (proto_flags & PROTO_MAP_WRITEABLE)
 		flags |= IOMMU_IOAS_MAP_WRITEABLE;
-	r = backend_ioas_map(srv->backend, d->ioas_id, flags, va, m->length,
+	r = backend_ioas_map(d->kctx, d->ioas_id, flags, va, m->length,
 			     &io);
 	if (r < 0) {
 		server_why(srv, r, "IOMMU_IOAS_MAP of [0x%" PRIx64 ", 0x%"
@@ -343,7 +344,7 @@ static int domain_map_do(struct domain *d, uint64_t iova, uint64_t length,
 
 fail_unmap:
 	if (!m.external)
-		backend_ioas_unmap(srv->backend, d->ioas_id, iova, length,
+		backend_ioas_unmap(d->kctx, d->ioas_id, iova, length,
 				   NULL);
 	if (m.mem)
 		munmap(m.mem, length);
@@ -429,7 +430,7 @@ int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
 static int domain_unmap_do(struct domain *d, uint64_t iova, uint64_t length,
 			   uint32_t proto_flags)
 {
-	struct backend *b = d->srv->backend;
+	struct backend *b = d->kctx;
 	struct harvest_range *retired;
 	size_t kept = 0, n = 0;
 	int r = 0;

@@ -89,6 +89,9 @@ static void harvest_batch_run(struct backend *b, struct harvest_batch *batch)
 {
 	struct harvest_domain *dom = batch->dom;
 
+	if (dom->b)
+		b = dom->b;
+
 	harvest_batch_finish(batch,
 			     backend_hwpt_get_dirty_bitmap(b, dom->hwpt_id,
 							   batch->iova,
@@ -349,7 +352,9 @@ static int harvest_engine_pump(struct harvest_engine *e)
 				.data = (uintptr_t)harvest_batch_target(batch),
 			};
 
-			prep_dirty_bitmap_cmd(sqe, e->iommufd, &cmd);
+			prep_dirty_bitmap_cmd(sqe, dom->b ?
+					      backend_iommufd(dom->b) :
+					      e->iommufd, &cmd);
 			io_uring_sqe_set_data64(sqe, (uintptr_t)batch);
 		} else {
 			struct harvest_worker *w = least_loaded(e);

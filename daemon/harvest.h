@@ -83,6 +83,8 @@ typedef void (*harvest_done_fn)(void *ctx, struct harvest_domain *dom,
 				int result);
 
 struct harvest_domain {
+	struct backend *b;	/* the context of hwpt_id: set before planning
+				 * (NULL: the engine's); plans keep it */
 	uint32_t hwpt_id;
 	uint64_t page_size;
 	size_t nranges;
@@ -139,6 +141,11 @@ struct harvest_engine_config {
 					 * worker, 64 with uring commands */
 };
 
+/**
+ * harvest_engine_new() - the engine; @b is the context it probes for uring
+ * commands and reads through for plans that name none (harvest_domain.b).
+ * Contexts of one backend share the kernel: a probe on one holds for all.
+ */
 int harvest_engine_new(struct backend *b,
 		       const struct harvest_engine_config *cfg,
 		       struct harvest_engine **out);

@@ -62,8 +62,10 @@ void harvest_domain_release(struct harvest_domain *dom)
 
 	free(dom->ranges);
 	free(dom->batches);
+	struct backend *b = dom->b;
+
 	bitmem_release(mem, dom->bitmap, dom->nwords + dom->nheads);
-	*dom = (struct harvest_domain){ .mem = mem };
+	*dom = (struct harvest_domain){ .mem = mem, .b = b };
 }
 
 int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
@@ -75,6 +77,7 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 		.page_size = page_size,
 		.nranges = n,
 		.mem = dom->mem,
+		.b = dom->b,
 	};
 	uint64_t head_bytes = page_size * 64, end_bit = 0;
 	size_t nb = 0, k = 0;

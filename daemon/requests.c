@@ -326,7 +326,7 @@ static int req_dma_write(struct session *s, struct domain *d,
 	if (!dev)
 		return server_why(s->srv, -ENODEV, "domain %u has no device",
 				  d->id);
-	r = backend_dma_write(s->srv->backend, dev->dev_id, m->map.iova,
+	r = backend_dma_write(d->kctx, dev->dev_id, m->map.iova,
 			      m->map.length);
 	if (r == -ENOENT)
 		return server_why(s->srv, r, "DMA write to [0x%" PRIx64 ", 0x%"
@@ -616,7 +616,7 @@ static int req_ack(struct session *s, struct domain *d,
 static int req_get_fds(struct session *s, struct domain *d,
 		       const struct proto_msg *m)
 {
-	struct backend *b = s->srv->backend;
+	struct backend *b = d->kctx;
 	struct proto_list_builder lb;
 	struct domain_device *dev;
 	int fds[FDPASS_MAX_FDS];

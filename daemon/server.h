@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "daemon/list.h"
+#include "kernel/backend.h"
 #include "protocol/proto.h"
 
 struct backend;
@@ -25,7 +26,13 @@ struct state;
 
 struct server {
 	const struct config *cfg;
+	/*
+	 * The host's context: enumerates devices, probes unclaimed ones and
+	 * the engine's uring commands; it never holds a domain's objects.
+	 * Each domain opens its own from @kcfg (domain.h).
+	 */
 	struct backend *backend;
+	struct backend_config kcfg;
 	struct harvest_engine *engine;
 	unsigned int workers;		/* the engine's: batch sizes */
 	struct event_base *base;

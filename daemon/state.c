@@ -25,13 +25,17 @@
  *  - Everything else (domains: ids, owner, devices, IOAS/HWPT ids, mappings
  *    and retired ranges, tracking, huge pages, guest name; sessions that
  *    can be resumed: token, uid, and their subscriptions: domain, interval,
- *    clean, and where P and F are; next_domain_id; the kernel context's
- *    descriptor names and blob), in the metadata memfd, rewritten whole by
+ *    clean, and where P and F are; next_domain_id; each domain's kernel
+ *    context's descriptor names and blob), in the metadata memfd,
+ *    rewritten whole by
  *    state_commit() after every change: the new version goes into the
  *    inactive of two slots with its length and checksum, then one aligned
  *    store of the commit word names it (state_format.h).  A version is
  *    never half-visible.
- *  - The kernel context (backend_keep()): its descriptors in the store.
+ *  - Each domain's kernel context (backend_keep()): its descriptors in
+ *    the store as kernel-DOMAIN-NAME, handed over by the commit that
+ *    first lists the domain (so a creation cut off leaves nothing: the
+ *    dead process's files held it all).
  *
  * Bitmap space is allocated -> initialised -> committed; released space is
  * reclaimed (punched) only after a commit that no longer names it, so the
@@ -62,13 +66,15 @@
  * bitmaps' sizes, tokens unique per domain and uid) are right;
  * dirtyd-bits is there, once, with the size the version says and at least
  * the size its bitmaps need (it is never extended or zero-filled to fit);
- * no two bitmaps overlap; the kernel context is whole.  The first failure
- * is logged at error level with what it found, and nothing of that store
- * is used (whole store, not per domain: one checksum vouches for every
- * record, one memfd holds every bitmap, one kernel context every domain;
- * any of them wrong means the store was damaged or tampered with, and no
- * part of it is then known to be right): dirtyd starts afresh and every
- * resume gets STATE_LOST.  The bits themselves are not summed: they change
+ * no two bitmaps overlap.  The first failure is logged at error level with
+ * what it found, and nothing of that store is used (whole store, not per
+ * domain: one checksum vouches for every record, one memfd holds every
+ * bitmap; either wrong means the store was damaged or tampered with, and
+ * no part of it is then known to be right): dirtyd starts afresh and
+ * every resume gets STATE_LOST.  A domain's kernel context is its own:
+ * one that is missing, torn (its dirtyd died in the middle of a change to
+ * it) or not adoptable loses that domain only, logged at error level;
+ * kept sessions that tracked it get STATE_LOST, all others resume.  The bits themselves are not summed: they change
  * at every round with no commit, the kernel writes them in place, and a
  * sum of words being written cannot be kept crash-consistent (dirtyd(8)).
  *
@@ -116,8 +122,17 @@
 #define MSG_LOST "the store is not adopted; starting afresh, every client " \
 		 "gets STATE_LOST"
 
-/* A descriptor the store holds for the kernel, and which file it is. */
+/*
+ * Kernel descriptors the store may hold, in all: each domain's context
+ * keeps its /dev/iommu and one per device (BACKEND_KEEP_MAX_FDS at most).
+ * dirtyd.service's FileDescriptorStoreMax= is above it.
+ */
+#define STATE_MAX_KERNEL_FDS 4096
+
+/* A descriptor of domain @domain's kernel context, and which file it is;
+ * the store calls it kernel-DOMAIN-NAME. */
 struct state_kept {
+	uint32_t domain;
 	char name[BACKEND_NAME_MAX];
 	int fd;
 	dev_t dev;
@@ -130,11 +145,16 @@ struct state_pdomain {
 	const struct state_dev_rec *devs;
 	const struct state_map_rec *maps;
 	const struct state_range_rec *retired;
+	const char (*knames)[BACKEND_NAME_MAX];	/* its context's, rec->nkept */
+	const void *blob;			/* rec->blob_len bytes */
 	uint64_t *counters, *round;	/* claimed */
+	struct domain *dom;		/* restored; NULL: lost */
+	const char *lost;		/* why not */
 };
 
 struct state_psub {
 	const struct state_sub_rec *rec;
+	const struct state_pdomain *pd;
 	uint64_t *pending, *flight;	/* claimed */
 	uint64_t deadline_ns;	/* its session's: its subs' earliest */
 	bool first;		/* the first of its session's subs */
@@ -145,7 +165,6 @@ struct state {
 	bool restoring;
 	bool store_failed;	/* told once */
 	bool too_big;		/* told once */
-	bool kernel_ok;
 	bool serving;		/* the loop turned: adoption count reset */
 	int meta_fd;
 	uint8_t *meta;
@@ -154,12 +173,11 @@ struct state {
 	struct event *tick;
 	char why[384];		/* why the store is not adopted */
 
-	/* what systemd passed */
-	char stale[BACKEND_KEEP_MAX_FDS][BACKEND_NAME_MAX];
-	size_t nstale;		/* kernel names: dropped if not adopted */
+	/* what systemd passed; kernel descriptors not adopted by the end of
+	 * state_restore() are closed and dropped from the store */
 	int passed_meta, passed_bits;
 	unsigned int nmeta, nbits;	/* passed under those names */
-	struct backend_kept_fd passed[BACKEND_KEEP_MAX_FDS];
+	struct state_kept *passed;	/* fd -1 once adopted */
 	size_t npassed;
 
 	/* the committed version handed back, once parsed */
@@ -170,13 +188,12 @@ struct state {
 	uint64_t bits_end;	/* where its last bitmap ends */
 	bool adopted;
 
-	/* what the store holds of the kernel's */
-	struct state_kept kept[BACKEND_KEEP_MAX_FDS];
+	/* what the store holds of the kernel's: every domain's context;
+	 * knext the next answer (both STATE_MAX_KERNEL_FDS) */
+	struct state_kept *kept, *knext;
 	size_t nkept;
-	uint8_t blob[BACKEND_KEEP_MAX_BLOB];
-	size_t blob_len;
+	uint8_t blob[BACKEND_KEEP_MAX_BLOB];	/* domain_keep()'s */
 
-	struct state_intent create;
 	uint64_t seq;
 	/* the committed version's subscription records: offset, count */
 	uint64_t subs_at;
@@ -225,12 +242,12 @@ static void name_copy(char *dst, const char *src)
 	dst[n] = '\0';
 }
 
-/* What the store calls the kernel's descriptor @name. */
-static void kernel_fdname(char out[sizeof(FD_KERNEL) + BACKEND_NAME_MAX],
+/* What the store calls descriptor @name of domain @domain's context. */
+#define STATE_FDNAME_MAX (sizeof(FD_KERNEL) + 11 + BACKEND_NAME_MAX)
+static void kernel_fdname(char out[STATE_FDNAME_MAX], uint32_t domain,
 			  const char *name)
 {
-	memcpy(out, FD_KERNEL, strlen(FD_KERNEL));
-	name_copy(out + strlen(FD_KERNEL), name);
+	snprintf(out, STATE_FDNAME_MAX, FD_KERNEL "%u-%s", domain, name);
 }
 
 static void store_failed(struct state *st, int r, const char *name)
@@ -274,66 +291,78 @@ static void kept_identify(struct state_kept *k)
 	}
 }
 
-/* Bring the store's kernel descriptors in line with backend_keep(). */
+/* What backend_keep() says of @d's context now: its descriptors in @fds
+ * (BACKEND_KEEP_MAX_FDS), its blob in st->blob (*@len bytes). */
+static int domain_keep(struct state *st, struct domain *d,
+		       struct backend_kept_fd *fds, size_t *len)
+{
+	*len = sizeof(st->blob);
+	if (!d->kctx || !d->kctx->ops->keep)
+		return -EOPNOTSUPP;
+	return backend_keep(d->kctx, fds, BACKEND_KEEP_MAX_FDS, st->blob, len);
+}
+
+static struct state_kept *kept_find(struct state_kept *k, size_t n,
+				    uint32_t domain, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (k[i].domain == domain && !strcmp(k[i].name, name))
+			return &k[i];
+	return NULL;
+}
+
+/*
+ * Bring the store's kernel descriptors in line with what every domain's
+ * context keeps (backend_keep()); a domain whose context cannot be kept
+ * is marked (d->unkept): its record says so, and a restart drops it.
+ */
 static void state_keep_kernel(struct server *srv)
 {
 	struct state *st = srv->state;
-	struct backend *b = srv->backend;
 	struct backend_kept_fd fds[BACKEND_KEEP_MAX_FDS];
-	struct state_kept now[BACKEND_KEEP_MAX_FDS];
-	char name[sizeof(FD_KERNEL) + BACKEND_NAME_MAX];
-	size_t len = sizeof(st->blob);
-	int n;
+	char name[STATE_FDNAME_MAX];
+	struct state_kept *now = st->knext;
+	size_t n = 0, len;
+	struct domain *d;
 
-	if (!b || !b->ops->keep) {
-		st->kernel_ok = false;
-		return;
-	}
-	n = b->ops->keep(b, fds, BACKEND_KEEP_MAX_FDS, st->blob, &len);
-	if (n < 0) {
-		if (st->kernel_ok || !st->seq)
-			log_warning_errno(n, "the backend cannot keep its "
-					  "context: a restart will not keep "
-					  "the domains");
-		st->kernel_ok = false;
-		st->blob_len = 0;
-		return;
-	}
-	st->blob_len = len;
-	for (int i = 0; i < n; i++) {
-		struct state_kept *k = &now[i];
-		bool same = false;
+	list_for_each_entry(d, &srv->domains, link) {
+		int k = domain_keep(st, d, fds, &len);
+		bool was = d->unkept;
 
-		name_copy(k->name, fds[i].name);
-		k->fd = fds[i].fd;
-		kept_identify(k);
-		for (size_t j = 0; j < st->nkept; j++)
-			if (!strcmp(st->kept[j].name, k->name)) {
-				same = st->kept[j].dev == k->dev &&
-				       st->kept[j].ino == k->ino;
-				kernel_fdname(name, k->name);
-				if (!same)
-					store_remove(st, name);
-				break;
-			}
-		if (!same) {
-			kernel_fdname(name, k->name);
-			store_fd(st, name, k->fd);
+		d->unkept = k < 0 || n + (size_t)k > STATE_MAX_KERNEL_FDS;
+		if (d->unkept && !was)
+			log_warning_errno(k < 0 ? k : -ENOSPC, "domain %u's "
+					  "kernel context cannot be kept: a "
+					  "restart will lose the domain", d->id);
+		for (int i = 0; !d->unkept && i < k; i++) {
+			struct state_kept *e = &now[n++];
+
+			e->domain = d->id;
+			name_copy(e->name, fds[i].name);
+			e->fd = fds[i].fd;
+			kept_identify(e);
 		}
 	}
-	for (size_t j = 0; j < st->nkept; j++) {
-		bool gone = true;
+	for (size_t i = 0; i < n; i++) {
+		struct state_kept *old = kept_find(st->kept, st->nkept,
+						   now[i].domain, now[i].name);
 
-		for (int i = 0; i < n && gone; i++)
-			gone = strcmp(st->kept[j].name, now[i].name);
-		if (gone) {
-			kernel_fdname(name, st->kept[j].name);
+		if (old && old->dev == now[i].dev && old->ino == now[i].ino)
+			continue;
+		kernel_fdname(name, now[i].domain, now[i].name);
+		if (old)
+			store_remove(st, name);
+		store_fd(st, name, now[i].fd);
+	}
+	for (size_t j = 0; j < st->nkept; j++)
+		if (!kept_find(now, n, st->kept[j].domain, st->kept[j].name)) {
+			kernel_fdname(name, st->kept[j].domain,
+				      st->kept[j].name);
 			store_remove(st, name);
 		}
-	}
-	memcpy(st->kept, now, n * sizeof(now[0]));
+	st->knext = st->kept;
+	st->kept = now;
 	st->nkept = n;
-	st->kernel_ok = true;
 }
 
 /* ------------------------------------------------------------ versions */
@@ -425,10 +454,29 @@ static void put_domain(struct state *st, struct writer *w, struct domain *d)
 		.counters_off = bitmem_offset(st->bits, d->counters),
 		.intent = d->intent,
 	};
+	struct backend_kept_fd fds[BACKEND_KEEP_MAX_FDS];
 	struct domain_device *dev;
+	size_t len = 0;
+	int n = 0;
 
+	/* what state_keep_kernel() just handed to the store */
+	if (!d->unkept)
+		n = domain_keep(st, d, fds, &len);
+	if (n >= 0 && !d->unkept) {
+		rec.flags |= DREC_KEPT;
+		rec.nkept = (uint32_t)n;
+		rec.blob_len = (uint32_t)len;
+	}
 	memcpy(rec.guest, d->guest, sizeof(rec.guest));
 	put(w, &rec, sizeof(rec));
+	for (uint32_t i = 0; i < rec.nkept; i++) {
+		char name[BACKEND_NAME_MAX] = { 0 };
+
+		name_copy(name, fds[i].name);
+		put(w, name, sizeof(name));
+	}
+	put(w, st->blob, rec.blob_len);
+	put_pad8(w);
 	list_for_each_entry(dev, &d->devices, link) {
 		struct state_dev_rec dr = { .dev_id = dev->dev_id };
 
@@ -482,11 +530,7 @@ void state_commit(struct server *srv)
 	state_keep_kernel(srv);
 	head.backend = (uint32_t)srv->cfg->backend;
 	head.next_domain_id = srv->next_domain_id;
-	head.kernel_ok = st->kernel_ok;
-	head.nkept = st->kernel_ok ? (uint32_t)st->nkept : 0;
-	head.blob_len = st->kernel_ok ? (uint32_t)st->blob_len : 0;
 	head.seq = st->seq + 1;
-	head.create = st->create;
 	list_for_each_entry(d, &srv->domains, link) {
 		uid_t uid;
 
@@ -496,10 +540,6 @@ void state_commit(struct server *srv)
 	}
 
 	put(&w, &head, sizeof(head));
-	for (uint32_t i = 0; i < head.nkept; i++)
-		put(&w, st->kept[i].name, BACKEND_NAME_MAX);
-	put(&w, st->blob, head.blob_len);
-	put_pad8(&w);
 	list_for_each_entry(d, &srv->domains, link)
 		put_domain(st, &w, d);
 	subs_at = w.len;
@@ -764,9 +804,26 @@ static int parse_domain(struct state *st, struct reader *r, uint32_t i)
 		return refuse(st, -EBADMSG, "dirtyd-meta: domain record %u "
 			      "has id %u (the next id is %u)", i + 1, rec->id,
 			      st->head->next_domain_id);
+	if (rec->nkept > BACKEND_KEEP_MAX_FDS ||
+	    rec->blob_len > BACKEND_KEEP_MAX_BLOB ||
+	    (!(rec->flags & DREC_KEPT) && (rec->nkept || rec->blob_len)))
+		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's kernel "
+			      "context is malformed (%u descriptors, %u bytes "
+			      "of blob)", rec->id, rec->nkept, rec->blob_len);
+	pd->knames = get(r, (uint64_t)rec->nkept * BACKEND_NAME_MAX);
+	pd->blob = get(r, rec->blob_len);
+	if (!pd->knames || !pd->blob || !get(r, (8 - r->off % 8) % 8))
+		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's kernel "
+			      "context runs past the end of the version",
+			      rec->id);
+	for (uint32_t k = 0; k < rec->nkept; k++)
+		if (!name_ok(pd->knames[k]) || strchr(pd->knames[k], ':'))
+			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
+				      "kernel descriptor name %u is "
+				      "malformed", rec->id, k + 1);
 	if (!name_ok(rec->guest) || !name_ok(rec->intent.device) ||
 	    rec->intent.op > STATE_OP_TRACK || rec->flags & ~(DREC_TRACKING |
-	    DREC_ENABLED | DREC_HUGE))
+	    DREC_ENABLED | DREC_HUGE | DREC_KEPT))
 		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's record "
 			      "is malformed (a name, its flags or its "
 			      "intent)", rec->id);
@@ -825,6 +882,7 @@ static int parse_sub(struct state *st, struct reader *r, uint32_t i)
 			      "(domain %u) is malformed (no token, or a "
 			      "domain the version does not hold)", i + 1,
 			      rec->domain_id);
+	ps->pd = pd;
 	if (rec->nwords != pd->rec->layout_words)
 		return refuse(st, -EBADMSG, "dirtyd-meta: subscription %u's "
 			      "bitmaps are %llu words, domain %u's layout is "
@@ -962,36 +1020,13 @@ static int state_parse(struct server *srv)
 			      h->backend == BACKEND_SIM ? "sim" : "iommufd",
 			      srv->cfg->backend == BACKEND_SIM ? "sim" :
 			      "iommufd");
-	if (h->nkept > BACKEND_KEEP_MAX_FDS ||
-	    h->blob_len > BACKEND_KEEP_MAX_BLOB ||
-	    h->ndomains > len / sizeof(struct state_domain_rec) ||
+	if (h->ndomains > len / sizeof(struct state_domain_rec) ||
 	    h->nsubs > len / sizeof(struct state_sub_rec) ||
-	    !h->next_domain_id || !name_ok(h->create.device) ||
-	    (h->create.op != STATE_OP_NONE && h->create.op != STATE_OP_CREATE))
+	    !h->next_domain_id)
 		return refuse(st, -EBADMSG, "dirtyd-meta: the head of its "
-			      "committed version is malformed (%u kernel "
-			      "descriptors, %u bytes of kernel blob, %u "
-			      "domains, %u subscriptions in %llu bytes)",
-			      h->nkept, h->blob_len, h->ndomains, h->nsubs,
-			      ull(len));
-	for (uint32_t i = 0; i < h->nkept; i++) {
-		const char *name = get(&r, BACKEND_NAME_MAX);
-
-		if (!name || !name_ok(name))
-			return refuse(st, -EBADMSG, "dirtyd-meta: kernel "
-				      "descriptor name %u is malformed or past "
-				      "the end", i + 1);
-		name_copy(st->kept[i].name, name);
-	}
-	st->nkept = h->nkept;
-	if (!get(&r, h->blob_len))
-		return refuse(st, -EBADMSG, "dirtyd-meta: the kernel blob "
-			      "runs past the end of the version");
-	memcpy(st->blob, st->version + r.off - h->blob_len, h->blob_len);
-	st->blob_len = h->blob_len;
-	if (!get(&r, (8 - r.off % 8) % 8))
-		return refuse(st, -EBADMSG, "dirtyd-meta: the version ends "
-			      "inside its kernel blob");
+			      "committed version is malformed (%u domains, %u "
+			      "subscriptions in %llu bytes)", h->ndomains,
+			      h->nsubs, ull(len));
 	st->pd = calloc((size_t)h->ndomains + 1, sizeof(*st->pd));
 	st->ps = calloc((size_t)h->nsubs + 1, sizeof(*st->ps));
 	if (!st->pd || !st->ps)
@@ -1044,6 +1079,11 @@ int state_take_fds(struct server *srv, int *listen_fd)
 	st->passed_meta = st->passed_bits = st->meta_fd = -1;
 	st->store = getenv("NOTIFY_SOCKET") != NULL;
 	srv->state = st;
+	st->passed = calloc(STATE_MAX_KERNEL_FDS, sizeof(*st->passed));
+	st->kept = calloc(STATE_MAX_KERNEL_FDS, sizeof(*st->kept));
+	st->knext = calloc(STATE_MAX_KERNEL_FDS, sizeof(*st->knext));
+	if (!st->passed || !st->kept || !st->knext)
+		return log_error_errno(-ENOMEM, "out of memory");
 
 	n = sd_listen_fds_with_names(1, &names);
 	if (n < 0)
@@ -1065,12 +1105,26 @@ int state_take_fds(struct server *srv, int *listen_fd)
 			else
 				st->passed_bits = fd;
 		} else if (!strncmp(name, FD_KERNEL, strlen(FD_KERNEL)) &&
-			   st->npassed < BACKEND_KEEP_MAX_FDS) {
-			struct backend_kept_fd *k = &st->passed[st->npassed++];
+			   st->npassed < STATE_MAX_KERNEL_FDS) {
+			struct state_kept *k = &st->passed[st->npassed];
+			const char *at = name + strlen(FD_KERNEL);
+			char *end;
+			unsigned long dom = strtoul(at, &end, 10);
 
-			name_copy(k->name, name + strlen(FD_KERNEL));
+			/* kernel-DOMAIN-NAME; another name is not ours */
+			if (at[0] < '1' || at[0] > '9' || *end != '-' ||
+			    dom > UINT32_MAX || !end[1] ||
+			    strlen(end + 1) >= BACKEND_NAME_MAX) {
+				log_warning("ignoring the descriptor named "
+					    "'%s' that systemd passed", name);
+				store_remove(st, name);
+				close(fd);
+				continue;
+			}
+			k->domain = (uint32_t)dom;
+			name_copy(k->name, end + 1);
 			k->fd = fd;
-			name_copy(st->stale[st->nstale++], k->name);
+			st->npassed++;
 		} else if (sd_is_socket(fd, AF_UNIX, 0, 1) > 0) {
 			if (*listen_fd >= 0) {
 				r = log_error_errno(-EINVAL, "systemd passed "
@@ -1102,8 +1156,26 @@ static void state_close_passed(struct state *st)
 	if (st->passed_bits >= 0)
 		close(st->passed_bits);
 	for (size_t i = 0; i < st->npassed; i++)
-		close(st->passed[i].fd);
+		if (st->passed[i].fd >= 0)
+			close(st->passed[i].fd);
 	st->passed_meta = st->passed_bits = -1;
+	st->npassed = 0;
+}
+
+/* Kernel descriptors passed and not adopted: closed (the kernel frees
+ * what they held) and dropped from the store. */
+static void state_drop_passed(struct state *st)
+{
+	char name[STATE_FDNAME_MAX];
+
+	for (size_t i = 0; i < st->npassed; i++) {
+		if (st->passed[i].fd < 0)
+			continue;
+		kernel_fdname(name, st->passed[i].domain, st->passed[i].name);
+		store_remove(st, name);
+		close(st->passed[i].fd);
+		st->passed[i].fd = -1;
+	}
 	st->npassed = 0;
 }
 
@@ -1143,7 +1215,6 @@ static void state_forget(struct state *st)
 	st->bits = NULL;
 	state_drop_version(st);
 	st->nkept = 0;
-	st->blob_len = 0;
 }
 
 /* Are the store's descriptors the set one dirtyd leaves? */
@@ -1162,8 +1233,9 @@ static int state_check_names(struct state *st)
 			      "missing");
 	if (!st->nmeta)
 		return refuse(st, -ENOENT, "the store holds a kernel context "
-			      "(" FD_KERNEL "%s) but neither " FD_META " nor "
-			      FD_BITS, st->passed[0].name);
+			      "(" FD_KERNEL "%u-%s) but neither " FD_META
+			      " nor " FD_BITS, st->passed[0].domain,
+			      st->passed[0].name);
 	return 0;
 }
 
@@ -1290,19 +1362,6 @@ static int state_load(struct server *srv)
 		r = state_adopt_bits(st);
 	if (!r)
 		r = state_claim(st);
-	if (!r && !st->head->kernel_ok)
-		r = refuse(st, -ENOENT, "the dirtyd that kept it could not "
-			   "keep its kernel context");
-	for (uint32_t i = 0; !r && i < st->nkept; i++) {
-		bool found = false;
-
-		for (size_t k = 0; k < st->npassed && !found; k++)
-			found = !strcmp(st->passed[k].name, st->kept[i].name);
-		if (!found)
-			r = refuse(st, -ENOENT, "its kernel context's "
-				   "descriptor " FD_KERNEL "%s is not in the "
-				   "store", st->kept[i].name);
-	}
 	if (r < 0)
 		log_error("%s: " MSG_LOST, st->why);
 	else
@@ -1318,63 +1377,105 @@ static int state_load(struct server *srv)
 int state_open(struct server *srv, struct backend_config *bc)
 {
 	struct state *st = srv->state;
-	struct backend_kept_fd kept[BACKEND_KEEP_MAX_FDS];
-	int r;
 
+	/* each domain adopts its own context in state_restore() */
+	srv->kcfg = *bc;
+	srv->kcfg.kept = NULL;
+	srv->kcfg.n_kept = 0;
 	if (st->store && state_load(srv) == 0) {
-		/* the kernel's descriptors, in the order the version names
-		 * them; ones it does not name are not ours any more */
-		for (size_t i = 0; i < st->nkept; i++)
-			for (size_t k = 0; k < st->npassed; k++)
-				if (!strcmp(st->passed[k].name,
-					    st->kept[i].name)) {
-					kept[i] = st->passed[k];
-					st->kept[i].fd = kept[i].fd;
-					kept_identify(&st->kept[i]);
-					st->passed[k].fd = -1;
-					break;
-				}
-		for (size_t k = 0; k < st->npassed; k++)
-			if (st->passed[k].fd >= 0)
-				close(st->passed[k].fd);
-		st->npassed = 0;
-		bc->kept = kept;
-		bc->n_kept = st->nkept;
-		bc->kept_blob = st->blob;
-		bc->kept_blob_len = st->blob_len;
-		r = backend_open(bc, &srv->backend);
-		bc->kept = NULL;
-		bc->n_kept = 0;
-		if (r == 0) {
-			st->adopted = true;
-			st->nstale = 0;
-			return 0;
-		}
-		log_error_errno(r, "adopting the kept kernel context failed "
-				"(%s): " MSG_LOST, r == -EUCLEAN ?
-				"it was torn by the death of the dirtyd that "
-				"held it" : "it is not a context of this "
-				"backend");
-		st->nkept = 0;	/* backend_open() closed them */
+		st->adopted = true;
+	} else {
+		state_forget(st);
+		if (st->passed_meta >= 0)
+			close(st->passed_meta);
+		if (st->passed_bits >= 0)
+			close(st->passed_bits);
+		st->passed_meta = st->passed_bits = -1;
+		/* kernel contexts of a store not adopted: state_fresh() */
 	}
-	state_forget(st);
-	state_close_passed(st);
-	return backend_open(bc, &srv->backend);
+	return backend_open(&srv->kcfg, &srv->backend);
 }
 
-/* The domain @pd, as it was. */
-static int state_restore_domain(struct server *srv,
-				const struct state_pdomain *pd,
+/*
+ * Adopt the kernel context @pd's domain kept (its descriptors in the
+ * store, its blob in the version) into *@out; NULL and why (pd->lost)
+ * when it cannot be: the domain is lost, no other.
+ */
+static int state_adopt_context(struct server *srv, struct state_pdomain *pd,
+			       struct backend **out)
+{
+	struct state *st = srv->state;
+	const struct state_domain_rec *rec = pd->rec;
+	struct backend_kept_fd kept[BACKEND_KEEP_MAX_FDS];
+	struct backend_config bc = srv->kcfg;
+	int r;
+
+	*out = NULL;
+	if (!(rec->flags & DREC_KEPT)) {
+		pd->lost = "the dirtyd that kept it could not keep its kernel "
+			   "context";
+		return -ENOENT;
+	}
+	for (uint32_t i = 0; i < rec->nkept; i++) {
+		struct state_kept *k = kept_find(st->passed, st->npassed,
+						 rec->id, pd->knames[i]);
+
+		if (!k || k->fd < 0) {
+			/* those taken so far go back to be dropped */
+			pd->lost = "a descriptor of its kernel context is not "
+				   "in the store";
+			return -ENOENT;
+		}
+		name_copy(kept[i].name, k->name);
+		kept[i].fd = k->fd;
+	}
+	/* backend_open() owns them from here, also when it fails */
+	for (uint32_t i = 0; i < rec->nkept; i++) {
+		struct state_kept *k = kept_find(st->passed, st->npassed,
+						 rec->id, pd->knames[i]);
+
+		st->kept[st->nkept] = *k;
+		kept_identify(&st->kept[st->nkept]);
+		k->fd = -1;
+		st->nkept++;
+	}
+	bc.kept = kept;
+	bc.n_kept = rec->nkept;
+	bc.kept_blob = pd->blob;
+	bc.kept_blob_len = rec->blob_len;
+	r = backend_open(&bc, out);
+	if (r < 0) {
+		pd->lost = r == -EUCLEAN ? "its kernel context was torn by "
+			   "the death of the dirtyd that held it in the middle "
+			   "of a change" : r == -EBUSY ? "its kernel context "
+			   "cannot be mapped back at its address" : "its kernel "
+			   "context is not one this dirtyd can adopt";
+		/* closed; the next commit drops them from the store */
+		*out = NULL;
+	}
+	return r;
+}
+
+/* The domain @pd, as it was; -ENOENT (pd->lost says why) when its kernel
+ * context cannot be adopted. */
+static int state_restore_domain(struct server *srv, struct state_pdomain *pd,
 				struct domain **out)
 {
 	const struct state_domain_rec *rec = pd->rec;
+	struct backend *kctx;
 	struct domain *d;
 	int r;
 
+	r = state_adopt_context(srv, pd, &kctx);
+	if (r < 0)
+		return -ENOENT;
 	d = calloc(1, sizeof(*d));
-	if (!d)
+	if (!d) {
+		backend_leave(kctx);
 		return -ENOMEM;
+	}
 	*d = (struct domain){
+		.kctx = kctx,
 		.srv = srv,
 		.id = rec->id,
 		.owner = (uid_t)rec->owner,
@@ -1443,6 +1544,7 @@ nomem:
 	}
 	free(d->maps);
 	free(d->retired);
+	backend_leave(d->kctx);
 	free(d);
 	return -ENOMEM;
 }
@@ -1456,13 +1558,7 @@ static int state_fresh(struct server *srv)
 
 	store_remove(st, FD_META);
 	store_remove(st, FD_BITS);
-	for (size_t i = 0; i < st->nstale; i++) {
-		char name[sizeof(FD_KERNEL) + BACKEND_NAME_MAX];
-
-		kernel_fdname(name, st->stale[i]);
-		store_remove(st, name);
-	}
-	st->nstale = 0;
+	state_drop_passed(st);
 	fd = memfd_create(FD_META, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
@@ -1493,6 +1589,17 @@ static int state_fresh(struct server *srv)
 	return 0;
 }
 
+/* Did the session of @rec track a domain that is lost? */
+static bool state_token_lost(const struct state *st,
+			     const struct state_sub_rec *rec)
+{
+	for (uint32_t i = 0; i < st->head->nsubs; i++)
+		if (st->ps[i].rec->token == rec->token &&
+		    st->ps[i].rec->uid == rec->uid && !st->ps[i].pd->dom)
+			return true;
+	return false;
+}
+
 /*
  * Group the kept subscriptions into parked sessions, as after a close,
  * each until the deadline it had; a session whose deadline passed while
@@ -1507,10 +1614,21 @@ static int state_restore_subs(struct server *srv, unsigned int *nexpired)
 	for (uint32_t i = 0; i < st->head->nsubs; i++) {
 		const struct state_psub *ps = &st->ps[i];
 		const struct state_sub_rec *rec = ps->rec;
-		struct domain *d = NULL, *x;
+		struct domain *d = ps->pd->dom;
 		struct subscription *sub;
 		struct park *p = NULL, *q;
 
+		if (state_token_lost(st, rec)) {
+			if (ps->first) {
+				log_notice("a kept session of uid %u tracked "
+					   "a domain that is lost: its "
+					   "subscriptions are dropped, its "
+					   "token gets STATE_LOST", rec->uid);
+			}
+			bitmem_release(st->bits, ps->pending, rec->nwords);
+			bitmem_release(st->bits, ps->flight, rec->nwords);
+			continue;
+		}
 		if (ps->deadline_ns && ps->deadline_ns <= now) {
 			if (ps->first) {
 				log_notice("a closed session of uid %u "
@@ -1526,11 +1644,6 @@ static int state_restore_subs(struct server *srv, unsigned int *nexpired)
 			bitmem_release(st->bits, ps->flight, rec->nwords);
 			continue;
 		}
-		list_for_each_entry(x, &srv->domains, link)
-			if (x->id == rec->domain_id)
-				d = x;
-		if (!d)
-			return -EBADMSG;	/* checked in state_parse() */
 		list_for_each_entry(q, &srv->parks, link)
 			if (q->token == rec->token && q->uid == rec->uid)
 				p = q;
@@ -1574,14 +1687,27 @@ static int state_rebuild(struct server *srv)
 	struct state *st = srv->state;
 	uint64_t t0 = now_us(), t1, pending = 0;
 	uint64_t first = UINT64_MAX, last = 0, now;
-	unsigned int nparks = 0, nexpired = 0, nd = 0, ns = 0;
+	unsigned int nparks = 0, nexpired = 0, nd = 0, ns = 0, nlost = 0;
 	struct domain *d, *tmp;
 	struct park *p;
 	int r;
 
 	srv->next_domain_id = st->head->next_domain_id;
 	for (uint32_t i = 0; i < st->head->ndomains; i++) {
-		r = state_restore_domain(srv, &st->pd[i], &d);
+		struct state_pdomain *pd = &st->pd[i];
+
+		r = state_restore_domain(srv, pd, &pd->dom);
+		if (r == -ENOENT) {
+			/* this domain only: the others are whole */
+			log_error("domain %u (uid %u%s%s) is lost: %s; its "
+				  "kept sessions get STATE_LOST", pd->rec->id,
+				  pd->rec->owner, pd->rec->guest[0] ?
+				  ", guest " : "", pd->rec->guest, pd->lost);
+			bitmem_release(st->bits, pd->counters,
+				       DOMAIN_COUNTERS_WORDS);
+			nlost++;
+			continue;
+		}
 		if (r < 0)
 			return r;
 	}
@@ -1589,34 +1715,15 @@ static int state_rebuild(struct server *srv)
 	if (r < 0)
 		return r;
 	/* the last round, read from the IOMMU and maybe not yet folded */
-	{
-		uint32_t i = 0;
-
-		list_for_each_entry(d, &srv->domains, link)
-			domain_refold(d, st->pd[i++].round);
-	}
+	for (uint32_t i = 0; i < st->head->ndomains; i++)
+		if (st->pd[i].dom)
+			domain_refold(st->pd[i].dom, st->pd[i].round);
 	/* the round regions of the old plans go with the next commit */
 	for (uint32_t i = 0; i < st->head->ndomains; i++)
 		bitmem_release(st->bits, st->pd[i].round,
 			       st->pd[i].rec->round_words);
-	/* a domain being created when the previous dirtyd died */
-	if (st->head->create.op == STATE_OP_CREATE) {
-		const struct state_intent *c = &st->head->create;
-		struct backend *b = srv->backend;
-
-		if (c->dev_id)
-			backend_device_detach(b, c->dev_id);
-		if (c->hwpt_id)
-			backend_destroy(b, c->hwpt_id);
-		if (c->ioas_id)
-			backend_destroy(b, c->ioas_id);
-		if (c->dev_id)
-			backend_device_unbind(b, c->dev_id);
-		log_notice("undid the creation of a domain for device %s that "
-			   "was cut off%s", c->device, c->device[0] &&
-			   !c->dev_id ? " (if the device was bound, it stays "
-			   "bound until dirtyd starts afresh)" : "");
-	}
+	/* contexts no version named: a creation cut off by the death */
+	state_drop_passed(st);
 	st->restoring = false;
 	list_for_each_entry_safe(d, tmp, &srv->domains, link)
 		if (d->intent.op != STATE_OP_NONE)
@@ -1648,10 +1755,10 @@ static int state_rebuild(struct server *srv)
 		   "subscriptions of %u sessions waiting for a resume (the "
 		   "first expires in %.1f s, the last in %.1f s), %u sessions "
 		   "expired meanwhile, %" PRIu64 " pages pending, in %" PRIu64
-		   " ms", nd, ns, nparks,
+		   " ms; %u domains lost", nd, ns, nparks,
 		   nparks && first > now ? (first - now) / 1e9 : 0.0,
 		   nparks && last > now ? (last - now) / 1e9 : 0.0, nexpired,
-		   pending, (now_us() - t0 + 500) / 1000);
+		   pending, (now_us() - t0 + 500) / 1000, nlost);
 	return 0;
 }
 
@@ -1721,7 +1828,7 @@ int state_restore(struct server *srv)
 void state_exit(struct server *srv)
 {
 	struct state *st = srv->state;
-	char name[sizeof(FD_KERNEL) + BACKEND_NAME_MAX];
+	char name[STATE_FDNAME_MAX];
 
 	if (!st)
 		return;
@@ -1731,7 +1838,8 @@ void state_exit(struct server *srv)
 	if (st->meta) {
 		/* everything was destroyed: nothing for a successor */
 		for (size_t i = 0; i < st->nkept; i++) {
-			kernel_fdname(name, st->kept[i].name);
+			kernel_fdname(name, st->kept[i].domain,
+				      st->kept[i].name);
 			store_remove(st, name);
 		}
 		store_remove(st, FD_META);
@@ -1739,15 +1847,11 @@ void state_exit(struct server *srv)
 	}
 	state_forget(st);
 	state_close_passed(st);
+	free(st->passed);
+	free(st->kept);
+	free(st->knext);
 	free(st);
 	srv->state = NULL;
-}
-
-struct state_intent *state_create_intent(struct server *srv)
-{
-	struct state *st = srv->state;
-
-	return st && st->meta ? &st->create : NULL;
 }
 
 void state_intent_begin(struct domain *d, enum state_op op)

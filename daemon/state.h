@@ -7,9 +7,9 @@
  *   dirtyd-meta      the metadata memfd (domains, sessions, subscriptions,
  *                    where their bitmaps are), two versions, one active
  *   dirtyd-bits      the bitmap memfd (daemon/bitmem.h)
- *   kernel-NAME      each descriptor backend_keep() returns, NAME its name
- *                    (the sim: kernel-sim; iommufd: kernel-iommufd and one
- *                    per bound device)
+ *   kernel-D-NAME    each descriptor backend_keep() returns for domain D's
+ *                    kernel context, NAME its name (the sim: kernel-D-sim;
+ *                    iommufd: kernel-D-iommufd and one per bound device)
  *
  * Life: state_take_fds() at start sorts what systemd passed; state_open()
  * opens the backend, adopting the kept context when what the store handed
@@ -31,10 +31,13 @@
 struct domain;
 struct server;
 
-/** A kernel change in progress: what a restart must undo or finish. */
+/*
+ * A kernel change in progress: what a restart must undo or finish.  A
+ * creation needs none: a domain's kernel context reaches the store only
+ * with the version that lists the domain (domain.h).
+ */
 enum state_op {
 	STATE_OP_NONE = 0,
-	STATE_OP_CREATE,	/* undone: objects by the ids known */
 	STATE_OP_DESTROY,	/* finished */
 	STATE_OP_ATTACH,	/* undone */
 	STATE_OP_DETACH,	/* finished */
@@ -82,9 +85,6 @@ void state_commit(struct server *srv);
  *  descriptors from the store, close. */
 void state_exit(struct server *srv);
 
-/** state_create_intent() - the domain being created (not yet listed):
- *  NULL when there is nothing to record. */
-struct state_intent *state_create_intent(struct server *srv);
 /** state_intent_begin() - @d's kernel change @op, committed. */
 void state_intent_begin(struct domain *d, enum state_op op);
 /** state_intent_end() - @d's change done: cleared, committed. */

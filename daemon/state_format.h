@@ -10,12 +10,13 @@
  *   [4096, +256 MiB)     slot 0: one version
  *   [.., +256 MiB)       slot 1: one version
  *
- * A version: struct state_head; nkept kernel descriptor names of
- * BACKEND_NAME_MAX bytes; blob_len bytes of the kernel context's blob,
- * padded to 8; ndomains domains, each a struct state_domain_rec followed
- * by its ndevices struct state_dev_rec, nmaps struct state_map_rec and
- * nretired struct state_range_rec; nsubs struct state_sub_rec.  Nothing
- * else: its length is exactly that.
+ * A version: struct state_head; ndomains domains, each a struct
+ * state_domain_rec followed by its kernel context's nkept descriptor names
+ * of BACKEND_NAME_MAX bytes (the store holds each as
+ * kernel-DOMAIN-NAME), blob_len bytes of its blob padded to 8, its
+ * ndevices struct state_dev_rec, nmaps struct state_map_rec and nretired
+ * struct state_range_rec; nsubs struct state_sub_rec.  Nothing else: its
+ * length is exactly that.
  *
  * A commit writes the new version into the slot that is not committed,
  * then that slot's seq, len and sum (state_sum() of the version), then,
@@ -45,8 +46,10 @@
 
 #define STATE_MAGIC 0x31657461747364ULL	/* "dstate1" */
 /* 1: the first; 2: the superblock's commit word and adoption count, the
- * head's seq and bits_size, the subscriptions' park deadlines */
-#define STATE_FORMAT 2
+ * head's seq and bits_size, the subscriptions' park deadlines; 3: a
+ * kernel context per domain (names and blob in its record), no creation
+ * intent */
+#define STATE_FORMAT 3
 #define STATE_META_SUPER 4096ULL
 #define STATE_META_SLOT (256ULL << 20)
 #define STATE_META_SIZE (STATE_META_SUPER + 2 * STATE_META_SLOT)
@@ -81,17 +84,14 @@ struct state_head {
 	uint32_t next_domain_id;
 	uint32_t ndomains;
 	uint32_t nsubs;
-	uint32_t kernel_ok;	/* the context was kept: nkept, blob valid */
-	uint32_t nkept;
-	uint32_t blob_len;
 	uint64_t seq;		/* the slot's: a version is its own */
 	uint64_t bits_size;	/* dirtyd-bits' size when it was written */
-	struct state_intent create;
 };
 
 #define DREC_TRACKING 1u
 #define DREC_ENABLED 2u
 #define DREC_HUGE 4u
+#define DREC_KEPT 8u	/* its kernel context was kept: nkept, blob */
 
 struct state_domain_rec {
 	uint32_t id;
@@ -102,6 +102,8 @@ struct state_domain_rec {
 	uint32_t ndevices;
 	uint32_t nmaps;
 	uint32_t nretired;
+	uint32_t nkept;
+	uint32_t blob_len;
 	uint64_t page_size;
 	uint64_t max_leaf;
 	uint64_t round_off;	/* the plan's bitmap, then its bounce words */

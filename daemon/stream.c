@@ -39,7 +39,8 @@ static int devices_next(struct session *s, uint8_t *buf, size_t cap,
 		uint64_t caps = 0;
 
 		snprintf(e.name, sizeof(e.name), "%s", name);
-		if (!device_caps(srv, name, d ? ddev->dev_id : 0, &caps)) {
+		if (!device_caps(srv, name, d ? d->kctx : NULL,
+				 d ? ddev->dev_id : 0, &caps)) {
 			e.capabilities = caps;
 			if (caps & IOMMU_HW_CAP_DIRTY_TRACKING)
 				e.flags |= PROTO_DEVICE_DIRTY_CAPABLE;

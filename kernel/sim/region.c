@@ -48,14 +48,19 @@
 
 #define SIM_REGION_MAGIC "dirtydS"
 #define SIM_REGION_VERSION 1
-/* 4 TiB of address space: room for page tables of several 1 TiB guests. */
-#define SIM_REGION_SIZE (1ULL << 42)
+/*
+ * 16 GiB of address space per host: one host is one iommufd context,
+ * which dirtyd opens per domain (thousands of them fit); page tables take
+ * 1/512 of what is mapped at 4 KiB pages, so this is room for 8 TiB of
+ * guest per host.
+ */
+#define SIM_REGION_SIZE (1ULL << 34)
 /*
  * Where regions go: [32 TiB, 80 TiB) is above ASan's shadow and below
  * where PIE executables, their heap and mmap() land on x86-64.
  */
 #define SIM_REGION_HINT 0x200000000000ULL
-#define SIM_REGION_SLOTS 12
+#define SIM_REGION_SLOTS 3072
 #define SIM_PAGE 4096UL
 #define SIM_KEPT_NAME "sim"
 #ifndef MAP_FIXED_NOREPLACE
@@ -181,8 +186,9 @@ static void *sim_region_map_at(int fd, uint64_t addr)
 
 int sim_region_create(struct sim_region **out)
 {
+	static unsigned int next_slot;
 	struct sim_region *r = NULL;
-	unsigned int slot;
+	unsigned int slot, first;
 	int fd, rc;
 
 	fd = memfd_create("dirtyd-sim", MFD_CLOEXEC);
@@ -192,9 +198,16 @@ int sim_region_create(struct sim_region **out)
 		rc = -errno;
 		goto err_close;
 	}
-	for (slot = 0; !r && slot < SIM_REGION_SLOTS; slot++)
+	/* from the slot after the last one taken: creation stays O(1) */
+	first = __atomic_load_n(&next_slot, __ATOMIC_RELAXED);
+	for (unsigned int i = 0; !r && i < SIM_REGION_SLOTS; i++) {
+		slot = (first + i) % SIM_REGION_SLOTS;
 		r = sim_region_map_at(fd, SIM_REGION_HINT +
 					  slot * SIM_REGION_SIZE);
+		if (r)
+			__atomic_store_n(&next_slot, slot + 1,
+					 __ATOMIC_RELAXED);
+	}
 	if (!r)
 		r = sim_region_map_at(fd, 0);
 	if (!r) {

@@ -67,6 +67,7 @@ void inproc_start(void)
 	if (access_init(srv))
 		fail("access_init");
 	simhost_backend_config(&inproc_cfg, &bc);
+	srv->kcfg = bc;
 	r = backend_open(&bc, &srv->backend);
 	if (r)
 		fail("backend_open: %s", strerror(-r));

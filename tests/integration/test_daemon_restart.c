@@ -19,6 +19,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "daemon/bitmem.h"
 #include "daemon/domain.h"
 #include "daemon/state_format.h"
+#include "kernel/sim/sim_private.h"
 #include "itest.h"
 #include "svcmgr.h"
 #include "../unit/test_rng.h"
@@ -121,11 +123,19 @@ static uint64_t random_page(void)
 	return m[0] / PG + rng() % (m[1] / PG);
 }
 
+static uint32_t make_domain_on(struct itest_client *c, const char *device);
+
 static uint32_t make_domain(struct itest_client *c)
+{
+	return make_domain_on(c, "sim0");
+}
+
+/* A domain like make_domain()'s, on @device. */
+static uint32_t make_domain_on(struct itest_client *c, const char *device)
 {
 	struct proto_create_domain_reply a;
 
-	cr_assert_eq(itest_create(c, "sim0", PROTO_CREATE_TRACKING |
+	cr_assert_eq(itest_create(c, device, PROTO_CREATE_TRACKING |
 				  PROTO_CREATE_NO_HUGE_PAGES, &a), 0, "%s",
 		     c->text);
 	for (size_t i = 0; i < 2; i++)
@@ -171,11 +181,19 @@ Test(restart, sigkill_keeps_domains_and_pending, .fini = stop)
 	svcmgr_start(&sm);
 	cr_assert_eq(svcmgr_has(&sm, "dirtyd-meta"), 1);
 	cr_assert_eq(svcmgr_has(&sm, "dirtyd-bits"), 1);
-	cr_assert_geq(svcmgr_nstored(&sm), 3, "the kernel context is stored");
+	cr_assert_eq(svcmgr_nstored(&sm), 2, "no domain, no kernel context");
 
 	h = client(&c, 0);
 	cr_assert_neq(h.session_token, 0);
 	dom = make_domain(&c);
+	{
+		char name[64];
+
+		snprintf(name, sizeof(name), "kernel-%u-sim", dom);
+		cr_assert_eq(svcmgr_has(&sm, name), 1, "the domain's own "
+			     "kernel context is stored as %s", name);
+		cr_assert_eq(svcmgr_nstored(&sm), 3);
+	}
 	cr_assert_eq(itest_subscribe(&c, dom, 0, PROTO_SUBSCRIBE_CLEAN, &sr),
 		     0);
 	/* a few acknowledged rounds first */
@@ -573,14 +591,15 @@ static const struct state_head *kept_head(const struct kept *k)
 static uint64_t kept_domain_at(const struct kept *k, uint32_t i)
 {
 	const struct state_head *h = kept_head(k);
-	uint64_t off = sizeof(*h) + (uint64_t)h->nkept * BACKEND_NAME_MAX +
-		       h->blob_len;
+	uint64_t off = sizeof(*h);
 
-	off = (off + 7) & ~7ULL;
 	for (uint32_t n = 0; n < i; n++) {
 		const struct state_domain_rec *d = (const void *)(k->v + off);
 
-		off += sizeof(*d) + d->ndevices * sizeof(struct state_dev_rec) +
+		off += sizeof(*d) + (uint64_t)d->nkept * BACKEND_NAME_MAX +
+		       d->blob_len;
+		off = (off + 7) & ~7ULL;
+		off += d->ndevices * sizeof(struct state_dev_rec) +
 		       d->nmaps * sizeof(struct state_map_rec) +
 		       d->nretired * sizeof(struct state_range_rec);
 	}
@@ -950,5 +969,93 @@ Test(restart, failing_adoptions_back_off, .fini = stop)
 		 "each start says why); it is not tried again",
 		 STATE_MAX_TRIES);
 	assert_refused_n(token, line, 1);
+	cr_assert_eq(svcmgr_stop(&sm), 0);
+}
+
+/*
+ * One domain's kernel context torn (its dirtyd died in the middle of a
+ * change to it: the sim's region says so) costs that domain only: the
+ * other is restored whole and its session resumes with every page; the
+ * session that tracked the torn one gets STATE_LOST; its device is free.
+ */
+Test(restart, torn_context_loses_that_domain_only, .fini = stop)
+{
+	struct pageset wa, wb;
+	struct itest_runs got = { 0 }, want = { 0 };
+	struct proto_hello_reply ha, hb;
+	struct proto_create_domain_reply cr;
+	struct proto_domain all[4];
+	struct itest_client a, b;
+	uint32_t da, db;
+	uint64_t one = 1;
+	char name[64], line[256];
+
+	rng_seed(13);
+	ps_init(&wa);
+	ps_init(&wb);
+	svcmgr_init(&sm, CONF, true);
+	svcmgr_start(&sm);
+	ha = client(&a, 0);
+	hb = client(&b, 0);
+	da = make_domain_on(&a, "sim0");
+	db = make_domain_on(&b, "sim1");
+	cr_assert_eq(itest_subscribe(&a, da, 0, PROTO_SUBSCRIBE_CLEAN, NULL),
+		     0);
+	cr_assert_eq(itest_subscribe(&b, db, 0, PROTO_SUBSCRIBE_CLEAN, NULL),
+		     0);
+	for (int k = 0; k < 40; k++) {
+		write_page(&a, da, random_page(), &wa);
+		write_page(&b, db, random_page(), &wb);
+	}
+	cr_assert_eq(itest_sync(&a, da, NULL), 0);
+	cr_assert_eq(itest_sync(&b, db, NULL), 0);
+	svcmgr_kill(&sm, SIGKILL);
+	itest_close(&a);
+	itest_close(&b);
+
+	/* as if it died inside a change to domain da's context */
+	snprintf(name, sizeof(name), "kernel-%u-sim", da);
+	cr_assert_eq(pwrite(svcmgr_stored_fd(&sm, name), &one, sizeof(one),
+			    offsetof(struct sim_region, changing)),
+		     (ssize_t)sizeof(one));
+	svcmgr_start(&sm);
+	snprintf(line, sizeof(line), "domain %u (uid %u) is lost: its kernel "
+		 "context was torn by the death of the dirtyd that held it in "
+		 "the middle of a change", da, (unsigned int)getuid());
+	if (!svcmgr_log_has(&sm, line)) {
+		svcmgr_dump_log(&sm);
+		cr_assert_fail("the log does not say:\n%s", line);
+	}
+	cr_assert(svcmgr_log_has(&sm, "restored from the file descriptor "
+				 "store: 1 domains, 1 subscriptions of 1 "
+				 "sessions"));
+	cr_assert(svcmgr_log_has(&sm, "; 1 domains lost"));
+
+	/* the other domain's session: every page it had not taken */
+	hb = client(&b, hb.session_token);
+	cr_assert_eq(hb.session_flags, PROTO_SESSION_RESUMED);
+	cr_assert_eq(itest_sync(&b, db, NULL), 0);
+	cr_assert_eq(itest_get_ranges(&b, db, 0, &got, NULL), 0, "%s",
+		     b.text);
+	ps_to_runs(&wb, &want);
+	itest_runs_assert_eq(&got, &want, "the kept domain's pages");
+	/* the torn one's: told */
+	ha = client(&a, ha.session_token);
+	cr_assert_eq(ha.session_flags, PROTO_SESSION_STATE_LOST);
+	cr_assert_eq(itest_list_domains(&a, all, 4), 1);
+	cr_assert_eq(all[0].domain_id, db);
+	/* and its device is free again, in a domain with a new id */
+	cr_assert_eq(itest_create(&a, "sim0", PROTO_CREATE_TRACKING, &cr), 0,
+		     "%s", a.text);
+	cr_assert_gt(cr.domain_id, db);
+	snprintf(name, sizeof(name), "kernel-%u-sim", da);
+	cr_assert_eq(svcmgr_has(&sm, name), 0, "the torn context left the "
+		     "store");
+	itest_close(&a);
+	itest_close(&b);
+	itest_runs_free(&got);
+	itest_runs_free(&want);
+	free(wa.bits);
+	free(wb.bits);
 	cr_assert_eq(svcmgr_stop(&sm), 0);
 }

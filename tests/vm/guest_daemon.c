@@ -634,6 +634,113 @@ out:
 	dirty_fds_free(fds);
 }
 
+/* IOMMU_HWPT_GET_DIRTY_BITMAP through @iommufd; -errno. */
+static int client_read_dirty(int iommufd, uint32_t hwpt, uint64_t iova,
+			     uint64_t length, uint64_t *bitmap, uint32_t flags)
+{
+	struct iommu_hwpt_get_dirty_bitmap get = {
+		.size = sizeof(get),
+		.hwpt_id = hwpt,
+		.flags = flags,
+		.iova = iova,
+		.length = length,
+		.page_size = page_size,
+		.data = (uintptr_t)bitmap,
+	};
+
+	return ioctl(iommufd, IOMMU_HWPT_GET_DIRTY_BITMAP, &get) ? -errno : 0;
+}
+
+static int client_destroy(int iommufd, uint32_t id)
+{
+	struct iommu_destroy d = { .size = sizeof(d), .id = id };
+
+	return ioctl(iommufd, IOMMU_DESTROY, &d) ? -errno : 0;
+}
+
+/*
+ * One context per domain: the iommufd GET_FDS hands out for domain @da
+ * reaches @da's objects only.  Through it, domain @db's HWPT and IOAS ids
+ * (which may also name objects of @da's context: ids belong to the file)
+ * are read with clearing, unmapped and destroyed; @db's device then still
+ * writes its mapping, and its subscriber gets exactly the pages written,
+ * none lost.  Through @db's own descriptor the same read works.
+ */
+static void test_isolation(struct dirty *c, uint32_t da, uint32_t db)
+{
+	const uint64_t iova = 768 * MIB, len = 2 * MIB;
+	uint64_t bits[2 * MIB / 512 / 64];
+	struct dirty_fds *fa = NULL, *fb = NULL;
+	struct pageset ps;
+	int r;
+
+	if (!check(!dirty_get_fds(c, da, &fa) && !dirty_get_fds(c, db, &fb),
+		   "isolation: GET_FDS of both domains (%s)",
+		   dirty_last_error_text(c)))
+		goto out;
+	info("isolation: domain %u has ioas %u hwpt %u, domain %u has ioas %u "
+	     "hwpt %u, each in its own context", da, fa->ioas_id, fa->hwpt_id,
+	     db, fb->ioas_id, fb->hwpt_id);
+	CHECK_RC(dirty_map(c, db, iova, len, 0), 0, "isolation: MAP 2 MiB "
+		 "in domain B");
+	if (!check(!dirty_subscribe(c, db, 0, DIRTY_SUBSCRIBE_CLEAN, NULL),
+		   "isolation: SUBSCRIBE to domain B (%s)",
+		   dirty_last_error_text(c)))
+		goto out_unmap;
+	if (pageset_init(&ps, iova, len) < 0)
+		goto out_unsub;
+	CHECK_RC(dirty_dma_write(c, db, iova + 5 * page_size, 3 * page_size),
+		 0, "isolation: domain B's device writes 3 pages");
+	CHECK_RC(dirty_dma_write(c, db, iova + len - page_size, page_size), 0,
+		 "isolation: and its last page");
+	pageset_expect(&ps, iova + 5 * page_size, 3 * page_size);
+	pageset_expect(&ps, iova + len - page_size, page_size);
+
+	/* the other domain's descriptor, B's ids: nothing of B's */
+	memset(bits, 0, sizeof(bits));
+	r = client_read_dirty(fa->iommufd, fb->hwpt_id, iova, len, bits, 0);
+	info("isolation: A's iommufd, clearing read of B's hwpt %u: %d %s",
+	     fb->hwpt_id, r, r ? strerror(-r) : "");
+	{
+		unsigned int set = 0;
+
+		for (size_t i = 0; i < sizeof(bits) / 8; i++)
+			set += (unsigned int)__builtin_popcountll(bits[i]);
+		check(!set, "isolation: A's descriptor reads no bit of B's "
+		      "(%u set)", set);
+	}
+	r = client_ioas_unmap(fa->iommufd, fb->ioas_id, iova, len);
+	check(r < 0, "isolation: A's iommufd cannot unmap B's mapping by B's "
+	      "ioas id %u (%d %s)", fb->ioas_id, r, r ? strerror(-r) : "ok");
+	r = client_destroy(fa->iommufd, fb->hwpt_id);
+	check(r < 0, "isolation: A's iommufd cannot destroy B's hwpt %u (%d "
+	      "%s)", fb->hwpt_id, r, r ? strerror(-r) : "ok");
+	r = client_destroy(fa->iommufd, fb->ioas_id);
+	check(r < 0, "isolation: A's iommufd cannot destroy B's ioas %u (%d "
+	      "%s)", fb->ioas_id, r, r ? strerror(-r) : "ok");
+
+	/* B is whole: its device still writes, its bits all arrive */
+	CHECK_RC(dirty_dma_write(c, db, iova + 100 * page_size, page_size), 0,
+		 "isolation: domain B's mapping is still there");
+	pageset_expect(&ps, iova + 100 * page_size, page_size);
+	sync_and_compare(c, db, &ps, "isolation: domain B's subscriber gets "
+			 "every page written, none cleared through A's "
+			 "descriptor");
+	/* and B's own descriptor reaches B's HWPT */
+	r = client_read_dirty(fb->iommufd, fb->hwpt_id, iova, len, bits,
+			      IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR);
+	check(!r, "isolation: B's own iommufd reads B's hwpt %u (%d %s)",
+	      fb->hwpt_id, r, r ? strerror(-r) : "");
+	pageset_free(&ps);
+out_unsub:
+	dirty_unsubscribe(c, db);
+out_unmap:
+	CHECK_RC(dirty_unmap(c, db, iova, len), 0, "isolation: UNMAP");
+out:
+	dirty_fds_free(fa);
+	dirty_fds_free(fb);
+}
+
 /* Several domains harvested in parallel, one client thread each. */
 struct par {
 	pthread_t thread;
@@ -785,6 +892,8 @@ int main(int argc, char **argv)
 	if (check(!r, "CREATE_DOMAIN with tracking on mock2:huge (%d %s)", r,
 		  r ? dirty_last_error_text(c) : ""))
 		test_external(c, hdom, true);
+	if (dom && hdom)
+		test_isolation(c, hdom, dom);
 	test_parallel(c);
 	if (dom)
 		CHECK_RC(dirty_domain_destroy(c, dom), 0,
