@@ -578,9 +578,24 @@ static void park_on_timeout(evutil_socket_t fd, short what, void *arg)
 	park_drop(p);
 }
 
-struct park *park_restore(struct server *srv, uint64_t token, uid_t uid)
+/* Expire @p in @left_ns, and remember when: a restart keeps it. */
+static void park_arm(struct park *p, uint64_t left_ns)
 {
-	struct timeval tv = { .tv_sec = srv->cfg->resume_grace };
+	struct timespec now;
+	struct timeval tv = {
+		.tv_sec = (time_t)(left_ns / 1000000000ULL),
+		.tv_usec = (suseconds_t)(left_ns % 1000000000ULL / 1000),
+	};
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	p->deadline_ns = (uint64_t)now.tv_sec * 1000000000ULL +
+			 (uint64_t)now.tv_nsec + left_ns;
+	event_add(p->timer, &tv);
+}
+
+struct park *park_restore(struct server *srv, uint64_t token, uid_t uid,
+			  uint64_t left_ns)
+{
 	struct park *p = calloc(1, sizeof(*p));
 
 	if (!p)
@@ -595,7 +610,7 @@ struct park *park_restore(struct server *srv, uint64_t token, uid_t uid)
 	p->uid = uid;
 	list_init(&p->subs);
 	list_add_tail(&p->link, &srv->parks);
-	event_add(p->timer, &tv);
+	park_arm(p, left_ns);
 	return p;
 }
 
@@ -649,7 +664,6 @@ static bool park_make_room(struct server *srv, uid_t uid, uint64_t bytes)
 static bool session_park(struct session *s)
 {
 	struct server *srv = s->srv;
-	struct timeval tv = { .tv_sec = srv->cfg->resume_grace };
 	struct subscription *sub, *tmp;
 	struct park *p;
 	uint64_t bytes = subs_bytes(&s->subs);
@@ -694,7 +708,7 @@ static bool session_park(struct session *s)
 	}
 	s->nsubs = 0;
 	list_add_tail(&p->link, &srv->parks);
-	event_add(p->timer, &tv);
+	park_arm(p, (uint64_t)srv->cfg->resume_grace * 1000000000ULL);
 	log_debug("client pid %d closed; subscriptions kept %u s for a "
 		  "resume", (int)s->pid, srv->cfg->resume_grace);
 	/* the park's deadline survives a restart from now on */

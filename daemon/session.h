@@ -125,6 +125,7 @@ struct park {
 	uid_t uid;
 	struct list_head subs;
 	struct event *timer;
+	uint64_t deadline_ns;		/* CLOCK_MONOTONIC: when it expires */
 };
 
 /** session_new() - serve the accepted connection @fd (taken over). */
@@ -181,9 +182,10 @@ void park_sub_dropped(struct park *p, struct subscription *sub);
  *  false if none (or another uid's). */
 bool session_resume(struct session *s, uint64_t token);
 
-/** park_restore() - an empty park for @token of @uid, expiring
- *  resume_grace seconds from now (state.c fills it); NULL: no memory. */
-struct park *park_restore(struct server *srv, uint64_t token, uid_t uid);
+/** park_restore() - an empty park for @token of @uid, expiring @left_ns
+ *  from now (state.c fills it); NULL: no memory. */
+struct park *park_restore(struct server *srv, uint64_t token, uid_t uid,
+			  uint64_t left_ns);
 
 /** session_free_all() - at exit: every session and park, nothing kept. */
 void session_free_all(struct server *srv);

@@ -409,27 +409,19 @@ static uint64_t sub_token(const struct subscription *sub, uid_t *uid)
  * truth: libevent reports the expiry and the loop's time on one clock, so
  * their difference is what is left.
  */
-static uint64_t park_deadline(struct server *srv, struct park *p)
+/* Kept by the park, not asked of its timer: event_pending() maps
+ * libevent's monotonic timeouts to the wall clock only once the machine
+ * has been up 5 s (a restart early in a boot recorded "now"). */
+static uint64_t park_deadline(const struct park *p)
 {
-	struct timeval at, now;
-	int64_t left_us;
-
-	if (!p->timer || !event_pending(p->timer, EV_TIMEOUT, &at))
-		return now_ns();	/* expiring */
-	event_base_update_cache_time(srv->base);
-	event_base_gettimeofday_cached(srv->base, &now);
-	left_us = (int64_t)(at.tv_sec - now.tv_sec) * 1000000 +
-		  (at.tv_usec - now.tv_usec);
-	if (left_us < 0)
-		left_us = 0;
-	return now_ns() + (uint64_t)left_us * 1000;
+	return p->deadline_ns;
 }
 
 /* What the store records of @sub's session's grace: 0 while connected. */
 static uint64_t sub_deadline(struct server *srv,
 			     const struct subscription *sub)
 {
-	return sub->park ? park_deadline(srv, sub->park) : 0;
+	return sub->park ? park_deadline(sub->park) : 0;
 }
 
 static void put_domain(struct state *st, struct writer *w, struct domain *d)
@@ -1653,15 +1645,11 @@ static int state_restore_subs(struct server *srv, unsigned int *nexpired)
 			 * from the future) */
 			uint64_t left = ps->deadline_ns ?
 					ps->deadline_ns - now : grace;
-			struct timeval tv;
 
 			if (left > grace)
 				left = grace;
-			tv.tv_sec = (time_t)(left / 1000000000ULL);
-			tv.tv_usec = (suseconds_t)(left % 1000000000ULL / 1000);
-			p = park_restore(srv, rec->token, (uid_t)rec->uid);
-			if (p)
-				event_add(p->timer, &tv);
+			p = park_restore(srv, rec->token, (uid_t)rec->uid,
+					 left);
 		}
 		sub = calloc(1, sizeof(*sub));
 		if (!p || !sub) {
@@ -1741,7 +1729,7 @@ static int state_rebuild(struct server *srv)
 		  " us", t1 - t0, now_us() - t1);
 	now = now_ns();
 	list_for_each_entry(p, &srv->parks, link) {
-		uint64_t dl = park_deadline(srv, p);
+		uint64_t dl = park_deadline(p);
 
 		nparks++;
 		first = dl < first ? dl : first;
