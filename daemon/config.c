@@ -75,6 +75,7 @@ int config_init(struct config *c)
 		.max_inflight = 8,
 		.max_subscriptions = 64,
 		.max_domains = 64,
+		.max_devices = 64,
 		.max_mapped = 4ULL << 40,
 		.workers = 0,
 		.log_level = LOG_INFO,
@@ -415,6 +416,11 @@ static int set_daemon(struct config *c, const char *key, const char *v,
 		    !c->max_domains)
 			return bad_value(origin, sec, key, v,
 					 "expected 1 .. 65536");
+	} else if (!strcmp(key, "max_devices")) {
+		if (parse_uint(v, 65536, &c->max_devices) < 0 ||
+		    !c->max_devices)
+			return bad_value(origin, sec, key, v,
+					 "expected 1 .. 65536");
 	} else if (!strcmp(key, "max_mapped")) {
 		if (parse_size(v, &c->max_mapped) < 0 || !c->max_mapped ||
 		    c->max_mapped % 4096)
@@ -731,8 +737,9 @@ int config_set_arg(struct config *c, const char *arg)
 	       -EINVAL : 0;
 }
 
-/* The guests are created as their owner's domains at start: within
- * max_domains and max_mapped, as a client's would be (domain.c). */
+/* The guests are created as their owner's domains at start, one device
+ * each: within max_domains, max_devices and max_mapped, as a client's
+ * would be (domain.c). */
 static int guest_check_quota(const struct config *c, size_t i)
 {
 	const struct guest_config *g = &c->guests[i];
@@ -750,6 +757,11 @@ static int guest_check_quota(const struct config *c, size_t i)
 				       "guests are more than max_domains = %u "
 				       "domains", g->origin, g->name,
 				       (unsigned int)g->owner, c->max_domains);
+	if (n > c->max_devices)
+		return log_error_errno(-EINVAL, "%s: [guest %s]: uid %u's "
+				       "guests have more than max_devices = %u "
+				       "devices", g->origin, g->name,
+				       (unsigned int)g->owner, c->max_devices);
 	if (mapped > c->max_mapped)
 		return log_error_errno(-EINVAL, "%s: [guest %s]: uid %u's "
 				       "guests map %" PRIu64 " bytes, more "

@@ -64,6 +64,7 @@ struct config {
 	unsigned int max_inflight;	/* generations, per subscription */
 	unsigned int max_subscriptions;	/* per client */
 	unsigned int max_domains;	/* per uid */
+	unsigned int max_devices;	/* per uid, in its domains */
 	uint64_t max_mapped;		/* bytes, all domains of a uid */
 	unsigned int workers;		/* 0: one per online CPU */
 	int log_level;			/* LOG_ERR .. LOG_DEBUG */

@@ -61,6 +61,22 @@ unsigned int domain_count_owned(struct server *srv, uid_t uid)
 	return n;
 }
 
+/* One more device for @uid's domains, within max_devices?  -EDQUOT if not. */
+static int domain_device_quota(struct server *srv, uid_t uid)
+{
+	struct domain *d;
+	unsigned int n = 0;
+
+	list_for_each_entry(d, &srv->domains, link)
+		if (!d->dying && d->owner == uid)
+			n += d->ndevices;
+	if (n < srv->cfg->max_devices)
+		return 0;
+	return server_why(srv, -EDQUOT, "uid %u already has %u devices in its "
+			  "domains (max_devices %u)", (unsigned int)uid, n,
+			  srv->cfg->max_devices);
+}
+
 uint64_t domain_mapped_owned(struct server *srv, uid_t uid)
 {
 	struct domain *d;
@@ -180,6 +196,9 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 				  "domains (max_domains %u)", (unsigned)owner,
 				  domain_count_owned(srv, owner),
 				  srv->cfg->max_domains);
+	r = domain_device_quota(srv, owner);
+	if (r < 0)
+		return r;
 	if (domain_of_device(srv, device, NULL))
 		return server_why(srv, -EBUSY, "device %s is already in a "
 				  "domain", device);
@@ -364,6 +383,9 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 	struct domain_device *dev;
 	int r;
 
+	r = domain_device_quota(srv, d->owner);
+	if (r < 0)
+		return r;
 	if (domain_of_device(srv, device, NULL))
 		return server_why(srv, -EBUSY, "device %s is already in a "
 				  "domain", device);

@@ -9,6 +9,8 @@
  *   generations_in_flight                max_inflight: a client that never
  *                                        acknowledges holds a bounded set
  *   retired_ranges_count_in_max_mapped   an unmapped range still held
+ *   devices_per_uid                      max_devices, by CREATE_DOMAIN and
+ *                                        ATTACH_DEVICE; root's are its own
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -317,6 +319,72 @@ Test(limits, retired_ranges_count_in_max_mapped, .fini = stop)
 	}
 	cr_assert_eq(itest_map(&c, PROTO_MAP, dom, 2 * GIB, MIB), 0, "%s",
 		     c.text);
+	itest_close(&c);
+	itest_stop_ok(&dd);
+}
+
+/* A user holds max_devices devices at most, however it asks; what it was
+ * refused stays free, and root's share is its own. */
+Test(limits, devices_per_uid, .fini = stop)
+{
+	struct proto_create_domain_reply a;
+	struct itest_client c;
+	uint32_t dev_id = 0;
+	pid_t pid;
+	int status;
+
+	need_root();
+	itest_start(&dd, "socket_mode = 0666\nmax_devices = 2\n[sim]\n"
+		    "devices = sim0:dirty, sim1:dirty, sim2:dirty, "
+		    "sim3:dirty\n");
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		struct itest_client u;
+		struct proto_create_domain_reply ua;
+		struct proto_msg m = { .type = PROTO_ATTACH_DEVICE }, r;
+
+		CHECK(setgroups(0, NULL) == 0, "setgroups");
+		CHECK(setresgid(65534, 65534, 65534) == 0, "setresgid");
+		CHECK(setresuid(65534, 65534, 65534) == 0, "setresuid");
+		CHECK(itest_connect(&dd, &u) == 0, "connect");
+		itest_hello(&u, 0, 0, NULL);
+		CHECK(itest_create(&u, "sim0", 0, &ua) == 0, "create: %s",
+		      u.text);
+		m.device_op.domain_id = ua.domain_id;
+		snprintf(m.device_op.device, sizeof(m.device_op.device), "sim1");
+		CHECK(itest_call(&u, &m, &r) == 0, "attach sim1: %s", u.text);
+		/* the third, either way */
+		snprintf(m.device_op.device, sizeof(m.device_op.device), "sim2");
+		CHECK(itest_call(&u, &m, &r) == -EDQUOT, "attach sim2: %s",
+		      u.text);
+		CHECK(strstr(u.text, "uid 65534 already has 2 devices in its "
+			     "domains (max_devices 2)") != NULL, "text: %s",
+		      u.text);
+		CHECK(itest_create(&u, "sim2", 0, &ua) == -EDQUOT,
+		      "create on sim2: %s", u.text);
+		CHECK(strstr(u.text, "max_devices 2") != NULL, "text: %s",
+		      u.text);
+		itest_close(&u);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status),
+		  "the uid 65534 child failed (its reason is above)");
+	/* sim2 was not taken; root has a share of its own */
+	cr_assert_eq(itest_connect(&dd, &c), 0);
+	itest_hello(&c, 0, 0, NULL);
+	cr_assert_eq(itest_create(&c, "sim2", 0, &a), 0, "%s", c.text);
+	{
+		struct proto_msg m = { .type = PROTO_ATTACH_DEVICE }, r;
+
+		m.device_op.domain_id = a.domain_id;
+		snprintf(m.device_op.device, sizeof(m.device_op.device), "sim3");
+		cr_assert_eq(itest_call(&c, &m, &r), 0, "%s", c.text);
+		dev_id = r.attach_device_reply.dev_id;
+	}
+	cr_assert_neq(dev_id, 0);
 	itest_close(&c);
 	itest_stop_ok(&dd);
 }

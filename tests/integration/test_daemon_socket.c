@@ -409,6 +409,10 @@ Test(socket, guests_over_quota, .init = setup, .fini = teardown)
 		     "[guest b]\ndevice = sim1\nsize = 4k\n",
 		     "[guest b]: uid 0's guests are more than max_domains = 1 "
 		     "domains");
+	refused_both("max_devices = 1\n[guest a]\ndevice = sim0\nsize = 4k\n"
+		     "[guest b]\ndevice = sim1\nsize = 4k\n",
+		     "[guest b]: uid 0's guests have more than max_devices = 1 "
+		     "devices");
 	refused_both("max_mapped = 1g\n[guest a]\ndevice = sim0\n"
 		     "size = 2g\n",
 		     "[guest a]: uid 0's guests map 2147483648 bytes, more "
