@@ -214,7 +214,8 @@ static int parse_devices(struct config *c, const char *v, const char *origin)
 
 		while (isspace((unsigned char)*name))
 			name++;
-		colon = strchr(name, ':');
+		/* the last ':': a name may be a PCI address */
+		colon = strrchr(name, ':');
 		if (!colon)
 			return log_error_errno(-EINVAL, "%s: device '%s' needs "
 					       ":dirty or :nodirty", origin,
@@ -227,22 +228,23 @@ static int parse_devices(struct config *c, const char *v, const char *origin)
 		for (char *e = name + strlen(name); e > name &&
 		     isspace((unsigned char)e[-1]); e--)
 			e[-1] = '\0';
-		if (!*name || strlen(name) >= BACKEND_NAME_MAX)
-			return log_error_errno(-EINVAL, "%s: bad device name "
-					       "'%s' (1 to %d characters)",
-					       origin, name,
-					       BACKEND_NAME_MAX - 1);
 		if (n == SIM_MAX_DEVICES)
 			return log_error_errno(-EINVAL, "%s: more than %d "
 					       "devices", origin,
 					       SIM_MAX_DEVICES);
+		memset(&devs[n], 0, sizeof(devs[n]));
+		/* named as clients will name it: 65:00.0 is 0000:65:00.0 */
+		if (backend_device_name_canonical(name, devs[n].name,
+						  BACKEND_NAME_MAX) < 0)
+			return log_error_errno(-EINVAL, "%s: bad device name "
+					       "'%s' (1 to %d characters)",
+					       origin, name,
+					       BACKEND_NAME_MAX - 1);
 		for (unsigned int i = 0; i < n; i++)
-			if (!strcmp(devs[i].name, name))
+			if (!strcmp(devs[i].name, devs[n].name))
 				return log_error_errno(-EINVAL, "%s: device "
 						       "'%s' listed twice",
 						       origin, name);
-		memset(&devs[n], 0, sizeof(devs[n]));
-		strcpy(devs[n].name, name);
 		if (!strcmp(kind, "dirty"))
 			devs[n].dirty_tracking = true;
 		else if (strcmp(kind, "nodirty"))
@@ -508,10 +510,10 @@ static int set_guest(struct guest_config *g, const char *key, const char *v,
 
 	snprintf(sec, sizeof(sec), "guest %s", g->name);
 	if (!strcmp(key, "device")) {
-		if (!*v || strlen(v) >= BACKEND_NAME_MAX)
+		if (backend_device_name_canonical(v, g->device,
+						  sizeof(g->device)) < 0)
 			return bad_value(origin, sec, key, v,
 					 "expected a device name");
-		strcpy(g->device, v);
 	} else if (!strcmp(key, "size")) {
 		if (parse_size(v, &g->size) < 0 || !g->size ||
 		    g->size % 4096 || g->size > (1ULL << 48))

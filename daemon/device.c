@@ -13,6 +13,23 @@ struct device_cap {
 	uint64_t caps;
 };
 
+int device_canonical(struct server *srv, const char *name,
+		     char out[BACKEND_NAME_MAX])
+{
+	const char *why;
+	int r;
+
+	r = backend_device_canonical(srv->backend, name, out,
+				     BACKEND_NAME_MAX);
+	if (r == -ENAMETOOLONG)
+		r = -EINVAL;
+	why = backend_why();
+	if (r < 0)
+		return server_why(srv, r, "device %s: %s", name,
+				  why ? why : strerror(-r));
+	return 0;
+}
+
 int device_enumerate(struct server *srv, struct backend_device_name **out)
 {
 	struct backend_device_name *names;

@@ -20,6 +20,7 @@
 
 #include "daemon/access.h"
 #include "daemon/config.h"
+#include "daemon/device.h"
 #include "daemon/domain.h"
 #include "daemon/log.h"
 #include "daemon/requests.h"
@@ -45,6 +46,8 @@ struct request_op {
 
 /* Every request that names a domain has its id first in its body. */
 _Static_assert(offsetof(struct proto_device_op, domain_id) == 0, "");
+/* A device name of a request is one the backend takes. */
+_Static_assert(PROTO_NAME_MAX == BACKEND_NAME_MAX, "");
 _Static_assert(offsetof(struct proto_domain_op, domain_id) == 0, "");
 _Static_assert(offsetof(struct proto_map, domain_id) == 0, "");
 _Static_assert(offsetof(struct proto_subscribe, domain_id) == 0, "");
@@ -176,22 +179,26 @@ static int req_create_domain(struct session *s, struct domain *d,
 {
 	const struct proto_create_domain *c = &m->create_domain;
 	struct domain_device *dev = NULL;
+	char name[BACKEND_NAME_MAX];
 	struct domain *held;
 	int r;
 
-	held = domain_of_device(s->srv, c->device, NULL);
+	r = device_canonical(s->srv, c->device, name);
+	if (r < 0)
+		return r;
+	held = domain_of_device(s->srv, name, NULL);
 	if (held && access_may_see(s, held))
 		return server_why(s->srv, -EBUSY, "device %s is already in "
-				  "domain %u", c->device, held->id);
+				  "domain %u", name, held->id);
 	if (held)
 		return server_why(s->srv, -EBUSY, "device %s is in use",
-				  c->device);
-	r = domain_create(s->srv, s->uid, c->device, c->flags, &d);
+				  name);
+	r = domain_create(s->srv, s->uid, name, c->flags, &d);
 	if (r < 0)
 		return r;
 	dev = domain_first_device(d);
 	log_info("domain %u created by uid %u: device %s, %s", d->id,
-		 (unsigned)s->uid, c->device,
+		 (unsigned)s->uid, name,
 		 d->tracking_capable ? "dirty tracking" : "no tracking");
 	session_reply(s, &(struct proto_msg){
 		.type = PROTO_CREATE_DOMAIN_REPLY,
@@ -228,14 +235,19 @@ static void attach_idle(struct domain_waiter *w, int result)
 static int req_attach_device(struct session *s, struct domain *d,
 			     const struct proto_msg *m)
 {
-	struct domain *held = domain_of_device(s->srv, m->device_op.device,
-					       NULL);
+	char *device = s->req.device_op.device;
+	struct domain *held;
+	int r;
 
+	/* attach_idle() takes the name dirtyd knows the device by */
+	r = device_canonical(s->srv, m->device_op.device, device);
+	if (r < 0)
+		return r;
+	held = domain_of_device(s->srv, device, NULL);
 	if (held)
 		return server_why(s->srv, -EBUSY, access_may_see(s, held) ?
 				  "device %s is already in domain %u" :
-				  "device %s is in use",
-				  m->device_op.device, held->id);
+				  "device %s is in use", device, held->id);
 	domain_when_idle(d, &s->waiter, attach_idle);
 	return 0;
 }
@@ -243,14 +255,17 @@ static int req_attach_device(struct session *s, struct domain *d,
 static void detach_idle(struct domain_waiter *w, int result)
 {
 	struct session *s = waiter_session(w);
+	char name[BACKEND_NAME_MAX];
 	int r;
 
 	if (result < 0)
 		return waiter_gone(s, s->req.device_op.domain_id);
-	r = domain_detach(w->dom, s->req.device_op.device);
+	r = device_canonical(s->srv, s->req.device_op.device, name);
 	if (r >= 0)
-		log_info("device %s detached from domain %u",
-			 s->req.device_op.device, w->dom->id);
+		r = domain_detach(w->dom, name);
+	if (r >= 0)
+		log_info("device %s detached from domain %u", name,
+			 w->dom->id);
 	waiter_reply(s, r);
 }
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,60 @@ int backend_why_set(int err, const char *fmt, ...)
 	vsnprintf(backend_why_buf, sizeof(backend_why_buf), fmt, ap);
 	va_end(ap);
 	return err;
+}
+
+/* Reads @min to @max hex digits at *@p and advances *@p past them. */
+static int hex_field(const char **p, unsigned int min, unsigned int max,
+		     unsigned int *val)
+{
+	unsigned int n = 0, v = 0;
+
+	while (n < max && isxdigit((unsigned char)(*p)[n])) {
+		int c = tolower((unsigned char)(*p)[n]);
+
+		v = v * 16 + (unsigned int)(isdigit(c) ? c - '0' :
+					    c - 'a' + 10);
+		n++;
+	}
+	if (n < min)
+		return -EINVAL;
+	*p += n;
+	*val = v;
+	return 0;
+}
+
+int backend_pci_addr_parse(const char *s, char out[BACKEND_PCI_ADDR_LEN])
+{
+	unsigned int domain = 0, bus, slot, fn;
+	const char *colon = strchr(s, ':');
+	const char *p = s;
+
+	if (colon && strchr(colon + 1, ':')) {
+		if (hex_field(&p, 4, 8, &domain) || *p++ != ':')
+			return -EINVAL;
+	}
+	if (hex_field(&p, 2, 2, &bus) || *p++ != ':' ||
+	    hex_field(&p, 2, 2, &slot) || *p++ != '.' ||
+	    hex_field(&p, 1, 1, &fn) || *p)
+		return -EINVAL;
+	if (slot > 0x1f || fn > 7)
+		return -EINVAL;
+	snprintf(out, BACKEND_PCI_ADDR_LEN, "%04x:%02x:%02x.%x", domain, bus,
+		 slot, fn);
+	return 0;
+}
+
+int backend_device_name_canonical(const char *name, char *out, size_t len)
+{
+	char addr[BACKEND_PCI_ADDR_LEN];
+	int n;
+
+	if (!name || !*name || !out)
+		return -EINVAL;
+	if (!backend_pci_addr_parse(name, addr))
+		name = addr;
+	n = snprintf(out, len, "%s", name);
+	return n >= 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
 }
 
 int backend_kind_from_string(const char *s, enum backend_kind *out)

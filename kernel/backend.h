@@ -124,6 +124,9 @@ struct backend_ops {
 				struct backend_device_name *names, size_t max);
 	int (*device_bind)(struct backend *b, const char *name,
 			   uint32_t *out_dev_id);
+	/* NULL: backend_device_name_canonical() */
+	int (*device_canonical)(struct backend *b, const char *name,
+				char *out, size_t len);
 	int (*device_unbind)(struct backend *b, uint32_t dev_id);
 	int (*device_get_hw_info)(struct backend *b, uint32_t dev_id,
 				  struct backend_hw_info *info);
@@ -223,6 +226,41 @@ static inline int backend_device_enumerate(struct backend *b,
 					   size_t max)
 {
 	return b->ops->device_enumerate(b, names, max);
+}
+/**
+ * backend_device_name_canonical() - @name as dirtyd compares device names,
+ * without looking anything up: a PCI address, full or short, hex digits in
+ * either case (65:00.0, 0000:65:00.0, 0000:65:00.0 with upper-case hex),
+ * in the full lower-case form sysfs and LIST_DEVICES use (0000:65:00.0);
+ * any other name as it is.  Writes @out, @len bytes at most with the NUL;
+ * -ENAMETOOLONG if it does not fit, -EINVAL for NULL or "".
+ */
+int backend_device_name_canonical(const char *name, char *out, size_t len);
+/*
+ * backend_pci_addr_parse() - DDDD:BB:SS.F (4 to 8 domain digits, as sysfs
+ * prints a domain with "%04x") or BB:SS.F (domain 0) into the full form,
+ * "%04x:%02x:%02x.%x"; -EINVAL for anything else.
+ */
+#define BACKEND_PCI_ADDR_LEN 24	/* "ffffffff:ff:1f.7" and its NUL, rounded */
+int backend_pci_addr_parse(const char *s, char out[BACKEND_PCI_ADDR_LEN]);
+/**
+ * backend_device_canonical() - the name device_enumerate() lists the
+ * device @name by, to compare names of one device given two ways:
+ * backend_device_name_canonical(), and on iommufd with VFIO cdevs, the
+ * cdev name of a device with a PCI parent is that PCI address (vfio3 ->
+ * 0000:65:00.0, from sysfs).  Whether the device exists is not checked
+ * (binding does): a name that is no device's comes back canonical.
+ * -EINVAL for a name binding would refuse as not a name at all (a path;
+ * backend_why() says so), -ENAMETOOLONG as above.
+ */
+static inline int backend_device_canonical(struct backend *b,
+					   const char *name, char *out,
+					   size_t len)
+{
+	backend_why_clear();
+	if (!b->ops->device_canonical)
+		return backend_device_name_canonical(name, out, len);
+	return b->ops->device_canonical(b, name, out, len);
 }
 /** backend_device_bind() - VFIO_DEVICE_BIND_IOMMUFD.  On iommufd, -EINVAL
  *  for a name that is not one (a path, say), -ENOENT for no such device,

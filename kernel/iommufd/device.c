@@ -72,6 +72,16 @@ int iommufd_dev_enumerate(struct backend *b,
 	return ib->provider->enumerate(ib, names, max);
 }
 
+int iommufd_dev_canonical(struct backend *b, const char *name, char *out,
+			  size_t len)
+{
+	struct iommufd_backend *ib = to_iommufd_backend(b);
+
+	if (!ib->provider->canonical)
+		return backend_device_name_canonical(name, out, len);
+	return ib->provider->canonical(ib, name, out, len);
+}
+
 int iommufd_dev_bind(struct backend *b, const char *name,
 		     uint32_t *out_dev_id)
 {

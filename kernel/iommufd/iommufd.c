@@ -366,6 +366,7 @@ static const struct backend_ops iommufd_backend_ops = {
 	.close = ib_close,
 	.leave = ib_leave,
 	.device_enumerate = iommufd_dev_enumerate,
+	.device_canonical = iommufd_dev_canonical,
 	.device_bind = iommufd_dev_bind,
 	.device_unbind = iommufd_dev_unbind,
 	.device_get_hw_info = ib_device_get_hw_info,

@@ -45,6 +45,9 @@ struct iommufd_backend;
  * @probe: whether the provider works on this /dev/iommu, asked once at
  *         open; NULL means it does
  * @enumerate: fill up to @max names device_bind would take; the count
+ * @canonical: the name @enumerate lists the device @name by (see
+ *             backend_device_canonical()); NULL means
+ *             backend_device_name_canonical()
  * @bind: open @name and bind it to the backend's iommufd: fill @dev's
  *        dev_id and fd; on error nothing is left open
  * @attach: attach to *@pt_id; on success *@pt_id is the HWPT attached
@@ -58,6 +61,8 @@ struct iommufd_dev_provider {
 	int (*probe)(const struct iommufd_backend *ib);
 	int (*enumerate)(const struct iommufd_backend *ib,
 			 struct backend_device_name *names, size_t max);
+	int (*canonical)(const struct iommufd_backend *ib, const char *name,
+			 char *out, size_t len);
 	int (*bind)(const struct iommufd_backend *ib, const char *name,
 		    struct iommufd_dev *dev);
 	int (*attach)(const struct iommufd_backend *ib,
@@ -107,6 +112,8 @@ int iommufd_destroy(int fd, uint32_t id);
 /* device.c: the device table, behind the backend's device ops. */
 int iommufd_dev_enumerate(struct backend *b,
 			  struct backend_device_name *names, size_t max);
+int iommufd_dev_canonical(struct backend *b, const char *name, char *out,
+			  size_t len);
 int iommufd_dev_bind(struct backend *b, const char *name,
 		     uint32_t *out_dev_id);
 int iommufd_dev_unbind(struct backend *b, uint32_t dev_id);

@@ -29,9 +29,6 @@
 #include "kernel/backend_impl.h"
 #include "kernel/iommufd/sysfs.h"
 
-/* "ffffffff:ff:1f.7" and its NUL, rounded up. */
-#define PCI_ADDR_LEN 24
-
 __attribute__((format(printf, 3, 4)))
 static int path_printf(char *buf, size_t len, const char *fmt, ...)
 {
@@ -44,50 +41,6 @@ static int path_printf(char *buf, size_t len, const char *fmt, ...)
 	if (n < 0)
 		return -EINVAL;
 	return (size_t)n < len ? 0 : -ENAMETOOLONG;
-}
-
-/* Reads @min to @max hex digits at *@p and advances *@p past them. */
-static int hex_field(const char **p, unsigned int min, unsigned int max,
-		     unsigned int *val)
-{
-	unsigned int n = 0, v = 0;
-
-	while (n < max && isxdigit((unsigned char)(*p)[n])) {
-		int c = tolower((unsigned char)(*p)[n]);
-
-		v = v * 16 + (unsigned int)(isdigit(c) ? c - '0' :
-					    c - 'a' + 10);
-		n++;
-	}
-	if (n < min)
-		return -EINVAL;
-	*p += n;
-	*val = v;
-	return 0;
-}
-
-/*
- * Parses DDDD:BB:SS.F (4 to 8 domain digits, as sysfs prints a domain
- * with "%04x") or BB:SS.F (domain 0) into the form sysfs uses.
- */
-static int pci_addr_parse(const char *s, char out[PCI_ADDR_LEN])
-{
-	unsigned int domain = 0, bus, slot, fn;
-	const char *colon = strchr(s, ':');
-	const char *p = s;
-
-	if (colon && strchr(colon + 1, ':')) {
-		if (hex_field(&p, 4, 8, &domain) || *p++ != ':')
-			return -EINVAL;
-	}
-	if (hex_field(&p, 2, 2, &bus) || *p++ != ':' ||
-	    hex_field(&p, 2, 2, &slot) || *p++ != '.' ||
-	    hex_field(&p, 1, 1, &fn) || *p)
-		return -EINVAL;
-	if (slot > 0x1f || fn > 7)
-		return -EINVAL;
-	snprintf(out, PCI_ADDR_LEN, "%04x:%02x:%02x.%x", domain, bus, slot, fn);
-	return 0;
 }
 
 /*
@@ -117,11 +70,11 @@ static int vfio_cdev_filter(const struct dirent *de)
 
 int iommufd_device_name_check(const char *name)
 {
-	char addr[PCI_ADDR_LEN];
+	char addr[BACKEND_PCI_ADDR_LEN];
 
 	if (!name)
 		return -EINVAL;
-	if (is_vfio_cdev_name(name) || !pci_addr_parse(name, addr))
+	if (is_vfio_cdev_name(name) || !backend_pci_addr_parse(name, addr))
 		return 0;
 	if (strchr(name, '/'))
 		return backend_why_set(-EINVAL, "a device is not named by a "
@@ -162,7 +115,7 @@ static int pci_dev_vfio_cdev(const char *pci_dir, char *cdev, size_t len)
 int iommufd_sysfs_resolve(const char *sysfs_root, const char *name,
 			  char *cdev, size_t len)
 {
-	char addr[PCI_ADDR_LEN], pci_dir[PATH_MAX];
+	char addr[BACKEND_PCI_ADDR_LEN], pci_dir[PATH_MAX];
 	struct stat st;
 	int rc;
 
@@ -175,7 +128,7 @@ int iommufd_sysfs_resolve(const char *sysfs_root, const char *name,
 	if (is_vfio_cdev_name(name))
 		return path_printf(cdev, len, "%s", name);
 
-	rc = pci_addr_parse(name, addr);
+	rc = backend_pci_addr_parse(name, addr);
 	if (rc)
 		return rc;
 	rc = path_printf(pci_dir, sizeof(pci_dir), "%s/bus/pci/devices/%s",
@@ -379,6 +332,23 @@ static int vfio_cdev_pci_addr(const char *sysfs_root, const char *cdev,
 		break;
 	}
 	closedir(d);
+	return rc;
+}
+
+int iommufd_sysfs_canonical(const char *sysfs_root, const char *name,
+			     char *out, size_t len)
+{
+	int rc;
+
+	if (!sysfs_root || !out)
+		return -EINVAL;
+	rc = iommufd_device_name_check(name);
+	if (rc || !is_vfio_cdev_name(name))
+		return rc ? rc : backend_device_name_canonical(name, out, len);
+	/* checked: "vfio" and digits, so no path */
+	rc = vfio_cdev_pci_addr(sysfs_root, name, out, len);
+	if (rc == -ENOENT)	/* no PCI parent (or no such cdev) */
+		rc = path_printf(out, len, "%s", name);
 	return rc;
 }
 

@@ -65,6 +65,18 @@ int iommufd_vfio_cdev_open(const char *sysfs_root, const char *vfio_dev_dir,
 			   const char *cdev);
 
 /**
+ * iommufd_sysfs_canonical() - the name iommufd_sysfs_enumerate() lists the
+ * device @name by: a PCI address in full form (65:00.0 -> 0000:65:00.0),
+ * and a cdev name (vfio3) as the PCI address of the device sysfs gives it
+ * under, or as it is if none.  Whether a PCI address exists is not
+ * checked.  Returns 0; -EINVAL for a name that is neither (before any file
+ * system access); -ENAMETOOLONG if @out (@len bytes) is too small; another
+ * negative errno from the file system.
+ */
+int iommufd_sysfs_canonical(const char *sysfs_root, const char *name,
+			    char *out, size_t len);
+
+/**
  * iommufd_sysfs_enumerate() - the devices in @vfio_dev_dir.
  * Lists every vfioN entry of @vfio_dev_dir in numeric order, each by the
  * PCI address sysfs gives it in full form (0000:65:00.0), or by its cdev

@@ -54,6 +54,12 @@ static int vfio_cdev_enumerate(const struct iommufd_backend *ib,
 				       names, max);
 }
 
+static int vfio_cdev_canonical(const struct iommufd_backend *ib,
+			       const char *name, char *out, size_t len)
+{
+	return iommufd_sysfs_canonical(ib->sysfs_root, name, out, len);
+}
+
 /*
  * @name is a client's: iommufd_sysfs_resolve() refuses anything but a PCI
  * address or a cdev name before touching the file system, and
@@ -103,6 +109,7 @@ static void vfio_cdev_unbind(const struct iommufd_backend *ib,
 const struct iommufd_dev_provider vfio_cdev_provider = {
 	.name = "vfio",
 	.enumerate = vfio_cdev_enumerate,
+	.canonical = vfio_cdev_canonical,
 	.bind = vfio_cdev_bind,
 	.attach = vfio_cdev_attach,
 	.detach = vfio_cdev_detach,

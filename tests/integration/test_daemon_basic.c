@@ -204,6 +204,53 @@ Test(basic, mixed_host, .fini = stop)
 	itest_stop_ok(&dd);
 }
 
+/* A device named two ways is one device: 65:00.0 is 0000:65:00.0, as
+ * LIST_DEVICES lists it (a sim device may be named like a PCI address). */
+Test(basic, one_device_two_names, .fini = stop)
+{
+	struct itest_client c;
+	struct proto_device devs[8];
+	struct proto_create_domain_reply a;
+	const struct proto_device *dv;
+	uint32_t dev_id = 0;
+	unsigned int n;
+
+	itest_start(&dd, "[sim]\ndevices = 65:00.0:dirty, sim1:dirty\n");
+	client(&c);
+	n = itest_list_devices(&c, devs, 8);
+	cr_assert_eq(n, 2);
+	device(devs, n, "0000:65:00.0");
+
+	cr_assert_eq(itest_create(&c, "65:00.0", PROTO_CREATE_TRACKING, &a),
+		     0, "%s", c.text);
+	n = itest_list_devices(&c, devs, 8);
+	dv = device(devs, n, "0000:65:00.0");
+	cr_assert_eq(dv->domain_id, a.domain_id);
+	cr_assert_eq(dv->dev_id, a.dev_id);
+	cr_assert_eq(itest_create(&c, "0000:65:00.0", 0, NULL), -EBUSY);
+	cr_assert(strstr(c.text, "device 0000:65:00.0 is already in domain"),
+		  "text: %s", c.text);
+	cr_assert_eq(itest_device_op(&c, PROTO_ATTACH_DEVICE, a.domain_id,
+				     "0000:65:00.0", NULL), -EBUSY);
+	/* detached by either name */
+	cr_assert_eq(itest_device_op(&c, PROTO_ATTACH_DEVICE, a.domain_id,
+				     "sim1", NULL), 0, "%s", c.text);
+	cr_assert_eq(itest_device_op(&c, PROTO_DETACH_DEVICE, a.domain_id,
+				     "0000:65:00.0", NULL), 0, "%s", c.text);
+	cr_assert_eq(itest_device_op(&c, PROTO_DETACH_DEVICE, a.domain_id,
+				     "65:00.0", NULL), -ENOENT);
+	cr_assert_eq(itest_device_op(&c, PROTO_ATTACH_DEVICE, a.domain_id,
+				     "65:00.0", &dev_id), 0, "%s", c.text);
+	n = itest_list_devices(&c, devs, 8);
+	dv = device(devs, n, "0000:65:00.0");
+	cr_assert_eq(dv->domain_id, a.domain_id);
+	cr_assert_eq(dv->dev_id, dev_id);
+	cr_assert_eq(itest_device_op(&c, PROTO_DETACH_DEVICE, a.domain_id,
+				     "65:00.0", NULL), 0, "%s", c.text);
+	itest_close(&c);
+	itest_stop_ok(&dd);
+}
+
 Test(basic, mapping_rules, .fini = stop)
 {
 	struct itest_client c;
@@ -506,6 +553,8 @@ Test(basic, config_errors)
 		{ "[daemon]\nbackend = sim\n[sim]\ndevices = a:dirty, "
 		  "b:nodirty\n[guest g]\ndevice = b\n", NULL,
 		  "device b cannot track dirty pages" },
+		{ "[sim]\ndevices = 65:00.0:dirty, 0000:65:00.0:dirty\n",
+		  NULL, "device '0000:65:00.0' listed twice" },
 		{ "[sim]\nbacking_page_size = 8k\n", NULL,
 		  "expected 4k, 2m or 1g" },
 		{ "[sim]\nkernel = 6.13.1\n", NULL,

@@ -497,3 +497,74 @@ Test(iommufd_names, enumerate_lists_only_names_bind_takes)
 	}
 	assert_nothing_opened("enumerate");
 }
+
+/* ------------------------------------------------ one name per device */
+
+/* Without looking anything up: a PCI address in its full lower-case form,
+ * anything else as it is. */
+Test(iommufd_names, canonical_name_alone)
+{
+	static const char *const pairs[][2] = {
+		{ "65:00.0", "0000:65:00.0" },
+		{ "0000:65:00.0", "0000:65:00.0" },
+		{ "0000:0A:1F.7", "0000:0a:1f.7" },
+		{ "0a:1f.7", "0000:0a:1f.7" },
+		{ "10000:65:00.0", "10000:65:00.0" },
+		{ "0010000:65:00.0", "10000:65:00.0" },
+		/* not PCI addresses: as they are */
+		{ "65:20.0", "65:20.0" },
+		{ "65:00.8", "65:00.8" },
+		{ "65:00.0 ", "65:00.0 " },
+		{ "vfio3", "vfio3" },
+		{ "sim-nic0", "sim-nic0" },
+		{ "mock1:nodirty", "mock1:nodirty" },
+		{ "*", "*" },
+	};
+	char out[BACKEND_NAME_MAX];
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		cr_assert_eq(backend_device_name_canonical(pairs[i][0], out,
+							   sizeof(out)), 0,
+			     "\"%s\"", pairs[i][0]);
+		cr_assert_str_eq(out, pairs[i][1], "\"%s\"", pairs[i][0]);
+	}
+	cr_assert_eq(backend_device_name_canonical("", out, sizeof(out)),
+		     -EINVAL);
+	cr_assert_eq(backend_device_name_canonical(NULL, out, sizeof(out)),
+		     -EINVAL);
+	cr_assert_eq(backend_device_name_canonical("65:00.0", out, 12),
+		     -ENAMETOOLONG);
+	cr_assert_eq(backend_device_name_canonical("65:00.0", out, 13), 0);
+}
+
+/* What enumerate lists a device by, whichever way it was named: a cdev
+ * name of a PCI device is its PCI address. */
+Test(iommufd_names, canonical_name_is_the_listed_one)
+{
+	static const char *const pairs[][2] = {
+		{ "vfio7", "0000:65:00.0" },
+		{ "65:00.0", "0000:65:00.0" },
+		{ "0000:65:00.0", "0000:65:00.0" },
+		{ "vfio3", "0000:67:00.0" },
+		{ "vfio5", "vfio5" },		/* no PCI parent */
+		{ "vfio9", "vfio9" },		/* none at all: bind says */
+		{ "99:00.0", "0000:99:00.0" },
+	};
+	char out[BACKEND_NAME_MAX], path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		cr_assert_eq(iommufd_sysfs_canonical(sysfs, pairs[i][0], out,
+						     sizeof(out)), 0,
+			     "\"%s\"", pairs[i][0]);
+		cr_assert_str_eq(out, pairs[i][1], "\"%s\"", pairs[i][0]);
+	}
+	/* a path is refused before the file system, as by bind */
+	snprintf(path, sizeof(path), "%s/fifo", secret);
+	backend_why_clear();
+	cr_assert_eq(iommufd_sysfs_canonical("/nonexistent", path, out,
+					     sizeof(out)), -EINVAL);
+	cr_assert_not_null(strstr(backend_why(), "not named by a path"));
+	cr_assert_eq(iommufd_sysfs_canonical(sysfs, "mock0", out,
+					     sizeof(out)), -EINVAL);
+	assert_nothing_opened("canonical");
+}
