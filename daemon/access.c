@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Owners and administrators. */
 #include <errno.h>
-#include <grp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,67 +9,57 @@
 #include "daemon/access.h"
 #include "daemon/config.h"
 #include "daemon/domain.h"
-#include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/session.h"
 
-int access_init(struct server *srv)
+void access_init(struct server *srv)
 {
-	const char *name = srv->cfg->admin_group;
-	struct group gr, *res = NULL;
-	char buf[16384];
-	char *end;
-	unsigned long gid;
-	int r;
-
-	srv->has_admin_gid = false;
-	if (!name)
-		return 0;
-	gid = strtoul(name, &end, 10);
-	if (*name && !*end && gid < UINT32_MAX) {
-		srv->admin_gid = (gid_t)gid;
-		srv->has_admin_gid = true;
-		return 0;
-	}
-	r = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
-	if (r || !res)
-		return log_error_errno(r ? -r : -ENOENT, "admin_group %s: no "
-				       "such group", name);
-	srv->admin_gid = res->gr_gid;
-	srv->has_admin_gid = true;
-	return 0;
+	srv->has_admin_gid = srv->cfg->admin_gid != (gid_t)-1;
+	srv->admin_gid = srv->cfg->admin_gid;
 }
 
-bool access_peer_is_admin(const struct server *srv, int fd, uid_t uid,
-			  gid_t gid)
+int access_peer_groups(int fd, gid_t **out)
 {
-	gid_t small[64], *groups = small;
-	socklen_t len = sizeof(small);
-	bool admin = false;
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *groups = NULL;
 
-	if (uid == 0)
-		return true;
-	if (!srv->has_admin_gid)
-		return false;
-	if (gid == srv->admin_gid)
-		return true;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
-		if (errno != ERANGE)
-			return false;
-		groups = malloc(len);
-		if (!groups ||
-		    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups,
-			       &len) < 0) {
+	*out = NULL;
+	for (;;) {
+		gid_t *g = realloc(groups, len ? len : sizeof(gid_t));
+
+		if (!g) {
 			free(groups);
-			return false;
+			return -ENOMEM;
+		}
+		groups = g;
+		/* ERANGE: len is now what it takes */
+		if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+			break;
+		if (errno != ERANGE) {
+			free(groups);
+			return -errno;
 		}
 	}
-	for (size_t i = 0; i < len / sizeof(gid_t); i++)
-		if (groups[i] == srv->admin_gid)
-			admin = true;
-	if (groups != small)
-		free(groups);
-	return admin;
+	*out = groups;
+	return (int)(len / sizeof(gid_t));
+}
+
+bool access_member(gid_t gid, gid_t primary, const gid_t *groups, size_t n)
+{
+	if (gid == primary)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+bool access_is_admin(const struct server *srv, const struct session *s)
+{
+	if (s->uid == 0)
+		return true;
+	return srv->has_admin_gid &&
+	       access_member(srv->admin_gid, s->gid, s->groups, s->ngroups);
 }
 
 bool access_may_see(const struct session *s, const struct domain *d)

@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "daemon/access.h"
 #include "daemon/config.h"
 #include "daemon/device.h"
 #include "daemon/domain.h"
@@ -375,8 +376,7 @@ int main(int argc, char **argv)
 	}
 	/* config_check() resolved admin_group for --check-config and a start
 	 * alike: nothing about the configuration is refused after this */
-	srv.has_admin_gid = cfg.admin_gid != (gid_t)-1;
-	srv.admin_gid = cfg.admin_gid;
+	access_init(&srv);
 
 	if (state_take_fds(&srv, &srv.activated_fd) < 0 ||
 	    open_backend(&srv) < 0)

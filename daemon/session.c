@@ -492,7 +492,7 @@ int session_new(struct server *srv, int fd)
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct session *s;
-	int one = 1;
+	int one = 1, n;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
@@ -539,7 +539,14 @@ int session_new(struct server *srv, int fd)
 			return -ENOMEM;
 		}
 	}
-	s->admin = access_peer_is_admin(srv, fd, s->uid, s->gid);
+	n = access_peer_groups(fd, &s->groups);
+	if (n < 0)
+		/* then only its primary gid counts: fewer rights, not more */
+		log_warning_errno(n, "client pid %d uid %u: reading its groups "
+				  "(SO_PEERGROUPS) failed", (int)s->pid,
+				  (unsigned)s->uid);
+	s->ngroups = n < 0 ? 0 : (size_t)n;
+	s->admin = access_is_admin(srv, s);
 	list_add_tail(&s->link, &srv->sessions);
 	srv->nsessions++;
 	session_update_events(s);
@@ -742,6 +749,7 @@ static void session_destroy(struct session *s, bool may_park)
 	list_del_init(&s->link);
 	srv->nsessions--;
 	free(s->out);
+	free(s->groups);
 	free(s);
 }
 

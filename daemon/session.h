@@ -83,11 +83,13 @@ struct session {
 	struct event *hello_timer;	/* until HELLO (hello_timeout) */
 	bool reading, writing;		/* events currently added */
 
-	/* the peer, at connect time (SO_PEERCRED) */
+	/* the peer, at connect time (SO_PEERCRED, SO_PEERGROUPS) */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	bool admin;
+	gid_t *groups;			/* supplementary */
+	size_t ngroups;
+	bool admin;			/* access_is_admin() */
 
 	bool hello;
 	uint64_t features;
