@@ -650,6 +650,24 @@ unsigned int itest_list_devices(struct itest_client *c,
 	return n;
 }
 
+void itest_run_child(void (*fn)(long), long arg, const char *who)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		fn(arg);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the %s child failed (status %#x; its reason is above)", who,
+		  status);
+}
+
 void itest_need_root(void)
 {
 	if (geteuid() != 0)

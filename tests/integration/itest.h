@@ -157,6 +157,13 @@ unsigned int itest_list_devices(struct itest_client *c,
 		}							\
 	} while (0)
 
+/**
+ * itest_run_child() - fork, run @fn(@arg) in the child (which exits 0 when
+ * it returns; its checks are ITEST_CHILD_CHECK()s), wait, and assert that
+ * it exited 0; @who names it in the failure.
+ */
+void itest_run_child(void (*fn)(long), long arg, const char *who);
+
 /** itest_need_root() - skip the test, saying why, unless running as root
  *  (switching uids needs it; CI runs as root). */
 void itest_need_root(void);

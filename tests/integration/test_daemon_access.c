@@ -81,8 +81,9 @@ static void check_invisible(struct itest_client *c, uint32_t dom)
 }
 
 /* nobody: root's domain @dom does not exist for it. */
-static void child_nobody(uint32_t dom)
+static void child_nobody(long arg)
 {
+	uint32_t dom = (uint32_t)arg;
 	struct proto_hello_reply hr;
 	struct proto_domain doms[4];
 	struct proto_device devs[4];
@@ -131,8 +132,9 @@ static void child_nobody(uint32_t dom)
 }
 
 /* nobody in the admin group: sees and manages root's domain. */
-static void child_admin(uint32_t dom)
+static void child_admin(long arg)
 {
+	uint32_t dom = (uint32_t)arg;
 	struct proto_domain doms[4];
 	struct itest_client c;
 	unsigned int n;
@@ -148,22 +150,6 @@ static void child_admin(uint32_t dom)
 	CHECK(itest_sync(&c, dom, NULL) == 0, "admin SYNC: %s", c.text);
 	itest_close(&c);
 	_exit(0);
-}
-
-static void run_child(void (*fn)(uint32_t), uint32_t dom, const char *who)
-{
-	int status;
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		fn(dom);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "the %s child failed (status %#x; its reason is above)", who,
-		  status);
 }
 
 Test(access, other_uid_sees_nothing, .fini = stop)
@@ -190,7 +176,7 @@ Test(access, other_uid_sees_nothing, .fini = stop)
 			       1ULL << 30), 0);
 	cr_assert_eq(itest_domain_op(&c, PROTO_TRACK_START, a.domain_id), 0);
 
-	run_child(child_nobody, a.domain_id, "uid 65534");
+	itest_run_child(child_nobody, a.domain_id, "uid 65534");
 
 	/* root's domain is intact; root sees nobody's and may destroy it */
 	n = itest_list_domains(&c, doms, 4);
@@ -204,7 +190,7 @@ Test(access, other_uid_sees_nothing, .fini = stop)
 	cr_assert_eq(itest_domain_op(&c, PROTO_DESTROY_DOMAIN,
 				     doms[1].domain_id), 0);
 
-	run_child(child_admin, a.domain_id, "admin group");
+	itest_run_child(child_admin, a.domain_id, "admin group");
 	itest_close(&c);
 	/* SIGTERM: exit 0, and under ASan nothing leaked */
 	itest_stop_ok(&dd);

@@ -69,24 +69,6 @@ static void become(uid_t uid, gid_t gid, const gid_t *groups, size_t n)
 	CHECK(setresuid(uid, uid, uid) == 0, "setresuid: %s", strerror(errno));
 }
 
-static void run_child(void (*fn)(long), long arg, const char *who)
-{
-	int status;
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		fn(arg);
-		_exit(0);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "the %s child failed (status %#x; its reason is above)", who,
-		  status);
-}
-
 static unsigned int daemon_fds(void)
 {
 	return itest_daemon_fds(&dd);
@@ -161,8 +143,8 @@ Test(security, socket_mode_and_group, .fini = stop)
 		 "[sim]\ndevices = sim0:dirty\n", SOCK_GID);
 	itest_start(&dd, body);
 	assert_socket(0660, SOCK_GID);
-	run_child(child_outsider, 0, "outsider");
-	run_child(child_member, SOCK_GID, "group member");
+	itest_run_child(child_outsider, 0, "outsider");
+	itest_run_child(child_member, SOCK_GID, "group member");
 	/* SIGTERM: exit 0, and under ASan nothing leaked */
 	itest_stop_ok(&dd);
 }
@@ -179,7 +161,7 @@ Test(security, socket_mode_excludes, .fini = stop)
 	itest_start(&dd, "socket_mode = 0600\nsocket_group = nogroup\n"
 		    "[sim]\ndevices = sim0:dirty\n");
 	assert_socket(0600, gr->gr_gid);
-	run_child(child_member_refused, gr->gr_gid, "nogroup member");
+	itest_run_child(child_member_refused, gr->gr_gid, "nogroup member");
 	/* the owner (root) still connects */
 	cr_assert_eq(itest_connect(&dd, &c), 0);
 	itest_hello(&c, 0, 0, NULL);
