@@ -96,8 +96,21 @@ int config_init(struct config *c)
 	return 0;
 }
 
+static void device_acl_release(struct config_device_acl *a)
+{
+	for (size_t i = 0; i < a->n_who; i++)
+		free(a->who[i].name);
+	free(a->who);
+	free(a->key);
+	free(a->value);
+	*a = (struct config_device_acl){ 0 };
+}
+
 void config_release(struct config *c)
 {
+	for (size_t i = 0; i < c->n_device_acls; i++)
+		device_acl_release(&c->device_acls[i]);
+	free(c->device_acls);
 	free(c->socket);
 	free(c->socket_group);
 	free(c->admin_group);
@@ -585,6 +598,135 @@ static int set_guest(struct guest_config *g, const char *key, const char *v,
 	return 0;
 }
 
+/* [devices]: the entry for @pattern (canonical), or NULL. */
+static struct config_device_acl *device_acl_find(struct config *c,
+						 const char *pattern)
+{
+	for (size_t i = 0; i < c->n_device_acls; i++)
+		if (!strcmp(c->device_acls[i].pattern, pattern))
+			return &c->device_acls[i];
+	return NULL;
+}
+
+/* A [devices] key: a device name, canonical, or a glob, into @pattern. */
+static int device_acl_pattern(const char *key, const char *origin,
+			      char pattern[BACKEND_NAME_MAX], bool *glob)
+{
+	if (!*key || strlen(key) >= BACKEND_NAME_MAX ||
+	    key[strcspn(key, " \t,")])
+		return log_error_errno(-EINVAL, "%s: [devices] '%s': expected a "
+				       "device name or a pattern (*, ?, [...]), "
+				       "1 to %d characters without blanks or "
+				       "commas", origin, key,
+				       BACKEND_NAME_MAX - 1);
+	*glob = key[strcspn(key, "*?[")] != '\0';
+	if (*glob) {
+		strcpy(pattern, key);
+		return 0;
+	}
+	/* 65:00.0 is 0000:65:00.0, as claims name it (device_canonical) */
+	return backend_device_name_canonical(key, pattern, BACKEND_NAME_MAX);
+}
+
+/* "who, who, ...": "*", a user or "@group", by name or id; "" is none. */
+static int device_acl_who(struct config_device_acl *a, const char *v,
+			  const char *origin)
+{
+	const char *p = v;
+
+	if (!*v)
+		return 0;	/* the device is root's alone */
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		struct config_who *w;
+		const char *tok = p;
+		size_t tlen = len;
+
+		while (tlen && isspace((unsigned char)*tok)) {
+			tok++;
+			tlen--;
+		}
+		while (tlen && isspace((unsigned char)tok[tlen - 1]))
+			tlen--;
+		if (!tlen || strcspn(tok, " \t") < tlen ||
+		    (tok[0] == '@' && tlen == 1))
+			return bad_value(origin, "devices", a->key, v, "expected "
+					 "users (name or uid), @groups (name "
+					 "or gid) or *, separated by commas");
+		w = realloc(a->who, (a->n_who + 1) * sizeof(*w));
+		if (!w)
+			return log_error_errno(-ENOMEM, "%s", origin);
+		a->who = w;
+		w = &a->who[a->n_who];
+		*w = (struct config_who){ .kind = WHO_USER };
+		if (tok[0] == '*' && tlen == 1)
+			w->kind = WHO_ANYONE;
+		else if (tok[0] == '@')
+			w->kind = WHO_GROUP;
+		if (w->kind == WHO_GROUP) {
+			tok++;
+			tlen--;
+		}
+		w->name = strndup(tok, tlen);
+		if (!w->name)
+			return log_error_errno(-ENOMEM, "%s", origin);
+		a->n_who++;
+		for (size_t i = 0; i + 1 < a->n_who; i++)
+			if (a->who[i].kind == w->kind &&
+			    !strcmp(a->who[i].name, w->name))
+				return log_error_errno(-EINVAL, "%s: [devices] "
+						       "%s = '%s': %s%s is "
+						       "listed twice", origin,
+						       a->key, v,
+						       w->kind == WHO_GROUP ?
+						       "@" : "", w->name);
+		p += len;
+		if (!*p)
+			return 0;
+		p++;
+	}
+}
+
+/* "pattern = who, ...": a new entry, or (--set) a new value for one. */
+static int set_devices(struct config *c, const char *key, const char *v,
+		       const char *origin)
+{
+	struct config_device_acl n = { 0 }, *a;
+	int r;
+
+	r = device_acl_pattern(key, origin, n.pattern, &n.glob);
+	if (r < 0)
+		return r;
+	snprintf(n.origin, sizeof(n.origin), "%s", origin);
+	n.key = strdup(key);
+	n.value = strdup(v);
+	if (!n.key || !n.value) {
+		r = log_error_errno(-ENOMEM, "%s", origin);
+		goto fail;
+	}
+	r = device_acl_who(&n, v, origin);
+	if (r < 0)
+		goto fail;
+	a = device_acl_find(c, n.pattern);
+	if (!a) {
+		a = realloc(c->device_acls,
+			    (c->n_device_acls + 1) * sizeof(*a));
+		if (!a) {
+			r = log_error_errno(-ENOMEM, "%s", origin);
+			goto fail;
+		}
+		c->device_acls = a;
+		a = &c->device_acls[c->n_device_acls++];
+	} else {
+		device_acl_release(a);
+	}
+	*a = n;
+	return 0;
+fail:
+	device_acl_release(&n);
+	return r;
+}
+
 int config_set(struct config *c, const char *section, const char *key,
 	       const char *value, const char *origin)
 {
@@ -594,6 +736,8 @@ int config_set(struct config *c, const char *section, const char *key,
 		return set_iommufd(c, key, value, origin);
 	if (!strcmp(section, "sim"))
 		return set_sim(c, key, value, origin);
+	if (!strcmp(section, "devices"))
+		return set_devices(c, key, value, origin);
 	if (!strncmp(section, "guest ", 6)) {
 		struct guest_config *g = guest_find(c, section + 6);
 		int r;
@@ -634,7 +778,7 @@ static int parse_section(char *line, char *section, size_t size,
 	*end = '\0';
 	name = strip(line + 1);
 	if (!strcmp(name, "daemon") || !strcmp(name, "iommufd") ||
-	    !strcmp(name, "sim")) {
+	    !strcmp(name, "sim") || !strcmp(name, "devices")) {
 		snprintf(section, size, "%s", name);
 		return 0;
 	}
@@ -652,6 +796,27 @@ static int parse_section(char *line, char *section, size_t size,
 	}
 	return log_error_errno(-EINVAL, "%s: unknown section [%s]", origin,
 			       name);
+}
+
+/*
+ * In a file a [devices] entry names its devices once (65:00.0 and
+ * 0000:65:00.0 are one); --set replaces an entry's value.
+ */
+static int device_acl_twice(struct config *c, const char *section,
+			    const char *key, const char *origin)
+{
+	char pattern[BACKEND_NAME_MAX];
+	struct config_device_acl *a;
+	bool glob;
+
+	if (strcmp(section, "devices") ||
+	    device_acl_pattern(key, origin, pattern, &glob) < 0)
+		return 0;	/* set_devices() says what is wrong */
+	a = device_acl_find(c, pattern);
+	if (!a)
+		return 0;
+	return log_error_errno(-EINVAL, "%s: [devices] %s: listed twice (as %s "
+			       "at %s)", origin, key, a->key, a->origin);
 }
 
 int config_load_file(struct config *c, const char *path, bool must_exist)
@@ -701,7 +866,11 @@ int config_load_file(struct config *c, const char *path, bool must_exist)
 					    "any section", origin, strip(s));
 			break;
 		}
-		r = config_set(c, section, strip(s), strip(eq + 1), origin);
+		s = strip(s);
+		r = device_acl_twice(c, section, s, origin);
+		if (r < 0)
+			break;
+		r = config_set(c, section, s, strip(eq + 1), origin);
 		if (r < 0)
 			break;
 	}
@@ -730,6 +899,9 @@ int config_set_arg(struct config *c, const char *arg)
 	if (!dot || dot == buf)
 		return log_error_errno(-EINVAL, "%s: expected "
 				       "section.key=value", origin);
+	/* a device name has dots: devices.0000:65:00.0=alice */
+	if (!strncmp(buf, "devices.", 8))
+		dot = buf + 7;
 	*dot = '\0';
 	if (!strncmp(buf, "guest.", 6))
 		snprintf(section, sizeof(section), "guest %s", buf + 6);
@@ -817,30 +989,32 @@ static int guest_check(const struct config *c, size_t i)
 }
 
 /*
- * socket_group, admin_group: decimal digits are a gid, 0 .. ID_MAX;
- * anything else names a group that must exist.  NULL: none, (gid_t)-1.
+ * A user (@group false) or a group as the configuration names one: decimal
+ * digits are an id, 0 .. ID_MAX; anything else names one that must exist.
+ * 0; -EINVAL with what is wrong in @why; or -errno when looking it up
+ * failed.
  */
-static int resolve_group(const char *key, const char *name,
-			 const char *origin, gid_t *gid)
+static int lookup_id(bool group, const char *name, uint32_t *id, char *why,
+		     size_t len)
 {
-	struct group gr, *res = NULL;
-	char want[64], *buf = NULL;
+	const char *what = group ? "group" : "user";
+	struct passwd pw, *pres = NULL;
+	struct group gr, *gres = NULL;
+	char *buf = NULL;
 	size_t size = 1024;
 	uint64_t x;
 	int r;
 
-	*gid = (gid_t)-1;
-	if (!name)
-		return 0;
-	if (!name[strspn(name, "0123456789")]) {
+	if (*name && !name[strspn(name, "0123456789")]) {
 		errno = 0;
 		x = strtoull(name, NULL, 10);
-		snprintf(want, sizeof(want), "expected a group name or a gid, "
-			 "0 .. %" PRIu64, ID_MAX);
-		if (errno || x > ID_MAX)
-			return bad_value(origin, "daemon", key, name, want);
-		*gid = (gid_t)x;
-		return 0;
+		if (!errno && x <= ID_MAX) {
+			*id = (uint32_t)x;
+			return 0;
+		}
+		snprintf(why, len, "expected a %s name or a %s, 0 .. %" PRIu64,
+			 what, group ? "gid" : "uid", ID_MAX);
+		return -EINVAL;
 	}
 	do {
 		char *b = realloc(buf, size *= 4);
@@ -850,21 +1024,82 @@ static int resolve_group(const char *key, const char *name,
 			break;
 		}
 		buf = b;
-		r = getgrnam_r(name, &gr, buf, size, &res);
+		if (group)
+			r = getgrnam_r(name, &gr, buf, size, &gres);
+		else
+			r = getpwnam_r(name, &pw, buf, size, &pres);
 	} while (r == ERANGE && size < (16U << 20));
-	if (!r && res)
-		*gid = res->gr_gid;
 	free(buf);
 	if (r)
-		return log_error_errno(-r, "%s: [daemon] %s = '%s': looking "
+		return -r;
+	if (!gres && !pres) {
+		snprintf(why, len, "no such %s", what);
+		return -EINVAL;
+	}
+	*id = group ? gr.gr_gid : pw.pw_uid;
+	if (*id == (uint32_t)-1) {
+		snprintf(why, len, "the %s's %s is (%s_t)-1", what,
+			 group ? "gid" : "uid", group ? "gid" : "uid");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* socket_group, admin_group: lookup_id(); NULL: none, (gid_t)-1. */
+static int resolve_group(const char *key, const char *name,
+			 const char *origin, gid_t *gid)
+{
+	char why[80];
+	uint32_t id;
+	int r;
+
+	*gid = (gid_t)-1;
+	if (!name)
+		return 0;
+	r = lookup_id(true, name, &id, why, sizeof(why));
+	if (r == -EINVAL)
+		return bad_value(origin, "daemon", key, name, why);
+	if (r < 0)
+		return log_error_errno(r, "%s: [daemon] %s = '%s': looking "
 				       "the group up failed", origin, key,
 				       name);
-	if (!res)
-		return bad_value(origin, "daemon", key, name,
-				 "no such group");
-	if (*gid == (gid_t)-1)
-		return bad_value(origin, "daemon", key, name,
-				 "the group's gid is (gid_t)-1");
+	*gid = (gid_t)id;
+	return 0;
+}
+
+/* A [devices] entry: its users and groups to ids; on the sim, a device
+ * name must be a device of [sim]. */
+static int device_acl_check(const struct config *c,
+			    struct config_device_acl *a)
+{
+	bool known = a->glob || c->backend != BACKEND_SIM;
+	char why[80];
+	int r;
+
+	for (unsigned int k = 0; !known && k < c->n_devices; k++)
+		known = !strcmp(c->devices[k].name, a->pattern);
+	if (!known)
+		return log_error_errno(-EINVAL, "%s: [devices] %s: no sim "
+				       "device named %s", a->origin, a->key,
+				       a->pattern);
+	for (size_t i = 0; i < a->n_who; i++) {
+		struct config_who *w = &a->who[i];
+		const char *at = w->kind == WHO_GROUP ? "@" : "";
+
+		if (w->kind == WHO_ANYONE)
+			continue;
+		r = lookup_id(w->kind == WHO_GROUP, w->name, &w->id, why,
+			      sizeof(why));
+		if (r == -EINVAL)
+			return log_error_errno(r, "%s: [devices] %s = '%s': "
+					       "%s%s: %s", a->origin, a->key,
+					       a->value, at, w->name, why);
+		if (r < 0)
+			return log_error_errno(r, "%s: [devices] %s = '%s': "
+					       "looking %s%s up failed",
+					       a->origin, a->key, a->value, at,
+					       w->name);
+	}
 	return 0;
 }
 
@@ -882,6 +1117,12 @@ int config_check(struct config *c)
 				       c->root_clients, c->max_clients);
 	for (size_t i = 0; i < c->n_guests; i++) {
 		int r = guest_check(c, i);
+
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < c->n_device_acls; i++) {
+		int r = device_acl_check(c, &c->device_acls[i]);
 
 		if (r < 0)
 			return r;

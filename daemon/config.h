@@ -42,6 +42,28 @@ struct guest_config {
 	char origin[128];		/* "file:line" of the section */
 };
 
+/** One who of a [devices] entry: "*", a user or "@group", by name or id. */
+struct config_who {
+	enum { WHO_ANYONE, WHO_USER, WHO_GROUP } kind;
+	char *name;			/* as written, without the '@' */
+	uint32_t id;			/* config_check(): the uid or gid */
+};
+
+/**
+ * A [devices] entry, "pattern = who, who, ...": who may claim the devices
+ * @pattern names (acl.h says how entries apply).
+ */
+struct config_device_acl {
+	char pattern[BACKEND_NAME_MAX];	/* a device name, canonical, or a
+					 * glob (fnmatch(3)) */
+	bool glob;
+	char *key;			/* as written, for messages */
+	char *value;			/* likewise */
+	size_t n_who;			/* 0: only root */
+	struct config_who *who;
+	char origin[128];		/* "file:line" or "--set ..." */
+};
+
 struct config {
 	/* [daemon] */
 	enum backend_kind backend;
@@ -80,6 +102,9 @@ struct config {
 	/* [guest NAME] */
 	size_t n_guests;
 	struct guest_config *guests;
+	/* [devices]: none, every client may claim every device */
+	size_t n_device_acls;
+	struct config_device_acl *device_acls;
 };
 
 /** config_root_clients() - the connections kept for root. */
@@ -108,14 +133,15 @@ int config_set(struct config *c, const char *section, const char *key,
 
 /**
  * config_set_arg() - "section.key=value" from --set; a guest section is
- * written guest.NAME.key=value.
+ * written guest.NAME.key=value, a [devices] entry devices.PATTERN=value.
  */
 int config_set_arg(struct config *c, const char *arg);
 
 /**
  * config_check() - every check the configuration needs beyond one key's
  * syntax: consistency across keys (guests name sim devices), socket_group
- * and admin_group resolved to gids (into socket_gid, admin_gid).  Both
+ * and admin_group resolved to gids (into socket_gid, admin_gid), the users
+ * and groups of [devices] to ids.  Both
  * --check-config and a real start call it; a start never rejects what it
  * accepted.
  */

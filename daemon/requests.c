@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/access.h"
+#include "daemon/acl.h"
 #include "daemon/config.h"
 #include "daemon/device.h"
 #include "daemon/domain.h"
@@ -174,25 +175,60 @@ static int req_stats(struct session *s, struct domain *d,
 
 /* ------------------------------------------------------------ domains */
 
+/*
+ * A client claims the device it calls @given (CREATE_DOMAIN, ATTACH_DEVICE):
+ * the one place that decides whether it may (acl.h) and whether the device
+ * is free, before anything changes.  The name dirtyd knows the device by
+ * goes to @name.
+ */
+static int claim_check(struct session *s, const char *given,
+		       char name[BACKEND_NAME_MAX])
+{
+	const struct config_device_acl *a;
+	struct domain *held;
+	int r;
+
+	r = device_canonical(s->srv, given, name);
+	if (r < 0)
+		return r;
+	if (!acl_may_claim(s->srv->cfg, s->uid, s->gid, s->groups,
+			   s->ngroups, name, &a)) {
+		if (!a) {
+			log_notice("client pid %d uid %u may not claim device "
+				   "%s: no [devices] entry names it",
+				   (int)s->pid, (unsigned)s->uid, name);
+			return server_why(s->srv, -EACCES, "uid %u may not "
+					  "claim device %s: no [devices] entry "
+					  "of the configuration names it (only "
+					  "root may)", (unsigned)s->uid, name);
+		}
+		log_notice("client pid %d uid %u may not claim device %s: "
+			   "[devices] %s (%s)", (int)s->pid, (unsigned)s->uid,
+			   name, a->key, a->origin);
+		return server_why(s->srv, -EACCES, "uid %u may not claim "
+				  "device %s: [devices] %s of the "
+				  "configuration lists neither it nor its "
+				  "groups", (unsigned)s->uid, name, a->key);
+	}
+	held = domain_of_device(s->srv, name, NULL);
+	if (held)
+		return server_why(s->srv, -EBUSY, access_may_see(s, held) ?
+				  "device %s is already in domain %u" :
+				  "device %s is in use", name, held->id);
+	return 0;
+}
+
 static int req_create_domain(struct session *s, struct domain *d,
 			     const struct proto_msg *m)
 {
 	const struct proto_create_domain *c = &m->create_domain;
 	struct domain_device *dev = NULL;
 	char name[BACKEND_NAME_MAX];
-	struct domain *held;
 	int r;
 
-	r = device_canonical(s->srv, c->device, name);
+	r = claim_check(s, c->device, name);
 	if (r < 0)
 		return r;
-	held = domain_of_device(s->srv, name, NULL);
-	if (held && access_may_see(s, held))
-		return server_why(s->srv, -EBUSY, "device %s is already in "
-				  "domain %u", name, held->id);
-	if (held)
-		return server_why(s->srv, -EBUSY, "device %s is in use",
-				  name);
 	r = domain_create(s->srv, s->uid, name, c->flags, &d);
 	if (r < 0)
 		return r;
@@ -235,19 +271,11 @@ static void attach_idle(struct domain_waiter *w, int result)
 static int req_attach_device(struct session *s, struct domain *d,
 			     const struct proto_msg *m)
 {
-	char *device = s->req.device_op.device;
-	struct domain *held;
-	int r;
-
 	/* attach_idle() takes the name dirtyd knows the device by */
-	r = device_canonical(s->srv, m->device_op.device, device);
+	int r = claim_check(s, m->device_op.device, s->req.device_op.device);
+
 	if (r < 0)
 		return r;
-	held = domain_of_device(s->srv, device, NULL);
-	if (held)
-		return server_why(s->srv, -EBUSY, access_may_see(s, held) ?
-				  "device %s is already in domain %u" :
-				  "device %s is in use", device, held->id);
 	domain_when_idle(d, &s->waiter, attach_idle);
 	return 0;
 }

@@ -559,6 +559,12 @@ Test(basic, config_errors)
 		  "expected 4k, 2m or 1g" },
 		{ "[sim]\nkernel = 6.13.1\n", NULL,
 		  "[sim] kernel = '6.13.1': expected a Linux 6.12.y release" },
+		{ "[devices]\n* = dirtyd-no-such-user\n", NULL,
+		  ":2: [devices] * = 'dirtyd-no-such-user': "
+		  "dirtyd-no-such-user: no such user" },
+		{ "[daemon]\nbackend = sim\n", "--set=devices.65:00.0=root",
+		  "--set devices.65:00.0=root: [devices] 65:00.0: no sim "
+		  "device named 0000:65:00.0" },
 		{ "[daemon]\nbackend = sim\n", "--set=daemon.nosuch=1",
 		  "--set daemon.nosuch=1: unknown key 'nosuch'" },
 		{ "[daemon]\nbackend = sim\n", "--log-level=loud",
