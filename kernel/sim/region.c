@@ -24,8 +24,8 @@
  * take 4 KiB tables from their own arena chunks (arena.c) and come here
  * once per chunk.
  *
- * Keeping and adopting.  backend_keep() on a sim returns the memfd as
- * "sim".  backend_open() with it reads the header with pread(), maps the
+ * Keeping and adopting.  backend_keep() on a sim returns the memfd,
+ * sealed against shrinking and growing, as "sim".  backend_open() with it reads the header with pread(), maps the
  * file at the recorded address with MAP_FIXED_NOREPLACE (-EBUSY when
  * something else is there), and refuses a region whose @changing count
  * is not zero (-EUCLEAN: the process died in the middle of a structural
@@ -63,6 +63,7 @@
 #define SIM_REGION_SLOTS 3072
 #define SIM_PAGE 4096UL
 #define SIM_KEPT_NAME "sim"
+#define SIM_REGION_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -191,10 +192,13 @@ int sim_region_create(struct sim_region **out)
 	unsigned int slot, first;
 	int fd, rc;
 
-	fd = memfd_create("dirtyd-sim", MFD_CLOEXEC);
+	fd = memfd_create("dirtyd-sim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, SIM_REGION_SIZE)) {
+	/* sealed: whoever else holds it (the fd store) cannot cut the
+	 * memory from under the process that maps it (SIGBUS) */
+	if (ftruncate(fd, SIM_REGION_SIZE) ||
+	    fcntl(fd, F_ADD_SEALS, SIM_REGION_SEALS)) {
 		rc = -errno;
 		goto err_close;
 	}
@@ -306,7 +310,8 @@ int sim_region_adopt(const struct backend_kept_fd *kept, size_t n_kept,
 		rc = -EUCLEAN;
 		goto err_close;
 	}
-	if (hdr.size != SIM_REGION_SIZE) {
+	if (hdr.size != SIM_REGION_SIZE ||
+	    (fcntl(fd, F_GET_SEALS) & SIM_REGION_SEALS) != SIM_REGION_SEALS) {
 		rc = -EINVAL;
 		goto err_close;
 	}

@@ -649,6 +649,11 @@ Test(backend_keep, leave_adopt_busy_closed_and_foreign)
 	/* Closed, a copy no longer adopts. */
 	n = backend_keep(b2, kept, BACKEND_KEEP_MAX_FDS, NULL, &blob_len);
 	cr_assert_eq(n, 1);
+	/* whoever holds it cannot cut its memory from under its process */
+	cr_assert(ftruncate(kept[0].fd, 4096) < 0 && errno == EPERM,
+		  "the kept memfd is sealed against shrinking");
+	cr_assert(ftruncate(kept[0].fd, 1ULL << 40) < 0 && errno == EPERM,
+		  "and growing");
 	dup_kept.fd = dup(kept[0].fd);
 	backend_close(b2);
 	cr_assert_eq(adopt(&dup_kept, 1, &b2), -EINVAL);
