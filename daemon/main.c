@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -284,6 +285,24 @@ out:
 	return r;
 }
 
+/*
+ * Each domain holds descriptors of its own (its /dev/iommu, its devices;
+ * the sim's memfd), on top of one per client: the soft limit (1024 under
+ * systemd) goes up to the hard one, as systemd.exec(5) advises for
+ * programs that need many; dirtyd uses epoll, never select().
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warning_errno(-errno, "raising the descriptor limit to %llu "
+				  "failed", (unsigned long long)rl.rlim_max);
+}
+
 static int open_backend(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
@@ -377,6 +396,7 @@ int main(int argc, char **argv)
 	/* config_check() resolved admin_group for --check-config and a start
 	 * alike: nothing about the configuration is refused after this */
 	access_init(&srv);
+	raise_fd_limit();
 
 	if (state_take_fds(&srv, &srv.activated_fd) < 0 ||
 	    open_backend(&srv) < 0)
