@@ -353,6 +353,7 @@ static void server_release(struct server *srv, bool keep)
 		return;		/* exit() reclaims the rest */
 	}
 	session_free_all(srv);
+	server_hang_ups_free(srv);
 	if (srv->engine)
 		domain_destroy_all(srv);
 	device_caps_free(srv);
@@ -380,6 +381,7 @@ int main(int argc, char **argv)
 	list_init(&srv.sessions);
 	list_init(&srv.domains);
 	list_init(&srv.parks);
+	list_init(&srv.hangups);
 	signal(SIGPIPE, SIG_IGN);
 
 	r = load_config(&cfg, argc, argv, &check);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
@@ -21,6 +22,18 @@
 
 /* Out of descriptors: stop accepting this long. */
 #define ACCEPT_BACKOFF_MS 100
+/* A peer hung up on gets this long to read our last packet, and at most
+ * this many wait at once (server_hang_up()). */
+#define HANGUP_LINGER_MS 1000
+#define HANGUP_MAX 64
+
+struct hangup {
+	struct server *srv;
+	struct list_head link;
+	struct event *ev;
+	int fd;
+	struct timespec deadline;
+};
 
 int server_why(struct server *srv, int err, const char *fmt, ...)
 {
@@ -30,6 +43,81 @@ int server_why(struct server *srv, int err, const char *fmt, ...)
 	vsnprintf(srv->why, sizeof(srv->why), fmt, ap);
 	va_end(ap);
 	return err;
+}
+
+/* Discard what the peer sent; true once it closed (or the socket broke). */
+static bool hangup_drain(int fd)
+{
+	char buf[512];
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n > 0)
+			continue;
+		return n == 0 || (errno != EAGAIN && errno != EINTR);
+	}
+}
+
+static void hangup_free(struct hangup *h)
+{
+	list_del_init(&h->link);
+	h->srv->nhangups--;
+	event_free(h->ev);
+	close(h->fd);
+	free(h);
+}
+
+static void hangup_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct hangup *h = arg;
+	struct timespec now;
+	struct timeval left;
+	int64_t us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (int64_t)(h->deadline.tv_sec - now.tv_sec) * 1000000 +
+	     (h->deadline.tv_nsec - now.tv_nsec) / 1000;
+	if ((what & EV_TIMEOUT) || hangup_drain(fd) || us <= 0)
+		return hangup_free(h);
+	left = (struct timeval){ .tv_sec = us / 1000000,
+				 .tv_usec = us % 1000000 };
+	event_add(h->ev, &left);
+}
+
+void server_hang_up(struct server *srv, int fd)
+{
+	struct timeval tv = { .tv_usec = HANGUP_LINGER_MS * 1000 };
+	struct hangup *h;
+
+	/* the peer reads what we sent, then end of file */
+	shutdown(fd, SHUT_WR);
+	if (hangup_drain(fd) || srv->nhangups >= HANGUP_MAX ||
+	    !(h = calloc(1, sizeof(*h)))) {
+		close(fd);
+		return;
+	}
+	h->srv = srv;
+	h->fd = fd;
+	clock_gettime(CLOCK_MONOTONIC, &h->deadline);
+	h->deadline.tv_sec += HANGUP_LINGER_MS / 1000;
+	h->ev = event_new(srv->base, fd, EV_READ, hangup_on_event, h);
+	if (!h->ev || event_add(h->ev, &tv) < 0) {
+		if (h->ev)
+			event_free(h->ev);
+		free(h);
+		close(fd);
+		return;
+	}
+	list_add_tail(&h->link, &srv->hangups);
+	srv->nhangups++;
+}
+
+void server_hang_ups_free(struct server *srv)
+{
+	while (!list_empty(&srv->hangups))
+		hangup_free(list_first_entry(&srv->hangups, struct hangup,
+					     link));
 }
 
 /* Tell a client over the limit why, and hang up. */
@@ -47,7 +135,7 @@ static void server_refuse(struct server *srv, int fd, int err,
 	if (n > 0 && send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("telling a refused client failed: %s",
 			  strerror(errno));
-	close(fd);
+	server_hang_up(srv, fd);
 }
 
 static void server_on_backoff(evutil_socket_t fd, short what, void *arg)

@@ -48,6 +48,8 @@ struct server {
 	struct list_head domains;	/* by increasing id */
 	uint32_t next_domain_id;
 	struct list_head parks;		/* struct park */
+	struct list_head hangups;	/* server_hang_up() */
+	unsigned int nhangups;
 
 	bool has_admin_gid;
 	gid_t admin_gid;
@@ -80,5 +82,15 @@ int server_why(struct server *srv, int err, const char *fmt, ...)
 int server_listen(struct server *srv);
 /** server_stop_listening() - close the listener; unlink what we bound. */
 void server_stop_listening(struct server *srv);
+/**
+ * server_hang_up() - close @fd, whose last packet is sent, so that the
+ * peer reads it: Linux hands a peer ECONNRESET ahead of what it was sent
+ * when a socket closes with packets unread.  So our side is shut, what
+ * the peer sends is discarded, and @fd is closed when the peer closes or
+ * after a second (at most 64 wait at once; beyond, at once).
+ */
+void server_hang_up(struct server *srv, int fd);
+/** server_hang_ups_free() - at exit: close those still waiting. */
+void server_hang_ups_free(struct server *srv);
 
 #endif

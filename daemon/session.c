@@ -745,7 +745,7 @@ static void session_destroy(struct session *s, bool may_park)
 		event_free(s->hello_timer);
 	event_free(s->ev_read);
 	event_free(s->ev_write);
-	close(s->fd);
+	server_hang_up(srv, s->fd);
 	list_del_init(&s->link);
 	srv->nsessions--;
 	free(s->out);

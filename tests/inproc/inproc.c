@@ -44,6 +44,7 @@ void inproc_config(void)
 	list_init(&inproc_srv.sessions);
 	list_init(&inproc_srv.domains);
 	list_init(&inproc_srv.parks);
+	list_init(&inproc_srv.hangups);
 	if (config_init(&inproc_cfg))
 		fail("config_init");
 	inproc_set("daemon", "backend", "sim");
@@ -90,6 +91,7 @@ void inproc_stop(void)
 	struct server *srv = &inproc_srv;
 
 	session_free_all(srv);
+	server_hang_ups_free(srv);
 	domain_destroy_all(srv);
 	device_caps_free(srv);
 	harvest_engine_free(srv->engine);

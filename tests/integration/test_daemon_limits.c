@@ -11,6 +11,8 @@
  *   retired_ranges_count_in_max_mapped   an unmapped range still held
  *   devices_per_uid                      max_devices, by CREATE_DOMAIN and
  *                                        ATTACH_DEVICE; root's are its own
+ *   refused_client_reads_why             a refused client that sent HELLO
+ *                                        reads the ERROR, not a reset
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -386,5 +388,38 @@ Test(limits, devices_per_uid, .fini = stop)
 	}
 	cr_assert_neq(dev_id, 0);
 	itest_close(&c);
+	itest_stop_ok(&dd);
+}
+
+/*
+ * A client refused at accept that sent its HELLO before reading gets the
+ * ERROR first (PROTOCOL.md 7), then the end: not ECONNRESET or EPIPE,
+ * which Linux gives a peer when a socket closes with packets unread.
+ */
+Test(limits, refused_client_reads_why, .fini = stop)
+{
+	struct itest_client a, b;
+	struct proto_msg m;
+
+	itest_start(&dd, "max_clients = 1\n");
+	cr_assert_eq(itest_connect(&dd, &a), 0);
+	itest_hello(&a, 0, 0, NULL);
+	for (int i = 0; i < 20; i++) {
+		struct proto_msg h = { .type = PROTO_HELLO, .hello = {
+			.major = PROTO_VERSION_MAJOR } };
+
+		cr_assert_eq(itest_connect(&dd, &b), 0);
+		itest_send(&b, &h);
+		cr_assert_eq(itest_recv(&b, &m, 5000), 0, "try %d: the first "
+			     "read is the ERROR, not %s", i,
+			     strerror(-itest_recv(&b, &m, 0)));
+		cr_assert_eq(m.type, PROTO_ERROR);
+		cr_assert_eq(m.error.err, EUSERS);
+		cr_assert_eq(m.id, 0);
+		cr_assert_eq(itest_recv(&b, &m, 5000), -ECONNRESET,
+			     "then the end");
+		itest_close(&b);
+	}
+	itest_close(&a);
 	itest_stop_ok(&dd);
 }
