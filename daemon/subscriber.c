@@ -75,7 +75,8 @@ static void flight_settle(struct subscriber_set *s)
 {
 	uint64_t n = s->flight_hi - s->flight_lo;
 
-	if (!s->flight || s->inflight || !n)
+	/* frozen: generations given back are not in pending yet */
+	if (!s->flight || s->inflight || s->frozen || !n)
 		return;
 	if (n <= FLIGHT_MEMSET_MAX)
 		memset(s->flight + s->flight_lo, 0, n * 8);
@@ -99,10 +100,26 @@ static void flight_touch(struct subscriber_set *s, uint64_t w0, uint64_t nw)
 
 static void gen_free(struct subscriber_gen *g)
 {
-	if (g) {
-		free(g->chunks);
-		free(g);
+	if (!g)
+		return;
+	if (g->pins) {
+		/* a snapshot reads it: freed when the last pin goes */
+		g->orphan = true;
+		g->next = NULL;
+		return;
 	}
+	free(g->chunks);
+	free(g);
+}
+
+/* @g, unlinked, went back into pending (gen_requeue()): free it; or, the
+ * set frozen, keep it for the thaw, which puts its pages back. */
+static void gen_retire(struct subscriber_set *s, struct subscriber_gen *g)
+{
+	if (!s->frozen)
+		return gen_free(g);
+	g->next = s->deferred;
+	s->deferred = g;
 }
 
 void subscriber_gen_free(struct subscriber_gen *g)
@@ -112,12 +129,15 @@ void subscriber_gen_free(struct subscriber_gen *g)
 
 void subscriber_set_release(struct subscriber_set *s)
 {
-	while (s->inflight) {
-		struct subscriber_gen *g = s->inflight;
+	struct subscriber_gen **lists[] = { &s->inflight, &s->deferred };
 
-		s->inflight = g->next;
-		gen_free(g);
-	}
+	for (size_t i = 0; i < 2; i++)
+		while (*lists[i]) {
+			struct subscriber_gen *g = *lists[i];
+
+			*lists[i] = g->next;
+			gen_free(g);
+		}
 	bitmem_release(s->mem, s->pending, s->nwords);
 	bitmem_release(s->mem, s->flight, s->nwords);
 	*s = (struct subscriber_set){ 0 };
@@ -142,24 +162,39 @@ void subscriber_set_fold_batch(void *ctx, const struct harvest_batch *batch)
 			    batch->bitmap, batch->nwords);
 }
 
-/* Set bits [@bit, @bit + @n) of pending, atomically. */
-static void pending_set_bits(struct subscriber_set *s, uint64_t bit,
-			     uint64_t n)
+/* Set bits [@bit, @bit + @n) of @words, atomically (whole words are
+ * stored: all ones whatever was there). */
+static void words_set_bits(uint64_t *words, uint64_t bit, uint64_t n)
 {
 	for (uint64_t b = bit; b < bit + n;) {
 		uint64_t off = b % 64;
 		uint64_t k = 64 - off < bit + n - b ? 64 - off : bit + n - b;
 		uint64_t mask = (k == 64 ? ~0ULL : ((1ULL << k) - 1)) << off;
 
-		__atomic_fetch_or(&s->pending[b / 64], mask, __ATOMIC_RELAXED);
+		if (k == 64)
+			__atomic_store_n(&words[b / 64], mask,
+					 __ATOMIC_RELAXED);
+		else
+			__atomic_fetch_or(&words[b / 64], mask,
+					  __ATOMIC_RELAXED);
 		b += k;
 	}
+}
+
+static void pending_set_bits(struct subscriber_set *s, uint64_t bit,
+			     uint64_t n)
+{
+	words_set_bits(s->pending, bit, n);
 }
 
 void subscriber_set_mark_all(struct subscriber_set *s)
 {
 	const struct harvest_domain *d = s->layout;
 
+	if (s->frozen) {
+		s->frozen_mark_all = true;	/* at the thaw */
+		return;
+	}
 	for (size_t i = 0; i < d->nranges; i++)
 		pending_set_bits(s, d->ranges[i].bit,
 				 d->ranges[i].length / d->page_size);
@@ -254,6 +289,8 @@ static int requeue_run(void *ctx, uint64_t first, uint64_t count)
 
 static int gen_requeue(struct subscriber_set *s, struct subscriber_gen *g)
 {
+	if (s->frozen)
+		return 0;	/* at the thaw: gen_retire() keeps it */
 	for (size_t off = 0; off < g->len;) {
 		int n = chunk_decode(g->chunks + off, g->len - off,
 				     requeue_run, s);
@@ -318,6 +355,8 @@ int subscriber_set_take(struct subscriber_set *s, uint64_t gen,
 	uint8_t chunk[CHUNK_MAX_SIZE];
 	int r;
 
+	if (s->frozen)
+		return -EBUSY;
 	if (gen_find(s, gen, NULL))
 		return -EEXIST;
 	g = calloc(1, sizeof(*g));
@@ -407,7 +446,7 @@ void subscriber_set_giveback(struct subscriber_set *s,
 		subscriber_set_mark_all(s);
 	}
 	*link = g->next;
-	gen_free(g);
+	gen_retire(s, g);
 	flight_settle(s);
 }
 
@@ -425,6 +464,8 @@ int subscriber_set_ack(struct subscriber_set *s, uint64_t gen)
 {
 	struct subscriber_gen **link, *g = gen_find(s, gen, &link);
 
+	if (s->frozen)
+		return -EBUSY;
 	if (!g || !g->delivered)
 		return -ENOENT;
 	*link = g->next;
@@ -445,7 +486,7 @@ int subscriber_set_requeue(struct subscriber_set *s, uint64_t gen)
 			if (r < 0)
 				return r;
 			s->inflight = g->next;
-			gen_free(g);
+			gen_retire(s, g);
 		}
 		flight_settle(s);
 		return 0;
@@ -457,7 +498,7 @@ int subscriber_set_requeue(struct subscriber_set *s, uint64_t gen)
 	if (r < 0)
 		return r;
 	*link = g->next;
-	gen_free(g);
+	gen_retire(s, g);
 	flight_settle(s);
 	return 0;
 }
@@ -476,7 +517,7 @@ int subscriber_set_trim(struct subscriber_set *s, unsigned int keep)
 		if (r < 0)
 			return r;
 		s->inflight = g->next;
-		gen_free(g);
+		gen_retire(s, g);
 		n--;
 		back++;
 	}
@@ -534,89 +575,129 @@ static int holds_run(void *ctx, uint64_t first, uint64_t count)
 	return 0;
 }
 
-bool subscriber_set_holds(const struct subscriber_set *s, uint64_t iova,
+/* Does @pending (laid out by @d) hold a page of [@iova, @iova + @length)? */
+static bool pending_holds(const struct harvest_domain *d,
+			  const uint64_t *pending, uint64_t iova,
 			  uint64_t length)
 {
-	const struct harvest_domain *d = s->layout;
-	struct holds_ctx h = {
-		.first = iova / d->page_size,
-		.end = (iova + length) / d->page_size,
-	};
-
 	for (size_t i = 0; i < d->nranges; i++) {
 		const struct harvest_range *r = &d->ranges[i];
 		uint64_t lo = r->iova > iova ? r->iova : iova;
 		uint64_t hi = r->iova + r->length < iova + length ?
 			      r->iova + r->length : iova + length;
 
-		if (lo < hi && bits_any(s->pending, r->bit +
+		if (lo < hi && bits_any(pending, r->bit +
 					(lo - r->iova) / d->page_size,
 					(hi - lo) / d->page_size))
 			return true;
 	}
-	for (const struct subscriber_gen *g = s->inflight; g && !h.found;
-	     g = g->next)
-		for (size_t off = 0; off < g->len && !h.found;) {
-			int n = chunk_decode(g->chunks + off, g->len - off,
-					     holds_run, &h);
-
-			if (n <= 0)
-				break;
-			off += n;
-		}
-	return h.found;
+	return false;
 }
 
-/* Copy every set bit of @from (laid out by @old) that has a place in
- * @layout to that place in @to. */
-/* 64 bits of @src from bit @bit on (bits past the caller's end may be
- * anything: the caller masks them). */
-static uint64_t bits_get64(const uint64_t *src, uint64_t bit, uint64_t nw)
+static struct holds_ctx holds_of(const struct harvest_domain *d,
+				  uint64_t iova, uint64_t length)
 {
-	uint64_t w = bit / 64, sh = bit % 64;
-	uint64_t v = __atomic_load_n(&src[w], __ATOMIC_RELAXED) >> sh;
-
-	if (sh && w + 1 < nw)
-		v |= __atomic_load_n(&src[w + 1], __ATOMIC_RELAXED) <<
-		     (64 - sh);
-	return v;
+	return (struct holds_ctx){
+		.first = iova / d->page_size,
+		.end = (iova + length) / d->page_size,
+	};
 }
 
-/* OR bits [@sbit, @sbit + @n) of @src (@snw words) into @dst from bit
- * @dbit on, a word at a time. */
+/* Does generation @g hold a page of @h's pages? */
+static bool gen_holds(const struct subscriber_gen *g, struct holds_ctx *h)
+{
+	for (size_t off = 0; off < g->len && !h->found;) {
+		int n = chunk_decode(g->chunks + off, g->len - off, holds_run,
+				     h);
+
+		if (n <= 0)
+			break;
+		off += n;
+	}
+	return h->found;
+}
+
+bool subscriber_set_holds(const struct subscriber_set *s, uint64_t iova,
+			  uint64_t length)
+{
+	struct holds_ctx h = holds_of(s->layout, iova, length);
+	const struct subscriber_gen *lists[] = { s->inflight, s->deferred };
+
+	if (pending_holds(s->layout, s->pending, iova, length))
+		return true;
+	for (size_t i = 0; i < 2; i++)
+		for (const struct subscriber_gen *g = lists[i]; g; g = g->next)
+			if (gen_holds(g, &h))
+				return true;
+	return false;
+}
+
+bool subscriber_snap_holds(const struct subscriber_snap *snap, uint64_t iova,
+			   uint64_t length)
+{
+	struct holds_ctx h = holds_of(snap->layout, iova, length);
+
+	if (pending_holds(snap->layout, snap->pending, iova, length))
+		return true;
+	for (size_t i = 0; i < snap->ngens; i++)
+		if (gen_holds(snap->gens[i], &h))
+			return true;
+	return false;
+}
+
+/* OR bits [@sbit, @sbit + @n) of @src into @dst (nobody else's) from bit
+ * @dbit on.  The layout puts a page at a bit congruent to it modulo 32768
+ * in every plan, so source and destination share their place in a word:
+ * whole words are ORed as they are, and words that are zero are not
+ * written (a memfd page written is a page allocated). */
 static void bits_or_run(uint64_t *dst, uint64_t dbit, const uint64_t *src,
-			uint64_t snw, uint64_t sbit, uint64_t n)
+			uint64_t sbit, uint64_t n)
 {
-	while (n) {
-		uint64_t off = dbit % 64;
-		uint64_t k = 64 - off < n ? 64 - off : n;
-		uint64_t v = bits_get64(src, sbit, snw);
+	uint64_t off = dbit % 64;
 
-		if (k < 64)
-			v &= (1ULL << k) - 1;
+	if (off != sbit % 64) {
+		/* cannot happen (see above); a bit at a time, correct */
+		for (uint64_t i = 0; i < n; i++)
+			if (__atomic_load_n(&src[(sbit + i) / 64],
+					    __ATOMIC_RELAXED) &
+			    1ULL << (sbit + i) % 64)
+				dst[(dbit + i) / 64] |= 1ULL << (dbit + i) % 64;
+		return;
+	}
+	while (n) {
+		uint64_t k = 64 - off < n ? 64 - off : n;
+		uint64_t mask = (k == 64 ? ~0ULL : ((1ULL << k) - 1)) << off;
+		uint64_t v = __atomic_load_n(&src[sbit / 64],
+					     __ATOMIC_RELAXED) & mask;
+
 		if (v)
-			dst[dbit / 64] |= v << off;
+			dst[dbit / 64] |= v;
 		dbit += k;
 		sbit += k;
 		n -= k;
+		off = 0;
 	}
 }
 
 /* Copy every set bit of @from (laid out by @old) that has a place in
  * @layout to that place in @to: for each old range, the runs it shares
- * with new ranges, word by word (a bit at a time took seconds of the event
- * loop for a terabyte). */
+ * with new ranges.  Both are sorted by IOVA: one walk over both. */
 static void relayout_copy(const struct harvest_domain *old,
 			  const uint64_t *from,
 			  const struct harvest_domain *layout, uint64_t *to)
 {
 	uint64_t ps = old->page_size;
+	size_t k0 = 0;
 
 	for (size_t i = 0; i < old->nranges; i++) {
 		const struct harvest_range *r = &old->ranges[i];
 		uint64_t first = r->iova / ps, end = first + r->length / ps;
 
-		for (size_t k = 0; k < layout->nranges; k++) {
+		while (k0 < layout->nranges &&
+		       (layout->ranges[k0].iova + layout->ranges[k0].length) /
+		       ps <= first)
+			k0++;
+		for (size_t k = k0; k < layout->nranges; k++) {
 			const struct harvest_range *nr = &layout->ranges[k];
 			uint64_t nfirst = nr->iova / ps;
 			uint64_t nend = nfirst + nr->length / ps;
@@ -624,87 +705,219 @@ static void relayout_copy(const struct harvest_domain *old,
 			uint64_t hi = end < nend ? end : nend;
 
 			if (nfirst >= end)
-				break;	/* ranges are sorted by IOVA */
-			if (lo >= hi)
-				continue;
-			bits_or_run(to, nr->bit + (lo - nfirst), from,
-				    old->nwords, r->bit + (lo - first),
-				    hi - lo);
+				break;
+			if (lo < hi)
+				bits_or_run(to, nr->bit + (lo - nfirst), from,
+					    r->bit + (lo - first), hi - lo);
 		}
 	}
+}
+
+/* Has every page pending in @pending (laid out by @old) a place in
+ * @layout?  One walk over both. */
+static bool relayout_places(const struct harvest_domain *old,
+			    const uint64_t *pending,
+			    const struct harvest_domain *layout)
+{
+	uint64_t ps = old->page_size;
+	size_t k = 0;
+
+	for (size_t i = 0; i < old->nranges; i++) {
+		const struct harvest_range *r = &old->ranges[i];
+		uint64_t first = r->iova / ps, end = first + r->length / ps;
+
+		for (uint64_t p = first; p < end;) {
+			uint64_t nfirst = UINT64_MAX, nend = UINT64_MAX, hi;
+
+			while (k < layout->nranges &&
+			       (layout->ranges[k].iova +
+				layout->ranges[k].length) / ps <= p)
+				k++;
+			if (k < layout->nranges) {
+				nfirst = layout->ranges[k].iova / ps;
+				nend = nfirst + layout->ranges[k].length / ps;
+			}
+			if (nfirst <= p) {	/* mapped in both */
+				p = nend < end ? nend : end;
+				continue;
+			}
+			/* no place up to the next new range */
+			hi = nfirst < end ? nfirst : end;
+			if (bits_any(pending, r->bit + (p - first), hi - p))
+				return false;
+			p = hi;
+		}
+	}
+	return true;
+}
+
+/* The live set @s as a snapshot (no generations): its own use. */
+static struct subscriber_snap snap_of(struct subscriber_set *s)
+{
+	return (struct subscriber_snap){
+		.layout = s->layout,
+		.mem = s->mem,
+		.nwords = s->nwords,
+		.pending = s->pending,
+		.flight = s->flight,
+		.flight_idle = !s->inflight && !s->deferred,
+	};
+}
+
+int subscriber_snap_move(const struct subscriber_snap *snap,
+			 const struct harvest_domain *layout,
+			 struct subscriber_set *out)
+{
+	const struct harvest_domain *old = snap->layout;
+	struct subscriber_set n = {
+		.layout = layout,
+		.mem = snap->mem,
+		.nwords = layout->nwords,
+	};
+
+	if (old->page_size != layout->page_size)
+		return -EINVAL;
+	if (!relayout_places(old, snap->pending, layout))
+		return -ERANGE;
+	n.pending = bitmem_alloc(n.mem, n.nwords);
+	if (!n.pending)
+		return -ENOMEM;
+	if (snap->flight) {
+		n.flight = bitmem_alloc(n.mem, n.nwords);
+		if (!n.flight) {
+			bitmem_release(n.mem, n.pending, n.nwords);
+			return -ENOMEM;
+		}
+	}
+	/* nothing in flight: the new flight stays zero (a hole) */
+	if (n.flight && !snap->flight_idle) {
+		/* pages of flight without a place are in no generation
+		 * (those keep their ranges retired): they may go */
+		relayout_copy(old, snap->flight, layout, n.flight);
+		/* anything of the new flight may be set */
+		n.flight_hi = n.nwords;
+	}
+	relayout_copy(old, snap->pending, layout, n.pending);
+	*out = n;
+	return 0;
+}
+
+/* Pages [@iova, @iova + @length) of the range of @d holding them pending
+ * in @words. */
+static void words_mark_range(const struct harvest_domain *d, uint64_t *words,
+			     uint64_t iova, uint64_t length)
+{
+	uint64_t bit, left;
+
+	if (!page_to_bit(d, iova / d->page_size, &bit, &left))
+		words_set_bits(words, bit, length / d->page_size < left ?
+			       length / d->page_size : left);
+}
+
+void subscriber_snap_mark(struct subscriber_snap *snap, uint64_t iova,
+			  uint64_t length)
+{
+	words_mark_range(snap->layout, snap->pending, iova, length);
+}
+
+void subscriber_set_mark_range(struct subscriber_set *s, uint64_t iova,
+			       uint64_t length)
+{
+	words_mark_range(s->layout, s->pending, iova, length);
 }
 
 int subscriber_set_relayout(struct subscriber_set *s,
 			    const struct harvest_domain *layout)
 {
-	const struct harvest_domain *old = s->layout;
-	uint64_t *bits, *flight = NULL;
+	struct subscriber_snap snap = snap_of(s);
+	struct subscriber_set moved;
+	int r;
 
-	if (old->page_size != layout->page_size)
-		return -EINVAL;
-	/* every pending page must have a place in the new layout */
-	for (size_t i = 0; i < old->nranges; i++) {
-		const struct harvest_range *r = &old->ranges[i];
-		uint64_t pages = r->length / old->page_size;
-		uint64_t bit;
-
-		for (uint64_t p = 0; p < pages;) {
-			uint64_t page = r->iova / old->page_size + p;
-			uint64_t n = pages - p;
-
-			if (!page_to_bit(layout, page, &bit, NULL)) {
-				/* mapped in both: skip to the end of the new
-				 * range holding it */
-				for (size_t k = 0; k < layout->nranges; k++) {
-					const struct harvest_range *nr =
-						&layout->ranges[k];
-					uint64_t nfirst = nr->iova /
-							  layout->page_size;
-					uint64_t nend = nfirst + nr->length /
-							layout->page_size;
-
-					if (page >= nfirst && page < nend &&
-					    nend - page < n)
-						n = nend - page;
-				}
-			} else {
-				/* no place: up to the next new range, or the
-				 * end of this one */
-				for (size_t k = 0; k < layout->nranges; k++) {
-					uint64_t nfirst = layout->ranges[k].iova /
-							  layout->page_size;
-
-					if (nfirst > page && nfirst - page < n)
-						n = nfirst - page;
-				}
-				if (bits_any(s->pending, r->bit + p, n))
-					return -ERANGE;
-			}
-			p += n;
-		}
-	}
-	bits = bitmem_alloc(s->mem, layout->nwords);
-	if (!bits)
-		return -ENOMEM;
-	if (s->flight) {
-		flight = bitmem_alloc(s->mem, layout->nwords);
-		if (!flight) {
-			bitmem_release(s->mem, bits, layout->nwords);
-			return -ENOMEM;
-		}
-		/* pages of flight without a place are in no generation
-		 * (those keep their ranges retired): they may go */
-		relayout_copy(old, s->flight, layout, flight);
-	}
-	relayout_copy(old, s->pending, layout, bits);
+	if (s->frozen)
+		return -EBUSY;
+	r = subscriber_snap_move(&snap, layout, &moved);
+	if (r < 0)
+		return r;
 	bitmem_release(s->mem, s->pending, s->nwords);
 	bitmem_release(s->mem, s->flight, s->nwords);
-	s->pending = bits;
-	s->flight = flight;
-	s->nwords = layout->nwords;
+	s->pending = moved.pending;
+	s->flight = moved.flight;
+	s->nwords = moved.nwords;
 	s->layout = layout;
-	/* anything of the new flight may be set */
-	s->flight_lo = 0;
-	s->flight_hi = flight ? s->nwords : 0;
+	s->flight_lo = moved.flight_lo;
+	s->flight_hi = moved.flight_hi;
 	return 0;
+}
+
+int subscriber_set_freeze(struct subscriber_set *s,
+			  struct subscriber_snap *snap)
+{
+	struct subscriber_gen **gens;
+	size_t n = 0;
+
+	for (struct subscriber_gen *g = s->inflight; g; g = g->next)
+		n++;
+	gens = calloc(n ? n : 1, sizeof(*gens));
+	if (!gens)
+		return -ENOMEM;
+	*snap = snap_of(s);
+	snap->gens = gens;
+	for (struct subscriber_gen *g = s->inflight; g; g = g->next) {
+		g->pins++;
+		gens[snap->ngens++] = g;
+	}
+	s->frozen = true;
+	return 0;
+}
+
+void subscriber_set_thaw(struct subscriber_set *s, struct subscriber_snap *snap,
+			 struct subscriber_set *moved,
+			 const struct harvest_domain *layout)
+{
+	struct subscriber_gen *list;
+	bool all = s->frozen_mark_all;
+
+	if (moved && moved->pending) {
+		bitmem_release(s->mem, s->pending, s->nwords);
+		bitmem_release(s->mem, s->flight, s->nwords);
+		s->pending = moved->pending;
+		s->flight = moved->flight;
+		s->nwords = moved->nwords;
+		s->layout = moved->layout;
+		s->flight_lo = moved->flight_lo;
+		s->flight_hi = moved->flight_hi;
+		*moved = (struct subscriber_set){ 0 };
+	} else if (layout) {
+		s->layout = layout;
+	}
+	s->frozen = false;
+	s->frozen_mark_all = false;
+	for (size_t i = 0; i < snap->ngens; i++) {
+		struct subscriber_gen *g = snap->gens[i];
+
+		if (!--g->pins && g->orphan)
+			gen_free(g);
+	}
+	free(snap->gens);
+	*snap = (struct subscriber_snap){ 0 };
+	/* what was given back meanwhile, into the layout the set has now */
+	list = s->deferred;
+	s->deferred = NULL;
+	while (list) {
+		struct subscriber_gen *g = list;
+		int r;
+
+		list = g->next;
+		r = gen_requeue(s, g);
+		if (r < 0) {
+			log_warning_errno(r, "giving back generation %" PRIu64
+					  " failed; its subscriber gets every "
+					  "page", g->gen);
+			all = true;
+		}
+		gen_free(g);
+	}
+	if (all)
+		subscriber_set_mark_all(s);
+	flight_settle(s);
 }

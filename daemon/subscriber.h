@@ -25,6 +25,19 @@
  * some do, it may hold more than they do (pages of acknowledged ones).  A
  * restarted daemon puts flight back into pending (subscriber_set_adopt()):
  * everything not acknowledged is pending again, as after a resume.
+ *
+ * Frozen sets.  While a change of its domain runs (daemon/domain_change.c)
+ * a set is frozen: another thread reads its bitmaps and in-flight
+ * generations through a snapshot (struct subscriber_snap) and builds the
+ * set's bitmaps for the new plan, while the event loop only reads them.
+ * Nothing the loop does to a frozen set writes its bitmaps or frees what
+ * the snapshot names: generations given back (subscriber_set_giveback(),
+ * _requeue(), _trim()) wait in the set and go back into pending at the
+ * thaw, into whatever layout the set has then; flight is settled then; a
+ * subscriber_set_mark_all() is remembered and done then; generations freed
+ * meanwhile (acknowledged, or detached and ended, or the set released)
+ * stay allocated until the thaw.  subscriber_set_take() and _ack() refuse
+ * with -EBUSY: the requests that need them wait for the change.
  */
 #ifndef DIRTYD_SUBSCRIBER_H
 #define DIRTYD_SUBSCRIBER_H
@@ -49,6 +62,9 @@ struct subscriber_gen {
 	uint64_t pages;		/* dirty pages in it */
 	bool delivered;		/* sent whole: it may be acknowledged */
 	struct subscriber_gen *next;
+	unsigned int pins;	/* snapshots naming it: freed at the last
+				 * unpin if it was freed meanwhile */
+	bool orphan;
 };
 
 struct subscriber_set {
@@ -60,6 +76,24 @@ struct subscriber_set {
 	uint64_t flight_lo;	/* words of flight written since it was */
 	uint64_t flight_hi;	/* last zeroed: [lo, hi) (RAM only) */
 	struct subscriber_gen *inflight;	/* oldest first */
+	/* frozen (see above): generations given back meanwhile, and a
+	 * mark_all asked for meanwhile, both done at the thaw */
+	bool frozen;
+	bool frozen_mark_all;
+	struct subscriber_gen *deferred;
+};
+
+/** What another thread may read of a frozen set, until the thaw. */
+struct subscriber_snap {
+	const struct harvest_domain *layout;
+	struct bitmem *mem;
+	uint64_t nwords;
+	uint64_t *pending;	/* no writer but the snapshot's owner */
+	const uint64_t *flight;
+	bool flight_idle;	/* no generation in flight: flight holds
+				 * nothing anybody needs */
+	size_t ngens;
+	struct subscriber_gen **gens;	/* in flight at the freeze, pinned */
 };
 
 /** subscriber_set_init() - an empty set shaped like @layout's bitmap. */
@@ -146,6 +180,46 @@ int subscriber_set_relayout(struct subscriber_set *s,
  *  holds a page of [@iova, @iova + @length). */
 bool subscriber_set_holds(const struct subscriber_set *s, uint64_t iova,
 			  uint64_t length);
+
+/**
+ * subscriber_set_freeze() - freeze @s (see above) and fill @snap; -ENOMEM
+ * (not frozen then).  Event loop.
+ */
+int subscriber_set_freeze(struct subscriber_set *s,
+			  struct subscriber_snap *snap);
+/** subscriber_snap_holds() - subscriber_set_holds() of the frozen set;
+ *  any thread. */
+bool subscriber_snap_holds(const struct subscriber_snap *snap, uint64_t iova,
+			   uint64_t length);
+/**
+ * subscriber_snap_move() - a new set @out laid out as @layout (another plan
+ * of the same domain), in the snapshot's memory, holding every pending
+ * (and flight) bit of the snapshot at its page's place; the snapshot is
+ * not changed.  -ERANGE if a pending page has no place in @layout,
+ * -EINVAL for another page size, -ENOMEM.  Any thread.
+ */
+int subscriber_snap_move(const struct subscriber_snap *snap,
+			 const struct harvest_domain *layout,
+			 struct subscriber_set *out);
+/** subscriber_snap_mark() - every page of [@iova, @iova + @length), a
+ *  range of the snapshot's layout, pending in it; any thread (the loop
+ *  only reads a frozen set). */
+void subscriber_snap_mark(struct subscriber_snap *snap, uint64_t iova,
+			  uint64_t length);
+/** subscriber_set_mark_range() - the same for a set nobody else uses. */
+void subscriber_set_mark_range(struct subscriber_set *s, uint64_t iova,
+			       uint64_t length);
+/**
+ * subscriber_set_thaw() - end the freeze of @s: with @moved (from
+ * subscriber_snap_move(), taken over), its bitmaps replace those of @s,
+ * which are released; else, with @layout, @s is laid out as @layout (the
+ * same places: nothing moves).  Then what waited is done (generations
+ * given back, mark_all, flight settled) and the snapshot's pins dropped.
+ * Event loop.
+ */
+void subscriber_set_thaw(struct subscriber_set *s, struct subscriber_snap *snap,
+			 struct subscriber_set *moved,
+			 const struct harvest_domain *layout);
 
 /** subscriber_set_pending_pages() - dirty pages pending (not in flight). */
 uint64_t subscriber_set_pending_pages(const struct subscriber_set *s);

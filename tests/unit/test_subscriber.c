@@ -484,3 +484,127 @@ Test(subscriber, requeue_after_a_split_keeps_every_page)
 	harvest_domain_release(&da);
 	harvest_domain_release(&db);
 }
+
+/* A page sink: every page of a generation, in order. */
+struct page_list {
+	uint64_t first[64], count[64];
+	size_t n;
+};
+
+static int list_run(void *ctx, uint64_t first, uint64_t count)
+{
+	struct page_list *l = ctx;
+
+	cr_assert_lt(l->n, 64);
+	l->first[l->n] = first;
+	l->count[l->n++] = count;
+	return 0;
+}
+
+static void gen_runs(const struct subscriber_gen *g, struct page_list *l)
+{
+	l->n = 0;
+	for (size_t off = 0; off < g->len;)
+		off += chunk_decode(g->chunks + off, g->len - off, list_run,
+				    l);
+}
+
+/*
+ * A frozen set (a change of its domain runs off the event loop): the loop
+ * only reads it; generations given back wait for the thaw and land in the
+ * layout the set has then; a generation freed meanwhile outlives the
+ * snapshot that reads it; take and ack wait.
+ */
+Test(subscriber, frozen_set_defers_what_the_loop_would_write)
+{
+	const struct harvest_range a[] = {
+		{ .iova = 1ULL << 30, .length = 64 * PG },
+	};
+	/* a new range below moves the old one's bits */
+	const struct harvest_range b[] = {
+		{ .iova = 0, .length = 32768 * PG },
+		{ .iova = 1ULL << 30, .length = 64 * PG },
+	};
+	struct harvest_domain da = { 0 }, db = { 0 };
+	struct subscriber_set s, moved;
+	struct subscriber_snap snap;
+	struct subscriber_gen *g1, *g2, *g;
+	struct page_list l;
+	uint64_t bits = 0x0f0, more = 0x100000;
+
+	cr_assert_eq(harvest_domain_plan(&da, 1, PG, a, 1, 0), 0);
+	cr_assert_eq(harvest_domain_plan(&db, 1, PG, b, 2, 0), 0);
+	cr_assert_neq(da.ranges[0].bit, db.ranges[1].bit);
+	cr_assert_eq(subscriber_set_init(&s, &da), 0);
+	/* g1: pages 4..7 of the range, in flight; g2: page 20, being sent */
+	subscriber_set_fold(&s, da.ranges[0].bit / 64, &bits, 1);
+	cr_assert_eq(subscriber_set_take(&s, 1, &g1), 0);
+	subscriber_set_delivered(&s, g1);
+	subscriber_set_fold(&s, da.ranges[0].bit / 64, &more, 1);
+	cr_assert_eq(subscriber_set_take(&s, 2, &g2), 0);
+	cr_assert_eq(subscriber_set_pending_pages(&s), 0);
+
+	cr_assert_eq(subscriber_set_freeze(&s, &snap), 0);
+	cr_assert_eq(snap.ngens, 2);
+	/* held: by the generations, though nothing is pending */
+	cr_assert(subscriber_snap_holds(&snap, (1ULL << 30) + 20 * PG, PG));
+	cr_assert_not(subscriber_snap_holds(&snap, (1ULL << 30) + 30 * PG,
+					    PG));
+	/* the loop: the stream of g2 fails, the session parks (g1 back),
+	 * a round fails (mark_all): nothing is written yet */
+	subscriber_set_giveback(&s, g2);
+	cr_assert_eq(subscriber_set_requeue(&s, UINT64_MAX), 0);
+	cr_assert_eq(subscriber_set_pending_pages(&s), 0);
+	cr_assert_eq(subscriber_set_take(&s, 3, &g), -EBUSY);
+	cr_assert_eq(subscriber_set_ack(&s, 1), -EBUSY);
+	/* the worker: the set in the new layout, the new range marked */
+	cr_assert_eq(subscriber_snap_move(&snap, &db, &moved), 0);
+	subscriber_set_mark_range(&moved, 0, 32768 * PG);
+	subscriber_set_thaw(&s, &snap, &moved, NULL);
+	cr_assert_eq(s.layout, &db);
+	cr_assert_not(s.frozen);
+	/* every page given back is pending again, at its new place */
+	cr_assert_eq(subscriber_set_pending_pages(&s), 32768 + 5);
+	cr_assert_eq(subscriber_set_take(&s, 4, &g), 0);
+	gen_runs(g, &l);
+	cr_assert_eq(l.n, 3);
+	cr_assert_eq(l.first[0], 0);
+	cr_assert_eq(l.count[0], 32768);
+	cr_assert_eq(l.first[1], (1ULL << 30) / PG + 4);
+	cr_assert_eq(l.count[1], 4);
+	cr_assert_eq(l.first[2], (1ULL << 30) / PG + 20);
+	cr_assert_eq(l.count[2], 1);
+	subscriber_set_release(&s);
+	harvest_domain_release(&da);
+	harvest_domain_release(&db);
+}
+
+/* A generation detached and freed while a snapshot reads it is freed at
+ * the thaw, not before (ASan would see a use after free). */
+Test(subscriber, pinned_generation_outlives_its_free)
+{
+	const struct harvest_range a[] = {
+		{ .iova = 1ULL << 30, .length = 64 * PG },
+	};
+	struct harvest_domain da = { 0 };
+	struct subscriber_set s;
+	struct subscriber_snap snap;
+	struct subscriber_gen *g;
+	uint64_t bits = 0x3;
+
+	cr_assert_eq(harvest_domain_plan(&da, 1, PG, a, 1, 0), 0);
+	cr_assert_eq(subscriber_set_init(&s, &da), 0);
+	subscriber_set_fold(&s, da.ranges[0].bit / 64, &bits, 1);
+	cr_assert_eq(subscriber_set_take(&s, 1, &g), 0);
+	cr_assert_eq(subscriber_set_freeze(&s, &snap), 0);
+	subscriber_set_mark_all(&s);	/* waits for the thaw */
+	cr_assert_eq(subscriber_set_pending_pages(&s), 0);
+	/* the subscription goes while its stream sends g */
+	subscriber_set_detach(&s, g);
+	subscriber_gen_free(g);
+	cr_assert(subscriber_snap_holds(&snap, 1ULL << 30, PG));
+	subscriber_set_thaw(&s, &snap, NULL, &da);
+	cr_assert_eq(subscriber_set_pending_pages(&s), 64);
+	subscriber_set_release(&s);
+	harvest_domain_release(&da);
+}
