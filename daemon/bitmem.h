@@ -18,6 +18,11 @@
  * without being written.  After a restart bitmem_claim() marks what the
  * committed metadata names, and bitmem_claim_done() punches everything
  * else (regions a crashed process allocated but never committed).
+ *
+ * Threads.  bitmem_alloc(), bitmem_release() and bitmem_reclaim() may be
+ * called from any thread (a domain's change moves subscriber sets off the
+ * event loop, daemon/domain_change.c); a region is used by one thread at a
+ * time, whoever owns it.
  */
 #ifndef DIRTYD_BITMEM_H
 #define DIRTYD_BITMEM_H
@@ -59,7 +64,9 @@ void bitmem_release(struct bitmem *m, uint64_t *p, uint64_t nwords);
 /** bitmem_zero() - clear @nwords words at @p (whole pages are punched). */
 void bitmem_zero(struct bitmem *m, uint64_t *p, uint64_t nwords);
 /** bitmem_reclaim() - free what was released before now: call it after a
- *  commit that names none of it. */
+ *  commit that names none of it.  Regions of a MiB or more are punched by
+ *  a thread of bitmem's own (and big heap regions freed there): their
+ *  space is free once they are (bitmem.c, "The reaper"). */
 void bitmem_reclaim(struct bitmem *m);
 
 /** bitmem_offset() - where @p lies in the memfd, in bytes. */
