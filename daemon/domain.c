@@ -85,7 +85,8 @@ uint64_t domain_mapped_owned(struct server *srv, uid_t uid)
 	list_for_each_entry(d, &srv->domains, link) {
 		if (d->dying || d->owner != uid)
 			continue;
-		n += d->mapped_bytes;
+		/* with a MAP under way */
+		n += d->mapped_bytes + d->change_bytes;
 		/* unmapped ranges still held cost bitmaps as mappings do */
 		for (size_t i = 0; i < d->nretired; i++)
 			n += d->retired[i].length;
@@ -360,10 +361,14 @@ void domain_destroy_all(struct server *srv)
 		dma_load_stop(d->load);
 		d->load = NULL;
 	}
+	/* nothing a change's thread uses may go before it is done */
+	domain_changes_wait(srv);
 	r = harvest_engine_wait(srv->engine);
 	if (r < 0)
 		log_warning_errno(r, "finishing the last harvests failed");
 	list_for_each_entry_safe(d, tmp, &srv->domains, link) {
+		/* one started by the drops of the sessions freed */
+		domain_change_wait(d);
 		if (d->running) {
 			/* an empty round that will never be dispatched */
 			event_del(d->ev_empty_round);
@@ -554,7 +559,9 @@ void subscription_drop(struct subscription *sub)
 		park_sub_dropped(sub->park, sub);
 	list_del_init(&sub->dom_link);
 	d->nsubs--;
-	subscriber_set_release(&sub->set);
+	/* a change reading the set keeps it until its end */
+	if (!domain_change_sub_dropped(sub))
+		subscriber_set_release(&sub->set);
 	free(sub);
 	/* its bitmaps are reclaimed once a version without it is in */
 	state_commit(d->srv);
@@ -607,7 +614,7 @@ void domain_resolve_intent(struct domain *d)
 			   in.iova + in.length);
 		if (domain_has_map(d, in.iova, in.length)) {
 			r = domain_unmap(d, in.iova, in.length, in.flags &
-					 PROTO_MAP_EXTERNAL);
+					 PROTO_MAP_EXTERNAL, NULL, NULL);
 		} else {
 			r = 0;
 			if (!(in.flags & PROTO_MAP_EXTERNAL))
@@ -623,7 +630,8 @@ void domain_resolve_intent(struct domain *d)
 			   ", 0x%" PRIx64 ")", d->id, in.iova,
 			   in.iova + in.length);
 		if (domain_unmap_check(d, in.iova, in.length, in.flags) == 0) {
-			r = domain_unmap(d, in.iova, in.length, in.flags);
+			r = domain_unmap(d, in.iova, in.length, in.flags,
+					 NULL, NULL);
 			if (r < 0)
 				log_warning_errno(r, "domain %u: finishing the "
 						  "UNMAP failed", d->id);

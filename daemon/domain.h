@@ -10,9 +10,14 @@
  * one.  Its completion, on the event loop, folds the round's bits into
  * every subscriber, then answers waiters.
  *
+ * Changes.  A MAP, an UNMAP, and dropping retired ranges nobody holds any
+ * more (a "retire") run off the event loop (domain_change.c): while one
+ * runs (d->change) the domain is not idle, no round starts, and its
+ * subscriber sets are frozen (subscriber.h); every other domain is served.
+ *
  * Waiters.  Operations that change the plan (map, unmap, tracking, device
- * changes, destruction) must not run while a round reads it: they wait for
- * the domain to be idle (domain_when_idle()).  Operations that need every
+ * changes, destruction) must not run while a round reads it or a change
+ * rewrites it: they wait for the domain to be idle (domain_when_idle()).  Operations that need every
  * page written before they arrived to be folded into the subscribers (SYNC,
  * UNMAP and TRACK_STOP with tracking on) wait for a round that begins after
  * they were queued (domain_after_round()).  A waiter's callback runs on the
@@ -40,6 +45,7 @@
 
 struct dma_load;
 struct domain;
+struct domain_change;
 struct event;
 struct park;
 struct server;
@@ -137,6 +143,11 @@ struct domain {
 	uint32_t interval_ms;
 	struct event *ev_empty_round;	/* ends rounds of no batch */
 
+	/* the change running off the loop (domain_change.c), or NULL */
+	struct domain_change *change;
+	uint64_t change_bytes;		/* its MAP's length: max_mapped */
+	bool retire_wanted;		/* a retire was put off: busy */
+
 	/* statistics */
 	uint64_t round_start_ns;
 	uint64_t last_round_ns;
@@ -193,13 +204,24 @@ void domain_destroy(struct domain *d);
 int domain_check_range(struct domain *d, uint64_t iova, uint64_t length);
 int domain_attach(struct domain *d, const char *device, uint32_t *dev_id);
 int domain_detach(struct domain *d, const char *device);
+/**
+ * domain_map() - map [@iova, @iova + @length) (PROTO_MAP_* @proto_flags).
+ * With @w, the checks run now (-errno, why set, @fn never called, if one
+ * fails), the rest off the event loop (domain_change.c), and @fn answers
+ * on the loop when it is done: result 0, or -errno with server_why() set;
+ * returns 0.  Without @w (at start, at a restore) it all runs on the
+ * calling thread and the result is returned.
+ */
 int domain_map(struct domain *d, uint64_t iova, uint64_t length,
-	       uint32_t proto_flags);
+	       uint32_t proto_flags, struct domain_waiter *w,
+	       void (*fn)(struct domain_waiter *w, int result));
 /** domain_unmap() - whole mappings in [iova, iova + length); with
  *  tracking on, run it after a round (domain_after_round()).  @proto_flags
- *  is 0 or PROTO_MAP_EXTERNAL (drop client mappings from the plan only). */
+ *  is 0 or PROTO_MAP_EXTERNAL (drop client mappings from the plan only).
+ *  @w and @fn as for domain_map(). */
 int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
-		 uint32_t proto_flags);
+		 uint32_t proto_flags, struct domain_waiter *w,
+		 void (*fn)(struct domain_waiter *w, int result));
 /** domain_unmap_check() - what domain_unmap() would refuse, now. */
 int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
 		       uint32_t proto_flags);
@@ -233,8 +255,18 @@ void domain_subscriptions_changed(struct domain *d);
 struct guest_config;
 int domain_start_guest_load(struct domain *d, const struct guest_config *g);
 
-/** domain_destroy_all() - at exit: every domain, rounds finished first. */
+/** domain_destroy_all() - at exit: every domain, rounds and changes
+ *  finished first. */
 void domain_destroy_all(struct server *srv);
+/** domain_changes_wait() - wait for every change running off the loop and
+ *  finish it (committed; answered if its client is still there); nothing
+ *  new starts from it. */
+void domain_changes_wait(struct server *srv);
+/** domain_changes_join() - at an exit that keeps the state: wait for the
+ *  threads of the changes, nothing more (the kernel's part is whole; the
+ *  intent lets the successor undo a MAP, finish an UNMAP: no client heard
+ *  of either). */
+void domain_changes_join(struct server *srv);
 
 /*
  * Restoring what a previous process kept (state.c).  domain_restored():

@@ -62,7 +62,8 @@ static void domain_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct domain *d = arg;
 
-	if (!d->running && !d->settling && d->enabled && !d->dying)
+	if (!d->running && !d->settling && !d->change && d->enabled &&
+	    !d->dying)
 		domain_round_start(d, true);
 }
 
@@ -154,10 +155,11 @@ static void domain_notify(struct domain *d, uint64_t pages, bool lost)
 	}
 }
 
-/* Run waiters queued for an idle domain while it stays idle. */
+/* Run waiters queued for an idle domain while it stays idle (a waiter
+ * may start a round or a change). */
 static void domain_run_idle(struct domain *d)
 {
-	while (!d->running && !list_empty(&d->idle_waiters)) {
+	while (!d->running && !d->change && !list_empty(&d->idle_waiters)) {
 		struct domain_waiter *w = list_first_entry(&d->idle_waiters,
 							   struct domain_waiter,
 							   link);
@@ -165,6 +167,22 @@ static void domain_run_idle(struct domain *d)
 		list_del_init(&w->link);
 		w->fn(w, d->dying ? -ENOENT : 0);
 	}
+}
+
+/* After a round's or a change's end and the waiters it let run: free a
+ * domain destroyed meanwhile, else start what was put off. */
+static void domain_settled(struct domain *d)
+{
+	if (d->dying) {
+		domain_free(d);
+		return;
+	}
+	if (d->running || d->change)
+		return;
+	if (!list_empty(&d->next_waiters))
+		domain_round_start(d, false);
+	else if (d->retire_wanted)
+		domain_subscriptions_changed(d);
 }
 
 static void domain_round_finish(struct domain *d, int result)
@@ -202,12 +220,15 @@ static void domain_round_finish(struct domain *d, int result)
 	}
 	domain_run_idle(d);
 	d->settling = false;
-	if (d->dying) {
-		domain_free(d);
-		return;
-	}
-	if (!list_empty(&d->next_waiters))
-		domain_round_start(d, false);
+	domain_settled(d);
+}
+
+void domain_idle_again(struct domain *d)
+{
+	d->settling = true;
+	domain_run_idle(d);
+	d->settling = false;
+	domain_settled(d);
 }
 
 static void domain_on_round_done(void *ctx, struct harvest_domain *hd,
@@ -266,7 +287,7 @@ void domain_when_idle(struct domain *d, struct domain_waiter *w,
 	w->dom = d;
 	w->fn = fn;
 	w->needs_tracking = false;
-	if (!d->running) {
+	if (!d->running && !d->change) {
 		fn(w, 0);
 		return;
 	}
@@ -281,7 +302,7 @@ void domain_after_round(struct domain *d, struct domain_waiter *w,
 	w->fn = fn;
 	w->needs_tracking = needs_tracking;
 	list_add_tail(&w->link, &d->next_waiters);
-	if (!d->running && !d->settling)
+	if (!d->running && !d->settling && !d->change)
 		domain_round_start(d, false);
 }
 

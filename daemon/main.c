@@ -348,6 +348,10 @@ static void server_release(struct server *srv, bool keep)
 			dma_load_stop(d->load);
 			d->load = NULL;
 		}
+		/* a MAP or UNMAP under way: its thread is waited for (the
+		 * kernel's part whole), its answer never sent; the successor
+		 * undoes it or finishes it by its intent */
+		domain_changes_join(srv);
 		if (srv->engine)
 			harvest_engine_wait(srv->engine);
 		return;		/* exit() reclaims the rest */

@@ -5,6 +5,10 @@
  *   REQ_HELLO   only after HELLO (EPROTO before)
  *   REQ_DOMAIN  the domain_id names a domain the client may see (ENOENT
  *               otherwise: a domain of another uid is never revealed)
+ *   REQ_SETS    it uses the domain's subscriber sets (takes, acknowledges,
+ *               adds one): while a change of the domain runs off the loop
+ *               (domain_change.c) the sets are frozen, so it waits for the
+ *               domain to be idle
  * A handler returns 0 when it answered (or will answer, from a domain
  * waiter or a stream), or a negative errno that is sent as PROTO_ERROR
  * with the reason the failing operation gave (server_why()).
@@ -33,6 +37,7 @@
 
 #define REQ_HELLO (1u << 0)
 #define REQ_DOMAIN (1u << 1)
+#define REQ_SETS (1u << 2)
 
 typedef int (*request_fn)(struct session *s, struct domain *d,
 			  const struct proto_msg *m);
@@ -311,14 +316,27 @@ static void destroy_idle(struct domain_waiter *w, int result)
 
 /* ------------------------------------------------------------ mappings */
 
+/* A MAP or UNMAP done off the loop (domain_change.c): its answer, with
+ * the reason it gave in srv->why. */
+static void change_done(struct domain_waiter *w, int result)
+{
+	struct session *s = container_of(w, struct session, waiter);
+
+	waiter_reply(s, result);
+}
+
 static void map_idle(struct domain_waiter *w, int result)
 {
 	struct session *s = waiter_session(w);
 	const struct proto_map *mp = &s->req.map;
+	int r;
 
 	if (result < 0)
 		return waiter_gone(s, mp->domain_id);
-	waiter_reply(s, domain_map(w->dom, mp->iova, mp->length, mp->flags));
+	r = domain_map(w->dom, mp->iova, mp->length, mp->flags, &s->waiter,
+		       change_done);
+	if (r < 0)
+		waiter_fail(s, r);
 }
 
 /* With tracking on, @fn runs after a last round collects what was written
@@ -336,12 +354,15 @@ static void unmap_ready(struct domain_waiter *w, int result)
 {
 	struct session *s = waiter_session(w);
 	const struct proto_map *mp = &s->req.map;
+	int r;
 
 	/* a failed round marked everything pending: unmapping is safe */
 	if (result == -ENOENT)
 		return waiter_gone(s, mp->domain_id);
-	waiter_reply(s, domain_unmap(w->dom, mp->iova, mp->length,
-				     mp->flags));
+	r = domain_unmap(w->dom, mp->iova, mp->length, mp->flags, &s->waiter,
+			 change_done);
+	if (r < 0)
+		waiter_fail(s, r);
 }
 
 static int req_unmap(struct session *s, struct domain *d,
@@ -753,13 +774,14 @@ static const struct request_op request_ops[] = {
 	[PROTO_TRACK_STOP] = { .fn = req_track_stop,
 			       .flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_SUBSCRIBE] = { .fn = req_subscribe,
-			      .flags = REQ_HELLO | REQ_DOMAIN },
+			      .flags = REQ_HELLO | REQ_DOMAIN | REQ_SETS },
 	[PROTO_UNSUBSCRIBE] = { .fn = req_unsubscribe,
 				.flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_SYNC] = { .fn = req_sync, .flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_GET_RANGES] = { .fn = req_get_ranges,
-			       .flags = REQ_HELLO | REQ_DOMAIN },
-	[PROTO_ACK] = { .fn = req_ack, .flags = REQ_HELLO | REQ_DOMAIN },
+			       .flags = REQ_HELLO | REQ_DOMAIN | REQ_SETS },
+	[PROTO_ACK] = { .fn = req_ack,
+			.flags = REQ_HELLO | REQ_DOMAIN | REQ_SETS },
 	[PROTO_STATS] = { .fn = req_stats, .flags = REQ_HELLO },
 	[PROTO_GET_FDS] = { .fn = req_get_fds,
 			    .flags = REQ_HELLO | REQ_DOMAIN },
@@ -768,6 +790,19 @@ static const struct request_op request_ops[] = {
 };
 
 #define N_OPS (sizeof(request_ops) / sizeof(request_ops[0]))
+
+/* A REQ_SETS request that waited for its domain's change: now. */
+static void sets_idle(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+	int r;
+
+	if (result < 0)
+		return waiter_gone(s, s->req.domain_op.domain_id);
+	r = request_ops[s->req.type].fn(s, w->dom, &s->req);
+	if (r < 0)
+		waiter_fail(s, r);
+}
 
 /* Say what was wrong with a packet the codec refused. */
 static void refuse_packet(struct session *s, const uint8_t *buf, size_t len,
@@ -845,6 +880,8 @@ void requests_dispatch(struct session *s, const uint8_t *buf, size_t len)
 	s->busy = true;
 	if (op->idle)
 		return domain_when_idle(d, &s->waiter, op->idle);
+	if ((op->flags & REQ_SETS) && d->change)
+		return domain_when_idle(d, &s->waiter, sets_idle);
 	r = op->fn(s, d, &m);
 	if (r < 0)
 		session_reply_error(s, m.id, r, "%s",

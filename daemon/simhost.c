@@ -64,7 +64,7 @@ static int simhost_create_guest(struct server *srv,
 	snprintf(d->guest, sizeof(d->guest), "%s", g->name);
 	state_commit(srv);
 	r = domain_map(d, g->iova, g->size,
-		       PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE);
+		       PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE, NULL, NULL);
 	if (r < 0) {
 		log_error_errno(r, "%s: [guest %s]: %s", g->origin, g->name,
 				srv->why);
