@@ -522,6 +522,10 @@ Test(security, limits_change_nothing, .fini = stop)
 		  r.error.text);
 	cr_assert_eq(itest_recv(&x, &r, 20000), -ECONNRESET);
 	itest_close(&x);
+	/* dirtyd closes its end when it sees ours closed (or a second
+	 * after its ERROR: server_hang_up()) */
+	for (int i = 0; i < 300 && daemon_fds() != fds; i++)
+		usleep(10000);
 	cr_assert_eq(daemon_fds(), fds, "the refused client left a "
 		     "descriptor in dirtyd");
 	cr_assert_eq(itest_list_domains(&c2, NULL, 0), 2);
