@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +78,8 @@ static void used_remove(struct bitmem *m, uint64_t off);
 
 static void *reaper_main(void *arg)
 {
+	/* below the event loop, like a change's thread (domain_change.c) */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	pthread_mutex_lock(&reaper.lock);
 	for (;;) {
 		struct reap_job j;
