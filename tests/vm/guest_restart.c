@@ -453,6 +453,15 @@ static size_t sm_has(const char *name)
 	return n;
 }
 
+/* sm_has(), once the thread has read what dirtyd sent before its last
+ * answer (it may not have yet): up to 2 s. */
+static size_t sm_wait_has(const char *name)
+{
+	for (int i = 0; i < 200 && !sm_has(name); i++)
+		usleep(10000);
+	return sm_has(name);
+}
+
 static size_t sm_nstored(void)
 {
 	size_t n;
@@ -922,7 +931,7 @@ int main(int argc, char **argv)
 	if (scenario_before(c, &dom, &w12, &ever, &b) < 0)
 		goto out;
 	snprintf(kname, sizeof(kname), "kernel-%u-iommufd", dom);
-	check(sm_has(kname) == 1, "the domain's own iommufd context is "
+	check(sm_wait_has(kname) == 1, "the domain's own iommufd context is "
 	      "stored as %s", kname);
 
 	/* SIGKILL: no chance to tidy up */
@@ -983,8 +992,8 @@ int main(int argc, char **argv)
 	sm_names(names, sizeof(names));
 	info("the store of the fresh dirtyd: %s", names);
 	snprintf(kname, sizeof(kname), "kernel-%u-iommufd", dom2);
-	check(sm_has("dirtyd-meta") == 1 && sm_has("dirtyd-bits") == 1 &&
-	      sm_has(kname) == 1, "the fresh dirtyd stored new dirtyd-meta, "
+	check(sm_wait_has(kname) == 1 && sm_has("dirtyd-meta") == 1 &&
+	      sm_has("dirtyd-bits") == 1, "the fresh dirtyd stored new dirtyd-meta, "
 	      "dirtyd-bits and %s", kname);
 	if (dom2)
 		CHECK_RC(dirty_domain_destroy(c, dom2), 0, "DESTROY_DOMAIN");
