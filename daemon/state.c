@@ -312,56 +312,45 @@ static struct state_kept *kept_find(struct state_kept *k, size_t n,
 }
 
 /*
- * Bring the store's kernel descriptors in line with what every domain's
- * context keeps (backend_keep()); a domain whose context cannot be kept
- * is marked (d->unkept): its record says so, and a restart drops it.
+ * Hand the store the kernel descriptors the new version names (st->knext,
+ * filled by put_domain()) that it does not hold yet: before the commit
+ * word, so that no committed version names one the store lacks.
  */
-static void state_keep_kernel(struct server *srv)
+static void state_store_new(struct state *st, size_t n)
 {
-	struct state *st = srv->state;
-	struct backend_kept_fd fds[BACKEND_KEEP_MAX_FDS];
 	char name[STATE_FDNAME_MAX];
-	struct state_kept *now = st->knext;
-	size_t n = 0, len;
-	struct domain *d;
 
-	list_for_each_entry(d, &srv->domains, link) {
-		int k = domain_keep(st, d, fds, &len);
-		bool was = d->unkept;
-
-		d->unkept = k < 0 || n + (size_t)k > STATE_MAX_KERNEL_FDS;
-		if (d->unkept && !was)
-			log_warning_errno(k < 0 ? k : -ENOSPC, "domain %u's "
-					  "kernel context cannot be kept: a "
-					  "restart will lose the domain", d->id);
-		for (int i = 0; !d->unkept && i < k; i++) {
-			struct state_kept *e = &now[n++];
-
-			e->domain = d->id;
-			name_copy(e->name, fds[i].name);
-			e->fd = fds[i].fd;
-			kept_identify(e);
-		}
-	}
 	for (size_t i = 0; i < n; i++) {
+		const struct state_kept *e = &st->knext[i];
 		struct state_kept *old = kept_find(st->kept, st->nkept,
-						   now[i].domain, now[i].name);
+						   e->domain, e->name);
 
-		if (old && old->dev == now[i].dev && old->ino == now[i].ino)
+		if (old && old->dev == e->dev && old->ino == e->ino)
 			continue;
-		kernel_fdname(name, now[i].domain, now[i].name);
+		kernel_fdname(name, e->domain, e->name);
 		if (old)
 			store_remove(st, name);
-		store_fd(st, name, now[i].fd);
+		store_fd(st, name, e->fd);
 	}
+}
+
+/* After the commit word: drop what no version names any more, and make
+ * the new set the one the store holds. */
+static void state_store_drop_old(struct state *st, size_t n)
+{
+	char name[STATE_FDNAME_MAX];
+	struct state_kept *t;
+
 	for (size_t j = 0; j < st->nkept; j++)
-		if (!kept_find(now, n, st->kept[j].domain, st->kept[j].name)) {
+		if (!kept_find(st->knext, n, st->kept[j].domain,
+			       st->kept[j].name)) {
 			kernel_fdname(name, st->kept[j].domain,
 				      st->kept[j].name);
 			store_remove(st, name);
 		}
-	st->knext = st->kept;
-	st->kept = now;
+	t = st->kept;
+	st->kept = st->knext;
+	st->knext = t;
 	st->nkept = n;
 }
 
@@ -424,7 +413,8 @@ static uint64_t sub_deadline(struct server *srv,
 	return sub->park ? park_deadline(sub->park) : 0;
 }
 
-static void put_domain(struct state *st, struct writer *w, struct domain *d)
+static void put_domain(struct state *st, struct writer *w, struct domain *d,
+		       size_t *nknext)
 {
 	const struct harvest_domain *p = d->plan;
 	struct state_domain_rec rec = {
@@ -449,22 +439,37 @@ static void put_domain(struct state *st, struct writer *w, struct domain *d)
 	struct backend_kept_fd fds[BACKEND_KEEP_MAX_FDS];
 	struct domain_device *dev;
 	size_t len = 0;
-	int n = 0;
+	bool was = d->unkept;
+	int n;
 
-	/* what state_keep_kernel() just handed to the store */
-	if (!d->unkept)
-		n = domain_keep(st, d, fds, &len);
-	if (n >= 0 && !d->unkept) {
+	/* its context: named here, its descriptors in st->knext for the
+	 * store (a domain whose context cannot be kept is marked: its
+	 * record says so, and a restart drops it) */
+	n = domain_keep(st, d, fds, &len);
+	d->unkept = n < 0 || *nknext + (size_t)n > STATE_MAX_KERNEL_FDS;
+	if (d->unkept && !was)
+		log_warning_errno(n < 0 ? n : -ENOSPC, "domain %u's kernel "
+				  "context cannot be kept: a restart will lose "
+				  "the domain", d->id);
+	if (!d->unkept) {
 		rec.flags |= DREC_KEPT;
 		rec.nkept = (uint32_t)n;
 		rec.blob_len = (uint32_t)len;
+		for (int i = 0; i < n; i++) {
+			struct state_kept *e = &st->knext[(*nknext)++];
+
+			e->domain = d->id;
+			name_copy(e->name, fds[i].name);
+			e->fd = fds[i].fd;
+			kept_identify(e);
+		}
 	}
 	memcpy(rec.guest, d->guest, sizeof(rec.guest));
 	put(w, &rec, sizeof(rec));
 	for (uint32_t i = 0; i < rec.nkept; i++) {
 		char name[BACKEND_NAME_MAX] = { 0 };
 
-		name_copy(name, fds[i].name);
+		name_copy(name, st->knext[*nknext - rec.nkept + i].name);
 		put(w, name, sizeof(name));
 	}
 	put(w, st->blob, rec.blob_len);
@@ -507,6 +512,7 @@ void state_commit(struct server *srv)
 	struct domain *d;
 	struct subscription *sub;
 	uint64_t subs_at;
+	size_t nknext = 0;
 	uint32_t slot;
 
 	if (!st || !st->meta || st->restoring)
@@ -518,8 +524,6 @@ void state_commit(struct server *srv)
 		.cap = STATE_META_SLOT,
 	};
 
-	/* descriptors the version names reach the store before it does */
-	state_keep_kernel(srv);
 	head.backend = (uint32_t)srv->cfg->backend;
 	head.next_domain_id = srv->next_domain_id;
 	head.seq = st->seq + 1;
@@ -533,7 +537,7 @@ void state_commit(struct server *srv)
 
 	put(&w, &head, sizeof(head));
 	list_for_each_entry(d, &srv->domains, link)
-		put_domain(st, &w, d);
+		put_domain(st, &w, d, &nknext);
 	subs_at = w.len;
 	list_for_each_entry(d, &srv->domains, link) {
 		list_for_each_entry(sub, &d->subs, dom_link) {
@@ -568,6 +572,8 @@ void state_commit(struct server *srv)
 		return;
 	}
 	st->too_big = false;
+	/* descriptors the version names reach the store before it does */
+	state_store_new(st, nknext);
 	st->seq = head.seq;
 	sb->slot[slot].seq = head.seq;
 	sb->slot[slot].len = w.len;
@@ -578,6 +584,8 @@ void state_commit(struct server *srv)
 	st->active = slot;
 	st->subs_at = subs_at;
 	st->nsubs_at = head.nsubs;
+	/* and leave it once no committed version names them */
+	state_store_drop_old(st, nknext);
 	/* the old slot's tail: give back pages the new version did not use */
 	bitmem_reclaim(st->bits);
 }

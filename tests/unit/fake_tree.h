@@ -7,8 +7,10 @@
 #define DIRTYD_TESTS_FAKE_TREE_H
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +47,35 @@ static inline void fake_write(const char *dir, const char *name,
 	cr_assert_geq(fd, 0, "%s", path);
 	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
+}
+
+static inline int fake_rm_one(const char *path, const struct stat *st,
+			      int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* rm -rf @root. */
+static inline void fake_remove(const char *root)
+{
+	nftw(root, fake_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* How many descriptors this process has open. */
+static inline int fake_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 #endif

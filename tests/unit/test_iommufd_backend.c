@@ -86,28 +86,9 @@ static void tree_setup(void)
 	touch(root, "iommu");
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static void tree_teardown(void)
 {
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	fake_remove(root);
 }
 
 static int resolve(const char *name, char *cdev, size_t len)
@@ -347,13 +328,13 @@ Test(iommufd_passthrough, device_bind_errors)
 	cr_assert_str_eq(names[1].name, "0000:65:00.0");
 
 	/* Every node here is a regular file: refused, nothing leaks. */
-	fds = open_fds();
+	fds = fake_open_fds();
 	cr_assert_eq(backend_device_bind(b, "0000:65:00.0", &dev_id),
 		     -ENODEV);
 	cr_assert_not_null(strstr(backend_why(), "is a regular file"), "%s",
 			   backend_why());
 	cr_assert_eq(backend_device_bind(b, "vfio12", &dev_id), -ENODEV);
-	cr_assert_eq(open_fds(), fds);
+	cr_assert_eq(fake_open_fds(), fds);
 
 	cr_assert_eq(backend_device_bind(b, "0000:66:00.0", &dev_id),
 		     -ENODEV);
@@ -367,7 +348,7 @@ Test(iommufd_passthrough, device_bind_errors)
 			   "%s", backend_why());
 	snprintf(path, sizeof(path), "%s/vfio12", devdir);
 	cr_assert_eq(backend_device_bind(b, path, &dev_id), -EINVAL);
-	cr_assert_eq(open_fds(), fds);
+	cr_assert_eq(fake_open_fds(), fds);
 	backend_close(b);
 }
 

@@ -106,17 +106,11 @@ static void tree_setup(void)
 	cr_assert_geq(inotify_add_watch(in_fd, secret, IN_OPEN), 0);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static void tree_teardown(void)
 {
 	if (in_fd >= 0)
 		close(in_fd);
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	fake_remove(root);
 }
 
 TestSuite(iommufd_names, .init = tree_setup, .fini = tree_teardown);
@@ -163,19 +157,6 @@ static void assert_nothing_opened(const char *what)
 	cr_assert_str_empty(names, "%s: opened%s", what, names);
 }
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static struct backend *open_on_dev_null(void)
 {
 	struct backend_config cfg = {
@@ -198,7 +179,7 @@ static void assert_bind_refused(const char *name, int err, const char *why)
 {
 	struct backend *b = open_on_dev_null();
 	uint32_t dev_id = 0;
-	int fds = open_fds();
+	int fds = fake_open_fds();
 
 	opened((char[8]){ 0 }, 8);
 	cr_assert_eq(backend_device_bind(b, name, &dev_id), err,
@@ -207,7 +188,7 @@ static void assert_bind_refused(const char *name, int err, const char *why)
 	cr_assert_not_null(strstr(backend_why(), why), "\"%s\": %s", name,
 			   backend_why());
 	assert_nothing_opened(name);
-	cr_assert_eq(open_fds(), fds, "\"%s\": a descriptor leaked", name);
+	cr_assert_eq(fake_open_fds(), fds, "\"%s\": a descriptor leaked", name);
 	backend_close(b);
 }
 
@@ -462,13 +443,13 @@ Test(iommufd_names, correct_device_reaches_the_bind_ioctl)
 
 	need_mknod();
 	b = open_on_dev_null();
-	fds = open_fds();
+	fds = fake_open_fds();
 	cr_assert_eq(backend_device_bind(b, "0000:65:00.0", &dev_id),
 		     -ENOTTY);
 	cr_assert_null(backend_why(), "%s", backend_why());
 	cr_assert_eq(backend_device_bind(b, "65:00.0", &dev_id), -ENOTTY);
 	cr_assert_eq(backend_device_bind(b, "vfio7", &dev_id), -ENOTTY);
-	cr_assert_eq(open_fds(), fds);
+	cr_assert_eq(fake_open_fds(), fds);
 	backend_close(b);
 }
 
