@@ -407,8 +407,7 @@ static uint64_t park_deadline(const struct park *p)
 }
 
 /* What the store records of @sub's session's grace: 0 while connected. */
-static uint64_t sub_deadline(struct server *srv,
-			     const struct subscription *sub)
+static uint64_t sub_deadline(const struct subscription *sub)
 {
 	return sub->park ? park_deadline(sub->park) : 0;
 }
@@ -558,7 +557,7 @@ void state_commit(struct server *srv)
 						       sub->set.pending);
 			sr.flight_off = bitmem_offset(st->bits,
 						      sub->set.flight);
-			sr.deadline_ns = sub_deadline(srv, sub);
+			sr.deadline_ns = sub_deadline(sub);
 			put(&w, &sr, sizeof(sr));
 		}
 	}
@@ -619,7 +618,7 @@ static bool state_sessions_changed(struct server *srv)
 			if (rec.token != token || rec.uid != (uint32_t)uid ||
 			    rec.domain_id != d->id)
 				return true;
-			dl = sub_deadline(srv, sub);
+			dl = sub_deadline(sub);
 			was = rec.deadline_ns;
 			if (!dl != !was || (dl > was ? dl - was : was - dl) >
 					   DEADLINE_SLACK_NS)
