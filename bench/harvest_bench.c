@@ -61,9 +61,9 @@
 #include <immintrin.h>
 #endif
 
-#include "daemon/extent.h"
-#include "daemon/harvest.h"
-#include "daemon/subscriber.h"
+#include "daemon/harvest/extent.h"
+#include "daemon/harvest/harvest.h"
+#include "daemon/subscriber/subscriber.h"
 #include "kernel/backend.h"
 #include "kernel/sim/sim.h"
 

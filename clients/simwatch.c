@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "clients/clock.h"
-#include "daemon/extent.h"
-#include "daemon/log.h"
+#include "daemon/harvest/extent.h"
+#include "daemon/util/log.h"
 #include "kernel/backend.h"
 #include "kernel/dma_load.h"
 

@@ -19,16 +19,16 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "daemon/access.h"
-#include "daemon/config.h"
-#include "daemon/device.h"
-#include "daemon/domain.h"
-#include "daemon/harvest.h"
-#include "daemon/log.h"
-#include "daemon/server.h"
-#include "daemon/session.h"
-#include "daemon/simhost.h"
-#include "daemon/state.h"
+#include "daemon/access/access.h"
+#include "daemon/config/config.h"
+#include "daemon/domain/device.h"
+#include "daemon/domain/domain.h"
+#include "daemon/harvest/harvest.h"
+#include "daemon/util/log.h"
+#include "daemon/server/server.h"
+#include "daemon/server/session.h"
+#include "daemon/guest/simhost.h"
+#include "daemon/state/state.h"
 #include "kernel/backend.h"
 #include "kernel/dma_load.h"
 

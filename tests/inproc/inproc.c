@@ -10,13 +10,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "daemon/access.h"
-#include "daemon/device.h"
-#include "daemon/domain.h"
-#include "daemon/harvest.h"
-#include "daemon/log.h"
-#include "daemon/session.h"
-#include "daemon/simhost.h"
+#include "daemon/access/access.h"
+#include "daemon/domain/device.h"
+#include "daemon/domain/domain.h"
+#include "daemon/harvest/harvest.h"
+#include "daemon/util/log.h"
+#include "daemon/server/session.h"
+#include "daemon/guest/simhost.h"
 #include "kernel/backend.h"
 #include "tests/inproc/inproc.h"
 

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "daemon/config.h"
-#include "daemon/server.h"
+#include "daemon/config/config.h"
+#include "daemon/server/server.h"
 
 extern struct config inproc_cfg;
 extern struct server inproc_srv;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * A domain's changes run off the event loop (daemon/domain_change.c): no
+ * A domain's changes run off the event loop (daemon/domain/domain_change.c): no
  * user stalls another.
  *
  *   map_leaves_others_served    while client A maps 256 GiB (4 KiB pages:

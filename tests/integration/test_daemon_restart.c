@@ -28,9 +28,9 @@
 
 #include <sys/mman.h>
 
-#include "daemon/bitmem.h"
-#include "daemon/domain.h"
-#include "daemon/state_format.h"
+#include "daemon/subscriber/bitmem.h"
+#include "daemon/domain/domain.h"
+#include "daemon/state/state_format.h"
 #include "kernel/sim/sim_private.h"
 #include "itest.h"
 #include "svcmgr.h"

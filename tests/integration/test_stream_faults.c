@@ -31,8 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/log.h"
-#include "daemon/stream.h"
+#include "daemon/util/log.h"
+#include "daemon/server/stream.h"
 #include "protocol/chunk.h"
 #include "protocol/proto.h"
 #include "tests/inproc/inproc.h"

@@ -16,9 +16,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "daemon/acl.h"
-#include "daemon/config.h"
-#include "daemon/log.h"
+#include "daemon/access/acl.h"
+#include "daemon/config/config.h"
+#include "daemon/util/log.h"
 
 static struct config cfg;
 static char path[64];

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "test_rng.h"
-#include "daemon/extent.h"
+#include "daemon/harvest/extent.h"
 
 #define MAXE 200000
 

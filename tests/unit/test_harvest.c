@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "test_rng.h"
-#include "daemon/harvest.h"
+#include "daemon/harvest/harvest.h"
 #include "kernel/backend.h"
 #include "kernel/sim/sim.h"
 

@@ -3,7 +3,7 @@
  * 6.13), whatever the rounds' intervals. */
 #include <criterion/criterion.h>
 
-#include "daemon/rate.h"
+#include "daemon/domain/rate.h"
 
 #define MS 1000000ULL
 #define S (1000 * MS)

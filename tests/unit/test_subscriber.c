@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "test_rng.h"
-#include "daemon/harvest.h"
-#include "daemon/subscriber.h"
+#include "daemon/harvest/harvest.h"
+#include "daemon/subscriber/subscriber.h"
 #include "kernel/backend.h"
 #include "kernel/dma_load.h"
 #include "protocol/chunk.h"

@@ -65,7 +65,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/harvest.h"
+#include "daemon/harvest/harvest.h"
 #include "kernel/backend.h"
 #include "tests/vm/guest_check.h"
 

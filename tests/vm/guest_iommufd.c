@@ -31,7 +31,7 @@
 
 #include <iommufd_test.h>
 
-#include "daemon/harvest.h"
+#include "daemon/harvest/harvest.h"
 #include "kernel/backend.h"
 #include "kernel/sim/kernel.h"
 #include "tests/vm/guest_check.h"

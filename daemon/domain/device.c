@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+/* Device names and what their IOMMU can do. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/domain/device.h"
+#include "daemon/server/server.h"
+
+struct device_cap {
+	char name[BACKEND_NAME_MAX];
+	uint64_t caps;
+};
+
+int device_canonical(struct server *srv, const char *name,
+		     char out[BACKEND_NAME_MAX])
+{
+	const char *why;
+	int r;
+
+	r = backend_device_canonical(srv->backend, name, out,
+				     BACKEND_NAME_MAX);
+	if (r == -ENAMETOOLONG)
+		r = -EINVAL;
+	why = backend_why();
+	if (r < 0)
+		return server_why(srv, r, "device %s: %s", name,
+				  why ? why : strerror(-r));
+	return 0;
+}
+
+int device_enumerate(struct server *srv, struct backend_device_name **out)
+{
+	struct backend_device_name *names;
+	int n;
+
+	names = calloc(DEVICE_MAX, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	n = backend_device_enumerate(srv->backend, names, DEVICE_MAX);
+	if (n < 0) {
+		free(names);
+		return n;
+	}
+	*out = names;
+	return n;
+}
+
+static struct device_cap *device_cap_find(struct server *srv,
+					  const char *name)
+{
+	for (size_t i = 0; i < srv->ncaps; i++)
+		if (!strcmp(srv->caps[i].name, name))
+			return &srv->caps[i];
+	return NULL;
+}
+
+void device_caps_note(struct server *srv, const char *name, uint64_t caps)
+{
+	struct device_cap *c = device_cap_find(srv, name);
+
+	if (!c) {
+		c = realloc(srv->caps, (srv->ncaps + 1) * sizeof(*c));
+		if (!c)
+			return;	/* only a cache */
+		srv->caps = c;
+		c = &srv->caps[srv->ncaps++];
+		snprintf(c->name, sizeof(c->name), "%s", name);
+	}
+	c->caps = caps;
+}
+
+int device_caps(struct server *srv, const char *name, struct backend *bound,
+		uint32_t dev_id, uint64_t *caps)
+{
+	struct backend *b = srv->backend;
+	struct backend_hw_info info;
+	struct device_cap *c;
+	int r;
+
+	if (bound) {
+		r = backend_device_get_hw_info(bound, dev_id, &info);
+		if (r < 0)
+			return r;
+		*caps = info.capabilities;
+		return 0;
+	}
+	c = device_cap_find(srv, name);
+	if (c) {
+		*caps = c->caps;
+		return 0;
+	}
+	/* ask the IOMMU once: bind, IOMMU_GET_HW_INFO, unbind */
+	r = backend_device_bind(b, name, &dev_id);
+	if (r < 0)
+		return r;
+	r = backend_device_get_hw_info(b, dev_id, &info);
+	backend_device_unbind(b, dev_id);
+	if (r < 0)
+		return r;
+	device_caps_note(srv, name, info.capabilities);
+	*caps = info.capabilities;
+	return 0;
+}
+
+void device_caps_free(struct server *srv)
+{
+	free(srv->caps);
+	srv->caps = NULL;
+	srv->ncaps = 0;
+}

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dirtyd domains: one IOAS and one HWPT (allocated with or without dirty
+ * tracking), the devices attached to it, the mappings dirtyd made, the
+ * harvest plan over them, and the subscribers that receive its rounds.
+ *
+ * Rounds.  A round is one harvest of every mapped range (harvest.h).  It
+ * runs while tracking is on, when the periodic timer fires (the smallest
+ * interval among the domain's periodic subscribers) or when a waiter needs
+ * one.  Its completion, on the event loop, folds the round's bits into
+ * every subscriber, then answers waiters.
+ *
+ * Changes.  A MAP, an UNMAP, and dropping retired ranges nobody holds any
+ * more (a "retire") run off the event loop (domain_change.c): while one
+ * runs (d->change) the domain is not idle, no round starts, and its
+ * subscriber sets are frozen (subscriber.h); every other domain is served.
+ *
+ * Waiters.  Operations that change the plan (map, unmap, tracking, device
+ * changes, destruction) must not run while a round reads it or a change
+ * rewrites it: they wait for the domain to be idle (domain_when_idle()).  Operations that need every
+ * page written before they arrived to be folded into the subscribers (SYNC,
+ * UNMAP and TRACK_STOP with tracking on) wait for a round that begins after
+ * they were queued (domain_after_round()).  A waiter's callback runs on the
+ * event loop with the domain idle; result 0, or the harvest's error, or
+ * -ENOENT when the domain was destroyed first, or -EINVAL when it needed a
+ * round and tracking was turned off first.
+ *
+ * Unmapped ranges that subscribers still hold pages of stay in the plan as
+ * retired ranges (HARVEST_RANGE_RETIRED) until nobody holds them.
+ */
+#ifndef DIRTYD_DOMAIN_H
+#define DIRTYD_DOMAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/harvest/harvest.h"
+#include "daemon/util/list.h"
+#include "daemon/domain/rate.h"
+#include "daemon/state/state.h"
+#include "daemon/subscriber/subscriber.h"
+#include "kernel/backend.h"
+
+struct dma_load;
+struct domain;
+struct domain_change;
+struct event;
+struct park;
+struct server;
+struct session;
+
+struct domain_device {
+	struct list_head link;
+	char name[BACKEND_NAME_MAX];
+	uint32_t dev_id;
+};
+
+/** One MAP: one harvest range. */
+struct domain_mapping {
+	uint64_t iova;
+	uint64_t length;
+	void *mem;		/* our anonymous memory (iommufd), or NULL */
+	bool external;		/* PROTO_MAP_EXTERNAL: the client mapped it */
+};
+
+struct domain_waiter {
+	struct list_head link;
+	struct domain *dom;
+	bool needs_tracking;
+	void (*fn)(struct domain_waiter *w, int result);
+};
+
+/** A client's subscription to a domain. */
+struct subscription {
+	struct domain *dom;
+	struct session *session;	/* NULL while parked */
+	struct park *park;		/* non-NULL while parked */
+	struct list_head dom_link;
+	struct list_head owner_link;	/* session's or park's list */
+	struct subscriber_set set;
+	uint32_t interval_ms;		/* 0: on demand */
+	bool clean;
+	uint64_t pages_sent;
+	/* events waiting for the session's output slot */
+	/* EV_ROUND never queues (PROTOCOL.md 6.16): one is sent only while
+	 * ev_sent is false, which GET_RANGES and SYNC of the domain reset
+	 * (their replies cover the rounds before them); rounds add up in
+	 * ev_round_pages until an EV_ROUND carries them */
+	bool ev_round;			/* rounds since the last one sent */
+	bool ev_sent;			/* sent; the client has not asked since */
+	uint64_t ev_generation;
+	uint64_t ev_round_pages;
+	bool ev_lost;
+};
+
+/** domain_now_ns() - CLOCK_MONOTONIC, the clock of the statistics. */
+uint64_t domain_now_ns(void);
+
+struct domain {
+	struct server *srv;
+	struct list_head link;
+	uint32_t id;
+	uid_t owner;
+	/*
+	 * The domain's own kernel context: one /dev/iommu file (on the sim,
+	 * one simulated host) per domain, holding only its devices, IOAS and
+	 * HWPT.  iommufd object ids belong to the file, so what GET_FDS hands
+	 * out reaches this domain's objects and no other's, and a context
+	 * torn by a death mid-change costs only this domain.
+	 */
+	struct backend *kctx;
+	uint32_t ioas_id;
+	uint32_t hwpt_id;
+	bool tracking_capable;		/* HWPT allocated with tracking */
+	bool enabled;			/* tracking is on */
+	bool huge_pages;
+	uint64_t page_size;		/* the IOAS's IOVA alignment */
+	uint64_t max_leaf;
+
+	struct list_head devices;	/* struct domain_device */
+	unsigned int ndevices;
+	struct domain_mapping *maps;	/* by IOVA */
+	size_t nmaps;
+	uint64_t mapped_bytes;
+	struct harvest_range *retired;	/* by IOVA, outside maps */
+	size_t nretired;
+	struct harvest_domain *plan;
+
+	struct list_head subs;		/* struct subscription */
+	unsigned int nsubs;
+
+	uint64_t generation;		/* rounds completed */
+	bool running;
+	bool round_periodic;		/* the running round: the timer's */
+	bool dying;
+	bool settling;			/* in a round's completion */
+	struct list_head round_waiters;	/* for the running round */
+	struct list_head next_waiters;	/* need a round not yet begun */
+	struct list_head idle_waiters;
+	struct event *timer;
+	uint32_t interval_ms;
+	struct event *ev_empty_round;	/* ends rounds of no batch */
+
+	/* the change running off the loop (domain_change.c), or NULL */
+	struct domain_change *change;
+	uint64_t change_bytes;		/* its MAP's length: max_mapped */
+	bool retire_wanted;		/* a retire was put off: busy */
+
+	/* statistics */
+	uint64_t round_start_ns;
+	uint64_t last_round_ns;
+	uint64_t last_round_pages;
+	struct domain_rate rate;
+
+	struct dma_load *load;		/* a configured guest's DMA */
+	char guest[BACKEND_NAME_MAX];	/* the configured guest's name, or "" */
+
+	/* surviving a restart (state.h) */
+	struct state_intent intent;	/* the kernel change in progress */
+	bool unkept;			/* its context cannot be kept: told */
+	uint64_t *counters;		/* durable: [0] = generation */
+};
+
+/* Words of a domain's durable counters (one page). */
+#define DOMAIN_COUNTERS_WORDS 512
+
+/** domain_find() - a live domain by id, or NULL. */
+struct domain *domain_find(struct server *srv, uint32_t id);
+/** domain_of_device() - the domain holding device @name, or NULL. */
+struct domain *domain_of_device(struct server *srv, const char *name,
+				struct domain_device **dev);
+/** domain_count_owned() - live domains of @uid. */
+unsigned int domain_count_owned(struct server *srv, uid_t uid);
+/** domain_mapped_owned() - bytes mapped by every live domain of @uid,
+ *  with the unmapped ranges they still hold (max_mapped). */
+uint64_t domain_mapped_owned(struct server *srv, uid_t uid);
+/** domain_status() - PROTO_DOMAIN_* bits. */
+uint32_t domain_status(const struct domain *d);
+/** domain_first_device() - the device DMA_WRITE uses, or NULL. */
+struct domain_device *domain_first_device(struct domain *d);
+
+/**
+ * domain_create() - bind @device, allocate the IOAS and HWPT
+ * (PROTO_CREATE_* @flags), attach, and add the domain.  Fails with
+ * server_why() set: -ENOENT no such device, -EBUSY in a domain,
+ * -EOPNOTSUPP tracking asked of a device that cannot, -EDQUOT.
+ */
+int domain_create(struct server *srv, uid_t owner, const char *device,
+		  uint32_t flags, struct domain **out);
+/**
+ * domain_destroy() - drop subscriptions (sending nothing), fail waiters
+ * with -ENOENT, detach and unbind devices, free.  Must be idle.
+ */
+void domain_destroy(struct domain *d);
+
+/* The operations below must run while the domain is idle (from a waiter's
+ * callback, or after domain_when_idle() ran it at once); each sets
+ * server_why() on failure. */
+/** domain_check_range() - -EINVAL (why set) unless [@iova, @iova +
+ *  @length) is non-empty, page aligned and does not wrap: MAP, UNMAP and
+ *  DMA_WRITE alike.  Any time. */
+int domain_check_range(struct domain *d, uint64_t iova, uint64_t length);
+int domain_attach(struct domain *d, const char *device, uint32_t *dev_id);
+int domain_detach(struct domain *d, const char *device);
+/**
+ * domain_map() - map [@iova, @iova + @length) (PROTO_MAP_* @proto_flags).
+ * With @w, the checks run now (-errno, why set, @fn never called, if one
+ * fails), the rest off the event loop (domain_change.c), and @fn answers
+ * on the loop when it is done: result 0, or -errno with server_why() set;
+ * returns 0.  Without @w (at start, at a restore) it all runs on the
+ * calling thread and the result is returned.
+ */
+int domain_map(struct domain *d, uint64_t iova, uint64_t length,
+	       uint32_t proto_flags, struct domain_waiter *w,
+	       void (*fn)(struct domain_waiter *w, int result));
+/** domain_unmap() - whole mappings in [iova, iova + length); with
+ *  tracking on, run it after a round (domain_after_round()).  @proto_flags
+ *  is 0 or PROTO_MAP_EXTERNAL (drop client mappings from the plan only).
+ *  @w and @fn as for domain_map(). */
+int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
+		 uint32_t proto_flags, struct domain_waiter *w,
+		 void (*fn)(struct domain_waiter *w, int result));
+/** domain_unmap_check() - what domain_unmap() would refuse, now. */
+int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
+		       uint32_t proto_flags);
+int domain_set_tracking(struct domain *d, bool enable);
+
+/** domain_when_idle() - call @fn now if idle, else after the round. */
+void domain_when_idle(struct domain *d, struct domain_waiter *w,
+		      void (*fn)(struct domain_waiter *w, int result));
+/** domain_after_round() - call @fn after a round that begins after now
+ *  (starting one if none runs). */
+void domain_after_round(struct domain *d, struct domain_waiter *w,
+			bool needs_tracking,
+			void (*fn)(struct domain_waiter *w, int result));
+/** domain_waiter_cancel() - forget @w if queued; its fn is not called. */
+void domain_waiter_cancel(struct domain_waiter *w);
+
+/**
+ * domain_subscribe() - a subscription of @s (all mapped pages pending
+ * unless @clean); -EEXIST for a second one by the same session.
+ */
+int domain_subscribe(struct domain *d, struct session *s,
+		     uint32_t interval_ms, bool clean,
+		     struct subscription **out);
+/** subscription_drop() - unlink from domain and owner, free. */
+void subscription_drop(struct subscription *sub);
+/** domain_subscriptions_changed() - recompute the timer; drop retired
+ *  ranges nobody holds any more. */
+void domain_subscriptions_changed(struct domain *d);
+
+/** domain_start_guest_load() - run a configured guest's DMA writers. */
+struct guest_config;
+int domain_start_guest_load(struct domain *d, const struct guest_config *g);
+
+/** domain_destroy_all() - at exit: every domain, rounds and changes
+ *  finished first. */
+void domain_destroy_all(struct server *srv);
+/** domain_changes_wait() - wait for every change running off the loop and
+ *  finish it (committed; answered if its client is still there); nothing
+ *  new starts from it. */
+void domain_changes_wait(struct server *srv);
+/** domain_changes_join() - at an exit that keeps the state: wait for the
+ *  threads of the changes, nothing more (the kernel's part is whole; the
+ *  intent lets the successor undo a MAP, finish an UNMAP: no client heard
+ *  of either). */
+void domain_changes_join(struct server *srv);
+
+/*
+ * Restoring what a previous process kept (state.c).  domain_restored():
+ * @d, filled in by the caller (srv, id, owner, ids, flags, page size,
+ * leaf, devices, maps, retired, counters, generation, guest, intent; lists
+ * initialised), gets its timers and plan and is listed.  domain_refold():
+ * OR the round bitmap region @old (laid out as @d's plan, bounce words
+ * after it) into every subscriber again.  domain_resolve_intent(): undo or
+ * finish the kernel change @d was in the middle of.
+ */
+int domain_restored(struct domain *d);
+void domain_refold(struct domain *d, const uint64_t *old);
+void domain_resolve_intent(struct domain *d);
+
+/** domain_engine_event() - the engine's eventfd callback (libevent). */
+void domain_engine_event(int fd, short what, void *arg);
+
+#endif

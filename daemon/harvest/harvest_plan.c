@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+/* Planning a domain's harvest: the bitmap layout and the batches. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/subscriber/bitmem.h"
+#include "daemon/harvest/harvest.h"
+
+static bool is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+/*
+ * Layout.  Two facts of the real kernel shape it:
+ *  - a read that ends inside a dirty huge leaf records the whole leaf,
+ *    past the end of the read (intel/amd/mock read_and_clear_dirty), and a
+ *    clearing read clears the whole leaf: so no read may end inside a leaf.
+ *    Leaves are aligned to their size (at most 1 GiB) and never cross a
+ *    mapping's end, so reads end only at range ends or at multiples of
+ *    the batch size, which is at least 1 GiB;
+ *  - bit 0 of a read is its first page: a slice must start on a whole
+ *    byte of the bitmap, and on a page of it to pin whole windows.
+ * So each range's bits are placed so that page p of IOVA sits at a bit
+ * congruent to p modulo RANGE_ALIGN_BITS (one 4 KiB page of bitmap): every
+ * cut at a multiple of the batch size then starts a page of the bitmap.
+ * The first pages of a range up to a 64-page boundary (the "head": only
+ * small leaves fit there) are read into the batch's own word and shifted
+ * into place.  Ranges never share a word.
+ */
+#define RANGE_ALIGN_BITS (4096ULL * 8)
+#define MAX_LEAF (1ULL << 30)
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+uint64_t harvest_batch_min_bytes(uint64_t page_size)
+{
+	uint64_t min = page_size * RANGE_ALIGN_BITS;
+
+	return min > MAX_LEAF ? min : MAX_LEAF;
+}
+
+uint64_t harvest_batch_bytes(uint64_t total, uint64_t page_size,
+			     unsigned int workers)
+{
+	uint64_t bytes = page_size * HARVEST_WINDOW_BITS;
+	uint64_t floor = harvest_batch_min_bytes(page_size);
+	uint64_t want = (uint64_t)(workers ? workers : 1) * 4;
+
+	while (bytes > floor && total / bytes < want)
+		bytes /= 2;
+	return bytes;
+}
+
+void harvest_domain_release(struct harvest_domain *dom)
+{
+	struct bitmem *mem = dom->mem;
+
+	free(dom->ranges);
+	free(dom->batches);
+	struct backend *b = dom->b;
+
+	bitmem_release(mem, dom->bitmap, dom->nwords + dom->nheads);
+	*dom = (struct harvest_domain){ .mem = mem, .b = b };
+}
+
+int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
+			uint64_t page_size, const struct harvest_range *ranges,
+			size_t n, uint64_t batch_bytes)
+{
+	struct harvest_domain d = {
+		.hwpt_id = hwpt_id,
+		.page_size = page_size,
+		.nranges = n,
+		.mem = dom->mem,
+		.b = dom->b,
+	};
+	uint64_t head_bytes = page_size * 64, end_bit = 0;
+	size_t nb = 0, k = 0;
+
+	if (!is_pow2(page_size) || (n && !ranges))
+		return -EINVAL;
+	if (!batch_bytes)
+		batch_bytes = page_size * HARVEST_WINDOW_BITS;
+	if (!is_pow2(batch_bytes) ||
+	    batch_bytes < harvest_batch_min_bytes(page_size) ||
+	    batch_bytes > page_size * HARVEST_WINDOW_BITS)
+		return -EINVAL;
+
+	d.ranges = calloc(n ? n : 1, sizeof(*d.ranges));
+	if (!d.ranges)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t first = ranges[i].iova, len = ranges[i].length;
+		uint64_t last, start, bit, x;
+
+		if (!len || (first | len) & (page_size - 1) ||
+		    __builtin_add_overflow(first, len, &last) ||
+		    (i && first <= ranges[i - 1].iova + ranges[i - 1].length - 1)) {
+			free(d.ranges);
+			return -EINVAL;
+		}
+		start = align_up(end_bit, 64);
+		bit = (start & ~(RANGE_ALIGN_BITS - 1)) +
+		      (first / page_size) % RANGE_ALIGN_BITS;
+		if (bit < start)
+			bit += RANGE_ALIGN_BITS;
+		d.ranges[i] = (struct harvest_range){
+			.iova = first, .length = len, .bit = bit,
+			.flags = ranges[i].flags & HARVEST_RANGE_RETIRED,
+		};
+		last = first + len - 1;
+		end_bit = bit + len / page_size;
+		/* batches: the head, then cuts at multiples of batch_bytes */
+		if (d.ranges[i].flags & HARVEST_RANGE_RETIRED)
+			continue;
+		x = first;
+		if (x % head_bytes) {
+			nb++;
+			d.nheads++;
+			x = align_up(x, head_bytes);
+		}
+		if (x >= first && x <= last)	/* x < first: wrapped */
+			nb += last / batch_bytes - x / batch_bytes + 1;
+	}
+	d.nbits = align_up(end_bit, 64);
+	d.nwords = d.nbits / 64;
+	d.batches = calloc(nb ? nb : 1, sizeof(*d.batches));
+	/* the layout, then one bounce word per head: zeroed */
+	d.bitmap = bitmem_alloc(d.mem, d.nwords + d.nheads);
+	if (!d.batches || !d.bitmap) {
+		harvest_domain_release(&d);
+		return -ENOMEM;
+	}
+
+	for (size_t i = 0, h = 0; i < n; i++) {
+		const struct harvest_range *r = &d.ranges[i];
+		uint64_t x = r->iova, end = r->iova + r->length;
+
+		if (r->flags & HARVEST_RANGE_RETIRED)
+			continue;
+		while (x != end) {
+			uint64_t bit = r->bit + (x - r->iova) / page_size;
+			uint64_t stop, cut;
+
+			if (x % head_bytes) {
+				cut = align_up(x, head_bytes);
+				stop = (cut && cut < end) ? cut : end;
+				d.batches[k++] = (struct harvest_batch){
+					.iova = x,
+					.length = stop - x,
+					.bitmap = d.bitmap + bit / 64,
+					.nwords = 1,
+					.shift = bit % 64,
+					.bounce = d.bitmap + d.nwords + h++,
+				};
+			} else {
+				cut = (x | (batch_bytes - 1)) + 1;
+				stop = (cut && cut < end) ? cut : end;
+				d.batches[k++] = (struct harvest_batch){
+					.iova = x,
+					.length = stop - x,
+					.bitmap = d.bitmap + bit / 64,
+					.nwords = ((stop - x) / page_size + 63) / 64,
+				};
+			}
+			x = stop;
+		}
+	}
+	d.nbatches = k;
+
+	harvest_domain_release(dom);
+	*dom = d;
+	for (size_t i = 0; i < dom->nbatches; i++)
+		dom->batches[i].dom = dom;
+	return 0;
+}
