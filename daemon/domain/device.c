@@ -14,7 +14,7 @@ struct device_cap {
 };
 
 int device_canonical(struct server *srv, const char *name,
-		     char out[BACKEND_NAME_MAX])
+		     char out[BACKEND_NAME_MAX], struct error *e)
 {
 	const char *why;
 	int r;
@@ -25,7 +25,7 @@ int device_canonical(struct server *srv, const char *name,
 		r = -EINVAL;
 	why = backend_why();
 	if (r < 0)
-		return server_why(srv, r, "device %s: %s", name,
+		return error_set(e, r, "device %s: %s", name,
 				  why ? why : strerror(-r));
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/util/error.h"
 #include "kernel/backend.h"
 
 struct server;
@@ -21,10 +22,10 @@ struct server;
  * @name by: as device_enumerate() lists it (backend_device_canonical():
  * 65:00.0 is 0000:65:00.0), into @out.  Every comparison of a client's
  * device name with another goes through it.  -EINVAL, with the reason
- * (server_why()), for a name that is none (a path).
+ * in @e, for a name that is none (a path).
  */
 int device_canonical(struct server *srv, const char *name,
-		     char out[BACKEND_NAME_MAX]);
+		     char out[BACKEND_NAME_MAX], struct error *e);
 /** device_enumerate() - names of up to DEVICE_MAX devices in *@out
  *  (malloc'ed, free() it); returns the count or -errno. */
 int device_enumerate(struct server *srv, struct backend_device_name **out);

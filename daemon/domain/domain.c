@@ -16,6 +16,7 @@
 #include "daemon/config/config.h"
 #include "daemon/domain/device.h"
 #include "daemon/domain/domain_private.h"
+#include "daemon/util/error.h"
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
@@ -62,7 +63,8 @@ unsigned int domain_count_owned(struct server *srv, uid_t uid)
 }
 
 /* One more device for @uid's domains, within max_devices?  -EDQUOT if not. */
-static int domain_device_quota(struct server *srv, uid_t uid)
+static int domain_device_quota(struct server *srv, uid_t uid,
+			       struct error *e)
 {
 	struct domain *d;
 	unsigned int n = 0;
@@ -72,7 +74,7 @@ static int domain_device_quota(struct server *srv, uid_t uid)
 			n += d->ndevices;
 	if (n < srv->cfg->max_devices)
 		return 0;
-	return server_why(srv, -EDQUOT, "uid %u already has %u devices in its "
+	return error_set(e, -EDQUOT, "uid %u already has %u devices in its "
 			  "domains (max_devices %u)", (unsigned int)uid, n,
 			  srv->cfg->max_devices);
 }
@@ -169,21 +171,22 @@ static uint64_t domain_max_leaf(const struct domain *d)
 
 /* A device the backend would not bind: the reason it gave, if any
  * (backend_why()); a name it does not know is ENOENT, whatever the cause. */
-static int bind_why(struct server *srv, const char *device, int r)
+static int bind_why(struct server *srv, const char *device, int r,
+		    struct error *e)
 {
 	const char *why = backend_why();
 
 	if (r == -ENOENT || r == -ENODEV)
-		return server_why(srv, -ENOENT, "no device named %s%s%s%s",
+		return error_set(e, -ENOENT, "no device named %s%s%s%s",
 				  device, why ? " (" : "", why ? why : "",
 				  why ? ")" : "");
-	return server_why(srv, r, "binding device %s failed: %s", device,
+	return error_set(e, r, "binding device %s failed: %s", device,
 			  why ? why : strerror(-r));
 }
 
 
 int domain_create(struct server *srv, uid_t owner, const char *device,
-		  uint32_t flags, struct domain **out)
+		  uint32_t flags, struct domain **out, struct error *e)
 {
 	bool tracking = flags & PROTO_CREATE_TRACKING;
 	struct backend_hw_info info;
@@ -193,15 +196,15 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	int r;
 
 	if (domain_count_owned(srv, owner) >= srv->cfg->max_domains)
-		return server_why(srv, -EDQUOT, "uid %u already has %u "
+		return error_set(e, -EDQUOT, "uid %u already has %u "
 				  "domains (max_domains %u)", (unsigned)owner,
 				  domain_count_owned(srv, owner),
 				  srv->cfg->max_domains);
-	r = domain_device_quota(srv, owner);
+	r = domain_device_quota(srv, owner, e);
 	if (r < 0)
 		return r;
 	if (domain_of_device(srv, device, NULL))
-		return server_why(srv, -EBUSY, "device %s is already in a "
+		return error_set(e, -EBUSY, "device %s is already in a "
 				  "domain", device);
 
 	d = calloc(1, sizeof(*d));
@@ -209,7 +212,7 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	if (!d || !dev) {
 		free(d);
 		free(dev);
-		return server_why(srv, -ENOMEM, "out of memory");
+		return error_set(e, -ENOMEM, "out of memory");
 	}
 	d->srv = srv;
 	d->owner = owner;
@@ -227,27 +230,27 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	 */
 	r = backend_open(&srv->kcfg, &d->kctx);
 	if (r < 0) {
-		server_why(srv, r, "opening a kernel context for the domain "
+		error_set(e, r, "opening a kernel context for the domain "
 			   "failed: %s", strerror(-r));
 		goto fail_dev;
 	}
 	b = d->kctx;
 	r = backend_device_bind(b, device, &dev->dev_id);
 	if (r < 0) {
-		r = bind_why(srv, device, r);
+		r = bind_why(srv, device, r, e);
 		goto fail_dev;
 	}
 	list_add_tail(&dev->link, &d->devices);
 	d->ndevices = 1;
 	r = backend_device_get_hw_info(b, dev->dev_id, &info);
 	if (r < 0) {
-		server_why(srv, r, "IOMMU_GET_HW_INFO on device %s failed: %s",
+		error_set(e, r, "IOMMU_GET_HW_INFO on device %s failed: %s",
 			   device, strerror(-r));
 		goto fail;
 	}
 	device_caps_note(srv, device, info.capabilities);
 	if (tracking && !(info.capabilities & IOMMU_HW_CAP_DIRTY_TRACKING)) {
-		r = server_why(srv, -EOPNOTSUPP, "device %s cannot track dirty "
+		r = error_set(e, -EOPNOTSUPP, "device %s cannot track dirty "
 			       "pages (its IOMMU lacks "
 			       "IOMMU_HW_CAP_DIRTY_TRACKING); create a "
 			       "domain without tracking for it", device);
@@ -255,13 +258,13 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	}
 	r = backend_ioas_alloc(b, &d->ioas_id);
 	if (r < 0) {
-		server_why(srv, r, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r));
+		error_set(e, r, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r));
 		goto fail;
 	}
 	if (!d->huge_pages) {
 		r = backend_ioas_set_huge_pages(b, d->ioas_id, false);
 		if (r < 0) {
-			server_why(srv, r, "turning IOMMU_OPTION_HUGE_PAGES "
+			error_set(e, r, "turning IOMMU_OPTION_HUGE_PAGES "
 				   "off failed: %s", strerror(-r));
 			goto fail;
 		}
@@ -270,13 +273,13 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 			       tracking ? IOMMU_HWPT_ALLOC_DIRTY_TRACKING : 0,
 			       &d->hwpt_id);
 	if (r == -EOPNOTSUPP && tracking) {
-		server_why(srv, r, "device %s cannot track dirty pages (the "
+		error_set(e, r, "device %s cannot track dirty pages (the "
 			   "kernel refused a tracking HWPT); create a domain "
 			   "without tracking for it", device);
 		goto fail;
 	}
 	if (r < 0) {
-		server_why(srv, r, "IOMMU_HWPT_ALLOC for device %s failed: %s",
+		error_set(e, r, "IOMMU_HWPT_ALLOC for device %s failed: %s",
 			   device, strerror(-r));
 		goto fail;
 	}
@@ -287,25 +290,25 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	 */
 	r = backend_ioas_iova_alignment(b, d->ioas_id, &d->page_size);
 	if (r < 0) {
-		server_why(srv, r, "IOMMU_IOAS_IOVA_RANGES failed: %s",
+		error_set(e, r, "IOMMU_IOAS_IOVA_RANGES failed: %s",
 			   strerror(-r));
 		goto fail;
 	}
 	r = backend_device_attach(b, dev->dev_id, d->hwpt_id);
 	if (r < 0) {
-		server_why(srv, r, "attaching device %s failed: %s", device,
+		error_set(e, r, "attaching device %s failed: %s", device,
 			   strerror(-r));
 		goto fail;
 	}
 	d->max_leaf = domain_max_leaf(d);
 	d->counters = bitmem_alloc(state_bits(srv), DOMAIN_COUNTERS_WORDS);
 	if (!d->counters || domain_round_init(d) < 0) {
-		r = server_why(srv, -ENOMEM, "out of memory");
+		r = error_set(e, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	r = domain_plan_build(d, &d->plan);
 	if (r < 0) {
-		server_why(srv, r, "planning the harvest failed: %s",
+		error_set(e, r, "planning the harvest failed: %s",
 			   strerror(-r));
 		goto fail;
 	}
@@ -380,7 +383,8 @@ void domain_destroy_all(struct server *srv)
 
 /* ------------------------------------------------------------ devices */
 
-int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
+int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
+		  struct error *e)
 {
 	struct server *srv = d->srv;
 	struct backend *b = d->kctx;
@@ -388,15 +392,15 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 	struct domain_device *dev;
 	int r;
 
-	r = domain_device_quota(srv, d->owner);
+	r = domain_device_quota(srv, d->owner, e);
 	if (r < 0)
 		return r;
 	if (domain_of_device(srv, device, NULL))
-		return server_why(srv, -EBUSY, "device %s is already in a "
+		return error_set(e, -EBUSY, "device %s is already in a "
 				  "domain", device);
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
-		return server_why(srv, -ENOMEM, "out of memory");
+		return error_set(e, -ENOMEM, "out of memory");
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
 	/* a restart undoes an attach cut off */
 	d->intent = (struct state_intent){ 0 };
@@ -410,30 +414,30 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 	if (r < 0) {
 		free(dev);
 		state_intent_end(d);
-		return bind_why(srv, device, r);
+		return bind_why(srv, device, r, e);
 	}
 	r = backend_device_get_hw_info(b, dev->dev_id, &info);
 	if (r < 0) {
-		server_why(srv, r, "IOMMU_GET_HW_INFO on device %s failed: %s",
+		error_set(e, r, "IOMMU_GET_HW_INFO on device %s failed: %s",
 			   device, strerror(-r));
 		goto fail;
 	}
 	device_caps_note(srv, device, info.capabilities);
 	if (d->tracking_capable &&
 	    !(info.capabilities & IOMMU_HW_CAP_DIRTY_TRACKING)) {
-		r = server_why(srv, -EINVAL, "device %s cannot join tracking "
+		r = error_set(e, -EINVAL, "device %s cannot join tracking "
 			       "domain %u: its IOMMU cannot track dirty pages",
 			       device, d->id);
 		goto fail;
 	}
 	r = backend_device_attach(b, dev->dev_id, d->hwpt_id);
 	if (r == -EINVAL && d->tracking_capable) {
-		server_why(srv, r, "device %s cannot join tracking domain %u: "
+		error_set(e, r, "device %s cannot join tracking domain %u: "
 			   "the kernel refused the attach", device, d->id);
 		goto fail;
 	}
 	if (r < 0) {
-		server_why(srv, r, "attaching device %s to domain %u failed: "
+		error_set(e, r, "attaching device %s to domain %u failed: "
 			   "%s", device, d->id, strerror(-r));
 		goto fail;
 	}
@@ -449,7 +453,7 @@ fail:
 	return r;
 }
 
-int domain_detach(struct domain *d, const char *device)
+int domain_detach(struct domain *d, const char *device, struct error *e)
 {
 	struct backend *b = d->kctx;
 	struct domain_device *dev;
@@ -458,7 +462,7 @@ int domain_detach(struct domain *d, const char *device)
 	list_for_each_entry(dev, &d->devices, link)
 		if (!strcmp(dev->name, device))
 			goto found;
-	return server_why(d->srv, -ENOENT, "device %s is not in domain %u",
+	return error_set(e, -ENOENT, "device %s is not in domain %u",
 			  device, d->id);
 found:
 	/* a restart finishes a detach cut off */
@@ -468,7 +472,7 @@ found:
 	r = backend_device_detach(b, dev->dev_id);
 	if (r < 0) {
 		state_intent_end(d);
-		return server_why(d->srv, r, "detaching device %s failed: %s",
+		return error_set(e, r, "detaching device %s failed: %s",
 				  device, strerror(-r));
 	}
 	r = backend_device_unbind(b, dev->dev_id);
@@ -483,13 +487,13 @@ found:
 
 /* ------------------------------------------------------------ tracking */
 
-int domain_set_tracking(struct domain *d, bool enable)
+int domain_set_tracking(struct domain *d, bool enable, struct error *e)
 {
 	struct subscription *sub;
 	int r;
 
 	if (!d->tracking_capable)
-		return server_why(d->srv, -EOPNOTSUPP, "domain %u was created "
+		return error_set(e, -EOPNOTSUPP, "domain %u was created "
 				  "without dirty tracking; it cannot track",
 				  d->id);
 	if (d->enabled == enable)
@@ -501,7 +505,7 @@ int domain_set_tracking(struct domain *d, bool enable)
 					    enable);
 	if (r < 0) {
 		state_intent_end(d);
-		return server_why(d->srv, r, "IOMMU_HWPT_SET_DIRTY_TRACKING "
+		return error_set(e, r, "IOMMU_HWPT_SET_DIRTY_TRACKING "
 				  "failed: %s", strerror(-r));
 	}
 	if (enable && !d->enabled)
@@ -520,18 +524,18 @@ int domain_set_tracking(struct domain *d, bool enable)
 
 int domain_subscribe(struct domain *d, struct session *s,
 		     uint32_t interval_ms, bool clean,
-		     struct subscription **out)
+		     struct subscription **out, struct error *e)
 {
 	struct subscription *sub;
 	int r;
 
 	sub = calloc(1, sizeof(*sub));
 	if (!sub)
-		return server_why(d->srv, -ENOMEM, "out of memory");
+		return error_set(e, -ENOMEM, "out of memory");
 	r = subscriber_set_init_mem(&sub->set, d->plan, state_bits(d->srv));
 	if (r < 0) {
 		free(sub);
-		return server_why(d->srv, r, "out of memory");
+		return error_set(e, r, "out of memory");
 	}
 	if (!clean)
 		subscriber_set_mark_all(&sub->set);
@@ -614,7 +618,7 @@ void domain_resolve_intent(struct domain *d)
 			   in.iova + in.length);
 		if (domain_has_map(d, in.iova, in.length)) {
 			r = domain_unmap(d, in.iova, in.length, in.flags &
-					 PROTO_MAP_EXTERNAL, NULL, NULL);
+					 PROTO_MAP_EXTERNAL, NULL, NULL, NULL);
 		} else {
 			r = 0;
 			if (!(in.flags & PROTO_MAP_EXTERNAL))
@@ -629,9 +633,10 @@ void domain_resolve_intent(struct domain *d)
 		log_notice("domain %u: finishing an UNMAP of [0x%" PRIx64
 			   ", 0x%" PRIx64 ")", d->id, in.iova,
 			   in.iova + in.length);
-		if (domain_unmap_check(d, in.iova, in.length, in.flags) == 0) {
+		if (domain_unmap_check(d, in.iova, in.length, in.flags,
+				       NULL) == 0) {
 			r = domain_unmap(d, in.iova, in.length, in.flags,
-					 NULL, NULL);
+					 NULL, NULL, NULL);
 			if (r < 0)
 				log_warning_errno(r, "domain %u: finishing the "
 						  "UNMAP failed", d->id);
@@ -669,11 +674,13 @@ void domain_resolve_intent(struct domain *d)
 			   in.flags ? "START" : "STOP");
 		if (d->tracking_capable) {
 			/* the kernel may have it either way: say it again */
+			struct error e = ERROR_INIT;
+
 			d->enabled = !in.flags;
-			r = domain_set_tracking(d, in.flags);
+			r = domain_set_tracking(d, in.flags, &e);
 			if (r < 0)
 				log_warning_errno(r, "domain %u: %s", d->id,
-						  d->srv->why);
+						  error_text(&e, r));
 		}
 		break;
 	default:

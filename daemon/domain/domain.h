@@ -37,6 +37,7 @@
 #include <sys/types.h>
 
 #include "daemon/harvest/harvest.h"
+#include "daemon/util/error.h"
 #include "daemon/util/list.h"
 #include "daemon/domain/rate.h"
 #include "daemon/state/state.h"
@@ -70,6 +71,9 @@ struct domain_waiter {
 	struct domain *dom;
 	bool needs_tracking;
 	void (*fn)(struct domain_waiter *w, int result);
+	/* why the waiter's operation failed, when fn gets a result < 0 from
+	 * an operation that gives one (a change's MAP or UNMAP) */
+	struct error err;
 };
 
 /** A client's subscription to a domain. */
@@ -184,11 +188,11 @@ struct domain_device *domain_first_device(struct domain *d);
 /**
  * domain_create() - bind @device, allocate the IOAS and HWPT
  * (PROTO_CREATE_* @flags), attach, and add the domain.  Fails with
- * server_why() set: -ENOENT no such device, -EBUSY in a domain,
+ * the reason in @e: -ENOENT no such device, -EBUSY in a domain,
  * -EOPNOTSUPP tracking asked of a device that cannot, -EDQUOT.
  */
 int domain_create(struct server *srv, uid_t owner, const char *device,
-		  uint32_t flags, struct domain **out);
+		  uint32_t flags, struct domain **out, struct error *e);
 /**
  * domain_destroy() - drop subscriptions (sending nothing), fail waiters
  * with -ENOENT, detach and unbind devices, free.  Must be idle.
@@ -196,36 +200,39 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 void domain_destroy(struct domain *d);
 
 /* The operations below must run while the domain is idle (from a waiter's
- * callback, or after domain_when_idle() ran it at once); each sets
- * server_why() on failure. */
-/** domain_check_range() - -EINVAL (why set) unless [@iova, @iova +
+ * callback, or after domain_when_idle() ran it at once); each gives the
+ * reason of a failure in @e. */
+/** domain_check_range() - -EINVAL (@e says why) unless [@iova, @iova +
  *  @length) is non-empty, page aligned and does not wrap: MAP, UNMAP and
  *  DMA_WRITE alike.  Any time. */
-int domain_check_range(struct domain *d, uint64_t iova, uint64_t length);
-int domain_attach(struct domain *d, const char *device, uint32_t *dev_id);
-int domain_detach(struct domain *d, const char *device);
+int domain_check_range(struct domain *d, uint64_t iova, uint64_t length,
+		       struct error *e);
+int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
+		  struct error *e);
+int domain_detach(struct domain *d, const char *device, struct error *e);
 /**
  * domain_map() - map [@iova, @iova + @length) (PROTO_MAP_* @proto_flags).
- * With @w, the checks run now (-errno, why set, @fn never called, if one
- * fails), the rest off the event loop (domain_change.c), and @fn answers
- * on the loop when it is done: result 0, or -errno with server_why() set;
- * returns 0.  Without @w (at start, at a restore) it all runs on the
- * calling thread and the result is returned.
+ * With @w, the checks run now (-errno, @e says why, @fn never called, if
+ * one fails), the rest off the event loop (domain_change.c), and @fn
+ * answers on the loop when it is done: result 0, or -errno with the
+ * reason in @w->err; returns 0.  Without @w (at start, at a restore) it
+ * all runs on the calling thread and the result is returned, the reason
+ * in @e.
  */
 int domain_map(struct domain *d, uint64_t iova, uint64_t length,
-	       uint32_t proto_flags, struct domain_waiter *w,
+	       uint32_t proto_flags, struct error *e, struct domain_waiter *w,
 	       void (*fn)(struct domain_waiter *w, int result));
 /** domain_unmap() - whole mappings in [iova, iova + length); with
  *  tracking on, run it after a round (domain_after_round()).  @proto_flags
  *  is 0 or PROTO_MAP_EXTERNAL (drop client mappings from the plan only).
  *  @w and @fn as for domain_map(). */
 int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
-		 uint32_t proto_flags, struct domain_waiter *w,
+		 uint32_t proto_flags, struct error *e, struct domain_waiter *w,
 		 void (*fn)(struct domain_waiter *w, int result));
 /** domain_unmap_check() - what domain_unmap() would refuse, now. */
 int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
-		       uint32_t proto_flags);
-int domain_set_tracking(struct domain *d, bool enable);
+		       uint32_t proto_flags, struct error *e);
+int domain_set_tracking(struct domain *d, bool enable, struct error *e);
 
 /** domain_when_idle() - call @fn now if idle, else after the round. */
 void domain_when_idle(struct domain *d, struct domain_waiter *w,
@@ -240,11 +247,12 @@ void domain_waiter_cancel(struct domain_waiter *w);
 
 /**
  * domain_subscribe() - a subscription of @s (all mapped pages pending
- * unless @clean); -EEXIST for a second one by the same session.
+ * unless @clean); -EEXIST for a second one by the same session; the
+ * reason of a failure in @e.
  */
 int domain_subscribe(struct domain *d, struct session *s,
 		     uint32_t interval_ms, bool clean,
-		     struct subscription **out);
+		     struct subscription **out, struct error *e);
 /** subscription_drop() - unlink from domain and owner, free. */
 void subscription_drop(struct subscription *sub);
 /** domain_subscriptions_changed() - recompute the timer; drop retired

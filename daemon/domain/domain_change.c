@@ -40,7 +40,6 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +48,7 @@
 #include <unistd.h>
 
 #include "daemon/domain/domain_private.h"
+#include "daemon/util/error.h"
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
@@ -67,16 +67,6 @@ struct domain_change *domain_change_new(struct domain *d,
 	c->t0 = domain_now_ns();
 	list_init(&c->waiters);
 	return c;
-}
-
-int domain_change_why(struct domain_change *c, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->why, sizeof(c->why), fmt, ap);
-	va_end(ap);
-	return err;
 }
 
 static void change_free(struct domain_change *c)
@@ -205,14 +195,13 @@ static void change_end(struct domain_change *c, bool follow)
 	else if (c->plan)
 		state_commit(srv);
 	change_log(c, domain_now_ns());
-	snprintf(srv->why, sizeof(srv->why), "%s", c->why);
 	while (!list_empty(&c->waiters)) {
 		struct domain_waiter *w = list_first_entry(&c->waiters,
 							   struct domain_waiter,
 							   link);
 
 		list_del_init(&w->link);
-		snprintf(srv->why, sizeof(srv->why), "%s", c->why);
+		w->err = c->err;
 		w->fn(w, c->result);
 	}
 	change_free(c);
@@ -285,7 +274,7 @@ static int change_start_thread(struct domain_change *c)
 }
 
 /* @c could not start (out of memory freezing the sets): undone. */
-static int change_never(struct domain_change *c)
+static int change_never(struct domain_change *c, struct error *e)
 {
 	struct domain *d = c->d;
 
@@ -294,11 +283,11 @@ static int change_never(struct domain_change *c)
 	if (c->kind != CHANGE_RETIRE)
 		state_intent_end(d);
 	change_free(c);
-	return server_why(d->srv, -ENOMEM, "out of memory");
+	return error_set(e, -ENOMEM, "out of memory");
 }
 
 int domain_change_run(struct domain_change *c, bool async,
-		      struct domain_waiter *w,
+		      struct error *e, struct domain_waiter *w,
 		      void (*fn)(struct domain_waiter *w, int result))
 {
 	struct domain *d = c->d;
@@ -307,12 +296,12 @@ int domain_change_run(struct domain_change *c, bool async,
 
 	c->subs = calloc(d->nsubs + 1, sizeof(*c->subs));
 	if (!c->subs)
-		return change_never(c);
+		return change_never(c, e);
 	list_for_each_entry(sub, &d->subs, dom_link) {
 		struct change_sub *cs = &c->subs[c->nsubs];
 
 		if (subscriber_set_freeze(&sub->set, &cs->snap) < 0)
-			return change_never(c);
+			return change_never(c, e);
 		cs->sub = sub;
 		cs->clean = sub->clean;
 		c->nsubs++;
@@ -329,6 +318,8 @@ int domain_change_run(struct domain_change *c, bool async,
 		c->result = c->work(c);
 		c->t_worked = domain_now_ns();
 		r = c->result;
+		if (r < 0 && e)
+			*e = c->err;
 		change_end(c, false);
 		return r;
 	}

@@ -15,6 +15,7 @@
 
 #include "daemon/config/config.h"
 #include "daemon/domain/domain_private.h"
+#include "daemon/util/error.h"
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
@@ -118,7 +119,7 @@ static int change_keep(struct domain_change *c,
 
 	*nout = 0;
 	if (!kept)
-		return domain_change_why(c, -ENOMEM, "out of memory");
+		return error_set(&c->err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		if (change_held(c, retired[i].iova, retired[i].length))
 			kept[(*nout)++] = retired[i];
@@ -144,7 +145,7 @@ static int change_plan(struct domain_change *c, struct harvest_range *retired,
 	r = domain_plan_ranges(d, maps, nmaps, retired, n, mapped, &plan);
 	if (r < 0) {
 		free(retired);
-		return domain_change_why(c, r, "planning the harvest failed: "
+		return error_set(&c->err, r, "planning the harvest failed: "
 					 "%s", strerror(-r));
 	}
 	c->moved = !layout_same(d->plan, plan);
@@ -233,24 +234,25 @@ void domain_subscriptions_changed(struct domain *d)
 		return;
 	}
 	c->work = retire_work;
-	r = domain_change_run(c, true, NULL, NULL);
+	r = domain_change_run(c, true, NULL, NULL, NULL);
 	if (r < 0)
 		log_warning_errno(r, "re-planning domain %u failed", d->id);
 }
 
 /* ------------------------------------------------------------ mappings */
 
-int domain_check_range(struct domain *d, uint64_t iova, uint64_t length)
+int domain_check_range(struct domain *d, uint64_t iova, uint64_t length,
+		       struct error *e)
 {
 	uint64_t end;
 
 	if (!length || iova % d->page_size || length % d->page_size)
-		return server_why(d->srv, -EINVAL, "IOVA 0x%" PRIx64 " and "
+		return error_set(e, -EINVAL, "IOVA 0x%" PRIx64 " and "
 				  "length 0x%" PRIx64 " must be non-zero "
 				  "multiples of domain %u's page size %" PRIu64,
 				  iova, length, d->id, d->page_size);
 	if (__builtin_add_overflow(iova, length, &end))
-		return server_why(d->srv, -EINVAL, "IOVA 0x%" PRIx64 " + "
+		return error_set(e, -EINVAL, "IOVA 0x%" PRIx64 " + "
 				  "length 0x%" PRIx64 " wraps", iova, length);
 	return 0;
 }
@@ -272,7 +274,7 @@ static int map_backing(struct domain_change *c, struct domain_mapping *m)
 		va = mmap(NULL, m->length, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (va == MAP_FAILED)
-			return domain_change_why(c, -errno, "backing %" PRIu64
+			return error_set(&c->err, -errno, "backing %" PRIu64
 						 " bytes failed: %s",
 						 m->length, strerror(errno));
 		m->mem = va;
@@ -284,7 +286,7 @@ static int map_backing(struct domain_change *c, struct domain_mapping *m)
 	r = backend_ioas_map(d->kctx, d->ioas_id, flags, va, m->length,
 			     &io);
 	if (r < 0) {
-		domain_change_why(c, r, "IOMMU_IOAS_MAP of [0x%" PRIx64 ", 0x%"
+		error_set(&c->err, r, "IOMMU_IOAS_MAP of [0x%" PRIx64 ", 0x%"
 				  PRIx64 ") failed: %s", m->iova,
 				  m->iova + m->length, strerror(-r));
 		if (m->mem)
@@ -353,7 +355,7 @@ static int map_work(struct domain_change *c)
 	retired = retired_subtract(d, c->iova, c->length, &nretired);
 	if (!c->maps || !retired) {
 		free(retired);
-		r = domain_change_why(c, -ENOMEM, "out of memory");
+		r = error_set(&c->err, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	for (at = 0; at < d->nmaps && d->maps[at].iova < c->iova; at++)
@@ -395,7 +397,7 @@ fail:
 
 /* The checks of a MAP, now, on the loop: PROTOCOL.md 6.7's order. */
 static int domain_map_check(struct domain *d, uint64_t iova, uint64_t length,
-			    uint32_t proto_flags)
+			    uint32_t proto_flags, struct error *e)
 {
 	struct server *srv = d->srv;
 	uint64_t mapped;
@@ -403,34 +405,34 @@ static int domain_map_check(struct domain *d, uint64_t iova, uint64_t length,
 	int r;
 
 	/* PROTOCOL.md 6.7: the range first */
-	r = domain_check_range(d, iova, length);
+	r = domain_check_range(d, iova, length, e);
 	if (r < 0)
 		return r;
 	if (!(proto_flags & (PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE)))
-		return server_why(srv, -EINVAL, "MAP needs READABLE or "
+		return error_set(e, -EINVAL, "MAP needs READABLE or "
 				  "WRITEABLE");
 	if (proto_flags & PROTO_MAP_EXTERNAL &&
 	    srv->cfg->backend == BACKEND_SIM)
-		return server_why(srv, -EOPNOTSUPP, "MAP EXTERNAL: the sim "
+		return error_set(e, -EOPNOTSUPP, "MAP EXTERNAL: the sim "
 				  "backend has no iommufd a client could map "
 				  "through");
 	/* what a uid may make dirtyd build page tables and bitmaps for */
 	mapped = domain_mapped_owned(srv, d->owner);
 	if (length > srv->cfg->max_mapped ||
 	    mapped > srv->cfg->max_mapped - length)
-		return server_why(srv, -EDQUOT, "uid %u has 0x%" PRIx64 " bytes "
+		return error_set(e, -EDQUOT, "uid %u has 0x%" PRIx64 " bytes "
 				  "mapped; 0x%" PRIx64 " more is over max_mapped "
 				  "0x%" PRIx64, (unsigned int)d->owner, mapped,
 				  length, srv->cfg->max_mapped);
 	if (d->nmaps >= DOMAIN_MAX_MAPS)
-		return server_why(srv, -ENOSPC, "domain %u has %d mappings, "
+		return error_set(e, -ENOSPC, "domain %u has %d mappings, "
 				  "the most it may have", d->id,
 				  DOMAIN_MAX_MAPS);
 	for (at = 0; at < d->nmaps && d->maps[at].iova < iova; at++)
 		;
 	if ((at < d->nmaps && d->maps[at].iova < iova + length) ||
 	    (at && d->maps[at - 1].iova + d->maps[at - 1].length > iova))
-		return server_why(srv, -EEXIST, "[0x%" PRIx64 ", 0x%" PRIx64
+		return error_set(e, -EEXIST, "[0x%" PRIx64 ", 0x%" PRIx64
 				  ") overlaps a mapping of domain %u", iova,
 				  iova + length, d->id);
 	return 0;
@@ -442,7 +444,8 @@ static int domain_map_check(struct domain *d, uint64_t iova, uint64_t length,
 static int domain_change_intent(struct domain *d, enum state_op op,
 				int (*work)(struct domain_change *c),
 				uint64_t iova, uint64_t length,
-				uint32_t proto_flags, struct domain_waiter *w,
+				uint32_t proto_flags, struct error *e,
+				struct domain_waiter *w,
 				void (*fn)(struct domain_waiter *w, int result))
 {
 	struct domain_change *c;
@@ -450,7 +453,7 @@ static int domain_change_intent(struct domain *d, enum state_op op,
 	c = domain_change_new(d, op == STATE_OP_MAP ? CHANGE_MAP :
 			      CHANGE_UNMAP);
 	if (!c)
-		return server_why(d->srv, -ENOMEM, "out of memory");
+		return error_set(e, -ENOMEM, "out of memory");
 	c->work = work;
 	c->iova = iova;
 	c->length = length;
@@ -462,29 +465,29 @@ static int domain_change_intent(struct domain *d, enum state_op op,
 		.iova = iova, .length = length, .flags = proto_flags,
 	};
 	state_intent_begin(d, op);
-	return domain_change_run(c, w != NULL, w, fn);
+	return domain_change_run(c, w != NULL, e, w, fn);
 }
 
 int domain_map(struct domain *d, uint64_t iova, uint64_t length,
-	       uint32_t proto_flags, struct domain_waiter *w,
+	       uint32_t proto_flags, struct error *e, struct domain_waiter *w,
 	       void (*fn)(struct domain_waiter *w, int result))
 {
-	int r = domain_map_check(d, iova, length, proto_flags);
+	int r = domain_map_check(d, iova, length, proto_flags, e);
 
 	if (r < 0)
 		return r;
 	return domain_change_intent(d, STATE_OP_MAP, map_work, iova, length,
-				    proto_flags, w, fn);
+				    proto_flags, e, w, fn);
 }
 
 int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
-		       uint32_t proto_flags)
+		       uint32_t proto_flags, struct error *e)
 {
 	bool external = proto_flags & PROTO_MAP_EXTERNAL;
 	bool any = false;
 	int r;
 
-	r = domain_check_range(d, iova, length);
+	r = domain_check_range(d, iova, length, e);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < d->nmaps; i++) {
@@ -493,14 +496,14 @@ int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
 		if (m->iova + m->length <= iova || m->iova >= iova + length)
 			continue;
 		if (m->iova < iova || m->iova + m->length > iova + length)
-			return server_why(d->srv, -EINVAL, "UNMAP [0x%" PRIx64
+			return error_set(e, -EINVAL, "UNMAP [0x%" PRIx64
 					  ", 0x%" PRIx64 ") would split the "
 					  "mapping [0x%" PRIx64 ", 0x%" PRIx64
 					  "); unmap whole mappings", iova,
 					  iova + length, m->iova,
 					  m->iova + m->length);
 		if (m->external != external)
-			return server_why(d->srv, -EINVAL, "UNMAP [0x%" PRIx64
+			return error_set(e, -EINVAL, "UNMAP [0x%" PRIx64
 					  ", 0x%" PRIx64 ") %s EXTERNAL covers "
 					  "the mapping [0x%" PRIx64 ", 0x%"
 					  PRIx64 ") the %s made",
@@ -511,7 +514,7 @@ int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
 		any = true;
 	}
 	if (!any)
-		return server_why(d->srv, -ENOENT, "nothing is mapped in [0x%"
+		return error_set(e, -ENOENT, "nothing is mapped in [0x%"
 				  PRIx64 ", 0x%" PRIx64 ") of domain %u",
 				  iova, iova + length, d->id);
 	return 0;
@@ -535,7 +538,7 @@ static int unmap_work(struct domain_change *c)
 		free(c->maps);
 		c->maps = NULL;
 		free(retired);
-		return domain_change_why(c, -ENOMEM, "out of memory");
+		return error_set(&c->err, -ENOMEM, "out of memory");
 	}
 	c->mapped_bytes = d->mapped_bytes;
 	n = d->nretired;
@@ -559,7 +562,7 @@ static int unmap_work(struct domain_change *c)
 			log_warning_errno(e, "IOMMU_IOAS_UNMAP of [0x%" PRIx64
 					  ", 0x%" PRIx64 ") failed", m->iova,
 					  m->iova + m->length);
-			r = domain_change_why(c, e, "IOMMU_IOAS_UNMAP failed: "
+			r = error_set(&c->err, e, "IOMMU_IOAS_UNMAP failed: "
 					      "%s", strerror(-e));
 			c->maps[c->nmaps++] = *m;
 			continue;
@@ -581,7 +584,7 @@ static int unmap_work(struct domain_change *c)
 		 * says so, its plan stays (its rounds fail until a change
 		 * plans again) */
 		log_error("re-planning domain %u after an unmap failed: %s",
-			  d->id, c->why);
+			  d->id, error_text(&c->err, q));
 		if (!r)
 			r = q;
 		c->retired = retired;
@@ -593,13 +596,13 @@ static int unmap_work(struct domain_change *c)
 }
 
 int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
-		 uint32_t proto_flags, struct domain_waiter *w,
+		 uint32_t proto_flags, struct error *e, struct domain_waiter *w,
 		 void (*fn)(struct domain_waiter *w, int result))
 {
-	int r = domain_unmap_check(d, iova, length, proto_flags);
+	int r = domain_unmap_check(d, iova, length, proto_flags, e);
 
 	if (r < 0)
 		return r;
 	return domain_change_intent(d, STATE_OP_UNMAP, unmap_work, iova,
-				    length, proto_flags, w, fn);
+				    length, proto_flags, e, w, fn);
 }

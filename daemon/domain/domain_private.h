@@ -71,7 +71,7 @@ struct domain_change {
 	/* made by the worker */
 	int (*work)(struct domain_change *c);
 	int result;
-	char why[PROTO_ERROR_TEXT_MAX + 1];
+	struct error err;		/* why it failed */
 	struct domain_mapping *maps;	/* new mappings, or NULL: the same */
 	size_t nmaps;
 	uint64_t mapped_bytes;
@@ -94,18 +94,15 @@ struct domain_change {
  * domain_change_run() - run @c (its work set) on @c->d, which must be idle:
  * freeze the sets, then, @async, the work on a thread of its own and the
  * end from the loop, where @fn answers @w (if any; returns 0, or -errno if
- * it could not start, @c freed); else everything now (returns the
- * result; @fn answers @w all the same).
+ * it could not start, @c freed, @e says why); else everything now
+ * (returns the result, @e says why; @fn answers @w all the same).
  */
 int domain_change_run(struct domain_change *c, bool async,
-		      struct domain_waiter *w,
+		      struct error *e, struct domain_waiter *w,
 		      void (*fn)(struct domain_waiter *w, int result));
 /** domain_change_new() - a zeroed change of @d; NULL. */
 struct domain_change *domain_change_new(struct domain *d,
 					enum change_kind kind);
-/** domain_change_why() - the worker's server_why(). */
-int domain_change_why(struct domain_change *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 /** domain_change_sub_dropped() - @sub goes away during its domain's
  *  change: true if the change took its set (release nothing then). */
 bool domain_change_sub_dropped(struct subscription *sub);

@@ -7,6 +7,7 @@
 
 #include "daemon/config/config.h"
 #include "daemon/domain/domain.h"
+#include "daemon/util/error.h"
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/guest/simhost.h"
@@ -52,29 +53,29 @@ static int simhost_create_guest(struct server *srv,
 {
 	uint32_t flags = (g->tracking ? PROTO_CREATE_TRACKING : 0) |
 			 (g->huge_pages ? 0 : PROTO_CREATE_NO_HUGE_PAGES);
+	struct error e = ERROR_INIT;
 	struct domain *d;
 	int r;
 
-	srv->why[0] = '\0';
-	r = domain_create(srv, g->owner, g->device, flags, &d);
+	r = domain_create(srv, g->owner, g->device, flags, &d, &e);
 	if (r < 0)
 		return log_error_errno(r, "%s: [guest %s]: %s", g->origin,
-				       g->name, srv->why);
+				       g->name, error_text(&e, r));
 	/* a restarted dirtyd finds its guests by name */
 	snprintf(d->guest, sizeof(d->guest), "%s", g->name);
 	state_commit(srv);
 	r = domain_map(d, g->iova, g->size,
-		       PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE, NULL, NULL);
+		       PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE, &e, NULL, NULL);
 	if (r < 0) {
 		log_error_errno(r, "%s: [guest %s]: %s", g->origin, g->name,
-				srv->why);
+				error_text(&e, r));
 		goto fail;
 	}
 	if (g->tracking) {
-		r = domain_set_tracking(d, true);
+		r = domain_set_tracking(d, true, &e);
 		if (r < 0) {
 			log_error_errno(r, "%s: [guest %s]: %s", g->origin,
-					g->name, srv->why);
+					g->name, error_text(&e, r));
 			goto fail;
 		}
 	}

@@ -11,7 +11,8 @@
  *               domain to be idle
  * A handler returns 0 when it answered (or will answer, from a domain
  * waiter or a stream), or a negative errno that is sent as PROTO_ERROR
- * with the reason the failing operation gave (server_why()).
+ * with the reason the failing operation gave in @e (error.h).  A waiter's
+ * operation gives its reason in the waiter's err.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@
 #include "daemon/config/config.h"
 #include "daemon/domain/device.h"
 #include "daemon/domain/domain.h"
+#include "daemon/util/error.h"
 #include "daemon/util/log.h"
 #include "daemon/server/requests.h"
 #include "daemon/server/server.h"
@@ -40,7 +42,7 @@
 #define REQ_SETS (1u << 2)
 
 typedef int (*request_fn)(struct session *s, struct domain *d,
-			  const struct proto_msg *m);
+			  const struct proto_msg *m, struct error *e);
 
 /* A request is either handled at once by @fn, or, with @idle, is one
  * operation on its domain that runs once the domain is idle. */
@@ -63,10 +65,8 @@ _Static_assert(offsetof(struct proto_ack, domain_id) == 0, "");
 /* A waiter's operation failed: answer with the reason it recorded. */
 static void waiter_fail(struct session *s, int err)
 {
-	const char *why = s->srv->why;
-
 	session_reply_error(s, s->req.id, err, "%s",
-			    *why ? why : strerror(-err));
+			    error_text(&s->waiter.err, err));
 }
 
 /* The domain went away while the request waited. */
@@ -88,7 +88,7 @@ static struct session *waiter_session(struct domain_waiter *w)
 {
 	struct session *s = container_of(w, struct session, waiter);
 
-	s->srv->why[0] = '\0';
+	error_clear(&w->err);
 	return s;
 }
 
@@ -105,12 +105,12 @@ static uint64_t new_token(void)
 }
 
 static int req_hello(struct session *s, struct domain *d,
-		     const struct proto_msg *m)
+		     const struct proto_msg *m, struct error *e)
 {
 	uint32_t flags = 0;
 
 	if (m->hello.major != PROTO_VERSION_MAJOR)
-		return server_why(s->srv, -EPROTONOSUPPORT, "protocol version "
+		return error_set(e, -EPROTONOSUPPORT, "protocol version "
 				  "%u.%u is not supported; dirtyd speaks "
 				  "%u.%u", m->hello.major, m->hello.minor,
 				  PROTO_VERSION_MAJOR, PROTO_VERSION_MINOR);
@@ -151,28 +151,28 @@ static int req_hello(struct session *s, struct domain *d,
 }
 
 static int req_list_devices(struct session *s, struct domain *d,
-			    const struct proto_msg *m)
+			    const struct proto_msg *m, struct error *e)
 {
 	stream_list_devices(s, m->id);
 	return 0;
 }
 
 static int req_list_domains(struct session *s, struct domain *d,
-			    const struct proto_msg *m)
+			    const struct proto_msg *m, struct error *e)
 {
 	stream_list_domains(s, m->id);
 	return 0;
 }
 
 static int req_stats(struct session *s, struct domain *d,
-		     const struct proto_msg *m)
+		     const struct proto_msg *m, struct error *e)
 {
 	uint32_t id = m->domain_op.domain_id;
 
 	if (id) {
 		d = domain_find(s->srv, id);
 		if (!d || !access_may_see(s, d))
-			return server_why(s->srv, -ENOENT, "no domain %u", id);
+			return error_set(e, -ENOENT, "no domain %u", id);
 	}
 	stream_stats(s, m->id, id);
 	return 0;
@@ -187,13 +187,13 @@ static int req_stats(struct session *s, struct domain *d,
  * goes to @name.
  */
 static int claim_check(struct session *s, const char *given,
-		       char name[BACKEND_NAME_MAX])
+		       char name[BACKEND_NAME_MAX], struct error *e)
 {
 	const struct config_device_acl *a;
 	struct domain *held;
 	int r;
 
-	r = device_canonical(s->srv, given, name);
+	r = device_canonical(s->srv, given, name, e);
 	if (r < 0)
 		return r;
 	if (!acl_may_claim(s->srv->cfg, s->uid, s->gid, s->groups,
@@ -202,7 +202,7 @@ static int claim_check(struct session *s, const char *given,
 			log_notice("client pid %d uid %u may not claim device "
 				   "%s: no [devices] entry names it",
 				   (int)s->pid, (unsigned)s->uid, name);
-			return server_why(s->srv, -EACCES, "uid %u may not "
+			return error_set(e, -EACCES, "uid %u may not "
 					  "claim device %s: no [devices] entry "
 					  "of the configuration names it (only "
 					  "root may)", (unsigned)s->uid, name);
@@ -210,31 +210,31 @@ static int claim_check(struct session *s, const char *given,
 		log_notice("client pid %d uid %u may not claim device %s: "
 			   "[devices] %s (%s)", (int)s->pid, (unsigned)s->uid,
 			   name, a->key, a->origin);
-		return server_why(s->srv, -EACCES, "uid %u may not claim "
+		return error_set(e, -EACCES, "uid %u may not claim "
 				  "device %s: [devices] %s of the "
 				  "configuration lists neither it nor its "
 				  "groups", (unsigned)s->uid, name, a->key);
 	}
 	held = domain_of_device(s->srv, name, NULL);
 	if (held)
-		return server_why(s->srv, -EBUSY, access_may_see(s, held) ?
+		return error_set(e, -EBUSY, access_may_see(s, held) ?
 				  "device %s is already in domain %u" :
 				  "device %s is in use", name, held->id);
 	return 0;
 }
 
 static int req_create_domain(struct session *s, struct domain *d,
-			     const struct proto_msg *m)
+			     const struct proto_msg *m, struct error *e)
 {
 	const struct proto_create_domain *c = &m->create_domain;
 	struct domain_device *dev = NULL;
 	char name[BACKEND_NAME_MAX];
 	int r;
 
-	r = claim_check(s, c->device, name);
+	r = claim_check(s, c->device, name, e);
 	if (r < 0)
 		return r;
-	r = domain_create(s->srv, s->uid, name, c->flags, &d);
+	r = domain_create(s->srv, s->uid, name, c->flags, &d, e);
 	if (r < 0)
 		return r;
 	dev = domain_first_device(d);
@@ -261,7 +261,8 @@ static void attach_idle(struct domain_waiter *w, int result)
 
 	if (result < 0)
 		return waiter_gone(s, s->req.device_op.domain_id);
-	r = domain_attach(w->dom, s->req.device_op.device, &dev_id);
+	r = domain_attach(w->dom, s->req.device_op.device, &dev_id,
+			  &w->err);
 	if (r < 0)
 		return waiter_fail(s, r);
 	log_info("device %s attached to domain %u", s->req.device_op.device,
@@ -274,10 +275,11 @@ static void attach_idle(struct domain_waiter *w, int result)
 }
 
 static int req_attach_device(struct session *s, struct domain *d,
-			     const struct proto_msg *m)
+			     const struct proto_msg *m, struct error *e)
 {
 	/* attach_idle() takes the name dirtyd knows the device by */
-	int r = claim_check(s, m->device_op.device, s->req.device_op.device);
+	int r = claim_check(s, m->device_op.device, s->req.device_op.device,
+			    e);
 
 	if (r < 0)
 		return r;
@@ -293,9 +295,9 @@ static void detach_idle(struct domain_waiter *w, int result)
 
 	if (result < 0)
 		return waiter_gone(s, s->req.device_op.domain_id);
-	r = device_canonical(s->srv, s->req.device_op.device, name);
+	r = device_canonical(s->srv, s->req.device_op.device, name, &w->err);
 	if (r >= 0)
-		r = domain_detach(w->dom, name);
+		r = domain_detach(w->dom, name, &w->err);
 	if (r >= 0)
 		log_info("device %s detached from domain %u", name,
 			 w->dom->id);
@@ -317,7 +319,7 @@ static void destroy_idle(struct domain_waiter *w, int result)
 /* ------------------------------------------------------------ mappings */
 
 /* A MAP or UNMAP done off the loop (domain_change.c): its answer, with
- * the reason it gave in srv->why. */
+ * the reason it gave in the waiter's err. */
 static void change_done(struct domain_waiter *w, int result)
 {
 	struct session *s = container_of(w, struct session, waiter);
@@ -333,8 +335,8 @@ static void map_idle(struct domain_waiter *w, int result)
 
 	if (result < 0)
 		return waiter_gone(s, mp->domain_id);
-	r = domain_map(w->dom, mp->iova, mp->length, mp->flags, &s->waiter,
-		       change_done);
+	r = domain_map(w->dom, mp->iova, mp->length, mp->flags, &w->err,
+		       &s->waiter, change_done);
 	if (r < 0)
 		waiter_fail(s, r);
 }
@@ -359,17 +361,17 @@ static void unmap_ready(struct domain_waiter *w, int result)
 	/* a failed round marked everything pending: unmapping is safe */
 	if (result == -ENOENT)
 		return waiter_gone(s, mp->domain_id);
-	r = domain_unmap(w->dom, mp->iova, mp->length, mp->flags, &s->waiter,
-			 change_done);
+	r = domain_unmap(w->dom, mp->iova, mp->length, mp->flags, &w->err,
+			 &s->waiter, change_done);
 	if (r < 0)
 		waiter_fail(s, r);
 }
 
 static int req_unmap(struct session *s, struct domain *d,
-		     const struct proto_msg *m)
+		     const struct proto_msg *m, struct error *e)
 {
 	int r = domain_unmap_check(d, m->map.iova, m->map.length,
-				   m->map.flags);
+				   m->map.flags, e);
 
 	if (r < 0)
 		return r;
@@ -379,35 +381,35 @@ static int req_unmap(struct session *s, struct domain *d,
 }
 
 static int req_dma_write(struct session *s, struct domain *d,
-			 const struct proto_msg *m)
+			 const struct proto_msg *m, struct error *e)
 {
 	struct domain_device *dev = domain_first_device(d);
 	int r;
 
-	r = domain_check_range(d, m->map.iova, m->map.length);
+	r = domain_check_range(d, m->map.iova, m->map.length, e);
 	if (r < 0)
 		return r;
 	if (!dev)
-		return server_why(s->srv, -ENODEV, "domain %u has no device",
+		return error_set(e, -ENODEV, "domain %u has no device",
 				  d->id);
 	r = backend_dma_write(d->kctx, dev->dev_id, m->map.iova,
 			      m->map.length);
 	if (r == -ENOENT)
-		return server_why(s->srv, r, "DMA write to [0x%" PRIx64 ", 0x%"
+		return error_set(e, r, "DMA write to [0x%" PRIx64 ", 0x%"
 				  PRIx64 ") by %s faulted: not mapped",
 				  m->map.iova, m->map.iova + m->map.length,
 				  dev->name);
 	if (r == -EACCES)
-		return server_why(s->srv, r, "DMA write to [0x%" PRIx64 ", 0x%"
+		return error_set(e, r, "DMA write to [0x%" PRIx64 ", 0x%"
 				  PRIx64 ") by %s faulted: mapped without "
 				  "PROTO_MAP_WRITEABLE", m->map.iova,
 				  m->map.iova + m->map.length, dev->name);
 	if (r == -EOPNOTSUPP)
-		return server_why(s->srv, r, "device %s cannot be made to "
+		return error_set(e, r, "device %s cannot be made to "
 				  "write (only simulated and mock devices "
 				  "can)", dev->name);
 	if (r < 0)
-		return server_why(s->srv, r, "DMA write by %s failed: %s",
+		return error_set(e, r, "DMA write by %s failed: %s",
 				  dev->name, strerror(-r));
 	session_reply_ok(s, m->id);
 	return 0;
@@ -417,7 +419,7 @@ static int req_dma_write(struct session *s, struct domain *d,
 
 static void tracking_reply(struct session *s, struct domain *d, bool on)
 {
-	int r = domain_set_tracking(d, on);
+	int r = domain_set_tracking(d, on, &s->waiter.err);
 
 	if (r >= 0)
 		log_info("dirty tracking %s for domain %u", on ? "on" : "off",
@@ -434,19 +436,19 @@ static void track_start_idle(struct domain_waiter *w, int result)
 	tracking_reply(s, w->dom, true);
 }
 
-static int need_tracking(struct session *s, struct domain *d)
+static int need_tracking(struct domain *d, struct error *e)
 {
 	if (!d->tracking_capable)
-		return server_why(s->srv, -EOPNOTSUPP, "domain %u was created "
+		return error_set(e, -EOPNOTSUPP, "domain %u was created "
 				  "without dirty tracking; it cannot track",
 				  d->id);
 	return 0;
 }
 
 static int req_track_start(struct session *s, struct domain *d,
-			   const struct proto_msg *m)
+			   const struct proto_msg *m, struct error *e)
 {
-	int r = need_tracking(s, d);
+	int r = need_tracking(d, e);
 
 	if (!r)
 		domain_when_idle(d, &s->waiter, track_start_idle);
@@ -463,9 +465,9 @@ static void track_stop_ready(struct domain_waiter *w, int result)
 }
 
 static int req_track_stop(struct session *s, struct domain *d,
-			  const struct proto_msg *m)
+			  const struct proto_msg *m, struct error *e)
 {
-	int r = need_tracking(s, d);
+	int r = need_tracking(d, e);
 
 	/* a last round collects what was written until now */
 	if (!r)
@@ -476,14 +478,15 @@ static int req_track_stop(struct session *s, struct domain *d,
 /* ------------------------------------------------------------ subscribers */
 
 /* Create the session's subscription to @d and answer SUBSCRIBE_REPLY. */
-static int subscribe_now(struct session *s, struct domain *d)
+static int subscribe_now(struct session *s, struct domain *d,
+			 struct error *e)
 {
 	const struct proto_subscribe *sb = &s->req.subscribe;
 	struct subscription *sub;
 	int r;
 
 	r = domain_subscribe(d, s, sb->interval_ms,
-			     sb->flags & PROTO_SUBSCRIBE_CLEAN, &sub);
+			     sb->flags & PROTO_SUBSCRIBE_CLEAN, &sub, e);
 	if (r < 0)
 		return r;
 	session_sub_add(s, sub);
@@ -514,42 +517,42 @@ static void subscribe_ready(struct domain_waiter *w, int result)
 
 	if (result == -ENOENT)
 		return waiter_gone(s, s->req.subscribe.domain_id);
-	r = subscribe_now(s, w->dom);
+	r = subscribe_now(s, w->dom, &w->err);
 	if (r < 0)
 		waiter_fail(s, r);
 }
 
 static int req_subscribe(struct session *s, struct domain *d,
-			 const struct proto_msg *m)
+			 const struct proto_msg *m, struct error *e)
 {
 	unsigned int max = s->srv->cfg->max_subscriptions;
 
 	if (session_sub_of(s, d))
-		return server_why(s->srv, -EEXIST, "this session is already "
+		return error_set(e, -EEXIST, "this session is already "
 				  "subscribed to domain %u", d->id);
 	if (s->nsubs >= max)
-		return server_why(s->srv, -EDQUOT, "too many subscriptions on "
+		return error_set(e, -EDQUOT, "too many subscriptions on "
 				  "this session (max_subscriptions %u)", max);
 	if ((m->subscribe.flags & PROTO_SUBSCRIBE_CLEAN) && d->enabled) {
 		domain_after_round(d, &s->waiter, false, subscribe_ready);
 		return 0;
 	}
-	return subscribe_now(s, d);
+	return subscribe_now(s, d, e);
 }
 
-static int no_subscription(struct session *s, struct domain *d)
+static int no_subscription(struct domain *d, struct error *e)
 {
-	return server_why(s->srv, -ENOENT, "this session has no subscription "
+	return error_set(e, -ENOENT, "this session has no subscription "
 			  "to domain %u", d->id);
 }
 
 static int req_unsubscribe(struct session *s, struct domain *d,
-			   const struct proto_msg *m)
+			   const struct proto_msg *m, struct error *e)
 {
 	struct subscription *sub = session_sub_of(s, d);
 
 	if (!sub)
-		return no_subscription(s, d);
+		return no_subscription(d, e);
 	subscription_drop(sub);
 	domain_subscriptions_changed(d);
 	session_reply_ok(s, m->id);
@@ -599,50 +602,50 @@ static void events_rearm(struct session *s, struct domain *d)
 }
 
 static int req_sync(struct session *s, struct domain *d,
-		    const struct proto_msg *m)
+		    const struct proto_msg *m, struct error *e)
 {
 	struct session_async *a;
 
 	events_rearm(s, d);
 	if (!d->enabled)
-		return server_why(s->srv, -EINVAL, "tracking is off on domain "
+		return error_set(e, -EINVAL, "tracking is off on domain "
 				  "%u%s", d->id, d->tracking_capable ?
 				  " (TRACK_START first)" :
 				  " (created without tracking)");
 	/* the session serves other requests while this one waits */
 	a = session_async_new(s);
 	if (!a)
-		return server_why(s->srv, -ENOMEM, "out of memory");
+		return error_set(e, -ENOMEM, "out of memory");
 	domain_after_round(d, &a->waiter, true, sync_done);
 	return 0;
 }
 
 static int req_get_ranges(struct session *s, struct domain *d,
-			  const struct proto_msg *m)
+			  const struct proto_msg *m, struct error *e)
 {
 	struct subscription *sub = session_sub_of(s, d);
 	struct subscriber_gen *gen;
 	int r;
 
 	if (!sub)
-		return no_subscription(s, d);
+		return no_subscription(d, e);
 	events_rearm(s, d);
 	if (m->get_ranges.flags & PROTO_RANGES_RESEND) {
 		r = subscriber_set_requeue(&sub->set, UINT64_MAX);
 		if (r < 0)
-			return server_why(s->srv, r, "requeueing failed: %s",
+			return error_set(e, r, "requeueing failed: %s",
 					  strerror(-r));
 	}
 	/* no round since the last GET_RANGES: send that generation again,
 	 * with whatever is pending besides */
 	r = subscriber_set_requeue(&sub->set, d->generation);
 	if (r < 0 && r != -ENOENT)
-		return server_why(s->srv, r, "requeueing failed: %s",
+		return error_set(e, r, "requeueing failed: %s",
 				  strerror(-r));
 	/* max_inflight with the new one: the oldest go back to pending */
 	r = subscriber_set_trim(&sub->set, s->srv->cfg->max_inflight - 1);
 	if (r < 0)
-		return server_why(s->srv, r, "requeueing failed: %s",
+		return error_set(e, r, "requeueing failed: %s",
 				  strerror(-r));
 	if (r)
 		log_debug("client pid %d: %d unacknowledged generations of "
@@ -650,7 +653,7 @@ static int req_get_ranges(struct session *s, struct domain *d,
 			  (int)s->pid, r, d->id, s->srv->cfg->max_inflight);
 	r = subscriber_set_take(&sub->set, d->generation, &gen);
 	if (r < 0)
-		return server_why(s->srv, r, "collecting the ranges failed: %s",
+		return error_set(e, r, "collecting the ranges failed: %s",
 				  strerror(-r));
 	/* delivered (pages_sent) or given back when the stream ends */
 	stream_ranges(s, m->id, sub, gen);
@@ -658,16 +661,16 @@ static int req_get_ranges(struct session *s, struct domain *d,
 }
 
 static int req_ack(struct session *s, struct domain *d,
-		   const struct proto_msg *m)
+		   const struct proto_msg *m, struct error *e)
 {
 	struct subscription *sub = session_sub_of(s, d);
 	int r;
 
 	if (!sub)
-		return no_subscription(s, d);
+		return no_subscription(d, e);
 	r = subscriber_set_ack(&sub->set, m->ack.generation);
 	if (r < 0)
-		return server_why(s->srv, r, "generation %" PRIu64 " of domain "
+		return error_set(e, r, "generation %" PRIu64 " of domain "
 				  "%u is not in flight", m->ack.generation,
 				  d->id);
 	domain_subscriptions_changed(d);
@@ -678,7 +681,7 @@ static int req_ack(struct session *s, struct domain *d,
 /* ------------------------------------------------------------ fds */
 
 static int req_get_fds(struct session *s, struct domain *d,
-		       const struct proto_msg *m)
+		       const struct proto_msg *m, struct error *e)
 {
 	struct backend *b = d->kctx;
 	struct proto_list_builder lb;
@@ -688,59 +691,59 @@ static int req_get_fds(struct session *s, struct domain *d,
 	int r, fd;
 
 	if (!(s->features & PROTO_FEAT_FD_PASSING))
-		return server_why(s->srv, -EOPNOTSUPP, "descriptor passing "
+		return error_set(e, -EOPNOTSUPP, "descriptor passing "
 				  "was not negotiated in HELLO");
 	fd = backend_iommufd(b);
 	if (fd < 0)
-		return server_why(s->srv, -EOPNOTSUPP, "the %s backend has no "
+		return error_set(e, -EOPNOTSUPP, "the %s backend has no "
 				  "descriptors to hand out", backend_name(b));
 	if (d->ndevices + 1 > FDPASS_MAX_FDS)
-		return server_why(s->srv, -E2BIG, "domain %u has more devices "
+		return error_set(e, -E2BIG, "domain %u has more devices "
 				  "than one message can carry descriptors "
 				  "for", d->id);
 	r = proto_list_begin(&lb, s->out, PROTO_MAX_MSG, PROTO_GET_FDS_REPLY,
 			     m->id);
 	if (r < 0)
-		return server_why(s->srv, r, "encoding failed");
+		return error_set(e, r, "encoding failed");
 	proto_list_set_fds_ids(&lb, d->ioas_id, d->hwpt_id);
 	fds[n] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (fds[n] < 0) {
-		r = server_why(s->srv, -errno, "dup failed: %s",
+		r = error_set(e, -errno, "dup failed: %s",
 			       strerror(errno));
 		goto fail;
 	}
 	n++;
 	list_for_each_entry(dev, &d->devices, link) {
-		struct proto_fd_device e = { .dev_id = dev->dev_id,
-					     .fd_index = n };
+		struct proto_fd_device fdd = { .dev_id = dev->dev_id,
+					       .fd_index = n };
 
 		fd = backend_device_fd(b, dev->dev_id);
 		/* a mock IOMMU device has no descriptor: leave it out */
 		if (fd == -EOPNOTSUPP)
 			continue;
 		if (fd < 0) {
-			r = server_why(s->srv, fd, "device %s has no "
+			r = error_set(e, fd, "device %s has no "
 				       "descriptor: %s", dev->name,
 				       strerror(-fd));
 			goto fail;
 		}
 		fds[n] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 		if (fds[n] < 0) {
-			r = server_why(s->srv, -errno, "dup failed: %s",
+			r = error_set(e, -errno, "dup failed: %s",
 				       strerror(errno));
 			goto fail;
 		}
 		n++;
-		snprintf(e.name, sizeof(e.name), "%s", dev->name);
-		r = proto_list_add_fd_device(&lb, &e);
+		snprintf(fdd.name, sizeof(fdd.name), "%s", dev->name);
+		r = proto_list_add_fd_device(&lb, &fdd);
 		if (r < 0) {
-			server_why(s->srv, r, "encoding failed");
+			error_set(e, r, "encoding failed");
 			goto fail;
 		}
 	}
 	r = proto_list_end(&lb, false);
 	if (r < 0) {
-		server_why(s->srv, r, "encoding failed");
+		error_set(e, r, "encoding failed");
 		goto fail;
 	}
 	log_info("handed the iommufd and %u device descriptors of domain %u "
@@ -799,7 +802,7 @@ static void sets_idle(struct domain_waiter *w, int result)
 
 	if (result < 0)
 		return waiter_gone(s, s->req.domain_op.domain_id);
-	r = request_ops[s->req.type].fn(s, w->dom, &s->req);
+	r = request_ops[s->req.type].fn(s, w->dom, &s->req, &w->err);
 	if (r < 0)
 		waiter_fail(s, r);
 }
@@ -842,6 +845,7 @@ void requests_dispatch(struct session *s, const uint8_t *buf, size_t len)
 	struct server *srv = s->srv;
 	const struct request_op *op;
 	struct domain *d = NULL;
+	struct error e = ERROR_INIT;
 	struct proto_msg m;
 	uint16_t type = 0;
 	uint64_t id = len >= PROTO_HEADER_SIZE ? wire_get_le64(buf + 8) : 0;
@@ -875,15 +879,13 @@ void requests_dispatch(struct session *s, const uint8_t *buf, size_t len)
 			return session_reply_error(s, m.id, -ENOENT,
 						   "no domain %u", did);
 	}
-	srv->why[0] = '\0';
 	s->req = m;
 	s->busy = true;
 	if (op->idle)
 		return domain_when_idle(d, &s->waiter, op->idle);
 	if ((op->flags & REQ_SETS) && d->change)
 		return domain_when_idle(d, &s->waiter, sets_idle);
-	r = op->fn(s, d, &m);
+	r = op->fn(s, d, &m, &e);
 	if (r < 0)
-		session_reply_error(s, m.id, r, "%s",
-				    srv->why[0] ? srv->why : strerror(-r));
+		session_reply_error(s, m.id, r, "%s", error_text(&e, r));
 }

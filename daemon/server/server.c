@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,16 +33,6 @@ struct hangup {
 	int fd;
 	struct timespec deadline;
 };
-
-int server_why(struct server *srv, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(srv->why, sizeof(srv->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
 
 /* Discard what the peer sent; true once it closed (or the socket broke). */
 static bool hangup_drain(int fd)

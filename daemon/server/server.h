@@ -61,18 +61,7 @@ struct server {
 	uint64_t rounds;		/* completed, every domain */
 
 	struct state *state;		/* surviving a restart (state.h) */
-
-	/* Why the last operation failed, for the client: see server_why(). */
-	char why[PROTO_ERROR_TEXT_MAX + 1];
 };
-
-/**
- * server_why() - record the reason for @err (negative) in srv->why, in
- * words a client can act on, and return @err:
- *	return server_why(srv, -EBUSY, "device %s is in use", name);
- */
-int server_why(struct server *srv, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 /**
  * server_listen() - take the socket systemd passed (srv->activated_fd: an
