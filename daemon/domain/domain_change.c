@@ -52,6 +52,7 @@
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/state/state.h"
 
 struct domain_change *domain_change_new(struct domain *d,

@@ -14,6 +14,7 @@
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "protocol/proto.h"
 
 uint64_t domain_now_ns(void)

@@ -31,6 +31,7 @@
 #include "daemon/server/requests.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/server/stream.h"
 #include "protocol/proto.h"
 #include "protocol/wire.h"

@@ -19,6 +19,7 @@
 #include "daemon/server/requests.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/state/state.h"
 #include "protocol/wire.h"
 

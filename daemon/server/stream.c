@@ -10,6 +10,7 @@
 #include "daemon/domain/domain.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/server/stream.h"
 #include "protocol/chunk.h"
 #include "protocol/wire.h"

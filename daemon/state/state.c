@@ -105,6 +105,7 @@
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/state/state.h"
 #include "daemon/state/state_format.h"
 
