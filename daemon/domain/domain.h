@@ -223,8 +223,9 @@ void domain_subscriptions_changed(struct domain *d);
  *  interval of the domain's periodic subscribers, or stop it. */
 void domain_timer_update(struct domain *d);
 /** domain_change_sub_dropped() - @sub goes away during its domain's
- *  change: true if the change took its set (release nothing then). */
-bool domain_change_sub_dropped(struct subscription *sub);
+ *  change: where the change keeps its set until its end (the caller
+ *  moves it there), or NULL if no change reads it. */
+struct subscriber_set *domain_change_sub_dropped(struct subscription *sub);
 
 /** domain_start_guest_load() - run a configured guest's DMA writers. */
 struct guest_config;

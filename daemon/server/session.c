@@ -697,23 +697,8 @@ static bool session_park(struct session *s)
 	p->token = s->token;
 	p->uid = s->uid;
 	list_init(&p->subs);
-	list_for_each_entry_safe(sub, tmp, &s->subs, owner_link) {
-		int r = subscriber_set_requeue(&sub->set, UINT64_MAX);
-
-		if (r < 0) {
-			log_warning_errno(r, "requeueing a parked subscriber "
-					  "failed; it gets every page");
-			subscriber_set_mark_all(&sub->set);
-		}
-		sub->session = NULL;
-		sub->park = p;
-		sub->ev_round = false;
-		sub->ev_sent = false;
-		sub->ev_round_pages = 0;
-		sub->ev_lost = false;
-		list_del_init(&sub->owner_link);
-		list_add_tail(&sub->owner_link, &p->subs);
-	}
+	list_for_each_entry_safe(sub, tmp, &s->subs, owner_link)
+		subscription_park(sub, p);
 	s->nsubs = 0;
 	list_add_tail(&p->link, &srv->parks);
 	park_arm(p, (uint64_t)srv->cfg->resume_grace * 1000000000ULL);
@@ -786,23 +771,19 @@ void session_sub_add(struct session *s, struct subscription *sub)
 	s->nsubs++;
 }
 
-void session_sub_dropped(struct session *s, struct subscription *sub)
+struct subscriber_gen *session_sub_dropped(struct session *s,
+					   struct subscription *sub)
 {
 	list_del_init(&sub->owner_link);
 	s->nsubs--;
-	if (s->streaming && s->stream.sub == sub) {
-		/* a stream, once begun, completes: it takes the generation
-		 * it is sending out of the subscription going away */
-		subscriber_set_detach(&sub->set, s->stream.gen);
-		s->stream.sub = NULL;
-		log_debug("client pid %d: the subscription of a stream went "
-			  "away; the stream completes", (int)s->pid);
-	}
-}
-
-void park_sub_dropped(struct park *p, struct subscription *sub)
-{
-	list_del_init(&sub->owner_link);
+	if (!s->streaming || s->stream.sub != sub)
+		return NULL;
+	/* a stream, once begun, completes: it takes the generation it is
+	 * sending out of the subscription going away */
+	s->stream.sub = NULL;
+	log_debug("client pid %d: the subscription of a stream went away; "
+		  "the stream completes", (int)s->pid);
+	return s->stream.gen;
 }
 
 /*
@@ -841,12 +822,8 @@ bool session_resume(struct session *s, uint64_t token)
 			goto found;
 	return false;
 found:
-	list_for_each_entry_safe(sub, tmp, &p->subs, owner_link) {
-		list_del_init(&sub->owner_link);
-		sub->park = NULL;
-		sub->session = s;
-		session_sub_add(s, sub);
-	}
+	list_for_each_entry_safe(sub, tmp, &p->subs, owner_link)
+		subscription_resume(sub, s);
 	s->token = token;
 	park_free(p);
 	state_commit(s->srv);
