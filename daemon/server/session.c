@@ -146,32 +146,10 @@ static bool session_fill(struct session *s)
 		return true;
 	}
 	list_for_each_entry(sub, &s->subs, owner_link) {
-		if (sub->ev_lost) {
-			sub->ev_lost = false;
-			sub->ev_round = false;
-			sub->ev_round_pages = 0;
-			session_encode(s, &(struct proto_msg){
-				.type = PROTO_EV_STATE_LOST,
-				.domain_op = { .domain_id = sub->dom->id },
-			});
-			return true;
-		}
-		if (sub->ev_round && !sub->ev_sent) {
-			uint64_t pages = sub->ev_round_pages;
+		struct proto_msg ev;
 
-			sub->ev_round = false;
-			sub->ev_sent = true;
-			sub->ev_round_pages = 0;
-			session_encode(s, &(struct proto_msg){
-				.type = PROTO_EV_ROUND,
-				.ev_round = {
-					.domain_id = sub->dom->id,
-					.generation = sub->ev_generation,
-					.round_pages = pages,
-					.pending_pages =
-					subscriber_set_pending_pages(&sub->set),
-				},
-			});
+		if (subscription_event(sub, &ev)) {
+			session_encode(s, &ev);
 			return true;
 		}
 	}

@@ -15,6 +15,7 @@
 #include "daemon/state/state.h"
 #include "daemon/subscriber/subscription.h"
 #include "daemon/util/log.h"
+#include "protocol/proto.h"
 
 /* A new subscription to @d, listed there; its owner is the caller's. */
 static struct subscription *sub_new(struct domain *d, uint32_t interval_ms,
@@ -208,4 +209,49 @@ void subscription_sent(struct subscription *sub, struct subscriber_gen *gen,
 int subscription_ack(struct subscription *sub, uint64_t gen)
 {
 	return subscriber_set_ack(&sub->set, gen);
+}
+
+void subscription_round(struct subscription *sub, uint64_t generation,
+			uint64_t pages)
+{
+	/* EV_ROUND only to those that asked for events */
+	if (!sub->session || !(sub->session->features & PROTO_FEAT_EVENTS) ||
+	    !pages)
+		return;
+	sub->ev_round = true;
+	sub->ev_generation = generation;
+	sub->ev_round_pages += pages;
+	if (!sub->ev_sent)	/* else it is told when it asks */
+		session_kick(sub->session);
+}
+
+bool subscription_event(struct subscription *sub, struct proto_msg *m)
+{
+	uint64_t pages = sub->ev_round_pages;
+
+	if (sub->ev_lost) {
+		sub->ev_lost = false;
+		sub->ev_round = false;
+		sub->ev_round_pages = 0;
+		*m = (struct proto_msg){
+			.type = PROTO_EV_STATE_LOST,
+			.domain_op = { .domain_id = sub->dom->id },
+		};
+		return true;
+	}
+	if (!sub->ev_round || sub->ev_sent)
+		return false;
+	sub->ev_round = false;
+	sub->ev_sent = true;
+	sub->ev_round_pages = 0;
+	*m = (struct proto_msg){
+		.type = PROTO_EV_ROUND,
+		.ev_round = {
+			.domain_id = sub->dom->id,
+			.generation = sub->ev_generation,
+			.round_pages = pages,
+			.pending_pages = subscriber_set_pending_pages(&sub->set),
+		},
+	};
+	return true;
 }

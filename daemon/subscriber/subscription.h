@@ -38,6 +38,7 @@
 struct domain;
 struct harvest_domain;
 struct park;
+struct proto_msg;
 struct session;
 
 /** A client's subscription to a domain. */
@@ -95,7 +96,8 @@ int subscription_freeze(struct subscription *sub, struct subscriber_snap *snap);
 void subscription_thaw(struct subscription *sub, struct subscriber_snap *snap,
 		       struct subscriber_set *moved,
 		       const struct harvest_domain *plan);
-/** subscription_lost() - its pages could not follow: EV_STATE_LOST. */
+/** subscription_lost() - its pages could not follow, or a round failed:
+ *  EV_STATE_LOST (its session is kicked, if it has one). */
 void subscription_lost(struct subscription *sub);
 
 /**
@@ -117,8 +119,22 @@ void subscription_sent(struct subscription *sub, struct subscriber_gen *gen,
 		       bool whole);
 /** subscription_ack() - ACK of generation @gen; -ENOENT if not in flight. */
 int subscription_ack(struct subscription *sub, uint64_t gen);
+
+/*
+ * Events wait in the subscription for its session's output slot:
+ * EV_STATE_LOST, and EV_ROUND, which never queues (see struct
+ * subscription).
+ */
+/** subscription_round() - a periodic round of its domain, generation
+ *  @generation, found @pages: an EV_ROUND for a session that asked for
+ *  events, if there are pages. */
+void subscription_round(struct subscription *sub, uint64_t generation,
+			uint64_t pages);
 /** subscription_events_rearm() - the client asked (GET_RANGES, SYNC): the
  *  next round with pages sends the next EV_ROUND. */
 void subscription_events_rearm(struct subscription *sub);
+/** subscription_event() - the next event waiting, into @m (taken); false
+ *  if none. */
+bool subscription_event(struct subscription *sub, struct proto_msg *m);
 
 #endif
