@@ -51,6 +51,7 @@ struct event;
 struct park;
 struct server;
 struct session;
+struct subscription;
 
 struct domain_device {
 	struct list_head link;
@@ -74,29 +75,6 @@ struct domain_waiter {
 	/* why the waiter's operation failed, when fn gets a result < 0 from
 	 * an operation that gives one (a change's MAP or UNMAP) */
 	struct error err;
-};
-
-/** A client's subscription to a domain. */
-struct subscription {
-	struct domain *dom;
-	struct session *session;	/* NULL while parked */
-	struct park *park;		/* non-NULL while parked */
-	struct list_head dom_link;
-	struct list_head owner_link;	/* session's or park's list */
-	struct subscriber_set set;
-	uint32_t interval_ms;		/* 0: on demand */
-	bool clean;
-	uint64_t pages_sent;
-	/* events waiting for the session's output slot */
-	/* EV_ROUND never queues (PROTOCOL.md 6.16): one is sent only while
-	 * ev_sent is false, which GET_RANGES and SYNC of the domain reset
-	 * (their replies cover the rounds before them); rounds add up in
-	 * ev_round_pages until an EV_ROUND carries them */
-	bool ev_round;			/* rounds since the last one sent */
-	bool ev_sent;			/* sent; the client has not asked since */
-	uint64_t ev_generation;
-	uint64_t ev_round_pages;
-	bool ev_lost;
 };
 
 /** domain_now_ns() - CLOCK_MONOTONIC, the clock of the statistics. */
@@ -245,19 +223,16 @@ void domain_after_round(struct domain *d, struct domain_waiter *w,
 /** domain_waiter_cancel() - forget @w if queued; its fn is not called. */
 void domain_waiter_cancel(struct domain_waiter *w);
 
-/**
- * domain_subscribe() - a subscription of @s (all mapped pages pending
- * unless @clean); -EEXIST for a second one by the same session; the
- * reason of a failure in @e.
- */
-int domain_subscribe(struct domain *d, struct session *s,
-		     uint32_t interval_ms, bool clean,
-		     struct subscription **out, struct error *e);
-/** subscription_drop() - unlink from domain and owner, free. */
-void subscription_drop(struct subscription *sub);
 /** domain_subscriptions_changed() - recompute the timer; drop retired
  *  ranges nobody holds any more. */
 void domain_subscriptions_changed(struct domain *d);
+/** domain_timer_update() - arm the periodic timer at the smallest
+ *  interval of the domain's periodic subscribers, or stop it. */
+void domain_timer_update(struct domain *d);
+/** domain_change_sub_dropped() - @sub goes away during its domain's
+ *  change: where the change keeps its set until its end (the caller
+ *  moves it there), or NULL if no change reads it. */
+struct subscriber_set *domain_change_sub_dropped(struct subscription *sub);
 
 /** domain_start_guest_load() - run a configured guest's DMA writers. */
 struct guest_config;

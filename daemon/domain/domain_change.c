@@ -52,6 +52,7 @@
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/state/state.h"
 
 struct domain_change *domain_change_new(struct domain *d,
@@ -100,11 +101,11 @@ static void change_thaw(struct domain_change *c)
 			/* no place in the new plan: thawed as it is, then
 			 * dropped (change_tell_lost(), which releases it
 			 * after its stream took what it sends) */
-			subscriber_set_thaw(&sub->set, &cs->snap, NULL, NULL);
+			subscription_thaw(sub, &cs->snap, NULL, NULL);
 			continue;
 		}
-		subscriber_set_thaw(&sub->set, &cs->snap,
-				    c->moved ? &cs->moved : NULL, c->plan);
+		subscription_thaw(sub, &cs->snap, c->moved ? &cs->moved : NULL,
+				  c->plan);
 	}
 }
 
@@ -123,9 +124,7 @@ static void change_tell_lost(struct domain_change *c)
 				  "subscription is dropped", c->d->id);
 			subscription_drop(sub);
 		} else if (cs->lost) {
-			sub->ev_lost = true;
-			if (sub->session)
-				session_kick(sub->session);
+			subscription_lost(sub);
 		}
 	}
 }
@@ -300,7 +299,7 @@ int domain_change_run(struct domain_change *c, bool async,
 	list_for_each_entry(sub, &d->subs, dom_link) {
 		struct change_sub *cs = &c->subs[c->nsubs];
 
-		if (subscriber_set_freeze(&sub->set, &cs->snap) < 0)
+		if (subscription_freeze(sub, &cs->snap) < 0)
 			return change_never(c, e);
 		cs->sub = sub;
 		cs->clean = sub->clean;
@@ -338,20 +337,18 @@ int domain_change_run(struct domain_change *c, bool async,
 	return 0;
 }
 
-bool domain_change_sub_dropped(struct subscription *sub)
+struct subscriber_set *domain_change_sub_dropped(struct subscription *sub)
 {
 	struct domain_change *c = sub->dom->change;
 
 	if (!c)
-		return false;
+		return NULL;
 	for (size_t i = 0; i < c->nsubs; i++)
 		if (c->subs[i].sub == sub) {
-			c->subs[i].gone = sub->set;
 			c->subs[i].sub = NULL;
-			sub->set = (struct subscriber_set){ 0 };
-			return true;
+			return &c->subs[i].gone;
 		}
-	return false;
+	return NULL;
 }
 
 void domain_change_wait(struct domain *d)

@@ -16,9 +16,6 @@ void domain_free(struct domain *d);
 int domain_round_init(struct domain *d);
 /** domain_round_release() - free them; safe if never made. */
 void domain_round_release(struct domain *d);
-/** domain_timer_update() - arm the periodic timer at the smallest
- *  interval of the domain's periodic subscribers, or stop it. */
-void domain_timer_update(struct domain *d);
 /** domain_plan_build() - a plan over @d's mappings and retired ranges,
  *  in the state's bitmap memory; -errno. */
 int domain_plan_build(struct domain *d, struct harvest_domain **out);
@@ -103,9 +100,6 @@ int domain_change_run(struct domain_change *c, bool async,
 /** domain_change_new() - a zeroed change of @d; NULL. */
 struct domain_change *domain_change_new(struct domain *d,
 					enum change_kind kind);
-/** domain_change_sub_dropped() - @sub goes away during its domain's
- *  change: true if the change took its set (release nothing then). */
-bool domain_change_sub_dropped(struct subscription *sub);
 /** domain_change_wait() - wait for @d's change and end it now, without
  *  running waiters or rounds after it. */
 void domain_change_wait(struct domain *d);

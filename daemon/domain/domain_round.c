@@ -14,6 +14,7 @@
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "protocol/proto.h"
 
 uint64_t domain_now_ns(void)
@@ -135,23 +136,11 @@ static void domain_notify(struct domain *d, uint64_t pages, bool lost)
 	struct subscription *sub;
 
 	list_for_each_entry(sub, &d->subs, dom_link) {
-		/* EV_STATE_LOST goes to every session, EV_ROUND only to
-		 * those that asked for events */
-		if (!sub->session ||
-		    (!lost && !(sub->session->features & PROTO_FEAT_EVENTS)))
-			continue;
-		if (lost) {
-			sub->ev_lost = true;
-		} else if (pages) {
-			sub->ev_round = true;
-			sub->ev_generation = d->generation;
-			sub->ev_round_pages += pages;
-			if (sub->ev_sent)
-				continue;	/* it is told when it asks */
-		} else {
-			continue;
-		}
-		session_kick(sub->session);
+		/* EV_STATE_LOST goes to every session (not to a park) */
+		if (!lost)
+			subscription_round(sub, d->generation, pages);
+		else if (sub->session)
+			subscription_lost(sub);
 	}
 }
 

@@ -33,6 +33,7 @@
 #include "daemon/server/requests.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/server/stream.h"
 #include "protocol/proto.h"
 #include "protocol/wire.h"
@@ -485,11 +486,10 @@ static int subscribe_now(struct session *s, struct domain *d,
 	struct subscription *sub;
 	int r;
 
-	r = domain_subscribe(d, s, sb->interval_ms,
-			     sb->flags & PROTO_SUBSCRIBE_CLEAN, &sub, e);
+	r = subscription_create(d, s, sb->interval_ms,
+				sb->flags & PROTO_SUBSCRIBE_CLEAN, &sub, e);
 	if (r < 0)
 		return r;
-	session_sub_add(s, sub);
 	session_reply(s, &(struct proto_msg){
 		.type = PROTO_SUBSCRIBE_REPLY,
 		.id = s->req.id,
@@ -594,11 +594,8 @@ static void events_rearm(struct session *s, struct domain *d)
 {
 	struct subscription *sub = session_sub_of(s, d);
 
-	if (!sub)
-		return;
-	sub->ev_sent = false;
-	sub->ev_round = false;
-	sub->ev_round_pages = 0;
+	if (sub)
+		subscription_events_rearm(sub);
 }
 
 static int req_sync(struct session *s, struct domain *d,
@@ -630,31 +627,10 @@ static int req_get_ranges(struct session *s, struct domain *d,
 	if (!sub)
 		return no_subscription(d, e);
 	events_rearm(s, d);
-	if (m->get_ranges.flags & PROTO_RANGES_RESEND) {
-		r = subscriber_set_requeue(&sub->set, UINT64_MAX);
-		if (r < 0)
-			return error_set(e, r, "requeueing failed: %s",
-					  strerror(-r));
-	}
-	/* no round since the last GET_RANGES: send that generation again,
-	 * with whatever is pending besides */
-	r = subscriber_set_requeue(&sub->set, d->generation);
-	if (r < 0 && r != -ENOENT)
-		return error_set(e, r, "requeueing failed: %s",
-				  strerror(-r));
-	/* max_inflight with the new one: the oldest go back to pending */
-	r = subscriber_set_trim(&sub->set, s->srv->cfg->max_inflight - 1);
+	r = subscription_take(sub, m->get_ranges.flags & PROTO_RANGES_RESEND,
+			      &gen, e);
 	if (r < 0)
-		return error_set(e, r, "requeueing failed: %s",
-				  strerror(-r));
-	if (r)
-		log_debug("client pid %d: %d unacknowledged generations of "
-			  "domain %u back to pending (max_inflight %u)",
-			  (int)s->pid, r, d->id, s->srv->cfg->max_inflight);
-	r = subscriber_set_take(&sub->set, d->generation, &gen);
-	if (r < 0)
-		return error_set(e, r, "collecting the ranges failed: %s",
-				  strerror(-r));
+		return r;
 	/* delivered (pages_sent) or given back when the stream ends */
 	stream_ranges(s, m->id, sub, gen);
 	return 0;
@@ -668,7 +644,7 @@ static int req_ack(struct session *s, struct domain *d,
 
 	if (!sub)
 		return no_subscription(d, e);
-	r = subscriber_set_ack(&sub->set, m->ack.generation);
+	r = subscription_ack(sub, m->ack.generation);
 	if (r < 0)
 		return error_set(e, r, "generation %" PRIu64 " of domain "
 				  "%u is not in flight", m->ack.generation,

@@ -19,6 +19,7 @@
 #include "daemon/server/requests.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/state/state.h"
 #include "protocol/wire.h"
 
@@ -145,32 +146,10 @@ static bool session_fill(struct session *s)
 		return true;
 	}
 	list_for_each_entry(sub, &s->subs, owner_link) {
-		if (sub->ev_lost) {
-			sub->ev_lost = false;
-			sub->ev_round = false;
-			sub->ev_round_pages = 0;
-			session_encode(s, &(struct proto_msg){
-				.type = PROTO_EV_STATE_LOST,
-				.domain_op = { .domain_id = sub->dom->id },
-			});
-			return true;
-		}
-		if (sub->ev_round && !sub->ev_sent) {
-			uint64_t pages = sub->ev_round_pages;
+		struct proto_msg ev;
 
-			sub->ev_round = false;
-			sub->ev_sent = true;
-			sub->ev_round_pages = 0;
-			session_encode(s, &(struct proto_msg){
-				.type = PROTO_EV_ROUND,
-				.ev_round = {
-					.domain_id = sub->dom->id,
-					.generation = sub->ev_generation,
-					.round_pages = pages,
-					.pending_pages =
-					subscriber_set_pending_pages(&sub->set),
-				},
-			});
+		if (subscription_event(sub, &ev)) {
+			session_encode(s, &ev);
 			return true;
 		}
 	}
@@ -696,23 +675,8 @@ static bool session_park(struct session *s)
 	p->token = s->token;
 	p->uid = s->uid;
 	list_init(&p->subs);
-	list_for_each_entry_safe(sub, tmp, &s->subs, owner_link) {
-		int r = subscriber_set_requeue(&sub->set, UINT64_MAX);
-
-		if (r < 0) {
-			log_warning_errno(r, "requeueing a parked subscriber "
-					  "failed; it gets every page");
-			subscriber_set_mark_all(&sub->set);
-		}
-		sub->session = NULL;
-		sub->park = p;
-		sub->ev_round = false;
-		sub->ev_sent = false;
-		sub->ev_round_pages = 0;
-		sub->ev_lost = false;
-		list_del_init(&sub->owner_link);
-		list_add_tail(&sub->owner_link, &p->subs);
-	}
+	list_for_each_entry_safe(sub, tmp, &s->subs, owner_link)
+		subscription_park(sub, p);
 	s->nsubs = 0;
 	list_add_tail(&p->link, &srv->parks);
 	park_arm(p, (uint64_t)srv->cfg->resume_grace * 1000000000ULL);
@@ -785,23 +749,19 @@ void session_sub_add(struct session *s, struct subscription *sub)
 	s->nsubs++;
 }
 
-void session_sub_dropped(struct session *s, struct subscription *sub)
+struct subscriber_gen *session_sub_dropped(struct session *s,
+					   struct subscription *sub)
 {
 	list_del_init(&sub->owner_link);
 	s->nsubs--;
-	if (s->streaming && s->stream.sub == sub) {
-		/* a stream, once begun, completes: it takes the generation
-		 * it is sending out of the subscription going away */
-		subscriber_set_detach(&sub->set, s->stream.gen);
-		s->stream.sub = NULL;
-		log_debug("client pid %d: the subscription of a stream went "
-			  "away; the stream completes", (int)s->pid);
-	}
-}
-
-void park_sub_dropped(struct park *p, struct subscription *sub)
-{
-	list_del_init(&sub->owner_link);
+	if (!s->streaming || s->stream.sub != sub)
+		return NULL;
+	/* a stream, once begun, completes: it takes the generation it is
+	 * sending out of the subscription going away */
+	s->stream.sub = NULL;
+	log_debug("client pid %d: the subscription of a stream went away; "
+		  "the stream completes", (int)s->pid);
+	return s->stream.gen;
 }
 
 /*
@@ -840,12 +800,8 @@ bool session_resume(struct session *s, uint64_t token)
 			goto found;
 	return false;
 found:
-	list_for_each_entry_safe(sub, tmp, &p->subs, owner_link) {
-		list_del_init(&sub->owner_link);
-		sub->park = NULL;
-		sub->session = s;
-		session_sub_add(s, sub);
-	}
+	list_for_each_entry_safe(sub, tmp, &p->subs, owner_link)
+		subscription_resume(sub, s);
 	s->token = token;
 	park_free(p);
 	state_commit(s->srv);

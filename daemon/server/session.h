@@ -174,11 +174,14 @@ void session_kick(struct session *s);
 struct subscription *session_sub_of(struct session *s, struct domain *d);
 /** session_sub_add() - a new subscription of the session. */
 void session_sub_add(struct session *s, struct subscription *sub);
-/** session_sub_dropped() - @sub is going away: unlink it, end a stream
- *  that reads it. */
-void session_sub_dropped(struct session *s, struct subscription *sub);
-/** park_sub_dropped() - same for a parked subscription. */
-void park_sub_dropped(struct park *p, struct subscription *sub);
+/**
+ * session_sub_dropped() - @sub is going away: unlink it.  A stream
+ * sending one of its generations completes: that generation, returned,
+ * is the stream's from now on (the caller detaches it from the set);
+ * else NULL.
+ */
+struct subscriber_gen *session_sub_dropped(struct session *s,
+					   struct subscription *sub);
 
 /** session_resume() - take over the subscriptions parked under @token;
  *  false if none (or another uid's). */

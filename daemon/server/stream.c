@@ -10,6 +10,7 @@
 #include "daemon/domain/domain.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/server/stream.h"
 #include "protocol/chunk.h"
 #include "protocol/wire.h"
@@ -284,12 +285,7 @@ static void ranges_end(struct session *s, bool whole)
 	struct session_stream *st = &s->stream;
 	struct subscription *sub = st->sub;
 
-	if (!sub)
-		subscriber_gen_free(st->gen);
-	else if (whole)
-		sub->pages_sent += subscriber_set_delivered(&sub->set, st->gen);
-	else
-		subscriber_set_giveback(&sub->set, st->gen);
+	subscription_sent(sub, st->gen, whole);
 	st->gen = NULL;
 	st->sub = NULL;
 }

@@ -105,6 +105,7 @@
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/state/state.h"
 #include "daemon/state/state_format.h"
 
@@ -1614,7 +1615,6 @@ static int state_restore_subs(struct server *srv, unsigned int *nexpired)
 		const struct state_psub *ps = &st->ps[i];
 		const struct state_sub_rec *rec = ps->rec;
 		struct domain *d = ps->pd->dom;
-		struct subscription *sub;
 		struct park *p = NULL, *q;
 
 		if (state_token_lost(st, rec)) {
@@ -1658,21 +1658,10 @@ static int state_restore_subs(struct server *srv, unsigned int *nexpired)
 			p = park_restore(srv, rec->token, (uid_t)rec->uid,
 					 left);
 		}
-		sub = calloc(1, sizeof(*sub));
-		if (!p || !sub) {
-			free(sub);
+		if (!p || subscription_restore(d, p, rec->interval_ms,
+					       rec->clean, rec->pages_sent,
+					       ps->pending, ps->flight) < 0)
 			return -ENOMEM;
-		}
-		sub->dom = d;
-		sub->park = p;
-		sub->interval_ms = rec->interval_ms;
-		sub->clean = rec->clean;
-		sub->pages_sent = rec->pages_sent;
-		subscriber_set_adopt(&sub->set, d->plan, st->bits, ps->pending,
-				     ps->flight);
-		list_add_tail(&sub->dom_link, &d->subs);
-		d->nsubs++;
-		list_add_tail(&sub->owner_link, &p->subs);
 	}
 	return 0;
 }

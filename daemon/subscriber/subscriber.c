@@ -1,4 +1,28 @@
 // SPDX-License-Identifier: MIT
+/*
+ * The subscriber set: one subscription's dirty pages, pending and in
+ * flight (subscriber.h).
+ *
+ * Owns: nothing is cleared before it is acknowledged.  The rule: a page
+ * a round folded in stays in the set until the subscriber acknowledges a
+ * generation that was sent to it whole.  So a page leaves pending only
+ * into a generation (take), and a generation leaves the set only
+ *  - acknowledged, once delivered (ack);
+ *  - put back into pending, every page of it (giveback, requeue, trim,
+ *    and, while the set is frozen, at the thaw), or, should that fail,
+ *    every page of the set marked pending;
+ *  - detached to the stream still sending it when its subscription goes
+ *    away (detach; the stream frees it, subscriber_gen_free());
+ *  - released with the set.
+ * Moving the set to a new layout (relayout, snap_move, thaw) keeps every
+ * pending and flight bit at its page, or refuses (-ERANGE) and changes
+ * nothing; in-flight generations are page-addressed and stay as they are.
+ * A durable set also keeps every page in flight in its flight bitmap
+ * until no generation is in flight.  This file is the only one that
+ * links, unlinks or frees a generation, or writes a set's bitmaps
+ * (folding a round in, fold, is the set's too); the rest of the daemon
+ * calls its API, mostly through the subscription (subscription.h).
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -826,6 +850,22 @@ void subscriber_set_mark_range(struct subscriber_set *s, uint64_t iova,
 	words_mark_range(s->layout, s->pending, iova, length);
 }
 
+/* @s takes the bitmaps and layout of @moved (subscriber_snap_move()'s,
+ * emptied); its own are released. */
+static void set_take_bitmaps(struct subscriber_set *s,
+			     struct subscriber_set *moved)
+{
+	bitmem_release(s->mem, s->pending, s->nwords);
+	bitmem_release(s->mem, s->flight, s->nwords);
+	s->pending = moved->pending;
+	s->flight = moved->flight;
+	s->nwords = moved->nwords;
+	s->layout = moved->layout;
+	s->flight_lo = moved->flight_lo;
+	s->flight_hi = moved->flight_hi;
+	*moved = (struct subscriber_set){ 0 };
+}
+
 int subscriber_set_relayout(struct subscriber_set *s,
 			    const struct harvest_domain *layout)
 {
@@ -838,14 +878,7 @@ int subscriber_set_relayout(struct subscriber_set *s,
 	r = subscriber_snap_move(&snap, layout, &moved);
 	if (r < 0)
 		return r;
-	bitmem_release(s->mem, s->pending, s->nwords);
-	bitmem_release(s->mem, s->flight, s->nwords);
-	s->pending = moved.pending;
-	s->flight = moved.flight;
-	s->nwords = moved.nwords;
-	s->layout = layout;
-	s->flight_lo = moved.flight_lo;
-	s->flight_hi = moved.flight_hi;
+	set_take_bitmaps(s, &moved);
 	return 0;
 }
 
@@ -877,19 +910,10 @@ void subscriber_set_thaw(struct subscriber_set *s, struct subscriber_snap *snap,
 	struct subscriber_gen *list;
 	bool all = s->frozen_mark_all;
 
-	if (moved && moved->pending) {
-		bitmem_release(s->mem, s->pending, s->nwords);
-		bitmem_release(s->mem, s->flight, s->nwords);
-		s->pending = moved->pending;
-		s->flight = moved->flight;
-		s->nwords = moved->nwords;
-		s->layout = moved->layout;
-		s->flight_lo = moved->flight_lo;
-		s->flight_hi = moved->flight_hi;
-		*moved = (struct subscriber_set){ 0 };
-	} else if (layout) {
+	if (moved && moved->pending)
+		set_take_bitmaps(s, moved);
+	else if (layout)
 		s->layout = layout;
-	}
 	s->frozen = false;
 	s->frozen_mark_all = false;
 	for (size_t i = 0; i < snap->ngens; i++) {

@@ -52,7 +52,8 @@ struct harvest_domain;
 /**
  * One generation taken out of pending: being sent (until
  * subscriber_set_delivered() or subscriber_set_giveback()), then in flight
- * until acknowledged.
+ * until acknowledged.  Its fields are the set's: outside subscriber.c
+ * they are only read (the RANGES stream reads gen, chunks, len, pages).
  */
 struct subscriber_gen {
 	uint64_t gen;

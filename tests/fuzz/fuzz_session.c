@@ -74,6 +74,7 @@
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
+#include "daemon/subscriber/subscription.h"
 #include "daemon/guest/simhost.h"
 #include "kernel/backend.h"
 #include "protocol/proto.h"
