@@ -82,20 +82,6 @@ int domain_plan_build(struct domain *d, struct harvest_domain **out)
 				  d->nretired, d->mapped_bytes, out);
 }
 
-/* Do @a and @b put every range's bits at the same place? */
-static bool layout_same(const struct harvest_domain *a,
-			const struct harvest_domain *b)
-{
-	if (a->nranges != b->nranges || a->nwords != b->nwords)
-		return false;
-	for (size_t i = 0; i < a->nranges; i++)
-		if (a->ranges[i].iova != b->ranges[i].iova ||
-		    a->ranges[i].length != b->ranges[i].length ||
-		    a->ranges[i].bit != b->ranges[i].bit)
-			return false;
-	return true;
-}
-
 /* Is [@iova, @iova + @length) held by a set of @c (one dropped meanwhile
  * too: it can only keep a range longer)? */
 static bool change_held(const struct domain_change *c, uint64_t iova,
@@ -148,7 +134,7 @@ static int change_plan(struct domain_change *c, struct harvest_range *retired,
 		return error_set(&c->err, r, "planning the harvest failed: "
 					 "%s", strerror(-r));
 	}
-	c->moved = !layout_same(d->plan, plan);
+	c->moved = !harvest_layout_same(d->plan, plan);
 	for (size_t i = 0; c->moved && i < c->nsubs; i++) {
 		struct change_sub *cs = &c->subs[i];
 

@@ -6,10 +6,8 @@
  */
 #include <errno.h>
 #include <event2/event.h>
-#include <string.h>
 #include <time.h>
 
-#include "daemon/subscriber/bitmem.h"
 #include "daemon/domain/domain_private.h"
 #include "daemon/util/log.h"
 #include "daemon/server/server.h"
@@ -79,16 +77,11 @@ static uint64_t domain_fold(struct domain *d)
 
 	for (size_t i = 0; i < p->nranges; i++) {
 		const struct harvest_range *rg = &p->ranges[i];
-		uint64_t n = rg->length / p->page_size, here = 0;
-		uint64_t w0 = rg->bit / 64, w1 = (rg->bit + n + 63) / 64;
-		unsigned int tail = (rg->bit + n) % 64;
+		uint64_t w0, w1, here = 0;
 
 		if (rg->flags & HARVEST_RANGE_RETIRED)
 			continue;
-		/* a kernel may record a huge leaf past the range's end */
-		p->bitmap[w0] &= ~0ULL << (rg->bit % 64);
-		if (tail)
-			p->bitmap[w1 - 1] &= (1ULL << tail) - 1;
+		harvest_range_clip(p, rg, &w0, &w1);
 		for (uint64_t w = w0; w < w1; w++)
 			here += (uint64_t)__builtin_popcountll(p->bitmap[w]);
 		if (!here)
@@ -103,22 +96,7 @@ static uint64_t domain_fold(struct domain *d)
 
 void domain_refold(struct domain *d, const uint64_t *old)
 {
-	struct harvest_domain *p = d->plan;
-	size_t h = 0;
-
-	/* the same layout: the layout words, then a head's bounce word
-	 * (its read, maybe not yet placed) shifted into place */
-	/* the old region's holes are zero: copy only what it holds */
-	for (uint64_t w = 0, end, n = p->nwords + p->nheads; w < n; w = end) {
-		end = bitmem_data(p->mem, old, n, &w);
-		memcpy(p->bitmap + w, old + w, (end - w) * 8);
-	}
-	for (size_t i = 0; i < p->nbatches; i++) {
-		struct harvest_batch *b = &p->batches[i];
-
-		if (b->shift)
-			*b->bitmap |= old[p->nwords + h++] << b->shift;
-	}
+	harvest_layout_restore(d->plan, old);
 	domain_fold(d);
 }
 

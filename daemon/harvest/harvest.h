@@ -124,6 +124,35 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 			size_t n, uint64_t batch_bytes);
 /** harvest_domain_release() - free the plan; the struct may be reused. */
 void harvest_domain_release(struct harvest_domain *dom);
+
+/*
+ * The layout (harvest_plan.c owns it): where each mapped page's bit lives
+ * in every bitmap of the domain (the round's, and each subscriber's), and
+ * how a head's bounce word reaches its place.  Nothing else computes a
+ * bit from an IOVA, or knows of heads and bounce words.
+ */
+/** harvest_layout_words() - the words of the plan's bitmap allocation:
+ *  the layout's (nwords), then one bounce word per head. */
+uint64_t harvest_layout_words(const struct harvest_domain *dom);
+/** harvest_layout_bit() - where page @page (IOVA / page size) lives:
+ *  *@bit, and *@left the pages from it to its range's end (@left may be
+ *  NULL); -ERANGE if no range holds it. */
+int harvest_layout_bit(const struct harvest_domain *dom, uint64_t page,
+		       uint64_t *bit, uint64_t *left);
+/** harvest_layout_same() - do @a and @b put every range's bits at the
+ *  same place? */
+bool harvest_layout_same(const struct harvest_domain *a,
+			 const struct harvest_domain *b);
+/** harvest_range_clip() - the words [*@w0, *@w1) of @rg in the round's
+ *  bitmap, with its bits outside the range cleared: a kernel may record a
+ *  huge leaf past a range's end. */
+void harvest_range_clip(struct harvest_domain *dom,
+			const struct harvest_range *rg, uint64_t *w0,
+			uint64_t *w1);
+/** harvest_layout_restore() - a round's bitmap region @old, laid out as
+ *  @dom (harvest_layout_words() of it: its bounce words maybe read and not
+ *  yet placed), into @dom's bitmap, every head in place. */
+void harvest_layout_restore(struct harvest_domain *dom, const uint64_t *old);
 /** harvest_batch_min_bytes() - the smallest batch: 1 GiB (the largest
  *  leaf) or 32768 pages, whichever is more. */
 uint64_t harvest_batch_min_bytes(uint64_t page_size);

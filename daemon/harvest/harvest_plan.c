@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* Planning a domain's harvest: the bitmap layout and the batches. */
+/*
+ * Planning a domain's harvest: the bitmap layout and the batches.
+ *
+ * Owns: the harvest layout.  Where each mapped page's bit lives, the
+ * heads and their bounce words, are decided here and read only through
+ * the harvest_layout_*() functions (harvest.h); the engine (harvest.c)
+ * runs the batches this file cuts, bounce words included.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +71,85 @@ void harvest_domain_release(struct harvest_domain *dom)
 	free(dom->batches);
 	struct backend *b = dom->b;
 
-	bitmem_release(mem, dom->bitmap, dom->nwords + dom->nheads);
+	bitmem_release(mem, dom->bitmap, harvest_layout_words(dom));
 	*dom = (struct harvest_domain){ .mem = mem, .b = b };
+}
+
+uint64_t harvest_layout_words(const struct harvest_domain *dom)
+{
+	return dom->nwords + dom->nheads;
+}
+
+int harvest_layout_bit(const struct harvest_domain *dom, uint64_t page,
+		       uint64_t *bit, uint64_t *left)
+{
+	size_t lo = 0, hi = dom->nranges;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct harvest_range *r = &dom->ranges[mid];
+		uint64_t first = r->iova / dom->page_size;
+		uint64_t end = first + r->length / dom->page_size;
+
+		if (page < first)
+			hi = mid;
+		else if (page >= end)
+			lo = mid + 1;
+		else {
+			*bit = r->bit + (page - first);
+			if (left)
+				*left = end - page;
+			return 0;
+		}
+	}
+	return -ERANGE;
+}
+
+bool harvest_layout_same(const struct harvest_domain *a,
+			 const struct harvest_domain *b)
+{
+	if (a->nranges != b->nranges || a->nwords != b->nwords)
+		return false;
+	for (size_t i = 0; i < a->nranges; i++)
+		if (a->ranges[i].iova != b->ranges[i].iova ||
+		    a->ranges[i].length != b->ranges[i].length ||
+		    a->ranges[i].bit != b->ranges[i].bit)
+			return false;
+	return true;
+}
+
+void harvest_range_clip(struct harvest_domain *dom,
+			const struct harvest_range *rg, uint64_t *w0,
+			uint64_t *w1)
+{
+	uint64_t n = rg->length / dom->page_size;
+	unsigned int tail = (rg->bit + n) % 64;
+
+	*w0 = rg->bit / 64;
+	*w1 = (rg->bit + n + 63) / 64;
+	dom->bitmap[*w0] &= ~0ULL << (rg->bit % 64);
+	if (tail)
+		dom->bitmap[*w1 - 1] &= (1ULL << tail) - 1;
+}
+
+void harvest_layout_restore(struct harvest_domain *dom, const uint64_t *old)
+{
+	uint64_t n = harvest_layout_words(dom);
+	size_t h = 0;
+
+	/* the old region's holes are zero: copy only what it holds */
+	for (uint64_t w = 0, end; w < n; w = end) {
+		end = bitmem_data(dom->mem, old, n, &w);
+		memcpy(dom->bitmap + w, old + w, (end - w) * 8);
+	}
+	/* then each head's bounce word (its read, maybe not yet placed)
+	 * shifted into place */
+	for (size_t i = 0; i < dom->nbatches; i++) {
+		struct harvest_batch *b = &dom->batches[i];
+
+		if (b->shift)
+			*b->bitmap |= old[dom->nwords + h++] << b->shift;
+	}
 }
 
 int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,

@@ -431,7 +431,7 @@ static void put_domain(struct state *st, struct writer *w, struct domain *d,
 		.page_size = d->page_size,
 		.max_leaf = d->max_leaf,
 		.round_off = bitmem_offset(st->bits, p->bitmap),
-		.round_words = p->nwords + p->nheads,
+		.round_words = harvest_layout_words(p),
 		.layout_words = p->nwords,
 		.counters_off = bitmem_offset(st->bits, d->counters),
 		.intent = d->intent,
@@ -771,7 +771,7 @@ static int state_check_plan(const struct state_pdomain *pd)
 	if (r < 0)
 		return r;
 	if (plan.nwords != rec->layout_words ||
-	    plan.nwords + plan.nheads != rec->round_words)
+	    harvest_layout_words(&plan) != rec->round_words)
 		r = -EBADMSG;
 	harvest_domain_release(&plan);
 	return r;

@@ -259,35 +259,6 @@ static struct subscriber_gen *gen_find(struct subscriber_set *s, uint64_t gen,
 }
 
 /*
- * Where does page @page (IOVA / page size) live in pending?  *@left: the
- * pages from it to the end of its range (NULL if not wanted).
- */
-static int page_to_bit(const struct harvest_domain *d, uint64_t page,
-		       uint64_t *bit, uint64_t *left)
-{
-	size_t lo = 0, hi = d->nranges;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct harvest_range *r = &d->ranges[mid];
-		uint64_t first = r->iova / d->page_size;
-		uint64_t end = first + r->length / d->page_size;
-
-		if (page < first)
-			hi = mid;
-		else if (page >= end)
-			lo = mid + 1;
-		else {
-			*bit = r->bit + (page - first);
-			if (left)
-				*left = end - page;
-			return 0;
-		}
-	}
-	return -ERANGE;
-}
-
-/*
  * A run of a generation's chunks back into pending.  A chunk was encoded
  * within one range, but the layout may have changed since (an unmapped
  * range kept as retired, then partly mapped again, is split in several):
@@ -300,7 +271,7 @@ static int requeue_run(void *ctx, uint64_t first, uint64_t count)
 	while (count) {
 		uint64_t bit, left;
 
-		if (page_to_bit(s->layout, first, &bit, &left))
+		if (harvest_layout_bit(s->layout, first, &bit, &left))
 			return -ERANGE;
 		if (left > count)
 			left = count;
@@ -833,7 +804,7 @@ static void words_mark_range(const struct harvest_domain *d, uint64_t *words,
 {
 	uint64_t bit, left;
 
-	if (!page_to_bit(d, iova / d->page_size, &bit, &left))
+	if (!harvest_layout_bit(d, iova / d->page_size, &bit, &left))
 		words_set_bits(words, bit, length / d->page_size < left ?
 			       length / d->page_size : left);
 }
