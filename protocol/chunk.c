@@ -1,4 +1,12 @@
 // SPDX-License-Identifier: MIT
+/*
+ * Dirty-range chunks (chunk.h, PROTOCOL.md 9.2).
+ *
+ * Owns: the chunk wire format.  Every byte of a chunk is written and read
+ * here: encoding, decoding, validation, the RUNS parts of a RAW chunk for a
+ * RUNS-only reader, and the walk over a generation's chunks
+ * (chunk_reader); the fuzzer (tests/fuzz/fuzz_proto.c) covers it.
+ */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -236,15 +244,24 @@ int chunk_decode(const uint8_t *buf, size_t len, chunk_run_fn fn, void *ctx)
 	return r ? r : (int)(CHUNK_HEADER_SIZE + plen);
 }
 
+enum chunk_kind chunk_kind(const uint8_t *buf)
+{
+	return (enum chunk_kind)buf[12];
+}
+
 struct runs_part {
 	uint64_t from;		/* the part's first page */
 	uint64_t cursor;	/* end of the last run written */
-	uint8_t *p, *end;
+	uint8_t *out;
+	size_t cap;		/* bytes of out: what is past it is counted,
+				 * not written */
+	size_t n;		/* payload bytes of the part */
 };
 
 static int runs_part_add(void *ctx, uint64_t first, uint64_t count)
 {
 	struct runs_part *o = ctx;
+	size_t need, at;
 	uint64_t gap;
 
 	if (first + count <= o->from)
@@ -254,21 +271,22 @@ static int runs_part_add(void *ctx, uint64_t first, uint64_t count)
 		first = o->from;
 	}
 	gap = first - o->cursor;
-	if ((size_t)(o->end - o->p) < uleb_size(gap) + uleb_size(count))
+	need = uleb_size(gap) + uleb_size(count);
+	if (o->n + need > CHUNK_MAX_PAYLOAD)
 		return 1;	/* full: the part ends before this run */
-	o->p = uleb_put(o->p, gap);
-	o->p = uleb_put(o->p, count);
+	at = CHUNK_HEADER_SIZE + o->n;
+	if (at + need <= o->cap)
+		uleb_put(uleb_put(o->out + at, gap), count);
+	o->n += need;
 	o->cursor = first + count;
 	return 0;
 }
 
 int chunk_runs_part(const uint8_t *buf, size_t len, uint64_t *from,
-		    uint8_t *out)
+		    uint8_t *out, size_t cap)
 {
 	struct runs_part o = {
-		.from = *from, .cursor = *from,
-		.p = out + CHUNK_HEADER_SIZE,
-		.end = out + CHUNK_MAX_SIZE,
+		.from = *from, .cursor = *from, .out = out, .cap = cap,
 	};
 	uint64_t first, end;
 	uint32_t span;
@@ -283,10 +301,12 @@ int chunk_runs_part(const uint8_t *buf, size_t len, uint64_t *from,
 	r = chunk_decode(buf, len, runs_part_add, &o);
 	if (r < 0)
 		return r;
-	if (o.p == out + CHUNK_HEADER_SIZE) {
+	if (!o.n) {
 		*from = end;
 		return 0;
 	}
+	if (CHUNK_HEADER_SIZE + o.n > cap)
+		return -ENOSPC;
 	/* cut (r == 1): the part ends with its last run; else with the span */
 	if (r != 1)
 		o.cursor = end;
@@ -294,7 +314,48 @@ int chunk_runs_part(const uint8_t *buf, size_t len, uint64_t *from,
 	wire_put_le32(out + 8, (uint32_t)(o.cursor - o.from));
 	out[12] = CHUNK_RUNS;
 	out[13] = 0;
-	wire_put_le16(out + 14, (uint16_t)(o.p - out - CHUNK_HEADER_SIZE));
+	wire_put_le16(out + 14, (uint16_t)o.n);
 	*from = o.cursor;
-	return (int)(o.p - out);
+	return (int)(CHUNK_HEADER_SIZE + o.n);
+}
+
+int chunk_reader_next(struct chunk_reader *cr, uint8_t *out, size_t cap)
+{
+	while (cr->off < cr->len) {
+		const uint8_t *c = cr->buf + cr->off;
+		int len = chunk_size(c, cr->len - cr->off);
+		uint64_t first, from;
+		uint32_t span;
+		int n;
+
+		if (len < 0)
+			return len;
+		if (!cr->runs_only || chunk_kind(c) != CHUNK_RAW) {
+			if ((size_t)len > cap)
+				return -ENOSPC;
+			memcpy(out, c, (size_t)len);
+			cr->off += (size_t)len;
+			return len;
+		}
+		chunk_peek(c, &first, &span);
+		from = cr->in_part ? cr->from : first;
+		n = chunk_runs_part(c, (size_t)len, &from, out, cap);
+		if (n < 0)
+			return n;
+		if (n && from < first + span) {
+			cr->in_part = true;	/* more parts follow */
+			cr->from = from;
+			return n;
+		}
+		cr->off += (size_t)len;	/* its last part, or none left */
+		cr->in_part = false;
+		if (n)
+			return n;
+	}
+	return 0;
+}
+
+bool chunk_reader_done(const struct chunk_reader *cr)
+{
+	return cr->off >= cr->len;
 }
