@@ -61,7 +61,7 @@
 #include <immintrin.h>
 #endif
 
-#include "daemon/harvest/extent.h"
+#include "protocol/extent.h"
 #include "daemon/harvest/harvest.h"
 #include "daemon/subscriber/subscriber.h"
 #include "kernel/backend.h"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * serve_bench: what serving one generation costs, and whether the extent
- * scan (daemon/harvest/extent.c: the block zero-skip, AVX2 picked at run
+ * scan (protocol/extent.c: the block zero-skip, AVX2 picked at run
  * time) would pay on that path.
  *
  * One subscriber set laid out for a guest of -g GiB (default 1024) at
@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/harvest/extent.h"
+#include "protocol/extent.h"
 #include "daemon/harvest/harvest.h"
 #include "daemon/subscriber/subscriber.h"
 #include "protocol/chunk.h"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "daemon/harvest/extent.h"
+#include "protocol/extent.h"
 
 void extent_scan_init(struct extent_scan *s, extent_fn fn, void *ctx)
 {
