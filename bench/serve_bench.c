@@ -26,6 +26,10 @@
  *             byte for byte.  It leaves flight out (a heap set has none,
  *             like take here).
  *   plain     a plain read of the bitmap (sum of its words): the floor.
+ *   fold      subscriber_set_fold() of a round's whole bitmap into the set
+ *             (pending empty): what the event loop does per subscriber at
+ *             a round's end, and what a parallel fold on the harvest
+ *             workers could at best take off it.
  *
  * It prints the medians (ms) and take / ext-take: above 1 the extent scan
  * would pay by that factor on this path.
@@ -206,7 +210,7 @@ static size_t ext_take(uint64_t *pending, uint64_t nwords, struct spans *sp,
 
 /* ------------------------------------------------------------- main */
 
-enum { V_TAKE, V_ENCODE, V_SCAN, V_EXT, V_PLAIN, NV };
+enum { V_TAKE, V_ENCODE, V_SCAN, V_EXT, V_PLAIN, V_FOLD, NV };
 
 static int fail(const char *what, int r)
 {
@@ -264,9 +268,9 @@ int main(int argc, char **argv)
 	printf("# serve_bench: %u GiB at 4 KiB (%" PRIu64 " MiB bitmap), "
 	       "extent zero-skip %s, caches evicted, CPU time, median of %u (ms)\n",
 	       gib, nwords * 8 >> 20, extent_scan_impl(), reps);
-	printf("%-9s %6s | %8s %8s %8s %8s %8s | %9s %9s | %10s %s\n",
+	printf("%-9s %6s | %8s %8s %8s %8s %8s %8s | %9s %9s | %10s %s\n",
 	       "pattern", "dens", "take", "encode", "scan", "ext-take",
-	       "plain", "take/ext", "enc/take", "bytes", "check");
+	       "plain", "fold", "take/ext", "enc/take", "bytes", "check");
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		static double t[NV][64], m[NV];
 		const char *check = "ok";
@@ -278,7 +282,10 @@ int main(int argc, char **argv)
 			size_t ext_len;
 			double t0;
 
+			evict();
+			t0 = ms_now();
 			subscriber_set_fold(&set, 0, bits, nwords);
+			t[V_FOLD][i] = ms_now() - t0;
 			evict();
 			t0 = ms_now();
 			r = subscriber_set_take(&set, gen, &g);
@@ -315,11 +322,11 @@ int main(int argc, char **argv)
 		}
 		for (int k = 0; k < NV; k++)
 			m[k] = mid(t[k], reps);
-		printf("%-9s %5.2f%% | %8.3f %8.3f %8.3f %8.3f %8.3f | "
+		printf("%-9s %5.2f%% | %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f | "
 		       "%9.2f %9.2f | %10zu %s\n",
 		       cases[c].name, cases[c].pct_x100 / 100.0,
 		       m[V_TAKE], m[V_ENCODE], m[V_SCAN],
-		       m[V_EXT], m[V_PLAIN],
+		       m[V_EXT], m[V_PLAIN], m[V_FOLD],
 		       m[V_TAKE] / m[V_EXT],
 		       m[V_ENCODE] / m[V_TAKE], take_len, check);
 		fflush(stdout);
