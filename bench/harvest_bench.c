@@ -21,9 +21,9 @@
  *
  *   harvest   (a) the engine (default config: one worker per CPU) reads the
  *             domain planned with harvest_batch_bytes();
- *   h+ext     (a) the same plus extents: extent_scan_bitmap() over each
- *             batch's slice in the on_batch hook, on the workers, and the
- *             runs cut by batch boundaries stitched at round end;
+ *   h+ext     (a) the same plus extents: extent_scan_bitmap() over the
+ *             domain's bitmap after the round, on the calling thread (the
+ *             engine has no per-batch hook: dirtyd folds after the round);
  *   vmm       (b) QEMU's iommufd path: one GET_DIRTY_BITMAP over the whole
  *             guest into a zeroed bitmap on one thread, then the fast path
  *             of physical_memory_set_dirty_lebitmap() (see vmm_fold());
@@ -33,8 +33,8 @@
  *             handing half to the second CPU costs more than it saves).
  *
  * Every result is checked: the engine's and the VMM's bitmaps against the
- * pattern (expanded to whole leaves for 2 MiB leaves), the stitched extents
- * against a serial scan of the same bits.
+ * pattern (expanded to whole leaves for 2 MiB leaves), the round's extents
+ * against a serial scan of the pattern's bits.
  *
  * Then, on a 32 MiB bitmap (1 TiB at 4 KiB) per density and pattern, the
  * extents alone, one thread, caches evicted before each run: a plain read
@@ -61,7 +61,7 @@
 #include <immintrin.h>
 #endif
 
-#include "daemon/harvest/extent.h"
+#include "protocol/extent.h"
 #include "daemon/harvest/harvest.h"
 #include "daemon/subscriber/subscriber.h"
 #include "kernel/backend.h"
@@ -429,118 +429,41 @@ static int ext_total_sink(void *ctx, const struct extent *e)
 }
 
 /*
- * The extents of one batch, kept for stitching: the first and the last
- * (either may continue a run of the neighbouring batch) and the count of
- * those in between, which no boundary can touch.
+ * Round end: the extents of the domain's bitmap, range by range in one scan,
+ * on this thread (the bits a round leaves for its reader).  A range's bits
+ * start at bit (range bit % 64) of its first word: the bits before are
+ * padding, zero.
  */
-struct ext_part {
-	uint64_t n;		/* extents of the batch */
-	struct extent first, last;
-	struct ext_total mid;
-};
-
-static int ext_part_sink(void *ctx, const struct extent *e)
+static void ext_scan_domain(const struct harvest_domain *d,
+			    struct ext_total *t)
 {
-	struct ext_part *p = ctx;
-
-	if (!p->n++)
-		p->first = *e;
-	else
-		ext_total_add(&p->mid, e);
-	return 0;
-}
-
-static const struct harvest_range *
-bench_range_of(const struct harvest_domain *d, uint64_t iova)
-{
-	size_t lo = 0, hi = d->nranges;
-
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-
-		if (d->ranges[mid].iova <= iova)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return &d->ranges[lo];
-}
-
-/*
- * on_batch hook, on the worker that read @batch: scan its slice.  A slice
- * starts on a word; its bit 0 is page iova / page size of its range at
- * bit (slice word * 64 - range bit): padding bits are zero.
- */
-static void ext_on_batch(void *ctx, const struct harvest_batch *batch)
-{
-	struct ext_part *parts = ctx, *p;
-	const struct harvest_domain *d = batch->dom;
-	const struct harvest_range *r = bench_range_of(d, batch->iova);
-	uint64_t w = (uint64_t)(batch->bitmap - d->bitmap);
-	uint64_t base = r->iova / d->page_size - r->bit + w * 64;
 	struct extent_scan s;
 
-	p = &parts[batch - d->batches];
-	*p = (struct ext_part){ 0 };
-	extent_scan_init(&s, ext_part_sink, p);
-	extent_scan_bitmap(&s, batch->bitmap, base, batch->nwords * 64);
-	if (s.has_open) {
-		/* the run still open is the batch's last one */
-		if (!p->n)
-			p->first = s.open;
-		else
-			p->last = s.open;
-		p->n++;
-	}
-}
-
-/* Round end: join the batches' extents in order, merging across cuts. */
-static void ext_stitch(const struct harvest_domain *d,
-		       const struct ext_part *parts, struct ext_total *t)
-{
-	struct extent carry = { 0 };
-	bool open = false;
-
 	*t = (struct ext_total){ 0 };
-	for (size_t i = 0; i < d->nbatches; i++) {
-		const struct ext_part *p = &parts[i];
+	extent_scan_init(&s, ext_total_sink, t);
+	for (size_t i = 0; i < d->nranges; i++) {
+		const struct harvest_range *r = &d->ranges[i];
+		uint64_t pad = r->bit % 64;
 
-		if (!p->n)
-			continue;
-		if (open && carry.first + carry.count == p->first.first) {
-			carry.count += p->first.count;
-		} else {
-			if (open)
-				ext_total_add(t, &carry);
-			carry = p->first;
-			open = true;
-		}
-		if (p->n >= 2) {
-			ext_total_add(t, &carry);
-			t->n += p->mid.n;
-			t->pages += p->mid.pages;
-			t->sum += p->mid.sum;
-			carry = p->last;
-		}
+		extent_scan_bitmap(&s, d->bitmap + r->bit / 64,
+				   r->iova / d->page_size - pad,
+				   pad + r->length / d->page_size);
 	}
-	if (open)
-		ext_total_add(t, &carry);
+	extent_scan_finish(&s);
 }
 
-/* One clearing round; with @parts, extents too.  Returns 0 or -errno. */
+/* One clearing round; with @t, its extents too.  Returns 0 or -errno. */
 static int engine_round(struct harvest_engine *e, struct harvest_domain *d,
-			struct ext_part *parts, struct ext_total *t,
-			double *secs)
+			struct ext_total *t, double *secs)
 {
 	double t0 = now();
 	int r;
 
-	r = harvest_engine_start(e, d, 0, parts ? ext_on_batch : NULL, NULL,
-				 parts);
+	r = harvest_engine_start(e, d, 0, NULL, NULL);
 	if (!r)
 		r = harvest_engine_wait(e);
-	if (r >= 0 && parts)
-		ext_stitch(d, parts, t);
+	if (r >= 0 && t)
+		ext_scan_domain(d, t);
 	*secs = now() - t0;
 	return r < 0 ? r : d->result;
 }
@@ -1038,8 +961,6 @@ static uint64_t pattern_seed(unsigned int pat, unsigned int dens)
 
 struct bench_bufs {
 	uint64_t *pat, *expect, *vmm_bm, *ram;
-	struct ext_part *parts;
-	size_t nparts;
 };
 
 static void bench_fail(const char *what, int r)
@@ -1112,14 +1033,14 @@ static void run_case(struct bench_guest *g, unsigned int leaf_idx,
 
 	for (unsigned int i = 0; i < reps; i++) {
 		r = guest_dirty(g, bb->pat);
-		r = r ?: engine_round(e, &g->dom, NULL, NULL, &th[i]);
+		r = r ?: engine_round(e, &g->dom, NULL, &th[i]);
 		if (r)
 			bench_fail("engine round", r);
 		if (memcmp(g->dom.bitmap, bb->expect, g->nwords * 8))
 			ok = false;
 
 		r = guest_dirty(g, bb->pat);
-		r = r ?: engine_round(e, &g->dom, bb->parts, &got, &tx[i]);
+		r = r ?: engine_round(e, &g->dom, &got, &tx[i]);
 		if (r)
 			bench_fail("engine round with extents", r);
 		if (got.n != ref.n || got.pages != ref.pages ||
@@ -1198,13 +1119,13 @@ static void run_scaling(struct bench_guest *g, struct harvest_engine *e1,
 		     pattern_seed(pat, dens));
 	for (unsigned int i = 0; i < reps; i++) {
 		r = r ?: guest_dirty(g, bb->pat);
-		r = r ?: engine_round(e1, &g->dom, NULL, NULL, &a1[i]);
+		r = r ?: engine_round(e1, &g->dom, NULL, &a1[i]);
 		r = r ?: guest_dirty(g, bb->pat);
-		r = r ?: engine_round(e2, &g->dom, NULL, NULL, &a2[i]);
+		r = r ?: engine_round(e2, &g->dom, NULL, &a2[i]);
 		r = r ?: guest_dirty(g, bb->pat);
-		r = r ?: engine_round(e1, &g->dom, bb->parts, &got, &x1[i]);
+		r = r ?: engine_round(e1, &g->dom, &got, &x1[i]);
 		r = r ?: guest_dirty(g, bb->pat);
-		r = r ?: engine_round(e2, &g->dom, bb->parts, &got, &x2[i]);
+		r = r ?: engine_round(e2, &g->dom, &got, &x2[i]);
 	}
 	if (r)
 		bench_fail("scaling round", r);
@@ -1259,8 +1180,6 @@ static void run_guest(uint64_t gib, unsigned int leaf_idx,
 		.expect = bench_alloc(g.nwords * 8),
 		.vmm_bm = bench_alloc(g.nwords * 8),
 		.ram = bench_alloc(g.nwords * 8),
-		.parts = bench_alloc(g.dom.nbatches * sizeof(struct ext_part)),
-		.nparts = g.dom.nbatches,
 	};
 	memset(bb.ram, 0, g.nwords * 8);
 	*gr = (struct guest_result){
@@ -1297,7 +1216,6 @@ static void run_guest(uint64_t gib, unsigned int leaf_idx,
 	free(bb.expect);
 	free(bb.vmm_bm);
 	free(bb.ram);
-	free(bb.parts);
 	free(fl.v);
 	harvest_engine_free(e1);
 	harvest_engine_free(e);

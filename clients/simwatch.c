@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "clients/clock.h"
-#include "daemon/harvest/extent.h"
+#include "protocol/extent.h"
 #include "daemon/util/log.h"
 #include "kernel/backend.h"
 #include "kernel/dma_load.h"

@@ -1,9 +1,23 @@
 // SPDX-License-Identifier: MIT
+/*
+ * Dirty-range chunks (chunk.h, PROTOCOL.md 9.2).
+ *
+ * Owns: the chunk wire format.  Every byte of a chunk is written and read
+ * here: encoding, decoding, validation, the RUNS parts of a RAW chunk for a
+ * RUNS-only reader, and the walk over a generation's chunks
+ * (chunk_reader); the fuzzer (tests/fuzz/fuzz_proto.c) covers it.
+ *
+ * The encoder finds a span's runs with the extent scan (extent.h: zero
+ * words skipped in blocks, AVX2 where the CPU has it, each run found with
+ * one add and two ctz), writing RUNS as it goes and falling back to RAW as
+ * soon as they would not be shorter: one pass (bench/serve_bench.c).
+ */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "protocol/chunk.h"
+#include "protocol/extent.h"
 #include "protocol/wire.h"
 
 static size_t uleb_size(uint64_t v)
@@ -47,40 +61,6 @@ static int uleb_get(const uint8_t **p, const uint8_t *end, uint32_t *v)
 	return -EBADMSG;
 }
 
-/* Next run of set bits at or after @i below @span: [*start, *end). */
-static bool next_run(const uint64_t *bits, uint32_t span, uint32_t i,
-		     uint32_t *start, uint32_t *end)
-{
-	uint32_t nw = (span + 63) / 64;
-	uint32_t w = i / 64;
-	uint64_t word;
-
-	if (i >= span)
-		return false;
-	word = bits[w] & (~0ULL << (i % 64));
-	while (!word) {
-		if (++w >= nw)
-			return false;
-		word = bits[w];
-	}
-	*start = w * 64 + __builtin_ctzll(word);
-	if (*start >= span)
-		return false;
-	/* find the first clear bit after start */
-	word = ~bits[w] & (~0ULL << (*start % 64));
-	while (!word) {
-		if (++w >= nw) {
-			*end = span;
-			return true;
-		}
-		word = ~bits[w];
-	}
-	*end = w * 64 + __builtin_ctzll(word);
-	if (*end > span)
-		*end = span;
-	return true;
-}
-
 /* Bytes of raw bitmap up to the last dirty page below @span; 0 if none. */
 static uint32_t raw_size(const uint64_t *bits, uint32_t span)
 {
@@ -95,37 +75,56 @@ static uint32_t raw_size(const uint64_t *bits, uint32_t span)
 	return 0;
 }
 
+/* The RUNS payload being written, while it stays shorter than @limit. */
+struct runs_out {
+	uint8_t *p;
+	size_t n;
+	size_t limit;
+	uint64_t cursor;	/* end of the last run, from the span's start */
+};
+
+static int runs_out_add(void *ctx, const struct extent *e)
+{
+	struct runs_out *o = ctx;
+	uint64_t gap = e->first - o->cursor;
+	size_t need = uleb_size(gap) + uleb_size(e->count);
+
+	if (o->n + need >= o->limit)
+		return 1;	/* no shorter than the raw bitmap */
+	uleb_put(uleb_put(o->p + o->n, gap), e->count);
+	o->n += need;
+	o->cursor = e->first + e->count;
+	return 0;
+}
+
 int chunk_encode(uint64_t first, uint32_t span, const uint64_t *bits,
 		 uint8_t *out)
 {
-	uint32_t raw_len, start, end, cursor = 0;
-	size_t runs_len = 0;
-	uint8_t *p;
+	struct runs_out o = { .p = out + CHUNK_HEADER_SIZE };
+	struct extent_scan scan;
+	uint32_t raw_len;
+	uint8_t *p = out + CHUNK_HEADER_SIZE;
+	int r;
 
 	if (!span || span > CHUNK_MAX_PAGES || !bits || !out)
 		return -EINVAL;
 	raw_len = raw_size(bits, span);
 	if (!raw_len)
 		return 0;
-	for (uint32_t i = 0; runs_len < raw_len &&
-	     next_run(bits, span, i, &start, &end); i = end) {
-		runs_len += uleb_size(start - cursor) + uleb_size(end - start);
-		cursor = end;
-	}
+	/* RUNS, written as the extent scan finds them, unless they reach
+	 * the raw bitmap's size */
+	o.limit = raw_len;
+	extent_scan_init(&scan, runs_out_add, &o);
+	r = extent_scan_bitmap(&scan, bits, 0, span);
+	if (!r)
+		r = extent_scan_finish(&scan);
 
 	wire_put_le64(out, first);
 	wire_put_le32(out + 8, span);
 	out[13] = 0;
-	p = out + CHUNK_HEADER_SIZE;
-	if (runs_len < raw_len) {
+	if (!r) {
 		out[12] = CHUNK_RUNS;
-		cursor = 0;
-		for (uint32_t i = 0; next_run(bits, span, i, &start, &end);
-		     i = end) {
-			p = uleb_put(p, start - cursor);
-			p = uleb_put(p, end - start);
-			cursor = end;
-		}
+		p += o.n;
 	} else {
 		out[12] = CHUNK_RAW;
 		for (uint32_t i = 0; i < raw_len; i++)
@@ -236,15 +235,24 @@ int chunk_decode(const uint8_t *buf, size_t len, chunk_run_fn fn, void *ctx)
 	return r ? r : (int)(CHUNK_HEADER_SIZE + plen);
 }
 
+enum chunk_kind chunk_kind(const uint8_t *buf)
+{
+	return (enum chunk_kind)buf[12];
+}
+
 struct runs_part {
 	uint64_t from;		/* the part's first page */
 	uint64_t cursor;	/* end of the last run written */
-	uint8_t *p, *end;
+	uint8_t *out;
+	size_t cap;		/* bytes of out: what is past it is counted,
+				 * not written */
+	size_t n;		/* payload bytes of the part */
 };
 
 static int runs_part_add(void *ctx, uint64_t first, uint64_t count)
 {
 	struct runs_part *o = ctx;
+	size_t need, at;
 	uint64_t gap;
 
 	if (first + count <= o->from)
@@ -254,21 +262,22 @@ static int runs_part_add(void *ctx, uint64_t first, uint64_t count)
 		first = o->from;
 	}
 	gap = first - o->cursor;
-	if ((size_t)(o->end - o->p) < uleb_size(gap) + uleb_size(count))
+	need = uleb_size(gap) + uleb_size(count);
+	if (o->n + need > CHUNK_MAX_PAYLOAD)
 		return 1;	/* full: the part ends before this run */
-	o->p = uleb_put(o->p, gap);
-	o->p = uleb_put(o->p, count);
+	at = CHUNK_HEADER_SIZE + o->n;
+	if (at + need <= o->cap)
+		uleb_put(uleb_put(o->out + at, gap), count);
+	o->n += need;
 	o->cursor = first + count;
 	return 0;
 }
 
 int chunk_runs_part(const uint8_t *buf, size_t len, uint64_t *from,
-		    uint8_t *out)
+		    uint8_t *out, size_t cap)
 {
 	struct runs_part o = {
-		.from = *from, .cursor = *from,
-		.p = out + CHUNK_HEADER_SIZE,
-		.end = out + CHUNK_MAX_SIZE,
+		.from = *from, .cursor = *from, .out = out, .cap = cap,
 	};
 	uint64_t first, end;
 	uint32_t span;
@@ -283,10 +292,12 @@ int chunk_runs_part(const uint8_t *buf, size_t len, uint64_t *from,
 	r = chunk_decode(buf, len, runs_part_add, &o);
 	if (r < 0)
 		return r;
-	if (o.p == out + CHUNK_HEADER_SIZE) {
+	if (!o.n) {
 		*from = end;
 		return 0;
 	}
+	if (CHUNK_HEADER_SIZE + o.n > cap)
+		return -ENOSPC;
 	/* cut (r == 1): the part ends with its last run; else with the span */
 	if (r != 1)
 		o.cursor = end;
@@ -294,7 +305,48 @@ int chunk_runs_part(const uint8_t *buf, size_t len, uint64_t *from,
 	wire_put_le32(out + 8, (uint32_t)(o.cursor - o.from));
 	out[12] = CHUNK_RUNS;
 	out[13] = 0;
-	wire_put_le16(out + 14, (uint16_t)(o.p - out - CHUNK_HEADER_SIZE));
+	wire_put_le16(out + 14, (uint16_t)o.n);
 	*from = o.cursor;
-	return (int)(o.p - out);
+	return (int)(CHUNK_HEADER_SIZE + o.n);
+}
+
+int chunk_reader_next(struct chunk_reader *cr, uint8_t *out, size_t cap)
+{
+	while (cr->off < cr->len) {
+		const uint8_t *c = cr->buf + cr->off;
+		int len = chunk_size(c, cr->len - cr->off);
+		uint64_t first, from;
+		uint32_t span;
+		int n;
+
+		if (len < 0)
+			return len;
+		if (!cr->runs_only || chunk_kind(c) != CHUNK_RAW) {
+			if ((size_t)len > cap)
+				return -ENOSPC;
+			memcpy(out, c, (size_t)len);
+			cr->off += (size_t)len;
+			return len;
+		}
+		chunk_peek(c, &first, &span);
+		from = cr->in_part ? cr->from : first;
+		n = chunk_runs_part(c, (size_t)len, &from, out, cap);
+		if (n < 0)
+			return n;
+		if (n && from < first + span) {
+			cr->in_part = true;	/* more parts follow */
+			cr->from = from;
+			return n;
+		}
+		cr->off += (size_t)len;	/* its last part, or none left */
+		cr->in_part = false;
+		if (n)
+			return n;
+	}
+	return 0;
+}
+
+bool chunk_reader_done(const struct chunk_reader *cr)
+{
+	return cr->off >= cr->len;
 }

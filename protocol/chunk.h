@@ -24,6 +24,7 @@
 #ifndef DIRTYD_PROTOCOL_CHUNK_H
 #define DIRTYD_PROTOCOL_CHUNK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,18 +72,50 @@ void chunk_peek(const uint8_t *buf, uint64_t *first, uint32_t *span);
  */
 int chunk_size(const uint8_t *buf, size_t len);
 
+/** chunk_kind() - CHUNK_RUNS or CHUNK_RAW: the kind of a valid chunk. */
+enum chunk_kind chunk_kind(const uint8_t *buf);
+
 /**
  * chunk_runs_part() - the dirty pages of the valid chunk @buf (@len bytes)
- * at or after page *@from, as one CHUNK_RUNS chunk written to @out (room
- * for CHUNK_MAX_SIZE bytes), for a reader that takes RUNS only.  A span
- * whose runs take more than CHUNK_MAX_PAYLOAD bytes is cut between runs:
- * the part covers from *@from to the end of the last run that fits, or to
- * the end of @buf's span when the rest fits; *@from moves to its end.
- * *@from starts at @buf's first page and must only take the values this
- * function gives it.  Returns the part's size, 0 when no dirty page is left
- * (*@from is then the span's end), or -EBADMSG for a malformed @buf.
+ * at or after page *@from, as one CHUNK_RUNS chunk written to @out (@cap
+ * bytes), for a reader that takes RUNS only.  A span whose runs take more
+ * than CHUNK_MAX_PAYLOAD bytes is cut between runs: the part covers from
+ * *@from to the end of the last run that fits, or to the end of @buf's span
+ * when the rest fits; *@from moves to its end.  Where the part is cut does
+ * not depend on @cap: a part larger than @cap is -ENOSPC (*@from and the
+ * bytes of @out past @cap unchanged), so a caller may offer what room it has
+ * and try again with CHUNK_MAX_SIZE.  *@from starts at @buf's first page and
+ * must only take the values this function gives it.  Returns the part's
+ * size, 0 when no dirty page is left (*@from is then the span's end),
+ * -ENOSPC, or -EBADMSG for a malformed @buf.
  */
 int chunk_runs_part(const uint8_t *buf, size_t len, uint64_t *from,
-		    uint8_t *out);
+		    uint8_t *out, size_t cap);
+
+/**
+ * struct chunk_reader - a sequence of valid chunks back to back (a
+ * generation's record, subscriber.h), read one chunk at a time as one client
+ * takes them: each as it is stored, except that a reader that takes RUNS
+ * only (@runs_only) gets a CHUNK_RAW chunk as the RUNS parts of its span
+ * (chunk_runs_part()).  Set @buf, @len and @runs_only, the rest zero.
+ */
+struct chunk_reader {
+	const uint8_t *buf;
+	size_t len;
+	bool runs_only;
+	size_t off;		/* of the chunk being read */
+	bool in_part;		/* runs_only: a part of it was taken ... */
+	uint64_t from;		/* ... and the next one starts here */
+};
+
+/**
+ * chunk_reader_next() - write the next chunk into @out (@cap bytes) and
+ * move past it.  Returns its size, 0 at the end, -ENOSPC when it does not
+ * fit @cap (nothing moves: the same chunk comes next), or -EBADMSG for a
+ * malformed sequence.
+ */
+int chunk_reader_next(struct chunk_reader *cr, uint8_t *out, size_t cap);
+/** chunk_reader_done() - every chunk has been read. */
+bool chunk_reader_done(const struct chunk_reader *cr);
 
 #endif

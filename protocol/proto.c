@@ -927,6 +927,23 @@ int proto_ranges_add(struct proto_ranges_builder *rb, const uint8_t *chunk,
 	return 0;
 }
 
+int proto_ranges_fill(struct proto_ranges_builder *rb, struct chunk_reader *cr)
+{
+	if (!rb || !rb->buf || !cr)
+		return -EINVAL;
+	for (;;) {
+		int n = chunk_reader_next(cr, rb->buf + rb->len,
+					  rb->cap - rb->len);
+
+		if (n == -ENOSPC && rb->nchunks)
+			return 0;	/* full: the rest in the next packet */
+		if (n <= 0)
+			return n;
+		rb->len += (size_t)n;
+		rb->nchunks++;
+	}
+}
+
 int proto_ranges_end(struct proto_ranges_builder *rb, bool more)
 {
 	if (!rb || !rb->buf)

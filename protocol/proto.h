@@ -499,6 +499,13 @@ int proto_ranges_begin(struct proto_ranges_builder *rb, uint8_t *buf,
  *  fit (finish this packet with more = true first). */
 int proto_ranges_add(struct proto_ranges_builder *rb, const uint8_t *chunk,
 		     size_t len);
+/**
+ * proto_ranges_fill() - append the chunks @cr gives (chunk.h) until the
+ * packet is full or @cr is at its end (chunk_reader_done() tells which).
+ * Returns 0; -ENOSPC when not even one chunk fits the packet; -EBADMSG.
+ */
+struct chunk_reader;
+int proto_ranges_fill(struct proto_ranges_builder *rb, struct chunk_reader *cr);
 /** proto_ranges_end() - finish; returns the packet's length. */
 int proto_ranges_end(struct proto_ranges_builder *rb, bool more);
 

@@ -236,8 +236,8 @@ static void domain_round_start(struct domain *d, bool periodic)
 		event_active(d->ev_empty_round, 0, 0);
 		return;
 	}
-	r = harvest_engine_start(d->srv->engine, d->plan, 0, NULL,
-				 domain_on_round_done, d);
+	r = harvest_engine_start(d->srv->engine, d->plan, 0, domain_on_round_done,
+				 d);
 	if (r < 0 && !d->plan->pending) {
 		/* never started */
 		domain_round_finish(d, r);

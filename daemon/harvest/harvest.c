@@ -73,16 +73,12 @@ static uint64_t *harvest_batch_target(struct harvest_batch *batch)
 	return batch->bitmap;
 }
 
-/* After the read: place a head's bits, then run the per-batch hook. */
+/* After the read: place a head's bits. */
 static void harvest_batch_finish(struct harvest_batch *batch, int result)
 {
-	struct harvest_domain *dom = batch->dom;
-
 	batch->result = result;
 	if (batch->shift)
 		*batch->bitmap = result ? 0 : *batch->bounce << batch->shift;
-	if (!result && dom->on_batch)
-		dom->on_batch(dom->ctx, batch);
 }
 
 static void harvest_batch_run(struct backend *b, struct harvest_batch *batch)
@@ -391,15 +387,13 @@ static int harvest_engine_pump(struct harvest_engine *e)
 }
 
 int harvest_engine_start(struct harvest_engine *e, struct harvest_domain *dom,
-			 uint32_t flags, harvest_batch_fn on_batch,
-			 harvest_done_fn on_done, void *ctx)
+			 uint32_t flags, harvest_done_fn on_done, void *ctx)
 {
 	if (!e || !dom)
 		return -EINVAL;
 	if (dom->pending)
 		return -EBUSY;
 	dom->flags = flags;
-	dom->on_batch = on_batch;
 	dom->on_done = on_done;
 	dom->ctx = ctx;
 	dom->result = 0;

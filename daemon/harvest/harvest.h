@@ -72,12 +72,6 @@ struct harvest_batch {
 	unsigned int worker;	/* engine thread: who runs it */
 };
 
-/**
- * Called on the worker that completed @batch (or on the engine thread for
- * uring commands), after its read succeeded: for per-batch work that should
- * run in parallel, such as folding the slice into subscriber sets.
- */
-typedef void (*harvest_batch_fn)(void *ctx, const struct harvest_batch *batch);
 /** Called on the engine thread when every batch of a round is done. */
 typedef void (*harvest_done_fn)(void *ctx, struct harvest_domain *dom,
 				int result);
@@ -104,7 +98,6 @@ struct harvest_domain {
 	size_t pending;		/* batches not yet completed */
 	struct harvest_domain *qnext;	/* submission queue link */
 	int result;
-	harvest_batch_fn on_batch;
 	harvest_done_fn on_done;
 	void *ctx;
 	uint64_t round;		/* rounds completed */
@@ -191,8 +184,7 @@ unsigned int harvest_engine_workers(const struct harvest_engine *e);
  * round runs.  @flags: IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR or 0.
  */
 int harvest_engine_start(struct harvest_engine *e, struct harvest_domain *dom,
-			 uint32_t flags, harvest_batch_fn on_batch,
-			 harvest_done_fn on_done, void *ctx);
+			 uint32_t flags, harvest_done_fn on_done, void *ctx);
 /** harvest_engine_process() - reap completions without blocking, submit
  *  queued batches; returns the number of rounds finished or -errno. */
 int harvest_engine_process(struct harvest_engine *e);

@@ -29,6 +29,7 @@
 #include "daemon/domain/domain.h"
 #include "daemon/server/fdpass.h"
 #include "daemon/util/list.h"
+#include "protocol/chunk.h"
 #include "protocol/proto.h"
 
 struct event;
@@ -70,8 +71,7 @@ struct session_stream {
 	 * end */
 	struct subscription *sub;
 	struct subscriber_gen *gen;
-	size_t off;		/* of the chunk being sent in gen->chunks */
-	uint64_t part;		/* RUNS only: the page its next part starts at */
+	struct chunk_reader chunks;	/* of gen, as the session takes them */
 };
 
 struct session {

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* Multi-packet replies, encoded one packet at a time. */
+/*
+ * Multi-packet replies, encoded one packet at a time into the session's
+ * output slot.  RANGES packets carry a generation's chunks as the codec
+ * reads them (protocol/chunk.h: chunk_reader, proto_ranges_fill()): no
+ * byte of a chunk is touched here.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,71 +180,13 @@ void stream_stats(struct session *s, uint64_t id, uint32_t domain_id)
 
 /* ------------------------------------------------------------ ranges */
 
-/*
- * The next chunk of the generation as the session takes it: stored chunks
- * as they are, except a CHUNK_RAW one for a session without
- * PROTO_FEAT_RANGES_RAW, which goes as the RUNS parts of its span
- * (chunk_runs_part()).  Returns its size and sets *@out and *@part (where
- * the next part starts; UINT64_MAX for a whole stored chunk); 0 at the end
- * of the generation.  The caller moves on with ranges_advance() once it has
- * taken the chunk.
- */
-static int ranges_chunk(struct session *s, const uint8_t **out, uint8_t *buf,
-			uint64_t *part)
-{
-	struct session_stream *st = &s->stream;
-	const struct subscriber_gen *g = st->gen;
-
-	while (st->off < g->len) {
-		const uint8_t *c = g->chunks + st->off;
-		int len = chunk_size(c, g->len - st->off);
-		uint64_t first;
-		uint32_t span;
-		int n;
-
-		if (len < 0)
-			return len;	/* our own encoding: cannot happen */
-		if ((s->features & PROTO_FEAT_RANGES_RAW) || c[12] != CHUNK_RAW) {
-			*out = c;
-			*part = UINT64_MAX;
-			return len;
-		}
-		chunk_peek(c, &first, &span);
-		*part = st->part ? st->part : first;
-		n = chunk_runs_part(c, (size_t)len, part, buf);
-		*out = buf;
-		if (n)
-			return n;	/* a part, or an error */
-		/* nothing left of this chunk */
-		st->off += (size_t)len;
-		st->part = 0;
-	}
-	return 0;
-}
-
-/* The chunk ranges_chunk() gave (its next part starts at @part) is taken. */
-static void ranges_advance(struct session *s, uint64_t part)
-{
-	struct session_stream *st = &s->stream;
-	const uint8_t *c = st->gen->chunks + st->off;
-	uint64_t first;
-	uint32_t span;
-
-	chunk_peek(c, &first, &span);
-	if (part == UINT64_MAX || part == first + span) {
-		st->off += (size_t)chunk_size(c, st->gen->len - st->off);
-		st->part = 0;
-	} else {
-		st->part = part;
-	}
-}
-
 int (*stream_ranges_fault)(uint32_t seq);
 
+/* One packet of the generation's chunks, as the session takes them
+ * (chunk_reader: RAW ones cut into RUNS parts without RANGES_RAW). */
 static int ranges_next(struct session *s, uint8_t *buf, size_t cap,
 		       bool *last)
 {
-	static uint8_t runs[CHUNK_MAX_SIZE];
 	struct session_stream *st = &s->stream;
 	const struct subscriber_gen *g = st->gen;
 	struct proto_ranges_builder rb;
@@ -256,24 +203,10 @@ static int ranges_next(struct session *s, uint8_t *buf, size_t cap,
 	});
 	if (r < 0)
 		return r;
-	for (;;) {
-		const uint8_t *c = NULL;
-		uint64_t part = UINT64_MAX;
-		int len = ranges_chunk(s, &c, runs, &part);
-
-		if (len <= 0) {
-			if (len < 0)
-				return len;
-			break;
-		}
-		r = proto_ranges_add(&rb, c, (size_t)len);
-		if (r == -ENOSPC && rb.nchunks)
-			break;
-		if (r < 0)
-			return r;
-		ranges_advance(s, part);
-	}
-	*last = st->off >= g->len;
+	r = proto_ranges_fill(&rb, &st->chunks);
+	if (r < 0)
+		return r;
+	*last = chunk_reader_done(&st->chunks);
 	st->seq++;
 	return proto_ranges_end(&rb, !*last);
 }
@@ -300,6 +233,11 @@ void stream_ranges(struct session *s, uint64_t id, struct subscription *sub,
 		.domain_id = sub->dom->id,
 		.sub = sub,
 		.gen = gen,
+		.chunks = {
+			.buf = gen->chunks,
+			.len = gen->len,
+			.runs_only = !(s->features & PROTO_FEAT_RANGES_RAW),
+		},
 	};
 	session_start_stream(s);
 }

@@ -177,15 +177,6 @@ void subscriber_set_fold(struct subscriber_set *s, uint64_t at,
 			__atomic_fetch_or(&dst[i], src[i], __ATOMIC_RELAXED);
 }
 
-void subscriber_set_fold_batch(void *ctx, const struct harvest_batch *batch)
-{
-	struct subscriber_set *s = ctx;
-
-	subscriber_set_fold(s, (uint64_t)(batch->bitmap -
-					  batch->dom->bitmap),
-			    batch->bitmap, batch->nwords);
-}
-
 /* Set bits [@bit, @bit + @n) of @words, atomically (whole words are
  * stored: all ones whatever was there). */
 static void words_set_bits(uint64_t *words, uint64_t bit, uint64_t n)

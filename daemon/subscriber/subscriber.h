@@ -3,9 +3,10 @@
  * A subscriber's dirty state for one domain.
  *
  * pending: a bitmap laid out like the domain's harvest bitmap (struct
- * harvest_domain): every round ORs its bits in (atomically, from whichever
- * thread completed the batch), so its memory is bounded by the domain's size
- * however slowly the subscriber reads.
+ * harvest_domain): at the end of every round the event loop ORs the round's
+ * bits in, range by range, one subscriber after another
+ * (daemon/domain/domain_round.c), so its memory is bounded by the domain's
+ * size however slowly the subscriber reads.
  *
  * in flight: when the subscriber is sent a generation, the pending bits are
  * moved (atomic exchange, word by word) into that generation's encoded
@@ -119,10 +120,6 @@ void subscriber_set_release(struct subscriber_set *s);
  *  Safe against concurrent folds and takes. */
 void subscriber_set_fold(struct subscriber_set *s, uint64_t at,
 			 const uint64_t *src, uint64_t n);
-/** subscriber_set_fold_batch() - harvest_batch_fn that folds a batch's
- *  slice into the subscriber set @ctx. */
-struct harvest_batch;
-void subscriber_set_fold_batch(void *ctx, const struct harvest_batch *batch);
 /** subscriber_set_mark_all() - every page of every range is dirty (state
  *  was lost: tell the client and mark everything). */
 void subscriber_set_mark_all(struct subscriber_set *s);

@@ -12,7 +12,9 @@
  *   as a chunk    chunk_decode() must accept exactly what ref_chunk()
  *                 accepts, report the same runs, and the runs re-encoded
  *                 by chunk_encode() decode to the same runs again, in no
- *                 more bytes than the input.
+ *                 more bytes than the input; read by a RUNS-only reader
+ *                 (chunk_reader) it gives RUNS parts the spec accepts
+ *                 that tile its span and hold the same runs.
  *
  * Any disagreement aborts (a crash libFuzzer keeps as a reproducer), as
  * do ASan and UBSan findings.  Seeds: corpus/proto/ (gen_seeds.c).
@@ -296,7 +298,62 @@ static bool runs_eq(const struct runs *a, const struct runs *b)
 	       !memcmp(a->count, b->count, a->n * sizeof(a->count[0]));
 }
 
-static struct runs ref_runs, got_runs, again_runs;
+static struct runs ref_runs, got_runs, again_runs, part_runs;
+
+/*
+ * The valid chunk @data (@want bytes) as a client without RANGES_RAW takes
+ * it (chunk_reader): a RUNS chunk as it is; a RAW one as RUNS parts the
+ * spec accepts, each starting where the last ended, ending at the span's
+ * end, holding the same runs.  The room offered varies with the input; a
+ * part larger than the room moves nothing.
+ */
+static void check_reader(const uint8_t *data, size_t want, uint64_t first,
+			 uint32_t span)
+{
+	static uint8_t out[CHUNK_MAX_SIZE];
+	struct chunk_reader cr = { .buf = data, .len = want, .runs_only = true };
+	size_t room = 18 + (data[16] | data[want - 1] << 8) %
+		      (CHUNK_MAX_PAYLOAD - 2);
+	uint64_t at = first;
+	int n;
+
+	again_runs.n = 0;
+	again_runs.overflow = false;
+	while ((n = chunk_reader_next(&cr, out, room)) != 0) {
+		size_t got;
+
+		if (n == -ENOSPC) {
+			n = chunk_reader_next(&cr, out, sizeof(out));
+			FUZZ_CHECK(n > 0 && (size_t)n > room, "the reader "
+				   "refused %d bytes for a room of %zu", n, room);
+		}
+		FUZZ_CHECK(n > 0, "the reader failed on a valid chunk: %d", n);
+		if (data[12] == 0) {
+			FUZZ_CHECK((size_t)n == want && !memcmp(out, data, want),
+				   "a RUNS chunk was not read as it is");
+			FUZZ_CHECK(chunk_reader_next(&cr, out, sizeof(out)) == 0,
+				   "more than one RUNS chunk was read");
+			return;
+		}
+		part_runs.n = 0;
+		part_runs.overflow = false;
+		got = ref_chunk(out, (size_t)n, &part_runs);
+		FUZZ_CHECK(got == (size_t)n && out[12] == 0, "a part is not a "
+			   "RUNS chunk the spec accepts");
+		FUZZ_CHECK(le(out, 8) == at, "a part starts at %llu, not %llu",
+			   (unsigned long long)le(out, 8),
+			   (unsigned long long)at);
+		at += le(out + 8, 4);
+		for (size_t i = 0; i < part_runs.n; i++)
+			runs_add(&again_runs, part_runs.first[i],
+				 part_runs.count[i]);
+	}
+	FUZZ_CHECK(chunk_reader_done(&cr) && at == first + span,
+		   "the parts end at %llu, not at the span's end",
+		   (unsigned long long)at);
+	FUZZ_CHECK(runs_eq(&got_runs, &again_runs), "the parts hold other "
+		   "pages than the chunk");
+}
 
 /* The input as one chunk. */
 static void check_chunk(const uint8_t *data, size_t size)
@@ -351,6 +408,7 @@ static void check_chunk(const uint8_t *data, size_t size)
 		   "chunk_encode's chunk does not decode");
 	FUZZ_CHECK(runs_eq(&got_runs, &again_runs), "re-encoded chunk holds "
 		   "other pages");
+	check_reader(data, want, first, span);
 }
 
 /* ------------------------------------------------------------ packets */

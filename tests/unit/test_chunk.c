@@ -227,9 +227,22 @@ static unsigned int parts_of(const uint64_t *bits, uint32_t span,
 	for (;;) {
 		uint64_t pfirst;
 		uint32_t pspan;
-		int m = chunk_runs_part(raw, (size_t)n, &from, part);
+		static uint8_t small[CHUNK_MAX_SIZE];
+		uint64_t sfrom = from;
+		size_t cap = (size_t)(rng() % CHUNK_MAX_SIZE);
+		int m = chunk_runs_part(raw, (size_t)n, &from, part,
+					sizeof(part));
+		int k = chunk_runs_part(raw, (size_t)n, &sfrom, small, cap);
 
 		cr_assert_geq(m, 0);
+		/* less room cuts nowhere else: the same part, or -ENOSPC */
+		if (k == -ENOSPC) {
+			cr_assert_gt((size_t)m, cap);
+		} else {
+			cr_assert_eq(k, m);
+			cr_assert_eq(sfrom, from);
+			cr_assert_eq(memcmp(small, part, (size_t)m), 0);
+		}
 		if (!m)
 			break;
 		nparts++;
@@ -277,6 +290,75 @@ Test(chunk, runs_parts_cut_a_span_within_the_limit)
 			fill(bits, CHUNK_MAX_PAGES - 100 * b, pct[a], mean[b]);
 			parts_of(bits, CHUNK_MAX_PAGES - 100 * b, 32768ULL * a);
 		}
+}
+
+/* Read @n chunks back to back, as a RAW reader and as a RUNS-only one, into
+ * outputs of @cap bytes at most: the same pages, in order, in RUNS chunks
+ * only for the second. */
+static void read_back(const uint8_t *seq, size_t len, const uint64_t *bits,
+		      uint32_t span, bool runs_only, size_t cap)
+{
+	static uint8_t out[CHUNK_MAX_SIZE];
+	static struct rebuild rb;
+	struct chunk_reader cr = {
+		.buf = seq, .len = len, .runs_only = runs_only,
+	};
+	int n;
+
+	memset(&rb, 0, sizeof(rb));
+	rb.ordered = true;
+	while ((n = chunk_reader_next(&cr, out, cap)) != 0) {
+		if (n == -ENOSPC) {	/* nothing moved: again with room */
+			n = chunk_reader_next(&cr, out, sizeof(out));
+			cr_assert_gt((size_t)n, cap);
+		}
+		cr_assert_gt(n, 0);
+		if (runs_only)
+			cr_assert_eq(chunk_kind(out), CHUNK_RUNS);
+		cr_assert_eq(chunk_decode(out, (size_t)n, rebuild_run, &rb), n);
+	}
+	cr_assert(chunk_reader_done(&cr));
+	cr_assert(rb.ordered);
+	for (uint32_t i = 0; i < 2 * span; i++)
+		cr_assert_eq(rb.bits[i / 64] >> (i % 64) & 1,
+			     bits[i % span / 64] >> (i % span % 64) & 1,
+			     "page %u", i);
+}
+
+Test(chunk, a_reader_gives_every_page_raw_or_in_runs)
+{
+	static uint64_t bits[WORDS];
+	static uint8_t seq[2 * CHUNK_MAX_SIZE];
+	static uint8_t out[CHUNK_MAX_SIZE];
+	const uint32_t span = CHUNK_MAX_PAGES / 2;
+	struct chunk_reader empty = { 0 }, bad;
+
+	cr_assert_eq(chunk_reader_next(&empty, seq, sizeof(seq)), 0);
+	cr_assert(chunk_reader_done(&empty));
+	rng_seed(5);
+	for (unsigned int pct = 1; pct <= 1000; pct *= 3) {
+		/* the same span twice, back to back: pages [0, 2 * span) */
+		size_t len = 0;
+		int n;
+
+		fill(bits, span, pct, 1);
+		bits[0] |= 1;
+		n = chunk_encode(0, span, bits, seq);
+		cr_assert_gt(n, 0);
+		len = (size_t)n;
+		n = chunk_encode(span, span, bits, seq + len);
+		cr_assert_gt(n, 0);
+		len += (size_t)n;
+		for (unsigned int runs_only = 0; runs_only < 2; runs_only++) {
+			read_back(seq, len, bits, span, runs_only, CHUNK_MAX_SIZE);
+			read_back(seq, len, bits, span, runs_only, 600);
+		}
+		/* a malformed sequence is refused */
+		bad = (struct chunk_reader){ .buf = seq, .len = len - 1 };
+		while ((n = chunk_reader_next(&bad, out, sizeof(out))) > 0)
+			;
+		cr_assert_eq(n, -EBADMSG);
+	}
 }
 
 Test(chunk, the_payload_limit_is_enforced_in_one_place)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "test_rng.h"
-#include "daemon/harvest/extent.h"
+#include "protocol/extent.h"
 
 #define MAXE 200000
 

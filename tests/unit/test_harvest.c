@@ -262,9 +262,9 @@ static void engine_rounds(unsigned int workers, uint64_t backing)
 			scribble(&d[i]);
 		ndone = 0;
 		for (int i = 0; i < 3; i++)
-			cr_assert_eq(harvest_engine_start(e, &d[i], 0, NULL,
+			cr_assert_eq(harvest_engine_start(e, &d[i], 0,
 							  on_done, &ndone), 0);
-		cr_assert_eq(harvest_engine_start(e, &d[0], 0, NULL, on_done,
+		cr_assert_eq(harvest_engine_start(e, &d[0], 0, on_done,
 						  &ndone), -EBUSY);
 		cr_assert_eq(harvest_engine_wait(e), 3);
 		cr_assert_eq(ndone, 3);
@@ -277,7 +277,7 @@ static void engine_rounds(unsigned int workers, uint64_t backing)
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(harvest_engine_start(e, &d[i],
 						  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
-						  NULL, on_done, &ndone), 0);
+						  on_done, &ndone), 0);
 	cr_assert_eq(harvest_engine_wait(e), 3);
 	for (int i = 0; i < 3; i++) {
 		for (uint64_t w = 0; w < d[i].nwords; w++)
@@ -325,15 +325,15 @@ Test(harvest_engine, no_clear_keeps_bits_for_the_next_round)
 	dirty_random(b, &s, &d, 1000, expect);
 	for (int i = 0; i < 2; i++) {
 		cr_assert_eq(harvest_engine_start(e, &d,
-				IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR, NULL,
+				IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
 				on_done, &n), 0);
 		cr_assert_eq(harvest_engine_wait(e), 1);
 		assert_bitmap_eq(d.bitmap, expect, d.nwords);
 	}
-	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, on_done, &n), 0);
+	cr_assert_eq(harvest_engine_start(e, &d, 0, on_done, &n), 0);
 	cr_assert_eq(harvest_engine_wait(e), 1);
 	assert_bitmap_eq(d.bitmap, expect, d.nwords);
-	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, on_done, &n), 0);
+	cr_assert_eq(harvest_engine_start(e, &d, 0, on_done, &n), 0);
 	cr_assert_eq(harvest_engine_wait(e), 1);
 	memset(expect, 0, d.nwords * 8);
 	assert_bitmap_eq(d.bitmap, expect, d.nwords);
@@ -367,7 +367,7 @@ Test(harvest_engine, errors_reach_on_done)
 					 .workers = 2, .force_workers = true }, &e), 0);
 	/* HWPT 4242 does not exist */
 	cr_assert_eq(harvest_domain_plan(&d, 4242, PG, r, 1, 1ULL << 30), 0);
-	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, NULL, NULL), 0);
+	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, NULL), 0);
 	cr_assert_eq(harvest_engine_wait(e), 1);
 	cr_assert_eq(d.result, -ENOENT);
 	for (size_t i = 0; i < d.nbatches; i++)

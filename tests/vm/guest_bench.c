@@ -228,7 +228,7 @@ static int round_engine(struct harvest_engine *e, struct bdom *doms)
 	int res = 0, rc;
 
 	for (unsigned int i = 0; i < n_dom; i++) {
-		rc = harvest_engine_start(e, &doms[i].hd, 0, NULL, on_done,
+		rc = harvest_engine_start(e, &doms[i].hd, 0, on_done,
 					  &res);
 		if (rc)
 			return rc;

@@ -701,7 +701,7 @@ static void test_engine(struct backend *b, const struct engine_case *ec)
 		}
 		ndone = 0;
 		for (i = 0; i < 3; i++)
-			harvest_engine_start(e, &dm[i].hd, 0, NULL, on_done,
+			harvest_engine_start(e, &dm[i].hd, 0, on_done,
 					     &ndone);
 		rc = harvest_engine_wait(e);
 		check(rc == 3 && ndone == 3,
@@ -862,7 +862,7 @@ static void test_engine_many(struct backend *b, const struct engine_case *ec)
 		}
 		ndone = 0;
 		for (i = 0; i < NDOM; i++) {
-			rc = harvest_engine_start(e, &dm[i].hd, 0, NULL,
+			rc = harvest_engine_start(e, &dm[i].hd, 0,
 						  on_done, &ndone);
 			if (rc)
 				check(false, "%s: start domain %d (%d)",
@@ -952,7 +952,7 @@ static void test_engine_errors(struct backend *b, const struct engine_case *ec)
 	if (!check(!rc, "%s: domain 0's bits (%d)", ec->what, rc))
 		goto out;
 	for (i = 0; i < 3; i++) {
-		rc = harvest_engine_start(e, &dm[i].hd, flags[i], NULL,
+		rc = harvest_engine_start(e, &dm[i].hd, flags[i],
 					  on_done_slot, &slot[i]);
 		check(!rc, "%s: start error domain %d (%d)", ec->what, i, rc);
 	}
@@ -980,7 +980,7 @@ static void test_engine_errors(struct backend *b, const struct engine_case *ec)
 	      "%s: the refused reads cleared nothing", ec->what);
 	/* the engine goes on: domain 2 again, properly */
 	slot[2] = (struct err_slot){ 0 };
-	rc = harvest_engine_start(e, &dm[2].hd, 0, NULL, on_done_slot,
+	rc = harvest_engine_start(e, &dm[2].hd, 0, on_done_slot,
 				  &slot[2]);
 	if (!rc)
 		rc = harvest_engine_wait(e);

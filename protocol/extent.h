@@ -6,8 +6,8 @@
  * with ctz, and holds the last run open so that a run crossing into the next
  * bitmap (the next batch of the same range) merges with it.
  */
-#ifndef DIRTYD_EXTENT_H
-#define DIRTYD_EXTENT_H
+#ifndef DIRTYD_PROTOCOL_EXTENT_H
+#define DIRTYD_PROTOCOL_EXTENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "daemon/harvest/extent.h"
+#include "protocol/extent.h"
 
 void extent_scan_init(struct extent_scan *s, extent_fn fn, void *ctx)
 {
@@ -153,13 +153,17 @@ const char *extent_scan_impl(void)
 int extent_scan_bitmap(struct extent_scan *s, const uint64_t *bitmap,
 		       uint64_t base, uint64_t nbits)
 {
-	static next_block_fn next_block;
+	/* picked once; any thread (the chunk encoder runs on several) */
+	static next_block_fn picked;
+	next_block_fn next_block = __atomic_load_n(&picked, __ATOMIC_RELAXED);
 	uint64_t nwords = nbits / 64, nblocks = nwords / EXTENT_BLOCK, b = 0;
 	struct extent_scan l = *s;	/* in registers while scanning */
 	int r = 0;
 
-	if (!next_block)
+	if (!next_block) {
 		next_block = next_block_pick();
+		__atomic_store_n(&picked, next_block, __ATOMIC_RELAXED);
+	}
 	for (uint64_t m; !r && (m = next_block(bitmap, &b, nblocks)); b++) {
 		for (; !r && m; m &= m - 1) {
 			uint64_t k = b * EXTENT_BLOCK + __builtin_ctzll(m);
