@@ -42,7 +42,7 @@ endif()
 
 add_executable(test_client_libdirty test_client_libdirty.c)
 # the shared library: what a VMM links, through its exported symbols only
-target_link_libraries(test_client_libdirty PRIVATE libdirty
+target_link_libraries(test_client_libdirty PRIVATE libdirty dirtyd_harness
                       PkgConfig::CRITERION)
 add_test(NAME test_client_libdirty
          COMMAND test_client_libdirty --jobs=2 --short-filename)
