@@ -291,6 +291,7 @@ int harness_init(struct harness *h, const struct harness_opts *o)
 	h->store = o->store;
 	h->watchdog_usec = o->watchdog_usec;
 	h->start_ms = o->start_ms ? o->start_ms : HARNESS_START_MS;
+	h->stop_ms = o->stop_ms ? o->stop_ms : HARNESS_STOP_MS;
 	if (o->arg && strlen(o->arg) >= sizeof(h->arg))
 		return -ENAMETOOLONG;
 	snprintf(h->arg, sizeof(h->arg), "%s", o->arg ? o->arg : "");
@@ -515,7 +516,7 @@ int harness_stop(struct harness *h)
 	if (!h->pid)
 		return 0;
 	kill(h->pid, SIGTERM);
-	for (int i = 0; i < HARNESS_STOP_MS / 10; i++) {
+	for (unsigned int i = 0; i < h->stop_ms / 10; i++) {
 		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
 			h->pid = 0;
 			h->wstatus = status;

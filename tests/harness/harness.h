@@ -75,6 +75,8 @@ struct harness_opts {
 	uint64_t watchdog_usec;	/* WatchdogSec=; 0: none */
 	const char *arg;	/* one more argument after --config FILE */
 	unsigned int start_ms;	/* READY=1 within; 0: HARNESS_START_MS */
+	unsigned int stop_ms;	/* exit after SIGTERM within; 0:
+				 * HARNESS_STOP_MS */
 };
 
 struct harness_fd {
@@ -95,7 +97,7 @@ struct harness {
 	bool own_log;
 	bool activate, store;
 	uint64_t watchdog_usec;
-	unsigned int start_ms;
+	unsigned int start_ms, stop_ms;
 	char arg[64];
 	int notify_fd;
 	int listen_fd;		/* -1 unless @activate */
@@ -136,7 +138,7 @@ int harness_start(struct harness *h);
 /** harness_kill() - send @sig, reap, handle what it sent before dying;
  *  the wait status (-ESRCH if not running). */
 int harness_kill(struct harness *h, int sig);
-/** harness_stop() - SIGTERM, reap (SIGKILL after HARNESS_STOP_MS: then
+/** harness_stop() - SIGTERM, reap (SIGKILL after @stop_ms: then
  *  -ETIMEDOUT); the wait status (0: a clean exit), 0 if not running. */
 int harness_stop(struct harness *h);
 /** harness_exited() - dirtyd has exited on its own: reaped, true, and its
