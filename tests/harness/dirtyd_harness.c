@@ -6,10 +6,12 @@
  * answering each with one line on stdout.
  *
  *   dirtyd-harness --dirtyd PATH --config FILE --socket PATH --log FILE
- *                  [--activate] [--store] [--start-ms N]
+ *                  [--activate] [--store] [--no-notify] [--start-ms N]
  *
  * The configuration is used as is (it names the socket, given again with
- * --socket); dirtyd's output goes to the log, truncated first.  At once
+ * --socket); dirtyd's output goes to the log, truncated first.
+ * --no-notify: no $NOTIFY_SOCKET, dirtyd as started by hand (no store);
+ * ready once the socket accepts a connection.  At once
  * the first start, then, per command:
  *
  *   start          ->  "ready PID", or "exit RC" if dirtyd ended first,
@@ -39,7 +41,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: dirtyd-harness --dirtyd PATH --config FILE "
 		"--socket PATH --log FILE [--activate] [--store] "
-		"[--start-ms N]\n");
+		"[--no-notify] [--start-ms N]\n");
 }
 
 /* A wait status as Python's returncode. */
@@ -86,6 +88,7 @@ int main(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },
 		{ "activate", no_argument, NULL, 'a' },
 		{ "store", no_argument, NULL, 'S' },
+		{ "no-notify", no_argument, NULL, 'n' },
 		{ "start-ms", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -103,6 +106,7 @@ int main(int argc, char **argv)
 		case 'l': o.log = optarg; break;
 		case 'a': o.activate = true; break;
 		case 'S': o.store = true; break;
+		case 'n': o.no_notify = true; break;
 		case 't': o.start_ms = strtoul(optarg, NULL, 0); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -258,6 +258,8 @@ static int setup(struct harness *h, const struct harness_opts *o)
 		return -errno;
 	close(fd);
 
+	if (h->no_notify)
+		return h->activate ? -EINVAL : 0;
 	h->notify_fd = bind_unix(h->notify, SOCK_DGRAM);
 	if (h->notify_fd < 0)
 		return h->notify_fd;
@@ -289,6 +291,7 @@ int harness_init(struct harness *h, const struct harness_opts *o)
 	h->listen_fd = -1;
 	h->activate = o->activate;
 	h->store = o->store;
+	h->no_notify = o->no_notify;
 	h->watchdog_usec = o->watchdog_usec;
 	h->start_ms = o->start_ms ? o->start_ms : HARNESS_START_MS;
 	h->stop_ms = o->stop_ms ? o->stop_ms : HARNESS_STOP_MS;
@@ -361,7 +364,8 @@ static void start_env(const struct harness *h, struct start_env *se,
 			se->envp[n++] = *e;
 	snprintf(se->notify, sizeof(se->notify), "NOTIFY_SOCKET=%s",
 		 h->notify);
-	se->envp[n++] = se->notify;
+	if (!h->no_notify)
+		se->envp[n++] = se->notify;
 	if (h->activate) {
 		snprintf(se->listen_fds, sizeof(se->listen_fds),
 			 "LISTEN_FDS=%zu", nfds);
@@ -386,10 +390,14 @@ static void child(const struct harness *h, struct start_env *se, int *fds,
 {
 	int logfd = open(h->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 			 0644);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	pid_t self = getpid();
 
 	/* never outlive the test, whatever happens to it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* StandardInput=null, as systemd's default */
+	if (null >= 0)
+		dup2(null, STDIN_FILENO);
 	if (logfd >= 0) {
 		dup2(logfd, STDOUT_FILENO);
 		dup2(logfd, STDERR_FILENO);
@@ -414,6 +422,34 @@ static long file_size(const char *path)
 	struct stat st;
 
 	return stat(path, &st) ? 0 : (long)st.st_size;
+}
+
+/* Without $NOTIFY_SOCKET: ready once the socket accepts a connection. */
+static int wait_listening(struct harness *h, uint64_t end)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	strcpy(sa.sun_path, h->sock);
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		int status;
+
+		if (fd < 0)
+			return -errno;
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+			close(fd);
+			return 0;
+		}
+		close(fd);
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;
+			h->wstatus = status;
+			return -ECHILD;
+		}
+		if (now_ms() > end)
+			return -ETIMEDOUT;
+		sleep_ms(10);
+	}
 }
 
 int harness_start(struct harness *h)
@@ -453,6 +489,10 @@ int harness_start(struct harness *h)
 	}
 
 	end = now_ms() + h->start_ms;
+	if (!r && h->no_notify) {
+		pthread_mutex_unlock(&h->lock);
+		return wait_listening(h, end);
+	}
 	while (!r && !h->ready) {
 		struct timespec ts;
 		int status;

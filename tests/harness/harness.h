@@ -25,14 +25,17 @@
  *     file already stored is dropped, as systemd does) and
  *     FDSTOREREMOVE=1 + FDNAME=; with the store off such descriptors are
  *     closed, as systemd does without FileDescriptorStoreMax=;
+ *   - or with @no_notify no $NOTIFY_SOCKET, as when dirtyd is started by
+ *     hand (it then keeps no store: daemon/state/state.h), and a start
+ *     waits until its socket accepts a connection;
  *   - at every start with @activate the stored descriptors follow the
  *     socket, in the order stored, with $LISTEN_FDS, $LISTEN_PID and
  *     $LISTEN_FDNAMES; messages a process sent before it died are read
  *     before its death is handled (systemd gives notifications priority
  *     over SIGCHLD);
- *   - dirtyd's stdout and stderr go to one log, every start appended;
- *     dirtyd never outlives the process that started it
- *     (PR_SET_PDEATHSIG).
+ *   - dirtyd's stdin is /dev/null, its stdout and stderr go to one log,
+ *     every start appended; dirtyd never outlives the process that
+ *     started it (PR_SET_PDEATHSIG).
  *
  * Usage:
  *	struct harness h;
@@ -72,6 +75,8 @@ struct harness_opts {
 	const char *log;	/* NULL: dirtyd.log in the directory */
 	bool activate;		/* socket activation: the harness listens */
 	bool store;		/* FileDescriptorStoreMax= > 0 */
+	bool no_notify;		/* no $NOTIFY_SOCKET (not with @activate):
+				 * dirtyd as started by hand */
 	uint64_t watchdog_usec;	/* WatchdogSec=; 0: none */
 	const char *arg;	/* one more argument after --config FILE */
 	unsigned int start_ms;	/* READY=1 within; 0: HARNESS_START_MS */
@@ -95,7 +100,7 @@ struct harness {
 	bool inited;		/* harness_init() ran, harness_fini() not */
 	bool own_conf;		/* conf is ours: removed at the end */
 	bool own_log;
-	bool activate, store;
+	bool activate, store, no_notify;
 	uint64_t watchdog_usec;
 	unsigned int start_ms, stop_ms;
 	char arg[64];
@@ -131,8 +136,9 @@ int harness_configure(struct harness *h, const char *body);
 /**
  * harness_start() - start dirtyd (with @activate: the socket and the
  * stored descriptors); wait (@start_ms at most) for READY=1.  0 at
- * READY=1; -ECHILD if dirtyd exited first (its wait status in
- * h->wstatus); -ETIMEDOUT (still running); -EBUSY if running; -errno.
+ * READY=1 (@no_notify: once the socket accepts a connection); -ECHILD if
+ * dirtyd exited first (its wait status in h->wstatus); -ETIMEDOUT (still
+ * running); -EBUSY if running; -errno.
  */
 int harness_start(struct harness *h);
 /** harness_kill() - send @sig, reap, handle what it sent before dying;
