@@ -118,9 +118,11 @@ static void drain(struct harness *h)
 	for (;;) {
 		char buf[4096];
 		union {
-			char c[CMSG_SPACE(sizeof(int) * NOTIFY_MAX_FDS)];
+			char c[CMSG_SPACE(sizeof(int) * NOTIFY_MAX_FDS) +
+			       CMSG_SPACE(sizeof(struct ucred))];
 			struct cmsghdr align;
 		} ctl;
+		pid_t from = 0;
 		struct iovec iov = { .iov_base = buf,
 				     .iov_len = sizeof(buf) - 1 };
 		struct msghdr mh = {
@@ -147,7 +149,23 @@ static void drain(struct harness *h)
 				memcpy(fds + nfds, CMSG_DATA(c),
 				       k * sizeof(int));
 				nfds += k;
+			} else if (c->cmsg_level == SOL_SOCKET &&
+				   c->cmsg_type == SCM_CREDENTIALS) {
+				struct ucred uc;
+
+				memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+				from = uc.pid;
 			}
+		if (from && from != h->main_pid) {
+			/* NotifyAccess=main: not the service's process */
+			h->foreign++;
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
+			continue;
+		}
+		h->messages++;
+		if (h->on_notify)
+			h->on_notify(h->notify_arg, buf);
 		handle(h, buf, fds, nfds);
 		pthread_cond_broadcast(&h->cond);
 	}
@@ -224,6 +242,28 @@ static int copy_path(char *dst, const char *src)
 	return 0;
 }
 
+/* The command: @o->wrap, then dirtyd --config FILE, then @o->args. */
+static int make_argv(struct harness *h, const struct harness_opts *o)
+{
+	const char *const base[] = { h->bin, "--config", h->conf, NULL };
+	const char *const *parts[] = { o->wrap, base, o->args };
+	size_t n = 0, off = 0;
+
+	for (size_t p = 0; p < 3; p++)
+		for (size_t i = 0; parts[p] && parts[p][i]; i++) {
+			size_t len = strlen(parts[p][i]) + 1;
+
+			if (n == HARNESS_MAX_ARGS ||
+			    len > sizeof(h->argbuf) - off)
+				return -E2BIG;
+			h->argv[n++] = memcpy(h->argbuf + off, parts[p][i],
+					      len);
+			off += len;
+		}
+	h->argv[n] = NULL;
+	return 0;
+}
+
 static int setup(struct harness *h, const struct harness_opts *o)
 {
 	const char *bin = o->bin ? o->bin : getenv("DIRTYD_BIN");
@@ -251,6 +291,9 @@ static int setup(struct harness *h, const struct harness_opts *o)
 		return r;
 	h->own_conf = !o->conf;
 	h->own_log = !o->log;
+	r = make_argv(h, o);
+	if (r < 0)
+		return r;
 	if (h->own_conf && (r = write_conf(h, o->body)) < 0)
 		return r;
 	fd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -263,8 +306,10 @@ static int setup(struct harness *h, const struct harness_opts *o)
 	h->notify_fd = bind_unix(h->notify, SOCK_DGRAM);
 	if (h->notify_fd < 0)
 		return h->notify_fd;
-	/* room for FDSTORE bursts */
+	/* room for FDSTORE bursts; the sender of each */
 	setsockopt(h->notify_fd, SOL_SOCKET, SO_RCVBUF, &(int){ 1 << 20 },
+		   sizeof(int));
+	setsockopt(h->notify_fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 },
 		   sizeof(int));
 	if (h->activate) {
 		/* the socket unit */
@@ -295,9 +340,8 @@ int harness_init(struct harness *h, const struct harness_opts *o)
 	h->watchdog_usec = o->watchdog_usec;
 	h->start_ms = o->start_ms ? o->start_ms : HARNESS_START_MS;
 	h->stop_ms = o->stop_ms ? o->stop_ms : HARNESS_STOP_MS;
-	if (o->arg && strlen(o->arg) >= sizeof(h->arg))
-		return -ENAMETOOLONG;
-	snprintf(h->arg, sizeof(h->arg), "%s", o->arg ? o->arg : "");
+	h->on_notify = o->on_notify;
+	h->notify_arg = o->notify_arg;
 	snprintf(h->backend, sizeof(h->backend), "%s",
 		 o->backend ? o->backend : "sim");
 	snprintf(h->log_level, sizeof(h->log_level), "%s",
@@ -410,10 +454,7 @@ static void child(const struct harness *h, struct start_env *se, int *fds,
 	put_num(se->listen_pid + strlen("LISTEN_PID="),
 		(unsigned long long)self);
 	put_num(se->wd_pid + strlen("WATCHDOG_PID="), (unsigned long long)self);
-	execve(h->bin, (char *[]){ (char *)h->bin, "--config",
-				   (char *)h->conf,
-				   h->arg[0] ? (char *)h->arg : NULL, NULL },
-	       se->envp);
+	execve(h->argv[0], h->argv, se->envp);
 	_exit(127);
 }
 
@@ -454,9 +495,15 @@ static int wait_listening(struct harness *h, uint64_t end)
 
 int harness_start(struct harness *h)
 {
+	int r = harness_spawn(h);
+
+	return r < 0 ? r : harness_wait_ready(h, h->start_ms);
+}
+
+int harness_spawn(struct harness *h)
+{
 	static struct start_env se;	/* big; one start at a time */
 	int fds[HARNESS_MAX_STORED + 1], r = 0;
-	uint64_t end;
 	size_t n = 0;
 
 	if (h->pid)
@@ -474,7 +521,7 @@ int harness_start(struct harness *h)
 	}
 	start_env(h, &se, n);
 	h->ready = h->stopping = false;
-	h->watchdogs = 0;
+	h->watchdogs = h->messages = h->foreign = 0;
 	h->status[0] = '\0';
 	h->passed = n;
 	fflush(NULL);
@@ -485,14 +532,23 @@ int harness_start(struct harness *h)
 		r = -errno;
 		h->pid = 0;
 	} else {
+		h->main_pid = h->pid;
 		h->starts++;
 	}
+	pthread_mutex_unlock(&h->lock);
+	return r;
+}
 
-	end = now_ms() + h->start_ms;
-	if (!r && h->no_notify) {
-		pthread_mutex_unlock(&h->lock);
+int harness_wait_ready(struct harness *h, unsigned int ms)
+{
+	uint64_t end = now_ms() + ms;
+	int r = 0;
+
+	if (!h->pid)
+		return -ESRCH;
+	if (h->no_notify)
 		return wait_listening(h, end);
-	}
+	pthread_mutex_lock(&h->lock);
 	while (!r && !h->ready) {
 		struct timespec ts;
 		int status;
@@ -705,14 +761,16 @@ void harness_names(struct harness *h, char *buf, size_t len)
 	pthread_mutex_unlock(&h->lock);
 }
 
-unsigned int harness_watchdogs(struct harness *h)
+struct harness_counts harness_counts(struct harness *h)
 {
-	unsigned int n;
+	struct harness_counts c;
 
 	pthread_mutex_lock(&h->lock);
-	n = h->watchdogs;
+	c.messages = h->messages;
+	c.foreign = h->foreign;
+	c.watchdogs = h->watchdogs;
 	pthread_mutex_unlock(&h->lock);
-	return n;
+	return c;
 }
 
 /* --------------------------------------------------------------- log */

@@ -6,9 +6,9 @@
  * systemd.service(5) FileDescriptorStoreMax= and WatchdogSec=).
  *
  * Owns: starting, waiting for, stopping and restarting the dirtyd of a
- * test (the integration and client tests, the fault test, the soak, the
- * VM guest programs, and through tests/harness/dirtyd-harness the Python
- * suites).  Plain C, no test framework: every call returns 0 or -errno,
+ * test (the integration, client and systemd tests, the fault test, the
+ * soak, the VM guest programs, and through tests/harness/dirtyd-harness
+ * the Python suites and the client scripts).  Plain C, no test framework: every call returns 0 or -errno,
  * so a Criterion test asserts on it (tests/integration/itest.h) and a
  * guest program checks it.
  *
@@ -19,8 +19,9 @@
  *     socket unit: the listening AF_UNIX SOCK_SEQPACKET socket, created
  *     once, passed at every start as fd 3 named "dirtyd.socket"; clients
  *     connect to it even while dirtyd is down (they queue);
- *   - $NOTIFY_SOCKET: a datagram socket read by a thread: READY=1 (what a
- *     start waits for), WATCHDOG=1 (counted), STATUS=, STOPPING=1; with
+ *   - $NOTIFY_SOCKET: a datagram socket read by a thread, messages from
+ *     the main process only (NotifyAccess=main): READY=1 (what a start
+ *     waits for), WATCHDOG=1 (counted), STATUS=, STOPPING=1; with
  *     the store on, FDSTORE=1 + FDNAME= with SCM_RIGHTS (a descriptor of a
  *     file already stored is dropped, as systemd does) and
  *     FDSTOREREMOVE=1 + FDNAME=; with the store off such descriptors are
@@ -63,6 +64,7 @@
 #define HARNESS_PATH_MAX 256
 #define HARNESS_START_MS 30000	/* READY=1 within */
 #define HARNESS_STOP_MS 20000	/* exit after SIGTERM within */
+#define HARNESS_MAX_ARGS 31
 
 struct harness_opts {
 	const char *bin;	/* NULL: $DIRTYD_BIN */
@@ -78,7 +80,15 @@ struct harness_opts {
 	bool no_notify;		/* no $NOTIFY_SOCKET (not with @activate):
 				 * dirtyd as started by hand */
 	uint64_t watchdog_usec;	/* WatchdogSec=; 0: none */
-	const char *arg;	/* one more argument after --config FILE */
+	/* more arguments after --config FILE (NULL-terminated), and a
+	 * command that runs dirtyd (systemd-socket-activate ...: it must
+	 * exec dirtyd in its own process); HARNESS_MAX_ARGS words at most */
+	const char *const *args;
+	const char *const *wrap;
+	/* each notification from the main process, as received, before the
+	 * harness handles it (called on the reader thread, lock held) */
+	void (*on_notify)(void *arg, const char *text);
+	void *notify_arg;
 	unsigned int start_ms;	/* READY=1 within; 0: HARNESS_START_MS */
 	unsigned int stop_ms;	/* exit after SIGTERM within; 0:
 				 * HARNESS_STOP_MS */
@@ -103,7 +113,11 @@ struct harness {
 	bool activate, store, no_notify;
 	uint64_t watchdog_usec;
 	unsigned int start_ms, stop_ms;
-	char arg[64];
+	char *argv[HARNESS_MAX_ARGS + 1];	/* the command */
+	char argbuf[4096];
+	void (*on_notify)(void *arg, const char *text);
+	void *notify_arg;
+	pid_t main_pid;		/* of the last start, also once it died */
 	int notify_fd;
 	int listen_fd;		/* -1 unless @activate */
 	pid_t pid;		/* 0: not running */
@@ -118,6 +132,8 @@ struct harness {
 	pthread_cond_t cond;
 	/* since the last start: */
 	bool ready, stopping;
+	unsigned int messages;	/* from the main process */
+	unsigned int foreign;	/* from others: ignored (NotifyAccess=main) */
 	unsigned int watchdogs;
 	char status[256];	/* the last STATUS= */
 	struct harness_fd stored[HARNESS_MAX_STORED];
@@ -141,6 +157,11 @@ int harness_configure(struct harness *h, const char *body);
  * running); -EBUSY if running; -errno.
  */
 int harness_start(struct harness *h);
+/** harness_spawn() - the first half of harness_start(): started, not
+ *  waited for (a socket-activated dirtyd starts at a connection). */
+int harness_spawn(struct harness *h);
+/** harness_wait_ready() - the second half, for @ms at most. */
+int harness_wait_ready(struct harness *h, unsigned int ms);
 /** harness_kill() - send @sig, reap, handle what it sent before dying;
  *  the wait status (-ESRCH if not running). */
 int harness_kill(struct harness *h, int sig);
@@ -174,8 +195,12 @@ int harness_replace(struct harness *h, const char *name, int fd);
 size_t harness_nstored(struct harness *h);
 /** harness_names() - the stored names, "a, b, c". */
 void harness_names(struct harness *h, char *buf, size_t len);
-/** harness_watchdogs() - WATCHDOG=1 messages since the last start. */
-unsigned int harness_watchdogs(struct harness *h);
+/** harness_counts() - notifications since the last start: from the main
+ *  process, from others (ignored), and WATCHDOG=1 among the first. */
+struct harness_counts {
+	unsigned int messages, foreign, watchdogs;
+};
+struct harness_counts harness_counts(struct harness *h);
 
 /* dirtyd's log; @this_start: only what the current (or last) start
  * wrote. */

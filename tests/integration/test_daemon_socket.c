@@ -98,7 +98,8 @@ static void prepare(const char *sock, const char *body, const char *opt,
 		    const char *log)
 {
 	char conf[128];
-	struct harness_opts o = { .sock = sock, .log = log, .arg = opt,
+	const char *const args[] = { opt, NULL };
+	struct harness_opts o = { .sock = sock, .log = log, .args = args,
 				  .conf = conf };
 	FILE *f;
 	int r;
