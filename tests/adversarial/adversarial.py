@@ -1803,6 +1803,8 @@ def row(run, title):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dirtyd", help="the daemon binary")
+    ap.add_argument("--harness", help="tests/harness/dirtyd-harness of the build (default: the one in "
+                                      "the build tree of --dirtyd)")
     ap.add_argument("--only", default="", help="attacks to run, comma-separated (see --list)")
     ap.add_argument("--report", action="store_true",
                     help="run every attack (the stall too) and print a markdown table; exits 0")
@@ -1819,6 +1821,7 @@ def main():
         print("adversarial: needs root (it runs parts as uids %d and %d)" % (ATTACKER, OTHER))
         return 1
     args.dirtyd = os.path.abspath(args.dirtyd)
+    C.HARNESS = args.harness and os.path.abspath(args.harness)
     C.R.echo = False
     keys = [k for k in args.only.split(",") if k] or ([a[0] for a in ATTACKS] if args.report else DEFAULT)
     unknown = set(keys) - {a[0] for a in ATTACKS}

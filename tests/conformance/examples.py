@@ -4,6 +4,8 @@ dirtyd, so that the examples cannot drift from what the daemon sends.
 
     python3 examples.py --check PROTOCOL.md [--dirtyd build/daemon/dirtyd]
     python3 examples.py --write PROTOCOL.md [--dirtyd build/daemon/dirtyd]
+    (--harness PATH: tests/harness/dirtyd-harness, which starts dirtyd;
+    default: the one in the build tree of --dirtyd)
 
 It starts its own dirtyd on the simulated backend (devices sim0, which can
 track dirty pages, and sim-legacy0, which cannot; backing_page_size = 4k, so
@@ -525,7 +527,10 @@ def main():
     g.add_argument("--write", metavar="PROTOCOL.md", help="rewrite section 14 of this file in place")
     g.add_argument("--check", metavar="PROTOCOL.md", help="compare section 14 of this file with a live run")
     ap.add_argument("--dirtyd", default=DEFAULT_DIRTYD, help="the daemon binary (default %(default)s)")
+    ap.add_argument("--harness", help="tests/harness/dirtyd-harness of the build (default: the one in "
+                                      "the build tree of --dirtyd)")
     args = ap.parse_args()
+    C.HARNESS = args.harness and os.path.abspath(args.harness)
     C.R.echo = False
     if os.geteuid() != 0:
         print("examples.py: not root: the session runs as uid %d, not %d; uid and gid are not compared"

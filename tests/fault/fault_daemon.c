@@ -11,9 +11,10 @@
 #include <unistd.h>
 
 #include "tests/fault/fault_daemon.h"
+#include "tests/integration/itest.h"
 
-/* svcmgr writes [daemon] backend, socket and log_level = debug first; a
- * key given twice takes its last value */
+/* the harness writes [daemon] backend, socket and log_level = debug
+ * first; a key given twice takes its last value */
 static const char config[] =
 	"log_level = %s\n"
 	"resume_grace = 30\n"
@@ -26,23 +27,6 @@ static const char config[] =
 /* What dirtyd logs when it cannot use what the store handed back. */
 #define AFRESH "starting afresh"
 
-/* Lines of the log holding @text. */
-static unsigned int log_count(const struct fault_daemon *fd, const char *text)
-{
-	unsigned int n = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	FILE *f = fopen(fd->m.log, "r");
-
-	if (!f)
-		return 0;
-	while (getline(&line, &cap, f) > 0)
-		n += strstr(line, text) != NULL;
-	free(line);
-	fclose(f);
-	return n;
-}
-
 void fault_daemon_start(struct fault_daemon *fd, const char *log_level)
 {
 	const char *how = getenv("FAULT_RESTART");
@@ -53,21 +37,16 @@ void fault_daemon_start(struct fault_daemon *fd, const char *log_level)
 	cr_assert(!how || !strcmp(how, "plain") || !strcmp(how, "store"),
 		  "FAULT_RESTART is store (the default) or plain");
 	snprintf(body, sizeof(body), config, log_level);
-	svcmgr_init(&fd->m, body, fd->store);
-	snprintf(fd->t.sock, sizeof(fd->t.sock), "%s", fd->m.sock);
-	snprintf(fd->t.log, sizeof(fd->t.log), "%s", fd->m.log);
-	fd->t.notify_fd = -1;
-	svcmgr_start(&fd->m);
-	fd->t.pid = fd->m.pid;
+	itest_manage(&fd->m, body, fd->store);
+	itest_up(&fd->m);
 }
 
 void fault_daemon_kill(struct fault_daemon *fd)
 {
-	int status = svcmgr_kill(&fd->m, SIGKILL);
+	int status = harness_kill(&fd->m, SIGKILL);
 
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 		  "dirtyd had exited before the SIGKILL (status %#x)", status);
-	fd->t.pid = 0;
 }
 
 bool fault_daemon_restart(struct fault_daemon *fd)
@@ -75,9 +54,8 @@ bool fault_daemon_restart(struct fault_daemon *fd)
 	unsigned int afresh;
 
 	fd->restarts++;
-	svcmgr_start(&fd->m);
-	fd->t.pid = fd->m.pid;
-	afresh = log_count(fd, AFRESH);
+	itest_up(&fd->m);
+	afresh = harness_log_count(&fd->m, AFRESH, false);
 	fd->adopt_failed = afresh > fd->afresh;
 	fd->afresh = afresh;
 	return fd->store;
@@ -90,13 +68,7 @@ bool fault_daemon_adopt_failed(const struct fault_daemon *fd)
 
 bool fault_daemon_exited(struct fault_daemon *fd, int *status)
 {
-	if (fd->m.pid <= 0)
-		return false;
-	if (waitpid(fd->m.pid, status, WNOHANG) != fd->m.pid)
-		return false;
-	fd->m.pid = 0;
-	fd->t.pid = 0;
-	return true;
+	return harness_exited(&fd->m, status);
 }
 
 int fault_daemon_stop(struct fault_daemon *fd)
@@ -113,8 +85,7 @@ int fault_daemon_stop(struct fault_daemon *fd)
 			fprintf(stderr, "fault: the daemon's log is kept as "
 				"%s\n", saved);
 	}
-	status = svcmgr_stop(&fd->m);
-	fd->t.pid = 0;
+	status = itest_stop(&fd->m);
 	return status;
 }
 
@@ -122,24 +93,15 @@ void fault_daemon_cleanup(struct fault_daemon *fd)
 {
 	if (fd->m.dir[0]) {
 		if (fd->m.pid > 0)
-			svcmgr_kill(&fd->m, SIGKILL);
+			harness_kill(&fd->m, SIGKILL);
 		fault_daemon_stop(fd);
 	}
 }
 
 void fault_daemon_dump_log(const struct fault_daemon *fd, int lines)
 {
-	char cmd[256];
-
-	if (!fd->m.dir[0])
-		return;
-	fprintf(stderr, "---- the last %d lines of dirtyd's log (%s) ----\n",
-		lines, fd->m.log);
-	fflush(stderr);
-	snprintf(cmd, sizeof(cmd), "tail -n %d '%s' >&2", lines, fd->m.log);
-	if (system(cmd) != 0)
-		fprintf(stderr, "(tail failed)\n");
-	fprintf(stderr, "---- end of dirtyd's log ----\n");
+	if (fd->m.dir[0])
+		harness_dump_log(&fd->m, stderr, (unsigned int)lines, NULL);
 }
 
 const char *fault_daemon_describe(const struct fault_daemon *fd)

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fault test's dirtyd: started on the simulated host with eight
- * tracking devices under the test's service manager
- * (tests/integration/svcmgr.h plays systemd: socket activation, the
- * notify socket, the file descriptor store), killed with SIGKILL and
- * restarted on the same listening socket.
+ * tracking devices under the test's service manager (tests/harness plays
+ * systemd: socket activation, the notify socket, the file descriptor
+ * store), killed with SIGKILL and restarted on the same listening socket.
  *
  * With the store (the default) a restarted dirtyd adopts what the killed
  * one stored: domains, subscriptions and sessions survive, and a client
@@ -18,12 +17,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "tests/integration/itest.h"
-#include "tests/integration/svcmgr.h"
+#include "harness.h"
 
 struct fault_daemon {
-	struct svcmgr m;
-	struct itest_daemon t;	/* t.sock: where clients connect */
+	struct harness m;	/* m.sock: where clients connect */
 	bool store;
 	bool adopt_failed;	/* the last restart logged that it could not
 				 * adopt the stored state */

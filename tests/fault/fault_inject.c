@@ -1312,7 +1312,7 @@ static void cli_connect(struct cli *k)
 	uint32_t flags;
 	int e;
 
-	e = itest_connect(&fd.t, &k->c);
+	e = itest_connect(&fd.m, &k->c);
 	if (e)
 		fail("client %d: connect: %s", k->idx, strerror(-e));
 	k->conn = true;
@@ -1839,7 +1839,7 @@ static void dom_remap(int di)
 
 static void ctl_connect(void)
 {
-	cr_assert_eq(itest_connect(&fd.t, &ctl), 0);
+	cr_assert_eq(itest_connect(&fd.m, &ctl), 0);
 	itest_hello(&ctl, 0, 0, NULL);
 }
 

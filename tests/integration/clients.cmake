@@ -42,7 +42,7 @@ endif()
 
 add_executable(test_client_libdirty test_client_libdirty.c)
 # the shared library: what a VMM links, through its exported symbols only
-target_link_libraries(test_client_libdirty PRIVATE libdirty
+target_link_libraries(test_client_libdirty PRIVATE libdirty dirtyd_harness
                       PkgConfig::CRITERION)
 add_test(NAME test_client_libdirty
          COMMAND test_client_libdirty --jobs=2 --short-filename)
@@ -56,6 +56,7 @@ add_test(NAME test_client_dirtyctl
                  $<TARGET_FILE:test_client_json>
                  $<TARGET_FILE:libdirty-example>)
 set_tests_properties(test_client_dirtyctl PROPERTIES
+                     ENVIRONMENT "DIRTYD_HARNESS=$<TARGET_FILE:dirtyd-harness>"
                      TIMEOUT 300 LABELS "integration;clients")
 
 add_test(NAME test_client_migrate
@@ -63,4 +64,5 @@ add_test(NAME test_client_migrate
                  $<TARGET_FILE:dirtyd> $<TARGET_FILE:dirtyd-migrate>
                  $<TARGET_FILE:dirtyctl> $<TARGET_FILE:test_client_json>)
 set_tests_properties(test_client_migrate PROPERTIES
+                     ENVIRONMENT "DIRTYD_HARNESS=$<TARGET_FILE:dirtyd-harness>"
                      TIMEOUT 300 LABELS "integration;clients")

@@ -19,11 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dirtyd_proc.h"
 #include "itest.h"
 #include "protocol/chunk.h"
 
-#define START_TIMEOUT_MS 30000
 #define REPLY_TIMEOUT_MS 20000
 
 static uint64_t now_ms(void)
@@ -34,7 +32,7 @@ static uint64_t now_ms(void)
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
-unsigned int itest_daemon_fds(const struct itest_daemon *t)
+unsigned int itest_daemon_fds(const struct harness *t)
 {
 	char path[64];
 	unsigned int n = 0;
@@ -50,147 +48,69 @@ unsigned int itest_daemon_fds(const struct itest_daemon *t)
 	return n;
 }
 
-void itest_dump_log(const struct itest_daemon *t)
+void itest_dump_log(const struct harness *t)
 {
-	char line[1024];
-	FILE *f = fopen(t->log, "r");
+	harness_dump_log(t, stderr, 0, NULL);
+}
 
-	if (!f)
+void itest_manage(struct harness *t, const char *body, bool store)
+{
+	struct harness_opts o = { .body = body, .activate = true,
+				  .store = store };
+	int r;
+
+	cr_assert_not_null(getenv("DIRTYD_BIN"),
+			   "DIRTYD_BIN is not set (CTest sets it)");
+	r = harness_init(t, &o);
+	cr_assert_eq(r, 0, "harness_init: %s", strerror(-r));
+}
+
+void itest_up(struct harness *t)
+{
+	int r = harness_start(t);
+
+	if (r == 0)
 		return;
-	fprintf(stderr, "---- dirtyd log (%s) ----\n", t->log);
-	while (fgets(line, sizeof(line), f))
-		fputs(line, stderr);
-	fprintf(stderr, "---- end of dirtyd log ----\n");
-	fclose(f);
+	itest_dump_log(t);
+	if (r == -ECHILD)
+		cr_assert_fail("dirtyd exited at start (status %#x)",
+			       t->wstatus);
+	if (r == -ETIMEDOUT)
+		cr_assert_fail("dirtyd sent no READY=1 within %d ms",
+			       HARNESS_START_MS);
+	cr_assert_fail("starting dirtyd: %s", strerror(-r));
 }
 
-static void itest_notify_socket(struct itest_daemon *t)
+void itest_start(struct harness *t, const char *body)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct harness_opts o = { .body = body };
+	int r;
 
-	snprintf(t->notify, sizeof(t->notify), "%s/notify", t->dir);
-	strcpy(sa.sun_path, t->notify);
-	t->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	cr_assert_geq(t->notify_fd, 0);
-	cr_assert_eq(bind(t->notify_fd, (struct sockaddr *)&sa, sizeof(sa)),
-		     0, "bind %s: %s", t->notify, strerror(errno));
+	cr_assert_not_null(getenv("DIRTYD_BIN"),
+			   "DIRTYD_BIN is not set (CTest sets it)");
+	r = harness_init(t, &o);
+	cr_assert_eq(r, 0, "harness_init: %s", strerror(-r));
+	itest_up(t);
 }
 
-/* Read sd_notify datagrams until one holds READY=1. */
-static void itest_wait_ready(struct itest_daemon *t)
+int itest_stop(struct harness *t)
 {
-	uint64_t end = now_ms() + START_TIMEOUT_MS;
-	char buf[4096];
+	int status;
 
-	for (;;) {
-		struct pollfd p = { .fd = t->notify_fd, .events = POLLIN };
-		int64_t left = (int64_t)(end - now_ms());
-		int status;
-		ssize_t n;
-
-		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
-			t->pid = 0;
-			itest_dump_log(t);
-			cr_assert_fail("dirtyd exited at start (status %#x)",
-				       status);
-		}
-		if (left <= 0) {
-			itest_dump_log(t);
-			cr_assert_fail("dirtyd sent no READY=1 within %d ms",
-				       START_TIMEOUT_MS);
-		}
-		if (poll(&p, 1, left > 100 ? 100 : (int)left) <= 0)
-			continue;
-		n = recv(t->notify_fd, buf, sizeof(buf) - 1, 0);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		for (char *line = strtok(buf, "\n"); line;
-		     line = strtok(NULL, "\n"))
-			if (!strcmp(line, "READY=1"))
-				goto ready;
-	}
-ready:
-	/* Nobody reads STATUS= from now on: a datagram socket whose queue
-	 * is full (net.unix.max_dgram_qlen, 10) would block the daemon's
-	 * sd_notify(); gone, sd_notify() fails at once instead. */
-	close(t->notify_fd);
-	t->notify_fd = -1;
-	unlink(t->notify);
-}
-
-void itest_start(struct itest_daemon *t, const char *body)
-{
-	const char *bin = getenv("DIRTYD_BIN");
-	FILE *f;
-
-	memset(t, 0, sizeof(*t));
-	t->notify_fd = -1;
-	cr_assert_not_null(bin, "DIRTYD_BIN is not set (CTest sets it)");
-	strcpy(t->dir, "/tmp/dirtyd-itest-XXXXXX");
-	cr_assert_not_null(mkdtemp(t->dir));
-	/* others (the uid test's child) may reach the socket inside */
-	chmod(t->dir, 0755);
-	snprintf(t->sock, sizeof(t->sock), "%s/dirtyd.sock", t->dir);
-	snprintf(t->conf, sizeof(t->conf), "%s/dirtyd.conf", t->dir);
-	snprintf(t->log, sizeof(t->log), "%s/dirtyd.log", t->dir);
-	f = fopen(t->conf, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "[daemon]\nbackend = sim\nsocket = %s\nlog_level = debug\n"
-		"%s\n", t->sock, body ? body : "");
-	fclose(f);
-	itest_notify_socket(t);
-
-	fflush(NULL);
-	t->pid = fork();
-	cr_assert_geq(t->pid, 0);
-	if (t->pid == 0) {
-		int fd = open(t->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			      0644);
-
-		/* never outlive the test, whatever happens to it */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		setenv("NOTIFY_SOCKET", t->notify, 1);
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_PID");
-		unsetenv("WATCHDOG_USEC");
-		unsetenv("JOURNAL_STREAM");
-		execl(bin, bin, "--config", t->conf, (char *)NULL);
-		_exit(127);
-	}
-	itest_wait_ready(t);
-}
-
-int itest_stop(struct itest_daemon *t)
-{
-	int status = -1;
-
-	if (!t->dir[0])
-		return 0;	/* never started (a skipped test) */
-	if (t->pid > 0) {
-		if (!dirtyd_proc_stop(t->pid, &status)) {
-			fprintf(stderr, "dirtyd ignored SIGTERM for 20 s\n");
-			status = -1;
-		}
-		t->pid = 0;
-	}
+	if (t->pid > 0)
+		status = harness_stop(t);
+	else
+		status = 0;
+	if (status == -ETIMEDOUT)
+		fprintf(stderr, "dirtyd ignored SIGTERM for %d ms\n",
+			HARNESS_STOP_MS);
 	if (status != 0)
 		itest_dump_log(t);
-	if (t->notify_fd >= 0)
-		close(t->notify_fd);
-	t->notify_fd = -1;
-	unlink(t->notify);
-	unlink(t->conf);
-	unlink(t->log);
-	unlink(t->sock);
-	rmdir(t->dir);
-	t->dir[0] = '\0';
+	harness_fini(t);
 	return status;
 }
 
-void itest_stop_ok(struct itest_daemon *t)
+void itest_stop_ok(struct harness *t)
 {
 	int status = itest_stop(t);
 
@@ -198,7 +118,7 @@ void itest_stop_ok(struct itest_daemon *t)
 		  "status %#x)", status);
 }
 
-uint64_t itest_vmrss_kib(const struct itest_daemon *t)
+uint64_t itest_vmrss_kib(const struct harness *t)
 {
 	char path[64], line[256];
 	uint64_t kib = 0;
@@ -216,7 +136,7 @@ uint64_t itest_vmrss_kib(const struct itest_daemon *t)
 
 /* ------------------------------------------------------------ clients */
 
-int itest_connect(const struct itest_daemon *t, struct itest_client *c)
+int itest_connect(const struct harness *t, struct itest_client *c)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 

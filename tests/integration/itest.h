@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The daemon-level integration tests' harness: the real dirtyd started on
- * the simulated host (config, socket and NOTIFY_SOCKET in a temporary
- * directory; READY=1 awaited), and raw clients that speak the protocol
- * through the codec (protocol/proto.h), nothing else.
+ * the simulated host by tests/harness (config, socket and NOTIFY_SOCKET in
+ * a temporary directory; READY=1 awaited), as Criterion assertions, and
+ * raw clients that speak the protocol through the codec
+ * (protocol/proto.h), nothing else.
  *
  * The binary is $DIRTYD_BIN (CTest sets it to $<TARGET_FILE:dirtyd>).
  * Failures are Criterion assertions; the daemon's log is printed with them.
@@ -18,35 +19,35 @@
 #include <unistd.h>
 #include <sys/types.h>
 
+#include "harness.h"
 #include "protocol/proto.h"
 
-struct itest_daemon {
-	char dir[64];
-	char sock[128];
-	char conf[128];
-	char log[128];
-	char notify[128];
-	int notify_fd;
-	pid_t pid;
-};
-
 /**
- * itest_start() - write a config: [daemon] backend = sim, socket in the
- * temporary directory, log_level = debug, then @body (more keys of
- * [daemon] first, then sections); start dirtyd; wait for READY=1.
+ * itest_start() - dirtyd on its own socket (harness.h): a config of
+ * [daemon] backend = sim, the socket in a temporary directory, log_level
+ * = debug, then @body (more keys of [daemon] first, then sections);
+ * start; assert READY=1.
  */
-void itest_start(struct itest_daemon *t, const char *body);
+void itest_start(struct harness *t, const char *body);
+/**
+ * itest_manage() - the same dirtyd under the service manager: socket
+ * activation, and with @store the file descriptor store; not started.
+ */
+void itest_manage(struct harness *t, const char *body, bool store);
+/** itest_up() - start (again); assert READY=1, else fail with the log. */
+void itest_up(struct harness *t);
 /** itest_stop() - SIGTERM, wait (20 s at most), clean up; returns the
- *  wait status (the caller asserts a clean exit, 0). */
-int itest_stop(struct itest_daemon *t);
+ *  wait status (the caller asserts a clean exit, 0).  Safe on a harness
+ *  never started (a skipped test). */
+int itest_stop(struct harness *t);
 /** itest_stop_ok() - itest_stop() and assert exit status 0. */
-void itest_stop_ok(struct itest_daemon *t);
+void itest_stop_ok(struct harness *t);
 /** itest_daemon_fds() - descriptors the daemon has open now. */
-unsigned int itest_daemon_fds(const struct itest_daemon *t);
+unsigned int itest_daemon_fds(const struct harness *t);
 /** itest_dump_log() - the daemon's log on stderr. */
-void itest_dump_log(const struct itest_daemon *t);
+void itest_dump_log(const struct harness *t);
 /** itest_vmrss_kib() - the daemon's VmRSS. */
-uint64_t itest_vmrss_kib(const struct itest_daemon *t);
+uint64_t itest_vmrss_kib(const struct harness *t);
 
 /** A raw client. */
 struct itest_client {
@@ -60,7 +61,7 @@ struct itest_client {
 };
 
 /** itest_connect() - connect to @t's socket; -errno on failure. */
-int itest_connect(const struct itest_daemon *t, struct itest_client *c);
+int itest_connect(const struct harness *t, struct itest_client *c);
 void itest_close(struct itest_client *c);
 /** itest_hello() - HELLO with @features; asserts HELLO_REPLY. */
 void itest_hello(struct itest_client *c, uint64_t features,

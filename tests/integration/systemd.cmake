@@ -47,7 +47,7 @@ add_test(NAME systemd_sysusers
                  ${CMAKE_SOURCE_DIR}/systemd/dirtyd.sysusers)
 
 add_executable(sd_daemon_test ${DIRTYD_SD_DIR}/sd_daemon_test.c)
-target_link_libraries(sd_daemon_test PRIVATE dirtyd_protocol)
+target_link_libraries(sd_daemon_test PRIVATE dirtyd_protocol dirtyd_harness)
 add_dependencies(sd_daemon_test dirtyd)
 add_test(NAME systemd_activate
          COMMAND sd_daemon_test activate $<TARGET_FILE:dirtyd>

@@ -1,7 +1,10 @@
 # Shared by the client test scripts (sourced; POSIX sh): the real dirtyd
-# on the simulated host, in a temporary directory, and small checks.
+# on the simulated host, in a temporary directory, started by
+# tests/harness through dirtyd-harness ($DIRTYD_HARNESS, which CTest sets),
+# and small checks.
 #
-#   td_start "EXTRA CONFIG"   start $DIRTYD, wait until it answers
+#   td_start "EXTRA CONFIG"   start $DIRTYD (no $NOTIFY_SOCKET, as by
+#                             hand), wait until it answers
 #   td_stop                   SIGTERM; it must exit 0
 #   check_json FILE PATH WANT assert a value of a JSON document
 #   fail MESSAGE              print, show dirtyd's log, exit 1
@@ -9,12 +12,14 @@
 TD_DIR=$(mktemp -d /tmp/dirtyd-client-sh-XXXXXX)
 TD_SOCK=$TD_DIR/dirtyd.sock
 TD_PID=
+TD_HPID=
 export DIRTYD_SOCKET="$TD_SOCK"
 
 td_cleanup() {
-	if [ -n "$TD_PID" ]; then
-		kill -KILL "$TD_PID" 2>/dev/null
-		wait "$TD_PID" 2>/dev/null
+	if [ -n "$TD_HPID" ]; then
+		# dirtyd goes with its harness (PR_SET_PDEATHSIG)
+		kill -KILL "$TD_HPID" 2>/dev/null
+		wait "$TD_HPID" 2>/dev/null
 	fi
 	rm -rf "$TD_DIR"
 }
@@ -30,7 +35,21 @@ fail() {
 	exit 1
 }
 
+# td_answer N: dirtyd-harness's Nth line of answers (waits up to 60 s).
+td_answer() {
+	i=0
+	while [ "$(wc -l < "$TD_DIR/answers")" -lt "$1" ]; do
+		kill -0 "$TD_HPID" 2>/dev/null || break
+		i=$((i + 1))
+		[ $i -lt 3000 ] || break
+		sleep 0.02
+	done
+	sed -n "$1p" "$TD_DIR/answers"
+}
+
 td_start() {
+	[ -n "${DIRTYD_HARNESS:-}" ] ||
+		fail "DIRTYD_HARNESS is not set (CTest sets it)"
 	cat > "$TD_DIR/dirtyd.conf" <<CONF
 [daemon]
 backend = sim
@@ -44,10 +63,18 @@ devices = sim0:dirty,sim1:dirty,sim2:dirty,legacy0:nodirty
 
 $1
 CONF
-	env -u NOTIFY_SOCKET -u LISTEN_FDS \
-		"$DIRTYD" --config "$TD_DIR/dirtyd.conf" \
-		> "$TD_DIR/dirtyd.log" 2>&1 &
-	TD_PID=$!
+	rm -f "$TD_DIR/cmd" "$TD_DIR/answers"
+	mkfifo "$TD_DIR/cmd"
+	"$DIRTYD_HARNESS" --dirtyd "$DIRTYD" --config "$TD_DIR/dirtyd.conf" \
+		--socket "$TD_SOCK" --log "$TD_DIR/dirtyd.log" --no-notify \
+		< "$TD_DIR/cmd" > "$TD_DIR/answers" &
+	TD_HPID=$!
+	exec 9> "$TD_DIR/cmd"
+	a=$(td_answer 1)
+	case $a in
+	"ready "*) TD_PID=${a#ready } ;;
+	*) fail "dirtyd did not start: ${a:-no answer}" ;;
+	esac
 	i=0
 	while ! "$DIRTYCTL" --socket "$TD_SOCK" devices >/dev/null 2>&1; do
 		kill -0 "$TD_PID" 2>/dev/null || fail "dirtyd exited at start"
@@ -58,11 +85,14 @@ CONF
 }
 
 td_stop() {
-	kill -TERM "$TD_PID"
-	rc=0
-	wait "$TD_PID" || rc=$?
+	echo stop >&9
+	a=$(td_answer 2)
+	exec 9>&-
+	wait "$TD_HPID" 2>/dev/null
+	TD_HPID=
 	TD_PID=
-	[ $rc -eq 0 ] || fail "dirtyd exited with status $rc on SIGTERM"
+	[ "$a" = "exit 0" ] ||
+		fail "dirtyd did not exit 0 on SIGTERM (${a:-no answer})"
 }
 
 # check_json FILE PATH WANT [--lines]

@@ -25,7 +25,7 @@
 #define GUEST_SIZE (GUEST_PAGES * PAGE)
 #define FIRST_PAGE (GUEST_IOVA / PAGE)
 
-static struct tdaemon td;
+static struct harness td;
 
 static void start(void)
 {

@@ -20,7 +20,7 @@
 #define NOBODY 65534
 #define ADMIN_GID 4242
 
-static struct itest_daemon dd;
+static struct harness dd;
 
 /* After a failed assertion: kill and clean up (the exit status is
  * checked at the end of each test: Criterion ignores assertions here). */

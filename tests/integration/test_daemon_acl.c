@@ -25,7 +25,7 @@
 #define MEMBER 1003
 #define VMS_GID 4242
 
-static struct itest_daemon dd;
+static struct harness dd;
 
 static void stop(void)
 {

@@ -19,7 +19,7 @@
 
 #define DEVICES "[sim]\ndevices = sim0:dirty, sim1:dirty, legacy0:nodirty\n"
 
-static struct itest_daemon dd;
+static struct harness dd;
 
 static void start(const char *daemon_keys)
 {

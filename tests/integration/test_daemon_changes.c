@@ -29,7 +29,6 @@
 #include <string.h>
 
 #include "itest.h"
-#include "svcmgr.h"
 
 #define PG 4096ULL
 #define GIB (1ULL << 30)
@@ -40,7 +39,7 @@
  * unblocked loop answers thousands. */
 #define MIN_ANSWERS 20
 
-static struct itest_daemon dd;
+static struct harness dd;
 
 static void stop(void)
 {
@@ -281,20 +280,17 @@ Test(changes, stop_during_map, .fini = stop)
 	itest_close(&b);
 }
 
-static struct svcmgr sm;
+static struct harness sm;
 
 static void sm_stop(void)
 {
-	svcmgr_stop(&sm);
+	itest_stop(&sm);
 }
 
 static void sm_client(struct itest_client *c, uint64_t token,
 		      struct proto_hello_reply *h)
 {
-	struct itest_daemon t = { 0 };
-
-	snprintf(t.sock, sizeof(t.sock), "%s", sm.sock);
-	cr_assert_eq(itest_connect(&t, c), 0);
+	cr_assert_eq(itest_connect(&sm, c), 0);
 	itest_hello(c, PROTO_FEATURES_ALL, token, h);
 }
 
@@ -311,9 +307,9 @@ Test(changes, sigusr2_during_map, .fini = sm_stop)
 	unsigned int n;
 	int status;
 
-	svcmgr_init(&sm, "[sim]\nbacking_page_size = 4k\n"
+	itest_manage(&sm, "[sim]\nbacking_page_size = 4k\n"
 		    "devices = sim0:dirty, sim1:dirty\n", true);
-	svcmgr_start(&sm);
+	itest_up(&sm);
 	sm_client(&a, 0, &ha);
 	sm_client(&b, 0, &hb);
 	cr_assert_eq(itest_create(&a, "sim0", PROTO_CREATE_TRACKING, &ca), 0);
@@ -334,7 +330,7 @@ Test(changes, sigusr2_during_map, .fini = sm_stop)
 	cr_assert_eq(itest_sync(&b, cb.domain_id, NULL), 0);
 
 	map_under_way(&a, ca.domain_id, 256 * GIB, &b, cb.domain_id);
-	status = svcmgr_kill(&sm, SIGUSR2);
+	status = harness_kill(&sm, SIGUSR2);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 75,
 		  "status %#x", status);
 	/* never answered: the client never heard it was made */
@@ -343,10 +339,10 @@ Test(changes, sigusr2_during_map, .fini = sm_stop)
 	itest_close(&a);
 	itest_close(&b);
 
-	svcmgr_start(&sm);
-	cr_assert(svcmgr_log_has(&sm, "restored from the file descriptor "
-				 "store: 2 domains"));
-	cr_assert(svcmgr_log_has(&sm, "undoing a MAP of [0x0, 0x4000000000)"));
+	itest_up(&sm);
+	cr_assert(harness_log_has(&sm, "restored from the file descriptor "
+				 "store: 2 domains", false));
+	cr_assert(harness_log_has(&sm, "undoing a MAP of [0x0, 0x4000000000)", false));
 	sm_client(&a, ha.session_token, &ha);
 	cr_assert_eq(ha.session_flags, PROTO_SESSION_RESUMED);
 	sm_client(&b, hb.session_token, &hb);
@@ -367,5 +363,5 @@ Test(changes, sigusr2_during_map, .fini = sm_stop)
 	itest_runs_free(&want);
 	itest_close(&a);
 	itest_close(&b);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }

@@ -30,7 +30,7 @@
 #define GIB (1ULL << 30)
 #define MIB (1ULL << 20)
 
-static struct itest_daemon dd;
+static struct harness dd;
 
 static void stop(void)
 {

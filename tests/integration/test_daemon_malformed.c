@@ -20,7 +20,7 @@
 #define PG 4096ULL
 #define GIB (1ULL << 30)
 
-static struct itest_daemon dd;
+static struct harness dd;
 
 /* After a failed assertion: kill and clean up (the exit status is
  * checked at the end of each test: Criterion ignores assertions here). */

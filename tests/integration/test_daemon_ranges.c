@@ -22,7 +22,7 @@
 #define GIB (1ULL << 30)
 #define LEAF (2 * MIB)
 
-static struct itest_daemon dd;
+static struct harness dd;
 
 static void start(void)
 {

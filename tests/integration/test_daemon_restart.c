@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * dirtyd restarted under a service manager (svcmgr.h plays systemd's
+ * dirtyd restarted under a service manager (tests/harness plays systemd's
  * notify, socket-activation and file-descriptor-store protocol): with the
  * store, domains, mappings, tracking and generations survive SIGKILL and a
  * resumed client gets exactly the pages it had not acknowledged plus the
@@ -33,7 +33,6 @@
 #include "daemon/state/state_format.h"
 #include "kernel/sim/sim_private.h"
 #include "itest.h"
-#include "svcmgr.h"
 #include "../unit/test_rng.h"
 
 #define PG 4096ULL
@@ -42,21 +41,19 @@
 
 #define CONF "[sim]\ndevices = sim0:dirty, sim1:dirty\n"
 
-static struct svcmgr sm;
+static struct harness sm;
 
 static void stop(void)
 {
-	svcmgr_stop(&sm);
+	itest_stop(&sm);
 }
 
 /* A client of the managed dirtyd; returns the HELLO reply. */
 static struct proto_hello_reply client(struct itest_client *c, uint64_t token)
 {
-	struct itest_daemon t = { 0 };
 	struct proto_hello_reply h;
 
-	snprintf(t.sock, sizeof(t.sock), "%s", sm.sock);
-	cr_assert_eq(itest_connect(&t, c), 0);
+	cr_assert_eq(itest_connect(&sm, c), 0);
 	itest_hello(c, PROTO_FEATURES_ALL, token, &h);
 	return h;
 }
@@ -177,11 +174,11 @@ Test(restart, sigkill_keeps_domains_and_pending, .fini = stop)
 	ps_init(&w2);
 	ps_init(&w3);
 	ps_init(&all);
-	svcmgr_init(&sm, CONF, true);
-	svcmgr_start(&sm);
-	cr_assert_eq(svcmgr_has(&sm, "dirtyd-meta"), 1);
-	cr_assert_eq(svcmgr_has(&sm, "dirtyd-bits"), 1);
-	cr_assert_eq(svcmgr_nstored(&sm), 2, "no domain, no kernel context");
+	itest_manage(&sm, CONF, true);
+	itest_up(&sm);
+	cr_assert_eq(harness_has(&sm, "dirtyd-meta"), 1);
+	cr_assert_eq(harness_has(&sm, "dirtyd-bits"), 1);
+	cr_assert_eq(harness_nstored(&sm), 2, "no domain, no kernel context");
 
 	h = client(&c, 0);
 	cr_assert_neq(h.session_token, 0);
@@ -190,9 +187,9 @@ Test(restart, sigkill_keeps_domains_and_pending, .fini = stop)
 		char name[64];
 
 		snprintf(name, sizeof(name), "kernel-%u-sim", dom);
-		cr_assert_eq(svcmgr_has(&sm, name), 1, "the domain's own "
+		cr_assert_eq(harness_has(&sm, name), 1, "the domain's own "
 			     "kernel context is stored as %s", name);
-		cr_assert_eq(svcmgr_nstored(&sm), 3);
+		cr_assert_eq(harness_nstored(&sm), 3);
 	}
 	cr_assert_eq(itest_subscribe(&c, dom, 0, PROTO_SUBSCRIBE_CLEAN, &sr),
 		     0);
@@ -221,11 +218,11 @@ Test(restart, sigkill_keeps_domains_and_pending, .fini = stop)
 		write_page(&c, dom, random_page(), &w3);
 	before = find_domain(&c, dom);
 
-	svcmgr_kill(&sm, SIGKILL);
+	harness_kill(&sm, SIGKILL);
 	itest_close(&c);
-	svcmgr_start(&sm);
-	cr_assert(svcmgr_log_has(&sm, "restored from the file descriptor "
-				 "store: 1 domains, 1 subscriptions"));
+	itest_up(&sm);
+	cr_assert(harness_log_has(&sm, "restored from the file descriptor "
+				 "store: 1 domains, 1 subscriptions", false));
 
 	{
 		struct proto_hello_reply h2 = client(&c, h.session_token);
@@ -268,7 +265,7 @@ Test(restart, sigkill_keeps_domains_and_pending, .fini = stop)
 	cr_assert_eq(itest_map(&c, PROTO_UNMAP, dom, 3 * GIB, 4 * MIB), 0,
 		     "%s", c.text);
 	itest_close(&c);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 	free(w1.bits);
 	free(w2.bits);
 	free(w3.bits);
@@ -306,8 +303,8 @@ Test(restart, kill_among_fast_rounds, .fini = stop)
 	rng_seed(1234);
 	ps_init(&owed);
 	ps_init(&ever);
-	svcmgr_init(&sm, CONF, true);
-	svcmgr_start(&sm);
+	itest_manage(&sm, CONF, true);
+	itest_up(&sm);
 	h = client(&c, 0);
 	dom = make_domain(&c);
 	cr_assert_eq(itest_subscribe(&c, dom, 1, PROTO_SUBSCRIBE_CLEAN, NULL),
@@ -345,10 +342,10 @@ Test(restart, kill_among_fast_rounds, .fini = stop)
 		}
 		/* periodic rounds run meanwhile: kill somewhere among them */
 		sleep_us(rng() % 3000);
-		svcmgr_kill(&sm, SIGKILL);
+		harness_kill(&sm, SIGKILL);
 		kills++;
 		itest_close(&c);
-		svcmgr_start(&sm);
+		itest_up(&sm);
 		{
 			struct proto_hello_reply h2 = client(&c,
 							     h.session_token);
@@ -398,7 +395,7 @@ Test(restart, kill_among_fast_rounds, .fini = stop)
 	fprintf(stderr, "restart: %u kills among 1 ms rounds, %u owed pages "
 		"checked, 0 lost\n", kills, checked);
 	itest_close(&c);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 	free(owed.bits);
 	free(ever.bits);
 	itest_runs_free(&got);
@@ -412,22 +409,22 @@ Test(restart, without_store_state_lost, .fini = stop)
 	struct itest_client c;
 	uint32_t dom;
 
-	svcmgr_init(&sm, CONF, false);
-	svcmgr_start(&sm);
-	cr_assert_eq(svcmgr_nstored(&sm), 0);
+	itest_manage(&sm, CONF, false);
+	itest_up(&sm);
+	cr_assert_eq(harness_nstored(&sm), 0);
 	h = client(&c, 0);
 	dom = make_domain(&c);
 	cr_assert_eq(itest_subscribe(&c, dom, 0, 0, NULL), 0);
-	svcmgr_kill(&sm, SIGKILL);
+	harness_kill(&sm, SIGKILL);
 	itest_close(&c);
-	svcmgr_start(&sm);
+	itest_up(&sm);
 	h2 = client(&c, h.session_token);
 	cr_assert_eq(h2.session_flags, PROTO_SESSION_STATE_LOST,
 		     "flags %#x", h2.session_flags);
 	cr_assert_neq(h2.session_token, h.session_token);
 	cr_assert_eq(itest_list_domains(&c, all, 4), 0, "nothing survived");
 	itest_close(&c);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }
 
 /* SIGUSR2: an orderly exit that keeps everything for the next start. */
@@ -438,24 +435,24 @@ Test(restart, sigusr2_exits_keeping_state, .fini = stop)
 	int status;
 	uint32_t dom;
 
-	svcmgr_init(&sm, CONF, true);
-	svcmgr_start(&sm);
+	itest_manage(&sm, CONF, true);
+	itest_up(&sm);
 	h = client(&c, 0);
 	dom = make_domain(&c);
 	cr_assert_eq(itest_subscribe(&c, dom, 0, 0, NULL), 0);
-	status = svcmgr_kill(&sm, SIGUSR2);
+	status = harness_kill(&sm, SIGUSR2);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 75,
 		  "status %#x", status);
 	itest_close(&c);
-	svcmgr_start(&sm);
+	itest_up(&sm);
 	h2 = client(&c, h.session_token);
 	cr_assert_eq(h2.session_flags, PROTO_SESSION_RESUMED);
 	cr_assert_eq(find_domain(&c, dom).domain_id, dom);
 	itest_close(&c);
 	/* a stop gives the state up: the store is emptied */
-	cr_assert_eq(svcmgr_kill(&sm, SIGTERM), 0);
-	cr_assert_eq(svcmgr_nstored(&sm), 0);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(harness_kill(&sm, SIGTERM), 0);
+	cr_assert_eq(harness_nstored(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }
 
 /* ------------------------------------------------------------ damage */
@@ -484,7 +481,7 @@ static uint64_t keep_state(void)
 		write_page(&c, dom, random_page(), &w);
 	cr_assert_eq(itest_sync(&c, dom, NULL), 0);
 	free(w.bits);
-	svcmgr_kill(&sm, SIGKILL);
+	harness_kill(&sm, SIGKILL);
 	itest_close(&c);
 	return h.session_token;
 }
@@ -492,8 +489,8 @@ static uint64_t keep_state(void)
 static uint64_t keep_first(const char *conf)
 {
 	rng_seed(11);
-	svcmgr_init(&sm, conf, true);
-	svcmgr_start(&sm);
+	itest_manage(&sm, conf, true);
+	itest_up(&sm);
 	return keep_state();
 }
 
@@ -513,10 +510,10 @@ static void assert_refused_n(uint64_t token, const char *why,
 	struct itest_client c;
 
 	snprintf(line, sizeof(line), "dirtyd: error: %s: " LOST, why);
-	before = svcmgr_log_count(&sm, line);
-	svcmgr_start(&sm);
-	if (svcmgr_log_count(&sm, line) != before + 1) {
-		svcmgr_dump_log(&sm);
+	before = harness_log_count(&sm, line, false);
+	itest_up(&sm);
+	if (harness_log_count(&sm, line, false) != before + 1) {
+		itest_dump_log(&sm);
 		cr_assert_fail("the log does not say, once more:\n%s", line);
 	}
 	h = client(&c, token);
@@ -525,8 +522,8 @@ static void assert_refused_n(uint64_t token, const char *why,
 	cr_assert_eq(itest_list_domains(&c, all, 4), ndomains,
 		     "nothing restored");
 	itest_close(&c);
-	cr_assert_eq(svcmgr_has(&sm, "dirtyd-meta"), 1);
-	cr_assert_eq(svcmgr_has(&sm, "dirtyd-bits"), 1);
+	cr_assert_eq(harness_has(&sm, "dirtyd-meta"), 1);
+	cr_assert_eq(harness_has(&sm, "dirtyd-bits"), 1);
 }
 
 static void assert_refused(uint64_t token, const char *why)
@@ -545,7 +542,7 @@ struct kept {
 
 static void kept_read(struct kept *k)
 {
-	k->fd = svcmgr_stored_fd(&sm, "dirtyd-meta");
+	k->fd = harness_stored_fd(&sm, "dirtyd-meta");
 	cr_assert_geq(k->fd, 0);
 	cr_assert_eq(pread(k->fd, &k->sb, sizeof(k->sb), 0),
 		     (ssize_t)sizeof(k->sb));
@@ -650,7 +647,7 @@ static uint64_t kept_bits_end(struct kept *k)
 /* A copy of the first @size bytes of dirtyd-bits, @size long. */
 static int bits_copy(uint64_t size)
 {
-	int from = svcmgr_stored_fd(&sm, "dirtyd-bits");
+	int from = harness_stored_fd(&sm, "dirtyd-bits");
 	int fd = memfd_create("dirtyd-bits", MFD_CLOEXEC);
 	char buf[65536];
 
@@ -675,16 +672,16 @@ Test(restart, truncated_bits_state_lost, .fini = stop)
 
 	token = keep_first(CONF);
 	/* sealed: no holder of the descriptor can resize what is kept */
-	cr_assert(ftruncate(svcmgr_stored_fd(&sm, "dirtyd-bits"), 4096) < 0 &&
+	cr_assert(ftruncate(harness_stored_fd(&sm, "dirtyd-bits"), 4096) < 0 &&
 		  errno == EPERM, "dirtyd-bits is sealed against resizing");
-	cr_assert(ftruncate(svcmgr_stored_fd(&sm, "dirtyd-meta"), 4096) < 0 &&
+	cr_assert(ftruncate(harness_stored_fd(&sm, "dirtyd-meta"), 4096) < 0 &&
 		  errno == EPERM, "dirtyd-meta is sealed against resizing");
 	kept_read(&k);
 	end = kept_bits_end(&k);
 	free(k.v);
 	cr_assert_gt(end, 4096);
 	/* so a shorter copy takes its place */
-	svcmgr_replace(&sm, "dirtyd-bits", bits_copy(4096));
+	cr_assert_eq(harness_replace(&sm, "dirtyd-bits", bits_copy(4096)), 0);
 	snprintf(why, sizeof(why), "dirtyd-bits is 4096 bytes, the metadata "
 		 "needs %llu", (unsigned long long)end);
 	assert_refused(token, why);
@@ -694,7 +691,7 @@ Test(restart, truncated_bits_state_lost, .fini = stop)
 	kept_read(&k);
 	end = kept_bits_end(&k);
 	free(k.v);
-	svcmgr_replace(&sm, "dirtyd-bits", bits_copy(end));
+	cr_assert_eq(harness_replace(&sm, "dirtyd-bits", bits_copy(end)), 0);
 	snprintf(why, sizeof(why), "dirtyd-bits is %llu bytes, the metadata "
 		 "says it was %llu", (unsigned long long)end,
 		 (unsigned long long)BITMEM_RESERVE);
@@ -706,12 +703,12 @@ Test(restart, truncated_bits_state_lost, .fini = stop)
 		int fd = memfd_create("dirtyd-meta", MFD_CLOEXEC);
 
 		cr_assert_eq(ftruncate(fd, 1 << 20), 0);
-		svcmgr_replace(&sm, "dirtyd-meta", fd);
+		cr_assert_eq(harness_replace(&sm, "dirtyd-meta", fd), 0);
 	}
 	snprintf(why, sizeof(why), "dirtyd-meta is 1048576 bytes, not %llu",
 		 (unsigned long long)STATE_META_SIZE);
 	assert_refused(token, why);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }
 
 /* dirtyd-meta without dirtyd-bits: said, not silently afresh; the new
@@ -723,23 +720,23 @@ Test(restart, missing_bits_state_lost, .fini = stop)
 	uint64_t token;
 
 	token = keep_first(CONF);
-	svcmgr_replace(&sm, "dirtyd-bits", -1);
+	cr_assert_eq(harness_replace(&sm, "dirtyd-bits", -1), 0);
 	assert_refused(token, "the store holds dirtyd-meta but no "
 		       "dirtyd-bits: the dirty bitmaps are missing");
 	/* and the other way round */
 	token = keep_state();
-	svcmgr_replace(&sm, "dirtyd-meta", -1);
+	cr_assert_eq(harness_replace(&sm, "dirtyd-meta", -1), 0);
 	assert_refused(token, "the store holds dirtyd-bits but no "
 		       "dirtyd-meta: what the bitmaps belong to is missing");
 	/* what dirtyd stored afresh is adopted at the next restart */
 	token = keep_state();
-	svcmgr_start(&sm);
-	cr_assert(svcmgr_log_has(&sm, "restored from the file descriptor "
-				 "store: 1 domains, 1 subscriptions"));
+	itest_up(&sm);
+	cr_assert(harness_log_has(&sm, "restored from the file descriptor "
+				 "store: 1 domains, 1 subscriptions", false));
 	h = client(&c, token);
 	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED);
 	itest_close(&c);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }
 
 /* One byte flipped in the committed version, or in the superblock's
@@ -769,7 +766,7 @@ Test(restart, flipped_byte_state_lost, .fini = stop)
 	assert_refused(token, "dirtyd-meta's superblock names no committed "
 		       "version (its commit word matches neither slot): it is "
 		       "damaged");
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }
 
 /* Records that point past the end, with a checksum that matches: the
@@ -821,7 +818,7 @@ Test(restart, record_past_end_state_lost, .fini = stop)
 	kept_write(&k, true);
 	free(k.v);
 	assert_refused(token, why);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }
 
 /* A store of an older or a newer format: refused, never misparsed. */
@@ -850,7 +847,7 @@ Test(restart, other_format_state_lost, .fini = stop)
 		 "dirtyd reads format %u only (a newer dirtyd kept it)",
 		 STATE_FORMAT + 1, STATE_FORMAT);
 	assert_refused(token, why);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }
 
 static uint64_t mono_ms(void)
@@ -883,8 +880,8 @@ Test(restart, park_keeps_first_deadline, .fini = stop)
 	uint32_t dom;
 	uint64_t t0;
 
-	svcmgr_init(&sm, "resume_grace = 3\n" CONF, true);
-	svcmgr_start(&sm);
+	itest_manage(&sm, "resume_grace = 3\n" CONF, true);
+	itest_up(&sm);
 	client(&c, 0);
 	dom = make_domain(&c);
 	ha = client(&a, 0);
@@ -897,26 +894,26 @@ Test(restart, park_keeps_first_deadline, .fini = stop)
 	itest_close(&b);
 	/* the tick records the parks and their deadline */
 	sleep_us(800 * 1000);
-	svcmgr_kill(&sm, SIGKILL);
-	svcmgr_start(&sm);
-	svcmgr_kill(&sm, SIGKILL);
-	svcmgr_start(&sm);
-	cr_assert_eq(svcmgr_log_count(&sm, "restored from the file descriptor "
+	harness_kill(&sm, SIGKILL);
+	itest_up(&sm);
+	harness_kill(&sm, SIGKILL);
+	itest_up(&sm);
+	cr_assert_eq(harness_log_count(&sm, "restored from the file descriptor "
 				      "store: 1 domains, 2 subscriptions of 2 "
-				      "sessions"), 2);
+				      "sessions", false), 2);
 	cr_assert_lt(mono_ms(), t0 + 2500, "too slow to tell");
 	h = client(&b, hb.session_token);
 	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED, "B in time");
 	/* the tick records B as connected */
 	sleep_us(600 * 1000);
-	svcmgr_kill(&sm, SIGKILL);
+	harness_kill(&sm, SIGKILL);
 	itest_close(&b);
 	sleep_until_ms(t0 + 3500);
-	svcmgr_start(&sm);
-	cr_assert(svcmgr_log_has(&sm, "a closed session of uid 0 expired"));
-	cr_assert(svcmgr_log_has(&sm, "restored from the file descriptor "
+	itest_up(&sm);
+	cr_assert(harness_log_has(&sm, "a closed session of uid 0 expired", false));
+	cr_assert(harness_log_has(&sm, "restored from the file descriptor "
 				 "store: 1 domains, 1 subscriptions of 1 "
-				 "sessions"));
+				 "sessions", false));
 	h = client(&a, ha.session_token);
 	cr_assert_eq(h.session_flags, PROTO_SESSION_STATE_LOST, "A: flags %#x",
 		     h.session_flags);
@@ -925,7 +922,7 @@ Test(restart, park_keeps_first_deadline, .fini = stop)
 	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED, "B: flags %#x",
 		     h.session_flags);
 	itest_close(&b);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }
 
 /*
@@ -940,13 +937,15 @@ Test(restart, failing_adoptions_back_off, .fini = stop)
 	uint64_t token;
 
 	token = keep_first(CONF);
-	svcmgr_configure(&sm, CONF "[guest g]\ndevice = sim0\nsize = 64M\n"
-			 "iova = 0\ntracking = yes\n");
+	cr_assert_eq(harness_configure(&sm, CONF "[guest g]\ndevice = sim0\n"
+				       "size = 64M\niova = 0\n"
+				       "tracking = yes\n"), 0);
 	for (unsigned int i = 1; i <= STATE_MAX_TRIES; i++) {
-		int status = svcmgr_try_start(&sm);
+		int r = harness_start(&sm), status = sm.wstatus;
 
-		cr_assert_neq(status, 0, "start %u adopted the store and "
+		cr_assert_neq(r, 0, "start %u adopted the store and "
 			      "failed", i);
+		cr_assert_eq(r, -ECHILD, "start %u: %s", i, strerror(-r));
 		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
 			  "start %u: exit status %#x", i, status);
 		if (i == 1)
@@ -956,20 +955,20 @@ Test(restart, failing_adoptions_back_off, .fini = stop)
 			 "before it could serve (its log says why): adopting "
 			 "it again, attempt %u of %u", i - 1, i > 2 ? "s" : "",
 			 i, STATE_MAX_TRIES);
-		if (!svcmgr_log_has(&sm, line)) {
-			svcmgr_dump_log(&sm);
+		if (!harness_log_has(&sm, line, false)) {
+			itest_dump_log(&sm);
 			cr_assert_fail("start %u: the log does not say\n%s", i,
 				       line);
 		}
 	}
-	cr_assert_eq(svcmgr_log_count(&sm, "[guest g]"), STATE_MAX_TRIES,
-		     "each failing start says why");
+	cr_assert_eq(harness_log_count(&sm, "[guest g]", false),
+		     STATE_MAX_TRIES, "each failing start says why");
 	snprintf(line, sizeof(line), "the %u adoptions of this store before "
 		 "this one each ended before dirtyd could serve (the log of "
 		 "each start says why); it is not tried again",
 		 STATE_MAX_TRIES);
 	assert_refused_n(token, line, 1);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }
 
 /*
@@ -993,8 +992,8 @@ Test(restart, torn_context_loses_that_domain_only, .fini = stop)
 	rng_seed(13);
 	ps_init(&wa);
 	ps_init(&wb);
-	svcmgr_init(&sm, CONF, true);
-	svcmgr_start(&sm);
+	itest_manage(&sm, CONF, true);
+	itest_up(&sm);
 	ha = client(&a, 0);
 	hb = client(&b, 0);
 	da = make_domain_on(&a, "sim0");
@@ -1009,27 +1008,27 @@ Test(restart, torn_context_loses_that_domain_only, .fini = stop)
 	}
 	cr_assert_eq(itest_sync(&a, da, NULL), 0);
 	cr_assert_eq(itest_sync(&b, db, NULL), 0);
-	svcmgr_kill(&sm, SIGKILL);
+	harness_kill(&sm, SIGKILL);
 	itest_close(&a);
 	itest_close(&b);
 
 	/* as if it died inside a change to domain da's context */
 	snprintf(name, sizeof(name), "kernel-%u-sim", da);
-	cr_assert_eq(pwrite(svcmgr_stored_fd(&sm, name), &one, sizeof(one),
+	cr_assert_eq(pwrite(harness_stored_fd(&sm, name), &one, sizeof(one),
 			    offsetof(struct sim_region, changing)),
 		     (ssize_t)sizeof(one));
-	svcmgr_start(&sm);
+	itest_up(&sm);
 	snprintf(line, sizeof(line), "domain %u (uid %u) is lost: its kernel "
 		 "context was torn by the death of the dirtyd that held it in "
 		 "the middle of a change", da, (unsigned int)getuid());
-	if (!svcmgr_log_has(&sm, line)) {
-		svcmgr_dump_log(&sm);
+	if (!harness_log_has(&sm, line, false)) {
+		itest_dump_log(&sm);
 		cr_assert_fail("the log does not say:\n%s", line);
 	}
-	cr_assert(svcmgr_log_has(&sm, "restored from the file descriptor "
+	cr_assert(harness_log_has(&sm, "restored from the file descriptor "
 				 "store: 1 domains, 1 subscriptions of 1 "
-				 "sessions"));
-	cr_assert(svcmgr_log_has(&sm, "; 1 domains lost"));
+				 "sessions", false));
+	cr_assert(harness_log_has(&sm, "; 1 domains lost", false));
 
 	/* the other domain's session: every page it had not taken */
 	hb = client(&b, hb.session_token);
@@ -1049,7 +1048,7 @@ Test(restart, torn_context_loses_that_domain_only, .fini = stop)
 		     "%s", a.text);
 	cr_assert_gt(cr.domain_id, db);
 	snprintf(name, sizeof(name), "kernel-%u-sim", da);
-	cr_assert_eq(svcmgr_has(&sm, name), 0, "the torn context left the "
+	cr_assert_eq(harness_has(&sm, name), 0, "the torn context left the "
 		     "store");
 	itest_close(&a);
 	itest_close(&b);
@@ -1057,5 +1056,5 @@ Test(restart, torn_context_loses_that_domain_only, .fini = stop)
 	itest_runs_free(&want);
 	free(wa.bits);
 	free(wb.bits);
-	cr_assert_eq(svcmgr_stop(&sm), 0);
+	cr_assert_eq(itest_stop(&sm), 0);
 }

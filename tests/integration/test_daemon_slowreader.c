@@ -23,7 +23,7 @@
 #define ROUNDS 1000
 #define MAX_SECONDS 20
 
-static struct itest_daemon dd;
+static struct harness dd;
 
 /* After a failed assertion: kill and clean up (the exit status is
  * checked at the end of each test: Criterion ignores assertions here). */

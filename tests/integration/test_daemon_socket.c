@@ -42,7 +42,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dirtyd_proc.h"
 #include "itest.h"
 
 #define NOBODY 65534
@@ -50,6 +49,7 @@
 #define WAIT_MS 10000
 
 static char tmp[64];		/* this test's directory */
+static struct harness hd;	/* its dirtyd */
 
 static void need_root(void)
 {
@@ -74,6 +74,7 @@ static void teardown(void)
 {
 	char cmd[128];
 
+	harness_fini(&hd);
 	if (!tmp[0])
 		return;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
@@ -91,17 +92,20 @@ static void sleep_ms(long ms)
 }
 
 /* Write the config (socket @sock, sim devices sim0 and sim1, then @body
- * in [daemon]: keys, then maybe sections), start dirtyd
- * with it (and @opt, if any), its output into @log. */
-static pid_t spawn(const char *sock, const char *body, const char *opt,
-		   const char *log)
+ * in [daemon]: keys, then maybe sections) for dirtyd (and @opt, if any),
+ * its output into @log; not started. */
+static void prepare(const char *sock, const char *body, const char *opt,
+		    const char *log)
 {
-	const char *bin = getenv("DIRTYD_BIN");
 	char conf[128];
+	const char *const args[] = { opt, NULL };
+	struct harness_opts o = { .sock = sock, .log = log, .args = args,
+				  .conf = conf };
 	FILE *f;
-	pid_t pid;
+	int r;
 
-	cr_assert_not_null(bin, "DIRTYD_BIN is not set (CTest sets it)");
+	cr_assert_not_null(getenv("DIRTYD_BIN"),
+			   "DIRTYD_BIN is not set (CTest sets it)");
 	path(conf, sizeof(conf), "dirtyd.conf");
 	f = fopen(conf, "w");
 	cr_assert_not_null(f);
@@ -109,25 +113,8 @@ static pid_t spawn(const char *sock, const char *body, const char *opt,
 		"log_level = debug\n[sim]\ndevices = sim0:dirty,sim1:dirty\n"
 		"[daemon]\n%s\n", sock, body);
 	fclose(f);
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			      0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		unsetenv("NOTIFY_SOCKET");
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_PID");
-		unsetenv("WATCHDOG_USEC");
-		unsetenv("JOURNAL_STREAM");
-		execl(bin, bin, "--config", conf, opt, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	r = harness_init(&hd, &o);
+	cr_assert_eq(r, 0, "harness_init: %s", strerror(-r));
 }
 
 static void read_log(const char *log, char *out, size_t size)
@@ -142,25 +129,24 @@ static void read_log(const char *log, char *out, size_t size)
 	out[n] = '\0';
 }
 
-/* Its exit status; a dirtyd still running after WAIT_MS fails the test. */
-static int wait_exit(pid_t pid, const char *log)
+/* Start; its exit status; a dirtyd that starts (READY=1) or still runs
+ * after HARNESS_START_MS fails the test. */
+static int wait_exit(const char *log)
 {
 	char out[8192];
-	int status;
+	int r = harness_start(&hd), status = hd.wstatus;
 
-	for (int i = 0; i < WAIT_MS / 10; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			cr_assert(WIFEXITED(status), "dirtyd died: %#x",
-				  status);
-			return WEXITSTATUS(status);
-		}
-		sleep_ms(10);
+	if (r == -ECHILD) {
+		harness_fini(&hd);
+		cr_assert(WIFEXITED(status), "dirtyd died: %#x", status);
+		return WEXITSTATUS(status);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
+	harness_fini(&hd);
 	read_log(log, out, sizeof(out));
-	cr_assert_fail("dirtyd still runs after %d ms; its log:\n%s", WAIT_MS,
-		       out);
+	if (r == 0)
+		cr_assert_fail("dirtyd started (READY=1); its log:\n%s", out);
+	cr_assert_fail("dirtyd still runs after %d ms (%s); its log:\n%s",
+		       HARNESS_START_MS, strerror(-r), out);
 	return -1;
 }
 
@@ -172,7 +158,8 @@ static int run_to_exit(const char *sock, const char *body, const char *opt,
 	int st;
 
 	path(log, sizeof(log), opt ? "check.log" : "start.log");
-	st = wait_exit(spawn(sock, body, opt, log), log);
+	prepare(sock, body, opt, log);
+	st = wait_exit(log);
 	read_log(log, out, sizeof(out));
 	err[0] = '\0';
 	for (line = strtok_r(out, "\n", &save); line;
@@ -185,22 +172,21 @@ static int run_to_exit(const char *sock, const char *body, const char *opt,
 	return st;
 }
 
-/* The socket answers a connect(2) (dirtyd is up), or dirtyd exited. */
-static void wait_listening(pid_t pid, const char *sock, const char *log)
+/* Start (READY=1); the socket answers a connect(2) and a HELLO. */
+static void start_listening(const char *sock, const char *log)
 {
-	struct itest_daemon t = { 0 };
 	struct itest_client c;
 	char out[8192];
 	int status;
 
-	snprintf(t.sock, sizeof(t.sock), "%s", sock);
+	itest_up(&hd);
 	for (int i = 0; i < WAIT_MS / 10; i++) {
-		if (itest_connect(&t, &c) == 0) {
+		if (itest_connect(&hd, &c) == 0) {
 			itest_hello(&c, 0, 0, NULL);
 			itest_close(&c);
 			return;
 		}
-		if (waitpid(pid, &status, WNOHANG) == pid)
+		if (harness_exited(&hd, &status))
 			break;
 		sleep_ms(10);
 	}
@@ -209,12 +195,13 @@ static void wait_listening(pid_t pid, const char *sock, const char *log)
 		       out);
 }
 
-static void stop_ok(pid_t pid, const char *log)
+static void stop_ok(const char *log)
 {
 	char out[8192];
-	int status;
+	int status = harness_stop(&hd);
 
-	cr_assert(dirtyd_proc_stop(pid, &status), "dirtyd ignored SIGTERM");
+	cr_assert_neq(status, -ETIMEDOUT, "dirtyd ignored SIGTERM");
+	harness_fini(&hd);
 	read_log(log, out, sizeof(out));
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "dirtyd exited %#x on SIGTERM; its log:\n%s", status, out);
@@ -287,7 +274,6 @@ Test(socket, symlink_not_followed, .init = setup, .fini = teardown)
 {
 	char dir[128], sock[128], secret[128], log[128], body[128], buf[64];
 	struct stat before, st;
-	pid_t pid;
 	FILE *f;
 
 	need_root();
@@ -307,8 +293,8 @@ Test(socket, symlink_not_followed, .init = setup, .fini = teardown)
 
 	snprintf(body, sizeof(body), "socket_mode = 0666\nsocket_group = %d",
 		 NOBODY);
-	pid = spawn(sock, body, NULL, log);
-	wait_listening(pid, sock, log);
+	prepare(sock, body, NULL, log);
+	start_listening(sock, log);
 
 	cr_assert_eq(stat(secret, &st), 0);
 	cr_assert_eq(st.st_mode, before.st_mode, "the file's mode %o is now "
@@ -330,7 +316,7 @@ Test(socket, symlink_not_followed, .init = setup, .fini = teardown)
 	cr_assert_eq(st.st_mode & 07777, 0666);
 	cr_assert_eq(st.st_gid, NOBODY);
 	assert_only(dir, "dirtyd.sock");
-	stop_ok(pid, log);
+	stop_ok(log);
 	assert_only(dir, NULL);
 	cr_assert_eq(stat(secret, &st), 0, "the link's target is gone");
 }
@@ -426,7 +412,6 @@ Test(socket, normal_start, .init = setup, .fini = teardown)
 {
 	char dir[128], sock[128], log[128], body[128], err[1024];
 	struct stat st;
-	pid_t pid;
 
 	need_root();
 	path(dir, sizeof(dir), "run/dirtyd");
@@ -437,10 +422,10 @@ Test(socket, normal_start, .init = setup, .fini = teardown)
 	/* what starts is what --check-config accepts */
 	cr_assert_eq(run_to_exit(sock, body, "--check-config", err,
 				 sizeof(err)), 0, "%s", err);
+	prepare(sock, body, NULL, log);
 	umask(077);	/* ours, inherited: dirtyd must not depend on it */
-	pid = spawn(sock, body, NULL, log);
+	start_listening(sock, log);
 	umask(022);
-	wait_listening(pid, sock, log);
 
 	cr_assert_eq(stat(dir, &st), 0);
 	cr_assert_eq(st.st_mode & 07777, 0755, "created with mode %04o",
@@ -453,6 +438,6 @@ Test(socket, normal_start, .init = setup, .fini = teardown)
 	cr_assert_eq(st.st_uid, 0);
 	cr_assert_eq(st.st_gid, SOCK_GID);
 	assert_only(dir, "dirtyd.sock");
-	stop_ok(pid, log);
+	stop_ok(log);
 	assert_only(dir, NULL);
 }

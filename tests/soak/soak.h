@@ -77,7 +77,6 @@ struct soak {
 	struct soak_opts o;
 	char dir[64];
 	char sock[128];
-	char conf[128];
 	char log[128];
 	pid_t pid;
 	int epfd;

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tests/integration/dirtyd_proc.h"
+#include "harness.h"
 #include "tests/soak/soak.h"
 
 #define READY_TIMEOUT_MS 60000
@@ -134,18 +134,20 @@ static int parse_opts(struct soak_opts *o, int argc, char **argv)
 	return 0;
 }
 
-static int write_config(struct soak *s)
+/* The configuration after [daemon] backend, socket and log_level. */
+static char *config_body(const struct soak *s)
 {
-	FILE *f = fopen(s->conf, "w");
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
 
 	if (!f)
-		return -errno;
-	fprintf(f, "[daemon]\nbackend = sim\nsocket = %s\nlog_level = notice\n"
-		/* room for the churners' reconnections in transit */
-		"max_clients = %u\nmax_subscriptions = %u\n"
+		return NULL;
+	/* room for the churners' reconnections in transit */
+	fprintf(f, "max_clients = %u\nmax_subscriptions = %u\n"
 		/* parked sessions of leavers expire within the run */
 		"resume_grace = 5\n\n[sim]\nbacking_page_size = %s\ndevices =",
-		s->sock, s->o.clients + 64, s->o.domains, s->o.backing);
+		s->o.clients + 64, s->o.domains, s->o.backing);
 	for (unsigned int i = 0; i < s->o.domains; i++)
 		fprintf(f, "%s sim%u:dirty", i ? "," : "", i);
 	fprintf(f, "\n");
@@ -154,69 +156,40 @@ static int write_config(struct soak *s)
 			"dma = uniform\ndma_rate = %u\nseed = %u\n", i, i,
 			(unsigned long long)s->o.domain_size, s->o.dma_rate,
 			s->o.seed * 1000 + i + 1);
-	return fclose(f) ? -errno : 0;
+	if (fclose(f)) {
+		free(body);
+		return NULL;
+	}
+	return body;
 }
 
-/* Start dirtyd and wait for READY=1 on our own NOTIFY_SOCKET. */
-static int start_daemon(struct soak *s)
+/* Start dirtyd (tests/harness) and wait for READY=1. */
+static int start_daemon(struct soak *s, struct harness *h)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char notify[128], buf[4096];
-	uint64_t end;
-	int fd, r = -ETIMEDOUT;
+	struct harness_opts o = { .bin = s->o.dirtyd, .log_level = "notice",
+				  .log = s->log,
+				  .start_ms = READY_TIMEOUT_MS };
+	char *body = config_body(s);
+	int r;
 
-	snprintf(notify, sizeof(notify), "%s/notify", s->dir);
-	strcpy(sa.sun_path, notify);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	fflush(NULL);
-	s->pid = fork();
-	if (s->pid < 0)
-		return -errno;
-	if (s->pid == 0) {
-		int log = open(s->log, O_WRONLY | O_CREAT | O_TRUNC |
-			       O_CLOEXEC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(log, STDOUT_FILENO);
-		dup2(log, STDERR_FILENO);
-		setenv("NOTIFY_SOCKET", notify, 1);
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_PID");
-		unsetenv("WATCHDOG_USEC");
-		execl(s->o.dirtyd, s->o.dirtyd, "--config", s->conf,
-		      (char *)NULL);
-		_exit(127);
-	}
-	end = soak_now_ns() + READY_TIMEOUT_MS * 1000000ULL;
-	while (soak_now_ns() < end) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int status;
-		ssize_t n;
-
-		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-			fprintf(stderr, "soak: dirtyd exited at start (status "
-				"%#x); its log: %s\n", status, s->log);
-			s->pid = 0;
-			r = -ECHILD;
-			break;
-		}
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		n = recv(fd, buf, sizeof(buf) - 1, 0);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		if (strstr(buf, "READY=1")) {
-			r = 0;
-			break;
-		}
-	}
-	/* nobody reads STATUS= from now on: let sd_notify() fail at once */
-	close(fd);
-	unlink(notify);
-	return r;
+	if (!body)
+		return -ENOMEM;
+	o.body = body;
+	r = harness_init(h, &o);
+	free(body);
+	if (r < 0)
+		return r;
+	if (strlen(h->sock) >= sizeof(s->sock))
+		return -ENAMETOOLONG;
+	strcpy(s->sock, h->sock);
+	r = harness_start(h);
+	if (r == -ECHILD)
+		fprintf(stderr, "soak: dirtyd exited at start (status %#x); "
+			"its log: %s\n", h->wstatus, s->log);
+	if (r < 0)
+		return r;
+	s->pid = h->pid;
+	return 0;
 }
 
 /*
@@ -270,6 +243,7 @@ static void run(struct soak *s, struct soak_sampler *sp)
 int main(int argc, char **argv)
 {
 	struct soak s = { .pid = 0 };
+	struct harness dirtyd = { 0 };
 	struct soak_sampler *sp = NULL;
 	char path[256];
 	FILE *csv = NULL, *sum = NULL;
@@ -291,12 +265,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "soak: mkdir %s: %s\n", out, strerror(errno));
 		return 2;
 	}
-	snprintf(s.sock, sizeof(s.sock), "%s/dirtyd.sock", s.dir);
-	snprintf(s.conf, sizeof(s.conf), "%s/dirtyd.conf", s.dir);
 	snprintf(s.log, sizeof(s.log), "%s/dirtyd.log", out);
-	r = write_config(&s);
-	if (r == 0)
-		r = start_daemon(&s);
+	r = start_daemon(&s, &dirtyd);
 	if (r < 0) {
 		fprintf(stderr, "soak: starting dirtyd failed: %s\n",
 			strerror(-r));
@@ -326,7 +296,8 @@ int main(int argc, char **argv)
 	while ((final_fds = daemon_fds(&s)) != base_fds &&
 	       soak_now_ns() < end)
 		usleep(50000);
-	if (!dirtyd_proc_stop(s.pid, &status))
+	status = harness_fini(&dirtyd);
+	if (status == -ETIMEDOUT)
 		fprintf(stderr, "soak: dirtyd ignored SIGTERM for 20 s\n");
 	s.pid = 0;
 	snprintf(path, sizeof(path), "%s/summary.txt", out);
@@ -341,12 +312,10 @@ int main(int argc, char **argv)
 	       "dirtyd's log %s\n", out, out, s.log);
 	soak_sampler_free(sp);
 	soak_clients_free(&s);
-	unlink(s.conf);
 	rmdir(s.dir);
 	return fails ? 1 : 0;
 fail:
-	if (s.pid > 0)
-		dirtyd_proc_stop(s.pid, &status);
+	harness_fini(&dirtyd);
 	soak_sampler_free(sp);
 	soak_clients_free(&s);
 	return 2;

@@ -7,8 +7,8 @@
  *
  *   vm_guest_daemon /bin/dirtyd
  *
- * dirtyd is started as systemd would (NOTIFY_SOCKET, READY=1 awaited) and
- * stopped with SIGTERM at the end (a clean exit is a check).  Mock
+ * dirtyd is started as systemd would (tests/harness: NOTIFY_SOCKET,
+ * READY=1 awaited) and stopped with SIGTERM at the end (a clean exit is a check).  Mock
  * geometry: the IO page is half the CPU page (2 KiB), so a domain's
  * page_size is 2 KiB and every expectation below is in those pages; IOVAs
  * within [16 MiB, 2 GiB); ":huge" devices map 1 MiB leaves where the
@@ -44,13 +44,8 @@
 
 #include "kernel/uapi/iommufd.h"
 #include "tests/vm/guest_check.h"
+#include "tests/vm/guest_dirtyd.h"
 
-#define GD_DIR "/tmp/dirtyd-vm"
-#define GD_SOCK GD_DIR "/dirtyd.sock"
-#define GD_CONF GD_DIR "/dirtyd.conf"
-#define GD_LOG GD_DIR "/dirtyd.log"
-#define GD_NOTIFY GD_DIR "/notify"
-#define GD_READY_MS 30000
 #define GD_PARALLEL 3
 #define GD_ROUNDS 5
 
@@ -72,110 +67,20 @@ static uint64_t now_ms(void)
 
 /* ------------------------------------------------------------ daemon */
 
-static pid_t daemon_pid;
+static struct harness dirtyd;
 
-static int daemon_write_config(void)
-{
-	FILE *f = fopen(GD_CONF, "w");
-
-	if (!f)
-		return -errno;
-	fprintf(f, "[daemon]\n"
-		"backend = iommufd\n"
-		"socket = " GD_SOCK "\n"
-		"log_level = debug\n"
-		"workers = 2\n"
-		"resume_grace = 0\n"
-		"\n"
-		"[iommufd]\n"
-		"path = /dev/iommu\n"
-		"device_provider = mock\n");
-	return fclose(f) ? -errno : 0;
-}
-
-/* Start dirtyd and wait for READY=1 on our NOTIFY_SOCKET. */
+/* Start dirtyd (tests/harness) and wait for READY=1. */
 static int daemon_start(const char *bin)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t deadline = now_ms() + GD_READY_MS;
-	int nfd, r = -ETIMEDOUT, ws;
+	int r = guest_dirtyd_init(&dirtyd, bin, "resume_grace = 0\n", false);
 
-	mkdir(GD_DIR, 0755);
-	unlink(GD_SOCK);
-	unlink(GD_NOTIFY);
-	r = daemon_write_config();
-	if (r < 0)
-		return r;
-	strcpy(sa.sun_path, GD_NOTIFY);
-	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (nfd < 0 || bind(nfd, (struct sockaddr *)&sa, sizeof(sa)))
-		return -errno;
-
-	fflush(NULL);
-	daemon_pid = fork();
-	if (daemon_pid < 0)
-		return -errno;
-	if (!daemon_pid) {
-		int fd = open(GD_LOG, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		setenv("NOTIFY_SOCKET", GD_NOTIFY, 1);
-		execl(bin, bin, "--config", GD_CONF, (char *)NULL);
-		_exit(127);
-	}
-
-	r = -ETIMEDOUT;
-	while (now_ms() < deadline) {
-		struct pollfd p = { .fd = nfd, .events = POLLIN };
-		char buf[4096], *save = NULL, *line;
-		ssize_t n;
-
-		if (waitpid(daemon_pid, &ws, WNOHANG) == daemon_pid) {
-			daemon_pid = 0;
-			r = -ECHILD;
-			break;
-		}
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		n = recv(nfd, buf, sizeof(buf) - 1, 0);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		for (line = strtok_r(buf, "\n", &save); line;
-		     line = strtok_r(NULL, "\n", &save))
-			if (!strcmp(line, "READY=1"))
-				r = 0;
-		if (!r)
-			break;
-	}
-	/* later sd_notify()s (STATUS=, STOPPING=1) must not block on a
-	 * socket nobody reads: gone, they fail at once */
-	close(nfd);
-	unlink(GD_NOTIFY);
-	return r;
+	return r < 0 ? r : harness_start(&dirtyd);
 }
 
-/* SIGTERM, then the wait status (-1 if it had to be killed). */
+/* SIGTERM, then the wait status (-ETIMEDOUT if it had to be killed). */
 static int daemon_stop(void)
 {
-	int ws = -1;
-
-	if (daemon_pid <= 0)
-		return -1;
-	kill(daemon_pid, SIGTERM);
-	for (int i = 0; i < 2000; i++) {
-		if (waitpid(daemon_pid, &ws, WNOHANG) == daemon_pid) {
-			daemon_pid = 0;
-			return ws;
-		}
-		usleep(10000);
-	}
-	kill(daemon_pid, SIGKILL);
-	waitpid(daemon_pid, &ws, 0);
-	daemon_pid = 0;
-	return -1;
+	return harness_stop(&dirtyd);
 }
 
 /*
@@ -187,36 +92,19 @@ static int daemon_stop(void)
 static void daemon_check_engine(void)
 {
 	const char *want = getenv("DIRTYD_VM_ENGINE");
-	char line[1024], needle[64];
-	bool found = false;
-	FILE *f;
+	char needle[64];
 
 	if (!check(want && *want, "the harness says which harvest engine to "
 		   "expect (DIRTYD_VM_ENGINE=%s)", want ? want : "(unset)"))
 		return;
 	snprintf(needle, sizeof(needle), "harvest by %s (", want);
-	f = fopen(GD_LOG, "r");
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	check(found, "dirtyd's start-up probe chose %s (\"%s\" in its log)",
+	check(harness_log_has(&dirtyd, needle, false), "dirtyd's start-up probe chose %s (\"%s\" in its log)",
 	      want, needle);
 }
 
 static void daemon_dump_log(void)
 {
-	char line[1024];
-	FILE *f = fopen(GD_LOG, "r");
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		printf("dirtyd: %s\n", line);
-	}
-	fclose(f);
-	fflush(stdout);
+	harness_dump_log(&dirtyd, stdout, 0, "dirtyd: ");
 }
 
 /* ------------------------------------------------------------ pages */
@@ -759,7 +647,7 @@ static void *par_run(void *arg)
 	struct pageset ps;
 	int r;
 
-	r = dirty_connect(GD_SOCK, 0, &c);
+	r = dirty_connect(dirtyd.sock, 0, &c);
 	if (!r)
 		r = dirty_subscribe(c, p->dom, 0, DIRTY_SUBSCRIBE_CLEAN, NULL);
 	if (!r)
@@ -874,10 +762,11 @@ int main(int argc, char **argv)
 		   r ? strerror(-r) : "")) {
 		daemon_stop();
 		daemon_dump_log();
+		harness_fini(&dirtyd);
 		return 1;
 	}
 	daemon_check_engine();
-	r = dirty_connect(GD_SOCK, 0, &c);
+	r = dirty_connect(dirtyd.sock, 0, &c);
 	if (!check(!r, "connect and HELLO (%d %s)", r, r ? strerror(-r) : ""))
 		goto out;
 
@@ -908,5 +797,6 @@ out:
 	printf("%u checks, %u failed\n", n_checks, n_failed);
 	if (n_failed)
 		daemon_dump_log();
+	harness_fini(&dirtyd);
 	return n_failed ? 1 : 0;
 }

@@ -7,15 +7,14 @@
  *
  *   vm_guest_restart /bin/dirtyd
  *
- * The program plays the service manager itself, as far as the documented
- * protocols go (sd_notify(3), sd_listen_fds(3), systemd.service(5)
- * FileDescriptorStoreMax=), as tests/integration/svcmgr.c does on the
- * simulated host: the listening AF_UNIX SOCK_SEQPACKET socket, created
- * once and passed at every start as fd 3 named "dirtyd.socket"; a
- * $NOTIFY_SOCKET read by a thread (READY=1, FDSTORE=1 + FDNAME= with
- * SCM_RIGHTS, FDSTOREREMOVE=1); the stored descriptors passed after the
- * socket, in the order stored, with $LISTEN_FDS, $LISTEN_PID and
- * $LISTEN_FDNAMES.
+ * The program plays the service manager through tests/harness, as the
+ * integration tests do on the simulated host (sd_notify(3),
+ * sd_listen_fds(3), systemd.service(5) FileDescriptorStoreMax=): the
+ * listening AF_UNIX SOCK_SEQPACKET socket, created once and passed at
+ * every start as fd 3 named "dirtyd.socket"; a $NOTIFY_SOCKET read by a
+ * thread (READY=1, FDSTORE=1 + FDNAME= with SCM_RIGHTS, FDSTOREREMOVE=1);
+ * the stored descriptors passed after the socket, in the order stored,
+ * with $LISTEN_FDS, $LISTEN_PID and $LISTEN_FDNAMES.
  *
  * Scenario (dirtyd(8) "Restarts"): a tracking domain on mock0, a client
  * with a resume token; an acknowledged round (W0), a generation taken and
@@ -53,16 +52,8 @@
 #include <dirtyd/dirty.h>
 
 #include "tests/vm/guest_check.h"
+#include "tests/vm/guest_dirtyd.h"
 
-#define GR_DIR "/tmp/dirtyd-restart"
-#define GR_SOCK GR_DIR "/dirtyd.sock"
-#define GR_CONF GR_DIR "/dirtyd.conf"
-#define GR_LOG GR_DIR "/dirtyd.log"
-#define GR_NOTIFY GR_DIR "/notify"
-#define GR_READY_MS 30000
-#define GR_MAX_STORED 64
-#define GR_NAME_MAX 256
-#define GR_NOTIFY_MAX_FDS 32
 
 #define GR_BASE (16 * MIB)	/* the mapping */
 #define GR_LEN (4 * MIB)
@@ -86,453 +77,25 @@ static uint64_t now_ms(void)
 
 /* ------------------------------------------------- the service manager */
 
-struct stored_fd {
-	char name[GR_NAME_MAX];
-	int fd;
-};
+static struct harness sm;
 
-static struct {
-	int listen_fd;
-	int notify_fd;
-	pid_t pid;		/* 0: not running */
-	pthread_t thread;
-	bool thread_ok, quit;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool ready;		/* READY=1 since the last start */
-	struct stored_fd stored[GR_MAX_STORED];
-	size_t nstored;
-	long log_start;		/* where the current start's log begins */
-} sm = {
-	.listen_fd = -1,
-	.notify_fd = -1,
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
-};
-
-static bool same_file(int a, int b)
+/* The socket unit, the notify socket and its reader, the store on;
+ * resume_grace: the default (30 s). */
+static int sm_init(const char *bin)
 {
-	struct stat x, y;
-
-	return !fstat(a, &x) && !fstat(b, &y) && x.st_dev == y.st_dev &&
-	       x.st_ino == y.st_ino;
+	return guest_dirtyd_init(&sm, bin, "", true);
 }
 
-/* One notification with its descriptors; called with the lock held. */
-static void sm_handle(char *text, int *fds, size_t nfds)
+/* Start dirtyd with the socket and the stored descriptors; wait for
+ * READY=1.  *@npassed: descriptors passed. */
+static int sm_start(size_t *npassed)
 {
-	bool fdstore = false, remove = false;
-	const char *name = "stored";
-	char *save = NULL;
+	int r = harness_start(&sm);
 
-	for (char *line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (!strcmp(line, "READY=1"))
-			sm.ready = true;
-		else if (!strcmp(line, "FDSTORE=1"))
-			fdstore = true;
-		else if (!strcmp(line, "FDSTOREREMOVE=1"))
-			remove = true;
-		else if (!strncmp(line, "FDNAME=", 7))
-			name = line + 7;
-	}
-	if (remove) {
-		size_t k = 0;
-
-		for (size_t i = 0; i < sm.nstored; i++) {
-			if (!strcmp(sm.stored[i].name, name))
-				close(sm.stored[i].fd);
-			else
-				sm.stored[k++] = sm.stored[i];
-		}
-		sm.nstored = k;
-	}
-	for (size_t i = 0; i < nfds; i++) {
-		bool dup = false;
-
-		if (!fdstore || sm.nstored == GR_MAX_STORED) {
-			close(fds[i]);
-			continue;
-		}
-		/* a file stored already is dropped, as systemd does */
-		for (size_t k = 0; k < sm.nstored && !dup; k++)
-			dup = same_file(sm.stored[k].fd, fds[i]);
-		if (dup) {
-			close(fds[i]);
-			continue;
-		}
-		snprintf(sm.stored[sm.nstored].name, GR_NAME_MAX, "%s", name);
-		sm.stored[sm.nstored++].fd = fds[i];
-	}
-}
-
-/* Read every queued notification; called with the lock held. */
-static void sm_drain(void)
-{
-	for (;;) {
-		char buf[4096];
-		union {
-			char c[CMSG_SPACE(sizeof(int) * GR_NOTIFY_MAX_FDS)];
-			struct cmsghdr align;
-		} ctl;
-		struct iovec iov = { .iov_base = buf,
-				     .iov_len = sizeof(buf) - 1 };
-		struct msghdr mh = {
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = ctl.c, .msg_controllen = sizeof(ctl.c),
-		};
-		int fds[GR_NOTIFY_MAX_FDS];
-		size_t nfds = 0;
-		ssize_t n = recvmsg(sm.notify_fd, &mh,
-				    MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-
-		if (n < 0)
-			return;
-		buf[n] = '\0';
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
-		     c = CMSG_NXTHDR(&mh, c)) {
-			size_t k;
-
-			if (c->cmsg_level != SOL_SOCKET ||
-			    c->cmsg_type != SCM_RIGHTS)
-				continue;
-			k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			if (k > GR_NOTIFY_MAX_FDS - nfds)
-				k = GR_NOTIFY_MAX_FDS - nfds;
-			memcpy(fds + nfds, CMSG_DATA(c), k * sizeof(int));
-			nfds += k;
-		}
-		sm_handle(buf, fds, nfds);
-		pthread_cond_broadcast(&sm.cond);
-	}
-}
-
-static void *sm_thread(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		struct pollfd p = { .fd = sm.notify_fd, .events = POLLIN };
-		bool quit;
-
-		poll(&p, 1, 50);
-		pthread_mutex_lock(&sm.lock);
-		sm_drain();
-		quit = sm.quit;
-		pthread_mutex_unlock(&sm.lock);
-		if (quit)
-			return NULL;
-	}
-}
-
-static int sm_write_config(void)
-{
-	FILE *f = fopen(GR_CONF, "w");
-
-	if (!f)
-		return -errno;
-	/* resume_grace: the default (30 s) */
-	fprintf(f, "[daemon]\n"
-		"backend = iommufd\n"
-		"socket = " GR_SOCK "\n"
-		"log_level = debug\n"
-		"workers = 2\n"
-		"\n"
-		"[iommufd]\n"
-		"path = /dev/iommu\n"
-		"device_provider = mock\n");
-	return fclose(f) ? -errno : 0;
-}
-
-/* The socket unit, the notify socket and its reader. */
-static int sm_init(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int r;
-
-	mkdir(GR_DIR, 0755);
-	unlink(GR_SOCK);
-	unlink(GR_NOTIFY);
-	unlink(GR_LOG);
-	r = sm_write_config();
-	if (r < 0)
-		return r;
-
-	strcpy(sa.sun_path, GR_SOCK);
-	sm.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (sm.listen_fd < 0 ||
-	    bind(sm.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(sm.listen_fd, 128))
-		return -errno;
-	chmod(GR_SOCK, 0666);
-
-	strcpy(sa.sun_path, GR_NOTIFY);
-	sm.notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sm.notify_fd < 0 ||
-	    bind(sm.notify_fd, (struct sockaddr *)&sa, sizeof(sa)))
-		return -errno;
-	/* room for FDSTORE bursts */
-	setsockopt(sm.notify_fd, SOL_SOCKET, SO_RCVBUF, &(int){ 1 << 20 },
-		   sizeof(int));
-	r = pthread_create(&sm.thread, NULL, sm_thread, NULL);
-	if (r)
-		return -r;
-	sm.thread_ok = true;
-	return 0;
-}
-
-/* The child: descriptors at 3.., the environment, exec. */
-static void sm_exec(const char *bin, int *fds, size_t n, const char *names)
-{
-	int logfd = open(GR_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			 0644);
-	char num[32];
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	dup2(logfd, STDOUT_FILENO);
-	dup2(logfd, STDERR_FILENO);
-	/* out of the way of 3.., then into place (dup2 clears CLOEXEC) */
-	for (size_t i = 0; i < n; i++)
-		fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 256);
-	for (size_t i = 0; i < n; i++)
-		dup2(fds[i], 3 + (int)i);
-	snprintf(num, sizeof(num), "%zu", n);
-	setenv("LISTEN_FDS", num, 1);
-	snprintf(num, sizeof(num), "%d", (int)getpid());
-	setenv("LISTEN_PID", num, 1);
-	setenv("LISTEN_FDNAMES", names, 1);
-	setenv("NOTIFY_SOCKET", GR_NOTIFY, 1);
-	unsetenv("WATCHDOG_USEC");
-	unsetenv("JOURNAL_STREAM");
-	execl(bin, bin, "--config", GR_CONF, (char *)NULL);
-	_exit(127);
-}
-
-static long log_size(void)
-{
-	struct stat st;
-
-	return stat(GR_LOG, &st) ? 0 : (long)st.st_size;
-}
-
-/*
- * Start dirtyd with the socket and, if @with_store, the stored
- * descriptors; wait for READY=1.  *@npassed: descriptors passed.
- */
-static int sm_start(const char *bin, bool with_store, size_t *npassed)
-{
-	static char names[(GR_MAX_STORED + 1) * (GR_NAME_MAX + 1)];
-	int fds[GR_MAX_STORED + 1];
-	uint64_t end = now_ms() + GR_READY_MS;
-	size_t n = 1;
-	int r = 0, ws;
-
-	if (sm.pid)
-		return -EBUSY;
-	sm.log_start = log_size();
-	pthread_mutex_lock(&sm.lock);
-	strcpy(names, "dirtyd.socket");
-	fds[0] = sm.listen_fd;
-	for (size_t i = 0; with_store && i < sm.nstored; i++) {
-		fds[n++] = sm.stored[i].fd;
-		strcat(names, ":");
-		strcat(names, sm.stored[i].name);
-	}
-	if (npassed)
-		*npassed = n;
-	sm.ready = false;
-	fflush(NULL);
-	sm.pid = fork();
-	if (!sm.pid)
-		sm_exec(bin, fds, n, names);
-	if (sm.pid < 0) {
-		r = -errno;
-		sm.pid = 0;
-	}
-	while (!r && !sm.ready) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&sm.cond, &sm.lock, &ts);
-		if (sm.ready)
-			break;
-		if (waitpid(sm.pid, &ws, WNOHANG) == sm.pid) {
-			info("dirtyd exited at start (wait status %#x)", ws);
-			sm.pid = 0;
-			r = -ECHILD;
-		} else if (now_ms() > end) {
-			r = -ETIMEDOUT;
-		}
-	}
-	pthread_mutex_unlock(&sm.lock);
+	*npassed = sm.passed;
+	if (r == -ECHILD)
+		info("dirtyd exited at start (wait status %#x)", sm.wstatus);
 	return r;
-}
-
-/* Send @sig, reap, handle what it sent before dying; the wait status. */
-static int sm_kill(int sig)
-{
-	int ws = 0;
-
-	if (!sm.pid)
-		return -1;
-	kill(sm.pid, sig);
-	waitpid(sm.pid, &ws, 0);
-	sm.pid = 0;
-	/* what it sent before it died counts (systemd reads notifications
-	 * before it handles SIGCHLD) */
-	pthread_mutex_lock(&sm.lock);
-	sm_drain();
-	pthread_mutex_unlock(&sm.lock);
-	return ws;
-}
-
-/* SIGTERM (SIGKILL after 20 s); the wait status, -1 if it was killed. */
-static int sm_term(void)
-{
-	int ws = -1;
-
-	if (!sm.pid)
-		return -1;
-	kill(sm.pid, SIGTERM);
-	for (int i = 0; i < 2000; i++) {
-		if (waitpid(sm.pid, &ws, WNOHANG) == sm.pid) {
-			sm.pid = 0;
-			pthread_mutex_lock(&sm.lock);
-			sm_drain();
-			pthread_mutex_unlock(&sm.lock);
-			return ws;
-		}
-		usleep(10000);
-	}
-	sm_kill(SIGKILL);
-	return -1;
-}
-
-/* The unit is inactive: the store is flushed. */
-static void sm_flush(void)
-{
-	pthread_mutex_lock(&sm.lock);
-	for (size_t i = 0; i < sm.nstored; i++)
-		close(sm.stored[i].fd);
-	sm.nstored = 0;
-	pthread_mutex_unlock(&sm.lock);
-}
-
-static void sm_fini(void)
-{
-	if (sm.pid)
-		sm_kill(SIGKILL);
-	if (sm.thread_ok) {
-		pthread_mutex_lock(&sm.lock);
-		sm.quit = true;
-		pthread_mutex_unlock(&sm.lock);
-		pthread_join(sm.thread, NULL);
-		sm.thread_ok = false;
-	}
-	sm_flush();
-	if (sm.notify_fd >= 0)
-		close(sm.notify_fd);
-	if (sm.listen_fd >= 0)
-		close(sm.listen_fd);
-	unlink(GR_NOTIFY);
-	unlink(GR_SOCK);
-}
-
-static size_t sm_has(const char *name)
-{
-	size_t n = 0;
-
-	pthread_mutex_lock(&sm.lock);
-	for (size_t i = 0; i < sm.nstored; i++)
-		n += !strcmp(sm.stored[i].name, name);
-	pthread_mutex_unlock(&sm.lock);
-	return n;
-}
-
-/* sm_has(), once the thread has read what dirtyd sent before its last
- * answer (it may not have yet): up to 2 s. */
-static size_t sm_wait_has(const char *name)
-{
-	for (int i = 0; i < 200 && !sm_has(name); i++)
-		usleep(10000);
-	return sm_has(name);
-}
-
-static size_t sm_nstored(void)
-{
-	size_t n;
-
-	pthread_mutex_lock(&sm.lock);
-	n = sm.nstored;
-	pthread_mutex_unlock(&sm.lock);
-	return n;
-}
-
-/* The stored names, "a, b, c", for the output. */
-static void sm_names(char *buf, size_t len)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	pthread_mutex_lock(&sm.lock);
-	for (size_t i = 0; i < sm.nstored && off < len; i++)
-		off += snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
-				sm.stored[i].name);
-	pthread_mutex_unlock(&sm.lock);
-}
-
-/* Does the log of the current start hold @text? */
-static bool log_has(const char *text)
-{
-	char line[4096];
-	bool found = false;
-	FILE *f = fopen(GR_LOG, "r");
-
-	if (!f)
-		return false;
-	fseek(f, sm.log_start, SEEK_SET);
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, text) != NULL;
-	fclose(f);
-	return found;
-}
-
-/* The line of the current start's log holding @text, or "". */
-static void log_line(const char *text, char *out, size_t len)
-{
-	char line[4096];
-	FILE *f = fopen(GR_LOG, "r");
-
-	out[0] = '\0';
-	if (!f)
-		return;
-	fseek(f, sm.log_start, SEEK_SET);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, text)) {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, len, "%.*s", (int)len - 1, line);
-			break;
-		}
-	fclose(f);
-}
-
-static void log_dump(void)
-{
-	char line[1024];
-	FILE *f = fopen(GR_LOG, "r");
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		printf("dirtyd: %s\n", line);
-	}
-	fclose(f);
-	fflush(stdout);
 }
 
 /* ------------------------------------------------------------- pages */
@@ -911,66 +474,69 @@ int main(int argc, char **argv)
 	if (pages_init(&w12) || pages_init(&ever))
 		return 1;
 
-	r = sm_init();
+	r = sm_init(argv[1]);
 	if (!check(!r, "the service manager: socket unit and NOTIFY_SOCKET "
 		   "(%d %s)", r, r ? strerror(-r) : ""))
 		goto out;
-	r = sm_start(argv[1], true, &npassed);
+	r = sm_start(&npassed);
 	if (!check(!r, "dirtyd (iommufd, mock devices) started with the "
 		   "socket and sent READY=1 (%d %s)", r, r ? strerror(-r) : ""))
 		goto out;
-	sm_names(names, sizeof(names));
+	harness_names(&sm, names, sizeof(names));
 	info("stored after the first start: %s", names);
-	check(sm_has("dirtyd-meta") == 1 && sm_has("dirtyd-bits") == 1 &&
-	      sm_nstored() == 2, "FDSTORE=1: dirtyd-meta and dirtyd-bits "
+	check(harness_has(&sm, "dirtyd-meta") == 1 && harness_has(&sm, "dirtyd-bits") == 1 &&
+	      harness_nstored(&sm) == 2, "FDSTORE=1: dirtyd-meta and dirtyd-bits "
 	      "stored once each, no kernel context without a domain (%zu "
-	      "stored)", sm_nstored());
-	r = dirty_connect(GR_SOCK, 0, &c);
+	      "stored)", harness_nstored(&sm));
+	r = dirty_connect(sm.sock, 0, &c);
 	if (!check(!r, "connect and HELLO (%d %s)", r, r ? strerror(-r) : ""))
 		goto out;
 	if (scenario_before(c, &dom, &w12, &ever, &b) < 0)
 		goto out;
 	snprintf(kname, sizeof(kname), "kernel-%u-iommufd", dom);
-	check(sm_wait_has(kname) == 1, "the domain's own iommufd context is "
+	check(harness_wait_has(&sm, kname, 2000) == 1, "the domain's own iommufd context is "
 	      "stored as %s", kname);
 
 	/* SIGKILL: no chance to tidy up */
-	ws = sm_kill(SIGKILL);
+	ws = harness_kill(&sm, SIGKILL);
 	check(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "SIGKILL (wait "
 	      "status %#x)", ws);
-	sm_names(names, sizeof(names));
+	harness_names(&sm, names, sizeof(names));
 	info("the store after the kill: %s", names);
-	check(sm_has("dirtyd-meta") == 1 && sm_has("dirtyd-bits") == 1 &&
-	      sm_has(kname) == 1, "the store still holds dirtyd-meta, "
+	check(harness_has(&sm, "dirtyd-meta") == 1 && harness_has(&sm, "dirtyd-bits") == 1 &&
+	      harness_has(&sm, kname) == 1, "the store still holds dirtyd-meta, "
 	      "dirtyd-bits and %s", kname);
 
 	t0 = now_ms();
-	r = sm_start(argv[1], true, &npassed);
+	r = sm_start(&npassed);
 	if (!check(!r, "dirtyd started again with the socket and %zu stored "
 		   "descriptors and sent READY=1 in %" PRIu64 " ms (%d %s)",
 		   npassed - 1, now_ms() - t0, r, r ? strerror(-r) : ""))
 		goto out;
-	log_line("restored from the file descriptor store", line,
-		 sizeof(line));
+	harness_log_line(&sm, "restored from the file descriptor store", true,
+			 line, sizeof(line));
 	info("%s", line);
-	check(log_has("restored from the file descriptor store: 1 domains, 1 "
-		      "subscriptions of 1 sessions"), "dirtyd logged that it "
+	check(harness_log_has(&sm, "restored from the file descriptor store: "
+			      "1 domains, 1 subscriptions of 1 sessions",
+			      true), "dirtyd logged that it "
 	      "restored 1 domain, 1 subscription of 1 session");
-	check(!log_has("starting afresh"), "dirtyd did not start afresh");
+	check(!harness_log_has(&sm, "starting afresh", true),
+	      "dirtyd did not start afresh");
 	scenario_after(c, dom, &w12, &ever, &b);
 
 	/* SIGKILL again, and a start WITHOUT the stored descriptors (the
 	 * unit has no store: systemd closes them) */
-	ws = sm_kill(SIGKILL);
+	ws = harness_kill(&sm, SIGKILL);
 	check(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "SIGKILL again "
 	      "(wait status %#x)", ws);
-	sm_flush();
-	r = sm_start(argv[1], false, &npassed);
+	harness_flush(&sm);
+	r = sm_start(&npassed);
 	if (!check(!r && npassed == 1, "dirtyd started with the socket "
 		   "only, no stored descriptor (%d %s)", r,
 		   r ? strerror(-r) : ""))
 		goto out;
-	check(!log_has("restored from the file descriptor store"),
+	check(!harness_log_has(&sm, "restored from the file descriptor store",
+			       true),
 	      "dirtyd restored nothing");
 	r = dirty_reconnect(c);
 	if (!check(!r, "the client reconnects with its token (%d %s)", r,
@@ -989,26 +555,28 @@ int main(int argc, char **argv)
 				NULL);
 	check(!r, "the fresh dirtyd creates a tracking domain on mock0 (%d "
 	      "%s)", r, r ? dirty_last_error_text(c) : "");
-	sm_names(names, sizeof(names));
+	harness_names(&sm, names, sizeof(names));
 	info("the store of the fresh dirtyd: %s", names);
 	snprintf(kname, sizeof(kname), "kernel-%u-iommufd", dom2);
-	check(sm_wait_has(kname) == 1 && sm_has("dirtyd-meta") == 1 &&
-	      sm_has("dirtyd-bits") == 1, "the fresh dirtyd stored new dirtyd-meta, "
+	check(harness_wait_has(&sm, kname, 2000) == 1 && harness_has(&sm, "dirtyd-meta") == 1 &&
+	      harness_has(&sm, "dirtyd-bits") == 1, "the fresh dirtyd stored new dirtyd-meta, "
 	      "dirtyd-bits and %s", kname);
 	if (dom2)
 		CHECK_RC(dirty_domain_destroy(c, dom2), 0, "DESTROY_DOMAIN");
 	dirty_close(c);
 	c = NULL;
-	ws = sm_term();
+	ws = harness_stop(&sm);
 	check(ws == 0, "dirtyd exits 0 on SIGTERM (wait status %d)", ws);
-	check(sm_nstored() == 0, "a stop gives the state up: the store is "
-	      "empty (%zu left)", sm_nstored());
+	check(harness_nstored(&sm) == 0, "a stop gives the state up: the store is "
+	      "empty (%zu left)", harness_nstored(&sm));
 out:
 	dirty_close(c);
-	sm_fini();
+	if (sm.pid)
+		harness_kill(&sm, SIGKILL);
 	printf("%u checks, %u failed\n", n_checks, n_failed);
 	if (n_failed)
-		log_dump();
+		harness_dump_log(&sm, stdout, 0, "dirtyd: ");
+	harness_fini(&sm);
 	free(w12.p);
 	free(ever.p);
 	return n_failed ? 1 : 0;

@@ -2,8 +2,10 @@
 /*
  * dirtyd under systemd's protocols, without a running systemd: the real
  * dirtyd binary started by systemd-socket-activate (sd_listen_fds) or
- * directly, its sd_notify messages read from a NOTIFY_SOCKET this program
- * owns, its control socket spoken to with the protocol codec.
+ * directly, by tests/harness, which plays the service manager: its
+ * sd_notify messages read from the harness's NOTIFY_SOCKET (only the main
+ * process's count: NotifyAccess=main), its control socket spoken to with
+ * the protocol codec.
  *
  *   sd_daemon_test activate DIRTYD SOCKET_ACTIVATE
  *	systemd-socket-activate --seqpacket starts dirtyd on the first
@@ -36,6 +38,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -51,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "protocol/proto.h"
 
 #define READY_TIMEOUT_MS 30000	/* an ASan build starting a guest */
@@ -176,81 +180,16 @@ static struct sockaddr_un unix_addr(const char *path)
 	return sa;
 }
 
-/* ---- the NOTIFY_SOCKET listener ---- */
+/* ---- notifications ---- */
 
-struct notify {
-	int fd;
-	char path[PATH_MAX];
-};
-
-struct notify_msg {
-	pid_t pid;		/* sender, from SCM_CREDENTIALS */
-	uint64_t at_ms;
-	char text[4096];
-};
-
-static void notify_open(struct notify *n)
-{
-	struct sockaddr_un sa;
-	int one = 1;
-
-	tmp_path(n->path, sizeof(n->path), "notify");
-	sa = unix_addr(n->path);
-	n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (n->fd < 0 ||
-	    setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) ||
-	    bind(n->fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		perror("notify socket");
-		exit(1);
-	}
-}
-
-/* Next datagram within @timeout_ms: 1, or 0 on timeout. */
-static int notify_recv(struct notify *n, struct notify_msg *m, int timeout_ms)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(struct ucred))];
-	} ctl;
-	struct iovec iov = { .iov_base = m->text,
-			     .iov_len = sizeof(m->text) - 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
-	struct pollfd p = { .fd = n->fd, .events = POLLIN };
-	struct cmsghdr *c;
-	ssize_t len;
-	int r;
-
-	r = poll(&p, 1, timeout_ms < 0 ? 0 : timeout_ms);
-	if (r <= 0)
-		return 0;
-	len = recvmsg(n->fd, &mh, MSG_CMSG_CLOEXEC);
-	if (len < 0) {
-		perror("recvmsg notify");
-		exit(1);
-	}
-	m->text[len] = '\0';
-	m->at_ms = now_ms();
-	m->pid = 0;
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET &&
-		    c->cmsg_type == SCM_CREDENTIALS) {
-			struct ucred uc;
-
-			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
-			m->pid = uc.pid;
-		}
-	}
-	return 1;
-}
-
-/* Whether @m holds the assignment @line ("READY=1") or, for a "KEY=" prefix,
- * any assignment of KEY.  sd_notify() sends newline separated lines. */
-static bool msg_has(const struct notify_msg *m, const char *line)
+/* Whether @text holds the assignment @line ("READY=1") or, for a "KEY="
+ * prefix, any assignment of KEY.  sd_notify() sends newline separated
+ * lines. */
+static bool text_has(const char *text, const char *line)
 {
 	size_t len = strlen(line);
 	bool prefix = len && line[len - 1] == '=';
-	const char *p = m->text;
+	const char *p = text;
 
 	while (*p) {
 		const char *end = strchrnul(p, '\n');
@@ -263,121 +202,93 @@ static bool msg_has(const struct notify_msg *m, const char *line)
 	return false;
 }
 
-static void msg_print(const struct notify_msg *m)
+/*
+ * What the main process notified, when: READY=1, and in later messages
+ * WATCHDOG=1 and STATUS=.  Filled on the harness's reader thread.
+ */
+#define SEEN_MAX 256
+
+struct seen {
+	pthread_mutex_t lock;
+	uint64_t ready_at;	/* 0: no READY=1 yet */
+	uint64_t watchdog[SEEN_MAX], status[SEEN_MAX];
+	unsigned int nwatchdog, nstatus;
+};
+
+static void on_notify(void *arg, const char *text)
 {
-	char flat[sizeof(m->text)];
+	struct seen *w = arg;
+	uint64_t now = now_ms();
+	char flat[4096];
 	size_t i;
 
-	for (i = 0; m->text[i]; i++)
-		flat[i] = m->text[i] == '\n' ? ' ' : m->text[i];
-	flat[i] = '\0';
-	printf("  notify from pid %d: %s\n", (int)m->pid, flat);
-}
-
-/* Whether @pid has exited (it is not reaped). */
-static bool exited(pid_t pid)
-{
-	siginfo_t si = { 0 };
-
-	return !waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) &&
-	       si.si_pid == pid;
-}
-
-/*
- * Read notifications until one from @pid holds @line, for at most
- * @timeout_ms, or until @pid exits.  Counts WATCHDOG=1 from @pid into
- * *@watchdogs (if given).  Returns true when found.
- */
-static bool notify_wait(struct notify *n, pid_t pid, const char *line,
-			int timeout_ms, unsigned int *watchdogs)
-{
-	uint64_t end = now_ms() + timeout_ms;
-	struct notify_msg m;
-
-	for (;;) {
-		int64_t left = (int64_t)(end - now_ms());
-
-		if (left <= 0)
-			return false;
-		if (!notify_recv(n, &m, left < 100 ? (int)left : 100)) {
-			if (exited(pid))
-				return false;
-			continue;
-		}
-		if (!msg_has(&m, "WATCHDOG=1"))
-			msg_print(&m);
-		if (m.pid != pid)
-			continue;
-		if (watchdogs && msg_has(&m, "WATCHDOG=1"))
-			(*watchdogs)++;
-		if (msg_has(&m, line))
-			return true;
+	if (!text_has(text, "WATCHDOG=1")) {
+		for (i = 0; text[i] && i < sizeof(flat) - 1; i++)
+			flat[i] = text[i] == '\n' ? ' ' : text[i];
+		flat[i] = '\0';
+		printf("  notify: %s\n", flat);
 	}
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	if (!w->ready_at) {
+		/* READY=1 carries a STATUS= too: only later ones count */
+		if (text_has(text, "READY=1"))
+			w->ready_at = now;
+	} else {
+		if (text_has(text, "WATCHDOG=1") && w->nwatchdog < SEEN_MAX)
+			w->watchdog[w->nwatchdog++] = now;
+		if (text_has(text, "STATUS=") && w->nstatus < SEEN_MAX)
+			w->status[w->nstatus++] = now;
+	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* ---- processes ---- */
 
-/*
- * Start @argv with a clean systemd environment plus @env (NAME=VALUE,
- * NULL terminated); "WATCHDOG_PID=" gets the child's own pid.
- */
-static pid_t spawn(char *const argv[], const char *const env[])
+/* A harness for dirtyd (@dirtyd, or the command @wrap runs it with) with
+ * @conf, its socket @sock; ends the test if that fails. */
+static void daemon_init(struct harness *h, const char *dirtyd,
+			const char *conf, const char *sock,
+			const char *const *wrap, const char *const *args,
+			struct seen *w, uint64_t watchdog_usec)
 {
-	static const char *const clear[] = {
-		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
-		"WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", NULL };
-	pid_t pid;
-	int i;
+	char log[PATH_MAX + 32];
+	struct harness_opts o = {
+		.bin = dirtyd, .conf = conf, .sock = sock, .log = log,
+		.wrap = wrap, .args = args,
+		.on_notify = on_notify, .notify_arg = w,
+		.watchdog_usec = watchdog_usec,
+		.start_ms = READY_TIMEOUT_MS, .stop_ms = EXIT_TIMEOUT_MS,
+	};
+	static unsigned int n;
+	int r;
 
-	printf("  run:");
-	for (i = 0; argv[i]; i++)
-		printf(" %s", argv[i]);
-	printf("\n");
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0) {
-		perror("fork");
+	snprintf(log, sizeof(log), "%s/dirtyd-%u.log", tmpdir, n++);
+	r = harness_init(h, &o);
+	if (r < 0) {
+		fprintf(stderr, "the harness: %s\n", strerror(-r));
 		exit(1);
 	}
-	if (pid > 0)
-		return pid;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	umask(022);
-	for (i = 0; clear[i]; i++)
-		unsetenv(clear[i]);
-	for (i = 0; env && env[i]; i++) {
-		if (!strcmp(env[i], "WATCHDOG_PID=")) {
-			char v[32];
-
-			snprintf(v, sizeof(v), "%d", (int)getpid());
-			setenv("WATCHDOG_PID", v, 1);
-		} else {
-			putenv((char *)env[i]);
-		}
-	}
-	execv(argv[0], argv);
-	fprintf(stderr, "exec %s: %m\n", argv[0]);
-	_exit(127);
 }
 
-/* Wait up to @timeout_ms for @pid; its wait status, or -1 (then killed). */
-static int wait_exit(pid_t pid, int timeout_ms)
+/* Until dirtyd exits, for @timeout_ms at most: its wait status, or -1
+ * (then killed). */
+static int wait_exit(struct harness *h, int timeout_ms)
 {
 	uint64_t end = now_ms() + timeout_ms;
 	int status;
 
 	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
+		if (!h->pid)
+			return h->wstatus;
+		if (harness_exited(h, &status))
 			return status;
-		if (r < 0 || now_ms() >= end)
+		if (now_ms() >= end)
 			break;
 		usleep(10000);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
+	harness_kill(h, SIGKILL);
 	return -1;
 }
 
@@ -401,19 +312,24 @@ static void describe_status(char *buf, size_t len, int status)
 		snprintf(buf, len, "signal %d", WTERMSIG(status));
 }
 
-/* SIGTERM: STOPPING=1 from @pid, then exit 0. */
-static void stop_daemon(struct notify *n, pid_t pid)
+/* SIGTERM: STOPPING=1 from the main process, then exit 0. */
+static void stop_daemon(struct harness *h)
 {
 	char how[64];
-	bool stopping;
-	int status;
+	int status = harness_stop(h);
 
-	kill(pid, SIGTERM);
-	stopping = notify_wait(n, pid, "STOPPING=1", EXIT_TIMEOUT_MS, NULL);
-	check(stopping, "STOPPING=1 after SIGTERM");
-	status = wait_exit(pid, EXIT_TIMEOUT_MS);
+	if (status == -ETIMEDOUT)
+		status = -1;
+	check(h->stopping, "STOPPING=1 after SIGTERM");
 	describe_status(how, sizeof(how), status);
 	check(exited_zero(status), "dirtyd exits 0 after SIGTERM (%s)", how);
+}
+
+/* dirtyd's output, then the harness gone. */
+static void daemon_fini(struct harness *h)
+{
+	harness_dump_log(h, stdout, 0, "  ");
+	harness_fini(h);
 }
 
 /* ---- the control socket ---- */
@@ -499,41 +415,41 @@ static bool hello(const char *path, int timeout_ms)
 
 static int test_activate(const char *dirtyd, const char *ssa, bool stream)
 {
-	char sock[PATH_MAX], conf[PATH_MAX], own[PATH_MAX];
-	char env_notify[PATH_MAX + 32], how[64];
-	char *argv[16];
-	struct notify n;
-	struct notify_msg m;
+	char sock[PATH_MAX], conf[PATH_MAX], own[PATH_MAX], how[64];
+	const char *wrap[16];
 	struct stat st = { 0 };
+	struct harness h;
 	uint64_t end;
-	bool early = false;
 	int argc = 0, status;
-	pid_t pid;
+	unsigned int n;
 
 	tmpdir_setup();
-	notify_open(&n);
 	tmp_path(sock, sizeof(sock), "activated.sock");
 	tmp_path(own, sizeof(own), "configured.sock");
 	tmp_path(conf, sizeof(conf), "dirtyd.conf");
 	write_config(conf, own, NULL);
-	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", n.path);
 
-	argv[argc++] = (char *)ssa;
+	/* it execs dirtyd in its own process: the harness's main process */
+	wrap[argc++] = ssa;
 	if (!stream)
-		argv[argc++] = "--seqpacket";
-	argv[argc++] = "-l";
-	argv[argc++] = sock;
-	argv[argc++] = "-E";
-	argv[argc++] = env_notify;
+		wrap[argc++] = "--seqpacket";
+	wrap[argc++] = "-l";
+	wrap[argc++] = sock;
+	wrap[argc++] = "-E";
+	wrap[argc++] = "NOTIFY_SOCKET";	/* the harness's, from the env */
 	if (getenv("ASAN_OPTIONS")) {
-		argv[argc++] = "-E";
-		argv[argc++] = "ASAN_OPTIONS";
+		wrap[argc++] = "-E";
+		wrap[argc++] = "ASAN_OPTIONS";
 	}
-	argv[argc++] = (char *)dirtyd;
-	argv[argc++] = "--config";
-	argv[argc++] = conf;
-	argv[argc] = NULL;
-	pid = spawn(argv, NULL);
+	wrap[argc] = NULL;
+	daemon_init(&h, dirtyd, conf, sock, wrap, NULL, NULL, 0);
+	if (harness_spawn(&h) < 0) {
+		check(false, "systemd-socket-activate starts");
+		daemon_fini(&h);
+		return 1;
+	}
+	printf("  run: %s ... %s --config %s (pid %d)\n", ssa, dirtyd, conf,
+	       (int)h.pid);
 
 	/* systemd-socket-activate binds, then waits for a connection. */
 	end = now_ms() + 5000;
@@ -541,15 +457,14 @@ static int test_activate(const char *dirtyd, const char *ssa, bool stream)
 		usleep(10000);
 	if (!S_ISSOCK(st.st_mode)) {
 		check(false, "systemd-socket-activate listens on %s", sock);
-		wait_exit(pid, 0);
+		wait_exit(&h, 0);
+		daemon_fini(&h);
 		return 1;
 	}
 	/* Nothing runs before the first connection. */
-	while (notify_recv(&n, &m, 300)) {
-		msg_print(&m);
-		early = true;
-	}
-	check(!early, "no notification before the first connection");
+	usleep(300000);
+	n = harness_counts(&h).messages;
+	check(n == 0, "no notification before the first connection (%u)", n);
 
 	if (stream) {
 		struct sockaddr_un sa = unix_addr(sock);
@@ -558,8 +473,8 @@ static int test_activate(const char *dirtyd, const char *ssa, bool stream)
 
 		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 			perror("connect stream");
-		ready = notify_wait(&n, pid, "READY=1", 3000, NULL);
-		status = wait_exit(pid, EXIT_TIMEOUT_MS);
+		ready = harness_wait_ready(&h, 3000) == 0;
+		status = wait_exit(&h, EXIT_TIMEOUT_MS);
 		describe_status(how, sizeof(how), status);
 		check(!ready, "no READY=1 with a SOCK_STREAM socket");
 		check(exited_nonzero(status),
@@ -567,83 +482,76 @@ static int test_activate(const char *dirtyd, const char *ssa, bool stream)
 		      how);
 		if (fd >= 0)
 			close(fd);
+		daemon_fini(&h);
 		return failures ? 1 : 0;
 	}
 
 	/* The first connection starts dirtyd, which must serve it. */
 	check(hello(sock, READY_TIMEOUT_MS),
 	      "the first connection starts dirtyd and it answers HELLO");
-	check(notify_wait(&n, pid, "READY=1", READY_TIMEOUT_MS, NULL),
+	check(harness_wait_ready(&h, READY_TIMEOUT_MS) == 0,
 	      "READY=1 from the main pid %d (exec'ed by "
-	      "systemd-socket-activate: NotifyAccess=main)", (int)pid);
+	      "systemd-socket-activate: NotifyAccess=main; %u from others)",
+	      (int)h.main_pid, h.foreign);
 	check(hello(sock, 5000), "a second connection is served too");
 	check(lstat(own, &st) < 0 && errno == ENOENT,
 	      "the configured socket path was not bound (the passed one "
 	      "is used)");
-	stop_daemon(&n, pid);
+	stop_daemon(&h);
+	daemon_fini(&h);
 	return failures ? 1 : 0;
 }
 
 static int test_notify(const char *dirtyd)
 {
-	char sock[PATH_MAX], conf[PATH_MAX], env_notify[PATH_MAX + 32];
-	char env_wd[64];
-	const char *env[] = { env_notify, env_wd, "WATCHDOG_PID=", NULL };
-	char *argv[] = { (char *)dirtyd, "--config", conf, NULL };
+	char sock[PATH_MAX], conf[PATH_MAX];
 	uint64_t ready_at, last, first = 0, max_gap = 0, end;
 	unsigned int pings = 0, pings_1s = 0, status_msgs = 0;
-	struct notify_msg m;
-	struct notify n;
-	pid_t pid;
+	struct seen w = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct harness h;
 
 	tmpdir_setup();
-	notify_open(&n);
 	tmp_path(sock, sizeof(sock), "dirtyd.sock");
 	tmp_path(conf, sizeof(conf), "dirtyd.conf");
 	write_config(conf, sock, NULL);
-	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", n.path);
-	snprintf(env_wd, sizeof(env_wd), "WATCHDOG_USEC=%llu",
-		 (unsigned long long)WATCHDOG_USEC);
-	pid = spawn(argv, env);
+	daemon_init(&h, dirtyd, conf, sock, NULL, NULL, &w, WATCHDOG_USEC);
 
-	if (!notify_wait(&n, pid, "READY=1", READY_TIMEOUT_MS, NULL)) {
+	if (harness_start(&h) != 0) {
 		check(false, "READY=1 within %d ms", READY_TIMEOUT_MS);
-		wait_exit(pid, 0);
+		wait_exit(&h, 0);
+		daemon_fini(&h);
 		return 1;
 	}
-	ready_at = now_ms();
+	pthread_mutex_lock(&w.lock);
+	ready_at = w.ready_at;
+	pthread_mutex_unlock(&w.lock);
 	check(true, "READY=1");
 	check(hello(sock, 2000), "the socket answers HELLO once READY=1");
 
 	/* Watch for 1.5 s: WATCHDOG=1 and STATUS=. */
-	last = ready_at;
 	end = ready_at + 1500;
-	for (;;) {
-		int64_t left = (int64_t)(end - now_ms());
+	while (now_ms() < end)
+		usleep(10000);
+	pthread_mutex_lock(&w.lock);
+	last = ready_at;
+	for (unsigned int i = 0; i < w.nwatchdog && w.watchdog[i] <= end;
+	     i++) {
+		uint64_t at = w.watchdog[i];
 
-		if (left <= 0 || !notify_recv(&n, &m, (int)left))
-			break;
-		if (m.pid != pid) {
-			msg_print(&m);
-			continue;
-		}
-		if (msg_has(&m, "STATUS=")) {
-			msg_print(&m);
-			status_msgs++;
-		}
-		if (msg_has(&m, "WATCHDOG=1")) {
-			if (!pings)
-				first = m.at_ms;
-			else if (m.at_ms - last > max_gap)
-				max_gap = m.at_ms - last;
-			last = m.at_ms;
-			pings++;
-			if (m.at_ms - ready_at <= 1000)
-				pings_1s++;
-		}
+		if (!pings)
+			first = at;
+		else if (at - last > max_gap)
+			max_gap = at - last;
+		last = at;
+		pings++;
+		if (at - ready_at <= 1000)
+			pings_1s++;
 	}
-	if (now_ms() - last > max_gap)
-		max_gap = now_ms() - last;
+	for (unsigned int i = 0; i < w.nstatus; i++)
+		status_msgs += w.status[i] <= end;
+	pthread_mutex_unlock(&w.lock);
+	if (end - last > max_gap)
+		max_gap = end - last;
 	printf("  WATCHDOG=1: %u in 1.5 s after READY=1, %u in the first "
 	       "second, mean interval %.0f ms, longest gap %llu ms "
 	       "(WATCHDOG_USEC %llu ms)\n", pings, pings_1s,
@@ -658,7 +566,8 @@ static int test_notify(const char *dirtyd)
 	      (unsigned long long)(WATCHDOG_USEC / 1000),
 	      (unsigned long long)max_gap);
 	check(status_msgs >= 1, "STATUS= sent (%u in 1.5 s)", status_msgs);
-	stop_daemon(&n, pid);
+	stop_daemon(&h);
+	daemon_fini(&h);
 	return failures ? 1 : 0;
 }
 
@@ -680,19 +589,15 @@ static void make_stale_socket(const char *path)
 static int test_standalone(const char *dirtyd)
 {
 	char dir[PATH_MAX], sock[PATH_MAX], conf[PATH_MAX], extra[256];
-	char env_notify[PATH_MAX + 32], how[64];
-	const char *env[] = { env_notify, NULL };
-	char *argv[] = { (char *)dirtyd, "--config", conf, NULL };
-	unsigned int pings = 0;
+	char how[64];
+	struct harness h, h2;
 	struct group *gr;
-	struct notify n;
 	struct stat st = { 0 };
 	gid_t gid = getgid();
-	pid_t pid, pid2;
+	unsigned int n;
 	int status, r;
 
 	tmpdir_setup();
-	notify_open(&n);
 	/* A directory that does not exist yet: dirtyd creates it. */
 	tmp_path(dir, sizeof(dir), "run/dirtyd");
 	tmp_path(sock, sizeof(sock), "run/dirtyd/dirtyd.sock");
@@ -709,12 +614,12 @@ static int test_standalone(const char *dirtyd)
 		snprintf(extra, sizeof(extra), "socket_mode = 0640\n");
 	}
 	write_config(conf, sock, extra);
-	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", n.path);
 
-	pid = spawn(argv, env);
-	if (!notify_wait(&n, pid, "READY=1", READY_TIMEOUT_MS, &pings)) {
+	daemon_init(&h, dirtyd, conf, sock, NULL, NULL, NULL, 0);
+	if (harness_start(&h) != 0) {
 		check(false, "READY=1 within %d ms", READY_TIMEOUT_MS);
-		wait_exit(pid, 0);
+		wait_exit(&h, 0);
+		daemon_fini(&h);
 		return 1;
 	}
 	r = stat(dir, &st);
@@ -733,55 +638,55 @@ static int test_standalone(const char *dirtyd)
 	check(hello(sock, 5000), "the socket answers HELLO");
 
 	/* A second daemon must not take the socket of a live one. */
-	pid2 = spawn(argv, env);
-	status = wait_exit(pid2, EXIT_TIMEOUT_MS);
+	daemon_init(&h2, dirtyd, conf, sock, NULL, NULL, NULL, 0);
+	h2.start_ms = EXIT_TIMEOUT_MS;
+	r = harness_start(&h2);
+	status = r == -ECHILD ? h2.wstatus : wait_exit(&h2, 0);
 	describe_status(how, sizeof(how), status);
 	check(exited_nonzero(status),
 	      "a second dirtyd on a socket in use fails (%s)", how);
+	daemon_fini(&h2);
 	check(hello(sock, 5000), "the first dirtyd still answers HELLO");
 
 	/* No WATCHDOG_USEC: no WATCHDOG=1 (counted since start). */
-	notify_wait(&n, pid, "WATCHDOG=1", 1000, &pings);
-	check(pings == 0, "no WATCHDOG=1 without WATCHDOG_USEC (%u)", pings);
-	stop_daemon(&n, pid);
+	usleep(1000000);
+	n = harness_counts(&h).watchdogs;
+	check(n == 0, "no WATCHDOG=1 without WATCHDOG_USEC (%u)", n);
+	stop_daemon(&h);
 
 	/* A stale socket (nobody listening) is replaced. */
 	make_stale_socket(sock);
-	pid = spawn(argv, env);
-	check(notify_wait(&n, pid, "READY=1", READY_TIMEOUT_MS, NULL),
+	check(harness_start(&h) == 0,
 	      "READY=1 with a stale socket at the path");
 	check(hello(sock, 5000), "the stale socket was replaced");
-	stop_daemon(&n, pid);
+	stop_daemon(&h);
+	daemon_fini(&h);
 	return failures ? 1 : 0;
 }
 
 static int test_example(const char *dirtyd, const char *example)
 {
 	char sock[PATH_MAX], set_sock[PATH_MAX + 32];
-	char env_notify[PATH_MAX + 32];
-	const char *env[] = { env_notify, NULL };
-	char *argv[] = { (char *)dirtyd, "--config", (char *)example,
-			 "--set", set_sock,
-			 "--set", "daemon.socket_group=",
-			 "--set", "daemon.admin_group=",
-			 NULL };
-	struct notify n;
-	pid_t pid;
+	const char *const args[] = { "--set", set_sock,
+				     "--set", "daemon.socket_group=",
+				     "--set", "daemon.admin_group=",
+				     NULL };
+	struct harness h;
 
 	tmpdir_setup();
-	notify_open(&n);
 	tmp_path(sock, sizeof(sock), "dirtyd.sock");
 	snprintf(set_sock, sizeof(set_sock), "daemon.socket=%s", sock);
-	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", n.path);
-	pid = spawn(argv, env);
-	if (!notify_wait(&n, pid, "READY=1", READY_TIMEOUT_MS, NULL)) {
+	daemon_init(&h, dirtyd, example, sock, NULL, args, NULL, 0);
+	if (harness_start(&h) != 0) {
 		check(false, "READY=1 with the example configuration");
-		wait_exit(pid, 0);
+		wait_exit(&h, 0);
+		daemon_fini(&h);
 		return 1;
 	}
 	check(true, "READY=1 with the example configuration");
 	check(hello(sock, 5000), "the socket answers HELLO");
-	stop_daemon(&n, pid);
+	stop_daemon(&h);
+	daemon_fini(&h);
 	return failures ? 1 : 0;
 }
 
@@ -805,6 +710,7 @@ int main(int argc, char **argv)
 	mode = argv[1];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	umask(022);	/* systemd's UMask= default, for every dirtyd here */
 	if (access(argv[2], X_OK) < 0) {
 		fprintf(stderr, "sd_daemon_test: %s: %m\n", argv[2]);
 		return 1;
