@@ -1,4 +1,5 @@
 # Which headers a target's users may include.
+# Owns: no library gives its users the whole source tree.
 #
 # Every header is spelled from the top of the source tree
 # ("kernel/backend.h"), so a library that put the whole tree on its users'

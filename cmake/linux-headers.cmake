@@ -1,4 +1,6 @@
 # Headers made from the pinned linux-source-6.12 tarball, at build time.
+# Owns: configuring writes nothing outside the build tree (what comes from
+# linux-source-6.12 is fetched and made while building).
 #
 # dirtyd_linux_headers(<target> SCRIPT <script> OUTDIR <dir> FILES <file>...)
 # adds the custom target <target>, whose outputs are <dir>/<file>... in the
