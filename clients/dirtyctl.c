@@ -23,8 +23,8 @@
 
 #include <dirtyd/dirty.h>
 
-#include "clients/clock.h"
-#include "clients/json.h"
+#include "clock.h"
+#include "json.h"
 
 #ifndef DIRTYD_VERSION
 #define DIRTYD_VERSION "unknown"

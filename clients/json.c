@@ -2,7 +2,7 @@
 #include <math.h>
 #include <inttypes.h>
 
-#include "clients/json.h"
+#include "json.h"
 
 static void json_quoted(struct json *j, const char *s)
 {

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clients/clock.h"
+#include "clock.h"
 #include "protocol/extent.h"
 #include "daemon/util/log.h"
 #include "kernel/backend.h"

@@ -35,6 +35,9 @@
 #ifndef DIRTYD_VERSION
 #define DIRTYD_VERSION "unknown"
 #endif
+#ifndef DIRTYD_BUILT_IN		/* CMakeLists.txt: the backends built in */
+#define DIRTYD_BUILT_IN "unknown"
+#endif
 
 #define EXIT_CONFIG 2
 #define STATUS_INTERVAL_S 1
@@ -230,7 +233,8 @@ static int parse_args(int argc, char **argv, const char **cfg_path,
 			usage(stdout);
 			return 1;
 		case 'V':
-			printf("dirtyd " DIRTYD_VERSION "\n");
+			printf("dirtyd " DIRTYD_VERSION "\nbuilt in: "
+			       DIRTYD_BUILT_IN "\n");
 			return 1;
 		default:
 			usage(stderr);
@@ -323,7 +327,10 @@ static int open_backend(struct server *srv)
 		return log_error_errno(r, "device_provider = mock needs the "
 				       "kernel's mock IOMMU "
 				       "(CONFIG_IOMMUFD_TEST) and a dirtyd "
-				       "built with its iommufd_test.h");
+				       "built with the tests (DIRTYD_TESTS)");
+	if (r == -EOPNOTSUPP && cfg->backend == BACKEND_SIM)
+		return log_error_errno(r, "this dirtyd is built without the "
+				       "simulated host (DIRTYD_SIM=OFF)");
 	if (r < 0)
 		return log_error_errno(r, "opening the %s backend failed",
 				       cfg->backend == BACKEND_SIM ? "sim" :

@@ -12,7 +12,7 @@
  * the devices of CONFIG_IOMMUFD_TEST's mock IOMMU (see mock.c for their
  * names).  Open fails with -EINVAL for another name and with -EOPNOTSUPP
  * when the provider cannot work here (mock: a kernel without
- * CONFIG_IOMMUFD_TEST, or a build without its iommufd_test.h).
+ * CONFIG_IOMMUFD_TEST, or a dirtyd built without the tests).
  *
  * Naming.  device_bind() takes a PCI address, full (0000:65:00.0) or
  * short (65:00.0 means domain 0000), or a VFIO cdev name (vfio3), and
@@ -305,7 +305,9 @@ static int ib_iommufd(struct backend *b)
 
 static const struct iommufd_dev_provider *const iommufd_dev_providers[] = {
 	&vfio_cdev_provider,
+#ifdef DIRTYD_MOCK_PROVIDER
 	&mock_provider,
+#endif
 };
 
 static int iommufd_dev_provider_find(const char *name,
@@ -321,6 +323,11 @@ static int iommufd_dev_provider_find(const char *name,
 			*out = iommufd_dev_providers[i];
 			return 0;
 		}
+	}
+	if (!strcmp(name, "mock")) {	/* test code: see mock.c */
+		backend_why_set(0, "this dirtyd is built without the mock "
+				"device provider (it comes with DIRTYD_TESTS)");
+		return -EOPNOTSUPP;
 	}
 	return -EINVAL;
 }

@@ -102,7 +102,7 @@ static inline int iommufd_ioctl(int fd, unsigned long request, void *cmd)
 }
 
 extern const struct iommufd_dev_provider vfio_cdev_provider;
-/* Built only where the kernel's iommufd_test.h was found (see mock.c). */
+/* Built only with the tests: DIRTYD_MOCK_PROVIDER (see mock.c). */
 extern const struct iommufd_dev_provider mock_provider;
 
 /* iommufd.c: the wrappers providers share. */

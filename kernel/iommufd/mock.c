@@ -8,8 +8,9 @@
  * The test interface (IOMMU_TEST_CMD) is a debug ABI that follows the
  * kernel version, so its definitions are generated at build time from the
  * iommufd_test.h of the same linux-source tree the VM kernel is built from
- * (kernel/vm/iommufd-test-header.sh); where that header is missing this
- * provider is built as a stub that refuses to open (-EOPNOTSUPP).
+ * (kernel/vm/iommufd-test-header.sh).  Test code: built into dirtyd only
+ * with the tests (DIRTYD_TESTS, which defines DIRTYD_MOCK_PROVIDER;
+ * kernel/vm/iommufd-test-header.cmake).
  *
  * Naming.  A device is "<base>[:<flag>[,<flag>]]": <base> is any
  * non-empty string without ':' or ','; the flags are "nodirty"
@@ -44,7 +45,6 @@
 
 #include "kernel/iommufd/iommufd_impl.h"
 
-#ifdef DIRTYD_HAVE_IOMMUFD_TEST_H
 #include <iommufd_test.h>
 
 /* The catalogue enumerate() lists. */
@@ -277,17 +277,3 @@ const struct iommufd_dev_provider mock_provider = {
 	.unbind = mock_unbind,
 	.dma_write = mock_dma_write,
 };
-
-#else /* !DIRTYD_HAVE_IOMMUFD_TEST_H */
-
-static int mock_unavailable(const struct iommufd_backend *ib)
-{
-	return -EOPNOTSUPP;
-}
-
-const struct iommufd_dev_provider mock_provider = {
-	.name = "mock",
-	.probe = mock_unavailable,
-};
-
-#endif /* DIRTYD_HAVE_IOMMUFD_TEST_H */
