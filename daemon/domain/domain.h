@@ -269,7 +269,7 @@ void domain_changes_wait(struct server *srv);
 void domain_changes_join(struct server *srv);
 
 /*
- * Restoring what a previous process kept (state.c).  domain_restored():
+ * Restoring what a previous process kept (state/restore.c).  domain_restored():
  * @d, filled in by the caller (srv, id, owner, ids, flags, page size,
  * leaf, devices, maps, retired, counters, generation, guest, intent; lists
  * initialised), gets its timers and plan and is listed.  domain_refold():

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Surviving a restart: dirtyd's state in systemd's file descriptor store.
- * See the comment at the top of state.c for the design and the argument.
+ * See the comment at the top of journal.c for the design and the argument.
  *
  * Descriptors kept in the store (FDNAME=):
  *   dirtyd-meta      the metadata memfd (domains, sessions, subscriptions,
@@ -13,7 +13,7 @@
  *
  * Life: state_take_fds() at start sorts what systemd passed; state_open()
  * opens the backend, adopting the kept context when what the store handed
- * back passes every check (state.c: checked, not trusted; the layout is
+ * back passes every check (format.c: checked, not trusted; the layout is
  * state_format.h); state_restore() rebuilds domains, subscriptions and
  * parked sessions from it (or starts afresh and hands new memfds to the
  * store).  Every change to what must survive is followed by

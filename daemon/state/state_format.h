@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The layout of what dirtyd keeps in systemd's file descriptor store
- * (daemon/state/state.c), shared with the tests that damage it on purpose
+ * (daemon/state/format.c), shared with the tests that damage it on purpose
  * (tests/integration/test_daemon_restart.c).
  *
  * dirtyd-meta, STATE_META_SIZE bytes, sealed against shrinking and growing:
