@@ -146,9 +146,10 @@ void domain_free(struct domain *d)
 	domain_round_release(d);
 	if (d->link.next) {
 		/* listed: the version without it ends its DESTROY intent and
-		 * drops its context's descriptors from the store */
+		 * drops its context's descriptors from the store, now: before
+		 * the context closes */
 		list_del_init(&d->link);
-		state_commit(srv);
+		journal_commit(srv);
 	}
 	/* whatever is left of the context goes with its file */
 	backend_close(d->kctx);
@@ -313,7 +314,7 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	/* finalised: visible from here on */
 	d->id = srv->next_domain_id++;
 	list_add_tail(&d->link, &srv->domains);
-	state_commit(srv);
+	journal_note(srv);
 	*out = d;
 	return 0;
 
@@ -333,7 +334,7 @@ void domain_destroy(struct domain *d)
 
 	d->dying = true;
 	/* a restart finishes it: the version without d ends it */
-	state_intent_begin(d, STATE_OP_DESTROY);
+	journal_change(d, &(struct state_intent){ .op = STATE_OP_DESTROY });
 	dma_load_stop(d->load);
 	d->load = NULL;
 	event_del(d->timer);
@@ -386,6 +387,7 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 	struct backend *b = d->kctx;
 	struct backend_hw_info info;
 	struct domain_device *dev;
+	struct state_intent in;
 	int r;
 
 	r = domain_device_quota(srv, d->owner);
@@ -399,17 +401,18 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 		return server_why(srv, -ENOMEM, "out of memory");
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
 	/* a restart undoes an attach cut off */
-	d->intent = (struct state_intent){ 0 };
-	snprintf(d->intent.device, sizeof(d->intent.device), "%s", device);
-	state_intent_begin(d, STATE_OP_ATTACH);
+	in = (struct state_intent){ .op = STATE_OP_ATTACH };
+	snprintf(in.device, sizeof(in.device), "%s", device);
+	journal_change(d, &in);
 	r = backend_device_bind(b, device, &dev->dev_id);
 	if (r >= 0) {
-		d->intent.dev_id = dev->dev_id;
-		state_commit(srv);
+		/* the device to unbind, before the attach */
+		in.dev_id = dev->dev_id;
+		journal_change(d, &in);
 	}
 	if (r < 0) {
 		free(dev);
-		state_intent_end(d);
+		journal_change_end(d);
 		return bind_why(srv, device, r);
 	}
 	r = backend_device_get_hw_info(b, dev->dev_id, &info);
@@ -440,12 +443,12 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id)
 	list_add_tail(&dev->link, &d->devices);
 	d->ndevices++;
 	*dev_id = dev->dev_id;
-	state_intent_end(d);
+	journal_change_end(d);
 	return 0;
 fail:
 	backend_device_unbind(b, dev->dev_id);
 	free(dev);
-	state_intent_end(d);
+	journal_change_end(d);
 	return r;
 }
 
@@ -453,6 +456,7 @@ int domain_detach(struct domain *d, const char *device)
 {
 	struct backend *b = d->kctx;
 	struct domain_device *dev;
+	struct state_intent in;
 	int r;
 
 	list_for_each_entry(dev, &d->devices, link)
@@ -462,12 +466,13 @@ int domain_detach(struct domain *d, const char *device)
 			  device, d->id);
 found:
 	/* a restart finishes a detach cut off */
-	d->intent = (struct state_intent){ .dev_id = dev->dev_id };
-	snprintf(d->intent.device, sizeof(d->intent.device), "%s", device);
-	state_intent_begin(d, STATE_OP_DETACH);
+	in = (struct state_intent){ .op = STATE_OP_DETACH,
+				    .dev_id = dev->dev_id };
+	snprintf(in.device, sizeof(in.device), "%s", device);
+	journal_change(d, &in);
 	r = backend_device_detach(b, dev->dev_id);
 	if (r < 0) {
-		state_intent_end(d);
+		journal_change_end(d);
 		return server_why(d->srv, r, "detaching device %s failed: %s",
 				  device, strerror(-r));
 	}
@@ -477,7 +482,7 @@ found:
 	list_del_init(&dev->link);
 	d->ndevices--;
 	free(dev);
-	state_intent_end(d);
+	journal_change_end(d);
 	return 0;
 }
 
@@ -495,12 +500,12 @@ int domain_set_tracking(struct domain *d, bool enable)
 	if (d->enabled == enable)
 		return 0;
 	/* a restart finishes a change cut off */
-	d->intent = (struct state_intent){ .flags = enable };
-	state_intent_begin(d, STATE_OP_TRACK);
+	journal_change(d, &(struct state_intent){ .op = STATE_OP_TRACK,
+						  .flags = enable });
 	r = backend_hwpt_set_dirty_tracking(d->kctx, d->hwpt_id,
 					    enable);
 	if (r < 0) {
-		state_intent_end(d);
+		journal_change_end(d);
 		return server_why(d->srv, r, "IOMMU_HWPT_SET_DIRTY_TRACKING "
 				  "failed: %s", strerror(-r));
 	}
@@ -512,7 +517,7 @@ int domain_set_tracking(struct domain *d, bool enable)
 		list_for_each_entry(sub, &d->subs, dom_link)
 			subscriber_set_mark_all(&sub->set);
 	domain_timer_update(d);
-	state_intent_end(d);
+	journal_change_end(d);
 	return 0;
 }
 
@@ -544,7 +549,7 @@ int domain_subscribe(struct domain *d, struct session *s,
 	d->nsubs++;
 	domain_timer_update(d);
 	/* kept from now on if the session has a resume token */
-	state_commit(d->srv);
+	journal_note(d->srv);
 	*out = sub;
 	return 0;
 }
@@ -564,7 +569,7 @@ void subscription_drop(struct subscription *sub)
 		subscriber_set_release(&sub->set);
 	free(sub);
 	/* its bitmaps are reclaimed once a version without it is in */
-	state_commit(d->srv);
+	journal_note(d->srv);
 }
 
 /* ------------------------------------------------------------ restart */
@@ -680,7 +685,7 @@ void domain_resolve_intent(struct domain *d)
 		break;
 	}
 done:
-	state_commit(d->srv);
+	journal_note(d->srv);
 }
 
 /* ------------------------------------------------------------ guests */

@@ -467,9 +467,8 @@ out:
 }
 
 /* Parse the committed version; st->why says what is wrong with it. */
-int state_parse(struct server *srv)
+int state_parse(struct state *st, uint32_t backend)
 {
-	struct state *st = srv->state;
 	const struct state_super *sb = (const void *)st->meta;
 	const struct state_head *h;
 	struct reader r;
@@ -509,11 +508,11 @@ int state_parse(struct server *srv)
 			      "is not a format %u version of seq %llu (it says "
 			      "format %u, seq %llu)", STATE_FORMAT,
 			      ull(st->seq), h->format, ull(h->seq));
-	if (h->backend != (uint32_t)srv->cfg->backend)
+	if (h->backend != backend)
 		return refuse(st, -EINVAL, "it was kept by a dirtyd on the %s "
 			      "backend; this one runs the %s backend",
 			      h->backend == BACKEND_SIM ? "sim" : "iommufd",
-			      srv->cfg->backend == BACKEND_SIM ? "sim" :
+			      backend == BACKEND_SIM ? "sim" :
 			      "iommufd");
 	if (h->ndomains > len / sizeof(struct state_domain_rec) ||
 	    h->nsubs > len / sizeof(struct state_sub_rec) ||

@@ -2,6 +2,12 @@
 /*
  * Surviving a restart (SIGKILL, a crash, an upgrade) without losing a bit.
  *
+ * Owns: durability.  Every change to what must survive reaches the store
+ * through the journal (state.h): a kernel change's intent is committed
+ * before the change begins (journal_change()); everything else, and the
+ * end of a change, is owed and committed once per pass of the event loop,
+ * and always before a reply leaves or a harvest begins (journal_flush()).
+ *
  * What must survive, and where it lives:
  *
  *  - Dirty bits, in the bitmap memfd (bitmem.h), at every instant:
@@ -27,8 +33,8 @@
  *    can be resumed: token, uid, and their subscriptions: domain, interval,
  *    clean, and where P and F are; next_domain_id; each domain's kernel
  *    context's descriptor names and blob), in the metadata memfd,
- *    rewritten whole by
- *    state_commit() after every change: the new version goes into the
+ *    rewritten whole by journal_commit(), at most once per pass of the
+ *    event loop that changed it: the new version goes into the
  *    inactive of two slots with its length and checksum, then one aligned
  *    store of the commit word names it (state_format.h).  A version is
  *    never half-visible.
@@ -46,7 +52,11 @@
  * Kernel changes cannot be made atomic with a commit, so each is bracketed
  * by an intent (state.h) committed before it; a restart finishes (destroy,
  * detach, unmap, tracking) or undoes (create, attach, map) the one it
- * finds.  The clients whose requests were cut off never got an answer.
+ * finds.  The clients whose requests were cut off never got an answer:
+ * the commit that ends an intent is owed, and what is owed is committed
+ * before any reply is sent.  A harvest reads (and the kernel clears) dirty
+ * bits only into bitmaps a committed version names: what is owed is
+ * committed before a round starts.
  *
  * At a restart: every domain is planned again, the old round bitmap is
  * folded into every subscription again (OR is idempotent; it may repeat
@@ -54,8 +64,8 @@
  * deadline it had (a session closed before the death keeps the end of its
  * resume_grace: a restart never extends it; one connected at the death
  * gets resume_grace from now), configured guests' DMA restarts.  A park
- * or a resume is recorded by the next commit, or by the tick within
- * STATE_TICK_MS (neither commits by itself).
+ * or a resume is owed like any change; the tick, every STATE_TICK_MS,
+ * also records a park's deadline that moved.
  *
  * The store is checked, not trusted.  Before anything of it is used:
  * dirtyd-meta is its exact size; its superblock is this format; its
@@ -107,7 +117,7 @@
 #include "daemon/server/session.h"
 #include "daemon/state/state_private.h"
 
-void state_commit(struct server *srv)
+void journal_commit(struct server *srv)
 {
 	struct state *st = srv->state;
 	struct state_super *sb;
@@ -125,6 +135,8 @@ void state_commit(struct server *srv)
 
 	if (!st || !st->meta || st->restoring)
 		return;
+	/* what was owed is in this version, or (too big) never will be */
+	st->owed = false;
 	sb = (struct state_super *)st->meta;
 	slot = !st->active;
 	w = (struct writer){
@@ -253,7 +265,13 @@ static void state_on_tick(evutil_socket_t fd, short what, void *arg)
 		__atomic_store_n(&sb->tries, 0, __ATOMIC_RELEASE);
 	}
 	if (!st->too_big && state_sessions_changed(srv))
-		state_commit(srv);
+		journal_commit(srv);
+}
+
+/* The end of a pass of the event loop that changed what must survive. */
+static void journal_on_pass(evutil_socket_t fd, short what, void *arg)
+{
+	journal_flush(arg);
 }
 
 void state_start_tick(struct server *srv)
@@ -261,6 +279,10 @@ void state_start_tick(struct server *srv)
 	struct state *st = srv->state;
 	struct timeval tv = { .tv_usec = STATE_TICK_MS * 1000 };
 
+	st->pass = event_new(srv->base, -1, 0, journal_on_pass, srv);
+	if (!st->pass)
+		log_warning("creating the journal's event failed: every change "
+			    "is committed at once");
 	st->tick = event_new(srv->base, -1, EV_PERSIST, state_on_tick, srv);
 	if (!st->tick || event_add(st->tick, &tv) < 0) {
 		log_warning("starting the state tick failed: a session closed "
@@ -271,17 +293,38 @@ void state_start_tick(struct server *srv)
 	event_active(st->tick, EV_TIMEOUT, 0);
 }
 
-void state_intent_begin(struct domain *d, enum state_op op)
+void journal_note(struct server *srv)
 {
-	d->intent.op = op;
-	d->intent.domain_id = d->id;
-	state_commit(d->srv);
+	struct state *st = srv->state;
+
+	if (!st || !st->meta || st->restoring || st->owed)
+		return;
+	if (!st->pass) {
+		journal_commit(srv);
+		return;
+	}
+	st->owed = true;
+	event_active(st->pass, EV_TIMEOUT, 0);
 }
 
-void state_intent_end(struct domain *d)
+void journal_flush(struct server *srv)
+{
+	if (srv->state && srv->state->owed)
+		journal_commit(srv);
+}
+
+void journal_change(struct domain *d, const struct state_intent *in)
+{
+	d->intent = *in;
+	d->intent.domain_id = d->id;
+	/* on disk before the kernel change begins: a restart finds it */
+	journal_commit(d->srv);
+}
+
+void journal_change_end(struct domain *d)
 {
 	d->intent = (struct state_intent){ 0 };
-	state_commit(d->srv);
+	journal_note(d->srv);
 }
 
 struct bitmem *state_bits(struct server *srv)

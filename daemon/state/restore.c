@@ -231,7 +231,7 @@ static int state_load(struct server *srv)
 	if (!r)
 		r = state_count_try(st);
 	if (!r)
-		r = state_parse(srv);
+		r = state_parse(st, (uint32_t)srv->cfg->backend);
 	if (!r)
 		r = state_adopt_bits(st);
 	if (!r)
@@ -457,7 +457,7 @@ static int state_fresh(struct server *srv)
 	 * holds a superblock without one */
 	st->seq = 0;
 	st->active = 1;
-	state_commit(srv);
+	journal_commit(srv);
 	store_fd(st, FD_META, st->meta_fd);
 	store_fd(st, FD_BITS, bitmem_fd(st->bits));
 	return 0;
@@ -606,7 +606,7 @@ static int state_rebuild(struct server *srv)
 		domain_subscriptions_changed(d);
 	}
 	t1 = now_us();
-	state_commit(srv);
+	journal_commit(srv);
 	log_debug("restore: rebuilt in %" PRIu64 " us, committed in %" PRIu64
 		  " us", t1 - t0, now_us() - t1);
 	now = now_ns();
@@ -671,6 +671,9 @@ void state_exit(struct server *srv)
 	if (st->tick)
 		event_free(st->tick);
 	st->tick = NULL;
+	if (st->pass)
+		event_free(st->pass);
+	st->pass = NULL;
 	if (st->meta) {
 		/* everything was destroyed: nothing for a successor */
 		for (size_t i = 0; i < st->nkept; i++) {

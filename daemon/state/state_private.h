@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "daemon/state/state.h"
 #include "daemon/state/state_format.h"
@@ -95,6 +96,8 @@ struct state {
 	struct bitmem *bits;
 	uint32_t active;	/* the committed slot */
 	struct event *tick;
+	struct event *pass;	/* the journal's: commits what is owed */
+	bool owed;		/* changed since the last commit */
 	char why[384];		/* why the store is not adopted */
 
 	/* what systemd passed; kernel descriptors not adopted by the end of
@@ -164,7 +167,7 @@ uint64_t park_deadline(const struct park *p);
 uint64_t sub_deadline(const struct subscription *sub);
 void put_domain(struct state *st, struct writer *w, struct domain *d,
 		size_t *nknext);
-int state_parse(struct server *srv);
+int state_parse(struct state *st, uint32_t backend);
 
 /* store.c */
 void name_copy(char *dst, const char *src);
