@@ -39,9 +39,110 @@ int refuse(struct state *st, int err, const char *fmt, ...)
 	return err;
 }
 
+/* ------------------------------------------------------------ records */
+
+/*
+ * A record's fields: where each is in the record (state_format.h), how
+ * wide (4, 8, or BACKEND_NAME_MAX bytes of a name), and where in what it
+ * says decoded (state_private.h).  One table per kind, read both ways:
+ * what is written is what is read.
+ */
+struct field {
+	uint16_t at;
+	uint16_t size;
+	uint16_t off;
+};
+
+/* Field @member of @type, @size bytes wide there and here, at @at. */
+#define FIELD(at, type, member, size) { (at), (size),			\
+	offsetof(type, member) +					\
+	0 * sizeof(char[sizeof(((type *)0)->member) == (size) ? 1 : -1]) }
+
+#define HEAD_F(name, at, size, m) FIELD(at, struct state_head, m, size),
+#define DOM_F(name, at, size, m) FIELD(at, struct state_domain_rec, m, size),
+#define DEV_F(name, at, size, m) FIELD(at, struct state_dev_rec, m, size),
+#define MAP_F(name, at, size, m) FIELD(at, struct state_map_rec, m, size),
+#define RANGE_F(name, at, size, m) FIELD(at, struct state_range_rec, m, size),
+#define SUB_F(name, at, size, m) FIELD(at, struct state_sub_rec, m, size),
+static const struct field head_fields[] = { STATE_HEAD_FIELDS(HEAD_F) };
+static const struct field domain_fields[] = { STATE_DOM_FIELDS(DOM_F) };
+static const struct field dev_fields[] = { STATE_DEV_FIELDS(DEV_F) };
+static const struct field map_fields[] = { STATE_MAP_FIELDS(MAP_F) };
+static const struct field range_fields[] = { STATE_RANGE_FIELDS(RANGE_F) };
+static const struct field sub_fields[] = { STATE_SUB_FIELDS(SUB_F) };
+
+/* One kind of record: its fields, their table, how long they are. */
+struct kind {
+	uint32_t kind;		/* STATE_REC_* */
+	uint32_t size;		/* STATE_*_SIZE */
+	const struct field *f;
+	size_t n;
+	size_t native;		/* the decoded structure's size */
+};
+
+#define KIND(k, size, t, type) \
+	{ (k), (size), (t), sizeof(t) / sizeof((t)[0]), sizeof(type) }
+static const struct kind kind_head = KIND(0, STATE_HEAD_SIZE, head_fields,
+					  struct state_head);
+static const struct kind kind_domain = KIND(STATE_REC_DOMAIN, STATE_DOM_SIZE,
+					    domain_fields,
+					    struct state_domain_rec);
+static const struct kind kind_dev = KIND(STATE_REC_DEVICE, STATE_DEV_SIZE,
+					 dev_fields, struct state_dev_rec);
+static const struct kind kind_map = KIND(STATE_REC_MAP, STATE_MAP_SIZE,
+					 map_fields, struct state_map_rec);
+static const struct kind kind_range = KIND(STATE_REC_RANGE, STATE_RANGE_SIZE,
+					   range_fields, struct state_range_rec);
+static const struct kind kind_sub = KIND(STATE_REC_SUB, STATE_SUB_SIZE,
+					 sub_fields, struct state_sub_rec);
+
+/* @k's fields of @from into @b (STATE_*_SIZE bytes, zeroed). */
+static void encode(uint8_t *b, const struct kind *k, const void *from)
+{
+	const uint8_t *s = from;
+
+	for (size_t i = 0; i < k->n; i++) {
+		const struct field *f = &k->f[i];
+		uint32_t v32;
+		uint64_t v64;
+
+		if (f->size == 4) {
+			memcpy(&v32, s + f->off, 4);
+			state_put_le32(b + f->at, v32);
+		} else if (f->size == 8) {
+			memcpy(&v64, s + f->off, 8);
+			state_put_le64(b + f->at, v64);
+		} else {
+			memcpy(b + f->at, s + f->off, f->size);
+		}
+	}
+}
+
+/* @k's fields at @b into @to. */
+static void decode(const uint8_t *b, const struct kind *k, void *to)
+{
+	uint8_t *d = to;
+
+	for (size_t i = 0; i < k->n; i++) {
+		const struct field *f = &k->f[i];
+		uint32_t v32;
+		uint64_t v64;
+
+		if (f->size == 4) {
+			v32 = state_le32(b + f->at);
+			memcpy(d + f->off, &v32, 4);
+		} else if (f->size == 8) {
+			v64 = state_le64(b + f->at);
+			memcpy(d + f->off, &v64, 8);
+		} else {
+			memcpy(d + f->off, b + f->at, f->size);
+		}
+	}
+}
+
 /* ------------------------------------------------------------ versions */
 
-void put(struct writer *w, const void *src, size_t n)
+static void put(struct writer *w, const void *src, size_t n)
 {
 	if (w->full || n > w->cap - w->len) {
 		w->full = true;
@@ -51,11 +152,22 @@ void put(struct writer *w, const void *src, size_t n)
 	w->len += n;
 }
 
-void put_pad8(struct writer *w)
+static void put_pad8(struct writer *w)
 {
 	static const uint8_t zero[8];
 
 	put(w, zero, (8 - w->len % 8) % 8);
+}
+
+/* A record of kind @k saying @from: its header, its fields. */
+static void put_rec(struct writer *w, const struct kind *k, const void *from)
+{
+	uint8_t b[STATE_REC_HDR + STATE_DOM_SIZE] = { 0 };
+
+	state_put_le32(b + STATE_REC_KIND, k->kind);
+	state_put_le32(b + STATE_REC_LEN, STATE_REC_HDR + k->size);
+	encode(b + STATE_REC_HDR, k, from);
+	put(w, b, STATE_REC_HDR + k->size);
 }
 
 /* Does the store keep @sub's session (a token to resume with)? */
@@ -91,7 +203,7 @@ uint64_t sub_deadline(const struct subscription *sub)
 	return sub->park ? park_deadline(sub->park) : 0;
 }
 
-void put_domain(struct state *st, struct writer *w, struct domain *d,
+static void put_domain(struct state *st, struct writer *w, struct domain *d,
 		       size_t *nknext)
 {
 	const struct harvest_domain *p = d->plan;
@@ -143,7 +255,7 @@ void put_domain(struct state *st, struct writer *w, struct domain *d,
 		}
 	}
 	memcpy(rec.guest, d->guest, sizeof(rec.guest));
-	put(w, &rec, sizeof(rec));
+	put_rec(w, &kind_domain, &rec);
 	for (uint32_t i = 0; i < rec.nkept; i++) {
 		char name[BACKEND_NAME_MAX] = { 0 };
 
@@ -156,7 +268,7 @@ void put_domain(struct state *st, struct writer *w, struct domain *d,
 		struct state_dev_rec dr = { .dev_id = dev->dev_id };
 
 		memcpy(dr.name, dev->name, sizeof(dr.name));
-		put(w, &dr, sizeof(dr));
+		put_rec(w, &kind_dev, &dr);
 	}
 	for (size_t i = 0; i < d->nmaps; i++) {
 		struct state_map_rec mr = {
@@ -165,7 +277,7 @@ void put_domain(struct state *st, struct writer *w, struct domain *d,
 			.external = d->maps[i].external,
 		};
 
-		put(w, &mr, sizeof(mr));
+		put_rec(w, &kind_map, &mr);
 	}
 	for (size_t i = 0; i < d->nretired; i++) {
 		struct state_range_rec rr = {
@@ -173,8 +285,75 @@ void put_domain(struct state *st, struct writer *w, struct domain *d,
 			.length = d->retired[i].length,
 		};
 
-		put(w, &rr, sizeof(rr));
+		put_rec(w, &kind_range, &rr);
 	}
+}
+
+/*
+ * The version of @srv as it is now, seq @seq, into @w: its head, domains
+ * (their kernel descriptors into st->knext, *@nknext of them) and
+ * subscriptions (from *@subs_at, *@nsubs of them).
+ */
+void state_encode(struct state *st, struct server *srv, struct writer *w,
+		  uint64_t seq, size_t *nknext, uint64_t *subs_at,
+		  uint32_t *nsubs)
+{
+	struct state_head head = {
+		.magic = STATE_MAGIC,
+		.format = STATE_FORMAT,
+		.backend = (uint32_t)srv->cfg->backend,
+		.next_domain_id = srv->next_domain_id,
+		.seq = seq,
+		.bits_size = BITMEM_RESERVE,
+	};
+	uint8_t hb[STATE_HEAD_SIZE] = { 0 };
+	struct subscription *sub;
+	struct domain *d;
+
+	list_for_each_entry(d, &srv->domains, link) {
+		uid_t uid;
+
+		head.ndomains++;
+		list_for_each_entry(sub, &d->subs, dom_link)
+			head.nsubs += sub_token(sub, &uid) != 0;
+	}
+	encode(hb, &kind_head, &head);
+	put(w, hb, sizeof(hb));
+	*nknext = 0;
+	list_for_each_entry(d, &srv->domains, link)
+		put_domain(st, w, d, nknext);
+	*subs_at = w->len;
+	*nsubs = head.nsubs;
+	list_for_each_entry(d, &srv->domains, link) {
+		list_for_each_entry(sub, &d->subs, dom_link) {
+			struct state_sub_rec sr = {
+				.domain_id = d->id,
+				.interval_ms = sub->interval_ms,
+				.clean = sub->clean,
+				.pages_sent = sub->pages_sent,
+				.nwords = sub->set.nwords,
+			};
+			uid_t uid = 0;
+
+			sr.token = sub_token(sub, &uid);
+			if (!sr.token)
+				continue;
+			sr.uid = (uint32_t)uid;
+			sr.pending_off = bitmem_offset(st->bits,
+						       sub->set.pending);
+			sr.flight_off = bitmem_offset(st->bits,
+						      sub->set.flight);
+			sr.deadline_ns = sub_deadline(sub);
+			put_rec(w, &kind_sub, &sr);
+		}
+	}
+}
+
+void state_sub_at(const uint8_t *subs, uint32_t i, struct state_sub_rec *out)
+{
+	memset(out, 0, sizeof(*out));
+	decode(subs + (uint64_t)i * (STATE_REC_HDR + STATE_SUB_SIZE) +
+	       STATE_REC_HDR, &kind_sub, out);
 }
 
 /* ------------------------------------------------------------ reading */
@@ -188,6 +367,41 @@ static const void *get(struct reader *r, uint64_t n)
 	at = r->p + r->off;
 	r->off += n;
 	return at;
+}
+
+/*
+ * The next record, of kind @k, decoded into @to; false if it is not one
+ * (format 4: its header names another kind, or a length too short, not a
+ * multiple of 8, or past the end) or runs past the end of the version.
+ * Format 3's records had no header and the kind's length.
+ */
+static bool get_rec(struct reader *r, const struct kind *k, void *to)
+{
+	const uint8_t *b;
+	uint32_t len = k->size;
+
+	if (r->format >= 4) {
+		b = get(r, STATE_REC_HDR);
+		if (!b)
+			return false;
+		len = state_le32(b + STATE_REC_LEN);
+		if (state_le32(b + STATE_REC_KIND) != k->kind ||
+		    len < STATE_REC_HDR + k->size || len % 8)
+			return false;
+		len -= STATE_REC_HDR;
+	}
+	b = get(r, len);
+	if (!b)
+		return false;
+	memset(to, 0, k->native);
+	decode(b, k, to);
+	return true;
+}
+
+/* The least a record of @k takes in a version of @r's format. */
+static uint64_t rec_min(const struct reader *r, const struct kind *k)
+{
+	return (r->format >= 4 ? STATE_REC_HDR : 0) + k->size;
 }
 
 static bool name_ok(const char *name)
@@ -282,19 +496,65 @@ static int committed_slot(const struct state_super *sb)
 	return s0 == s1 ? -1 : s1;
 }
 
+static int rec_bad(struct state *st, const struct state_domain_rec *rec,
+		   const char *what, uint32_t k)
+{
+	return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's %s record %u "
+		      "is not one (another kind, or a length too short)",
+		      rec->id, what, k + 1);
+}
+
+/* Parse @pd's devices, mappings and retired ranges at @r. */
+static int parse_ranges(struct state *st, struct reader *r,
+			struct state_pdomain *pd)
+{
+	const struct state_domain_rec *rec = pd->rec;
+	bool ok;
+
+	ok = (uint64_t)rec->ndevices * rec_min(r, &kind_dev) +
+	     (uint64_t)rec->nmaps * rec_min(r, &kind_map) +
+	     (uint64_t)rec->nretired * rec_min(r, &kind_range) <=
+	     r->len - r->off;
+	if (ok) {
+		pd->devs = calloc((size_t)rec->ndevices + 1, sizeof(*pd->devs));
+		pd->maps = calloc((size_t)rec->nmaps + 1, sizeof(*pd->maps));
+		pd->retired = calloc((size_t)rec->nretired + 1,
+				     sizeof(*pd->retired));
+		if (!pd->devs || !pd->maps || !pd->retired)
+			return refuse(st, -ENOMEM, "out of memory");
+	}
+	if (!ok)
+		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's %u "
+			      "devices, %u mappings and %u retired ranges "
+			      "run past the end of the version (%zu bytes)",
+			      rec->id, rec->ndevices, rec->nmaps,
+			      rec->nretired, r->len);
+	for (uint32_t k = 0; k < rec->ndevices; k++)
+		if (!get_rec(r, &kind_dev, &pd->devs[k]))
+			return rec_bad(st, rec, "device", k);
+	for (uint32_t k = 0; k < rec->nmaps; k++)
+		if (!get_rec(r, &kind_map, &pd->maps[k]))
+			return rec_bad(st, rec, "mapping", k);
+	for (uint32_t k = 0; k < rec->nretired; k++)
+		if (!get_rec(r, &kind_range, &pd->retired[k]))
+			return rec_bad(st, rec, "retired range", k);
+	return 0;
+}
+
 /* Parse one domain's records at @r. */
 static int parse_domain(struct state *st, struct reader *r, uint32_t i)
 {
 	struct state_pdomain *pd = &st->pd[i];
-	const struct state_domain_rec *rec;
+	const struct state_domain_rec *rec = &pd->d;
 	char what[96];
 	int e;
 
-	pd->rec = rec = get(r, sizeof(*rec));
-	if (!rec)
+	pd->rec = rec;
+	if (!get_rec(r, &kind_domain, &pd->d))
 		return refuse(st, -EBADMSG, "dirtyd-meta: the version "
 			      "(%zu bytes) ends inside its domain record "
-			      "%u of %u", r->len, i + 1, st->head->ndomains);
+			      "%u of %u, or it is not one", r->len, i + 1,
+			      st->head->ndomains);
 	if (!rec->id || rec->id >= st->head->next_domain_id)
 		return refuse(st, -EBADMSG, "dirtyd-meta: domain record %u "
 			      "has id %u (the next id is %u)", i + 1, rec->id,
@@ -328,15 +588,9 @@ static int parse_domain(struct state *st, struct reader *r, uint32_t i)
 		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u has page "
 			      "size %llu and largest leaf %llu", rec->id,
 			      ull(rec->page_size), ull(rec->max_leaf));
-	pd->devs = get(r, (uint64_t)rec->ndevices * sizeof(*pd->devs));
-	pd->maps = get(r, (uint64_t)rec->nmaps * sizeof(*pd->maps));
-	pd->retired = get(r, (uint64_t)rec->nretired * sizeof(*pd->retired));
-	if (!pd->devs || !pd->maps || !pd->retired)
-		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's %u "
-			      "devices, %u mappings and %u retired ranges "
-			      "run past the end of the version (%zu bytes)",
-			      rec->id, rec->ndevices, rec->nmaps,
-			      rec->nretired, r->len);
+	e = parse_ranges(st, r, pd);
+	if (e < 0)
+		return e;
 	for (uint32_t k = 0; k < rec->ndevices; k++)
 		if (!name_ok(pd->devs[k].name))
 			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
@@ -355,20 +609,21 @@ static int parse_domain(struct state *st, struct reader *r, uint32_t i)
 }
 
 /* Parse one subscription's record at @r. */
+
 static int parse_sub(struct state *st, struct reader *r, uint32_t i)
 {
 	struct state_psub *ps = &st->ps[i];
-	const struct state_sub_rec *rec;
+	const struct state_sub_rec *rec = &ps->s;
 	const struct state_pdomain *pd = NULL;
 	char what[96];
 	int e;
 
-	ps->rec = rec = get(r, sizeof(*rec));
-	if (!rec)
+	ps->rec = rec;
+	if (!get_rec(r, &kind_sub, &ps->s))
 		return refuse(st, -EBADMSG, "dirtyd-meta: the version "
 			      "(%zu bytes) ends inside its subscription "
-			      "record %u of %u", r->len, i + 1,
-			      st->head->nsubs);
+			      "record %u of %u, or it is not one", r->len,
+			      i + 1, st->head->nsubs);
 	for (uint32_t k = 0; k < st->head->ndomains && !pd; k++)
 		if (st->pd[k].rec->id == rec->domain_id)
 			pd = &st->pd[k];
@@ -470,7 +725,7 @@ out:
 int state_parse(struct state *st, uint32_t backend)
 {
 	const struct state_super *sb = (const void *)st->meta;
-	const struct state_head *h;
+	const struct state_head *h = &st->h;
 	struct reader r;
 	uint64_t len;
 	int slot, e;
@@ -481,12 +736,11 @@ int state_parse(struct state *st, uint32_t backend)
 			      "no committed version (its commit word matches "
 			      "neither slot): it is damaged");
 	len = sb->slot[slot].len;
-	if (len > STATE_META_SLOT || len < sizeof(struct state_head))
+	if (len > STATE_META_SLOT || len < STATE_HEAD_SIZE)
 		return refuse(st, -EBADMSG, "dirtyd-meta's committed version "
 			      "(seq %llu) says it is %llu bytes; a version is "
-			      "%zu to %llu", ull(sb->slot[slot].seq), ull(len),
-			      sizeof(struct state_head),
-			      ull(STATE_META_SLOT));
+			      "%u to %llu", ull(sb->slot[slot].seq), ull(len),
+			      STATE_HEAD_SIZE, ull(STATE_META_SLOT));
 	if (state_sum(st->meta + STATE_META_SUPER + slot * STATE_META_SLOT,
 		      len) != sb->slot[slot].sum)
 		return refuse(st, -EBADMSG, "dirtyd-meta's committed version "
@@ -501,21 +755,25 @@ int state_parse(struct state *st, uint32_t backend)
 	memcpy(st->version, st->meta + STATE_META_SUPER +
 	       slot * STATE_META_SLOT, len);
 	r = (struct reader){ .p = st->version, .len = len };
-	st->head = h = get(&r, sizeof(*h));
-	if (h->magic != STATE_MAGIC || h->format != STATE_FORMAT ||
-	    h->seq != st->seq)
+	decode(get(&r, STATE_HEAD_SIZE), &kind_head, &st->h);
+	st->head = h;
+	/* each version says its format; the superblock, the newest */
+	if (h->magic != STATE_MAGIC || h->format < STATE_FORMAT_OLDEST ||
+	    h->format > sb->format || h->seq != st->seq)
 		return refuse(st, -EBADMSG, "dirtyd-meta's committed version "
-			      "is not a format %u version of seq %llu (it says "
-			      "format %u, seq %llu)", STATE_FORMAT,
-			      ull(st->seq), h->format, ull(h->seq));
+			      "is not a format %u to %u version of seq %llu "
+			      "(it says format %u, seq %llu)",
+			      STATE_FORMAT_OLDEST, sb->format, ull(st->seq),
+			      h->format, ull(h->seq));
+	r.format = h->format;
 	if (h->backend != backend)
 		return refuse(st, -EINVAL, "it was kept by a dirtyd on the %s "
 			      "backend; this one runs the %s backend",
 			      h->backend == BACKEND_SIM ? "sim" : "iommufd",
 			      backend == BACKEND_SIM ? "sim" :
 			      "iommufd");
-	if (h->ndomains > len / sizeof(struct state_domain_rec) ||
-	    h->nsubs > len / sizeof(struct state_sub_rec) ||
+	if (h->ndomains > len / rec_min(&r, &kind_domain) ||
+	    h->nsubs > len / rec_min(&r, &kind_sub) ||
 	    !h->next_domain_id)
 		return refuse(st, -EBADMSG, "dirtyd-meta: the head of its "
 			      "committed version is malformed (%u domains, %u "
@@ -556,4 +814,22 @@ int state_parse(struct state *st, uint32_t backend)
 				      ull(st->pd[i].rec->layout_words));
 	}
 	return 0;
+}
+
+/* What state_parse() made of the committed version: freed. */
+void state_version_free(struct state *st)
+{
+	for (uint32_t i = 0; st->pd && st->head && i < st->head->ndomains;
+	     i++) {
+		free(st->pd[i].devs);
+		free(st->pd[i].maps);
+		free(st->pd[i].retired);
+	}
+	free(st->version);
+	free(st->pd);
+	free(st->ps);
+	st->version = NULL;
+	st->pd = NULL;
+	st->ps = NULL;
+	st->head = NULL;
 }

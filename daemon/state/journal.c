@@ -121,17 +121,10 @@ void journal_commit(struct server *srv)
 {
 	struct state *st = srv->state;
 	struct state_super *sb;
-	struct state_head head = {
-		.magic = STATE_MAGIC,
-		.format = STATE_FORMAT,
-		.bits_size = BITMEM_RESERVE,
-	};
 	struct writer w;
-	struct domain *d;
-	struct subscription *sub;
 	uint64_t subs_at;
-	size_t nknext = 0;
-	uint32_t slot;
+	size_t nknext;
+	uint32_t slot, nsubs;
 
 	if (!st || !st->meta || st->restoring)
 		return;
@@ -143,45 +136,7 @@ void journal_commit(struct server *srv)
 		.p = st->meta + STATE_META_SUPER + slot * STATE_META_SLOT,
 		.cap = STATE_META_SLOT,
 	};
-
-	head.backend = (uint32_t)srv->cfg->backend;
-	head.next_domain_id = srv->next_domain_id;
-	head.seq = st->seq + 1;
-	list_for_each_entry(d, &srv->domains, link) {
-		uid_t uid;
-
-		head.ndomains++;
-		list_for_each_entry(sub, &d->subs, dom_link)
-			head.nsubs += sub_token(sub, &uid) != 0;
-	}
-
-	put(&w, &head, sizeof(head));
-	list_for_each_entry(d, &srv->domains, link)
-		put_domain(st, &w, d, &nknext);
-	subs_at = w.len;
-	list_for_each_entry(d, &srv->domains, link) {
-		list_for_each_entry(sub, &d->subs, dom_link) {
-			struct state_sub_rec sr = {
-				.domain_id = d->id,
-				.interval_ms = sub->interval_ms,
-				.clean = sub->clean,
-				.pages_sent = sub->pages_sent,
-				.nwords = sub->set.nwords,
-			};
-			uid_t uid = 0;
-
-			sr.token = sub_token(sub, &uid);
-			if (!sr.token)
-				continue;
-			sr.uid = (uint32_t)uid;
-			sr.pending_off = bitmem_offset(st->bits,
-						       sub->set.pending);
-			sr.flight_off = bitmem_offset(st->bits,
-						      sub->set.flight);
-			sr.deadline_ns = sub_deadline(sub);
-			put(&w, &sr, sizeof(sr));
-		}
-	}
+	state_encode(st, srv, &w, st->seq + 1, &nknext, &subs_at, &nsubs);
 	if (w.full) {
 		if (!st->too_big)
 			log_error("the state no longer fits its %llu MiB: the "
@@ -194,16 +149,20 @@ void journal_commit(struct server *srv)
 	st->too_big = false;
 	/* descriptors the version names reach the store before it does */
 	state_store_new(st, nknext);
-	st->seq = head.seq;
-	sb->slot[slot].seq = head.seq;
+	st->seq++;
+	sb->slot[slot].seq = st->seq;
 	sb->slot[slot].len = w.len;
 	sb->slot[slot].sum = state_sum(w.p, w.len);
+	/* a store kept by an older dirtyd: the superblock says it now holds
+	 * a version of this format, before the commit word names one */
+	if (sb->format != STATE_FORMAT)
+		__atomic_store_n(&sb->format, STATE_FORMAT, __ATOMIC_RELEASE);
 	/* the commit: one aligned store, after everything it points at */
-	__atomic_store_n(&sb->commit, state_commit_word(head.seq, slot),
+	__atomic_store_n(&sb->commit, state_commit_word(st->seq, slot),
 			 __ATOMIC_RELEASE);
 	st->active = slot;
 	st->subs_at = subs_at;
-	st->nsubs_at = head.nsubs;
+	st->nsubs_at = nsubs;
 	/* and leave it once no committed version names them */
 	state_store_drop_old(st, nknext);
 	/* the old slot's tail: give back pages the new version did not use */
@@ -234,8 +193,7 @@ static bool state_sessions_changed(struct server *srv)
 				continue;
 			if (n == st->nsubs_at)
 				return true;
-			memcpy(&rec, at + (uint64_t)n++ * sizeof(rec),
-			       sizeof(rec));
+			state_sub_at(at, n++, &rec);
 			if (rec.token != token || rec.uid != (uint32_t)uid ||
 			    rec.domain_id != d->id)
 				return true;

@@ -87,18 +87,6 @@ static int state_map_meta(struct state *st, int fd)
 	return 0;
 }
 
-/* The parsed version handed back, once rebuilt from or given up. */
-static void state_drop_version(struct state *st)
-{
-	free(st->version);
-	free(st->pd);
-	free(st->ps);
-	st->version = NULL;
-	st->pd = NULL;
-	st->ps = NULL;
-	st->head = NULL;
-}
-
 static void state_forget(struct state *st)
 {
 	if (st->meta)
@@ -109,7 +97,7 @@ static void state_forget(struct state *st)
 	st->meta_fd = -1;
 	bitmem_free(st->bits);
 	st->bits = NULL;
-	state_drop_version(st);
+	state_version_free(st);
 	st->nkept = 0;
 }
 
@@ -143,12 +131,12 @@ static int state_adopt_meta(struct state *st)
 	if (sb->magic != STATE_MAGIC)
 		return refuse(st, -EINVAL, FD_META " is not a dirtyd state "
 			      "(magic %#llx)", ull(sb->magic));
-	if (sb->format != STATE_FORMAT)
+	if (sb->format < STATE_FORMAT_OLDEST || sb->format > STATE_FORMAT)
 		return refuse(st, -EPROTO, FD_META " is in format %u and this "
-			      "dirtyd reads format %u only (%s dirtyd kept "
-			      "it)", sb->format, STATE_FORMAT,
-			      sb->format < STATE_FORMAT ? "an older" :
-			      "a newer");
+			      "dirtyd reads formats %u to %u only (%s dirtyd "
+			      "kept it)", sb->format, STATE_FORMAT_OLDEST,
+			      STATE_FORMAT, sb->format < STATE_FORMAT ?
+			      "an older" : "a newer");
 	return 0;
 }
 
@@ -643,7 +631,7 @@ int state_restore(struct server *srv)
 		st->restoring = true;
 		r = state_rebuild(srv);
 		st->restoring = false;
-		state_drop_version(st);
+		state_version_free(st);
 		if (r < 0)
 			return log_error_errno(r, "rebuilding the kept state "
 					       "failed");

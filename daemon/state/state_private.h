@@ -64,12 +64,81 @@ struct state_kept {
 	ino_t ino;
 };
 
+/*
+ * What a version's records say, decoded (format.c reads and writes their
+ * bytes, state_format.h): the daemon's own structures, in no format.
+ */
+struct state_head {
+	uint64_t magic;
+	uint32_t format;
+	uint32_t backend;	/* enum backend_kind */
+	uint32_t next_domain_id;
+	uint32_t ndomains;
+	uint32_t nsubs;
+	uint32_t reserved;
+	uint64_t seq;
+	uint64_t bits_size;
+};
+
+struct state_domain_rec {
+	uint32_t id;
+	uint32_t owner;
+	uint32_t ioas_id;
+	uint32_t hwpt_id;
+	uint32_t flags;		/* DREC_* */
+	uint32_t ndevices;
+	uint32_t nmaps;
+	uint32_t nretired;
+	uint32_t nkept;
+	uint32_t blob_len;
+	uint64_t page_size;
+	uint64_t max_leaf;
+	uint64_t round_off;
+	uint64_t round_words;
+	uint64_t layout_words;
+	uint64_t counters_off;
+	char guest[BACKEND_NAME_MAX];
+	struct state_intent intent;
+};
+
+struct state_dev_rec {
+	char name[BACKEND_NAME_MAX];
+	uint32_t dev_id;
+	uint32_t reserved;
+};
+
+struct state_map_rec {
+	uint64_t iova;
+	uint64_t length;
+	uint32_t external;
+	uint32_t reserved;
+};
+
+struct state_range_rec {
+	uint64_t iova;
+	uint64_t length;
+};
+
+struct state_sub_rec {
+	uint64_t token;
+	uint32_t uid;
+	uint32_t domain_id;
+	uint32_t interval_ms;
+	uint32_t clean;
+	uint64_t pages_sent;
+	uint64_t pending_off;
+	uint64_t flight_off;
+	uint64_t nwords;
+	uint64_t deadline_ns;
+};
+
 /* What the committed version said, parsed, until state_restore(). */
 struct state_pdomain {
-	const struct state_domain_rec *rec;
-	const struct state_dev_rec *devs;
-	const struct state_map_rec *maps;
-	const struct state_range_rec *retired;
+	struct state_domain_rec d;	/* its record */
+	const struct state_domain_rec *rec;	/* &d */
+	struct state_dev_rec *devs;
+	struct state_map_rec *maps;
+	struct state_range_rec *retired;
 	const char (*knames)[BACKEND_NAME_MAX];	/* its context's, rec->nkept */
 	const void *blob;			/* rec->blob_len bytes */
 	uint64_t *counters, *round;	/* claimed */
@@ -78,7 +147,8 @@ struct state_pdomain {
 };
 
 struct state_psub {
-	const struct state_sub_rec *rec;
+	struct state_sub_rec s;		/* its record */
+	const struct state_sub_rec *rec;	/* &s */
 	const struct state_pdomain *pd;
 	uint64_t *pending, *flight;	/* claimed */
 	uint64_t deadline_ns;	/* its session's: its subs' earliest */
@@ -109,7 +179,8 @@ struct state {
 
 	/* the committed version handed back, once parsed */
 	uint8_t *version;
-	const struct state_head *head;
+	struct state_head h;
+	const struct state_head *head;	/* &h once parsed */
 	struct state_pdomain *pd;
 	struct state_psub *ps;
 	uint64_t bits_end;	/* where its last bitmap ends */
@@ -136,6 +207,7 @@ struct writer {
 struct reader {
 	const uint8_t *p;
 	size_t len, off;
+	uint32_t format;	/* the version's */
 };
 
 static inline uint64_t now_ns(void)
@@ -160,14 +232,17 @@ static inline unsigned long long ull(uint64_t v)
 /* format.c */
 int refuse(struct state *st, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void put(struct writer *w, const void *src, size_t n);
-void put_pad8(struct writer *w);
 uint64_t sub_token(const struct subscription *sub, uid_t *uid);
 uint64_t park_deadline(const struct park *p);
 uint64_t sub_deadline(const struct subscription *sub);
-void put_domain(struct state *st, struct writer *w, struct domain *d,
-		size_t *nknext);
+void state_encode(struct state *st, struct server *srv, struct writer *w,
+		  uint64_t seq, size_t *nknext, uint64_t *subs_at,
+		  uint32_t *nsubs);
+/* Subscription record @i of those a version of this format holds from
+ * @subs on. */
+void state_sub_at(const uint8_t *subs, uint32_t i, struct state_sub_rec *out);
 int state_parse(struct state *st, uint32_t backend);
+void state_version_free(struct state *st);
 
 /* store.c */
 void name_copy(char *dst, const char *src);

@@ -9,7 +9,9 @@
  * Every record is read as it was written: the head, both domains (their
  * devices, mappings, the retired range, the kernel context's name), the
  * subscriptions (token, uid, where their bitmaps are, the park's
- * deadline); then, written again by this dirtyd and read back, the same.
+ * deadline).  test_daemon_restart's format_3_store_restores restores a
+ * whole store rewritten in format 3 and checks it is written again in
+ * this one.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -90,9 +92,7 @@ static void meta_load(struct state *st)
 static void meta_free(struct state *st)
 {
 	munmap(st->meta, STATE_META_SIZE);
-	free(st->version);
-	free(st->pd);
-	free(st->ps);
+	state_version_free(st);
 }
 
 /* What gen.py made, as this dirtyd reads it. */
