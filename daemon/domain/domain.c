@@ -205,21 +205,14 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		return server_why(srv, -EBUSY, "device %s is already in a "
 				  "domain", device);
 
-	d = calloc(1, sizeof(*d));
+	d = domain_alloc(srv, owner);
 	dev = calloc(1, sizeof(*dev));
 	if (!d || !dev) {
 		free(d);
 		free(dev);
 		return server_why(srv, -ENOMEM, "out of memory");
 	}
-	d->srv = srv;
-	d->owner = owner;
 	d->huge_pages = !(flags & PROTO_CREATE_NO_HUGE_PAGES);
-	list_init(&d->devices);
-	list_init(&d->subs);
-	list_init(&d->round_waiters);
-	list_init(&d->next_waiters);
-	list_init(&d->idle_waiters);
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
 	/*
 	 * A context of its own.  Nothing of it reaches the store before the
@@ -573,6 +566,62 @@ void subscription_drop(struct subscription *sub)
 }
 
 /* ------------------------------------------------------------ restart */
+
+struct domain *domain_alloc(struct server *srv, uid_t owner)
+{
+	struct domain *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->srv = srv;
+	d->owner = owner;
+	list_init(&d->devices);
+	list_init(&d->subs);
+	list_init(&d->round_waiters);
+	list_init(&d->next_waiters);
+	list_init(&d->idle_waiters);
+	return d;
+}
+
+int domain_device_add(struct domain *d, const char *name, uint32_t dev_id)
+{
+	struct domain_device *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return -ENOMEM;
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	dev->dev_id = dev_id;
+	list_add_tail(&dev->link, &d->devices);
+	d->ndevices++;
+	return 0;
+}
+
+void domain_mappings_take(struct domain *d, struct domain_mapping *maps,
+			  size_t nmaps, struct harvest_range *retired,
+			  size_t nretired)
+{
+	d->maps = maps;
+	d->nmaps = nmaps;
+	d->mapped_bytes = 0;
+	for (size_t i = 0; i < nmaps; i++)
+		d->mapped_bytes += maps[i].length;
+	d->retired = retired;
+	d->nretired = nretired;
+}
+
+void domain_discard(struct domain *d)
+{
+	struct domain_device *dev, *tmp;
+
+	list_for_each_entry_safe(dev, tmp, &d->devices, link) {
+		list_del_init(&dev->link);
+		free(dev);
+	}
+	free(d->maps);
+	free(d->retired);
+	backend_leave(d->kctx);
+	free(d);
+}
 
 int domain_restored(struct domain *d)
 {

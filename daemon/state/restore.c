@@ -324,6 +324,8 @@ static int state_restore_domain(struct server *srv, struct state_pdomain *pd,
 				struct domain **out)
 {
 	const struct state_domain_rec *rec = pd->rec;
+	struct domain_mapping *maps;
+	struct harvest_range *retired;
 	struct backend *kctx;
 	struct domain *d;
 	int r;
@@ -331,84 +333,56 @@ static int state_restore_domain(struct server *srv, struct state_pdomain *pd,
 	r = state_adopt_context(srv, pd, &kctx);
 	if (r < 0)
 		return -ENOENT;
-	d = calloc(1, sizeof(*d));
-	if (!d) {
+	d = domain_alloc(srv, (uid_t)rec->owner);
+	maps = calloc(rec->nmaps + 1, sizeof(*maps));
+	retired = calloc(rec->nretired + 1, sizeof(*retired));
+	if (!d || !maps || !retired) {
+		free(d);
+		free(maps);
+		free(retired);
 		backend_leave(kctx);
 		return -ENOMEM;
 	}
-	*d = (struct domain){
-		.kctx = kctx,
-		.srv = srv,
-		.id = rec->id,
-		.owner = (uid_t)rec->owner,
-		.ioas_id = rec->ioas_id,
-		.hwpt_id = rec->hwpt_id,
-		.tracking_capable = rec->flags & DREC_TRACKING,
-		.enabled = rec->flags & DREC_ENABLED,
-		.huge_pages = rec->flags & DREC_HUGE,
-		.page_size = rec->page_size,
-		.max_leaf = rec->max_leaf,
-		.counters = pd->counters,
-		.generation = pd->counters[0],
-		.intent = rec->intent,
-	};
+	d->kctx = kctx;
+	d->id = rec->id;
+	d->ioas_id = rec->ioas_id;
+	d->hwpt_id = rec->hwpt_id;
+	d->tracking_capable = rec->flags & DREC_TRACKING;
+	d->enabled = rec->flags & DREC_ENABLED;
+	d->huge_pages = rec->flags & DREC_HUGE;
+	d->page_size = rec->page_size;
+	d->max_leaf = rec->max_leaf;
+	d->counters = pd->counters;
+	d->generation = pd->counters[0];
+	d->intent = rec->intent;
 	memcpy(d->guest, rec->guest, sizeof(d->guest));
-	list_init(&d->devices);
-	list_init(&d->subs);
-	list_init(&d->round_waiters);
-	list_init(&d->next_waiters);
-	list_init(&d->idle_waiters);
-	for (uint32_t i = 0; i < rec->ndevices; i++) {
-		struct domain_device *dev = calloc(1, sizeof(*dev));
-
-		if (!dev)
-			goto nomem;
-		memcpy(dev->name, pd->devs[i].name, sizeof(dev->name));
-		dev->dev_id = pd->devs[i].dev_id;
-		list_add_tail(&dev->link, &d->devices);
-		d->ndevices++;
-	}
-	d->maps = calloc(rec->nmaps + 1, sizeof(*d->maps));
-	d->retired = calloc(rec->nretired + 1, sizeof(*d->retired));
-	if (!d->maps || !d->retired)
-		goto nomem;
-	for (uint32_t i = 0; i < rec->nmaps; i++) {
+	for (uint32_t i = 0; i < rec->nmaps; i++)
 		/* our anonymous memory died with us; the kernel holds the
 		 * pages it pinned for as long as the mapping exists */
-		d->maps[i] = (struct domain_mapping){
+		maps[i] = (struct domain_mapping){
 			.iova = pd->maps[i].iova,
 			.length = pd->maps[i].length,
 			.external = pd->maps[i].external,
 		};
-		d->mapped_bytes += pd->maps[i].length;
-	}
-	d->nmaps = rec->nmaps;
 	for (uint32_t i = 0; i < rec->nretired; i++)
-		d->retired[i] = (struct harvest_range){
+		retired[i] = (struct harvest_range){
 			.iova = pd->retired[i].iova,
 			.length = pd->retired[i].length,
 			.flags = HARVEST_RANGE_RETIRED,
 		};
-	d->nretired = rec->nretired;
+	domain_mappings_take(d, maps, rec->nmaps, retired, rec->nretired);
+	for (uint32_t i = 0; i < rec->ndevices; i++) {
+		if (domain_device_add(d, pd->devs[i].name,
+				      pd->devs[i].dev_id) < 0) {
+			domain_discard(d);
+			return -ENOMEM;
+		}
+	}
 	r = domain_restored(d);
 	if (r < 0)
 		return r;	/* freed */
 	*out = d;
 	return 0;
-nomem:
-	while (!list_empty(&d->devices)) {
-		struct domain_device *dev = list_first_entry(&d->devices,
-							     struct domain_device,
-							     link);
-
-		list_del_init(&dev->link);
-		free(dev);
-	}
-	free(d->maps);
-	free(d->retired);
-	backend_leave(d->kctx);
-	free(d);
-	return -ENOMEM;
 }
 
 /* Hand new memfds to the store, dropping what it held of ours. */
