@@ -538,6 +538,41 @@ static int parse_ranges(struct state *st, struct reader *r,
 	for (uint32_t k = 0; k < rec->nretired; k++)
 		if (!get_rec(r, &kind_range, &pd->retired[k]))
 			return rec_bad(st, rec, "retired range", k);
+	for (uint32_t k = 0; k < rec->ndevices; k++)
+		if (!name_ok(pd->devs[k].name))
+			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
+				      "device %u has no name", rec->id, k + 1);
+	for (uint32_t k = 0; k < rec->nmaps; k++)
+		if (pd->maps[k].external > 1)
+			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
+				      "mapping %u is malformed", rec->id,
+				      k + 1);
+	return 0;
+}
+
+/* Parse @pd's kernel context at @r: its descriptors' names, its blob. */
+static int parse_context(struct state *st, struct reader *r,
+			 struct state_pdomain *pd)
+{
+	const struct state_domain_rec *rec = pd->rec;
+
+	if (rec->nkept > BACKEND_KEEP_MAX_FDS ||
+	    rec->blob_len > BACKEND_KEEP_MAX_BLOB ||
+	    (!(rec->flags & DREC_KEPT) && (rec->nkept || rec->blob_len)))
+		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's kernel "
+			      "context is malformed (%u descriptors, %u bytes "
+			      "of blob)", rec->id, rec->nkept, rec->blob_len);
+	pd->knames = get(r, (uint64_t)rec->nkept * BACKEND_NAME_MAX);
+	pd->blob = get(r, rec->blob_len);
+	if (!pd->knames || !pd->blob || !get(r, (8 - r->off % 8) % 8))
+		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's kernel "
+			      "context runs past the end of the version",
+			      rec->id);
+	for (uint32_t k = 0; k < rec->nkept; k++)
+		if (!name_ok(pd->knames[k]) || strchr(pd->knames[k], ':'))
+			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
+				      "kernel descriptor name %u is "
+				      "malformed", rec->id, k + 1);
 	return 0;
 }
 
@@ -559,23 +594,9 @@ static int parse_domain(struct state *st, struct reader *r, uint32_t i)
 		return refuse(st, -EBADMSG, "dirtyd-meta: domain record %u "
 			      "has id %u (the next id is %u)", i + 1, rec->id,
 			      st->head->next_domain_id);
-	if (rec->nkept > BACKEND_KEEP_MAX_FDS ||
-	    rec->blob_len > BACKEND_KEEP_MAX_BLOB ||
-	    (!(rec->flags & DREC_KEPT) && (rec->nkept || rec->blob_len)))
-		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's kernel "
-			      "context is malformed (%u descriptors, %u bytes "
-			      "of blob)", rec->id, rec->nkept, rec->blob_len);
-	pd->knames = get(r, (uint64_t)rec->nkept * BACKEND_NAME_MAX);
-	pd->blob = get(r, rec->blob_len);
-	if (!pd->knames || !pd->blob || !get(r, (8 - r->off % 8) % 8))
-		return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's kernel "
-			      "context runs past the end of the version",
-			      rec->id);
-	for (uint32_t k = 0; k < rec->nkept; k++)
-		if (!name_ok(pd->knames[k]) || strchr(pd->knames[k], ':'))
-			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
-				      "kernel descriptor name %u is "
-				      "malformed", rec->id, k + 1);
+	e = parse_context(st, r, pd);
+	if (e < 0)
+		return e;
 	if (!name_ok(rec->guest) || !name_ok(rec->intent.device) ||
 	    rec->intent.op > STATE_OP_TRACK || rec->flags & ~(DREC_TRACKING |
 	    DREC_ENABLED | DREC_HUGE | DREC_KEPT))
@@ -591,15 +612,6 @@ static int parse_domain(struct state *st, struct reader *r, uint32_t i)
 	e = parse_ranges(st, r, pd);
 	if (e < 0)
 		return e;
-	for (uint32_t k = 0; k < rec->ndevices; k++)
-		if (!name_ok(pd->devs[k].name))
-			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
-				      "device %u has no name", rec->id, k + 1);
-	for (uint32_t k = 0; k < rec->nmaps; k++)
-		if (pd->maps[k].external > 1)
-			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
-				      "mapping %u is malformed", rec->id,
-				      k + 1);
 	snprintf(what, sizeof(what), "domain %u's counters", rec->id);
 	e = region_check(st, what, rec->counters_off, DOMAIN_COUNTERS_WORDS);
 	if (e < 0)
@@ -721,14 +733,14 @@ out:
 	return r;
 }
 
-/* Parse the committed version; st->why says what is wrong with it. */
-int state_parse(struct state *st, uint32_t backend)
+/* The committed version, summed and copied (later commits write the
+ * slots), at @r. */
+static int version_open(struct state *st, struct reader *r)
 {
 	const struct state_super *sb = (const void *)st->meta;
-	const struct state_head *h = &st->h;
-	struct reader r;
+	const uint8_t *at;
 	uint64_t len;
-	int slot, e;
+	int slot;
 
 	slot = committed_slot(sb);
 	if (slot < 0)
@@ -741,21 +753,28 @@ int state_parse(struct state *st, uint32_t backend)
 			      "(seq %llu) says it is %llu bytes; a version is "
 			      "%u to %llu", ull(sb->slot[slot].seq), ull(len),
 			      STATE_HEAD_SIZE, ull(STATE_META_SLOT));
-	if (state_sum(st->meta + STATE_META_SUPER + slot * STATE_META_SLOT,
-		      len) != sb->slot[slot].sum)
+	at = st->meta + STATE_META_SUPER + slot * STATE_META_SLOT;
+	if (state_sum(at, len) != sb->slot[slot].sum)
 		return refuse(st, -EBADMSG, "dirtyd-meta's committed version "
 			      "(seq %llu, %llu bytes) fails its checksum: it "
 			      "is damaged", ull(sb->slot[slot].seq), ull(len));
 	st->active = (uint32_t)slot;
 	st->seq = sb->slot[slot].seq;
-	/* a private copy: later commits write the slots */
 	st->version = malloc(len);
 	if (!st->version)
 		return refuse(st, -ENOMEM, "out of memory");
-	memcpy(st->version, st->meta + STATE_META_SUPER +
-	       slot * STATE_META_SLOT, len);
-	r = (struct reader){ .p = st->version, .len = len };
-	decode(get(&r, STATE_HEAD_SIZE), &kind_head, &st->h);
+	memcpy(st->version, at, len);
+	*r = (struct reader){ .p = st->version, .len = len };
+	return 0;
+}
+
+/* The version's head at @r, checked; room for what it counts. */
+static int parse_head(struct state *st, struct reader *r, uint32_t backend)
+{
+	const struct state_super *sb = (const void *)st->meta;
+	const struct state_head *h = &st->h;
+
+	decode(get(r, STATE_HEAD_SIZE), &kind_head, &st->h);
 	st->head = h;
 	/* each version says its format; the superblock, the newest */
 	if (h->magic != STATE_MAGIC || h->format < STATE_FORMAT_OLDEST ||
@@ -765,55 +784,84 @@ int state_parse(struct state *st, uint32_t backend)
 			      "(it says format %u, seq %llu)",
 			      STATE_FORMAT_OLDEST, sb->format, ull(st->seq),
 			      h->format, ull(h->seq));
-	r.format = h->format;
+	r->format = h->format;
 	if (h->backend != backend)
 		return refuse(st, -EINVAL, "it was kept by a dirtyd on the %s "
 			      "backend; this one runs the %s backend",
 			      h->backend == BACKEND_SIM ? "sim" : "iommufd",
 			      backend == BACKEND_SIM ? "sim" :
 			      "iommufd");
-	if (h->ndomains > len / rec_min(&r, &kind_domain) ||
-	    h->nsubs > len / rec_min(&r, &kind_sub) ||
+	if (h->ndomains > r->len / rec_min(r, &kind_domain) ||
+	    h->nsubs > r->len / rec_min(r, &kind_sub) ||
 	    !h->next_domain_id)
 		return refuse(st, -EBADMSG, "dirtyd-meta: the head of its "
 			      "committed version is malformed (%u domains, %u "
-			      "subscriptions in %llu bytes)", h->ndomains,
-			      h->nsubs, ull(len));
+			      "subscriptions in %zu bytes)", h->ndomains,
+			      h->nsubs, r->len);
 	st->pd = calloc((size_t)h->ndomains + 1, sizeof(*st->pd));
 	st->ps = calloc((size_t)h->nsubs + 1, sizeof(*st->ps));
 	if (!st->pd || !st->ps)
 		return refuse(st, -ENOMEM, "out of memory");
-	for (uint32_t i = 0; i < h->ndomains; i++) {
-		e = parse_domain(st, &r, i);
+	return 0;
+}
+
+/* Every domain's and subscription's records at @r, to the version's end. */
+static int parse_records(struct state *st, struct reader *r)
+{
+	int e;
+
+	for (uint32_t i = 0; i < st->head->ndomains; i++) {
+		e = parse_domain(st, r, i);
 		if (e < 0)
 			return e;
 	}
-	for (uint32_t i = 0; i < h->nsubs; i++) {
-		e = parse_sub(st, &r, i);
+	for (uint32_t i = 0; i < st->head->nsubs; i++) {
+		e = parse_sub(st, r, i);
 		if (e < 0)
 			return e;
 	}
-	if (r.off != len)
+	if (r->off != r->len)
 		return refuse(st, -EBADMSG, "dirtyd-meta: its records end at "
-			      "byte %zu of a %llu-byte version", r.off,
-			      ull(len));
-	e = check_unique(st);
-	if (e < 0)
-		return e;
-	for (uint32_t i = 0; i < h->ndomains; i++) {
-		e = state_check_plan(&st->pd[i]);
+			      "byte %zu of a %zu-byte version", r->off,
+			      r->len);
+	return 0;
+}
+
+/* Does every domain plan to the bitmaps its record names? */
+static int check_plans(struct state *st)
+{
+	for (uint32_t i = 0; i < st->head->ndomains; i++) {
+		const struct state_domain_rec *rec = st->pd[i].rec;
+		int e = state_check_plan(&st->pd[i]);
+
 		if (e == -ENOMEM)
 			return refuse(st, e, "out of memory");
 		if (e < 0)
 			return refuse(st, -EBADMSG, "dirtyd-meta: domain %u's "
 				      "%u mappings and %u retired ranges do "
 				      "not plan to the %llu-word bitmaps it "
-				      "names", st->pd[i].rec->id,
-				      st->pd[i].rec->nmaps,
-				      st->pd[i].rec->nretired,
-				      ull(st->pd[i].rec->layout_words));
+				      "names", rec->id, rec->nmaps,
+				      rec->nretired, ull(rec->layout_words));
 	}
 	return 0;
+}
+
+/* Parse the committed version; st->why says what is wrong with it. */
+int state_parse(struct state *st, uint32_t backend)
+{
+	struct reader r = { 0 };
+	int e;
+
+	e = version_open(st, &r);
+	if (!e)
+		e = parse_head(st, &r, backend);
+	if (!e)
+		e = parse_records(st, &r);
+	if (!e)
+		e = check_unique(st);
+	if (!e)
+		e = check_plans(st);
+	return e;
 }
 
 /* What state_parse() made of the committed version: freed. */
