@@ -361,6 +361,8 @@ static void server_release(struct server *srv, bool keep)
 		domain_changes_join(srv);
 		if (srv->engine)
 			harvest_engine_wait(srv->engine);
+		/* what the last pass owes, for the successor */
+		journal_flush(srv);
 		return;		/* exit() reclaims the rest */
 	}
 	session_free_all(srv);

@@ -149,9 +149,10 @@ void domain_free(struct domain *d)
 	domain_round_release(d);
 	if (d->link.next) {
 		/* listed: the version without it ends its DESTROY intent and
-		 * drops its context's descriptors from the store */
+		 * drops its context's descriptors from the store, now: before
+		 * the context closes */
 		list_del_init(&d->link);
-		state_commit(srv);
+		journal_commit(srv);
 	}
 	/* whatever is left of the context goes with its file */
 	backend_close(d->kctx);
@@ -208,21 +209,14 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		return error_set(e, -EBUSY, "device %s is already in a "
 				  "domain", device);
 
-	d = calloc(1, sizeof(*d));
+	d = domain_alloc(srv, owner);
 	dev = calloc(1, sizeof(*dev));
 	if (!d || !dev) {
 		free(d);
 		free(dev);
 		return error_set(e, -ENOMEM, "out of memory");
 	}
-	d->srv = srv;
-	d->owner = owner;
 	d->huge_pages = !(flags & PROTO_CREATE_NO_HUGE_PAGES);
-	list_init(&d->devices);
-	list_init(&d->subs);
-	list_init(&d->round_waiters);
-	list_init(&d->next_waiters);
-	list_init(&d->idle_waiters);
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
 	/*
 	 * A context of its own.  Nothing of it reaches the store before the
@@ -317,7 +311,7 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	/* finalised: visible from here on */
 	d->id = srv->next_domain_id++;
 	list_add_tail(&d->link, &srv->domains);
-	state_commit(srv);
+	journal_note(srv);
 	*out = d;
 	return 0;
 
@@ -337,7 +331,7 @@ void domain_destroy(struct domain *d)
 
 	d->dying = true;
 	/* a restart finishes it: the version without d ends it */
-	state_intent_begin(d, STATE_OP_DESTROY);
+	journal_change(d, &(struct state_intent){ .op = STATE_OP_DESTROY });
 	dma_load_stop(d->load);
 	d->load = NULL;
 	event_del(d->timer);
@@ -391,6 +385,7 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
 	struct backend *b = d->kctx;
 	struct backend_hw_info info;
 	struct domain_device *dev;
+	struct state_intent in;
 	int r;
 
 	r = domain_device_quota(srv, d->owner, e);
@@ -404,17 +399,18 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
 		return error_set(e, -ENOMEM, "out of memory");
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
 	/* a restart undoes an attach cut off */
-	d->intent = (struct state_intent){ 0 };
-	snprintf(d->intent.device, sizeof(d->intent.device), "%s", device);
-	state_intent_begin(d, STATE_OP_ATTACH);
+	in = (struct state_intent){ .op = STATE_OP_ATTACH };
+	snprintf(in.device, sizeof(in.device), "%s", device);
+	journal_change(d, &in);
 	r = backend_device_bind(b, device, &dev->dev_id);
 	if (r >= 0) {
-		d->intent.dev_id = dev->dev_id;
-		state_commit(srv);
+		/* the device to unbind, before the attach */
+		in.dev_id = dev->dev_id;
+		journal_change(d, &in);
 	}
 	if (r < 0) {
 		free(dev);
-		state_intent_end(d);
+		journal_change_end(d);
 		return bind_why(srv, device, r, e);
 	}
 	r = backend_device_get_hw_info(b, dev->dev_id, &info);
@@ -445,12 +441,12 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
 	list_add_tail(&dev->link, &d->devices);
 	d->ndevices++;
 	*dev_id = dev->dev_id;
-	state_intent_end(d);
+	journal_change_end(d);
 	return 0;
 fail:
 	backend_device_unbind(b, dev->dev_id);
 	free(dev);
-	state_intent_end(d);
+	journal_change_end(d);
 	return r;
 }
 
@@ -458,6 +454,7 @@ int domain_detach(struct domain *d, const char *device, struct error *e)
 {
 	struct backend *b = d->kctx;
 	struct domain_device *dev;
+	struct state_intent in;
 	int r;
 
 	list_for_each_entry(dev, &d->devices, link)
@@ -467,12 +464,13 @@ int domain_detach(struct domain *d, const char *device, struct error *e)
 			  device, d->id);
 found:
 	/* a restart finishes a detach cut off */
-	d->intent = (struct state_intent){ .dev_id = dev->dev_id };
-	snprintf(d->intent.device, sizeof(d->intent.device), "%s", device);
-	state_intent_begin(d, STATE_OP_DETACH);
+	in = (struct state_intent){ .op = STATE_OP_DETACH,
+				    .dev_id = dev->dev_id };
+	snprintf(in.device, sizeof(in.device), "%s", device);
+	journal_change(d, &in);
 	r = backend_device_detach(b, dev->dev_id);
 	if (r < 0) {
-		state_intent_end(d);
+		journal_change_end(d);
 		return error_set(e, r, "detaching device %s failed: %s",
 				  device, strerror(-r));
 	}
@@ -482,7 +480,7 @@ found:
 	list_del_init(&dev->link);
 	d->ndevices--;
 	free(dev);
-	state_intent_end(d);
+	journal_change_end(d);
 	return 0;
 }
 
@@ -500,12 +498,12 @@ int domain_set_tracking(struct domain *d, bool enable, struct error *e)
 	if (d->enabled == enable)
 		return 0;
 	/* a restart finishes a change cut off */
-	d->intent = (struct state_intent){ .flags = enable };
-	state_intent_begin(d, STATE_OP_TRACK);
+	journal_change(d, &(struct state_intent){ .op = STATE_OP_TRACK,
+						  .flags = enable });
 	r = backend_hwpt_set_dirty_tracking(d->kctx, d->hwpt_id,
 					    enable);
 	if (r < 0) {
-		state_intent_end(d);
+		journal_change_end(d);
 		return error_set(e, r, "IOMMU_HWPT_SET_DIRTY_TRACKING "
 				  "failed: %s", strerror(-r));
 	}
@@ -517,11 +515,67 @@ int domain_set_tracking(struct domain *d, bool enable, struct error *e)
 		list_for_each_entry(sub, &d->subs, dom_link)
 			subscriber_set_mark_all(&sub->set);
 	domain_timer_update(d);
-	state_intent_end(d);
+	journal_change_end(d);
 	return 0;
 }
 
 /* ------------------------------------------------------------ restart */
+
+struct domain *domain_alloc(struct server *srv, uid_t owner)
+{
+	struct domain *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->srv = srv;
+	d->owner = owner;
+	list_init(&d->devices);
+	list_init(&d->subs);
+	list_init(&d->round_waiters);
+	list_init(&d->next_waiters);
+	list_init(&d->idle_waiters);
+	return d;
+}
+
+int domain_device_add(struct domain *d, const char *name, uint32_t dev_id)
+{
+	struct domain_device *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return -ENOMEM;
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	dev->dev_id = dev_id;
+	list_add_tail(&dev->link, &d->devices);
+	d->ndevices++;
+	return 0;
+}
+
+void domain_mappings_take(struct domain *d, struct domain_mapping *maps,
+			  size_t nmaps, struct harvest_range *retired,
+			  size_t nretired)
+{
+	d->maps = maps;
+	d->nmaps = nmaps;
+	d->mapped_bytes = 0;
+	for (size_t i = 0; i < nmaps; i++)
+		d->mapped_bytes += maps[i].length;
+	d->retired = retired;
+	d->nretired = nretired;
+}
+
+void domain_discard(struct domain *d)
+{
+	struct domain_device *dev, *tmp;
+
+	list_for_each_entry_safe(dev, tmp, &d->devices, link) {
+		list_del_init(&dev->link);
+		free(dev);
+	}
+	free(d->maps);
+	free(d->retired);
+	backend_leave(d->kctx);
+	free(d);
+}
 
 int domain_restored(struct domain *d)
 {
@@ -637,7 +691,7 @@ void domain_resolve_intent(struct domain *d)
 		break;
 	}
 done:
-	state_commit(d->srv);
+	journal_note(d->srv);
 }
 
 /* ------------------------------------------------------------ guests */

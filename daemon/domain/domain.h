@@ -252,14 +252,27 @@ void domain_changes_wait(struct server *srv);
 void domain_changes_join(struct server *srv);
 
 /*
- * Restoring what a previous process kept (state.c).  domain_restored():
- * @d, filled in by the caller (srv, id, owner, ids, flags, page size,
- * leaf, devices, maps, retired, counters, generation, guest, intent; lists
- * initialised), gets its timers and plan and is listed.  domain_refold():
+ * Restoring what a previous process kept (state/restore.c).
+ * domain_alloc(): a domain of @owner's as creation begins one (its lists
+ * empty, nothing of the kernel's), NULL without memory; the restore fills
+ * it in (kernel context, id, ids, flags, page size, leaf, counters,
+ * generation, guest, intent), adds its devices with domain_device_add()
+ * and hands it its mappings and retired ranges, domain_mappings_take()
+ * (arrays of @nmaps + 1 and @nretired + 1 from the heap: @d owns them).
+ * domain_restored(): then it gets its timers and plan and is listed
+ * (freed on failure).
+ * domain_discard(): one not listed yet, freed without touching its kernel
+ * context (left, not closed: the store keeps it).  domain_refold():
  * OR the round bitmap region @old (laid out as @d's plan, bounce words
  * after it) into every subscriber again.  domain_resolve_intent(): undo or
  * finish the kernel change @d was in the middle of.
  */
+struct domain *domain_alloc(struct server *srv, uid_t owner);
+int domain_device_add(struct domain *d, const char *name, uint32_t dev_id);
+void domain_mappings_take(struct domain *d, struct domain_mapping *maps,
+			  size_t nmaps, struct harvest_range *retired,
+			  size_t nretired);
+void domain_discard(struct domain *d);
 int domain_restored(struct domain *d);
 void domain_refold(struct domain *d, const uint64_t *old);
 void domain_resolve_intent(struct domain *d);

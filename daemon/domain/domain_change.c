@@ -20,8 +20,9 @@
  *    change, new pages marked in place).  It reads the domain's mappings
  *    and plan, which nothing else changes meanwhile, and the snapshots;
  *  - back on the loop (the change's eventfd): the sets take their new
- *    bitmaps and are thawed, the domain its mappings and plan, one commit
- *    ends the intent, the requester is answered, then the domain's
+ *    bitmaps and are thawed, the domain its mappings and plan, the journal
+ *    owes the commit that ends the intent (made before the answer leaves
+ *    and before the next round), the requester is answered, then the domain's
  *    waiters run (domain_idle_again()).
  *
  * While it runs the domain is not idle (d->change): no round starts, the
@@ -187,12 +188,12 @@ static void change_end(struct domain_change *c, bool follow)
 	d->change = NULL;
 	d->change_bytes = 0;
 	change_tell_lost(c);
-	/* one commit: the new mappings and bitmaps, the intent ended; the
-	 * old bitmaps, released by the thaw, are reclaimed after it */
+	/* one commit, owed: the new mappings and bitmaps, the intent ended;
+	 * the old bitmaps, released by the thaw, are reclaimed after it */
 	if (c->kind != CHANGE_RETIRE)
-		state_intent_end(d);
+		journal_change_end(d);
 	else if (c->plan)
-		state_commit(srv);
+		journal_note(srv);
 	change_log(c, domain_now_ns());
 	while (!list_empty(&c->waiters)) {
 		struct domain_waiter *w = list_first_entry(&c->waiters,
@@ -280,7 +281,7 @@ static int change_never(struct domain_change *c, struct error *e)
 	change_thaw(c);
 	d->change_bytes = 0;
 	if (c->kind != CHANGE_RETIRE)
-		state_intent_end(d);
+		journal_change_end(d);
 	change_free(c);
 	return error_set(e, -ENOMEM, "out of memory");
 }

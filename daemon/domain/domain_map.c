@@ -447,10 +447,9 @@ static int domain_change_intent(struct domain *d, enum state_op op,
 	/* a MAP counts in max_mapped from now on */
 	if (op == STATE_OP_MAP)
 		d->change_bytes = length;
-	d->intent = (struct state_intent){
-		.iova = iova, .length = length, .flags = proto_flags,
-	};
-	state_intent_begin(d, op);
+	journal_change(d, &(struct state_intent){
+		.op = op, .iova = iova, .length = length, .flags = proto_flags,
+	});
 	return domain_change_run(c, w != NULL, e, w, fn);
 }
 

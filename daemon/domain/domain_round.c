@@ -236,6 +236,9 @@ static void domain_round_start(struct domain *d, bool periodic)
 		event_active(d->ev_empty_round, 0, 0);
 		return;
 	}
+	/* the kernel clears what it reads: only into bitmaps a committed
+	 * version names */
+	journal_flush(d->srv);
 	r = harvest_engine_start(d->srv->engine, d->plan, 0, domain_on_round_done,
 				 d);
 	if (r < 0 && !d->plan->pending) {

@@ -63,7 +63,7 @@ static int simhost_create_guest(struct server *srv,
 				       g->name, error_text(&e, r));
 	/* a restarted dirtyd finds its guests by name */
 	snprintf(d->guest, sizeof(d->guest), "%s", g->name);
-	state_commit(srv);
+	journal_note(srv);
 	r = domain_map(d, g->iova, g->size,
 		       PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE, &e, NULL, NULL);
 	if (r < 0) {

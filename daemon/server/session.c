@@ -162,8 +162,12 @@ static bool session_pump(struct session *s)
 {
 	for (;;) {
 		if (s->out_len) {
-			int r = fdpass_send(s->fd, s->out, s->out_len,
-					    s->out_fds, s->out_nfds);
+			int r;
+
+			/* never an answer a restart would undo */
+			journal_flush(s->srv);
+			r = fdpass_send(s->fd, s->out, s->out_len, s->out_fds,
+					s->out_nfds);
 
 			if (r == -EAGAIN)
 				break;
@@ -683,7 +687,7 @@ static bool session_park(struct session *s)
 	log_debug("client pid %d closed; subscriptions kept %u s for a "
 		  "resume", (int)s->pid, srv->cfg->resume_grace);
 	/* the park's deadline survives a restart from now on */
-	state_commit(srv);
+	journal_note(srv);
 	return true;
 }
 
@@ -804,6 +808,6 @@ found:
 		subscription_resume(sub, s);
 	s->token = token;
 	park_free(p);
-	state_commit(s->srv);
+	journal_note(s->srv);
 	return true;
 }

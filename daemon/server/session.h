@@ -188,7 +188,7 @@ struct subscriber_gen *session_sub_dropped(struct session *s,
 bool session_resume(struct session *s, uint64_t token);
 
 /** park_restore() - an empty park for @token of @uid, expiring @left_ns
- *  from now (state.c fills it); NULL: no memory. */
+ *  from now (state/restore.c fills it); NULL: no memory. */
 struct park *park_restore(struct server *srv, uint64_t token, uid_t uid,
 			  uint64_t left_ns);
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Surviving a restart: dirtyd's state in systemd's file descriptor store.
- * See the comment at the top of state.c for the design and the argument.
+ * See the comment at the top of journal.c for the design and the argument.
  *
  * Descriptors kept in the store (FDNAME=):
  *   dirtyd-meta      the metadata memfd (domains, sessions, subscriptions,
@@ -13,12 +13,12 @@
  *
  * Life: state_take_fds() at start sorts what systemd passed; state_open()
  * opens the backend, adopting the kept context when what the store handed
- * back passes every check (state.c: checked, not trusted; the layout is
+ * back passes every check (format.c: checked, not trusted; the layout is
  * state_format.h); state_restore() rebuilds domains, subscriptions and
  * parked sessions from it (or starts afresh and hands new memfds to the
- * store).  Every change to what must survive is followed by
- * state_commit().  Without $NOTIFY_SOCKET there is no store: nothing is
- * kept, bitmaps live on the heap and state_commit() does nothing.
+ * store).  Every change to what must survive goes through the journal
+ * (journal.c, below).  Without $NOTIFY_SOCKET there is no store: nothing
+ * is kept, bitmaps live on the heap and the journal does nothing.
  */
 #ifndef DIRTYD_STATE_H
 #define DIRTYD_STATE_H
@@ -78,17 +78,34 @@ int state_open(struct server *srv, struct backend_config *bc);
  * daemon cannot run without.
  */
 int state_restore(struct server *srv);
-/** state_commit() - write what must survive, as it is now, as the new
- *  version; hand changed kernel descriptors to the store first. */
-void state_commit(struct server *srv);
 /** state_exit() - at a clean exit (everything destroyed): drop our
  *  descriptors from the store, close. */
 void state_exit(struct server *srv);
 
-/** state_intent_begin() - @d's kernel change @op, committed. */
-void state_intent_begin(struct domain *d, enum state_op op);
-/** state_intent_end() - @d's change done: cleared, committed. */
-void state_intent_end(struct domain *d);
+/*
+ * The journal (journal.c): the one way to change what must survive.
+ *
+ * A kernel change declares its intent once, journal_change(): committed
+ * at once, before the change begins, so that a restart finds it; its end,
+ * journal_change_end(), and every other change, journal_note(), are owed:
+ * committed once, at the end of the event loop's pass (all of them in one
+ * version).  What is owed is committed before anything leaves the process
+ * that depends on it, journal_flush(): before a reply is sent (a client
+ * is never told of a change a restart would undo) and before a harvest
+ * reads the IOMMU into bitmaps a version must name.
+ */
+/** journal_change() - @d's kernel change @in (its op and what it needs;
+ *  the domain id is filled in) as its intent: committed now. */
+void journal_change(struct domain *d, const struct state_intent *in);
+/** journal_change_end() - @d's change done: the intent cleared, owed. */
+void journal_change_end(struct domain *d);
+/** journal_note() - something that must survive changed: owed. */
+void journal_note(struct server *srv);
+/** journal_flush() - commit what is owed, now. */
+void journal_flush(struct server *srv);
+/** journal_commit() - write what must survive, as it is now, as the new
+ *  version (hand changed kernel descriptors to the store first): now. */
+void journal_commit(struct server *srv);
 
 /** state_keeps() - true when a successor could adopt what we hold. */
 bool state_keeps(const struct server *srv);

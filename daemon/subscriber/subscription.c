@@ -57,7 +57,7 @@ int subscription_create(struct domain *d, struct session *s,
 	session_sub_add(s, sub);
 	domain_timer_update(d);
 	/* kept from now on if the session has a resume token */
-	state_commit(d->srv);
+	journal_note(d->srv);
 	*out = sub;
 	return 0;
 }
@@ -137,7 +137,7 @@ void subscription_drop(struct subscription *sub)
 		subscriber_set_release(&sub->set);
 	free(sub);
 	/* its bitmaps are reclaimed once a version without it is in */
-	state_commit(d->srv);
+	journal_note(d->srv);
 }
 
 int subscription_freeze(struct subscription *sub, struct subscriber_snap *snap)

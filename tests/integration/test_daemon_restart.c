@@ -579,40 +579,80 @@ static void kept_write(struct kept *k, bool sum)
 	}
 }
 
-static const struct state_head *kept_head(const struct kept *k)
+/* A number of the version at @off (state_format.h: little-endian). */
+static uint32_t kv32(const struct kept *k, uint64_t off)
 {
-	return (const void *)k->v;
+	cr_assert_leq(off + 4, k->len);
+	return state_le32(k->v + off);
 }
 
-/* Where domain record @i is (@i == ndomains: the first subscription). */
+static uint64_t kv64(const struct kept *k, uint64_t off)
+{
+	cr_assert_leq(off + 8, k->len);
+	return state_le64(k->v + off);
+}
+
+static void kv_put32(struct kept *k, uint64_t off, uint32_t v)
+{
+	state_put_le32(k->v + off, v);
+}
+
+static void kv_put64(struct kept *k, uint64_t off, uint64_t v)
+{
+	state_put_le64(k->v + off, v);
+}
+
+static uint32_t kept_ndomains(const struct kept *k)
+{
+	return kv32(k, STATE_HEAD_NDOMAINS);
+}
+
+static uint32_t kept_nsubs(const struct kept *k)
+{
+	return kv32(k, STATE_HEAD_NSUBS);
+}
+
+/* The record at @off: past it (its header says how long it is). */
+static uint64_t kept_skip(const struct kept *k, uint64_t off)
+{
+	uint32_t len = kv32(k, off + STATE_REC_LEN);
+
+	cr_assert_geq(len, STATE_REC_HDR);
+	return off + len;
+}
+
+/* Where domain record @i's fields are (@i == ndomains: the first
+ * subscription's record, its header). */
 static uint64_t kept_domain_at(const struct kept *k, uint32_t i)
 {
-	const struct state_head *h = kept_head(k);
-	uint64_t off = sizeof(*h);
+	uint64_t off = STATE_HEAD_SIZE;
 
 	for (uint32_t n = 0; n < i; n++) {
-		const struct state_domain_rec *d = (const void *)(k->v + off);
+		uint64_t d = off + STATE_REC_HDR;
+		uint32_t nrec = kv32(k, d + STATE_DOM_NDEVICES) +
+				kv32(k, d + STATE_DOM_NMAPS) +
+				kv32(k, d + STATE_DOM_NRETIRED);
 
-		off += sizeof(*d) + (uint64_t)d->nkept * BACKEND_NAME_MAX +
-		       d->blob_len;
+		cr_assert_eq(kv32(k, off + STATE_REC_KIND), STATE_REC_DOMAIN);
+		off = kept_skip(k, off) + (uint64_t)kv32(k, d + STATE_DOM_NKEPT) *
+		      BACKEND_NAME_MAX + kv32(k, d + STATE_DOM_BLOB_LEN);
 		off = (off + 7) & ~7ULL;
-		off += d->ndevices * sizeof(struct state_dev_rec) +
-		       d->nmaps * sizeof(struct state_map_rec) +
-		       d->nretired * sizeof(struct state_range_rec);
+		for (uint32_t r = 0; r < nrec; r++)
+			off = kept_skip(k, off);
 	}
 	cr_assert_leq(off, k->len);
-	return off;
+	return i < kept_ndomains(k) ? off + STATE_REC_HDR : off;
 }
 
-static struct state_domain_rec *kept_domain(struct kept *k, uint32_t i)
+/* Where subscription record @i's fields are. */
+static uint64_t kept_sub_at(const struct kept *k, uint32_t i)
 {
-	return (void *)(k->v + kept_domain_at(k, i));
-}
+	uint64_t off = kept_domain_at(k, kept_ndomains(k));
 
-static struct state_sub_rec *kept_sub(struct kept *k, uint32_t i)
-{
-	return (void *)(k->v + kept_domain_at(k, kept_head(k)->ndomains) +
-			i * sizeof(struct state_sub_rec));
+	for (uint32_t n = 0; n < i; n++)
+		off = kept_skip(k, off);
+	cr_assert_eq(kv32(k, off + STATE_REC_KIND), STATE_REC_SUB);
+	return off + STATE_REC_HDR;
 }
 
 static uint64_t region_end(uint64_t off, uint64_t nwords)
@@ -625,20 +665,23 @@ static uint64_t kept_bits_end(struct kept *k)
 {
 	uint64_t end = 0, e;
 
-	for (uint32_t i = 0; i < kept_head(k)->ndomains; i++) {
-		const struct state_domain_rec *d = kept_domain(k, i);
+	for (uint32_t i = 0; i < kept_ndomains(k); i++) {
+		uint64_t d = kept_domain_at(k, i);
 
-		e = region_end(d->counters_off, DOMAIN_COUNTERS_WORDS);
+		e = region_end(kv64(k, d + STATE_DOM_COUNTERS_OFF),
+			       DOMAIN_COUNTERS_WORDS);
 		end = e > end ? e : end;
-		e = region_end(d->round_off, d->round_words);
+		e = region_end(kv64(k, d + STATE_DOM_ROUND_OFF),
+			       kv64(k, d + STATE_DOM_ROUND_WORDS));
 		end = e > end ? e : end;
 	}
-	for (uint32_t i = 0; i < kept_head(k)->nsubs; i++) {
-		const struct state_sub_rec *s = kept_sub(k, i);
+	for (uint32_t i = 0; i < kept_nsubs(k); i++) {
+		uint64_t s = kept_sub_at(k, i);
+		uint64_t nwords = kv64(k, s + STATE_SUB_NWORDS);
 
-		e = region_end(s->pending_off, s->nwords);
+		e = region_end(kv64(k, s + STATE_SUB_PENDING_OFF), nwords);
 		end = e > end ? e : end;
-		e = region_end(s->flight_off, s->nwords);
+		e = region_end(kv64(k, s + STATE_SUB_FLIGHT_OFF), nwords);
 		end = e > end ? e : end;
 	}
 	return end;
@@ -769,55 +812,81 @@ Test(restart, flipped_byte_state_lost, .fini = stop)
 	cr_assert_eq(itest_stop(&sm), 0);
 }
 
+/* The version @k written back with its checksum, then refused for @why. */
+static void kept_refused(struct kept *k, uint64_t token, const char *why)
+{
+	kept_write(k, true);
+	free(k->v);
+	assert_refused(token, why);
+}
+
 /* Records that point past the end, with a checksum that matches: the
  * checks of the records catch them. */
 Test(restart, record_past_end_state_lost, .fini = stop)
 {
 	char why[384];
-	struct state_sub_rec *s;
-	struct state_domain_rec *d;
+	uint64_t s, d;
 	struct kept k;
 	uint64_t token;
 
 	token = keep_first(CONF);
 	kept_read(&k);
-	cr_assert_eq(kept_head(&k)->nsubs, 1);
-	s = kept_sub(&k, 0);
-	s->pending_off = BITMEM_RESERVE;
+	cr_assert_eq(kept_nsubs(&k), 1);
+	s = kept_sub_at(&k, 0);
+	kv_put64(&k, s + STATE_SUB_PENDING_OFF, BITMEM_RESERVE);
 	snprintf(why, sizeof(why), "dirtyd-meta: subscription 1 (domain %u)'s "
 		 "pending bitmap, [%#llx, %#llx), lies past the end of "
-		 "dirtyd-bits (%llu bytes)", s->domain_id,
+		 "dirtyd-bits (%llu bytes)", kv32(&k, s + STATE_SUB_DOMAIN_ID),
 		 (unsigned long long)BITMEM_RESERVE,
-		 (unsigned long long)region_end(BITMEM_RESERVE, s->nwords),
+		 (unsigned long long)region_end(BITMEM_RESERVE,
+						kv64(&k, s + STATE_SUB_NWORDS)),
 		 (unsigned long long)BITMEM_RESERVE);
-	kept_write(&k, true);
-	free(k.v);
-	assert_refused(token, why);
+	kept_refused(&k, token, why);
 
 	/* a count that runs past the end of the version */
 	token = keep_state();
 	kept_read(&k);
-	d = kept_domain(&k, 0);
-	d->nmaps += 1000;
+	d = kept_domain_at(&k, 0);
+	kv_put32(&k, d + STATE_DOM_NMAPS, kv32(&k, d + STATE_DOM_NMAPS) + 1000);
 	snprintf(why, sizeof(why), "dirtyd-meta: domain %u's %u devices, %u "
 		 "mappings and %u retired ranges run past the end of the "
-		 "version (%llu bytes)", d->id, d->ndevices, d->nmaps,
-		 d->nretired, (unsigned long long)k.len);
-	kept_write(&k, true);
-	free(k.v);
-	assert_refused(token, why);
+		 "version (%llu bytes)", kv32(&k, d + STATE_DOM_ID),
+		 kv32(&k, d + STATE_DOM_NDEVICES), kv32(&k, d + STATE_DOM_NMAPS),
+		 kv32(&k, d + STATE_DOM_NRETIRED), (unsigned long long)k.len);
+	kept_refused(&k, token, why);
 
 	/* an offset off the page, within the file */
 	token = keep_state();
 	kept_read(&k);
-	s = kept_sub(&k, 0);
-	s->flight_off += 8;
+	s = kept_sub_at(&k, 0);
+	kv_put64(&k, s + STATE_SUB_FLIGHT_OFF,
+		 kv64(&k, s + STATE_SUB_FLIGHT_OFF) + 8);
 	snprintf(why, sizeof(why), "dirtyd-meta: subscription 1 (domain %u)'s "
 		 "flight bitmap is at offset %#llx of dirtyd-bits, not on a "
-		 "page", s->domain_id, (unsigned long long)s->flight_off);
-	kept_write(&k, true);
-	free(k.v);
-	assert_refused(token, why);
+		 "page", kv32(&k, s + STATE_SUB_DOMAIN_ID),
+		 (unsigned long long)kv64(&k, s + STATE_SUB_FLIGHT_OFF));
+	kept_refused(&k, token, why);
+
+	/* a record of another kind where a mapping should be */
+	token = keep_state();
+	kept_read(&k);
+	d = kept_domain_at(&k, 0);
+	{
+		/* the first device's record: after the context's names */
+		uint64_t dev = d - STATE_REC_HDR +
+			       kv32(&k, d - STATE_REC_HDR + STATE_REC_LEN) +
+			       (uint64_t)kv32(&k, d + STATE_DOM_NKEPT) *
+			       BACKEND_NAME_MAX +
+			       kv32(&k, d + STATE_DOM_BLOB_LEN);
+
+		dev = (dev + 7) & ~7ULL;
+		cr_assert_eq(kv32(&k, dev + STATE_REC_KIND), STATE_REC_DEVICE);
+		kv_put32(&k, dev + STATE_REC_KIND, STATE_REC_MAP);
+	}
+	snprintf(why, sizeof(why), "dirtyd-meta: domain %u's device record 1 "
+		 "is not one (another kind, or a length too short)",
+		 kv32(&k, d + STATE_DOM_ID));
+	kept_refused(&k, token, why);
 	cr_assert_eq(itest_stop(&sm), 0);
 }
 
@@ -831,11 +900,12 @@ Test(restart, other_format_state_lost, .fini = stop)
 	token = keep_first(CONF);
 	kept_read(&k);
 	free(k.v);
-	k.sb.format = STATE_FORMAT - 1;
+	k.sb.format = STATE_FORMAT_OLDEST - 1;
 	kept_write_super(&k);
 	snprintf(why, sizeof(why), "dirtyd-meta is in format %u and this "
-		 "dirtyd reads format %u only (an older dirtyd kept it)",
-		 STATE_FORMAT - 1, STATE_FORMAT);
+		 "dirtyd reads formats %u to %u only (an older dirtyd kept "
+		 "it)", STATE_FORMAT_OLDEST - 1, STATE_FORMAT_OLDEST,
+		 STATE_FORMAT);
 	assert_refused(token, why);
 
 	token = keep_state();
@@ -844,10 +914,119 @@ Test(restart, other_format_state_lost, .fini = stop)
 	k.sb.format = STATE_FORMAT + 1;
 	kept_write_super(&k);
 	snprintf(why, sizeof(why), "dirtyd-meta is in format %u and this "
-		 "dirtyd reads format %u only (a newer dirtyd kept it)",
-		 STATE_FORMAT + 1, STATE_FORMAT);
+		 "dirtyd reads formats %u to %u only (a newer dirtyd kept it)",
+		 STATE_FORMAT + 1, STATE_FORMAT_OLDEST, STATE_FORMAT);
 	assert_refused(token, why);
 	cr_assert_eq(itest_stop(&sm), 0);
+}
+
+/*
+ * The committed version rewritten as the format-3 dirtyd wrote it: the
+ * same fields at the same offsets, no record headers (its bytes are in
+ * tests/unit/state_v3/, read by test_state_format).
+ */
+static void kept_to_format_3(struct kept *k)
+{
+	uint8_t *v3 = calloc(1, k->len);
+	uint64_t in = STATE_HEAD_SIZE, out = STATE_HEAD_SIZE;
+	uint32_t nrec;
+
+	cr_assert_not_null(v3);
+	memcpy(v3, k->v, STATE_HEAD_SIZE);
+	state_put_le32(v3 + STATE_HEAD_FORMAT, 3);
+	/* a record: its fields without its header */
+#define STRIP(size) do {						\
+		cr_assert_eq(kv32(k, in + STATE_REC_LEN),		\
+			     STATE_REC_HDR + (size));			\
+		memcpy(v3 + out, k->v + in + STATE_REC_HDR, (size));	\
+		in += STATE_REC_HDR + (size);				\
+		out += (size);						\
+	} while (0)
+	for (uint32_t i = 0; i < kept_ndomains(k); i++) {
+		uint64_t d = in + STATE_REC_HDR, tail;
+
+		nrec = kv32(k, d + STATE_DOM_NDEVICES);
+		STRIP(STATE_DOM_SIZE);
+		tail = (uint64_t)kv32(k, d + STATE_DOM_NKEPT) *
+		       BACKEND_NAME_MAX + kv32(k, d + STATE_DOM_BLOB_LEN);
+		tail = (tail + 7) & ~7ULL;
+		memcpy(v3 + out, k->v + in, tail);
+		in += tail;
+		out += tail;
+		for (uint32_t r = 0; r < nrec; r++)
+			STRIP(STATE_DEV_SIZE);
+		for (uint32_t r = 0; r < kv32(k, d + STATE_DOM_NMAPS); r++)
+			STRIP(STATE_MAP_SIZE);
+		for (uint32_t r = 0; r < kv32(k, d + STATE_DOM_NRETIRED); r++)
+			STRIP(STATE_RANGE_SIZE);
+	}
+	for (uint32_t i = 0; i < kept_nsubs(k); i++)
+		STRIP(STATE_SUB_SIZE);
+#undef STRIP
+	cr_assert_eq(in, k->len);
+	free(k->v);
+	k->v = v3;
+	k->len = out;
+	k->sb.slot[k->slot].len = out;
+	k->sb.format = 3;
+	kept_write(k, true);
+}
+
+/*
+ * SIGUSR2 is the upgrade path: the dirtyd that reads the store is not the
+ * one that kept it.  A store of the previous format (3) is restored whole
+ * (domains, mappings, tracking, the session, every page owed) and the
+ * next commit writes it in this format.
+ */
+Test(restart, format_3_store_restores, .fini = stop)
+{
+	struct pageset w;
+	struct itest_runs got = { 0 }, want = { 0 };
+	struct proto_hello_reply h;
+	struct itest_client c;
+	struct kept k;
+	uint32_t dom;
+
+	rng_seed(5);
+	ps_init(&w);
+	itest_manage(&sm, CONF, true);
+	itest_up(&sm);
+	h = client(&c, 0);
+	dom = make_domain(&c);
+	cr_assert_eq(itest_subscribe(&c, dom, 0, PROTO_SUBSCRIBE_CLEAN, NULL),
+		     0);
+	for (int i = 0; i < 100; i++)
+		write_page(&c, dom, random_page(), &w);
+	cr_assert_eq(itest_sync(&c, dom, NULL), 0);
+	harness_kill(&sm, SIGKILL);
+	itest_close(&c);
+
+	kept_read(&k);
+	kept_to_format_3(&k);
+	free(k.v);
+	itest_up(&sm);
+	if (!harness_log_has(&sm, "restored from the file descriptor store: 1 "
+			     "domains, 1 subscriptions", false)) {
+		itest_dump_log(&sm);
+		cr_assert_fail("the format-3 store was not restored");
+	}
+	h = client(&c, h.session_token);
+	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED, "flags %#x",
+		     h.session_flags);
+	cr_assert_eq(itest_sync(&c, dom, NULL), 0);
+	cr_assert_eq(itest_get_ranges(&c, dom, 0, &got, NULL), 0, "%s",
+		     c.text);
+	ps_to_runs(&w, &want);
+	itest_runs_assert_eq(&got, &want, "the pages owed, kept in format 3");
+	/* written again in this format (kept_read() checks it) */
+	kept_read(&k);
+	cr_assert_eq(kv32(&k, STATE_HEAD_FORMAT), STATE_FORMAT);
+	free(k.v);
+	itest_close(&c);
+	cr_assert_eq(itest_stop(&sm), 0);
+	itest_runs_free(&got);
+	itest_runs_free(&want);
+	free(w.bits);
 }
 
 static uint64_t mono_ms(void)
