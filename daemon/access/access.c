@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* Owners and administrators. */
+/*
+ * Owners and administrators.  Owns: who may see and change a domain (its
+ * owner, root, the admin group; another uid's domain is never revealed).
+ */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Who may claim which device (acl.h). */
+/* Who may claim which device (acl.h).  Owns: the device ACLs. */
 #include <fnmatch.h>
 #include <string.h>
 

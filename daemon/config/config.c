@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* dirtyd.conf(5): the ini parser, the keys, their defaults and checks. */
+/*
+ * dirtyd.conf(5): the ini parser, the keys, their defaults and checks.
+ * Owns: every limit's value and default (each is checked next to what it
+ * guards: dirtyd.conf(5) names where).
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>

@@ -2,6 +2,10 @@
 /*
  * Changes of a domain's mappings, off the event loop.
  *
+ * Owns: one change at a time per domain, and its subscriber sets frozen
+ * while it runs (subscriber.h); what the worker makes is put in place on
+ * the loop, all at once.
+ *
  * A MAP, an UNMAP, or a retire (dropping retired ranges nobody holds any
  * more) changes the kernel's page tables (IOMMU_IOAS_MAP pins and maps
  * every page: about a second per 256 GiB on the sim, as long on a real

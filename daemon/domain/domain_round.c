@@ -3,6 +3,10 @@
  * Rounds of a domain: the periodic timer, starting a round on the harvest
  * engine, folding its bitmap into the subscribers when it completes, the
  * statistics and events, and the waiters (domain.h) that rounds answer.
+ *
+ * Owns: a domain's plan is read by one round at a time and never while a
+ * change rewrites it; an operation that needs the domain idle, or a round
+ * begun after it, waits here (domain_when_idle(), domain_after_round()).
  */
 #include <errno.h>
 #include <event2/event.h>

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Requests: one table row per message type, like the kernel's ioctl table.
- * The row says which checks apply, so that they live here, once:
+ * Owns: which checks a request passes before it reaches a handler.  The
+ * row says which apply, so that they live here, once:
  *   REQ_HELLO   only after HELLO (EPROTO before)
  *   REQ_DOMAIN  the domain_id names a domain the client may see (ENOENT
  *               otherwise: a domain of another uid is never revealed)

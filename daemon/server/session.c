@@ -1,5 +1,13 @@
 // SPDX-License-Identifier: MIT
-/* One client: input with credentials, the output slot, events, resume. */
+/*
+ * One client: input with credentials, the output slot, events, resume.
+ *
+ * Owns: what a client makes dirtyd hold.  One request is served at a
+ * time, one packet waits in the output slot, and nothing is read while
+ * it does: a client that does not read cannot make dirtyd hold more than
+ * that slot, its request's reply, one event per subscription and the
+ * stream being produced (session.h).
+ */
 #define _GNU_SOURCE		/* struct ucred, POLLRDHUP */
 #include <errno.h>
 #include <event2/event.h>

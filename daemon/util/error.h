@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * Owns: an error's reason reaches the client that caused it.
+ *
  * An error and its reason, passed explicitly (as QEMU's Error **): the
  * function that fails fills the caller's struct error, and returns the
  * same negative errno.  The caller that answers the client reads it; no

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one way dirtyd logs, in the daemon and in its tools.
+ * The one way dirtyd logs, in the daemon and in its tools.  Owns: logging.
  *
  * Under systemd (stderr connected to the journal, as $JOURNAL_STREAM says)
  * records go to the journal with structured fields (PRIORITY, CODE_FILE,
