@@ -2,7 +2,7 @@
 /*
  * dirtyd.conf(5): the ini parser, the keys, their defaults and checks.
  * Owns: every limit's value and default (each is checked next to what it
- * guards: dirtyd.conf(5) names where).
+ * guards: docs/ARCHITECTURE.md lists where).
  */
 #include <ctype.h>
 #include <errno.h>
