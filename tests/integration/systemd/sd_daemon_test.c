@@ -16,9 +16,12 @@
  *	a SOCK_STREAM socket passed by systemd is refused: dirtyd exits
  *	non-zero without READY=1.
  *   sd_daemon_test notify DIRTYD
- *	WATCHDOG_USEC=400000: READY=1 (the socket answers at once), STATUS=,
- *	WATCHDOG=1 at about half the interval (>= 3 in 1 s, no gap reaching
- *	the interval), SIGTERM: STOPPING=1, exit 0.
+ *	WATCHDOG_USEC=2000000: READY=1 (the socket answers at once), STATUS=,
+ *	WATCHDOG=1 at about half the interval (>= 2 in 3 s, no gap reaching
+ *	the interval: what systemd enforces), SIGTERM: STOPPING=1, exit 0.
+ *	The interval is long enough that a loaded machine's scheduling
+ *	delays (a 546 ms gap was seen at 400 ms) do not fail it: the check
+ *	is that dirtyd pings well within the interval, not how fast.
  *   sd_daemon_test standalone DIRTYD
  *	dirtyd binds its configured path itself: creates the directory 0755,
  *	sets socket_mode and socket_group; a second dirtyd on the same path
@@ -59,7 +62,7 @@
 
 #define READY_TIMEOUT_MS 30000	/* an ASan build starting a guest */
 #define EXIT_TIMEOUT_MS 15000
-#define WATCHDOG_USEC 400000ULL
+#define WATCHDOG_USEC 2000000ULL
 
 static int failures;
 
@@ -506,7 +509,7 @@ static int test_notify(const char *dirtyd)
 {
 	char sock[PATH_MAX], conf[PATH_MAX];
 	uint64_t ready_at, last, first = 0, max_gap = 0, end;
-	unsigned int pings = 0, pings_1s = 0, status_msgs = 0;
+	unsigned int pings = 0, status_msgs = 0;
 	struct seen w = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct harness h;
 
@@ -528,8 +531,8 @@ static int test_notify(const char *dirtyd)
 	check(true, "READY=1");
 	check(hello(sock, 2000), "the socket answers HELLO once READY=1");
 
-	/* Watch for 1.5 s: WATCHDOG=1 and STATUS=. */
-	end = ready_at + 1500;
+	/* Watch for 3 s: WATCHDOG=1 and STATUS=. */
+	end = ready_at + 3000;
 	while (now_ms() < end)
 		usleep(10000);
 	pthread_mutex_lock(&w.lock);
@@ -544,28 +547,24 @@ static int test_notify(const char *dirtyd)
 			max_gap = at - last;
 		last = at;
 		pings++;
-		if (at - ready_at <= 1000)
-			pings_1s++;
 	}
 	for (unsigned int i = 0; i < w.nstatus; i++)
 		status_msgs += w.status[i] <= end;
 	pthread_mutex_unlock(&w.lock);
 	if (end - last > max_gap)
 		max_gap = end - last;
-	printf("  WATCHDOG=1: %u in 1.5 s after READY=1, %u in the first "
-	       "second, mean interval %.0f ms, longest gap %llu ms "
-	       "(WATCHDOG_USEC %llu ms)\n", pings, pings_1s,
+	printf("  WATCHDOG=1: %u in 3 s after READY=1, mean interval %.0f "
+	       "ms, longest gap %llu ms (WATCHDOG_USEC %llu ms)\n", pings,
 	       pings > 1 ? (double)(last - first) / (pings - 1) : 0.0,
 	       (unsigned long long)max_gap,
 	       (unsigned long long)(WATCHDOG_USEC / 1000));
-	check(pings_1s >= 3, "at least 3 WATCHDOG=1 within 1 s (%u)",
-	      pings_1s);
+	check(pings >= 2, "at least 2 WATCHDOG=1 within 3 s (%u)", pings);
 	check(max_gap < WATCHDOG_USEC / 1000,
 	      "no gap between WATCHDOG=1 reaches the %llu ms interval "
 	      "(longest %llu ms)",
 	      (unsigned long long)(WATCHDOG_USEC / 1000),
 	      (unsigned long long)max_gap);
-	check(status_msgs >= 1, "STATUS= sent (%u in 1.5 s)", status_msgs);
+	check(status_msgs >= 1, "STATUS= sent (%u in 3 s)", status_msgs);
 	stop_daemon(&h);
 	daemon_fini(&h);
 	return failures ? 1 : 0;
