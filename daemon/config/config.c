@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,11 +352,51 @@ static int bad_value(const char *origin, const char *section,
 			       section, key, value, want);
 }
 
+/* [daemon]'s counts: where each goes, its range, what a wrong value is told. */
+static const struct uint_key {
+	const char *key;
+	size_t off;
+	unsigned int min, max;
+	const char *want;
+} daemon_uints[] = {
+/* (the sizeof() fails to compile unless the field is an unsigned int) */
+#define U(k, lo, hi, w)							\
+	{ #k, offsetof(struct config, k) + 0 * sizeof(char[		\
+		__builtin_types_compatible_p(				\
+			__typeof__(((struct config *)0)->k),		\
+			unsigned int) ? 1 : -1]), lo, hi, w }
+	U(max_clients, 1, 65536, "expected 1 .. 65536"),
+	U(max_clients_per_uid, 1, 65536, "expected 1 .. 65536"),
+	U(root_clients, 0, 65535, "expected 0 .. 65536, less than max_clients"),
+	U(hello_timeout, 0, 3600, "expected seconds, 0 (none) .. 3600"),
+	U(max_parked, 0, 65536, "expected 0 (no resume) .. 65536"),
+	U(max_inflight, 1, 4096, "expected 1 .. 4096"),
+	U(max_subscriptions, 1, 65536, "expected 1 .. 65536"),
+	U(max_domains, 1, 65536, "expected 1 .. 65536"),
+	U(max_devices, 1, 65536, "expected 1 .. 65536"),
+	U(workers, 0, 1024, "expected 0 (one per CPU) .. 1024"),
+	U(resume_grace, 0, 86400, "expected seconds, 0 .. 86400"),
+#undef U
+};
+
 static int set_daemon(struct config *c, const char *key, const char *v,
 		      const char *origin)
 {
 	const char *sec = "daemon";
 	int r;
+
+	for (size_t i = 0; i < sizeof(daemon_uints) / sizeof(daemon_uints[0]);
+	     i++) {
+		const struct uint_key *u = &daemon_uints[i];
+		unsigned int x;
+
+		if (strcmp(key, u->key))
+			continue;
+		if (parse_uint(v, u->max, &x) < 0 || x < u->min)
+			return bad_value(origin, sec, key, v, u->want);
+		*(unsigned int *)((char *)c + u->off) = x;
+		return 0;
+	}
 
 	if (!strcmp(key, "backend")) {
 		if (backend_kind_from_string(v, &c->backend) < 0)
@@ -393,71 +434,20 @@ static int set_daemon(struct config *c, const char *key, const char *v,
 			return log_error_errno(r, "%s", origin);
 		snprintf(c->admin_group_origin,
 			 sizeof(c->admin_group_origin), "%s", origin);
-	} else if (!strcmp(key, "max_clients")) {
-		if (parse_uint(v, 65536, &c->max_clients) < 0 ||
-		    !c->max_clients)
-			return bad_value(origin, sec, key, v,
-					 "expected 1 .. 65536");
-	} else if (!strcmp(key, "max_clients_per_uid")) {
-		if (parse_uint(v, 65536, &c->max_clients_per_uid) < 0 ||
-		    !c->max_clients_per_uid)
-			return bad_value(origin, sec, key, v,
-					 "expected 1 .. 65536");
-	} else if (!strcmp(key, "root_clients")) {
-		if (parse_uint(v, 65535, &c->root_clients) < 0)
-			return bad_value(origin, sec, key, v,
-					 "expected 0 .. 65536, less than "
-					 "max_clients");
-	} else if (!strcmp(key, "hello_timeout")) {
-		if (parse_uint(v, 3600, &c->hello_timeout) < 0)
-			return bad_value(origin, sec, key, v,
-					 "expected seconds, 0 (none) .. 3600");
-	} else if (!strcmp(key, "max_parked")) {
-		if (parse_uint(v, 65536, &c->max_parked) < 0)
-			return bad_value(origin, sec, key, v,
-					 "expected 0 (no resume) .. 65536");
 	} else if (!strcmp(key, "max_parked_bytes")) {
 		if (parse_size(v, &c->max_parked_bytes) < 0)
 			return bad_value(origin, sec, key, v,
 					 "expected a size (e.g. 1g, 256m)");
-	} else if (!strcmp(key, "max_inflight")) {
-		if (parse_uint(v, 4096, &c->max_inflight) < 0 ||
-		    !c->max_inflight)
-			return bad_value(origin, sec, key, v,
-					 "expected 1 .. 4096");
-	} else if (!strcmp(key, "max_subscriptions")) {
-		if (parse_uint(v, 65536, &c->max_subscriptions) < 0 ||
-		    !c->max_subscriptions)
-			return bad_value(origin, sec, key, v,
-					 "expected 1 .. 65536");
-	} else if (!strcmp(key, "max_domains")) {
-		if (parse_uint(v, 65536, &c->max_domains) < 0 ||
-		    !c->max_domains)
-			return bad_value(origin, sec, key, v,
-					 "expected 1 .. 65536");
-	} else if (!strcmp(key, "max_devices")) {
-		if (parse_uint(v, 65536, &c->max_devices) < 0 ||
-		    !c->max_devices)
-			return bad_value(origin, sec, key, v,
-					 "expected 1 .. 65536");
 	} else if (!strcmp(key, "max_mapped")) {
 		if (parse_size(v, &c->max_mapped) < 0 || !c->max_mapped ||
 		    c->max_mapped % 4096)
 			return bad_value(origin, sec, key, v,
 					 "expected a size, a multiple of 4096, "
 					 "4k .. 2^64 - 4k (e.g. 4t, 512g)");
-	} else if (!strcmp(key, "workers")) {
-		if (parse_uint(v, 1024, &c->workers) < 0)
-			return bad_value(origin, sec, key, v,
-					 "expected 0 (one per CPU) .. 1024");
 	} else if (!strcmp(key, "log_level")) {
 		if (parse_log_level(v, &c->log_level) < 0)
 			return bad_value(origin, sec, key, v, "expected error, "
 					 "warning, notice, info or debug");
-	} else if (!strcmp(key, "resume_grace")) {
-		if (parse_uint(v, 86400, &c->resume_grace) < 0)
-			return bad_value(origin, sec, key, v,
-					 "expected seconds, 0 .. 86400");
 	} else {
 		return log_error_errno(-EINVAL, "%s: unknown key '%s' in "
 				       "section [daemon]", origin, key);
