@@ -187,14 +187,10 @@ static int bind_why(struct server *srv, const char *device, int r,
 }
 
 
-int domain_create(struct server *srv, uid_t owner, const char *device,
-		  uint32_t flags, struct domain **out, struct error *e)
+/* Room for one more domain of @owner, with @device, which is free? */
+static int domain_create_check(struct server *srv, uid_t owner,
+			       const char *device, struct error *e)
 {
-	bool tracking = flags & PROTO_CREATE_TRACKING;
-	struct backend_hw_info info;
-	struct domain_device *dev;
-	struct backend *b;
-	struct domain *d;
 	int r;
 
 	if (domain_count_owned(srv, owner) >= srv->cfg->max_domains)
@@ -208,7 +204,94 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	if (domain_of_device(srv, device, NULL))
 		return error_set(e, -EBUSY, "device %s is already in a "
 				  "domain", device);
+	return 0;
+}
 
+/*
+ * The kernel's side of a new domain, in its own context, for its first
+ * device @dev (bound): the capability checked, the IOAS, the HWPT (with
+ * tracking if asked), the IOVA alignment, the attach.
+ */
+static int domain_kernel_build(struct domain *d, struct domain_device *dev,
+			       bool tracking, struct error *e)
+{
+	struct backend *b = d->kctx;
+	struct backend_hw_info info;
+	const char *device = dev->name;
+	int r;
+
+	r = backend_device_get_hw_info(b, dev->dev_id, &info);
+	if (r < 0)
+		return error_set(e, r, "IOMMU_GET_HW_INFO on device %s failed: "
+				  "%s", device, strerror(-r));
+	device_caps_note(d->srv, device, info.capabilities);
+	if (tracking && !(info.capabilities & IOMMU_HW_CAP_DIRTY_TRACKING))
+		return error_set(e, -EOPNOTSUPP, "device %s cannot track dirty "
+				  "pages (its IOMMU lacks "
+				  "IOMMU_HW_CAP_DIRTY_TRACKING); create a "
+				  "domain without tracking for it", device);
+	r = backend_ioas_alloc(b, &d->ioas_id);
+	if (r < 0)
+		return error_set(e, r, "IOMMU_IOAS_ALLOC failed: %s",
+				  strerror(-r));
+	if (!d->huge_pages) {
+		r = backend_ioas_set_huge_pages(b, d->ioas_id, false);
+		if (r < 0)
+			return error_set(e, r, "turning IOMMU_OPTION_HUGE_PAGES "
+					  "off failed: %s", strerror(-r));
+	}
+	r = backend_hwpt_alloc(b, dev->dev_id, d->ioas_id,
+			       tracking ? IOMMU_HWPT_ALLOC_DIRTY_TRACKING : 0,
+			       &d->hwpt_id);
+	if (r == -EOPNOTSUPP && tracking)
+		return error_set(e, r, "device %s cannot track dirty pages (the "
+				  "kernel refused a tracking HWPT); create a "
+				  "domain without tracking for it", device);
+	if (r < 0)
+		return error_set(e, r, "IOMMU_HWPT_ALLOC for device %s failed: "
+				  "%s", device, strerror(-r));
+	d->tracking_capable = tracking;
+	/*
+	 * Only now: an IOAS without a domain has alignment 1 (Linux
+	 * iopt_init_table()); its first domain raises it to the IOMMU page.
+	 */
+	r = backend_ioas_iova_alignment(b, d->ioas_id, &d->page_size);
+	if (r < 0)
+		return error_set(e, r, "IOMMU_IOAS_IOVA_RANGES failed: %s",
+				  strerror(-r));
+	r = backend_device_attach(b, dev->dev_id, d->hwpt_id);
+	if (r < 0)
+		return error_set(e, r, "attaching device %s failed: %s",
+				  device, strerror(-r));
+	return 0;
+}
+
+/* What dirtyd keeps of a built domain: its counters, timers and plan. */
+static int domain_daemon_build(struct domain *d, struct error *e)
+{
+	int r;
+
+	d->max_leaf = domain_max_leaf(d);
+	d->counters = bitmem_alloc(state_bits(d->srv), DOMAIN_COUNTERS_WORDS);
+	if (!d->counters || domain_round_init(d) < 0)
+		return error_set(e, -ENOMEM, "out of memory");
+	r = domain_plan_build(d, &d->plan);
+	if (r < 0)
+		return error_set(e, r, "planning the harvest failed: %s",
+				  strerror(-r));
+	return 0;
+}
+
+int domain_create(struct server *srv, uid_t owner, const char *device,
+		  uint32_t flags, struct domain **out, struct error *e)
+{
+	struct domain_device *dev;
+	struct domain *d;
+	int r;
+
+	r = domain_create_check(srv, owner, device, e);
+	if (r < 0)
+		return r;
 	d = domain_alloc(srv, owner);
 	dev = calloc(1, sizeof(*dev));
 	if (!d || !dev) {
@@ -226,87 +309,21 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 	r = backend_open(&srv->kcfg, &d->kctx);
 	if (r < 0) {
 		error_set(e, r, "opening a kernel context for the domain "
-			   "failed: %s", strerror(-r));
+			  "failed: %s", strerror(-r));
 		goto fail_dev;
 	}
-	b = d->kctx;
-	r = backend_device_bind(b, device, &dev->dev_id);
+	r = backend_device_bind(d->kctx, device, &dev->dev_id);
 	if (r < 0) {
 		r = bind_why(srv, device, r, e);
 		goto fail_dev;
 	}
 	list_add_tail(&dev->link, &d->devices);
 	d->ndevices = 1;
-	r = backend_device_get_hw_info(b, dev->dev_id, &info);
-	if (r < 0) {
-		error_set(e, r, "IOMMU_GET_HW_INFO on device %s failed: %s",
-			   device, strerror(-r));
+	r = domain_kernel_build(d, dev, flags & PROTO_CREATE_TRACKING, e);
+	if (r >= 0)
+		r = domain_daemon_build(d, e);
+	if (r < 0)
 		goto fail;
-	}
-	device_caps_note(srv, device, info.capabilities);
-	if (tracking && !(info.capabilities & IOMMU_HW_CAP_DIRTY_TRACKING)) {
-		r = error_set(e, -EOPNOTSUPP, "device %s cannot track dirty "
-			       "pages (its IOMMU lacks "
-			       "IOMMU_HW_CAP_DIRTY_TRACKING); create a "
-			       "domain without tracking for it", device);
-		goto fail;
-	}
-	r = backend_ioas_alloc(b, &d->ioas_id);
-	if (r < 0) {
-		error_set(e, r, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r));
-		goto fail;
-	}
-	if (!d->huge_pages) {
-		r = backend_ioas_set_huge_pages(b, d->ioas_id, false);
-		if (r < 0) {
-			error_set(e, r, "turning IOMMU_OPTION_HUGE_PAGES "
-				   "off failed: %s", strerror(-r));
-			goto fail;
-		}
-	}
-	r = backend_hwpt_alloc(b, dev->dev_id, d->ioas_id,
-			       tracking ? IOMMU_HWPT_ALLOC_DIRTY_TRACKING : 0,
-			       &d->hwpt_id);
-	if (r == -EOPNOTSUPP && tracking) {
-		error_set(e, r, "device %s cannot track dirty pages (the "
-			   "kernel refused a tracking HWPT); create a domain "
-			   "without tracking for it", device);
-		goto fail;
-	}
-	if (r < 0) {
-		error_set(e, r, "IOMMU_HWPT_ALLOC for device %s failed: %s",
-			   device, strerror(-r));
-		goto fail;
-	}
-	d->tracking_capable = tracking;
-	/*
-	 * Only now: an IOAS without a domain has alignment 1 (Linux
-	 * iopt_init_table()); its first domain raises it to the IOMMU page.
-	 */
-	r = backend_ioas_iova_alignment(b, d->ioas_id, &d->page_size);
-	if (r < 0) {
-		error_set(e, r, "IOMMU_IOAS_IOVA_RANGES failed: %s",
-			   strerror(-r));
-		goto fail;
-	}
-	r = backend_device_attach(b, dev->dev_id, d->hwpt_id);
-	if (r < 0) {
-		error_set(e, r, "attaching device %s failed: %s", device,
-			   strerror(-r));
-		goto fail;
-	}
-	d->max_leaf = domain_max_leaf(d);
-	d->counters = bitmem_alloc(state_bits(srv), DOMAIN_COUNTERS_WORDS);
-	if (!d->counters || domain_round_init(d) < 0) {
-		r = error_set(e, -ENOMEM, "out of memory");
-		goto fail;
-	}
-	r = domain_plan_build(d, &d->plan);
-	if (r < 0) {
-		error_set(e, r, "planning the harvest failed: %s",
-			   strerror(-r));
-		goto fail;
-	}
 
 	/* finalised: visible from here on */
 	d->id = srv->next_domain_id++;
