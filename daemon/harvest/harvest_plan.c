@@ -152,6 +152,97 @@ void harvest_layout_restore(struct harvest_domain *dom, const uint64_t *old)
 	}
 }
 
+/*
+ * Place @d's @n ranges (checked: aligned, sorted, apart) in the layout,
+ * counting their heads (d->nheads) and batches (*@nb).
+ */
+static int layout_ranges(struct harvest_domain *d,
+			 const struct harvest_range *ranges, size_t n,
+			 uint64_t batch_bytes, size_t *nb)
+{
+	uint64_t page_size = d->page_size, head_bytes = page_size * 64;
+	uint64_t end_bit = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t first = ranges[i].iova, len = ranges[i].length;
+		uint64_t last, start, bit, x;
+
+		if (!len || (first | len) & (page_size - 1) ||
+		    __builtin_add_overflow(first, len, &last) ||
+		    (i && first <= ranges[i - 1].iova + ranges[i - 1].length - 1))
+			return -EINVAL;
+		start = align_up(end_bit, 64);
+		bit = (start & ~(RANGE_ALIGN_BITS - 1)) +
+		      (first / page_size) % RANGE_ALIGN_BITS;
+		if (bit < start)
+			bit += RANGE_ALIGN_BITS;
+		d->ranges[i] = (struct harvest_range){
+			.iova = first, .length = len, .bit = bit,
+			.flags = ranges[i].flags & HARVEST_RANGE_RETIRED,
+		};
+		last = first + len - 1;
+		end_bit = bit + len / page_size;
+		/* batches: the head, then cuts at multiples of batch_bytes */
+		if (d->ranges[i].flags & HARVEST_RANGE_RETIRED)
+			continue;
+		x = first;
+		if (x % head_bytes) {
+			(*nb)++;
+			d->nheads++;
+			x = align_up(x, head_bytes);
+		}
+		if (x >= first && x <= last)	/* x < first: wrapped */
+			*nb += last / batch_bytes - x / batch_bytes + 1;
+	}
+	d->nbits = align_up(end_bit, 64);
+	d->nwords = d->nbits / 64;
+	return 0;
+}
+
+/* Cut @d's laid out ranges into batches: a head's into its bounce word,
+ * the rest at multiples of @batch_bytes. */
+static void cut_batches(struct harvest_domain *d, uint64_t batch_bytes)
+{
+	uint64_t page_size = d->page_size, head_bytes = page_size * 64;
+	size_t k = 0, h = 0;
+
+	for (size_t i = 0; i < d->nranges; i++) {
+		const struct harvest_range *r = &d->ranges[i];
+		uint64_t x = r->iova, end = r->iova + r->length;
+
+		if (r->flags & HARVEST_RANGE_RETIRED)
+			continue;
+		while (x != end) {
+			uint64_t bit = r->bit + (x - r->iova) / page_size;
+			uint64_t stop, cut;
+
+			if (x % head_bytes) {
+				cut = align_up(x, head_bytes);
+				stop = (cut && cut < end) ? cut : end;
+				d->batches[k++] = (struct harvest_batch){
+					.iova = x,
+					.length = stop - x,
+					.bitmap = d->bitmap + bit / 64,
+					.nwords = 1,
+					.shift = bit % 64,
+					.bounce = d->bitmap + d->nwords + h++,
+				};
+			} else {
+				cut = (x | (batch_bytes - 1)) + 1;
+				stop = (cut && cut < end) ? cut : end;
+				d->batches[k++] = (struct harvest_batch){
+					.iova = x,
+					.length = stop - x,
+					.bitmap = d->bitmap + bit / 64,
+					.nwords = ((stop - x) / page_size + 63) / 64,
+				};
+			}
+			x = stop;
+		}
+	}
+	d->nbatches = k;
+}
+
 int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 			uint64_t page_size, const struct harvest_range *ranges,
 			size_t n, uint64_t batch_bytes)
@@ -163,8 +254,8 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 		.mem = dom->mem,
 		.b = dom->b,
 	};
-	uint64_t head_bytes = page_size * 64, end_bit = 0;
-	size_t nb = 0, k = 0;
+	size_t nb = 0;
+	int r;
 
 	if (!is_pow2(page_size) || (n && !ranges))
 		return -EINVAL;
@@ -178,84 +269,19 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 	d.ranges = calloc(n ? n : 1, sizeof(*d.ranges));
 	if (!d.ranges)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t first = ranges[i].iova, len = ranges[i].length;
-		uint64_t last, start, bit, x;
-
-		if (!len || (first | len) & (page_size - 1) ||
-		    __builtin_add_overflow(first, len, &last) ||
-		    (i && first <= ranges[i - 1].iova + ranges[i - 1].length - 1)) {
-			free(d.ranges);
-			return -EINVAL;
-		}
-		start = align_up(end_bit, 64);
-		bit = (start & ~(RANGE_ALIGN_BITS - 1)) +
-		      (first / page_size) % RANGE_ALIGN_BITS;
-		if (bit < start)
-			bit += RANGE_ALIGN_BITS;
-		d.ranges[i] = (struct harvest_range){
-			.iova = first, .length = len, .bit = bit,
-			.flags = ranges[i].flags & HARVEST_RANGE_RETIRED,
-		};
-		last = first + len - 1;
-		end_bit = bit + len / page_size;
-		/* batches: the head, then cuts at multiples of batch_bytes */
-		if (d.ranges[i].flags & HARVEST_RANGE_RETIRED)
-			continue;
-		x = first;
-		if (x % head_bytes) {
-			nb++;
-			d.nheads++;
-			x = align_up(x, head_bytes);
-		}
-		if (x >= first && x <= last)	/* x < first: wrapped */
-			nb += last / batch_bytes - x / batch_bytes + 1;
+	r = layout_ranges(&d, ranges, n, batch_bytes, &nb);
+	if (r < 0) {
+		free(d.ranges);
+		return r;
 	}
-	d.nbits = align_up(end_bit, 64);
-	d.nwords = d.nbits / 64;
 	d.batches = calloc(nb ? nb : 1, sizeof(*d.batches));
 	/* the layout, then one bounce word per head: zeroed */
-	d.bitmap = bitmem_alloc(d.mem, d.nwords + d.nheads);
+	d.bitmap = bitmem_alloc(d.mem, harvest_layout_words(&d));
 	if (!d.batches || !d.bitmap) {
 		harvest_domain_release(&d);
 		return -ENOMEM;
 	}
-
-	for (size_t i = 0, h = 0; i < n; i++) {
-		const struct harvest_range *r = &d.ranges[i];
-		uint64_t x = r->iova, end = r->iova + r->length;
-
-		if (r->flags & HARVEST_RANGE_RETIRED)
-			continue;
-		while (x != end) {
-			uint64_t bit = r->bit + (x - r->iova) / page_size;
-			uint64_t stop, cut;
-
-			if (x % head_bytes) {
-				cut = align_up(x, head_bytes);
-				stop = (cut && cut < end) ? cut : end;
-				d.batches[k++] = (struct harvest_batch){
-					.iova = x,
-					.length = stop - x,
-					.bitmap = d.bitmap + bit / 64,
-					.nwords = 1,
-					.shift = bit % 64,
-					.bounce = d.bitmap + d.nwords + h++,
-				};
-			} else {
-				cut = (x | (batch_bytes - 1)) + 1;
-				stop = (cut && cut < end) ? cut : end;
-				d.batches[k++] = (struct harvest_batch){
-					.iova = x,
-					.length = stop - x,
-					.bitmap = d.bitmap + bit / 64,
-					.nwords = ((stop - x) / page_size + 63) / 64,
-				};
-			}
-			x = stop;
-		}
-	}
-	d.nbatches = k;
+	cut_batches(&d, batch_bytes);
 
 	harvest_domain_release(dom);
 	*dom = d;
