@@ -9,12 +9,17 @@
  *   sim      kernel/sim/: a simulated host whose IOMMU has hardware dirty
  *            bits, faithful to the Linux 6.12 iommufd semantics.
  *
- * Nothing above kernel/ knows which one runs.  Operations mirror the iommufd
- * ioctls one to one; arguments keep the kernel's units (bytes, IOVAs) and
- * the kernel's flag values (kernel/uapi/iommufd.h), and every function
- * returns 0 or a negative errno, the kernel's own code passed through.
- * Every operation is safe to call from several threads at once, as ioctls
- * on one /dev/iommu file are.
+ * Nothing above kernel/ knows which one runs: what differs between them
+ * is in their capabilities (struct backend_caps), which callers ask
+ * instead of the kind.  Operations mirror the iommufd ioctls one to one;
+ * arguments keep the kernel's units (bytes, IOVAs) and the kernel's flag
+ * values (kernel/uapi/iommufd.h), and every function returns 0 or a
+ * negative errno, the kernel's own code passed through.  Every operation
+ * is safe to call from several threads at once, as ioctls on one
+ * /dev/iommu file are.
+ *
+ * Owns: the kernel boundary (which backend runs, and how each one reaches
+ * the kernel or stands in for it).
  */
 #ifndef DIRTYD_KERNEL_BACKEND_H
 #define DIRTYD_KERNEL_BACKEND_H
@@ -114,6 +119,30 @@ struct backend_device_name {
 	char name[BACKEND_NAME_MAX];
 };
 
+/**
+ * struct backend_caps - what a backend can do, where backends differ.
+ * backend_kind_caps() answers before opening (from the kind alone);
+ * backend_caps() answers for an open context, with what it probed.
+ *
+ * @max_leaf: the largest IO page a mapping may get with huge pages on
+ *	(iommufd: 1 GiB; sim: its backing page size, 0 before opening)
+ * @map_va_base: 0 where IOMMU_IOAS_MAP pins the memory at its user_va
+ *	(the caller maps real memory); otherwise the backend keeps no memory,
+ *	only checks the address's alignment, and takes @map_va_base + iova
+ * @iommufd: the context is a /dev/iommu: backend_iommufd() hands it out
+ *	(a client may map through it), backend_open() fails -ENOENT on a
+ *	kernel without CONFIG_IOMMUFD
+ * @config_devices: the devices are the configuration's
+ *	(sim_config.devices), each of which can DMA (backend_dma_write()):
+ *	no other device name binds
+ */
+struct backend_caps {
+	uint64_t max_leaf;
+	uint64_t map_va_base;
+	bool iommufd;
+	bool config_devices;
+};
+
 struct backend;
 
 struct backend_ops {
@@ -157,6 +186,7 @@ struct backend_ops {
 			 uint64_t length);
 	int (*keep)(struct backend *b, struct backend_kept_fd *fds,
 		    size_t max_fds, void *blob, size_t *blob_len);
+	void (*caps)(struct backend *b, struct backend_caps *caps);
 };
 
 /** Every implementation embeds this as its first member. */
@@ -197,6 +227,18 @@ void backend_close(struct backend *b);
 void backend_leave(struct backend *b);
 /** backend_kind_from_string() - "iommufd" or "sim"; -EINVAL otherwise. */
 int backend_kind_from_string(const char *s, enum backend_kind *out);
+/** backend_kind_name() - "iommufd" or "sim" (what backend_name() of an
+ *  open context says); "unknown" for another value. */
+const char *backend_kind_name(enum backend_kind kind);
+/** backend_kind_caps() - what a context of @kind can do, as far as the
+ *  kind alone says (before opening: for checking a configuration);
+ *  -EINVAL for an unknown kind. */
+int backend_kind_caps(enum backend_kind kind, struct backend_caps *caps);
+/** backend_caps() - what the open context @b can do. */
+static inline void backend_caps(struct backend *b, struct backend_caps *caps)
+{
+	b->ops->caps(b, caps);
+}
 /** backend_name() - "iommufd" or "sim". */
 static inline const char *backend_name(const struct backend *b)
 {

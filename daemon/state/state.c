@@ -1016,9 +1016,8 @@ static int state_parse(struct server *srv)
 	if (h->backend != (uint32_t)srv->cfg->backend)
 		return refuse(st, -EINVAL, "it was kept by a dirtyd on the %s "
 			      "backend; this one runs the %s backend",
-			      h->backend == BACKEND_SIM ? "sim" : "iommufd",
-			      srv->cfg->backend == BACKEND_SIM ? "sim" :
-			      "iommufd");
+			      backend_kind_name(h->backend),
+			      backend_kind_name(srv->cfg->backend));
 	if (h->ndomains > len / sizeof(struct state_domain_rec) ||
 	    h->nsubs > len / sizeof(struct state_sub_rec) ||
 	    !h->next_domain_id)

@@ -361,6 +361,20 @@ static int ib_keep(struct backend *b, struct backend_kept_fd *fds,
 				blob_len);
 }
 
+/* Largest leaf a real IOMMU may use with huge pages on. */
+#define IOMMUFD_MAX_LEAF (1ULL << 30)
+
+const struct backend_caps iommufd_kind_caps = {
+	.max_leaf = IOMMUFD_MAX_LEAF,
+	.iommufd = true,
+};
+
+static void ib_caps(struct backend *b, struct backend_caps *caps)
+{
+	(void)b;
+	*caps = iommufd_kind_caps;
+}
+
 static const struct backend_ops iommufd_backend_ops = {
 	.name = "iommufd",
 	.close = ib_close,
@@ -385,6 +399,7 @@ static const struct backend_ops iommufd_backend_ops = {
 	.iommufd = ib_iommufd,
 	.dma_write = iommufd_dev_dma_write,
 	.keep = ib_keep,
+	.caps = ib_caps,
 };
 
 /*
