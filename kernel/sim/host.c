@@ -361,6 +361,7 @@ static void sim_leave(struct backend *b)
 #define SIM_MAP_VA_BASE (1ULL << 40)
 
 const struct backend_caps sim_kind_caps = {
+	.dirty_read_async = "sim",
 	.map_va_base = SIM_MAP_VA_BASE,
 	.config_devices = true,
 };
@@ -404,6 +405,7 @@ static const struct backend_ops sim_backend_ops = {
 	.dma_write = sim_dev_dma_write,
 	.keep = sim_keep,
 	.caps = sim_caps,
+	.dirty_read_prep = sim_dirty_read_prep,
 };
 
 static int sim_config_check(const struct sim_config *cfg)

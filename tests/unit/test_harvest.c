@@ -228,8 +228,9 @@ static void engine_rounds(unsigned int workers, uint64_t backing)
 	};
 	const struct harvest_range *rs[] = { r0, r1, r2 };
 	const size_t ns[] = { 2, 1, 1 };
+	/* workers 0: the engine's async mode, the sim's reader threads */
 	struct harvest_engine_config cfg = { .workers = workers,
-					     .force_workers = true };
+					     .force_workers = workers > 0 };
 	struct backend *b = open_sim(backing, 3);
 	struct harvest_engine *e;
 	struct harvest_domain d[3] = { 0 };
@@ -239,7 +240,7 @@ static void engine_rounds(unsigned int workers, uint64_t backing)
 
 	rng_seed(workers * 1000 + backing);
 	cr_assert_eq(harvest_engine_new(b, &cfg, &e), 0);
-	cr_assert_str_eq(harvest_engine_mode(e), "workers");
+	cr_assert_str_eq(harvest_engine_mode(e), workers ? "workers" : "sim");
 	cr_assert_eq(harvest_engine_workers(e), workers);
 	for (int i = 0; i < 3; i++) {
 		char name[16];
@@ -299,10 +300,22 @@ Test(harvest_engine, two_workers_three_domains)
 	engine_rounds(2, PG);
 }
 
+Test(harvest_engine, async_three_domains)
+{
+	engine_rounds(0, PG);
+}
+
 Test(harvest_engine, huge_leaves_report_every_covered_page)
 {
 	huge_leaves_seen = 0;
 	engine_rounds(2, 2ULL << 20);
+	cr_assert_gt(huge_leaves_seen, 1000);
+}
+
+Test(harvest_engine, huge_leaves_report_every_covered_page_async)
+{
+	huge_leaves_seen = 0;
+	engine_rounds(0, 2ULL << 20);
 	cr_assert_gt(huge_leaves_seen, 1000);
 }
 
@@ -343,20 +356,29 @@ Test(harvest_engine, no_clear_keeps_bits_for_the_next_round)
 	backend_close(b);
 }
 
-Test(harvest_engine, probe_finds_no_uring_cmd_on_the_sim)
+Test(harvest_engine, the_sim_reads_asynchronously)
 {
 	struct backend *b = open_sim(PG, 1);
 	struct harvest_engine *e;
+	struct backend_caps caps;
 
-	/* the sim has no /dev/iommu to send uring commands to */
+	/* no uring commands (no /dev/iommu), but reader threads of its own */
+	backend_caps(b, &caps);
+	cr_assert_str_eq(caps.dirty_read_async, "sim");
+	cr_assert_eq(caps.dirty_read_sqe128, false);
 	cr_assert_eq(harvest_engine_new(b, NULL, &e), 0);
+	cr_assert_str_eq(harvest_engine_mode(e), "sim");
+	cr_assert_eq(harvest_engine_workers(e), 0);
+	harvest_engine_free(e);
+	cr_assert_eq(harvest_engine_new(b, &(struct harvest_engine_config){
+					 .force_workers = true }, &e), 0);
 	cr_assert_str_eq(harvest_engine_mode(e), "workers");
 	cr_assert_geq(harvest_engine_workers(e), 1);
 	harvest_engine_free(e);
 	backend_close(b);
 }
 
-Test(harvest_engine, errors_reach_on_done)
+static void errors_reach_on_done(unsigned int workers)
 {
 	const struct harvest_range r[] = { { .iova = 0, .length = 1ULL << 30 } };
 	struct backend *b = open_sim(PG, 1);
@@ -364,7 +386,8 @@ Test(harvest_engine, errors_reach_on_done)
 	struct harvest_domain d = { 0 };
 
 	cr_assert_eq(harvest_engine_new(b, &(struct harvest_engine_config){
-					 .workers = 2, .force_workers = true }, &e), 0);
+					 .workers = workers,
+					 .force_workers = workers > 0 }, &e), 0);
 	/* HWPT 4242 does not exist */
 	cr_assert_eq(harvest_domain_plan(&d, 4242, PG, r, 1, 1ULL << 30), 0);
 	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, NULL, NULL), 0);
@@ -375,4 +398,14 @@ Test(harvest_engine, errors_reach_on_done)
 	harvest_domain_release(&d);
 	harvest_engine_free(e);
 	backend_close(b);
+}
+
+Test(harvest_engine, errors_reach_on_done)
+{
+	errors_reach_on_done(2);
+}
+
+Test(harvest_engine, errors_reach_on_done_async)
+{
+	errors_reach_on_done(0);
 }
