@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* The harvest engine against the simulated host: plans, both worker counts,
- * several domains at once, batch boundaries, huge leaves, NO_CLEAR. */
+/* The harvest engine against the simulated host: plans, both worker counts
+ * and the async mode, several domains at once, batch boundaries, huge
+ * leaves, NO_CLEAR; the backend's capabilities and its async read. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,4 +410,73 @@ Test(harvest_engine, errors_reach_on_done)
 Test(harvest_engine, errors_reach_on_done_async)
 {
 	errors_reach_on_done(0);
+}
+
+Test(backend, caps_of_each_kind)
+{
+	struct backend_caps caps;
+
+	cr_assert_eq(backend_kind_caps(BACKEND_IOMMUFD, &caps), 0);
+	cr_assert(caps.iommufd && !caps.config_devices && !caps.map_va_base);
+	/* whether the kernel has uring commands takes a probe */
+	cr_assert_null(caps.dirty_read_async);
+	cr_assert(caps.dirty_read_sqe128);
+	cr_assert_eq(caps.max_leaf, 1ULL << 30);
+	cr_assert_eq(backend_kind_caps(BACKEND_SIM, &caps), 0);
+	cr_assert(!caps.iommufd && caps.config_devices && caps.map_va_base);
+	cr_assert_str_eq(caps.dirty_read_async, "sim");
+	cr_assert_eq(backend_kind_caps((enum backend_kind)7, &caps), -EINVAL);
+	cr_assert_str_eq(backend_kind_name(BACKEND_SIM), "sim");
+	cr_assert_str_eq(backend_kind_name(BACKEND_IOMMUFD), "iommufd");
+}
+
+/* backend_dirty_read_prep() on its own: one CQE per read, on the
+ * caller's ring, with the caller's user_data and the read's result. */
+Test(backend, the_sims_async_read_completes_on_the_callers_ring)
+{
+	const struct harvest_range r[] = { { .iova = 0, .length = 1ULL << 30 } };
+	struct backend *b = open_sim(2ULL << 20, 1);
+	uint64_t nwords = (1ULL << 30) / PG / 64;
+	uint64_t *bits = calloc(nwords, 8), *none = calloc(nwords, 8);
+	struct backend_dirty_read rd[2];
+	struct backend_caps caps;
+	struct io_uring ring;
+	struct dom_setup s;
+	int seen = 0;
+
+	backend_caps(b, &caps);
+	cr_assert_eq(caps.max_leaf, 2ULL << 20);
+	setup_domain(b, "dev0", r, 1, &s);
+	cr_assert_eq(backend_dma_write(b, s.dev, 5 * PG, PG), 0);
+	cr_assert_eq(io_uring_queue_init(4, &ring, 0), 0);
+	rd[0] = (struct backend_dirty_read){
+		.hwpt_id = s.hwpt, .iova = 0, .length = 1ULL << 30,
+		.page_size = PG, .bitmap = bits,
+	};
+	rd[1] = rd[0];
+	rd[1].hwpt_id = 4242;
+	rd[1].bitmap = none;
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(backend_dirty_read_prep(b, io_uring_get_sqe(&ring),
+						     ring.ring_fd, &rd[i],
+						     100 + i), 0);
+	cr_assert_eq(io_uring_submit(&ring), 2);
+	while (seen != 3) {
+		struct io_uring_cqe *cqe;
+
+		cr_assert_eq(io_uring_wait_cqe(&ring, &cqe), 0);
+		cr_assert(cqe->user_data == 100 || cqe->user_data == 101);
+		cr_assert_eq(cqe->res, cqe->user_data == 100 ? 0 : -ENOENT);
+		cr_assert_eq(seen & (1 << (cqe->user_data - 100)), 0);
+		seen |= 1 << (cqe->user_data - 100);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	/* a dirty 2 MiB leaf reports its 512 pages */
+	for (uint64_t w = 0; w < nwords; w++)
+		cr_assert_eq(bits[w], w < 8 ? ~0ULL : 0, "word %llu",
+			     (unsigned long long)w);
+	io_uring_queue_exit(&ring);
+	free(bits);
+	free(none);
+	backend_close(b);
 }
