@@ -28,6 +28,9 @@ struct ring_worker {
 struct ring_pool {
 	unsigned int nworkers;
 	struct ring_worker *workers;
+	struct io_uring ctl;	/* sends the stops: set up first, so that
+				 * freeing cannot fail to stop a worker */
+	bool ctl_ok;
 };
 
 static unsigned int roundup_pow2(unsigned int x)
@@ -92,34 +95,48 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Tell @rw to stop: a message of 0 from the pool's own ring. */
+static void worker_stop(struct ring_pool *p, struct ring_worker *rw)
+{
+	for (;;) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ctl);
+
+		if (!sqe) {
+			io_uring_submit(&p->ctl);
+			continue;
+		}
+		io_uring_prep_msg_ring(sqe, rw->ring.ring_fd, 0, 0, 0);
+		if (io_uring_submit_and_wait(&p->ctl, 1) >= 0) {
+			struct io_uring_cqe *cqe;
+
+			if (!io_uring_wait_cqe(&p->ctl, &cqe)) {
+				int res = cqe->res;
+
+				io_uring_cqe_seen(&p->ctl, cqe);
+				if (res >= 0)
+					return;
+			}
+		}
+		usleep(100);	/* its CQ is full: it is still working */
+	}
+}
+
 void ring_pool_free(struct ring_pool *p)
 {
-	struct io_uring ctl;
-	bool ctl_ok;
-
 	if (!p)
 		return;
-	ctl_ok = io_uring_queue_init(4, &ctl, 0) == 0;
-	for (unsigned int i = 0; i < p->nworkers; i++) {
+	for (unsigned int i = 0; p->workers && i < p->nworkers; i++) {
 		struct ring_worker *rw = &p->workers[i];
 
 		if (rw->thread_ok) {
-			struct io_uring_sqe *sqe = ctl_ok ?
-						   io_uring_get_sqe(&ctl) : NULL;
-
-			if (sqe) {
-				io_uring_prep_msg_ring(sqe, rw->ring.ring_fd, 0,
-						       0, 0);
-				sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-				io_uring_submit(&ctl);
-			}
+			worker_stop(p, rw);
 			pthread_join(rw->thread, NULL);
 		}
 		if (rw->ring_ok)
 			io_uring_queue_exit(&rw->ring);
 	}
-	if (ctl_ok)
-		io_uring_queue_exit(&ctl);
+	if (p->ctl_ok)
+		io_uring_queue_exit(&p->ctl);
 	free(p->workers);
 	free(p);
 }
@@ -143,6 +160,10 @@ int ring_pool_new(unsigned int threads, unsigned int depth,
 		free(p);
 		return -ENOMEM;
 	}
+	r = io_uring_queue_init(2, &p->ctl, 0);
+	if (r < 0)
+		goto fail;
+	p->ctl_ok = true;
 	for (unsigned int i = 0; i < p->nworkers; i++) {
 		struct ring_worker *rw = &p->workers[i];
 
