@@ -42,17 +42,23 @@ static unsigned int roundup_pow2(unsigned int x)
 	return p;
 }
 
+/* An SQE of @ring, submitting what waits until one is free. */
+static struct io_uring_sqe *sqe_get(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = io_uring_get_sqe(ring)))
+		io_uring_submit(ring);
+	return sqe;
+}
+
 /* Post @w's completion to its ring; retry until it lands, as the caller's
  * CQ is sized for every call in flight. */
 static void worker_complete(struct ring_worker *rw, struct ring_work *w)
 {
 	for (;;) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&rw->ring);
+		struct io_uring_sqe *sqe = sqe_get(&rw->ring);
 
-		if (!sqe) {
-			io_uring_submit(&rw->ring);
-			continue;
-		}
 		io_uring_prep_msg_ring(sqe, w->ring_fd, (unsigned int)w->result,
 				       w->user_data, 0);
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -99,12 +105,8 @@ static void *worker_main(void *arg)
 static void worker_stop(struct ring_pool *p, struct ring_worker *rw)
 {
 	for (;;) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ctl);
+		struct io_uring_sqe *sqe = sqe_get(&p->ctl);
 
-		if (!sqe) {
-			io_uring_submit(&p->ctl);
-			continue;
-		}
 		io_uring_prep_msg_ring(sqe, rw->ring.ring_fd, 0, 0, 0);
 		if (io_uring_submit_and_wait(&p->ctl, 1) >= 0) {
 			struct io_uring_cqe *cqe;
