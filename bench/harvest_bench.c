@@ -19,8 +19,10 @@
  * since every read below clears the dirty bits.  Dirtying is not timed.
  * Per case, in one process, the median of REPS of:
  *
- *   harvest   (a) the engine (default config: one worker per CPU) reads the
- *             domain planned with harvest_batch_bytes();
+ *   harvest   (a) the engine (default config: on the sim, async mode, the
+ *             sim's reader threads, one per CPU; with -W the worker pool,
+ *             one worker per CPU) reads the domain planned with
+ *             harvest_batch_bytes();
  *   h+ext     (a) the same plus extents: extent_scan_bitmap() over the
  *             domain's bitmap after the round, on the calling thread (the
  *             engine has no per-batch hook: dirtyd folds after the round);
@@ -1139,6 +1141,9 @@ static void run_scaling(struct bench_guest *g, struct harvest_engine *e1,
 	};
 }
 
+/* -W: the engine's worker pool instead of the backend's async reads. */
+static bool force_workers;
+
 static void run_guest(uint64_t gib, unsigned int leaf_idx,
 		      struct floor_pool *fp, unsigned int reps)
 {
@@ -1154,13 +1159,15 @@ static void run_guest(uint64_t gib, unsigned int leaf_idx,
 
 	/* an engine serves one backend: each guest is a sim host of its own */
 	r = guest_open(&g, gib, leaves[leaf_idx], 0);
-	r = r ?: harvest_engine_new(g.b, NULL, &e);
+	r = r ?: harvest_engine_new(g.b, &(struct harvest_engine_config){
+					.force_workers = force_workers }, &e);
 	if (!r && scale)
 		r = harvest_engine_new(g.b, &one, &e1);
 	if (r)
 		bench_fail("guest setup", r);
-	if (strcmp(harvest_engine_mode(e), "workers") ||
-	    harvest_engine_workers(e) != sysconf(_SC_NPROCESSORS_ONLN)) {
+	if (!strcmp(harvest_engine_mode(e), "workers") ?
+	    harvest_engine_workers(e) != sysconf(_SC_NPROCESSORS_ONLN) :
+	    force_workers || harvest_engine_workers(e)) {
 		fprintf(stderr, "harvest_bench: engine runs %s with %u workers\n",
 			harvest_engine_mode(e), harvest_engine_workers(e));
 		exit(1);
@@ -1701,7 +1708,7 @@ int main(int argc, char **argv)
 	double t_start = now();
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "g:r:j:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "g:r:j:s:W")) != -1) {
 		char *p, *end;
 
 		switch (opt) {
@@ -1730,6 +1737,9 @@ int main(int argc, char **argv)
 		case 's':
 			svg = optarg;
 			break;
+		case 'W':
+			force_workers = true;
+			break;
 		default:
 			goto usage;
 		}
@@ -1744,11 +1754,11 @@ int main(int argc, char **argv)
 	if (r)
 		bench_fail("floor thread", r);
 
-	printf("# harvest_bench: %ld CPUs (2 threads of compute: x%.2f), load average %.2f, extent zero-skip %s, floor read %s, clusters of %d pages\n",
+	printf("# harvest_bench: %ld CPUs (2 threads of compute: x%.2f), load average %.2f, extent zero-skip %s, floor read %s, clusters of %d pages, engine %s\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), machine_compute_x,
 	       machine_load_start, extent_scan_impl(),
 	       plain_read == read_portable ? "portable" : "avx2",
-	       CLUSTER_PAGES);
+	       CLUSTER_PAGES, force_workers ? "workers" : "async");
 	printf("# times in ms, medians; a = engine harvest+extents, b = vmm, c = floor, h = engine harvest only;\n# c1/c2 = floor read on 1 CPU / on 2 CPUs (2.0: the memory feeds two cores; 1.0: one core takes all the bandwidth there is)\n");
 	print_case_header();
 	for (unsigned int i = 0; i < ngibs; i++)
@@ -1782,7 +1792,7 @@ int main(int argc, char **argv)
 			return 1;
 	return 0;
 usage:
-	fprintf(stderr, "usage: %s [-g GIB,...] [-r REPS>=3] [-j JSON] [-s SVG]\n",
+	fprintf(stderr, "usage: %s [-g GIB,...] [-r REPS>=3] [-j JSON] [-s SVG] [-W]\n",
 		argv[0]);
 	return 2;
 }

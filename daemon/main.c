@@ -311,32 +311,32 @@ static int open_backend(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
 	struct backend_config bc;
+	struct backend_caps caps;
 	int r;
 
 	simhost_backend_config(cfg, &bc);
+	backend_kind_caps(cfg->backend, &caps);
 	/* adopting the kept context if the store handed one back */
 	r = state_open(srv, &bc);
-	if (r == -ENOENT && cfg->backend == BACKEND_IOMMUFD)
+	if (r == -ENOENT && caps.iommufd)
 		return log_error_errno(r, "cannot open %s: this kernel has no "
 				       "iommufd (Linux 6.7 or newer with "
 				       "CONFIG_IOMMUFD; modprobe iommufd); "
 				       "set backend = sim to run on a "
 				       "simulated IOMMU", cfg->iommufd_path);
-	if (r == -EOPNOTSUPP && cfg->backend == BACKEND_IOMMUFD &&
+	if (r == -EOPNOTSUPP && caps.iommufd &&
 	    !strcmp(cfg->device_provider, "mock"))
 		return log_error_errno(r, "device_provider = mock needs the "
 				       "kernel's mock IOMMU "
 				       "(CONFIG_IOMMUFD_TEST) and a dirtyd "
 				       "built with the tests (DIRTYD_TESTS)");
-	if (r == -EOPNOTSUPP && cfg->backend == BACKEND_SIM)
+	if (r == -EOPNOTSUPP && !caps.iommufd)
 		return log_error_errno(r, "this dirtyd is built without the "
 				       "simulated host (DIRTYD_SIM=OFF)");
 	if (r < 0)
 		return log_error_errno(r, "opening the %s backend failed",
-				       cfg->backend == BACKEND_SIM ? "sim" :
-				       "iommufd");
-	if (cfg->backend == BACKEND_SIM)
-		simhost_log_kernel(srv->backend);
+				       backend_kind_name(cfg->backend));
+	simhost_log_kernel(srv->backend);
 	return 0;
 }
 

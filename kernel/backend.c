@@ -98,6 +98,32 @@ int backend_kind_from_string(const char *s, enum backend_kind *out)
 	return 0;
 }
 
+const char *backend_kind_name(enum backend_kind kind)
+{
+	switch (kind) {
+	case BACKEND_IOMMUFD:
+		return "iommufd";
+	case BACKEND_SIM:
+		return "sim";
+	}
+	return "unknown";
+}
+
+int backend_kind_caps(enum backend_kind kind, struct backend_caps *caps)
+{
+	if (!caps)
+		return -EINVAL;
+	switch (kind) {
+	case BACKEND_IOMMUFD:
+		*caps = iommufd_kind_caps;
+		return 0;
+	case BACKEND_SIM:
+		*caps = sim_kind_caps;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 void backend_kept_close(const struct backend_kept_fd *kept, size_t n_kept)
 {
 	size_t i;

@@ -9,20 +9,28 @@
  *   sim      kernel/sim/: a simulated host whose IOMMU has hardware dirty
  *            bits, faithful to the Linux 6.12 iommufd semantics.
  *
- * Nothing above kernel/ knows which one runs.  Operations mirror the iommufd
- * ioctls one to one; arguments keep the kernel's units (bytes, IOVAs) and
- * the kernel's flag values (kernel/uapi/iommufd.h), and every function
- * returns 0 or a negative errno, the kernel's own code passed through.
- * Every operation is safe to call from several threads at once, as ioctls
- * on one /dev/iommu file are.
+ * Nothing above kernel/ knows which one runs: what differs between them
+ * is in their capabilities (struct backend_caps), which callers ask
+ * instead of the kind.  Operations mirror the iommufd ioctls one to one;
+ * arguments keep the kernel's units (bytes, IOVAs) and the kernel's flag
+ * values (kernel/uapi/iommufd.h), and every function returns 0 or a
+ * negative errno, the kernel's own code passed through.  Every operation
+ * is safe to call from several threads at once, as ioctls on one
+ * /dev/iommu file are.  One is asynchronous: backend_dirty_read_prep(),
+ * IOMMU_HWPT_GET_DIRTY_BITMAP as an SQE of the caller's io_uring.
+ *
+ * Owns: the kernel boundary (which backend runs, and how each one reaches
+ * the kernel or stands in for it, io_uring commands included).
  */
 #ifndef DIRTYD_KERNEL_BACKEND_H
 #define DIRTYD_KERNEL_BACKEND_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel/ring_worker.h"
 #include "uapi/iommufd.h"
 
 enum backend_kind {
@@ -114,7 +122,57 @@ struct backend_device_name {
 	char name[BACKEND_NAME_MAX];
 };
 
+/**
+ * struct backend_caps - what a backend can do, where backends differ.
+ * backend_kind_caps() answers before opening (from the kind alone);
+ * backend_caps() answers for an open context, with what it probed.
+ *
+ * @dirty_read_async: how backend_dirty_read_prep() reads, or NULL where
+ *	it cannot (-EOPNOTSUPP): "uring_cmd" (iommufd, where the kernel runs
+ *	IOMMU_HWPT_GET_DIRTY_BITMAP as an io_uring command: probed at open;
+ *	no stock kernel does, one with kernel/patches/ does), "sim" (the
+ *	sim's reader threads).  NULL from backend_kind_caps() of iommufd: it
+ *	takes a probe.
+ * @dirty_read_sqe128: its SQEs need a ring set up with IORING_SETUP_SQE128
+ * @max_leaf: the largest IO page a mapping may get with huge pages on
+ *	(iommufd: 1 GiB; sim: its backing page size, 0 before opening)
+ * @map_va_base: 0 where IOMMU_IOAS_MAP pins the memory at its user_va
+ *	(the caller maps real memory); otherwise the backend keeps no memory,
+ *	only checks the address's alignment, and takes @map_va_base + iova
+ * @iommufd: the context is a /dev/iommu: backend_iommufd() hands it out
+ *	(a client may map through it), backend_open() fails -ENOENT on a
+ *	kernel without CONFIG_IOMMUFD
+ * @config_devices: the devices are the configuration's
+ *	(sim_config.devices), each of which can DMA (backend_dma_write()):
+ *	no other device name binds
+ */
+struct backend_caps {
+	const char *dirty_read_async;
+	bool dirty_read_sqe128;
+	uint64_t max_leaf;
+	uint64_t map_va_base;
+	bool iommufd;
+	bool config_devices;
+};
+
+/**
+ * struct backend_dirty_read - one asynchronous IOMMU_HWPT_GET_DIRTY_BITMAP
+ * (see backend_hwpt_get_dirty_bitmap() for the arguments).  The caller's
+ * until its completion; @work is the backend's meanwhile (a backend that
+ * reads on threads of its own hands the read to them with it).
+ */
+struct backend_dirty_read {
+	uint32_t hwpt_id;
+	uint32_t flags;
+	uint64_t iova;
+	uint64_t length;
+	uint64_t page_size;
+	uint64_t *bitmap;
+	struct ring_work work;
+};
+
 struct backend;
+struct io_uring_sqe;
 
 struct backend_ops {
 	const char *name;
@@ -157,6 +215,11 @@ struct backend_ops {
 			 uint64_t length);
 	int (*keep)(struct backend *b, struct backend_kept_fd *fds,
 		    size_t max_fds, void *blob, size_t *blob_len);
+	void (*caps)(struct backend *b, struct backend_caps *caps);
+	/* NULL: -EOPNOTSUPP */
+	int (*dirty_read_prep)(struct backend *b, struct io_uring_sqe *sqe,
+			       int ring_fd, struct backend_dirty_read *rd,
+			       uint64_t user_data);
 };
 
 /** Every implementation embeds this as its first member. */
@@ -197,6 +260,18 @@ void backend_close(struct backend *b);
 void backend_leave(struct backend *b);
 /** backend_kind_from_string() - "iommufd" or "sim"; -EINVAL otherwise. */
 int backend_kind_from_string(const char *s, enum backend_kind *out);
+/** backend_kind_name() - "iommufd" or "sim" (what backend_name() of an
+ *  open context says); "unknown" for another value. */
+const char *backend_kind_name(enum backend_kind kind);
+/** backend_kind_caps() - what a context of @kind can do, as far as the
+ *  kind alone says (before opening: for checking a configuration);
+ *  -EINVAL for an unknown kind. */
+int backend_kind_caps(enum backend_kind kind, struct backend_caps *caps);
+/** backend_caps() - what the open context @b can do. */
+static inline void backend_caps(struct backend *b, struct backend_caps *caps)
+{
+	b->ops->caps(b, caps);
+}
 /** backend_name() - "iommufd" or "sim". */
 static inline const char *backend_name(const struct backend *b)
 {
@@ -374,6 +449,27 @@ static inline int backend_hwpt_get_dirty_bitmap(struct backend *b,
 {
 	return b->ops->hwpt_get_dirty_bitmap(b, hwpt_id, iova, length,
 					     page_size, bitmap, flags);
+}
+/**
+ * backend_dirty_read_prep() - prepare @sqe, an SQE of the caller's io_uring
+ * whose fd is @ring_fd (set up with IORING_SETUP_SQE128 where
+ * backend_caps() says dirty_read_sqe128), to read dirty bits as
+ * backend_hwpt_get_dirty_bitmap() would with @rd's arguments.  Once the
+ * caller submits it, exactly one CQE comes on that ring with @user_data
+ * and res the read's 0 or -errno, once the bits are in @rd->bitmap; until
+ * then @rd, its bitmap and the context stay as they are.  Where the backend cannot read this
+ * way (backend_caps()' dirty_read_async is NULL), -EOPNOTSUPP and @sqe is
+ * left alone; otherwise 0.
+ */
+static inline int backend_dirty_read_prep(struct backend *b,
+					  struct io_uring_sqe *sqe,
+					  int ring_fd,
+					  struct backend_dirty_read *rd,
+					  uint64_t user_data)
+{
+	if (!b->ops->dirty_read_prep)
+		return -EOPNOTSUPP;
+	return b->ops->dirty_read_prep(b, sqe, ring_fd, rd, user_data);
 }
 /** backend_destroy() - IOMMU_DESTROY of an IOAS or HWPT; -EBUSY in use. */
 static inline int backend_destroy(struct backend *b, uint32_t id)

@@ -5,6 +5,10 @@
 
 #include "kernel/backend.h"
 
+/* What a context of each kind can do before it is open (backend.h). */
+extern const struct backend_caps iommufd_kind_caps;
+extern const struct backend_caps sim_kind_caps;
+
 int iommufd_backend_open(const struct backend_config *cfg,
 			 struct backend **out);
 int sim_backend_open(const struct sim_config *cfg, struct backend **out);

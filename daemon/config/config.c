@@ -944,8 +944,10 @@ static int guest_check(const struct config *c, size_t i)
 	const struct guest_config *g = &c->guests[i];
 	const struct sim_device_spec *dev = NULL;
 	const char *o = g->origin, *n = g->name;
+	struct backend_caps caps;
 
-	if (c->backend != BACKEND_SIM)
+	/* a guest's device is one of [sim]'s, which DMA on demand */
+	if (backend_kind_caps(c->backend, &caps) < 0 || !caps.config_devices)
 		return log_error_errno(-EINVAL, "%s: [guest %s] needs backend "
 				       "= sim", o, n);
 	if (!g->device[0])
@@ -1066,10 +1068,13 @@ static int resolve_group(const char *key, const char *name,
 static int device_acl_check(const struct config *c,
 			    struct config_device_acl *a)
 {
-	bool known = a->glob || c->backend != BACKEND_SIM;
+	struct backend_caps caps;
+	bool known;
 	char why[80];
 	int r;
 
+	known = a->glob || backend_kind_caps(c->backend, &caps) < 0 ||
+		!caps.config_devices;
 	for (unsigned int k = 0; !known && k < c->n_devices; k++)
 		known = !strcmp(c->devices[k].name, a->pattern);
 	if (!known)

@@ -24,9 +24,6 @@
 #include "kernel/dma_load.h"
 #include "protocol/proto.h"
 
-/* Largest leaf a real IOMMU may use with huge pages on. */
-#define IOMMUFD_MAX_LEAF (1ULL << 30)
-
 struct domain *domain_find(struct server *srv, uint32_t id)
 {
 	struct domain *d;
@@ -161,14 +158,12 @@ void domain_free(struct domain *d)
 
 static uint64_t domain_max_leaf(const struct domain *d)
 {
-	const struct config *cfg = d->srv->cfg;
-	uint64_t leaf;
+	struct backend_caps caps;
 
 	if (!d->huge_pages)
 		return d->page_size;
-	leaf = cfg->backend == BACKEND_SIM ? cfg->backing_page_size :
-	       IOMMUFD_MAX_LEAF;
-	return leaf > d->page_size ? leaf : d->page_size;
+	backend_caps(d->kctx, &caps);
+	return caps.max_leaf > d->page_size ? caps.max_leaf : d->page_size;
 }
 
 /* A device the backend would not bind: the reason it gave, if any

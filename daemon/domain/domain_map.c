@@ -23,8 +23,6 @@
 
 /* Mappings per domain: one harvest range each. */
 #define DOMAIN_MAX_MAPS 65536
-/* Where the sim "backs" a mapping: it checks alignment, never touches. */
-#define SIM_FAKE_VA_BASE (1ULL << 40)
 
 /* ------------------------------------------------------------ plan */
 
@@ -248,14 +246,16 @@ int domain_check_range(struct domain *d, uint64_t iova, uint64_t length,
 static int map_backing(struct domain_change *c, struct domain_mapping *m)
 {
 	struct domain *d = c->d;
-	struct server *srv = d->srv;
 	uint32_t flags = IOMMU_IOAS_MAP_FIXED_IOVA;
+	struct backend_caps caps;
 	uint64_t io = m->iova;
 	void *va;
 	int r;
 
-	if (srv->cfg->backend == BACKEND_SIM) {
-		va = (void *)(uintptr_t)(SIM_FAKE_VA_BASE + m->iova);
+	backend_caps(d->kctx, &caps);
+	if (caps.map_va_base) {
+		/* a backend that keeps no memory: an address will do */
+		va = (void *)(uintptr_t)(caps.map_va_base + m->iova);
 	} else {
 		va = mmap(NULL, m->length, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -386,6 +386,7 @@ static int domain_map_check(struct domain *d, uint64_t iova, uint64_t length,
 			    uint32_t proto_flags, struct error *e)
 {
 	struct server *srv = d->srv;
+	struct backend_caps caps;
 	uint64_t mapped;
 	size_t at;
 	int r;
@@ -397,11 +398,11 @@ static int domain_map_check(struct domain *d, uint64_t iova, uint64_t length,
 	if (!(proto_flags & (PROTO_MAP_READABLE | PROTO_MAP_WRITEABLE)))
 		return error_set(e, -EINVAL, "MAP needs READABLE or "
 				  "WRITEABLE");
-	if (proto_flags & PROTO_MAP_EXTERNAL &&
-	    srv->cfg->backend == BACKEND_SIM)
-		return error_set(e, -EOPNOTSUPP, "MAP EXTERNAL: the sim "
+	backend_caps(d->kctx, &caps);
+	if (proto_flags & PROTO_MAP_EXTERNAL && !caps.iommufd)
+		return error_set(e, -EOPNOTSUPP, "MAP EXTERNAL: the %s "
 				  "backend has no iommufd a client could map "
-				  "through");
+				  "through", backend_name(d->kctx));
 	/* what a uid may make dirtyd build page tables and bitmaps for */
 	mapped = domain_mapped_owned(srv, d->owner);
 	if (length > srv->cfg->max_mapped ||

@@ -18,7 +18,8 @@ void simhost_backend_config(const struct config *c,
 /** simhost_create_guests() - every [guest NAME]; logs and fails on the
  *  first that cannot be created. */
 int simhost_create_guests(struct server *srv);
-/** simhost_log_kernel() - log which Linux a sim host @b emulates. */
+/** simhost_log_kernel() - log which Linux a sim host @b emulates;
+ *  nothing for a context of another backend. */
 void simhost_log_kernel(struct backend *b);
 
 #endif

@@ -13,18 +13,24 @@
  * allocated once and reused every round; each batch zeroes its slice right
  * before its read.
  *
- * Execution (harvest_engine_*): where /dev/iommu runs
- * IOMMU_HWPT_GET_DIRTY_BITMAP as an IORING_OP_URING_CMD (probed at start: no
- * stock kernel does; one with kernel/patches/ applied does), a batch is a
- * uring command on the engine's ring (128-byte SQEs, the ioctl's struct in
- * the command area) and there are no worker threads: the kernel finds the
- * read would block, io_uring runs it on its own io-wq workers, and the CQE
- * carries the final result, the ioctl's 0 or -errno.  Otherwise a pool of
- * worker threads, each with a small ring of its own, receives batches as
- * IORING_OP_MSG_RING messages from the engine ring, performs the ioctl
- * through the backend, and posts the completion back to the engine ring with
- * IORING_OP_MSG_RING: one completion path either way.  The engine ring's
- * eventfd wakes the daemon's event loop; a blocking caller uses
+ * Execution (harvest_engine_*): one io_uring, the engine ring, carries
+ * every batch's submission and completion, in one of two modes chosen at
+ * start.  Async: where the backend reads dirty bits asynchronously
+ * (backend_caps()' dirty_read_async), the backend prepares each batch's
+ * read as an SQE of the engine ring (backend_dirty_read_prep()) and there
+ * are no worker threads.  On iommufd that is IOMMU_HWPT_GET_DIRTY_BITMAP as
+ * an IORING_OP_URING_CMD (128-byte SQEs, the ioctl's struct in the command
+ * area), where the kernel runs it (probed when the backend opens: no stock
+ * kernel does; one with kernel/patches/ applied does): the kernel finds
+ * the read would block, io_uring runs it on its own io-wq workers, and the
+ * CQE carries the final result, the ioctl's 0 or -errno.  On the sim, its
+ * reader threads perform the read and post the CQE.  Workers: otherwise
+ * (or with force_workers) a pool of worker threads, each with a small ring
+ * of its own, receives batches as IORING_OP_MSG_RING messages from the
+ * engine ring, performs the ioctl through the backend, and posts the
+ * completion back to the engine ring with IORING_OP_MSG_RING
+ * (kernel/ring_worker.h).  One completion path either way.  The engine
+ * ring's eventfd wakes the daemon's event loop; a blocking caller uses
  * harvest_engine_wait().
  */
 #ifndef DIRTYD_HARVEST_H
@@ -34,7 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct backend;
+#include "kernel/backend.h"
+
 struct bitmem;
 struct harvest_domain;
 struct harvest_engine;
@@ -69,7 +76,7 @@ struct harvest_batch {
 	unsigned int shift;
 	uint64_t *bounce;
 	int result;		/* 0 or -errno of the last round */
-	unsigned int worker;	/* engine thread: who runs it */
+	struct backend_dirty_read rd;	/* the engine's: the read in flight */
 };
 
 /** Called on the engine thread when every batch of a round is done. */
@@ -97,6 +104,7 @@ struct harvest_domain {
 	size_t next;		/* next batch to submit */
 	size_t pending;		/* batches not yet completed */
 	struct harvest_domain *qnext;	/* submission queue link */
+	struct backend *reader;	/* b, or the engine's */
 	int result;
 	harvest_done_fn on_done;
 	void *ctx;
@@ -156,17 +164,17 @@ uint64_t harvest_batch_bytes(uint64_t total, uint64_t page_size,
 
 struct harvest_engine_config {
 	unsigned int workers;		/* 0: one per online CPU */
-	bool force_workers;		/* skip the uring command probe:
-					 * workers even where the kernel
-					 * has uring commands */
+	bool force_workers;		/* workers even where the backend
+					 * reads asynchronously */
 	unsigned int max_inflight;	/* batches in flight; 0: 4 per
-					 * worker, 64 with uring commands */
+					 * worker, 64 in async mode */
 };
 
 /**
- * harvest_engine_new() - the engine; @b is the context it probes for uring
- * commands and reads through for plans that name none (harvest_domain.b).
- * Contexts of one backend share the kernel: a probe on one holds for all.
+ * harvest_engine_new() - the engine; @b is the context whose capabilities
+ * choose the mode and that it reads through for plans that name none
+ * (harvest_domain.b).  Contexts of one backend share the kernel: what one
+ * can do, all can.
  */
 int harvest_engine_new(struct backend *b,
 		       const struct harvest_engine_config *cfg,
@@ -175,7 +183,8 @@ int harvest_engine_new(struct backend *b,
 void harvest_engine_free(struct harvest_engine *e);
 /** harvest_engine_eventfd() - readable when completions wait. */
 int harvest_engine_eventfd(const struct harvest_engine *e);
-/** harvest_engine_mode() - "uring_cmd" or "workers". */
+/** harvest_engine_mode() - "workers", or in async mode the backend's
+ *  dirty_read_async: "uring_cmd" (iommufd) or "sim". */
 const char *harvest_engine_mode(const struct harvest_engine *e);
 unsigned int harvest_engine_workers(const struct harvest_engine *e);
 

@@ -789,9 +789,8 @@ static int parse_head(struct state *st, struct reader *r, uint32_t backend)
 	if (h->backend != backend)
 		return refuse(st, -EINVAL, "it was kept by a dirtyd on the %s "
 			      "backend; this one runs the %s backend",
-			      h->backend == BACKEND_SIM ? "sim" : "iommufd",
-			      backend == BACKEND_SIM ? "sim" :
-			      "iommufd");
+			      backend_kind_name(h->backend),
+			      backend_kind_name(backend));
 	if (h->ndomains > r->len / rec_min(r, &kind_domain) ||
 	    h->nsubs > r->len / rec_min(r, &kind_sub) ||
 	    !h->next_domain_id)

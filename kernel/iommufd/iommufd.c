@@ -5,7 +5,8 @@
  * Files: iommufd.c (this: the context, the ops table and one wrapper per
  * iommufd ioctl), device.c (the table of bound devices), vfio_cdev.c (the
  * VFIO cdev device provider), sysfs.c (device naming and discovery),
- * mock.c (the kernel's mock IOMMU devices, for tests in a VM).
+ * mock.c (the kernel's mock IOMMU devices, for tests in a VM),
+ * uring_cmd.c (the dirty read as an io_uring command, and its probe).
  *
  * Device providers.  backend_config.device_provider names where devices
  * come from: "vfio" (or NULL) for VFIO cdevs, everything below; "mock" for
@@ -205,15 +206,9 @@ static int iommufd_hwpt_get_dirty_bitmap(int fd, uint32_t hwpt_id,
 					 uint64_t page_size, uint64_t *bitmap,
 					 uint32_t flags)
 {
-	struct iommu_hwpt_get_dirty_bitmap cmd = {
-		.size = sizeof(cmd),
-		.hwpt_id = hwpt_id,
-		.flags = flags,
-		.iova = iova,
-		.length = length,
-		.page_size = page_size,
-		.data = (uintptr_t)bitmap,
-	};
+	struct iommu_hwpt_get_dirty_bitmap cmd =
+		iommufd_dirty_bitmap_cmd(hwpt_id, iova, length, page_size,
+					 bitmap, flags);
 
 	return iommufd_ioctl(fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &cmd);
 }
@@ -368,6 +363,22 @@ static int ib_keep(struct backend *b, struct backend_kept_fd *fds,
 				blob_len);
 }
 
+/* Largest leaf a real IOMMU may use with huge pages on. */
+#define IOMMUFD_MAX_LEAF (1ULL << 30)
+
+const struct backend_caps iommufd_kind_caps = {
+	.dirty_read_sqe128 = true,
+	.max_leaf = IOMMUFD_MAX_LEAF,
+	.iommufd = true,
+};
+
+static void ib_caps(struct backend *b, struct backend_caps *caps)
+{
+	*caps = iommufd_kind_caps;
+	if (to_iommufd_backend(b)->uring_cmd)
+		caps->dirty_read_async = "uring_cmd";
+}
+
 static const struct backend_ops iommufd_backend_ops = {
 	.name = "iommufd",
 	.close = ib_close,
@@ -392,6 +403,8 @@ static const struct backend_ops iommufd_backend_ops = {
 	.iommufd = ib_iommufd,
 	.dma_write = iommufd_dev_dma_write,
 	.keep = ib_keep,
+	.caps = ib_caps,
+	.dirty_read_prep = iommufd_dirty_read_prep,
 };
 
 /*
@@ -478,6 +491,7 @@ int iommufd_backend_open(const struct backend_config *cfg,
 		rc = ib_adopt(ib, cfg);
 		if (rc)
 			goto err_free;
+		ib->uring_cmd = iommufd_uring_cmd_probe(ib->fd);
 		*out = &ib->base;
 		return 0;
 	}
@@ -503,6 +517,7 @@ int iommufd_backend_open(const struct backend_config *cfg,
 		if (rc)
 			goto err_free;
 	}
+	ib->uring_cmd = iommufd_uring_cmd_probe(ib->fd);
 
 	*out = &ib->base;
 	return 0;

@@ -83,6 +83,7 @@ struct iommufd_backend {
 	char *sysfs_root;
 	char *vfio_dev_dir;
 	const struct iommufd_dev_provider *provider;
+	bool uring_cmd;				/* probed at open */
 
 	pthread_mutex_t lock;			/* protects the table */
 	struct iommufd_dev *devs;
@@ -108,6 +109,29 @@ extern const struct iommufd_dev_provider mock_provider;
 /* iommufd.c: the wrappers providers share. */
 int iommufd_ioas_alloc(int fd, uint32_t *out_ioas_id);
 int iommufd_destroy(int fd, uint32_t id);
+
+/* The struct of IOMMU_HWPT_GET_DIRTY_BITMAP, for the ioctl and the
+ * uring command alike. */
+static inline struct iommu_hwpt_get_dirty_bitmap
+iommufd_dirty_bitmap_cmd(uint32_t hwpt_id, uint64_t iova, uint64_t length,
+			 uint64_t page_size, uint64_t *bitmap, uint32_t flags)
+{
+	return (struct iommu_hwpt_get_dirty_bitmap){
+		.size = sizeof(struct iommu_hwpt_get_dirty_bitmap),
+		.hwpt_id = hwpt_id,
+		.flags = flags,
+		.iova = iova,
+		.length = length,
+		.page_size = page_size,
+		.data = (uintptr_t)bitmap,
+	};
+}
+
+/* uring_cmd.c: the dirty read as an io_uring command. */
+bool iommufd_uring_cmd_probe(int fd);
+int iommufd_dirty_read_prep(struct backend *b, struct io_uring_sqe *sqe,
+			    int ring_fd, struct backend_dirty_read *rd,
+			    uint64_t user_data);
 
 /* device.c: the device table, behind the backend's device ops. */
 int iommufd_dev_enumerate(struct backend *b,

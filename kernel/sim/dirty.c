@@ -263,6 +263,70 @@ out_put:
 	return rc;
 }
 
+/*
+ * backend_dirty_read_prep(): the sim's "kernel" has no io_uring command,
+ * so reader threads (kernel/ring_worker.h) stand in for io_uring's io-wq:
+ * the SQE hands the read to one of them, and it posts the CQE to the
+ * caller's ring when the bits are in.  Like io-wq's, they serve every
+ * context of the process: one per CPU, started by the first read, living
+ * as long as the process (a child of fork() starts its own).
+ */
+static int sim_dirty_read_work(struct ring_work *w)
+{
+	struct backend_dirty_read *rd = (struct backend_dirty_read *)
+		((char *)w - offsetof(struct backend_dirty_read, work));
+
+	return sim_hwpt_get_dirty_bitmap(w->ctx, rd->hwpt_id, rd->iova,
+					 rd->length, rd->page_size,
+					 rd->bitmap, rd->flags);
+}
+
+/* In flight per reader thread, at most (more wait in its ring's CQ). */
+#define SIM_READER_DEPTH 256
+
+static pthread_mutex_t sim_readers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ring_pool *sim_readers;
+
+/* In a child of fork(): the threads stayed with the parent. */
+static void sim_readers_forget(void)
+{
+	sim_readers = NULL;
+	pthread_mutex_init(&sim_readers_lock, NULL);
+}
+
+int sim_dirty_read_prep(struct backend *b, struct io_uring_sqe *sqe,
+			int ring_fd, struct backend_dirty_read *rd,
+			uint64_t user_data)
+{
+	struct ring_pool *readers;
+	int rc = 0;
+
+	readers = __atomic_load_n(&sim_readers, __ATOMIC_ACQUIRE);
+	if (!readers) {
+		pthread_mutex_lock(&sim_readers_lock);
+		if (!sim_readers) {
+			rc = ring_pool_new(0, SIM_READER_DEPTH, &readers);
+			if (!rc) {
+				pthread_atfork(NULL, NULL, sim_readers_forget);
+				__atomic_store_n(&sim_readers, readers,
+						 __ATOMIC_RELEASE);
+			}
+		}
+		readers = sim_readers;
+		pthread_mutex_unlock(&sim_readers_lock);
+		if (rc)
+			return rc;
+	}
+	rd->work = (struct ring_work){
+		.fn = sim_dirty_read_work,
+		.ctx = b,
+		.ring_fd = ring_fd,
+		.user_data = user_data,
+	};
+	ring_pool_prep(readers, sqe, &rd->work);
+	return 0;
+}
+
 /* iopt_clear_dirty_data(): every area, no bitmap. */
 static void sim_clear_dirty_data(struct sim_hwpt *hwpt)
 {

@@ -357,6 +357,21 @@ static void sim_leave(struct backend *b)
 	sim_region_release(to_sim_host(b)->region, false);
 }
 
+/* Where the sim "backs" a mapping: it checks alignment, never touches. */
+#define SIM_MAP_VA_BASE (1ULL << 40)
+
+const struct backend_caps sim_kind_caps = {
+	.dirty_read_async = "sim",
+	.map_va_base = SIM_MAP_VA_BASE,
+	.config_devices = true,
+};
+
+static void sim_caps(struct backend *b, struct backend_caps *caps)
+{
+	*caps = sim_kind_caps;
+	caps->max_leaf = to_sim_host(b)->backing_page_size;
+}
+
 static int sim_keep(struct backend *b, struct backend_kept_fd *fds,
 		    size_t max_fds, void *blob, size_t *blob_len)
 {
@@ -389,6 +404,8 @@ static const struct backend_ops sim_backend_ops = {
 	.iommufd = sim_iommufd,
 	.dma_write = sim_dev_dma_write,
 	.keep = sim_keep,
+	.caps = sim_caps,
+	.dirty_read_prep = sim_dirty_read_prep,
 };
 
 static int sim_config_check(const struct sim_config *cfg)

@@ -14,7 +14,9 @@
  *              devices' DMA (device.c + vfio's iommufd.c + the driver's
  *              attach_dev)
  *   dirty.c    IOMMU_HWPT_SET_DIRTY_TRACKING, IOMMU_HWPT_GET_DIRTY_BITMAP
- *              (io_pagetable.c + iova_bitmap.c + the driver's dirty ops)
+ *              (io_pagetable.c + iova_bitmap.c + the driver's dirty ops),
+ *              and the read's asynchronous form on reader threads (what
+ *              io_uring's io-wq does for a uring command)
  *   pgtable.c  the radix IO page table (the IOMMU driver's page table)
  *   arena.c    where table pages come from
  *   region.c   the memfd all of the above lives in, its allocator, and
@@ -426,6 +428,9 @@ struct sim_device *sim_dev_find(struct sim_host *h, uint32_t dev_id);
 /* dirty.c */
 int sim_hwpt_set_dirty_tracking(struct backend *b, uint32_t hwpt_id,
 				bool enable);
+int sim_dirty_read_prep(struct backend *b, struct io_uring_sqe *sqe,
+			int ring_fd, struct backend_dirty_read *rd,
+			uint64_t user_data);
 int sim_hwpt_get_dirty_bitmap(struct backend *b, uint32_t hwpt_id,
 			      uint64_t iova, uint64_t length,
 			      uint64_t page_size, uint64_t *bitmap,

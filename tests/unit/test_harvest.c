@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* The harvest engine against the simulated host: plans, both worker counts,
- * several domains at once, batch boundaries, huge leaves, NO_CLEAR. */
+/* The harvest engine against the simulated host: plans, both worker counts
+ * and the async mode, several domains at once, batch boundaries, huge
+ * leaves, NO_CLEAR; the backend's capabilities and its async read. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,8 +230,9 @@ static void engine_rounds(unsigned int workers, uint64_t backing)
 	};
 	const struct harvest_range *rs[] = { r0, r1, r2 };
 	const size_t ns[] = { 2, 1, 1 };
+	/* workers 0: the engine's async mode, the sim's reader threads */
 	struct harvest_engine_config cfg = { .workers = workers,
-					     .force_workers = true };
+					     .force_workers = workers > 0 };
 	struct backend *b = open_sim(backing, 3);
 	struct harvest_engine *e;
 	struct harvest_domain d[3] = { 0 };
@@ -239,7 +242,7 @@ static void engine_rounds(unsigned int workers, uint64_t backing)
 
 	rng_seed(workers * 1000 + backing);
 	cr_assert_eq(harvest_engine_new(b, &cfg, &e), 0);
-	cr_assert_str_eq(harvest_engine_mode(e), "workers");
+	cr_assert_str_eq(harvest_engine_mode(e), workers ? "workers" : "sim");
 	cr_assert_eq(harvest_engine_workers(e), workers);
 	for (int i = 0; i < 3; i++) {
 		char name[16];
@@ -299,10 +302,22 @@ Test(harvest_engine, two_workers_three_domains)
 	engine_rounds(2, PG);
 }
 
+Test(harvest_engine, async_three_domains)
+{
+	engine_rounds(0, PG);
+}
+
 Test(harvest_engine, huge_leaves_report_every_covered_page)
 {
 	huge_leaves_seen = 0;
 	engine_rounds(2, 2ULL << 20);
+	cr_assert_gt(huge_leaves_seen, 1000);
+}
+
+Test(harvest_engine, huge_leaves_report_every_covered_page_async)
+{
+	huge_leaves_seen = 0;
+	engine_rounds(0, 2ULL << 20);
 	cr_assert_gt(huge_leaves_seen, 1000);
 }
 
@@ -343,20 +358,29 @@ Test(harvest_engine, no_clear_keeps_bits_for_the_next_round)
 	backend_close(b);
 }
 
-Test(harvest_engine, probe_finds_no_uring_cmd_on_the_sim)
+Test(harvest_engine, the_sim_reads_asynchronously)
 {
 	struct backend *b = open_sim(PG, 1);
 	struct harvest_engine *e;
+	struct backend_caps caps;
 
-	/* the sim has no /dev/iommu to send uring commands to */
+	/* no uring commands (no /dev/iommu), but reader threads of its own */
+	backend_caps(b, &caps);
+	cr_assert_str_eq(caps.dirty_read_async, "sim");
+	cr_assert_eq(caps.dirty_read_sqe128, false);
 	cr_assert_eq(harvest_engine_new(b, NULL, &e), 0);
+	cr_assert_str_eq(harvest_engine_mode(e), "sim");
+	cr_assert_eq(harvest_engine_workers(e), 0);
+	harvest_engine_free(e);
+	cr_assert_eq(harvest_engine_new(b, &(struct harvest_engine_config){
+					 .force_workers = true }, &e), 0);
 	cr_assert_str_eq(harvest_engine_mode(e), "workers");
 	cr_assert_geq(harvest_engine_workers(e), 1);
 	harvest_engine_free(e);
 	backend_close(b);
 }
 
-Test(harvest_engine, errors_reach_on_done)
+static void errors_reach_on_done(unsigned int workers)
 {
 	const struct harvest_range r[] = { { .iova = 0, .length = 1ULL << 30 } };
 	struct backend *b = open_sim(PG, 1);
@@ -364,7 +388,8 @@ Test(harvest_engine, errors_reach_on_done)
 	struct harvest_domain d = { 0 };
 
 	cr_assert_eq(harvest_engine_new(b, &(struct harvest_engine_config){
-					 .workers = 2, .force_workers = true }, &e), 0);
+					 .workers = workers,
+					 .force_workers = workers > 0 }, &e), 0);
 	/* HWPT 4242 does not exist */
 	cr_assert_eq(harvest_domain_plan(&d, 4242, PG, r, 1, 1ULL << 30), 0);
 	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, NULL), 0);
@@ -374,5 +399,84 @@ Test(harvest_engine, errors_reach_on_done)
 		cr_assert_eq(d.batches[i].result, -ENOENT);
 	harvest_domain_release(&d);
 	harvest_engine_free(e);
+	backend_close(b);
+}
+
+Test(harvest_engine, errors_reach_on_done)
+{
+	errors_reach_on_done(2);
+}
+
+Test(harvest_engine, errors_reach_on_done_async)
+{
+	errors_reach_on_done(0);
+}
+
+Test(backend, caps_of_each_kind)
+{
+	struct backend_caps caps;
+
+	cr_assert_eq(backend_kind_caps(BACKEND_IOMMUFD, &caps), 0);
+	cr_assert(caps.iommufd && !caps.config_devices && !caps.map_va_base);
+	/* whether the kernel has uring commands takes a probe */
+	cr_assert_null(caps.dirty_read_async);
+	cr_assert(caps.dirty_read_sqe128);
+	cr_assert_eq(caps.max_leaf, 1ULL << 30);
+	cr_assert_eq(backend_kind_caps(BACKEND_SIM, &caps), 0);
+	cr_assert(!caps.iommufd && caps.config_devices && caps.map_va_base);
+	cr_assert_str_eq(caps.dirty_read_async, "sim");
+	cr_assert_eq(backend_kind_caps((enum backend_kind)7, &caps), -EINVAL);
+	cr_assert_str_eq(backend_kind_name(BACKEND_SIM), "sim");
+	cr_assert_str_eq(backend_kind_name(BACKEND_IOMMUFD), "iommufd");
+}
+
+/* backend_dirty_read_prep() on its own: one CQE per read, on the
+ * caller's ring, with the caller's user_data and the read's result. */
+Test(backend, the_sims_async_read_completes_on_the_callers_ring)
+{
+	const struct harvest_range r[] = { { .iova = 0, .length = 1ULL << 30 } };
+	struct backend *b = open_sim(2ULL << 20, 1);
+	uint64_t nwords = (1ULL << 30) / PG / 64;
+	uint64_t *bits = calloc(nwords, 8), *none = calloc(nwords, 8);
+	struct backend_dirty_read rd[2];
+	struct backend_caps caps;
+	struct io_uring ring;
+	struct dom_setup s;
+	int seen = 0;
+
+	backend_caps(b, &caps);
+	cr_assert_eq(caps.max_leaf, 2ULL << 20);
+	setup_domain(b, "dev0", r, 1, &s);
+	cr_assert_eq(backend_dma_write(b, s.dev, 5 * PG, PG), 0);
+	cr_assert_eq(io_uring_queue_init(4, &ring, 0), 0);
+	rd[0] = (struct backend_dirty_read){
+		.hwpt_id = s.hwpt, .iova = 0, .length = 1ULL << 30,
+		.page_size = PG, .bitmap = bits,
+	};
+	rd[1] = rd[0];
+	rd[1].hwpt_id = 4242;
+	rd[1].bitmap = none;
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(backend_dirty_read_prep(b, io_uring_get_sqe(&ring),
+						     ring.ring_fd, &rd[i],
+						     100 + i), 0);
+	cr_assert_eq(io_uring_submit(&ring), 2);
+	while (seen != 3) {
+		struct io_uring_cqe *cqe;
+
+		cr_assert_eq(io_uring_wait_cqe(&ring, &cqe), 0);
+		cr_assert(cqe->user_data == 100 || cqe->user_data == 101);
+		cr_assert_eq(cqe->res, cqe->user_data == 100 ? 0 : -ENOENT);
+		cr_assert_eq(seen & (1 << (cqe->user_data - 100)), 0);
+		seen |= 1 << (cqe->user_data - 100);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	/* a dirty 2 MiB leaf reports its 512 pages */
+	for (uint64_t w = 0; w < nwords; w++)
+		cr_assert_eq(bits[w], w < 8 ? ~0ULL : 0, "word %llu",
+			     (unsigned long long)w);
+	io_uring_queue_exit(&ring);
+	free(bits);
+	free(none);
 	backend_close(b);
 }
