@@ -329,18 +329,32 @@ static void change_done(struct domain_waiter *w, int result)
 	waiter_reply(s, result);
 }
 
-static void map_idle(struct domain_waiter *w, int result)
+/* The waiting MAP or UNMAP request: @op (domain_map(), domain_unmap())
+ * checks it now and runs the rest off the loop; change_done() answers. */
+static void change_start(struct domain_waiter *w,
+			 int (*op)(struct domain *d, uint64_t iova,
+				   uint64_t length, uint32_t proto_flags,
+				   struct error *e, struct domain_waiter *w,
+				   void (*fn)(struct domain_waiter *w,
+					      int result)))
 {
-	struct session *s = waiter_session(w);
+	struct session *s = container_of(w, struct session, waiter);
 	const struct proto_map *mp = &s->req.map;
 	int r;
 
-	if (result < 0)
-		return waiter_gone(s, mp->domain_id);
-	r = domain_map(w->dom, mp->iova, mp->length, mp->flags, &w->err,
-		       &s->waiter, change_done);
+	r = op(w->dom, mp->iova, mp->length, mp->flags, &w->err, w,
+	       change_done);
 	if (r < 0)
 		waiter_fail(s, r);
+}
+
+static void map_idle(struct domain_waiter *w, int result)
+{
+	struct session *s = waiter_session(w);
+
+	if (result < 0)
+		return waiter_gone(s, s->req.map.domain_id);
+	change_start(w, domain_map);
 }
 
 /* With tracking on, @fn runs after a last round collects what was written
@@ -357,16 +371,11 @@ static void when_harvested(struct session *s, struct domain *d,
 static void unmap_ready(struct domain_waiter *w, int result)
 {
 	struct session *s = waiter_session(w);
-	const struct proto_map *mp = &s->req.map;
-	int r;
 
 	/* a failed round marked everything pending: unmapping is safe */
 	if (result == -ENOENT)
-		return waiter_gone(s, mp->domain_id);
-	r = domain_unmap(w->dom, mp->iova, mp->length, mp->flags, &w->err,
-			 &s->waiter, change_done);
-	if (r < 0)
-		waiter_fail(s, r);
+		return waiter_gone(s, s->req.map.domain_id);
+	change_start(w, domain_unmap);
 }
 
 static int req_unmap(struct session *s, struct domain *d,
