@@ -145,6 +145,8 @@ struct backend_device_name {
  * @config_devices: the devices are the configuration's
  *	(sim_config.devices), each of which can DMA (backend_dma_write()):
  *	no other device name binds
+ * @emulates: the Linux release whose iommufd answers a simulated backend
+ *	follows ("6.12.118"), NULL for the real kernel (and before opening)
  */
 struct backend_caps {
 	const char *dirty_read_async;
@@ -153,6 +155,7 @@ struct backend_caps {
 	uint64_t map_va_base;
 	bool iommufd;
 	bool config_devices;
+	const char *emulates;
 };
 
 /**

@@ -41,11 +41,12 @@ void simhost_backend_config(const struct config *c, struct backend_config *bc)
 
 void simhost_log_kernel(struct backend *b)
 {
-	struct sim_stats st;
+	struct backend_caps caps;
 
-	if (sim_backend_stats(b, &st) == 0)
-		log_info("sim: IOMMU_HWPT_GET_DIRTY_BITMAP answers as Linux %s "
-			 "does", st.kernel);
+	backend_caps(b, &caps);
+	if (caps.emulates)
+		log_info("%s: IOMMU_HWPT_GET_DIRTY_BITMAP answers as Linux %s "
+			 "does", backend_name(b), caps.emulates);
 }
 
 static int simhost_create_guest(struct server *srv,

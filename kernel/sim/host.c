@@ -370,6 +370,7 @@ static void sim_caps(struct backend *b, struct backend_caps *caps)
 {
 	*caps = sim_kind_caps;
 	caps->max_leaf = to_sim_host(b)->backing_page_size;
+	caps->emulates = to_sim_host(b)->kernel.release;
 }
 
 static int sim_keep(struct backend *b, struct backend_kept_fd *fds,
