@@ -166,10 +166,16 @@ class Dirtyd:
                 time.sleep(0.05)
         if not self.d.ready:
             raise RuntimeError("dirtyd did not start: " + self.d.logtext()[-2000:])
+        # every figure below is read from /proc/PID of dirtyd itself, not of
+        # the harness that started it: say so, or measure nothing
+        exe = os.path.realpath("/proc/%d/exe" % self.pid)
+        if exe != os.path.realpath(binary):
+            raise RuntimeError("pid %d is %s, not dirtyd (%s)" % (self.pid, exe, binary))
 
     @property
     def pid(self):
-        return self.d.proc.pid
+        """dirtyd's pid (dirtyd-harness's answer), not the harness's."""
+        return self.d.pid
 
     def alive(self):
         return self.d.alive()
