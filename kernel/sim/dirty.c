@@ -294,9 +294,7 @@ static void sim_readers_forget(void)
 	pthread_mutex_init(&sim_readers_lock, NULL);
 }
 
-int sim_dirty_read_prep(struct backend *b, struct io_uring_sqe *sqe,
-			int ring_fd, struct backend_dirty_read *rd,
-			uint64_t user_data)
+int sim_readers_start(struct ring_pool **out)
 {
 	struct ring_pool *readers;
 	int rc = 0;
@@ -314,9 +312,21 @@ int sim_dirty_read_prep(struct backend *b, struct io_uring_sqe *sqe,
 		}
 		readers = sim_readers;
 		pthread_mutex_unlock(&sim_readers_lock);
-		if (rc)
-			return rc;
 	}
+	if (out)
+		*out = readers;
+	return rc;
+}
+
+int sim_dirty_read_prep(struct backend *b, struct io_uring_sqe *sqe,
+			int ring_fd, struct backend_dirty_read *rd,
+			uint64_t user_data)
+{
+	struct ring_pool *readers;
+	int rc = sim_readers_start(&readers);
+
+	if (rc)
+		return rc;
 	rd->work = (struct ring_work){
 		.fn = sim_dirty_read_work,
 		.ctx = b,

@@ -488,6 +488,9 @@ int sim_backend_open(const struct sim_config *cfg, struct backend **out)
 		dev->dirty_cap = cfg->devices[i].dirty_tracking;
 		sim_rwlock_init(&dev->lock);
 	}
+	/* the process's readers start with its first host, not at its first
+	 * harvest (a failure is tried again at each read) */
+	(void)sim_readers_start(NULL);
 	*out = &h->backend;
 	return 0;
 }
@@ -591,6 +594,7 @@ int sim_backend_adopt(const struct backend_kept_fd *kept, size_t n_kept,
 	}
 	sim_host_revive(&r->host);
 	r->host.strict = sim_strict_from_env();
+	(void)sim_readers_start(NULL);	/* as sim_backend_open() */
 	*out = &r->host.backend;
 	return 0;
 }

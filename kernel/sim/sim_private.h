@@ -428,6 +428,11 @@ struct sim_device *sim_dev_find(struct sim_host *h, uint32_t dev_id);
 /* dirty.c */
 int sim_hwpt_set_dirty_tracking(struct backend *b, uint32_t hwpt_id,
 				bool enable);
+/* sim_readers_start() - the process's reader threads (made by the first
+ * call; sim_backend_open() makes them, so that a process's threads and
+ * descriptors are all there once its first host is open); -errno. */
+struct ring_pool;
+int sim_readers_start(struct ring_pool **out);
 int sim_dirty_read_prep(struct backend *b, struct io_uring_sqe *sqe,
 			int ring_fd, struct backend_dirty_read *rd,
 			uint64_t user_data);
