@@ -65,6 +65,9 @@ $1
 CONF
 	rm -f "$TD_DIR/cmd" "$TD_DIR/answers"
 	mkfifo "$TD_DIR/cmd"
+	# made here: the harness's own redirection may come after the first
+	# td_answer looks (it opens the FIFO first, which waits for fd 9)
+	: > "$TD_DIR/answers"
 	"$DIRTYD_HARNESS" --dirtyd "$DIRTYD" --config "$TD_DIR/dirtyd.conf" \
 		--socket "$TD_SOCK" --log "$TD_DIR/dirtyd.log" --no-notify \
 		< "$TD_DIR/cmd" > "$TD_DIR/answers" &
