@@ -150,6 +150,64 @@ const char *extent_scan_impl(void)
 	return "portable";
 }
 
+/* Counting set bits: without -mpopcnt, __builtin_popcountll() is a call
+ * to libgcc's __popcountdi2 (19 % of the loop's samples at 16
+ * subscribers); the same loop compiled for POPCNT is one instruction a
+ * word. */
+typedef uint64_t (*count_fn)(const uint64_t *words, uint64_t n);
+
+#define COUNT_BODY							\
+	uint64_t c = 0;							\
+									\
+	for (uint64_t i = 0; i < n; i++)				\
+		c += (uint64_t)__builtin_popcountll(			\
+			__atomic_load_n(&words[i], __ATOMIC_RELAXED));	\
+	return c
+
+static uint64_t count_portable(const uint64_t *words, uint64_t n)
+{
+	COUNT_BODY;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("popcnt")))
+static uint64_t count_popcnt(const uint64_t *words, uint64_t n)
+{
+	COUNT_BODY;
+}
+#endif
+
+static count_fn count_pick(void)
+{
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("popcnt"))
+		return count_popcnt;
+#endif
+	return count_portable;
+}
+
+uint64_t extent_count_bits(const uint64_t *words, uint64_t n)
+{
+	static count_fn picked;
+	count_fn count = __atomic_load_n(&picked, __ATOMIC_RELAXED);
+
+	if (!count) {
+		count = count_pick();
+		__atomic_store_n(&picked, count, __ATOMIC_RELAXED);
+	}
+	return count(words, n);
+}
+
+const char *extent_count_impl(void)
+{
+#if defined(__x86_64__)
+	if (count_pick() == count_popcnt)
+		return "popcnt";
+#endif
+	return "portable";
+}
+
 int extent_scan_bitmap(struct extent_scan *s, const uint64_t *bitmap,
 		       uint64_t base, uint64_t nbits)
 {

@@ -41,6 +41,16 @@ int extent_scan_bitmap(struct extent_scan *s, const uint64_t *bitmap,
 		       uint64_t base, uint64_t nbits);
 /** extent_scan_impl() - "avx2" or "portable": the zero-skip in use. */
 const char *extent_scan_impl(void);
+
+/**
+ * extent_count_bits() - the set bits of @n words, each read once with a
+ * relaxed atomic load (the words may be a subscriber's pending bitmap);
+ * with the CPU's POPCNT where it has one (picked at the first call, like
+ * the block scan's AVX2), else the portable count.
+ */
+uint64_t extent_count_bits(const uint64_t *words, uint64_t n);
+/** extent_count_impl() - "popcnt" or "portable": what the count uses. */
+const char *extent_count_impl(void);
 /** extent_scan_finish() - report the run still open, if any. */
 int extent_scan_finish(struct extent_scan *s);
 

@@ -17,6 +17,7 @@
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
 #include "daemon/subscriber/subscription.h"
+#include "protocol/extent.h"
 #include "protocol/proto.h"
 
 uint64_t domain_now_ns(void)
@@ -81,13 +82,12 @@ static uint64_t domain_fold(struct domain *d)
 
 	for (size_t i = 0; i < p->nranges; i++) {
 		const struct harvest_range *rg = &p->ranges[i];
-		uint64_t w0, w1, here = 0;
+		uint64_t w0, w1, here;
 
 		if (rg->flags & HARVEST_RANGE_RETIRED)
 			continue;
 		harvest_range_clip(p, rg, &w0, &w1);
-		for (uint64_t w = w0; w < w1; w++)
-			here += (uint64_t)__builtin_popcountll(p->bitmap[w]);
+		here = extent_count_bits(p->bitmap + w0, w1 - w0);
 		if (!here)
 			continue;
 		pages += here;

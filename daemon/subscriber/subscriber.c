@@ -33,6 +33,7 @@
 #include "daemon/util/log.h"
 #include "daemon/subscriber/subscriber.h"
 #include "protocol/chunk.h"
+#include "protocol/extent.h"
 
 #define CHUNK_WORDS (CHUNK_MAX_PAGES / 64)
 
@@ -513,12 +514,7 @@ int subscriber_set_trim(struct subscriber_set *s, unsigned int keep)
 
 uint64_t subscriber_set_pending_pages(const struct subscriber_set *s)
 {
-	uint64_t n = 0;
-
-	for (uint64_t w = 0; w < s->nwords; w++)
-		n += __builtin_popcountll(__atomic_load_n(&s->pending[w],
-							  __ATOMIC_RELAXED));
-	return n;
+	return extent_count_bits(s->pending, s->nwords);
 }
 
 size_t subscriber_set_memory(const struct subscriber_set *s)

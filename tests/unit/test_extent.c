@@ -152,3 +152,25 @@ Test(extent, random_patterns_against_reference)
 				check_split(bm, nbits, split);
 			}
 }
+
+/* extent_count_bits(), whichever implementation the CPU gets, against a
+ * bit-by-bit count: lengths 0 .. 300 words, random and extreme words. */
+Test(extent, count_bits_against_reference)
+{
+	static uint64_t words[300];
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+	cr_log_info("extent_count_bits: %s", extent_count_impl());
+	for (unsigned int n = 0; n <= 300; n++) {
+		uint64_t expect = 0;
+
+		for (unsigned int i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			words[i] = i % 7 == 0 ? ~0ULL : i % 5 == 0 ? 0 :
+				   x & (x >> 3);
+			for (unsigned int b = 0; b < 64; b++)
+				expect += words[i] >> b & 1;
+		}
+		cr_assert_eq(extent_count_bits(words, n), expect, "%u words", n);
+	}
+}
