@@ -666,6 +666,16 @@ static int req_ack(struct session *s, struct domain *d,
 
 /* ------------------------------------------------------------ fds */
 
+/* A copy of @fd above the standard descriptors, close-on-exec. */
+static int fd_dup(int fd, struct error *e)
+{
+	int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+	if (r < 0)
+		return error_set(e, -errno, "dup failed: %s", strerror(errno));
+	return r;
+}
+
 static int req_get_fds(struct session *s, struct domain *d,
 		       const struct proto_msg *m, struct error *e)
 {
@@ -692,10 +702,9 @@ static int req_get_fds(struct session *s, struct domain *d,
 	if (r < 0)
 		return error_set(e, r, "encoding failed");
 	proto_list_set_fds_ids(&lb, d->ioas_id, d->hwpt_id);
-	fds[n] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	fds[n] = fd_dup(fd, e);
 	if (fds[n] < 0) {
-		r = error_set(e, -errno, "dup failed: %s",
-			       strerror(errno));
+		r = fds[n];
 		goto fail;
 	}
 	n++;
@@ -713,10 +722,9 @@ static int req_get_fds(struct session *s, struct domain *d,
 				       strerror(-fd));
 			goto fail;
 		}
-		fds[n] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		fds[n] = fd_dup(fd, e);
 		if (fds[n] < 0) {
-			r = error_set(e, -errno, "dup failed: %s",
-				       strerror(errno));
+			r = fds[n];
 			goto fail;
 		}
 		n++;
