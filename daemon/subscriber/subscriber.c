@@ -376,8 +376,8 @@ int subscriber_set_take(struct subscriber_set *s, uint64_t gen,
 					gen_free(g);
 					return r;
 				}
-				for (uint64_t w = 0; w < (span + 63) / 64u; w++)
-					g->pages += __builtin_popcountll(words[w]);
+				g->pages += extent_count_bits(words,
+							      (span + 63) / 64u);
 			}
 			page += span;
 		}
