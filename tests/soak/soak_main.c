@@ -145,9 +145,14 @@ static char *config_body(const struct soak *s)
 		return NULL;
 	/* room for the churners' reconnections in transit */
 	fprintf(f, "max_clients = %u\nmax_subscriptions = %u\n"
-		/* parked sessions of leavers expire within the run */
-		"resume_grace = 5\n\n[sim]\nbacking_page_size = %s\ndevices =",
-		s->o.clients + 64, s->o.domains, s->o.backing);
+		/* parked sessions of leavers expire within the run; every
+		 * client is one uid, and under a slow loop (4096
+		 * subscriptions) more than the default 64 are parked at
+		 * once: the oldest would be dropped, a resume refused */
+		"resume_grace = 5\nmax_parked = %u\n\n"
+		"[sim]\nbacking_page_size = %s\ndevices =",
+		s->o.clients + 64, s->o.domains, s->o.clients,
+		s->o.backing);
 	for (unsigned int i = 0; i < s->o.domains; i++)
 		fprintf(f, "%s sim%u:dirty", i ? "," : "", i);
 	fprintf(f, "\n");
