@@ -29,8 +29,9 @@
  *                loops that started and ended in the window; SYNC alone
  *                (to its reply) beside it
  *   pages/s      pages delivered in those loops, every subscriber's
- *   harvest      the daemon's own last_round_ns (dirty_stats), sampled
- *                every 100 ms: how long a round's harvest took
+ *   round        the daemon's own last_round_ns (dirty_stats), sampled
+ *                every 100 ms: a round from its start to its fold (the
+ *                harvest, then the loop's turn to fold)
  *   CPU          dirtyd's threads from /proc/PID/task
  *                (tests/soak/daemon_threads.h: the main thread is the
  *                event loop; ring workers are the harvest; the guest's
@@ -39,7 +40,8 @@
  *                a busy machine, unlike wall-clock figures), this
  *                process's (the clients'), and the machine's busy share;
  *                then the verdict: loop-bound, harvest-bound, CPU-bound
- *                or none saturated
+ *                or none saturated, and whether the loop or the harvest
+ *                takes more CPU per round (a round's stages are serial)
  *
  * Checks (exit 1 if one fails): no call failed (no ERROR answer, no
  * malformed stream), every stream's ranges increase without overlap and
@@ -490,8 +492,7 @@ static void run(const struct opts *o, unsigned int n, struct result *res)
 			res->loop_round_ms = 1e3 * u.pct[DTHR_LOOP] / 100 *
 					     u.wall_s / rounds;
 		}
-		dthreads_verdict(&u, res->rounds_s * res->harvest_ms / 1e3,
-				 verdict, sizeof(verdict));
+		dthreads_verdict(&u, rounds, verdict, sizeof(verdict));
 		snprintf(res->verdict, sizeof(res->verdict), "%s", verdict);
 
 		printf("\n%u subscriber%s: %.1f s measured after %.0f s of "
@@ -508,8 +509,8 @@ static void run(const struct opts *o, unsigned int n, struct result *res)
 		printf("  pages delivered/s                %10.0f (%.0f per "
 		       "subscriber; %.0f per loop)\n", res->pages_s,
 		       res->pages_s / n, nloops ? (double)pages / nloops : 0);
-		printf("  harvest of a round (last_round_ns) median %.2f ms "
-		       "(%zu samples)\n", res->harvest_ms, nrounds);
+		printf("  a round, start to fold (last_round_ns): median "
+		       "%.2f ms (%zu samples)\n", res->harvest_ms, nrounds);
 		printf("  dirtyd CPU by thread (%% of one CPU):\n");
 		dthreads_print(&dt, &u, stdout, "    ");
 		printf("  dirtyd CPU per round: %.2f ms (sim DMA excluded): "
@@ -517,8 +518,6 @@ static void run(const struct opts *o, unsigned int n, struct result *res)
 		       res->cpu_round_ms, res->loop_round_ms, rounds > 0 ?
 		       1e3 * u.pct[DTHR_HARVEST] / 100 * u.wall_s / rounds :
 		       0);
-		printf("  a harvest ran %.0f %% of the time (rounds/s x its "
-		       "median)\n", res->rounds_s * res->harvest_ms / 10);
 		printf("  clients (this process) CPU: %.1f %% of a CPU\n",
 		       res->clients_pct);
 		printf("  bottleneck: %s\n", verdict);
@@ -643,7 +642,7 @@ int main(int argc, char **argv)
 	}
 	printf("\n%4s %9s %9s %24s %9s %10s %10s %8s %8s  %s\n", "subs",
 	       "rounds/s", "loops/s", "SYNC->ranges p50/p99/max",
-	       "harvest", "pages/s", "CPU/round", "loop %", "harv %",
+	       "round", "pages/s", "CPU/round", "loop %", "harv %",
 	       "bottleneck");
 	for (size_t i = 0; i < o.nns; i++) {
 		char l[48];

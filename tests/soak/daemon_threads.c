@@ -239,11 +239,13 @@ struct dthr_usage dthreads_usage(const struct dthreads *d)
 	return u;
 }
 
-const char *dthreads_verdict(const struct dthr_usage *u, double harvest_share,
+const char *dthreads_verdict(const struct dthr_usage *u, double rounds,
 			     char *buf, size_t len)
 {
 	unsigned int hw = u->threads[DTHR_HARVEST];
 	double hcap = 100.0 * (hw < u->ncpu ? hw : u->ncpu);
+	double loop_ms = u->pct[DTHR_LOOP] / 100 * u->wall_s * 1e3;
+	double harv_ms = u->pct[DTHR_HARVEST] / 100 * u->wall_s * 1e3;
 	int n;
 
 	if (u->pct[DTHR_LOOP] >= SATURATED_PCT)
@@ -255,23 +257,24 @@ const char *dthreads_verdict(const struct dthr_usage *u, double harvest_share,
 			     " used %.0f %% of a CPU (busiest %.0f %%)", hw,
 			     u->pct[DTHR_HARVEST],
 			     u->busiest_pct[DTHR_HARVEST]);
-	else if (harvest_share >= SATURATED_PCT / 100)
-		n = snprintf(buf, len, "harvest-bound: a harvest ran %.0f %% "
-			     "of the time (rounds back to back; its threads "
-			     "%.0f %% of a CPU, the loop %.0f %%)",
-			     100 * harvest_share, u->pct[DTHR_HARVEST],
-			     u->pct[DTHR_LOOP]);
 	else if (u->machine_pct >= 90)
-		n = snprintf(buf, len, "CPU-bound: the stages share busy CPUs "
-			     "(the loop %.0f %%, harvest %.0f %%, sim DMA %.0f "
-			     "%% of a CPU; the rest is the clients and other "
-			     "work)", u->pct[DTHR_LOOP], u->pct[DTHR_HARVEST],
-			     u->pct[DTHR_DMA]);
+		n = snprintf(buf, len, "CPU-bound: no thread of dirtyd "
+			     "saturated (the loop %.0f %%, harvest %.0f %% of "
+			     "a CPU), the machine's CPUs busy with other work "
+			     "too", u->pct[DTHR_LOOP], u->pct[DTHR_HARVEST]);
 	else
 		n = snprintf(buf, len, "no stage saturated (the loop %.0f %%, "
-			     "harvest %.0f %% of a CPU): each stage waits for "
-			     "the other", u->pct[DTHR_LOOP],
-			     u->pct[DTHR_HARVEST]);
+			     "harvest %.0f %% of a CPU): each waits for the "
+			     "other", u->pct[DTHR_LOOP], u->pct[DTHR_HARVEST]);
+	if (n > 0 && (size_t)n < len && rounds > 0) {
+		/* a round's stages run one after the other: the larger
+		 * one is where its time goes */
+		n += snprintf(buf + n, len - (size_t)n, "; per round the "
+			      "loop %.1f ms, the harvest %.1f ms of CPU: "
+			      "mostly the %s", loop_ms / rounds,
+			      harv_ms / rounds,
+			      loop_ms >= harv_ms ? "loop" : "harvest");
+	}
 	if (n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, "; the machine's %u CPUs "
 			 "%.0f %% busy", u->ncpu, u->machine_pct);

@@ -83,14 +83,15 @@ enum dthr_role dthreads_role(const struct dthreads *d, const struct dthr *t);
 const char *dthreads_role_name(enum dthr_role r);
 /**
  * dthreads_verdict() - which stage bounds the rounds, in words, into @buf:
- * the loop near a whole CPU (loop-bound); the harvest threads saturated,
- * or a harvest running nearly all the time (@harvest_share: rounds/s times
- * a round's harvest in seconds; < 0 when unknown): harvest-bound; the
- * machine's CPUs all busy (CPU-bound: the stages share them with other
- * work); or none of these (each stage waits for the other).  The machine's
- * busy share is always said.
+ * the loop near a whole CPU (loop-bound); the harvest threads saturated
+ * (harvest-bound); neither, with the machine's CPUs all busy (CPU-bound:
+ * the stages share them with other work); or none of these (each stage
+ * waits for the other).  With @rounds (the rounds of the window; <= 0:
+ * unknown) also the loop's and the harvest's CPU per round, and which is
+ * larger: a round's stages run one after the other.  The machine's busy
+ * share always.
  */
-const char *dthreads_verdict(const struct dthr_usage *u, double harvest_share,
+const char *dthreads_verdict(const struct dthr_usage *u, double rounds,
 			     char *buf, size_t len);
 /** dthreads_print() - one line per role, then each thread, to @out. */
 void dthreads_print(const struct dthreads *d, const struct dthr_usage *u,

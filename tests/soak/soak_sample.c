@@ -368,7 +368,7 @@ int soak_verdict(struct soak_sampler *sp, FILE *out, unsigned int base_fds,
 			steady.u.ncpu, steady.u.machine_pct,
 			rounds > 0 ? 1e3 * steady.u.cpu_s / rounds : 0);
 		fprintf(out, "bottleneck: %s\n",
-			dthreads_verdict(&steady.u, -1, why, sizeof(why)));
+			dthreads_verdict(&steady.u, rounds, why, sizeof(why)));
 	}
 	fprintf(out, "clients: %" PRIu64 " requests, %" PRIu64 " streams, %"
 		PRIu64 " pages, %" PRIu64 " ACKs, %" PRIu64 " EV_ROUND, %"
