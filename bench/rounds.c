@@ -518,6 +518,13 @@ static void run(const struct opts *o, unsigned int n, struct result *res)
 		       res->cpu_round_ms, res->loop_round_ms, rounds > 0 ?
 		       1e3 * u.pct[DTHR_HARVEST] / 100 * u.wall_s / rounds :
 		       0);
+		/* what one subscriber's SYNC + take + ACK costs the loop
+		 * grows with the pages each take holds, which grow as the
+		 * rounds slow down: both, to compare runs */
+		printf("  event loop CPU per loop: %.2f ms, at %.0f pages per "
+		       "loop\n", nloops ? 1e3 * u.pct[DTHR_LOOP] / 100 *
+		       u.wall_s / nloops : 0,
+		       nloops ? (double)pages / nloops : 0);
 		printf("  clients (this process) CPU: %.1f %% of a CPU\n",
 		       res->clients_pct);
 		printf("  bottleneck: %s\n", verdict);
