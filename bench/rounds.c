@@ -608,7 +608,8 @@ int main(int argc, char **argv)
 		case 'b': o.dirtyd = optarg; break;
 		case 'n':
 			o.nns = 0;
-			for (char *t = strtok(optarg, ","); t; t = strtok(NULL, ",")) {
+			for (char *t = strtok(optarg, ","); t;
+			     t = strtok(NULL, ",")) {
 				unsigned long v = strtoul(t, NULL, 0);
 
 				if (!v || v > MAX_SUBS || o.nns == MAX_NS)

@@ -31,7 +31,7 @@
 
 enum dthr_role {
 	DTHR_LOOP,	/* the event loop (the main thread) */
-	DTHR_HARVEST,	/* ring workers: the sim's readers, harvest workers */
+	DTHR_HARVEST,	/* ring workers: the sim's readers, the engine's */
 	DTHR_DMA,	/* the simulated guests' DMA writers */
 	DTHR_IOURING,	/* io_uring's kernel workers (iou-*) */
 	DTHR_OTHER,

@@ -54,6 +54,8 @@ struct soak_opts {
 	double min_round_hz;	/* mean rounds/s per domain, at least */
 	double rss_tolerance;	/* last third's max over the middle's, % */
 	unsigned int seed;
+	unsigned int resume_grace;	/* s */
+	const char *log_level;	/* dirtyd's */
 };
 
 /* Counters the clients keep; the sampler turns them into rates. */

@@ -362,7 +362,8 @@ int soak_verdict(struct soak_sampler *sp, FILE *out, unsigned int base_fds,
 					dthreads_role_name((enum dthr_role)k),
 					steady.u.threads[k],
 					steady.u.threads[k] == 1 ? " " : "s",
-					steady.u.pct[k], steady.u.busiest_pct[k]);
+					steady.u.pct[k],
+					steady.u.busiest_pct[k]);
 		fprintf(out, "  machine: %u CPUs %.0f %% busy; dirtyd %.2f "
 			"CPU-ms per round (of any domain; sim DMA included)\n",
 			steady.u.ncpu, steady.u.machine_pct,
