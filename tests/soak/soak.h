@@ -9,6 +9,9 @@
  *   soak_client.c  the clients: raw protocol through the codec
  *                  (protocol/proto.h), one state machine per connection
  *   soak_sample.c  /proc/PID sampling, the CSV time series, the summary
+ *   daemon_threads.c  dirtyd's threads by role (event loop, harvest, sim
+ *                  DMA) and their CPU: why the rounds are what they are
+ *                  (also bench/rounds)
  *
  * See tests/soak/README.md for the load, the mix and the criteria.
  */
@@ -51,6 +54,8 @@ struct soak_opts {
 	double min_round_hz;	/* mean rounds/s per domain, at least */
 	double rss_tolerance;	/* last third's max over the middle's, % */
 	unsigned int seed;
+	unsigned int resume_grace;	/* s */
+	const char *log_level;	/* dirtyd's */
 };
 
 /* Counters the clients keep; the sampler turns them into rates. */

@@ -49,6 +49,10 @@ static void usage(FILE *f)
 		"  --rss-tolerance P  last third's VmRSS max over the "
 		"middle's, %% (5)\n"
 		"  --seed N           the clients' random choices (1)\n"
+		"  --resume-grace S   how long dirtyd keeps a closed "
+		"session (5)\n"
+		"  --log-level L      dirtyd's (notice; debug says what "
+		"each session did)\n"
 		"  --out DIR          soak.csv, summary.txt, dirtyd.log "
 		"(a new /tmp/dirtyd-soak-* by default)\n");
 }
@@ -86,6 +90,8 @@ static int parse_opts(struct soak_opts *o, int argc, char **argv)
 		{ "min-round-hz", required_argument, NULL, 'z' },
 		{ "rss-tolerance", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 'e' },
+		{ "resume-grace", required_argument, NULL, 'g' },
+		{ "log-level", required_argument, NULL, 'l' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -97,7 +103,8 @@ static int parse_opts(struct soak_opts *o, int argc, char **argv)
 		.domain_size = 1ULL << 30, .backing = "2m",
 		.interval_ms = 10, .dma_rate = 2000, .min_round_hz = 0,
 		.subs_per_client = 1,
-		.rss_tolerance = 5, .seed = 1,
+		.rss_tolerance = 5, .seed = 1, .resume_grace = 5,
+		.log_level = "notice",
 	};
 	while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (ch) {
@@ -119,6 +126,8 @@ static int parse_opts(struct soak_opts *o, int argc, char **argv)
 		case 'z': o->min_round_hz = strtod(optarg, NULL); break;
 		case 't': o->rss_tolerance = strtod(optarg, NULL); break;
 		case 'e': o->seed = strtoul(optarg, NULL, 0); break;
+		case 'g': o->resume_grace = strtoul(optarg, NULL, 0); break;
+		case 'l': o->log_level = optarg; break;
 		case 'o': o->out_dir = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -127,7 +136,8 @@ static int parse_opts(struct soak_opts *o, int argc, char **argv)
 	if (!o->dirtyd || optind != argc || o->duration_s < 6 ||
 	    o->clients < 8 || o->clients > 4096 || !o->domains ||
 	    o->domains > SOAK_MAX_DOMAINS || !o->interval_ms ||
-	    !o->subs_per_client || o->subs_per_client > o->domains) {
+	    !o->subs_per_client || o->subs_per_client > o->domains ||
+	    !o->resume_grace) {
 		usage(stderr);
 		return -EINVAL;
 	}
@@ -145,9 +155,14 @@ static char *config_body(const struct soak *s)
 		return NULL;
 	/* room for the churners' reconnections in transit */
 	fprintf(f, "max_clients = %u\nmax_subscriptions = %u\n"
-		/* parked sessions of leavers expire within the run */
-		"resume_grace = 5\n\n[sim]\nbacking_page_size = %s\ndevices =",
-		s->o.clients + 64, s->o.domains, s->o.backing);
+		/* parked sessions of leavers expire within the run; every
+		 * client is one uid, and under a slow loop (4096
+		 * subscriptions) more than the default 64 are parked at
+		 * once: the oldest would be dropped, a resume refused */
+		"resume_grace = %u\nmax_parked = %u\n\n"
+		"[sim]\nbacking_page_size = %s\ndevices =",
+		s->o.clients + 64, s->o.domains, s->o.resume_grace,
+		s->o.clients, s->o.backing);
 	for (unsigned int i = 0; i < s->o.domains; i++)
 		fprintf(f, "%s sim%u:dirty", i ? "," : "", i);
 	fprintf(f, "\n");
@@ -166,7 +181,8 @@ static char *config_body(const struct soak *s)
 /* Start dirtyd (tests/harness) and wait for READY=1. */
 static int start_daemon(struct soak *s, struct harness *h)
 {
-	struct harness_opts o = { .bin = s->o.dirtyd, .log_level = "notice",
+	struct harness_opts o = { .bin = s->o.dirtyd,
+				  .log_level = s->o.log_level,
 				  .log = s->log,
 				  .start_ms = READY_TIMEOUT_MS };
 	char *body = config_body(s);

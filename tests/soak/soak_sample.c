@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The daemon over time: /proc/PID (VmRSS, RssAnon, RssShmem, threads,
- * utime + stime, open descriptors), the monitor's rounds per second per
- * domain and the clients' counters, one CSV row a second; at the end the
- * summary and the checks (README.md says why these criteria).
+ * utime + stime, open descriptors), its threads' CPU by role
+ * (daemon_threads.h: the event loop, the harvest, the sim's DMA), the
+ * monitor's rounds per second per domain and the clients' counters, one CSV
+ * row a second; at the end the summary (the rounds reached and which stage
+ * bounds them) and the checks (README.md says why these criteria).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -16,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/soak/daemon_threads.h"
 #include "tests/soak/soak.h"
 
 struct soak_row {
@@ -25,6 +28,7 @@ struct soak_row {
 	double hz_mean, hz_min, hz_max;	/* rounds/s per domain; < 0: none */
 	unsigned int connected;
 	double req_s, streams_s, pages_s;
+	struct dthr_usage u;	/* the daemon's threads over the second */
 };
 
 struct soak_sampler {
@@ -40,6 +44,8 @@ struct soak_sampler {
 	struct soak_row *rows;
 	size_t nrows, cap;
 	long tick;
+	struct dthreads dt;
+	bool dt_ok;
 };
 
 int soak_proc_read(pid_t pid, struct soak_proc *p)
@@ -97,11 +103,13 @@ struct soak_sampler *soak_sampler_new(struct soak *s, FILE *csv)
 	sp->t0 = soak_now_ns();
 	sp->last_ns = sp->t0;
 	soak_proc_read(s->pid, &sp->last);
+	sp->dt_ok = dthreads_init(&sp->dt, s->pid) == 0;
 	fprintf(csv, "t_s,rss_kib,rss_anon_kib,rss_shmem_kib,fds,threads,"
 		"cpu_pct,rounds_hz_mean,rounds_hz_min,rounds_hz_max,"
 		"connected,requests_per_s,streams_per_s,pages_per_s,"
 		"ev_rounds_per_s,errors,violations,resumes,disconnects,"
-		"domains,subscriptions");
+		"domains,subscriptions,cpu_loop_pct,cpu_harvest_pct,"
+		"cpu_dma_pct,cpu_other_pct,machine_busy_pct");
 	for (unsigned int d = 1; d <= s->o.domains; d++)
 		fprintf(csv, ",hz_d%u", d);
 	fprintf(csv, "\n");
@@ -124,6 +132,10 @@ void soak_sample(struct soak_sampler *sp, uint64_t now)
 	long tck = sysconf(_SC_CLK_TCK);
 
 	soak_proc_read(s->pid, &r.p);
+	if (sp->dt_ok && dthreads_sample(&sp->dt) == 0) {
+		r.u = dthreads_usage(&sp->dt);
+		dthreads_mark(&sp->dt);
+	}
 	r.cpu_pct = dt > 0 ? 100.0 * (r.p.cpu_ticks - sp->last.cpu_ticks) /
 			     tck / dt : 0;
 	r.req_s = (s->c.requests - sp->lastc.requests) / dt;
@@ -165,6 +177,9 @@ void soak_sample(struct soak_sampler *sp, uint64_t now)
 		fprintf(sp->csv, ",%u,%" PRIu64, ndom, nsubs);
 	else
 		fprintf(sp->csv, ",,");
+	fprintf(sp->csv, ",%.1f,%.1f,%.1f,%.1f,%.1f", r.u.pct[DTHR_LOOP],
+		r.u.pct[DTHR_HARVEST], r.u.pct[DTHR_DMA],
+		r.u.pct[DTHR_IOURING] + r.u.pct[DTHR_OTHER], r.u.machine_pct);
 	for (unsigned int d = 0; d < s->o.domains; d++) {
 		if (have_hz)
 			fprintf(sp->csv, ",%.1f", hz[d]);
@@ -175,9 +190,11 @@ void soak_sample(struct soak_sampler *sp, uint64_t now)
 	fflush(sp->csv);
 	if (sp->tick++ % 10 == 0)
 		fprintf(stderr, "soak: t=%5.0fs rss %" PRIu64 " KiB fds %u "
-			"cpu %5.1f%% rounds %.1f/s (min %.1f) clients %u "
-			"req/s %.0f pages/s %.0f errors %" PRIu64 "\n", r.t,
-			r.p.rss_kib, r.p.fds, r.cpu_pct, r.hz_mean, r.hz_min,
+			"cpu %5.1f%% (loop %.0f%%, harvest %.0f%%) rounds "
+			"%.1f/s (min %.1f) clients %u req/s %.0f pages/s %.0f "
+			"errors %" PRIu64 "\n", r.t, r.p.rss_kib, r.p.fds,
+			r.cpu_pct, r.u.pct[DTHR_LOOP], r.u.pct[DTHR_HARVEST],
+			r.hz_mean, r.hz_min,
 			r.connected, r.req_s, r.pages_s,
 			s->c.errors + s->c.violations);
 	if (sp->nrows == sp->cap) {
@@ -203,6 +220,7 @@ struct window {
 	uint64_t rss_max, rss_min, shmem_max;
 	unsigned int fds_max, fds_min;
 	double cpu_sum, cpu_max, hz_sum, hz_min;
+	struct dthr_usage u;	/* the threads' means over the rows */
 	/* least squares of rss over t */
 	double st, sr, stt, str;
 };
@@ -228,6 +246,16 @@ static struct window window(const struct soak_sampler *sp, double lo,
 		w.fds_max = r->p.fds > w.fds_max ? r->p.fds : w.fds_max;
 		w.fds_min = r->p.fds < w.fds_min ? r->p.fds : w.fds_min;
 		w.cpu_sum += r->cpu_pct;
+		for (int k = 0; k < DTHR_NROLES; k++) {
+			w.u.pct[k] += r->u.pct[k];
+			w.u.busiest_pct[k] += r->u.busiest_pct[k];
+			if (r->u.threads[k] > w.u.threads[k])
+				w.u.threads[k] = r->u.threads[k];
+		}
+		w.u.machine_pct += r->u.machine_pct;
+		w.u.wall_s += r->u.wall_s;
+		w.u.cpu_s += r->u.cpu_s;
+		w.u.ncpu = r->u.ncpu;
 		w.cpu_max = fmax(w.cpu_max, r->cpu_pct);
 		if (r->hz_mean >= 0) {
 			w.nhz++;
@@ -239,6 +267,12 @@ static struct window window(const struct soak_sampler *sp, double lo,
 		w.stt += r->t * r->t;
 		w.str += r->t * (double)r->p.rss_kib;
 	}
+	for (int k = 0; k < DTHR_NROLES && w.n; k++) {
+		w.u.pct[k] /= w.n;
+		w.u.busiest_pct[k] /= w.n;
+	}
+	if (w.n)
+		w.u.machine_pct /= w.n;
 	return w;
 }
 
@@ -314,6 +348,29 @@ int soak_verdict(struct soak_sampler *sp, FILE *out, unsigned int base_fds,
 		"(lowest domain in a second: %.1f/s; %u ms asked = %.0f/s)\n",
 		hz, steady.nhz ? steady.hz_min : 0, s->o.interval_ms,
 		1000.0 / s->o.interval_ms);
+	if (steady.u.wall_s > 0) {
+		char why[512];
+		/* rounds of every domain in the steady window */
+		double rounds = hz * s->o.domains * steady.u.wall_s;
+
+		fprintf(out, "dirtyd's threads after warm-up (mean %% of one "
+			"CPU; /proc/PID/task, tests/soak/daemon_threads.h):\n");
+		for (int k = 0; k < DTHR_NROLES; k++)
+			if (steady.u.threads[k])
+				fprintf(out, "  %-10s %2u thread%s %6.1f %% "
+					"(busiest %5.1f %%)\n",
+					dthreads_role_name((enum dthr_role)k),
+					steady.u.threads[k],
+					steady.u.threads[k] == 1 ? " " : "s",
+					steady.u.pct[k],
+					steady.u.busiest_pct[k]);
+		fprintf(out, "  machine: %u CPUs %.0f %% busy; dirtyd %.2f "
+			"CPU-ms per round (of any domain; sim DMA included)\n",
+			steady.u.ncpu, steady.u.machine_pct,
+			rounds > 0 ? 1e3 * steady.u.cpu_s / rounds : 0);
+		fprintf(out, "bottleneck: %s\n",
+			dthreads_verdict(&steady.u, rounds, why, sizeof(why)));
+	}
 	fprintf(out, "clients: %" PRIu64 " requests, %" PRIu64 " streams, %"
 		PRIu64 " pages, %" PRIu64 " ACKs, %" PRIu64 " EV_ROUND, %"
 		PRIu64 " connects, %" PRIu64 " hang-ups, %" PRIu64
@@ -358,9 +415,8 @@ int soak_verdict(struct soak_sampler *sp, FILE *out, unsigned int base_fds,
 	fails += check(out, steady.nhz > 0 && hz > 0 &&
 		       hz >= s->o.min_round_hz,
 		       "harvest rounds kept coming: %.1f/s per domain (of "
-		       "%.0f asked%s%.1f)", hz, 1000.0 / s->o.interval_ms,
-		       s->o.min_round_hz > 0 ? "; wanted >= " : "",
-		       s->o.min_round_hz > 0 ? s->o.min_round_hz : 0.0);
+		       "%.0f asked; wanted >= %.1f: --min-round-hz)", hz,
+		       1000.0 / s->o.interval_ms, s->o.min_round_hz);
 	fails += check(out, WIFEXITED(exit_status) &&
 		       WEXITSTATUS(exit_status) == 0, "dirtyd exited 0 on "
 		       "SIGTERM (wait status %#x)", exit_status);
@@ -373,5 +429,6 @@ void soak_sampler_free(struct soak_sampler *sp)
 	if (!sp)
 		return;
 	free(sp->rows);
+	dthreads_free(&sp->dt);
 	free(sp);
 }
