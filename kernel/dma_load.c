@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "kernel/dma_load.h"
@@ -328,6 +329,7 @@ static void *dma_load_thread_main(void *arg)
 	struct dma_load *l = t->l;
 	uint64_t first, count;
 
+	prctl(PR_SET_NAME, "dirtyd-dma");	/* the sim's DMA, by name */
 	while (!dma_load_stopping(l)) {
 		dma_load_pick(t, &first, &count);
 		if (!dma_load_throttle(l, count))

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "kernel/ring_worker.h"
@@ -72,6 +73,8 @@ static void *worker_main(void *arg)
 {
 	struct ring_worker *rw = arg;
 
+	/* what `top -H` and the soak (tests/soak/daemon_threads.c) show */
+	prctl(PR_SET_NAME, "dirtyd-harvest");
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		struct ring_work *w;

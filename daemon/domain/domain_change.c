@@ -47,6 +47,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -228,6 +229,7 @@ static void *change_main(void *arg)
 	struct domain_change *c = arg;
 	uint64_t one = 1;
 
+	prctl(PR_SET_NAME, "dirtyd-change");
 	/* best effort: it only makes the change slower to finish */
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), CHANGE_NICE);
 	c->result = c->work(c);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -78,6 +79,7 @@ static void used_remove(struct bitmem *m, uint64_t off);
 
 static void *reaper_main(void *arg)
 {
+	prctl(PR_SET_NAME, "dirtyd-reaper");
 	/* below the event loop, like a change's thread (domain_change.c) */
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	pthread_mutex_lock(&reaper.lock);

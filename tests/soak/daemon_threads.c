@@ -190,6 +190,12 @@ enum dthr_role dthreads_role(const struct dthreads *d, const struct dthr *t)
 
 	if (t->tid == d->pid)
 		return DTHR_LOOP;
+	/* dirtyd names its threads (prctl PR_SET_NAME); an older binary
+	 * does not: then what they wait in decides */
+	if (!strcmp(t->comm, "dirtyd-harvest"))
+		return DTHR_HARVEST;
+	if (!strcmp(t->comm, "dirtyd-dma"))
+		return DTHR_DMA;
 	if (strcmp(t->comm, d->main_comm))
 		return strncmp(t->comm, "iou-", 4) ? DTHR_OTHER : DTHR_IOURING;
 	for (int r = DTHR_HARVEST; r < DTHR_NROLES; r++)

@@ -4,8 +4,10 @@
  * read from /proc/PID/task, for the soak's summary and bench/rounds ("which
  * stage is the bottleneck").
  *
- * Owns: telling dirtyd's threads apart from outside.  dirtyd names none of
- * its threads (every comm is "dirtyd"), so:
+ * Owns: telling dirtyd's threads apart from outside.  dirtyd names its
+ * threads (dirtyd.8, THREADS): "dirtyd-harvest" is harvest, "dirtyd-dma"
+ * the sim's DMA.  Binaries before it named none (every comm "dirtyd"),
+ * and bench/rounds runs old binaries too, so otherwise:
  *   - the main thread (tid == pid) is the event loop (docs/ARCHITECTURE.md:
  *     every request, fold and reply);
  *   - a thread whose comm differs from the main thread's is grouped by its
