@@ -675,17 +675,16 @@ impl Client {
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         let result = loop {
-            let left = match deadline {
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break Ok(None);
-                    }
-                    Some(d - now)
-                }
-                None => None,
+            // once the time is up, one more look without waiting: what is
+            // already in the socket is taken, a zero timeout included
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let now_only = left == Some(Duration::ZERO);
+            let set = if now_only {
+                self.sock.set_nonblocking(true)
+            } else {
+                self.sock.set_read_timeout(left)
             };
-            if let Err(e) = self.sock.set_read_timeout(left) {
+            if let Err(e) = set {
                 break Err(e.into());
             }
             // every request has been answered: only events (and packets of
@@ -699,11 +698,14 @@ impl Client {
                 Err(Error::Io(e))
                     if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
                 {
-                    break Ok(None)
+                    if now_only || deadline.is_none() {
+                        break Ok(None);
+                    }
                 }
                 Err(e) => break Err(e),
             }
         };
+        self.sock.set_nonblocking(false)?;
         self.sock.set_read_timeout(self.timeout)?;
         result
     }
@@ -714,4 +716,12 @@ impl Client {
         self.lost.contains(&domain_id)
     }
 }
-impl std::fmt::Debug for Client { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.debug_struct("Client").field("session", &self.session).finish() } }
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("session", &self.session)
+            .field("events", &self.events)
+            .finish()
+    }
+}

@@ -556,6 +556,29 @@ mod session {
         t.join().unwrap();
     }
 
+    #[test]
+    fn poll_event_takes_what_is_there_without_waiting() {
+        let (mut c, t) = with_daemon(0xb, |f| {
+            f.send(0, false, Message::EvRound { domain_id: 3, generation: 9, round_pages: 2, pending_pages: 2 });
+            f.send(0, false, Message::EvStateLost { domain_id: 4 });
+            let _ = f.recv(); // LIST_DEVICES: answered by the end of the connection
+            f.raw(&[]);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let zero = Some(std::time::Duration::ZERO);
+        assert_eq!(
+            c.poll_event(zero).unwrap(),
+            Some(Event::Round { domain_id: 3, generation: 9, round_pages: 2, pending_pages: 2 })
+        );
+        assert_eq!(c.poll_event(zero).unwrap(), Some(Event::StateLost { domain_id: 4 }));
+        assert!(c.state_lost(4));
+        assert_eq!(c.poll_event(zero).unwrap(), None);
+        assert_eq!(c.poll_event(Some(std::time::Duration::from_millis(30))).unwrap(), None);
+        // the socket blocks again: a request waits for its answer
+        assert!(matches!(c.request(Message::ListDevices), Err(Error::Closed)));
+        t.join().unwrap();
+    }
+
     /// One GET_RANGES answered by `answer`: the error it makes.
     fn bad_stream(features: u64, answer: impl FnOnce(&Fake, u64) + Send + 'static) -> Error {
         let (mut c, t) = with_daemon(features, move |f| {
