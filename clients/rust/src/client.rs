@@ -537,8 +537,9 @@ impl Client {
 
     /// `UNSUBSCRIBE` (6.9).
     pub fn unsubscribe(&mut self, domain_id: u32) -> Result<()> {
+        self.call_ok(Message::Unsubscribe { domain_id })?;
         self.lost.remove(&domain_id);
-        self.call_ok(Message::Unsubscribe { domain_id })
+        Ok(())
     }
 
     /// `SYNC` (6.10): waits for a harvest round that begins after it.
@@ -556,7 +557,18 @@ impl Client {
     /// domain and `total_pages` in each, chunks in order, their pages
     /// adding up to `total_pages`.
     pub fn get_ranges(&mut self, domain_id: u32, resend: bool) -> Result<Ranges> {
+        // an EV_STATE_LOST read before the request is this generation's;
+        // one read while the stream comes is the next one's.  On failure
+        // the flag stays for the next call
         let everything_dirty = self.lost.remove(&domain_id);
+        let r = self.take_ranges(domain_id, resend, everything_dirty);
+        if r.is_err() && everything_dirty {
+            self.lost.insert(domain_id);
+        }
+        r
+    }
+
+    fn take_ranges(&mut self, domain_id: u32, resend: bool, everything_dirty: bool) -> Result<Ranges> {
         let flags = if resend { flag::RANGES_RESEND } else { 0 };
         let raw_ok = self.session.features & feature::RANGES_RAW != 0;
         let id = self.send(Message::GetRanges { domain_id, flags })?;

@@ -520,6 +520,8 @@ mod session {
             f.send(0, false, Message::EvRound { domain_id: 1, generation: 2, round_pages: 5, pending_pages: 5 });
             f.send(0, false, Message::EvStateLost { domain_id: 1 });
             f.send(p.id, false, Message::SyncReply { generation: 3, pending_pages: 65536 });
+            let p = f.recv(); // GET_RANGES: a failure
+            f.send(p.id, false, Message::Error { errno: 5, text: "harvest failed".into() });
             let p = f.recv(); // GET_RANGES: every page of two spans, in two packets
             assert_eq!(p.msg, Message::GetRanges { domain_id: 1, flags: 0 });
             let c0 = Chunk::encode(0, 32768, &[(0, 32768)]).unwrap();
@@ -536,6 +538,9 @@ mod session {
         });
         c.subscribe(1, 0, true).unwrap();
         assert_eq!(c.sync(1).unwrap().generation, 3);
+        assert!(c.state_lost(1));
+        // a GET_RANGES that fails keeps the flag for the next one
+        assert_eq!(c.get_ranges(1, false).unwrap_err().errno(), Some(crate::errno::EIO));
         assert!(c.state_lost(1));
         let r = c.get_ranges(1, false).unwrap();
         assert!(r.everything_dirty, "EV_STATE_LOST came before the GET_RANGES");
