@@ -72,6 +72,9 @@ struct session_stream {
 	struct subscription *sub;
 	struct subscriber_gen *gen;
 	struct chunk_reader chunks;	/* of gen, as the session takes them */
+	/* METRICS: the whole text (metrics.c), sent from cursor on */
+	char *text;
+	size_t text_len;
 };
 
 struct session {
