@@ -282,15 +282,12 @@ int metrics_text(struct session *s, uint32_t only, char **text, size_t *len)
 	return 0;
 }
 
-/* One METRICS_REPLY: the text from the cursor, cut after the last line
- * end that fits. */
-static int metrics_next(struct session *s, uint8_t *buf, size_t cap,
-			bool *last)
+int metrics_packet(uint8_t *buf, size_t cap, uint64_t id, uint32_t seq,
+		   const char *text, size_t len, size_t *off, bool *last)
 {
-	struct session_stream *st = &s->stream;
 	size_t room = cap - PROTO_HEADER_SIZE - PROTO_METRICS_FIXED;
-	const char *from = st->text + st->cursor;
-	size_t left = st->text_len - st->cursor, n = left;
+	const char *from = text + *off;
+	size_t n = len - *off;
 
 	if (n > room) {
 		const char *nl = memrchr(from, '\n', room);
@@ -299,14 +296,26 @@ static int metrics_next(struct session *s, uint8_t *buf, size_t cap,
 			return -EMSGSIZE;	/* no line is that long */
 		n = (size_t)(nl - from) + 1;
 	}
-	st->cursor += n;
-	*last = st->cursor == st->text_len;
+	*off += n;
+	*last = *off == len;
 	return proto_encode(&(struct proto_msg){
 		.type = PROTO_METRICS_REPLY,
 		.flags = *last ? 0 : PROTO_F_MORE,
-		.id = st->id,
-		.metrics = { .seq = st->seq++, .text = from, .text_len = n },
+		.id = id,
+		.metrics = { .seq = seq, .text = from, .text_len = n },
 	}, buf, cap);
+}
+
+static int metrics_next(struct session *s, uint8_t *buf, size_t cap,
+			bool *last)
+{
+	struct session_stream *st = &s->stream;
+	size_t off = st->cursor;
+	int r = metrics_packet(buf, cap, st->id, st->seq++, st->text,
+			       st->text_len, &off, last);
+
+	st->cursor = off;
+	return r;
 }
 
 static void metrics_end(struct session *s, bool whole)
