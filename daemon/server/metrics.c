@@ -127,11 +127,9 @@ static void dom_values(const struct domain *d, uint64_t v[F_COUNT])
 	v[F_TRACKING] = d->enabled;
 }
 
-static void dom_sample(FILE *f, enum dom_field k, const struct domain *d)
+static void dom_sample(FILE *f, enum dom_field k, const struct domain *d,
+		       const uint64_t v[F_COUNT])
 {
-	uint64_t v[F_COUNT];
-
-	dom_values(d, v);
 	fprintf(f, "%s%s{domain=\"%" PRIu32 "\"} ", dom_families[k].name,
 		strcmp(dom_families[k].type, "counter") ? "" : "_total",
 		d->id);
@@ -238,6 +236,9 @@ static void daemon_figures(FILE *f, struct server *srv)
 
 int metrics_text(struct session *s, uint32_t only, char **text, size_t *len)
 {
+	static double started;
+	uint64_t (*vals)[F_COUNT];
+	size_t i;
 	struct server *srv = s->srv;
 	struct backend_caps caps;
 	const struct domain *d;
@@ -259,20 +260,37 @@ int metrics_text(struct session *s, uint32_t only, char **text, size_t *len)
 		caps.emulates ? caps.emulates : "");
 	family(f, "dirtyd_start_time_seconds", "gauge", "seconds",
 	       "When dirtyd started, in seconds since the epoch.");
-	fprintf(f, "dirtyd_start_time_seconds %.2f\n", start_time());
+	/* it does not change: read once */
+	if (!started)
+		started = start_time();
+	fprintf(f, "dirtyd_start_time_seconds %.2f\n", started);
 	list_for_each_entry(d, &srv->domains, link)
 		ndoms += listed(s, d, 0);
 	single(f, "dirtyd_domains", "gauge", NULL,
 	       "Domains this client may see.", ndoms);
 	if (s->admin)
 		daemon_figures(f, srv);
+	/* each family's samples together, every figure of a domain once */
+	vals = calloc(ndoms ? ndoms : 1, sizeof(*vals));
+	if (!vals) {
+		fclose(f);
+		free(*text);
+		*text = NULL;
+		return -ENOMEM;
+	}
+	i = 0;
+	list_for_each_entry(d, &srv->domains, link)
+		if (listed(s, d, only))
+			dom_values(d, vals[i++]);
 	for (int k = 0; k < F_COUNT; k++) {
 		family(f, dom_families[k].name, dom_families[k].type,
 		       dom_families[k].unit, dom_families[k].help);
+		i = 0;
 		list_for_each_entry(d, &srv->domains, link)
 			if (listed(s, d, only))
-				dom_sample(f, k, d);
+				dom_sample(f, k, d, vals[i++]);
 	}
+	free(vals);
 	fputs("# EOF\n", f);
 	if (fclose(f) || !*text) {
 		free(*text);
