@@ -949,8 +949,8 @@ static int cmd_status(struct ctl *c, char **args, int nargs)
 		json_str(&j, "scope", admin ? "daemon" : "your domains");
 	} else {
 		printf("dirtyd %s, backend %s%s%s%s\n", version, backend,
-		       *kernel ? " (emulating Linux " : "", kernel,
-		       *kernel ? ")" : "");
+		       !*kernel ? "" : strcmp(backend, "sim") ? " (on Linux " :
+		       " (emulating Linux ", kernel, *kernel ? ")" : "");
 		if (start) {
 			long up = (long)(time(NULL) - start);
 

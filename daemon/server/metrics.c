@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -242,6 +243,7 @@ int metrics_text(struct session *s, uint32_t only, char **text, size_t *len)
 	struct server *srv = s->srv;
 	struct backend_caps caps;
 	const struct domain *d;
+	struct utsname uts;
 	uint64_t ndoms = 0;
 	FILE *f;
 
@@ -250,14 +252,15 @@ int metrics_text(struct session *s, uint32_t only, char **text, size_t *len)
 	if (!f)
 		return -ENOMEM;
 	backend_caps(srv->backend, &caps);
+	if (uname(&uts) < 0)
+		uts.release[0] = '\0';
 	family(f, "dirtyd_build_info", "gauge", NULL,
-	       "dirtyd's version, backend and the kernel release the "
-	       "simulated backend emulates (\"\" on a real kernel); "
-	       "value 1.");
+	       "dirtyd's version, backend and the Linux release the "
+	       "simulated backend emulates, or the one running; value 1.");
 	fprintf(f, "dirtyd_build_info{version=\"%s\",backend=\"%s\","
 		"kernel=\"%s\"} 1\n", DIRTYD_VERSION,
 		backend_name(srv->backend),
-		caps.emulates ? caps.emulates : "");
+		caps.emulates ? caps.emulates : uts.release);
 	family(f, "dirtyd_start_time_seconds", "gauge", "seconds",
 	       "When dirtyd started, in seconds since the epoch.");
 	/* it does not change: read once */
