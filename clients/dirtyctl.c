@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include <dirtyd/dirty.h>
 
 #include "clock.h"
+#include "hint.h"
 #include "json.h"
 
 #ifndef DIRTYD_VERSION
@@ -47,6 +49,7 @@ enum opt {
 	OPT_INTERVAL,
 	OPT_COUNT,
 	OPT_HARVEST,
+	OPT_FORMAT,
 };
 
 struct ctl {
@@ -57,9 +60,12 @@ struct ctl {
 	bool ack;
 	bool resend;
 	bool harvest;
+	bool tty_out;			/* watch: stdout is a terminal */
 	uint64_t since_ms;		/* 0: not given */
 	uint64_t interval_ms;
 	uint64_t count;			/* 0: forever */
+	const char *format;		/* stats: NULL (table or --json) or
+					 * "openmetrics" */
 	unsigned int given;		/* bit per command option seen */
 	struct dirty *d;
 };
@@ -287,8 +293,9 @@ static int cmd_devices(struct ctl *c, char **args, int nargs)
 			json_bool(&j, "attached",
 				  dv->flags & DIRTY_DEVICE_ATTACHED);
 			json_u64(&j, "capabilities", dv->capabilities);
-			json_u64(&j, "domain", dv->domain_id);
-			json_u64(&j, "dev_id", dv->dev_id);
+			json_u64_or_null(&j, "domain", dv->domain_id,
+					 dv->domain_id);
+			json_u64_or_null(&j, "dev_id", dv->dev_id, dv->dev_id);
 			json_close(&j, '}');
 		}
 		json_list_close(&j);
@@ -320,16 +327,16 @@ static int cmd_devices(struct ctl *c, char **args, int nargs)
 static void json_domain(struct json *j, const struct dirty_domain *dm)
 {
 	json_open(j, NULL, '{');
-	json_u64(j, "id", dm->domain_id);
+	json_u64(j, "domain", dm->domain_id);
 	json_str(j, "tracking", tracking_name(dm->status));
 	json_str(j, "support", support_name(dm->status));
 	json_u64(j, "status", dm->status);
 	json_u64(j, "owner_uid", dm->owner_uid);
-	json_u64(j, "devices", dm->devices);
+	json_u64(j, "device_count", dm->devices);
 	json_u64(j, "mapped_bytes", dm->mapped_bytes);
 	json_u64(j, "page_size", dm->page_size);
 	json_u64(j, "generation", dm->generation);
-	json_u64(j, "subscribers", dm->subscribers);
+	json_u64(j, "subscriptions", dm->subscribers);
 	json_close(j, '}');
 }
 
@@ -390,7 +397,8 @@ static int cmd_create(struct ctl *c, char **args, int nargs)
 		json_u64(&j, "domain", domain_id);
 		json_str(&j, "device", args[0]);
 		json_u64(&j, "dev_id", dev_id);
-		json_bool(&j, "tracking", !c->no_track);
+		json_str(&j, "support",
+			 c->no_track ? "unsupported" : "supported");
 		json_bool(&j, "huge_pages", !c->no_huge_pages);
 		json_close(&j, '}');
 	} else {
@@ -686,7 +694,7 @@ static int cmd_ranges(struct ctl *c, char **args, int nargs)
 		json_close(&j, ']');
 		json_u64(&j, "generation", gen);
 		json_u64(&j, "pages", o.pages);
-		json_u64(&j, "ranges_count", o.runs);
+		json_u64(&j, "range_count", o.runs);
 		json_bool(&j, "acked", c->ack);
 		json_close(&j, '}');
 		return 0;
@@ -713,6 +721,47 @@ static double mib(uint64_t pages, uint64_t page_size)
 	return (double)pages * (double)page_size / (1024.0 * 1024.0);
 }
 
+/* What one refresh of watch, or stats, shows of a domain: the dirty rate
+ * only when it is current (@fresh), the last round only if there was one. */
+static void json_stats(struct json *j, const struct dirty_stats *s,
+		       uint64_t ps, bool fresh)
+{
+	bool round = s->generation > 0;
+
+	json_u64(j, "domain", s->domain_id);
+	json_str(j, "tracking", tracking_name(s->status));
+	json_u64(j, "generation", s->generation);
+	json_u64_or_null(j, "last_round_ns", s->last_round_ns, round);
+	json_u64_or_null(j, "last_round_pages", s->last_round_pages, round);
+	json_u64_or_null(j, "dirty_pages_per_s", s->dirty_rate, fresh);
+	if (fresh)
+		json_double(j, "dirty_mib_per_s", mib(s->dirty_rate, ps));
+	else
+		json_null(j, "dirty_mib_per_s");
+	json_u64(j, "mapped_bytes", s->mapped_bytes);
+	json_u64(j, "page_size", ps);
+}
+
+/* stats --format openmetrics: what dirtyd said, byte for byte. */
+static int stats_openmetrics(struct ctl *c, uint32_t domain_id)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	r = dirty_metrics(c->d, domain_id, &text, &len);
+	if (r < 0)
+		return fail(c, "reading metrics", r);
+	r = fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0;
+	free(text);
+	if (!r) {
+		fprintf(stderr, "dirtyctl: writing the metrics: %s\n",
+			strerror(errno));
+		return EXIT_FAILURE;
+	}
+	return 0;
+}
+
 static int cmd_stats(struct ctl *c, char **args, int nargs)
 {
 	struct dirty_domain *doms = NULL;
@@ -727,6 +776,8 @@ static int cmd_stats(struct ctl *c, char **args, int nargs)
 		if (r)
 			return r;
 	}
+	if (c->format && !strcmp(c->format, "openmetrics"))
+		return stats_openmetrics(c, domain_id);
 	r = dirty_stats(c->d, domain_id, &st, &n);
 	if (r < 0)
 		return fail(c, "reading statistics", r);
@@ -738,10 +789,9 @@ static int cmd_stats(struct ctl *c, char **args, int nargs)
 	if (c->json) {
 		json_list_open(&j, "stats");
 	} else {
-		printf("%-6s %-9s %-10s %-10s %-11s %-12s %-9s %-10s %-10s"
-		       " %s\n", "DOMAIN", "TRACKING", "GENERATION",
-		       "ROUND_MS", "ROUND_PAGES", "DIRTY_PG/S", "DIRTY_MiB/S",
-		       "MAPPED", "PENDING", "SENT");
+		printf("%-6s %-9s %-10s %-10s %-11s %-12s %-11s %s\n",
+		       "DOMAIN", "TRACKING", "GENERATION", "ROUND_MS",
+		       "ROUND_PAGES", "DIRTY_PG/S", "DIRTY_MiB/S", "MAPPED");
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct dirty_stats *s = &st[i];
@@ -750,36 +800,193 @@ static int cmd_stats(struct ctl *c, char **args, int nargs)
 
 		if (c->json) {
 			json_open(&j, NULL, '{');
-			json_u64(&j, "domain", s->domain_id);
-			json_str(&j, "tracking", tracking_name(s->status));
+			json_stats(&j, s, ps, true);
 			json_u64(&j, "status", s->status);
-			json_u64(&j, "generation", s->generation);
-			json_u64(&j, "last_round_ns", s->last_round_ns);
-			json_u64(&j, "last_round_pages", s->last_round_pages);
-			json_u64(&j, "dirty_rate", s->dirty_rate);
-			json_double(&j, "dirty_mib_per_s",
-				    mib(s->dirty_rate, ps));
-			json_u64(&j, "mapped_bytes", s->mapped_bytes);
-			json_u64(&j, "page_size", ps);
-			json_u64(&j, "pending_pages", s->pending_pages);
-			json_u64(&j, "pages_sent", s->pages_sent);
 			json_close(&j, '}');
 			continue;
 		}
-		printf("%-6" PRIu32 " %-9s %-10" PRIu64 " %-10.3f %-11" PRIu64
-		       " %-12" PRIu64 " %-11.1f %-10s %-10" PRIu64 " %" PRIu64
-		       "\n", s->domain_id, tracking_name(s->status),
-		       s->generation, s->last_round_ns / 1e6,
-		       s->last_round_pages, s->dirty_rate,
+		printf("%-6" PRIu32 " %-9s %-10" PRIu64 " ", s->domain_id,
+		       tracking_name(s->status), s->generation);
+		if (s->generation)
+			printf("%-10.3f %-11" PRIu64 " ", s->last_round_ns / 1e6,
+			       s->last_round_pages);
+		else
+			printf("%-10s %-11s ", "-", "-");
+		printf("%-12" PRIu64 " %-11.1f %s\n", s->dirty_rate,
 		       mib(s->dirty_rate, ps),
-		       fmt_bytes(mapped, sizeof(mapped), s->mapped_bytes),
-		       s->pending_pages, s->pages_sent);
+		       fmt_bytes(mapped, sizeof(mapped), s->mapped_bytes));
 	}
 	if (c->json) {
 		json_list_close(&j);
 	}
 	free(doms);
 	free(st);
+	return 0;
+}
+
+/* ---- status ---- */
+
+/* The value of the sample @name{@labels} (@labels "" for none) in an
+ * OpenMetrics text; false if there is none. */
+static bool om_value(const char *text, const char *name, const char *labels,
+		     double *v)
+{
+	size_t nl = strlen(name), ll = strlen(labels);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p += !!p) {
+		if (strncmp(p, name, nl) || strncmp(p + nl, labels, ll) ||
+		    p[nl + ll] != ' ')
+			continue;
+		*v = strtod(p + nl + ll + 1, NULL);
+		return true;
+	}
+	return false;
+}
+
+/* Sum of every sample of the per-domain family @name ({domain="..."}). */
+static double om_sum(const char *text, const char *name)
+{
+	size_t nl = strlen(name);
+	double sum = 0;
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p += !!p) {
+		const char *sp;
+
+		if (strncmp(p, name, nl) || p[nl] != '{')
+			continue;
+		sp = strchr(p, ' ');
+		if (sp)
+			sum += strtod(sp + 1, NULL);
+	}
+	return sum;
+}
+
+/* A label's value of the first sample of @name, into @buf ("" if none). */
+static const char *om_label(const char *text, const char *name,
+			    const char *label, char *buf, size_t size)
+{
+	size_t nl = strlen(name);
+	char key[64];
+
+	buf[0] = '\0';
+	snprintf(key, sizeof(key), "%s=\"", label);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p += !!p) {
+		const char *eol = strchrnul(p, '\n'), *v, *end;
+
+		if (strncmp(p, name, nl) || p[nl] != '{')
+			continue;
+		v = strstr(p, key);
+		if (!v || v > eol)
+			return buf;
+		v += strlen(key);
+		end = strchr(v, '"');
+		if (end && end < eol && (size_t)(end - v) < size) {
+			memcpy(buf, v, (size_t)(end - v));
+			buf[end - v] = '\0';
+		}
+		return buf;
+	}
+	return buf;
+}
+
+struct status_fig {
+	const char *key;	/* JSON */
+	const char *label;	/* for people */
+	const char *daemon;	/* the daemon-wide family (admin only) */
+	const char *domains;	/* the per-domain one, summed, or NULL */
+	bool bytes;
+};
+
+static const struct status_fig status_figs[] = {
+	{ "clients", "clients", "dirtyd_clients", NULL, false },
+	{ "subscriptions", "subscriptions", "dirtyd_subscriptions",
+	  "dirtyd_domain_subscriptions", false },
+	{ "parked_sessions", "parked sessions", "dirtyd_parked_sessions",
+	  NULL, false },
+	{ "harvest_rounds", "rounds", "dirtyd_rounds_total",
+	  "dirtyd_domain_rounds_total", false },
+	{ "dirty_pages", "dirty pages", "dirtyd_dirty_pages_total",
+	  "dirtyd_domain_dirty_pages_total", false },
+	{ "harvest_errors", "round errors", "dirtyd_round_errors_total",
+	  "dirtyd_domain_round_errors_total", false },
+	{ "resident_bytes", "resident memory", "dirtyd_resident_memory_bytes",
+	  NULL, true },
+	{ "store_kept", "state kept across restarts", "dirtyd_store_kept",
+	  NULL, false },
+};
+
+static int cmd_status(struct ctl *c, char **args, int nargs)
+{
+	struct json j = JSON_INIT(stdout);
+	char version[64], backend[32], kernel[32], num[32];
+	double start = 0, v, domains = 0;
+	bool admin;
+	char *text;
+	int r;
+
+	r = dirty_metrics(c->d, 0, &text, NULL);
+	if (r < 0)
+		return fail(c, "reading metrics", r);
+	om_label(text, "dirtyd_build_info", "version", version,
+		 sizeof(version));
+	om_label(text, "dirtyd_build_info", "backend", backend,
+		 sizeof(backend));
+	om_label(text, "dirtyd_build_info", "kernel", kernel, sizeof(kernel));
+	om_value(text, "dirtyd_start_time_seconds", "", &start);
+	om_value(text, "dirtyd_domains", "", &domains);
+	/* daemon-wide figures only for root and the admin group */
+	admin = om_value(text, "dirtyd_clients", "", &v);
+	if (c->json) {
+		json_open(&j, NULL, '{');
+		json_str(&j, "version", version);
+		json_str(&j, "backend", backend);
+		if (*kernel)
+			json_str(&j, "kernel", kernel);
+		else
+			json_null(&j, "kernel");
+		json_double(&j, "uptime_s", start ? time(NULL) - start : NAN);
+		json_u64(&j, "domain_count", (uint64_t)domains);
+		json_str(&j, "scope", admin ? "daemon" : "your domains");
+	} else {
+		printf("dirtyd %s, backend %s%s%s%s\n", version, backend,
+		       !*kernel ? "" : strcmp(backend, "sim") ? " (on Linux " :
+		       " (emulating Linux ", kernel, *kernel ? ")" : "");
+		if (start) {
+			long up = (long)(time(NULL) - start);
+
+			printf("uptime: %ldd %02ld:%02ld:%02ld\n", up / 86400,
+			       up / 3600 % 24, up / 60 % 60, up % 60);
+		}
+		printf("domains: %.0f%s\n", domains,
+		       admin ? "" : " (yours)");
+	}
+	for (size_t i = 0; i < sizeof(status_figs) / sizeof(status_figs[0]);
+	     i++) {
+		const struct status_fig *f = &status_figs[i];
+		bool has = om_value(text, f->daemon, "", &v);
+
+		if (!has && f->domains) {
+			v = om_sum(text, f->domains);
+			has = true;
+		}
+		if (c->json) {
+			json_u64_or_null(&j, f->key, (uint64_t)v, has);
+			continue;
+		}
+		if (has && f->bytes)
+			printf("%s: %s\n", f->label,
+			       fmt_bytes(num, sizeof(num), (uint64_t)v));
+		else if (has)
+			printf("%s: %.0f%s\n", f->label, v,
+			       admin || !f->domains ? "" :
+			       " (of your domains)");
+		else
+			printf("%s: - (root and the admin group only)\n",
+			       f->label);
+	}
+	if (c->json)
+		json_close(&j, '}');
+	free(text);
 	return 0;
 }
 
@@ -796,17 +1003,19 @@ static void on_signal(int sig)
 struct watch_prev {
 	uint32_t domain_id;
 	uint64_t generation;
+	double changed;		/* when watch saw it change; 0: never */
 };
 
-/* Rounds per second of @s since the last refresh. */
-static double watch_rounds(struct watch_prev *prev, size_t nprev,
-			   const struct dirty_stats *s, double dt)
+/* The previous refresh's entry of @s, or NULL (the first refresh, or a
+ * new domain). */
+static const struct watch_prev *watch_prev_of(const struct watch_prev *prev,
+					      size_t nprev,
+					      const struct dirty_stats *s)
 {
 	for (size_t i = 0; i < nprev; i++)
-		if (prev[i].domain_id == s->domain_id && dt > 0)
-			return (double)(s->generation - prev[i].generation) /
-			       dt;
-	return 0;
+		if (prev[i].domain_id == s->domain_id)
+			return &prev[i];
+	return NULL;
 }
 
 /* Subscribe to every tracking domain not subscribed yet, so that it is
@@ -836,7 +1045,7 @@ static int watch_refresh(struct ctl *c, struct watch_prev **prev,
 	struct dirty_stats *st = NULL;
 	struct json j = JSON_INIT(stdout);
 	double t = clock_now_s(), dt = *last ? t - *last : 0;
-	size_t n, ndoms;
+	size_t n, ndoms, nstale = 0;
 	struct watch_prev *np;
 	int r;
 
@@ -855,21 +1064,30 @@ static int watch_refresh(struct ctl *c, struct watch_prev **prev,
 		free(doms);
 		return fail(c, "reading statistics", r);
 	}
+	np = calloc(n ? n : 1, sizeof(*np));
 
 	if (c->json) {
 		json_open(&j, NULL, '{');
 		json_u64(&j, "refresh", refresh);
-		json_double(&j, "interval_s", dt);
+		if (*last)
+			json_double(&j, "interval_s", dt);
+		else
+			json_null(&j, "interval_s");
 		json_open(&j, "domains", '[');
 	} else {
 		time_t wall = time(NULL);
 		char when[32];
 
 		strftime(when, sizeof(when), "%H:%M:%S", localtime(&wall));
-		printf("\033[H\033[2J");
-		printf("dirtyctl watch  %s  every %" PRIu64 " ms%s  "
-		       "(q or Ctrl-C quits)\n\n", when, c->interval_ms,
-		       c->harvest ? ", harvesting" : "");
+		/* clear the screen on a terminal only, never into a pipe */
+		if (c->tty_out)
+			printf("\033[H\033[2J");
+		else if (refresh > 1)
+			putchar('\n');
+		printf("dirtyctl watch  %s  every %" PRIu64 " ms%s%s\n\n",
+		       when, c->interval_ms,
+		       c->harvest ? ", harvesting" : "",
+		       c->tty_out ? "  (q or Ctrl-C quits)" : "");
 		printf("%-6s %-9s %-10s %-8s %-12s %-11s %-11s %-10s %s\n",
 		       "DOMAIN", "TRACKING", "GENERATION", "ROUNDS/S",
 		       "DIRTY_PG/S", "DIRTY_MiB/S", "LAST_ROUND", "ROUND_MS",
@@ -877,46 +1095,64 @@ static int watch_refresh(struct ctl *c, struct watch_prev **prev,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct dirty_stats *s = &st[i];
+		const struct watch_prev *p = watch_prev_of(*prev, *nprev, s);
 		uint64_t ps = page_size_of(doms, ndoms, s->domain_id);
-		double rounds = watch_rounds(*prev, *nprev, s, dt);
-		char mapped[32];
+		bool changed = p && s->generation != p->generation;
+		double seen = changed ? t : p ? p->changed : 0;
+		/* the first look: dirtyd's figure (rounds of the last 10 s);
+		 * later ones only while watch sees rounds: one within the
+		 * last 3 refreshes, or second (a harvest period as long as
+		 * the refresh interval jitters around it) */
+		bool fresh = !p || (seen && t - seen <= fmax(
+			3 * (double)c->interval_ms / 1e3, 1.0));
+		double rounds = p && dt > 0 ?
+			(double)(s->generation - p->generation) / dt : NAN;
+		char mapped[32], rate[24], rmib[24], lr[24], lrms[24];
 
+		nstale += !fresh;
+		if (np)
+			np[i] = (struct watch_prev){
+				.domain_id = s->domain_id,
+				.generation = s->generation,
+				.changed = seen,
+			};
 		if (c->json) {
 			json_open(&j, NULL, '{');
-			json_u64(&j, "domain", s->domain_id);
-			json_str(&j, "tracking", tracking_name(s->status));
-			json_u64(&j, "generation", s->generation);
-			json_double(&j, "rounds_per_s", rounds);
-			json_u64(&j, "dirty_rate", s->dirty_rate);
-			json_double(&j, "dirty_mib_per_s",
-				    mib(s->dirty_rate, ps));
-			json_u64(&j, "last_round_pages", s->last_round_pages);
-			json_u64(&j, "last_round_ns", s->last_round_ns);
-			json_u64(&j, "mapped_bytes", s->mapped_bytes);
+			json_stats(&j, s, ps, fresh);
+			json_double(&j, "harvest_rounds_per_s", rounds);
 			json_close(&j, '}');
 			continue;
 		}
-		printf("%-6" PRIu32 " %-9s %-10" PRIu64 " %-8.1f %-12" PRIu64
-		       " %-11.1f %-11" PRIu64 " %-10.3f %s\n", s->domain_id,
-		       tracking_name(s->status), s->generation, rounds,
-		       s->dirty_rate, mib(s->dirty_rate, ps),
-		       s->last_round_pages, s->last_round_ns / 1e6,
+		snprintf(rate, sizeof(rate), fresh ? "%" PRIu64 : "-",
+			 s->dirty_rate);
+		snprintf(rmib, sizeof(rmib), fresh ? "%.1f" : "-",
+			 mib(s->dirty_rate, ps));
+		snprintf(lr, sizeof(lr), s->generation ? "%" PRIu64 : "-",
+			 s->last_round_pages);
+		snprintf(lrms, sizeof(lrms), s->generation ? "%.3f" : "-",
+			 s->last_round_ns / 1e6);
+		printf("%-6" PRIu32 " %-9s %-10" PRIu64 " ", s->domain_id,
+		       tracking_name(s->status), s->generation);
+		if (isnan(rounds))
+			printf("%-8s ", "-");
+		else
+			printf("%-8.1f ", rounds);
+		printf("%-12s %-11s %-11s %-10s %s\n", rate, rmib, lr, lrms,
 		       fmt_bytes(mapped, sizeof(mapped), s->mapped_bytes));
 	}
 	if (c->json) {
 		json_list_close(&j);
 	} else if (!n) {
 		printf("(no domain you may see)\n");
+	} else if (nstale) {
+		printf("\n-: no round since the last refresh%s\n",
+		       c->harvest ? "" : " (nothing harvests the domain; "
+		       "--harvest makes watch do it)");
 	}
 	fflush(stdout);
 
-	np = reallocarray(*prev, n ? n : 1, sizeof(*np));
 	if (np) {
-		for (size_t i = 0; i < n; i++)
-			np[i] = (struct watch_prev){
-				.domain_id = st[i].domain_id,
-				.generation = st[i].generation,
-			};
+		free(*prev);
 		*prev = np;
 		*nprev = n;
 	}
@@ -937,6 +1173,7 @@ static int cmd_watch(struct ctl *c, char **args, int nargs)
 	double last = 0;
 	int r = 0;
 
+	c->tty_out = !c->json && isatty(STDOUT_FILENO);
 	if (!c->interval_ms)
 		c->interval_ms = 1000;
 	if (c->interval_ms > INT32_MAX)
@@ -999,7 +1236,9 @@ static const struct command commands[] = {
 	{ "sync", 1, 1, 0, cmd_sync, "sync DOMAIN" },
 	{ "ranges", 1, 1, OPTS_RANGES, cmd_ranges,
 	  "ranges DOMAIN [--ack] [--resend] [--since MS]" },
-	{ "stats", 0, 1, 0, cmd_stats, "stats [DOMAIN]" },
+	{ "stats", 0, 1, GIVEN(OPT_FORMAT), cmd_stats,
+	  "stats [DOMAIN] [--format table|json|openmetrics]" },
+	{ "status", 0, 0, 0, cmd_status, "status" },
 	{ "watch", 0, 0, OPTS_WATCH, cmd_watch,
 	  "watch [--interval MS] [--count N] [--harvest]" },
 	{ "dma", 3, 3, 0, cmd_dma, "dma DOMAIN IOVA LENGTH" },
@@ -1026,12 +1265,19 @@ static void usage(FILE *f)
 	      "  --no-huge-pages     create: 4 KiB IO pages only\n"
 	      "  --ack               ranges: acknowledge what was printed\n"
 	      "  --resend            ranges: resend unacknowledged pages\n"
-	      "  --since MS          ranges: only pages written within MS ms\n"
+	      "  --since MS          ranges: only the pages written during the"
+	      " MS ms\n"
+	      "                      after the command starts (it waits that "
+	      "long)\n"
 	      "  --interval MS       watch: refresh period (default 1000)\n"
 	      "  --count N           watch: stop after N refreshes\n"
 	      "  --harvest           watch: subscribe to every tracking "
 	      "domain so that\n"
 	      "                      it is harvested every interval\n"
+	      "  --format FMT        stats: table (default), json, or "
+	      "openmetrics (what\n"
+	      "                      dirtyd returns, for node_exporter's "
+	      "textfile collector)\n"
 	      "\n"
 	      "IOVA and LENGTH take 0x hex and k/M/G/T (binary) suffixes.\n"
 	      "Exit status: 0 done, 1 refused or failed, 2 usage error.\n"
@@ -1062,6 +1308,7 @@ int main(int argc, char **argv)
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "count", required_argument, NULL, OPT_COUNT },
 		{ "harvest", no_argument, NULL, OPT_HARVEST },
+		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ 0 }
 	};
 	struct ctl c = { 0 };
@@ -1108,6 +1355,16 @@ int main(int argc, char **argv)
 				return usage_error("bad --interval '%s'",
 						   optarg);
 			break;
+		case OPT_FORMAT:
+			if (!strcmp(optarg, "json"))
+				c.json = true;
+			else if (!strcmp(optarg, "openmetrics"))
+				c.format = optarg;
+			else if (strcmp(optarg, "table"))
+				return usage_error("bad --format '%s' (table, "
+						   "json or openmetrics)",
+						   optarg);
+			break;
 		case OPT_COUNT:
 			if (parse_u64(optarg, &c.count) < 0 || !c.count)
 				return usage_error("bad --count '%s'", optarg);
@@ -1140,7 +1397,9 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		snprintf(what, sizeof(what), "connecting to %s",
 			 socket_shown(c.socket));
-		return fail(&c, what, r);
+		fail(&c, what, r);
+		connect_hint(stderr, socket_shown(c.socket), r);
+		return EXIT_FAILURE;
 	}
 	r = cmd->run(&c, argv + optind + 1, nargs);
 	dirty_close(c.d);

@@ -90,3 +90,17 @@ void json_double(struct json *j, const char *key, double v)
 	else
 		fputs("null", j->f);
 }
+
+void json_null(struct json *j, const char *key)
+{
+	json_sep(j, key);
+	fputs("null", j->f);
+}
+
+void json_u64_or_null(struct json *j, const char *key, uint64_t v, bool has)
+{
+	if (has)
+		json_u64(j, key, v);
+	else
+		json_null(j, key);
+}

@@ -4,7 +4,10 @@
  * writer for documents built top-down, objects and arrays nested up to
  * JSON_DEPTH, strings escaped (RFC 8259), numbers as unsigned integers or
  * doubles.  A document ends with a newline when its outermost value
- * closes, so that a stream of documents is one per line.
+ * closes, so that a stream of documents is one per line.  Keys come from
+ * one vocabulary for both tools, listed in dirtyctl(1), JSON VOCABULARY
+ * (tests/integration/test_client_json_keys.sh checks every key printed is
+ * there); a value that does not exist is null, never 0.
  *
  *	struct json j = JSON_INIT(stdout);
  *
@@ -43,5 +46,9 @@ void json_u64(struct json *j, const char *key, uint64_t v);
 void json_bool(struct json *j, const char *key, bool v);
 /** json_double() - with 3 decimals; a non-finite value prints null. */
 void json_double(struct json *j, const char *key, double v);
+/** json_null() - null: the value does not exist (never 0 for "none"). */
+void json_null(struct json *j, const char *key);
+/** json_u64_or_null() - @v if @has, else null. */
+void json_u64_or_null(struct json *j, const char *key, uint64_t v, bool has);
 
 #endif

@@ -12,7 +12,9 @@
  * be copied within --max-downtime-ms, the guest would be stopped: a final
  * sync and ranges give the stop-and-copy set, and its copy time is the
  * downtime.  After --max-rounds without getting there the migration does
- * not converge: the device dirties faster than the link copies.
+ * not converge: the device dirties faster than the link copies.  A round
+ * whose copy takes longer than --progress-ms reports how far it got every
+ * --progress-ms while it copies.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +30,7 @@
 #include <dirtyd/dirty.h>
 
 #include "clock.h"
+#include "hint.h"
 #include "json.h"
 
 #ifndef DIRTYD_VERSION
@@ -44,6 +47,7 @@ struct migrate {
 	double bandwidth;		/* bytes/s */
 	double max_downtime;		/* s */
 	unsigned int max_rounds;
+	double progress;		/* s between progress reports; 0: none */
 	bool json;
 
 	struct dirty *d;
@@ -114,6 +118,49 @@ static int count_pages(void *ctx, uint64_t first_page, uint64_t npages)
 	return 0;
 }
 
+/* Within a long copy: how far round m->rounds got. */
+static void print_progress(struct migrate *m, uint64_t done, uint64_t pages,
+			   double elapsed)
+{
+	if (m->json) {
+		json_open(&m->j, NULL, '{');
+		json_str(&m->j, "type", "progress");
+		json_u64(&m->j, "round", m->rounds);
+		json_u64(&m->j, "copied_pages", done);
+		json_u64(&m->j, "round_pages", pages);
+		json_double(&m->j, "elapsed_s", elapsed);
+		json_close(&m->j, '}');
+		return;
+	}
+	printf("  round %u: %" PRIu64 " of %" PRIu64 " pages copied (%.0f %%), "
+	       "%.1f s\n", m->rounds, done, pages,
+	       pages ? 100.0 * (double)done / (double)pages : 100.0, elapsed);
+	fflush(stdout);
+}
+
+/* "Copy" @pages: the time the modelled link takes, reporting progress
+ * every m->progress seconds meanwhile. */
+static void copy_pages(struct migrate *m, uint64_t pages)
+{
+	double total = copy_time(m, pages), t0 = clock_now_s();
+
+	while (!interrupted) {
+		double elapsed = clock_now_s() - t0;
+
+		if (elapsed >= total)
+			break;
+		if (!m->progress) {
+			sleep_s(total - elapsed);
+			break;
+		}
+		sleep_s(fmin(total - elapsed, m->progress));
+		elapsed = clock_now_s() - t0;
+		if (elapsed < total && !interrupted)
+			print_progress(m, (uint64_t)((double)pages * elapsed /
+						     total), pages, elapsed);
+	}
+}
+
 /* Take the pending ranges, copy them, acknowledge them. */
 static int copy_round(struct migrate *m, uint64_t *pages)
 {
@@ -124,7 +171,7 @@ static int copy_round(struct migrate *m, uint64_t *pages)
 	r = dirty_ranges(m->d, m->domain_id, 0, count_pages, pages, &gen);
 	if (r < 0)
 		return fail(m, "taking ranges", r);
-	sleep_s(copy_time(m, *pages));
+	copy_pages(m, *pages);
 	r = dirty_ack(m->d, m->domain_id, gen);
 	if (r < 0)
 		return fail(m, "acknowledging", r);
@@ -169,7 +216,7 @@ static void print_start(struct migrate *m)
 		json_u64(&m->j, "domain", m->domain_id);
 		json_u64(&m->j, "mapped_bytes", m->mapped_bytes);
 		json_u64(&m->j, "page_size", m->page_size);
-		json_double(&m->j, "bandwidth_mib_s", m->bandwidth / MIB);
+		json_double(&m->j, "bandwidth_mib_per_s", m->bandwidth / MIB);
 		json_double(&m->j, "max_downtime_ms", m->max_downtime * 1e3);
 		json_u64(&m->j, "max_rounds", m->max_rounds);
 		json_close(&m->j, '}');
@@ -200,9 +247,9 @@ static void print_round(struct migrate *m, const struct round_report *rr)
 		json_open(&m->j, NULL, '{');
 		json_str(&m->j, "type", "round");
 		json_u64(&m->j, "round", rr->round);
-		json_u64(&m->j, "pages_copied", rr->copied);
-		json_double(&m->j, "mib_copied", pages_mib(m, rr->copied));
-		json_double(&m->j, "seconds", rr->seconds);
+		json_u64(&m->j, "copied_pages", rr->copied);
+		json_double(&m->j, "copied_mib", pages_mib(m, rr->copied));
+		json_double(&m->j, "duration_s", rr->seconds);
 		json_double(&m->j, "dirty_pages_per_s", rate);
 		json_double(&m->j, "dirty_mib_per_s",
 			    rate * (double)m->page_size / MIB);
@@ -231,9 +278,9 @@ static void print_summary(struct migrate *m, bool converged,
 		json_bool(&m->j, "converged", converged);
 		json_bool(&m->j, "interrupted", interrupted);
 		json_u64(&m->j, "rounds", m->rounds);
-		json_u64(&m->j, "pages_copied", copied);
-		json_double(&m->j, "mib_copied", pages_mib(m, copied));
-		json_double(&m->j, "total_seconds", total);
+		json_u64(&m->j, "copied_pages", copied);
+		json_double(&m->j, "copied_mib", pages_mib(m, copied));
+		json_double(&m->j, "duration_s", total);
 		json_u64(&m->j, "final_pages", final_pages);
 		json_double(&m->j, "final_mib", pages_mib(m, final_pages));
 		json_double(&m->j, "downtime_ms", downtime * 1e3);
@@ -335,8 +382,13 @@ static void usage(FILE *f)
 	      "                            (default 300)\n"
 	      "  -r, --max-rounds N        give up after N rounds (default "
 	      "30)\n"
+	      "  -p, --progress-ms MS      within a round whose copy takes "
+	      "longer, report\n"
+	      "                            progress every MS (default 1000; 0:"
+	      " never)\n"
 	      "  -j, --json                one JSON object a line: start, "
-	      "each round, summary\n"
+	      "progress, each round,\n"
+	      "                            summary\n"
 	      "  -h, --help                this text\n"
 	      "  -V, --version             the version\n"
 	      "\n"
@@ -366,6 +418,7 @@ int main(int argc, char **argv)
 		{ "bandwidth", required_argument, NULL, 'b' },
 		{ "max-downtime-ms", required_argument, NULL, 't' },
 		{ "max-rounds", required_argument, NULL, 'r' },
+		{ "progress-ms", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -375,13 +428,14 @@ int main(int argc, char **argv)
 		.bandwidth = 1250 * MIB,
 		.max_downtime = 0.3,
 		.max_rounds = 30,
+		.progress = 1.0,
 		.j = JSON_INIT(stdout),
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	double v;
 	int opt, r;
 
-	while ((opt = getopt_long(argc, argv, "s:d:b:t:r:jhV", longopts,
+	while ((opt = getopt_long(argc, argv, "s:d:b:t:r:p:jhV", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 's':
@@ -409,6 +463,16 @@ int main(int argc, char **argv)
 				return usage_error("bad round count", optarg);
 			m.max_rounds = (unsigned int)v;
 			break;
+		case 'p':
+			if (!strcmp(optarg, "0")) {
+				m.progress = 0;
+				break;
+			}
+			if (parse_positive(optarg, 1e9, &v) < 0)
+				return usage_error("bad progress interval",
+						   optarg);
+			m.progress = v / 1e3;
+			break;
 		case 'j':
 			m.json = true;
 			break;
@@ -430,8 +494,14 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	r = dirty_connect(m.socket, DIRTY_CONNECT_NO_RESUME |
 			  DIRTY_CONNECT_NO_EVENTS, &m.d);
-	if (r < 0)
-		return fail(&m, "connecting to dirtyd", r);
+	if (r < 0) {
+		const char *env = getenv(DIRTY_SOCKET_ENV);
+
+		fail(&m, "connecting to dirtyd", r);
+		connect_hint(stderr, m.socket ? m.socket :
+			     env && *env ? env : DIRTY_SOCKET_DEFAULT, r);
+		return 1;
+	}
 	r = find_domain(&m);
 	if (!r)
 		r = migrate(&m);

@@ -28,6 +28,7 @@ enum proto_shape {
 	SHAPE_LIST,	/* @size bytes, then count entries of @entry bytes */
 	SHAPE_ERROR,	/* @size bytes, then text */
 	SHAPE_RANGES,	/* @size bytes, then chunks */
+	SHAPE_TEXT,	/* @size bytes, then lines of text (METRICS_REPLY) */
 };
 
 /*
@@ -121,6 +122,9 @@ static const struct proto_field ranges_body[] = {
 	MSG(12, ranges.seq), MSG(16, ranges.total_pages),
 	MSG(24, ranges.nchunks), RSVD(28, 4),
 };
+static const struct proto_field metrics_reply_body[] = {
+	MSG(0, metrics.seq), RSVD(4, 4),
+};
 static const struct proto_field error_body[] = {
 	MSG(0, error.err), RSVD(4, 4),
 };
@@ -213,6 +217,7 @@ static const struct proto_type_info proto_types[] = {
 	ROW(STATS, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
 	ROW(GET_FDS, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
 	ROW(DMA_WRITE, DIR_REQUEST, SHAPE_FIXED, 0, 24, BODY(map_body)),
+	ROW(METRICS, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
 
 	ROW(HELLO_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 40,
 	    BODY(hello_reply_body)),
@@ -237,6 +242,8 @@ static const struct proto_type_info proto_types[] = {
 	ROW(GET_FDS_REPLY, DIR_REPLY, SHAPE_LIST, 0, 16,
 	    BODY(fds_list_body), ENTRIES(fd_device_entry,
 					 PROTO_FD_DEVICE_WIRE)),
+	ROW(METRICS_REPLY, DIR_REPLY, SHAPE_TEXT, PROTO_F_MORE,
+	    PROTO_METRICS_FIXED, BODY(metrics_reply_body)),
 	ROW(ERROR, DIR_REPLY, SHAPE_ERROR, 0, 8, BODY(error_body)),
 
 	ROW(EV_ROUND, DIR_EVENT, SHAPE_FIXED, 0, 32, BODY(ev_round_body)),
@@ -308,6 +315,23 @@ bool proto_text_valid(const void *text, size_t n)
 	for (size_t i = 0, k; i < n; i += k)
 		if (!(k = utf8_char(p + i, n - i)))
 			return false;
+	return true;
+}
+
+bool proto_metrics_text_valid(const void *text, size_t n)
+{
+	const uint8_t *p = text;
+
+	if (n && p[n - 1] != '\n')
+		return false;
+	for (size_t i = 0; i < n;) {
+		const uint8_t *nl = memchr(p + i, '\n', n - i);
+		size_t len = (size_t)(nl - (p + i));
+
+		if (!proto_text_valid(p + i, len))
+			return false;
+		i += len + 1;
+	}
 	return true;
 }
 
@@ -569,6 +593,17 @@ static int decode_error(const uint8_t *body, size_t blen, struct proto_msg *m)
 	return 0;
 }
 
+static int decode_text(const uint8_t *body, size_t blen, struct proto_msg *m)
+{
+	size_t tlen = blen - PROTO_METRICS_FIXED;
+
+	if (!proto_metrics_text_valid(body + PROTO_METRICS_FIXED, tlen))
+		return -EBADMSG;
+	m->metrics.text = (const char *)body + PROTO_METRICS_FIXED;
+	m->metrics.text_len = tlen;
+	return 0;
+}
+
 /* The flag sets and values a fixed body may carry, beyond its layout. */
 static bool fixed_valid(const struct proto_msg *m)
 {
@@ -669,6 +704,8 @@ int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
 		return decode_ranges(body, blen, m);
 	case SHAPE_ERROR:
 		return decode_error(body, blen, m);
+	case SHAPE_TEXT:
+		return decode_text(body, blen, m);
 	default:
 		return fixed_valid(m) ? 0 : -EBADMSG;
 	}
@@ -698,6 +735,8 @@ static size_t encode_body_size(const struct proto_msg *m,
 	case SHAPE_ERROR:
 		return ti->size + error_text_put(NULL, m->error.text,
 						 m->error.text_len);
+	case SHAPE_TEXT:
+		return ti->size + m->metrics.text_len;
 	default:
 		return ti->size;
 	}
@@ -718,7 +757,9 @@ int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 		return -EINVAL;
 	if ((ti->shape == SHAPE_LIST && m->list.count && !m->list.entries) ||
 	    (ti->shape == SHAPE_RANGES && m->ranges.chunks_len &&
-	     !m->ranges.chunks))
+	     !m->ranges.chunks) ||
+	    (ti->shape == SHAPE_TEXT && m->metrics.text_len &&
+	     !m->metrics.text))
 		return -EINVAL;
 	len = PROTO_HEADER_SIZE + encode_body_size(m, ti);
 	if (len > PROTO_MAX_MSG || len > cap)
@@ -742,6 +783,11 @@ int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 		break;
 	case SHAPE_ERROR:
 		error_text_put(b + ti->size, m->error.text, m->error.text_len);
+		break;
+	case SHAPE_TEXT:
+		if (m->metrics.text_len)
+			memcpy(b + ti->size, m->metrics.text,
+			       m->metrics.text_len);
 		break;
 	default:
 		break;

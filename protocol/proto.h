@@ -72,6 +72,7 @@ enum proto_type {
 	PROTO_STATS = 0x0011,
 	PROTO_GET_FDS = 0x0012,
 	PROTO_DMA_WRITE = 0x0013,	/* test devices only (sim, mock) */
+	PROTO_METRICS = 0x0014,		/* OpenMetrics text (a stream) */
 
 	/* replies: request type | PROTO_REPLY */
 	PROTO_REPLY = 0x8000,
@@ -86,6 +87,7 @@ enum proto_type {
 	PROTO_RANGES = PROTO_REPLY | PROTO_GET_RANGES,
 	PROTO_STATS_REPLY = PROTO_REPLY | PROTO_STATS,
 	PROTO_GET_FDS_REPLY = PROTO_REPLY | PROTO_GET_FDS,
+	PROTO_METRICS_REPLY = PROTO_REPLY | PROTO_METRICS,
 	PROTO_ERROR = 0xffff,
 
 	/* events (dirtyd -> client, id 0) */
@@ -360,6 +362,20 @@ struct proto_fd_device {
 };
 #define PROTO_FD_DEVICE_WIRE 72u
 
+/* METRICS (8): 0 le32 domain_id (0: every domain the client may see),
+ *   4 le32 reserved.
+ * METRICS_REPLY: 0 le32 seq (0, 1, ...), 4 le32 reserved, then text to
+ *   the end of the packet: whole lines of UTF-8, each ending in '\n',
+ *   without any other control character.  PROTO_F_MORE on all packets
+ *   but the last; the packets' texts in order are one OpenMetrics text
+ *   exposition ending with "# EOF\n". */
+struct proto_metrics {
+	uint32_t seq;
+	const char *text;	/* decode: points into the packet */
+	size_t text_len;
+};
+#define PROTO_METRICS_FIXED 8u
+
 /* ERROR: 0 le32 errno (positive), 4 le32 reserved, then the message text
  *   (UTF-8, no NUL, at most PROTO_ERROR_TEXT_MAX bytes) to the end. */
 struct proto_error {
@@ -402,6 +418,7 @@ struct proto_msg {
 		struct proto_ack ack;
 		struct proto_ev_round ev_round;
 		struct proto_error error;
+		struct proto_metrics metrics;
 		/* lists: count and the wire entries (decode with
 		 * proto_*_at()); encode with the proto_list_* helpers */
 		struct {
@@ -508,6 +525,10 @@ struct chunk_reader;
 int proto_ranges_fill(struct proto_ranges_builder *rb, struct chunk_reader *cr);
 /** proto_ranges_end() - finish; returns the packet's length. */
 int proto_ranges_end(struct proto_ranges_builder *rb, bool more);
+
+/** proto_metrics_text_valid() - @n bytes of whole lines: each
+ *  proto_text_valid() and ending in '\n' (METRICS_REPLY's text). */
+bool proto_metrics_text_valid(const void *text, size_t n);
 
 /** proto_type_name() - "HELLO", "ERROR", ... or NULL for unknown. */
 const char *proto_type_name(uint16_t type);

@@ -68,7 +68,7 @@ say "a device that cannot track is refused, and says why"
 ctl create sim-legacy0 || true
 say "domains: status of each"
 ctl domains
-dom=$(ctl --json domains | sed -n 's/^{"domains":\[{"id":\([0-9]*\).*/\1/p')
+dom=$(ctl --json domains | sed -n 's/^{"domains":\[{"domain":\([0-9]*\).*/\1/p')
 say "live dirty ranges of domain $dom, written in the last 500 ms (3 times)"
 for i in 1 2 3; do
 	out=$(ctl ranges "$dom" --since 500)
@@ -81,4 +81,6 @@ rc=0
 build/clients/dirtyd-migrate --socket "$sock" --domain "$dom" || rc=$?
 say "per-domain statistics"
 ctl stats
+say "what runs: dirtyctl status"
+ctl status
 exit $rc

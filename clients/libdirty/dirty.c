@@ -1342,3 +1342,54 @@ void dirty_fds_free(struct dirty_fds *fds)
 			close(fds->devices[i].fd);
 	free(fds);
 }
+
+/* ---- metrics ---- */
+
+int dirty_metrics(struct dirty *d, uint32_t domain_id, char **text,
+		  size_t *len)
+{
+	struct proto_msg m, req = {
+		.type = PROTO_METRICS,
+		.domain_op.domain_id = domain_id,
+	};
+	char *buf = NULL, *nb;
+	size_t n = 0;
+	int r;
+
+	if (!d || !text)
+		return -EINVAL;
+	r = dirty_start(d, &req);
+	if (r < 0)
+		return r;
+	for (uint32_t seq = 0;; seq++) {
+		r = dirty_recv_answer(d, req.id, &m, NULL);
+		if (r < 0)
+			goto fail;
+		if (m.type == PROTO_ERROR && !seq) {
+			r = dirty_error(d, &m);
+			goto fail;
+		}
+		if (m.type != PROTO_METRICS_REPLY || m.metrics.seq != seq) {
+			r = -EPROTO;
+			goto fail;
+		}
+		nb = realloc(buf, n + m.metrics.text_len + 1);
+		if (!nb) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		buf = nb;
+		memcpy(buf + n, m.metrics.text, m.metrics.text_len);
+		n += m.metrics.text_len;
+		buf[n] = '\0';
+		if (!(m.flags & PROTO_F_MORE))
+			break;
+	}
+	*text = buf;
+	if (len)
+		*len = n;
+	return 0;
+fail:
+	free(buf);
+	return r;
+}

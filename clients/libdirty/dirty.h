@@ -577,6 +577,18 @@ int dirty_stats(struct dirty *d, uint32_t domain_id, struct dirty_stats **list,
 		size_t *n);
 
 /**
+ * dirty_metrics() - dirtyd's figures as OpenMetrics text (PROTOCOL.md
+ * 6.17): per-domain families for the domains you may see (@domain_id:
+ * one of them, or 0 for all), daemon-wide ones as your access allows.
+ * @text: set to a malloc()ed, NUL-terminated text ending in "# EOF\n"
+ *	(release it with free())
+ * @len: set to its length without the NUL (may be NULL)
+ * Return: 0 or a negative errno (-ENOENT: no such domain you may see).
+ */
+int dirty_metrics(struct dirty *d, uint32_t domain_id, char **text,
+		  size_t *len);
+
+/**
  * dirty_next_event() - the next notification, without blocking.
  * @ev: set to the event when one is returned
  * Return: 1 with @ev set, 0 when there is none, or a negative errno.

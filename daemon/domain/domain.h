@@ -135,6 +135,10 @@ struct domain {
 	uint64_t last_round_ns;
 	uint64_t last_round_pages;
 	struct domain_rate rate;
+	/* since this process made or restored the domain (METRICS) */
+	uint64_t rounds_ns;		/* time in completed rounds */
+	uint64_t rounds_pages;		/* pages they found dirty */
+	uint64_t round_errors;		/* rounds that failed */
 
 	struct dma_load *load;		/* a configured guest's DMA */
 	char guest[BACKEND_NAME_MAX];	/* the configured guest's name, or "" */

@@ -110,6 +110,9 @@ static void domain_note_stats(struct domain *d, uint64_t pages)
 
 	d->last_round_ns = now - d->round_start_ns;
 	d->last_round_pages = pages;
+	d->rounds_ns += d->last_round_ns;
+	d->rounds_pages += pages;
+	d->srv->rounds_pages += pages;
 	domain_rate_note(&d->rate, now, d->round_start_ns, pages);
 }
 
@@ -165,6 +168,8 @@ static void domain_round_finish(struct domain *d, int result)
 	if (result < 0) {
 		log_error_errno(result, "harvest of domain %u failed; every "
 				"subscriber now has every page pending", d->id);
+		d->round_errors++;
+		d->srv->round_errors++;
 		list_for_each_entry(sub, &d->subs, dom_link)
 			subscriber_set_mark_all(&sub->set);
 		domain_notify(d, 0, true);

@@ -31,6 +31,7 @@
 #include "daemon/domain/domain.h"
 #include "daemon/util/error.h"
 #include "daemon/util/log.h"
+#include "daemon/server/metrics.h"
 #include "daemon/server/requests.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
@@ -177,6 +178,23 @@ static int req_stats(struct session *s, struct domain *d,
 			return error_set(e, -ENOENT, "no domain %u", id);
 	}
 	stream_stats(s, m->id, id);
+	return 0;
+}
+
+static int req_metrics(struct session *s, struct domain *d,
+		       const struct proto_msg *m, struct error *e)
+{
+	uint32_t id = m->domain_op.domain_id;
+	int r;
+
+	if (id) {
+		d = domain_find(s->srv, id);
+		if (!d || !access_may_see(s, d))
+			return error_set(e, -ENOENT, "no domain %u", id);
+	}
+	r = stream_metrics(s, m->id, id);
+	if (r < 0)
+		return error_set(e, r, "out of memory");
 	return 0;
 }
 
@@ -784,6 +802,7 @@ static const struct request_op request_ops[] = {
 			    .flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_DMA_WRITE] = { .fn = req_dma_write,
 			      .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_METRICS] = { .fn = req_metrics, .flags = REQ_HELLO },
 };
 
 #define N_OPS (sizeof(request_ops) / sizeof(request_ops[0]))

@@ -59,6 +59,8 @@ struct server {
 	size_t ncaps;
 
 	uint64_t rounds;		/* completed, every domain */
+	uint64_t rounds_pages;		/* pages they found dirty */
+	uint64_t round_errors;		/* rounds that failed */
 
 	struct state *state;		/* surviving a restart (state.h) */
 };

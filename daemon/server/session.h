@@ -10,9 +10,11 @@
  * request is being served, the session does not read.  So a client that
  * does not read its replies cannot make dirtyd hold more than the slot,
  * the reply of its request, one event per subscription and the stream
- * being produced; a stream (LIST_*, STATS, RANGES) is encoded packet by
- * packet as the socket drains.  When the slot frees it is filled, in this
- * order, from: the stream, the deferred reply, pending events.
+ * being produced; a stream (LIST_*, STATS, RANGES, METRICS) is encoded
+ * packet by packet as the socket drains (METRICS: its text, made whole
+ * when the request came, is what the stream holds).  When the slot frees
+ * it is filled, in this order, from: the stream, the deferred reply,
+ * pending events.
  *
  * Resume: a session that negotiated PROTO_FEAT_RESUME has a token; when it
  * closes, its subscriptions are parked (in-flight generations go back to
@@ -72,6 +74,9 @@ struct session_stream {
 	struct subscription *sub;
 	struct subscriber_gen *gen;
 	struct chunk_reader chunks;	/* of gen, as the session takes them */
+	/* METRICS: the whole text (metrics.c), sent from cursor on */
+	char *text;
+	size_t text_len;
 };
 
 struct session {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Replies that may take several packets: LIST_DEVICES, LIST_DOMAINS,
- * STATS and RANGES.  Each starts a session stream whose packets are
+ * STATS and RANGES (and METRICS: daemon/server/metrics.h).  Each starts a session stream whose packets are
  * encoded one at a time, when the session's output slot is free.
  */
 #ifndef DIRTYD_STREAM_H

@@ -1536,7 +1536,7 @@ def atk_malformed(ctl, sock, fuzz_n, fd_packets):
     sent = 0
     for i in range(fuzz_n):
         mid = 1000 + i
-        t = rng.choice(C.REQUEST_TYPES[1:] + [0x0000, 0x0014, 0x7fff, 0xffff, 0x8003])
+        t = rng.choice(C.REQUEST_TYPES[1:] + [0x0000, 0x0015, 0x7fff, 0xffff, 0x8003])
         body = bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 8, 16, 24, 72, rng.randrange(0, 300)])))
         if t == C.DESTROY_DOMAIN or t == C.CREATE_DOMAIN:
             body = body[:4]         # never a valid one: nothing is made or destroyed

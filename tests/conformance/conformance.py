@@ -2007,7 +2007,7 @@ def t_header(ctx):
     R.check("3", "after that malformed HELLO, a valid HELLO is accepted", m.type == HELLO_REPLY, "HELLO_REPLY",
             ok_or_err(m))
     h.close()
-    for t in (0x0000, 0x0014, 0x00ff, 0x1000, 0x4000, 0x4003, 0x7fff, 0x8000, 0x8013, 0xfffe):
+    for t in (0x0000, 0x0015, 0x00ff, 0x1000, 0x4000, 0x4003, 0x7fff, 0x8000, 0x8013, 0xfffe):
         mid = c.new_id()
         send_err(c, "3", "unknown type %#06x is ERROR EPROTO" % t, None, None, EPROTO,
                  data=HDR.pack(t, 0, 16, mid), mid=mid)

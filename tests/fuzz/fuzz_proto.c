@@ -43,7 +43,7 @@ static uint64_t le(const uint8_t *p, unsigned int n)
 }
 
 enum dir { REQ, REP, EV };
-enum shape { FIXED, LIST, ERRTEXT, RANGES };
+enum shape { FIXED, LIST, ERRTEXT, RANGES, TEXT };
 
 struct span {
 	uint8_t off, len;
@@ -96,6 +96,7 @@ static const struct spec specs[] = {
 	{ 0x0011, REQ, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
 	{ 0x0012, REQ, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
 	{ 0x0013, REQ, FIXED, 24, NONAME, .flags = 4, .mask = 0 },
+	{ 0x0014, REQ, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
 
 	{ 0x8001, REP, FIXED, 40, .rsv = { R(36, 4) }, NONAME, NOFLAGS },
 	{ 0x8002, REP, LIST, 8, 88, true, .rsv = { R(4, 4) }, .name = -1,
@@ -113,6 +114,8 @@ static const struct spec specs[] = {
 	  NOFLAGS },
 	{ 0x8012, REP, LIST, 16, 72, false, .rsv = { R(12, 4) },
 	  .name = -1, .ename = 0, NOFLAGS },
+	{ 0x8014, REP, TEXT, 8, .more = true, .rsv = { R(4, 4) }, NONAME,
+	  NOFLAGS },
 	{ 0xffff, REP, ERRTEXT, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
 	{ 0x4001, EV, FIXED, 32, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
 	{ 0x4002, EV, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
@@ -504,6 +507,15 @@ static int ref_decode(const uint8_t *p, size_t len)
 		if (!le(body, 4) || le(body, 4) > 4095 || blen - 8 > 1024 ||
 		    !text_ok(body + 8, blen - 8))
 			return -EBADMSG;
+		return 0;
+	case TEXT:
+		/* METRICS_REPLY (6.17): lines of text, each ending in '\n' */
+		for (size_t i = 8, j; i < blen; i = j + 1) {
+			for (j = i; j < blen && body[j] != '\n'; j++)
+				;
+			if (j == blen || !text_ok(body + i, j - i))
+				return -EBADMSG;
+		}
 		return 0;
 	default:
 		break;

@@ -434,7 +434,7 @@ static struct pending expect(struct client *c, const uint8_t *pkt,
 		p.err = r;
 		return p;
 	}
-	if (type < PROTO_HELLO || type > PROTO_DMA_WRITE) {
+	if (type < PROTO_HELLO || type > PROTO_METRICS) {
 		p.err = -EPROTO;	/* not a request */
 		return p;
 	}
@@ -472,7 +472,7 @@ static void translate(struct client *c, uint8_t *pkt, size_t len)
 		return;
 	}
 	/* every request naming a domain has its id first in the body */
-	if (type < PROTO_ATTACH_DEVICE || type > PROTO_DMA_WRITE)
+	if (type < PROTO_ATTACH_DEVICE || type > PROTO_METRICS)
 		return;
 	id = wire_get_le32(pkt + PROTO_HEADER_SIZE);
 	if (id >= 1 && id < 16)

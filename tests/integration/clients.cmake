@@ -9,8 +9,34 @@
 #                         load, and reports when it cannot
 #   test_client_install   cmake --install: header, libraries, pkg-config
 #                         file and man pages; a program builds against them
+#   test_metrics          METRICS through real Prometheus parsers: exact
+#                         figures after known writes, a second uid's view
 #
-# JSON is checked by test_client_json (no jq needed).
+# JSON is checked by test_client_json (no jq needed); the keys both tools
+# print against dirtyctl(1)'s vocabulary by json_keys.py.  The OpenMetrics
+# text by python3-prometheus-client's parser (scripts/deps.sh: without it
+# the metrics checks would vanish unseen, so configuring fails instead)
+# and, where it is installed, by promtool, Prometheus's own text parser (as
+# node_exporter's textfile collector reads): package prometheus, not
+# installed by deps.sh since it brings a Prometheus server that starts.
+find_package(Python3 COMPONENTS Interpreter REQUIRED)
+set(DIRTYD_METRICS_PYTHON "")
+foreach(py ${Python3_EXECUTABLE} /usr/bin/python3)
+  execute_process(COMMAND ${py} -c "import prometheus_client.openmetrics.parser"
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+  if(rc EQUAL 0)
+    set(DIRTYD_METRICS_PYTHON ${py})
+    break()
+  endif()
+endforeach()
+if(NOT DIRTYD_METRICS_PYTHON)
+  message(FATAL_ERROR "the metrics tests need python3-prometheus-client: "
+          "run scripts/deps.sh")
+endif()
+find_program(DIRTYD_PROMTOOL promtool)
+if(NOT DIRTYD_PROMTOOL)
+  set(DIRTYD_PROMTOOL "")
+endif()
 
 add_executable(test_client_json test_client_json.c)
 
@@ -54,7 +80,11 @@ add_test(NAME test_client_dirtyctl
          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_client_dirtyctl.sh
                  $<TARGET_FILE:dirtyd> $<TARGET_FILE:dirtyctl>
                  $<TARGET_FILE:test_client_json>
-                 $<TARGET_FILE:libdirty-example>)
+                 $<TARGET_FILE:libdirty-example> ${DIRTYD_METRICS_PYTHON}
+                 ${CMAKE_CURRENT_SOURCE_DIR}/test_metrics.py
+                 "${DIRTYD_PROMTOOL}"
+                 ${CMAKE_CURRENT_SOURCE_DIR}/json_keys.py
+                 ${CMAKE_SOURCE_DIR}/clients/dirtyctl.1)
 set_tests_properties(test_client_dirtyctl PROPERTIES
                      ENVIRONMENT "DIRTYD_HARNESS=$<TARGET_FILE:dirtyd-harness>"
                      TIMEOUT 300 LABELS "integration;clients")
@@ -62,7 +92,19 @@ set_tests_properties(test_client_dirtyctl PROPERTIES
 add_test(NAME test_client_migrate
          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_client_migrate.sh
                  $<TARGET_FILE:dirtyd> $<TARGET_FILE:dirtyd-migrate>
-                 $<TARGET_FILE:dirtyctl> $<TARGET_FILE:test_client_json>)
+                 $<TARGET_FILE:dirtyctl> $<TARGET_FILE:test_client_json>
+                 ${DIRTYD_METRICS_PYTHON}
+                 ${CMAKE_CURRENT_SOURCE_DIR}/json_keys.py
+                 ${CMAKE_SOURCE_DIR}/clients/dirtyctl.1)
 set_tests_properties(test_client_migrate PROPERTIES
                      ENVIRONMENT "DIRTYD_HARNESS=$<TARGET_FILE:dirtyd-harness>"
                      TIMEOUT 300 LABELS "integration;clients")
+
+add_test(NAME test_metrics
+         COMMAND ${DIRTYD_METRICS_PYTHON}
+                 ${CMAKE_CURRENT_SOURCE_DIR}/test_metrics.py
+                 --dirtyd $<TARGET_FILE:dirtyd>
+                 --harness $<TARGET_FILE:dirtyd-harness>
+                 "--promtool=${DIRTYD_PROMTOOL}")
+set_tests_properties(test_metrics PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                     LABELS "integration;clients")

@@ -1,21 +1,38 @@
 #!/bin/sh
 # Every dirtyctl command against the real dirtyd, with and without --json;
-# refusals and usage errors; and the libdirty example program.
-#   test_client_dirtyctl.sh DIRTYD DIRTYCTL JSONCHECK EXAMPLE
+# refusals and usage errors; and the libdirty example program.  Every JSON
+# document printed is checked against dirtyctl(1)'s JSON VOCABULARY at the
+# end (json_keys.py); stats --format openmetrics by real Prometheus
+# parsers (test_metrics.py --check-file).
+#   test_client_dirtyctl.sh DIRTYD DIRTYCTL JSONCHECK EXAMPLE PYTHON
+#                           METRICSCHECK PROMTOOL JSONKEYS MANPAGE
 set -u
 DIRTYD=$1
 DIRTYCTL=$2
 JSONCHECK=$3
 EXAMPLE=$4
+PYTHON=$5
+METRICSCHECK=$6
+PROMTOOL=$7
+JSONKEYS=$8
+MANPAGE=$9
 . "$(dirname "$0")/test_client_lib.sh"
 
 OUT=$TD_DIR/out
 ERR=$TD_DIR/err
 
+# keep_json ARGS...: a --json run's documents go to the vocabulary check
+keep_json() {
+	case " $* " in
+	*" --json "*) cat "$OUT" >> "$TD_DIR/json.all" ;;
+	esac
+}
+
 # ctl ARGS...: must succeed; stdout in $OUT
 ctl() {
 	"$DIRTYCTL" "$@" > "$OUT" 2> "$ERR" ||
 		fail "dirtyctl $*: exit $?: $(cat "$ERR")"
+	keep_json "$@"
 }
 
 # ctl_fails STATUS ARGS...: must exit STATUS
@@ -26,6 +43,7 @@ ctl_fails() {
 	"$DIRTYCTL" "$@" > "$OUT" 2> "$ERR" || rc=$?
 	[ $rc -eq "$want" ] ||
 		fail "dirtyctl $*: exit $rc, expected $want: $(cat "$ERR")"
+	keep_json "$@"
 }
 
 # has FILE PATTERN: grep -E
@@ -49,6 +67,23 @@ ctl_fails 2 destroy notanumber
 ctl_fails 2
 ctl_fails 1 --socket "$TD_DIR/nonexistent.sock" devices
 has "$ERR" "ENOENT"
+has "$ERR" "^hint: no socket at $TD_DIR/nonexistent.sock: is dirtyd running"
+# --since: the same words in --help and the man page
+ctl --help
+has "$OUT" "only the pages written during the MS ms"
+grep -q "only the pages written during the" "$MANPAGE" ||
+	fail "dirtyctl(1) does not describe --since as --help does"
+# EACCES: the hint names the socket's group (another uid, mode 0660)
+if [ "$(id -u)" -eq 0 ]; then
+	chmod 755 "$TD_DIR"	# the socket's own mode decides
+	rc=0
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$DIRTYCTL" devices > "$OUT" 2> "$ERR" || rc=$?
+	[ $rc -eq 1 ] || fail "uid 65534 connected to a 0660 socket: $rc"
+	has "$ERR" "EACCES"
+	has "$ERR" "^hint: .* has mode 0660 and group $(id -gn 0)"
+	has "$ERR" "SocketGroup="
+fi
 ctl_fails 1 --json --socket "$TD_DIR/nonexistent.sock" devices
 check_json "$OUT" .error.name ENOENT
 
@@ -60,6 +95,9 @@ has "$OUT" "^sim0 +yes +free"
 ctl --json devices
 valid_json "$OUT"
 check_json "$OUT" .devices# 4
+# null, never 0, for "none"
+check_json "$OUT" .devices[0].domain null
+check_json "$OUT" .devices[0].dev_id null
 i=0
 while [ $i -lt 4 ]; do
 	name=$("$JSONCHECK" "$OUT" ".devices[$i].name")
@@ -85,7 +123,7 @@ has "$OUT" "^domain 1 created with sim0"
 ctl --json create sim1
 check_json "$OUT" .domain 2
 check_json "$OUT" .device sim1
-check_json "$OUT" .tracking true
+check_json "$OUT" .support supported
 ctl create legacy0 --no-track
 has "$OUT" "^domain 3 created with legacy0 .*no tracking"
 ctl_fails 1 create sim0
@@ -126,6 +164,7 @@ ctl --json domains
 valid_json "$OUT"
 check_json "$OUT" .domains# 3
 check_json "$OUT" .domains[0].tracking enabled
+check_json "$OUT" .domains[0].domain 1
 check_json "$OUT" .domains[0].mapped_bytes 268435456
 check_json "$OUT" .domains[0].page_size 4096
 check_json "$OUT" .domains[2].support unsupported
@@ -181,18 +220,63 @@ ctl --json stats 1
 check_json "$OUT" .stats# 1
 check_json "$OUT" .stats[0].domain 1
 check_json "$OUT" .stats[0].page_size 4096
+ctl --json stats 3
+check_json "$OUT" .stats[0].last_round_ns null
 ctl_fails 1 stats 99
 has "$ERR" "ENOENT"
+ctl_fails 2 stats --format xml
 
-# watch: ANSI refreshes, or one JSON document a refresh
-ctl watch --count 2 --interval 100 < /dev/null
+# stats --format openmetrics: what dirtyd returned, for the textfile
+# collector; parsed by the real parsers
+ctl stats --format openmetrics
+tail -n 1 "$OUT" | grep -qx "# EOF" || fail "openmetrics: no # EOF at the end"
+has "$OUT" '^dirtyd_domain_rounds_total\{domain="1"\} [1-9]'
+has "$OUT" '^dirtyd_build_info\{version="[0-9.]+",backend="sim",kernel="[0-9.]+"\} 1$'
+"$PYTHON" "$METRICSCHECK" --check-file "$OUT" --promtool="$PROMTOOL" ||
+	fail "stats --format openmetrics does not parse: $(cat "$OUT")"
+ctl stats 2 --format openmetrics
+has "$OUT" 'domain="2"'
+grep -q 'domain="1"' "$OUT" && fail "stats 2 --format openmetrics shows domain 1"
+
+# status: version, backend, the kernel the sim emulates, uptime, counters
+ctl status
+has "$OUT" "^dirtyd [0-9.]+, backend sim \(emulating Linux [0-9.]+\)"
+has "$OUT" "^uptime: "
+has "$OUT" "^domains: 3$"
+has "$OUT" "^clients: 1$"
+has "$OUT" "^rounds: [1-9]"
+ctl --json status
+check_json "$OUT" .backend sim
+check_json "$OUT" .domain_count 3
+check_json "$OUT" .clients 1
+check_json "$OUT" .scope daemon
+check_json "$OUT" .harvest_errors 0
+
+# watch: into a pipe, no escape at all; on a terminal, it clears
+"$DIRTYCTL" watch --count 2 --interval 100 < /dev/null 2> "$ERR" | cat > "$OUT" ||
+	fail "watch into a pipe: $(cat "$ERR")"
 [ "$(grep -c '^DOMAIN' "$OUT")" -eq 2 ] || fail "watch: not 2 refreshes"
-grep -q "$(printf '\033\\[2J')" "$OUT" || fail "watch: no clear"
+if grep -q "$(printf '\033')" "$OUT"; then
+	fail "watch wrote an escape into a pipe"
+fi
+# nothing harvests domain 1 between the refreshes: no stale rate, a "-"
+has "$OUT" "^1 +enabled +[0-9]+ +0\.0 +- +- "
+has "$OUT" "^-: no round since the last refresh .*--harvest"
+script -qec "$DIRTYCTL watch --count 1" /dev/null < /dev/null > "$OUT" 2>&1 ||
+	fail "watch on a terminal: $(cat "$OUT")"
+grep -q "$(printf '\033\\[2J')" "$OUT" || fail "watch: no clear on a terminal"
+ctl --json watch --count 2 --interval 100 < /dev/null
+check_json "$OUT" .domains[0].dirty_pages_per_s null --lines
+check_json "$OUT" .domains[0].harvest_rounds_per_s 0.000 --lines
+check_json "$OUT" .interval_s null "--line 1"
 ctl --json watch --count 3 --interval 100 --harvest < /dev/null
 valid_json "$OUT" --lines
 [ "$(wc -l < "$OUT")" -eq 3 ] || fail "watch --json: not 3 lines"
 check_json "$OUT" .domains# 3 --lines
 check_json "$OUT" .refresh 3 --lines
+# harvested every refresh: current rates, numbers
+"$JSONCHECK" --lines "$OUT" .domains[0].dirty_pages_per_s | grep -Eq '^[0-9]+$' ||
+	fail "watch --harvest: no current rate: $(cat "$OUT")"
 
 # unmap, destroy (dirtyd unmaps whole mappings only)
 ctl_fails 1 unmap 1 1G 128M
@@ -225,4 +309,6 @@ has "$OUT" "^  pages 768\+16  iova 0x300000-0x30ffff"
 has "$OUT" "^round 3:"
 
 td_stop
+"$PYTHON" "$JSONKEYS" "$MANPAGE" "$TD_DIR/json.all" ||
+	fail "dirtyctl printed JSON keys outside its vocabulary"
 echo "dirtyctl: all checks passed"

@@ -1,13 +1,18 @@
 #!/bin/sh
 # dirtyd-migrate against guests dirtyd runs under DMA load: a link faster
 # than the device's writes converges in a few rounds; a slower one does not
-# and says so.
-#   test_client_migrate.sh DIRTYD MIGRATE DIRTYCTL JSONCHECK
+# and says so; a round longer than --progress-ms reports progress within
+# it.  Its JSON keys are checked against dirtyctl(1)'s vocabulary.
+#   test_client_migrate.sh DIRTYD MIGRATE DIRTYCTL JSONCHECK PYTHON
+#                          JSONKEYS MANPAGE
 set -u
 DIRTYD=$1
 MIGRATE=$2
 DIRTYCTL=$3
 JSONCHECK=$4
+PYTHON=$5
+JSONKEYS=$6
+MANPAGE=$7
 . "$(dirname "$0")/test_client_lib.sh"
 
 OUT=$TD_DIR/out
@@ -46,7 +51,7 @@ rc=0
 "$DIRTYCTL" --json domains > "$OUT" || fail "domains"
 big= small=
 for i in 0 1; do
-	id=$("$JSONCHECK" "$OUT" ".domains[$i].id")
+	id=$("$JSONCHECK" "$OUT" ".domains[$i].domain")
 	case $("$JSONCHECK" "$OUT" ".domains[$i].mapped_bytes") in
 	1073741824) big=$id ;;
 	67108864) small=$id ;;
@@ -61,10 +66,20 @@ rc=0
 cat "$OUT"
 [ $rc -eq 0 ] || fail "migrate exited $rc: $(cat "$ERR")"
 valid_json "$OUT" --lines
+cp "$OUT" "$TD_DIR/json.all"
 check_json "$OUT" .type start "--line 1"
 check_json "$OUT" .domain "$big" "--line 1"
-check_json "$OUT" .type round "--line 2"
-check_json "$OUT" .pages_copied 262144 "--line 2"
+# round 1 copies 1 GiB in 2.5 s: progress at 1 s and 2 s, then the round
+check_json "$OUT" .type progress "--line 2"
+check_json "$OUT" .round 1 "--line 2"
+check_json "$OUT" .round_pages 262144 "--line 2"
+n=$(grep -n '"type":"round"' "$OUT" | head -n 1 | cut -d: -f1)
+[ -n "$n" ] || fail "no round"
+[ "$(grep -c '"type":"progress","round":1,' "$OUT")" -eq $((n - 2)) ] ||
+	fail "round 1: not $((n - 2)) progress lines before it"
+[ "$n" -ge 3 ] || fail "round 1 (2.5 s): no progress line"
+check_json "$OUT" .copied_pages 262144 "--line $n"
+check_json "$OUT" .round 1 "--line $n"
 check_json "$OUT" .type summary --lines
 check_json "$OUT" .converged true --lines
 rounds=$("$JSONCHECK" --lines "$OUT" .rounds)
@@ -82,6 +97,9 @@ rc=0
 cat "$OUT"
 [ $rc -eq 3 ] || fail "non-convergence exited $rc: $(cat "$ERR")"
 grep -Eq "^ +1 +16384 +64\.0 " "$OUT" || fail "round 1 is not the whole guest"
+# 3.2 s a round: progress within each, for people too
+grep -Eq "^  round 1: [0-9]+ of 16384 pages copied \([0-9]+ %\), 1\.[0-9] s$" "$OUT" ||
+	fail "no progress within round 1"
 grep -q "^summary: did not converge after 2 rounds" "$OUT" ||
 	fail "no summary"
 grep -q "converged: no" "$OUT" || fail "no 'converged: no'"
@@ -94,5 +112,14 @@ cat "$OUT"
 grep -q "^migrating domain $big:" "$OUT" || fail "not domain $big"
 grep -q "converged: yes" "$OUT" || fail "no 'converged: yes'"
 
+# no daemon: a hint
+rc=0
+"$MIGRATE" --socket "$TD_DIR/none.sock" > "$OUT" 2> "$ERR" || rc=$?
+[ $rc -eq 1 ] || fail "no daemon: exit $rc"
+grep -q "^hint: no socket at $TD_DIR/none.sock: is dirtyd running" "$ERR" ||
+	fail "no hint: $(cat "$ERR")"
+
 td_stop
+"$PYTHON" "$JSONKEYS" "$MANPAGE" "$TD_DIR/json.all" ||
+	fail "dirtyd-migrate printed JSON keys outside the vocabulary"
 echo "dirtyd-migrate: all checks passed"

@@ -41,7 +41,7 @@ static const uint16_t all_types[] = {
 	PROTO_ATTACH_DEVICE_REPLY, PROTO_OK, PROTO_SUBSCRIBE_REPLY,
 	PROTO_SYNC_REPLY, PROTO_RANGES, PROTO_STATS_REPLY,
 	PROTO_GET_FDS_REPLY, PROTO_ERROR, PROTO_EV_ROUND,
-	PROTO_EV_STATE_LOST,
+	PROTO_EV_STATE_LOST, PROTO_METRICS, PROTO_METRICS_REPLY,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -143,6 +143,16 @@ static struct proto_msg sample(uint16_t type)
 			.pending_pages = 1ULL << 33,
 		};
 		break;
+	case PROTO_METRICS:
+		m.domain_op.domain_id = 3;
+		break;
+	case PROTO_METRICS_REPLY:
+		m.flags = PROTO_F_MORE;
+		m.metrics = (struct proto_metrics){
+			.seq = 2, .text = "dirtyd_domains 1\n# EOF\n",
+			.text_len = strlen("dirtyd_domains 1\n# EOF\n"),
+		};
+		break;
 	case PROTO_ERROR:
 		m.error = (struct proto_error){
 			.err = EOPNOTSUPP,
@@ -209,7 +219,15 @@ static void assert_same(const struct proto_msg *a, const struct proto_msg *b)
 	case PROTO_STATS:
 	case PROTO_GET_FDS:
 	case PROTO_EV_STATE_LOST:
+	case PROTO_METRICS:
 		cr_assert_eq(a->domain_op.domain_id, b->domain_op.domain_id);
+		break;
+	case PROTO_METRICS_REPLY:
+		cr_assert_eq(a->flags, b->flags);
+		cr_assert_eq(a->metrics.seq, b->metrics.seq);
+		cr_assert_eq(a->metrics.text_len, b->metrics.text_len);
+		cr_assert_eq(memcmp(a->metrics.text, b->metrics.text,
+				    a->metrics.text_len), 0);
 		break;
 	case PROTO_MAP:
 	case PROTO_UNMAP:
@@ -316,7 +334,8 @@ Test(proto, fixed_sizes_match_the_header)
 		{ PROTO_UNSUBSCRIBE, 8 }, { PROTO_SYNC, 8 },
 		{ PROTO_GET_RANGES, 16 }, { PROTO_ACK, 16 },
 		{ PROTO_STATS, 8 }, { PROTO_GET_FDS, 8 },
-		{ PROTO_DMA_WRITE, 24 }, { PROTO_HELLO_REPLY, 40 },
+		{ PROTO_DMA_WRITE, 24 }, { PROTO_METRICS, 8 },
+		{ PROTO_HELLO_REPLY, 40 },
 		{ PROTO_CREATE_DOMAIN_REPLY, 16 },
 		{ PROTO_ATTACH_DEVICE_REPLY, 8 }, { PROTO_OK, 0 },
 		{ PROTO_SUBSCRIBE_REPLY, 32 }, { PROTO_SYNC_REPLY, 16 },
@@ -890,7 +909,8 @@ Test(proto, reject_wrong_body_sizes)
 		uint16_t t = all_types[i];
 		size_t n;
 
-		if (is_list(t) || t == PROTO_RANGES || t == PROTO_ERROR)
+		if (is_list(t) || t == PROTO_RANGES || t == PROTO_ERROR ||
+		    t == PROTO_METRICS_REPLY)
 			continue;
 		n = enc(t);
 		/* one byte more (a zero), one byte less */
@@ -906,7 +926,8 @@ Test(proto, reject_wrong_body_sizes)
 	/* lists, ERROR and RANGES: shorter than their fixed part */
 	static const uint16_t var[] = { PROTO_LIST_DEVICES_REPLY,
 		PROTO_LIST_DOMAINS_REPLY, PROTO_STATS_REPLY,
-		PROTO_GET_FDS_REPLY, PROTO_ERROR, PROTO_RANGES };
+		PROTO_GET_FDS_REPLY, PROTO_ERROR, PROTO_RANGES,
+		PROTO_METRICS_REPLY };
 	for (size_t i = 0; i < sizeof(var) / sizeof(var[0]); i++) {
 		memset(buf, 0, 64);
 		wire_put_le16(buf, var[i]);
@@ -935,7 +956,8 @@ Test(proto, reject_reserved_fields)
 		{ PROTO_TRACK_STOP, 4, 4 }, { PROTO_UNSUBSCRIBE, 4, 4 },
 		{ PROTO_SYNC, 4, 4 }, { PROTO_STATS, 4, 4 },
 		{ PROTO_GET_FDS, 4, 4 }, { PROTO_EV_STATE_LOST, 4, 4 },
-		{ PROTO_DMA_WRITE, 4, 4 },
+		{ PROTO_DMA_WRITE, 4, 4 }, { PROTO_METRICS, 4, 4 },
+		{ PROTO_METRICS_REPLY, 4, 4 },
 		{ PROTO_SUBSCRIBE, 12, 4 }, { PROTO_SUBSCRIBE_REPLY, 4, 4 },
 		{ PROTO_GET_RANGES, 8, 8 }, { PROTO_ACK, 4, 4 },
 		{ PROTO_EV_ROUND, 4, 4 }, { PROTO_ERROR, 4, 4 },
@@ -1706,4 +1728,38 @@ Test(proto, names_and_error_text_are_utf8)
 	cr_assert_eq(proto_decode(buf, (size_t)n, &d), 0);
 	buf[30] = '\n';
 	cr_assert_eq(proto_decode(buf, (size_t)n, &d), -EBADMSG);
+}
+
+/* METRICS_REPLY: whole lines of text, each ending in a newline, without
+ * another control character; an empty text is allowed (PROTOCOL.md 6.17) */
+Test(proto, metrics_reply_text)
+{
+	static const char *const bad[] = {
+		"no newline at the end", "a\tb\n", "a\rb\n",
+		"\xff\n", "a\x7f\n", "\xc0\xaf\n",
+	};
+	static const char *const good[] = {
+		"", "\n", "# EOF\n", "a{domain=\"1\"} 2\n\xc3\xa9\n",
+	};
+	struct proto_msg m = sample(PROTO_METRICS_REPLY), d;
+	int n;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		m.metrics.text = good[i];
+		m.metrics.text_len = strlen(good[i]);
+		n = proto_encode(&m, buf, sizeof(buf));
+		cr_assert_eq(n, (int)(PROTO_HEADER_SIZE + PROTO_METRICS_FIXED +
+				      strlen(good[i])), "good %zu", i);
+		cr_assert_eq(proto_decode(buf, (size_t)n, &d), 0);
+		cr_assert_eq(d.metrics.text_len, strlen(good[i]));
+		cr_assert_eq(memcmp(d.metrics.text, good[i],
+				    d.metrics.text_len), 0);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m.metrics.text = bad[i];
+		m.metrics.text_len = strlen(bad[i]);
+		cr_assert_eq(proto_encode(&m, buf, sizeof(buf)), -EINVAL,
+			     "bad %zu", i);
+		cr_assert(!proto_metrics_text_valid(bad[i], strlen(bad[i])));
+	}
 }
