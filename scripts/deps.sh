@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config liburing-dev libevent-dev
       systemd qemu-system-x86 cpio flex bison bc libelf-dev man-db ccache
       clang libclang-rt-14-dev	# clang's libFuzzer: scripts/fuzz.sh
       python3			# tests/conformance: the outsider's client
-      cargo						# clients/rust: Debian 12's cargo, rustc 1.63
+      cargo			# clients/rust: Debian 12's cargo, rustc 1.63
       python3-prometheus-client)	# METRICS: a real OpenMetrics parser
 pkgs+=("$@")
 
