@@ -18,7 +18,12 @@
  * pending and flight bit at its page, or refuses (-ERANGE) and changes
  * nothing; in-flight generations are page-addressed and stay as they are.
  * A durable set also keeps every page in flight in its flight bitmap
- * until no generation is in flight.  This file is the only one that
+ * until no generation is in flight.  Every writer of pending here keeps
+ * the set's count and summary (subscriber.h) with it: an OR adds what it
+ * made new and marks its blocks, the take subtracts what it took; adopt
+ * and the moves (snap_move) rebuild both, skipping holes.  So the count is
+ * O(1), and the fold, the take and the clear of flight touch the blocks
+ * that hold pages, not the whole bitmap.  This file is the only one that
  * links, unlinks or frees a generation, or writes a set's bitmaps
  * (folding a round in, fold, is the set's too); the rest of the daemon
  * calls its API, mostly through the subscription (subscription.h).
@@ -320,43 +325,70 @@ static inline uint64_t block_mask(unsigned int lo, unsigned int hi)
 	return (hi == 63 ? ~0ULL : (2ULL << hi) - 1) & ~0ULL << lo;
 }
 
+/* Bit i set for each non-zero word i of @words[0, @n) (@n <= 64): no
+ * branch per word (at 1 % uniform, half of them are zero, at random). */
+static inline uint64_t nonzero_words(const uint64_t *words, uint64_t n)
+{
+	uint64_t nz = 0;
+
+	for (uint64_t i = 0; i < n; i++)
+		nz |= (uint64_t)(words[i] != 0) << i;
+	return nz;
+}
+
+/* The words of @m's blocks (bits of summary word @j) within [@lo, @hi),
+ * counted a run of blocks at a time. */
+static uint64_t count_blocks(const uint64_t *bits, uint64_t j, uint64_t m,
+			     uint64_t lo, uint64_t hi)
+{
+	uint64_t pages = 0;
+
+	while (m) {
+		unsigned int a = (unsigned int)__builtin_ctzll(m);
+		uint64_t run = ~(m >> a);
+		unsigned int k = run ? (unsigned int)__builtin_ctzll(run) :
+				 64 - a;
+		uint64_t r0 = (j * 64 + a) * BW, r1 = r0 + (uint64_t)k * BW;
+
+		if (r0 < lo)
+			r0 = lo;
+		if (r1 > hi)
+			r1 = hi;
+		pages += extent_count_bits(bits + r0, r1 - r0);
+		m &= a + k < 64 ? ~0ULL << (a + k) : 0;
+	}
+	return pages;
+}
+
 uint64_t subscriber_round_scan(const uint64_t *bits, uint64_t w0, uint64_t w1,
 			       uint64_t *blocks)
 {
-	uint64_t pages = 0, run = UINT64_MAX;	/* first word of a run of
-						 * non-empty blocks */
-	uint64_t j = UINT64_MAX, marks = 0;
+	uint64_t pages = 0;
 
-	for (uint64_t b = w0 / BW; b * BW < w1; b++) {
-		uint64_t lo = b * BW > w0 ? b * BW : w0, any = 0;
-		uint64_t hi = b * BW + BW < w1 ? b * BW + BW : w1;
+	/* a summary word (64 blocks) at a time: its blocks found without a
+	 * branch each, then counted while they are in cache */
+	for (uint64_t j = w0 / BW / 64; j * 64 * BW < w1; j++) {
+		uint64_t jw = j * 64 * BW, m = 0;
+		uint64_t lo = jw > w0 ? jw : w0;
+		uint64_t hi = jw + 64 * BW < w1 ? jw + 64 * BW : w1;
 
-		if (hi - lo == BW)
-			for (unsigned int k = 0; k < BW; k++)
-				any |= bits[lo + k];
-		else
-			for (uint64_t k = lo; k < hi; k++)
-				any |= bits[k];
-		if (!any) {
-			/* count a run as it ends, while it is in cache */
-			if (run != UINT64_MAX)
-				pages += extent_count_bits(bits + run,
-							   lo - run);
-			run = UINT64_MAX;
+		if (lo == jw && hi == jw + 64 * BW) {
+			for (unsigned int k = 0; k < 64; k++) {
+				uint64_t any = 0;
+
+				for (unsigned int i = 0; i < BW; i++)
+					any |= bits[jw + k * BW + i];
+				m |= (uint64_t)(any != 0) << k;
+			}
+		} else {
+			for (uint64_t w = lo; w < hi; w++)
+				m |= (uint64_t)(bits[w] != 0) << (w - jw) / BW;
+		}
+		if (!m)
 			continue;
-		}
-		if (run == UINT64_MAX)
-			run = lo;
-		if (b / 64 != j) {
-			sum_mark(blocks, j, marks);
-			j = b / 64;
-			marks = 0;
-		}
-		marks |= 1ULL << b % 64;
+		sum_mark(blocks, j, m);
+		pages += count_blocks(bits, j, m, lo, hi);
 	}
-	if (run != UINT64_MAX)
-		pages += extent_count_bits(bits + run, w1 - run);
-	sum_mark(blocks, j, marks);
 	return pages;
 }
 
@@ -378,17 +410,16 @@ void subscriber_set_fold_blocks(struct subscriber_set *s, const uint64_t *bits,
 			uint64_t k = j * 64 + (uint64_t)__builtin_ctzll(m);
 			uint64_t lo = k * BW > w0 ? k * BW : w0;
 			uint64_t hi = k * BW + BW < w1 ? k * BW + BW : w1;
-			uint64_t any = 0;
+			uint64_t nz = nonzero_words(bits + lo, hi - lo);
 
 			m &= m - 1;
-			for (uint64_t w = lo; w < hi; w++)
-				if (bits[w]) {
-					added += or_new(&s->pending[w],
-							bits[w]);
-					any = 1;
-				}
-			if (any)
+			if (nz)
 				marks |= 1ULL << k % 64;
+			for (; nz; nz &= nz - 1) {
+				uint64_t w = lo + (uint64_t)__builtin_ctzll(nz);
+
+				added += or_new(&s->pending[w], bits[w]);
+			}
 		}
 		/* after the words: see "The summary and the count" */
 		sum_mark(s->sum, j, marks);
@@ -602,16 +633,20 @@ static uint64_t take_words(struct subscriber_set *s, struct take_sum *ts,
 			uint64_t lo = k * BW > w0 ? k * BW : w0;
 			uint64_t hi = k * BW + BW < w0 + nw ? k * BW + BW :
 				      w0 + nw;
-			uint64_t any = 0;
+			uint64_t any = 0, nz;
 
 			m &= m - 1;
-			for (uint64_t w = lo; w < hi; w++) {
+			/* the loads first, then the RMWs of non-zero words:
+			 * no branch per word */
+			for (uint64_t w = lo; w < hi; w++)
+				raw[w - w0] = __atomic_load_n(&s->pending[w],
+							      __ATOMIC_RELAXED);
+			nz = nonzero_words(raw + (lo - w0), hi - lo);
+			for (; nz; nz &= nz - 1) {
+				uint64_t w = lo + (uint64_t)__builtin_ctzll(nz);
 				uint64_t *p = &s->pending[w];
-				uint64_t v = __atomic_load_n(p,
-							     __ATOMIC_RELAXED);
+				uint64_t v = raw[w - w0];
 
-				if (!v)
-					continue;
 				if (s->flight) {
 					__atomic_fetch_or(&s->flight[w], v,
 							  __ATOMIC_RELAXED);
