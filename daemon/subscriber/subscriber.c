@@ -325,6 +325,21 @@ static inline uint64_t block_mask(unsigned int lo, unsigned int hi)
 	return (hi == 63 ? ~0ULL : (2ULL << hi) - 1) & ~0ULL << lo;
 }
 
+/*
+ * Ask for the lines of @m's blocks (of summary word @j) of @words before
+ * the atomic RMWs on them: a locked instruction waits for the one before
+ * it, so RMWs on lines not in cache would miss one after the other (a
+ * sparse fold or take spends its time there); prefetches are not held up.
+ */
+static inline void prefetch_blocks(const uint64_t *words, uint64_t j,
+				   uint64_t m)
+{
+	for (; m; m &= m - 1)
+		for (unsigned int i = 0; i < BW; i += 8)
+			__builtin_prefetch(&words[(j * 64 +
+				(uint64_t)__builtin_ctzll(m)) * BW + i], 1);
+}
+
 /* Bit i set for each non-zero word i of @words[0, @n) (@n <= 64): no
  * branch per word (at 1 % uniform, half of them are zero, at random). */
 static inline uint64_t nonzero_words(const uint64_t *words, uint64_t n)
@@ -406,19 +421,27 @@ void subscriber_set_fold_blocks(struct subscriber_set *s, const uint64_t *bits,
 		uint64_t m = __atomic_load_n(&blocks[j], __ATOMIC_RELAXED) &
 			     block_mask(b % 64, b1 / 64 == j ? b1 % 64 : 63);
 
+		prefetch_blocks(s->pending, j, m);
 		while (m) {
 			uint64_t k = j * 64 + (uint64_t)__builtin_ctzll(m);
 			uint64_t lo = k * BW > w0 ? k * BW : w0;
 			uint64_t hi = k * BW + BW < w1 ? k * BW + BW : w1;
-			uint64_t nz = nonzero_words(bits + lo, hi - lo);
 
 			m &= m - 1;
-			if (nz)
-				marks |= 1ULL << k % 64;
-			for (; nz; nz &= nz - 1) {
-				uint64_t w = lo + (uint64_t)__builtin_ctzll(nz);
+			/* 64 words at a time (a block may be longer) */
+			for (uint64_t g = lo; g < hi; g += 64) {
+				uint64_t nz = nonzero_words(bits + g,
+					hi - g < 64 ? hi - g : 64);
 
-				added += or_new(&s->pending[w], bits[w]);
+				if (nz)
+					marks |= 1ULL << k % 64;
+				for (; nz; nz &= nz - 1) {
+					uint64_t w = g + (uint64_t)
+						__builtin_ctzll(nz);
+
+					added += or_new(&s->pending[w],
+							bits[w]);
+				}
 			}
 		}
 		/* after the words: see "The summary and the count" */
@@ -609,6 +632,20 @@ static uint64_t take_sum_word(struct subscriber_set *s, struct take_sum *ts,
 
 #define SPAN_BLOCKS ((CHUNK_WORDS + 1) / BW + 2)
 
+/* Take word @w of pending, which held @v: durable, into flight before out
+ * of pending (bits a concurrent fold adds meanwhile stay pending); on the
+ * heap, exchanged.  Returns what was taken. */
+static inline uint64_t take_word(struct subscriber_set *s, uint64_t w,
+				 uint64_t v)
+{
+	if (!s->flight)
+		return __atomic_exchange_n(&s->pending[w], 0,
+					   __ATOMIC_RELAXED);
+	__atomic_fetch_or(&s->flight[w], v, __ATOMIC_RELAXED);
+	__atomic_fetch_and(&s->pending[w], ~v, __ATOMIC_RELEASE);
+	return v;
+}
+
 /*
  * Move the words [@w0, @w0 + @nw) of pending that lie in blocks the
  * summary names into @raw (zero on entry; @raw[i] is word @w0 + i), one
@@ -628,6 +665,10 @@ static uint64_t take_words(struct subscriber_set *s, struct take_sum *ts,
 		uint64_t m = take_sum_word(s, ts, j) &
 			     block_mask(b % 64, b1 / 64 == j ? b1 % 64 : 63);
 
+		prefetch_blocks(s->pending, j, m);
+		if (s->flight)
+			prefetch_blocks(s->flight, j, m);
+
 		while (m) {
 			uint64_t k = j * 64 + (uint64_t)__builtin_ctzll(m);
 			uint64_t lo = k * BW > w0 ? k * BW : w0;
@@ -641,24 +682,19 @@ static uint64_t take_words(struct subscriber_set *s, struct take_sum *ts,
 			for (uint64_t w = lo; w < hi; w++)
 				raw[w - w0] = __atomic_load_n(&s->pending[w],
 							      __ATOMIC_RELAXED);
-			nz = nonzero_words(raw + (lo - w0), hi - lo);
-			for (; nz; nz &= nz - 1) {
-				uint64_t w = lo + (uint64_t)__builtin_ctzll(nz);
-				uint64_t *p = &s->pending[w];
-				uint64_t v = raw[w - w0];
+			for (uint64_t g = lo; g < hi; g += 64) {
+				nz = nonzero_words(raw + (g - w0), hi - g < 64 ?
+						   hi - g : 64);
+				for (; nz; nz &= nz - 1) {
+					uint64_t w = g + (uint64_t)
+						__builtin_ctzll(nz);
+					uint64_t v = take_word(s, w,
+							       raw[w - w0]);
 
-				if (s->flight) {
-					__atomic_fetch_or(&s->flight[w], v,
-							  __ATOMIC_RELAXED);
-					__atomic_fetch_and(p, ~v,
-							   __ATOMIC_RELEASE);
-				} else {
-					v = __atomic_exchange_n(p, 0,
-							__ATOMIC_RELAXED);
+					raw[w - w0] = v;
+					pages += pop64(v);
+					any |= v;
 				}
-				raw[w - w0] = v;
-				pages += pop64(v);
-				any |= v;
 			}
 			if (any) {
 				done[(*ndone)++] = k;
