@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 		{ "uniform", 100, 1 },
 		{ "uniform", 1000, 1 },
 	};
-	unsigned int reps = 9, gib = 1024;
+	unsigned int reps = 9, gib = 1024, only = 0;
 	struct harvest_domain d = { 0 };
 	struct harvest_range range = { 0 };
 	struct subscriber_set heap, sets[SUBS];
@@ -254,14 +254,17 @@ int main(int argc, char **argv)
 	uint64_t *bits, *lines, nwords, npages, gen = 1;
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "r:g:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:g:c:")) != -1) {
 		if (opt == 'r')
 			reps = (unsigned int)atoi(optarg);
 		else if (opt == 'g')
 			gib = (unsigned int)atoi(optarg);
+		else if (opt == 'c')
+			only = (unsigned int)atoi(optarg);
 		else
 			return fprintf(stderr, "usage: serve_bench [-r reps] "
-				       "[-g GiB]\n"), 2;
+				       "[-g GiB] [-c pattern: 1..5, one "
+				       "row]\n"), 2;
 	}
 	if (reps < 1 || reps > 64 || gib < 1)
 		return fprintf(stderr, "serve_bench: 1 <= reps <= 64\n"), 2;
@@ -310,6 +313,8 @@ int main(int argc, char **argv)
 	       "ack", "encode", "plain", "touch", "f1/(p+t)", "f16/f1",
 	       "take/t", "take/t+e", "bytes");
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		if (only && c + 1 != only)
+			continue;
 		pattern(bits, npages, cases[c].pct_x100, cases[c].run);
 		uint64_t nl = lines_of(bits, nwords, lines);
 
