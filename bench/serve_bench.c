@@ -1,38 +1,41 @@
 // SPDX-License-Identifier: MIT
 /*
- * serve_bench: what serving one generation costs, and whether the extent
- * scan (protocol/extent.c: the block zero-skip, AVX2 picked at run
- * time) would pay on that path.
+ * serve_bench: what the subscriber sets cost the event loop per round and
+ * per GET_RANGES (daemon/subscriber/subscriber.c), each stage against the
+ * least-traffic kernel for it: a plain read of the words it must touch.
  *
- * One subscriber set laid out for a guest of -g GiB (default 1024) at
- * 4 KiB pages, one range at IOVA 0: a 32 MiB pending bitmap at 1 TiB.  For
- * each pattern (0.1 % clustered: runs of 64 pages at random unaligned
- * starts; 1 % uniform: each page on its own; and 0 %, 10 % uniform for
- * context) the pending bitmap is filled (subscriber_set_fold(), not timed),
- * the caches are evicted (a 96 MiB read) and one of these is timed in the
- * thread's CPU time (the host is shared: time others take does not count);
- * the median of -r runs (default 9), interleaved:
+ * A guest of -g GiB (default 1024) at 4 KiB pages, one range at IOVA 0: a
+ * 32 MiB bitmap at 1 TiB.  For each pattern (0; 0.01 % uniform; 0.1 %
+ * clustered: runs of 64 pages at random unaligned starts; 1 % and 10 %
+ * uniform: each page on its own) a round's bitmap is filled (not timed),
+ * then, -r times (default 9), interleaved, each stage is timed in the
+ * thread's CPU time (the host is shared: time others take does not count)
+ * after the caches are evicted (a 96 MiB read); medians in ms.  Two kinds
+ * of set: on the heap (one), and in a memfd as the daemon keeps them
+ * (bitmem_new(): pending and flight, durable; SUBS of them, one bitmem).
  *
- *   take      subscriber_set_take(): what GET_RANGES runs now (each span of
- *             32768 pages read word by word with atomics, its words
- *             encoded by chunk_encode()).
+ *   fold1     the daemon's fold of the round into 1 set (domain_fold():
+ *             the round's count, and what it ORs into each subscriber)
+ *   fold16    the same into 16 sets (memfd only)
+ *   count     subscriber_set_pending_pages(): what SYNC's reply, STATS
+ *             and a stream ask
+ *   take      subscriber_set_take() of the first set: GET_RANGES
+ *   ack       subscriber_set_delivered() and _ack() of it (a durable
+ *             set clears its flight bitmap there)
  *   encode    chunk_encode() alone over every span that has a dirty page,
- *             from a plain bitmap: the encoder's share of take.
- *   scan      extent_scan_bitmap() over the whole bitmap, counting runs:
- *             what the extent scan costs to find them.
- *   ext-take  the take driven by the extent scan: the block scan finds the
- *             spans with dirty pages; only their words are taken (the same
- *             atomics) and encoded.  Its chunks are checked equal to take's
- *             byte for byte.  It leaves flight out (a heap set has none,
- *             like take here).
- *   plain     a plain read of the bitmap (sum of its words): the floor.
- *   fold      subscriber_set_fold() of a round's whole bitmap into the set
- *             (pending empty): what the event loop does per subscriber at
- *             a round's end, and what a parallel fold on the harvest
- *             workers could at best take off it.
+ *             from a plain bitmap: the encoder's share of take
+ *   plain     a plain read of the whole bitmap (sum of its words)
+ *   touch     a plain read of the 64-byte lines of the bitmap that hold a
+ *             dirty page, and only those (found before, not timed): the
+ *             least traffic a stage that works per dirty line can have
  *
- * It prints the medians (ms) and take / ext-take: above 1 the extent scan
- * would pay by that factor on this path.
+ * Ratios: fold1 / (plain + touch) (the round read once, the pending lines
+ * once), fold16 / fold1, take / touch, take / (touch + encode).  The
+ * fold is that of the tree it is built in: with SUBSCRIBER_BLOCK_WORDS
+ * (subscriber.h) the round is scanned once into a map of its non-empty
+ * blocks which each set folds (subscriber_round_scan(),
+ * subscriber_set_fold_blocks()); before it, the round was counted, then
+ * folded whole into every set (subscriber_set_fold()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,11 +47,13 @@
 
 #include "protocol/extent.h"
 #include "daemon/harvest/harvest.h"
+#include "daemon/subscriber/bitmem.h"
 #include "daemon/subscriber/subscriber.h"
 #include "protocol/chunk.h"
 
 #define SPAN_WORDS (CHUNK_MAX_PAGES / 64)
 #define EVICT_MIB 96
+#define SUBS 16
 
 static volatile uint64_t sink;
 
@@ -120,7 +125,7 @@ static void pattern(uint64_t *bits, uint64_t npages, unsigned int pct_x100,
 	}
 }
 
-/* ----------------------------------------------------------- encode */
+/* ----------------------------------------------------------- floors */
 
 static uint8_t chunk_buf[CHUNK_MAX_SIZE];
 
@@ -141,76 +146,61 @@ static uint64_t encode_all(const uint64_t *bits, uint64_t nwords)
 	return bytes;
 }
 
-/* ------------------------------------------------------------- scan */
-
-static int count_run(void *ctx, const struct extent *e)
+/* The 64-byte lines of @bits that hold a set bit, into @lines. */
+static uint64_t lines_of(const uint64_t *bits, uint64_t nwords,
+			 uint64_t *lines)
 {
-	(void)e;
-	++*(uint64_t *)ctx;
-	return 0;
-}
-
-static uint64_t scan_all(const uint64_t *bits, uint64_t nwords)
-{
-	struct extent_scan s;
 	uint64_t n = 0;
 
-	extent_scan_init(&s, count_run, &n);
-	extent_scan_bitmap(&s, bits, 0, nwords * 64);
-	extent_scan_finish(&s);
+	for (uint64_t l = 0; l < nwords / 8; l++)
+		if (bits[l * 8] | bits[l * 8 + 1] | bits[l * 8 + 2] |
+		    bits[l * 8 + 3] | bits[l * 8 + 4] | bits[l * 8 + 5] |
+		    bits[l * 8 + 6] | bits[l * 8 + 7])
+			lines[n++] = l;
 	return n;
 }
 
-/* --------------------------------------------------------- ext-take */
-
-struct spans {
-	uint64_t *v;		/* span numbers with a dirty page, in order */
-	uint64_t n;
-};
-
-static int span_of_run(void *ctx, const struct extent *e)
+static uint64_t touch(const uint64_t *bits, const uint64_t *lines, uint64_t n)
 {
-	struct spans *sp = ctx;
-	uint64_t a = e->first / CHUNK_MAX_PAGES;
-	uint64_t b = (e->first + e->count - 1) / CHUNK_MAX_PAGES;
+	uint64_t s = 0;
 
-	if (sp->n && sp->v[sp->n - 1] >= a)
-		a = sp->v[sp->n - 1] + 1;
-	for (; a <= b; a++)
-		sp->v[sp->n++] = a;
-	return 0;
+	for (uint64_t i = 0; i < n; i++)
+		s += sum_words(bits + lines[i] * 8, 8);
+	return s;
 }
 
-/* The spans the extent scan names, taken (atomic exchange of each word
- * with bits, as the take does) and encoded into @out; returns its bytes. */
-static size_t ext_take(uint64_t *pending, uint64_t nwords, struct spans *sp,
-		       uint8_t *out)
+/* ------------------------------------------------------------- fold */
+
+#ifdef SUBSCRIBER_BLOCK_WORDS
+static uint64_t *blocks;
+#endif
+
+/* What domain_fold() does with one range at word 0. */
+static uint64_t daemon_fold(struct subscriber_set *sets, unsigned int n,
+			    const uint64_t *bits, uint64_t nwords)
 {
-	struct extent_scan s;
-	size_t len = 0;
+	uint64_t pages;
 
-	sp->n = 0;
-	extent_scan_init(&s, span_of_run, sp);
-	extent_scan_bitmap(&s, pending, 0, nwords * 64);
-	extent_scan_finish(&s);
-	for (uint64_t i = 0; i < sp->n; i++) {
-		uint64_t words[SPAN_WORDS], *src = pending + sp->v[i] * SPAN_WORDS;
-		int r;
-
-		for (unsigned int k = 0; k < SPAN_WORDS; k++)
-			words[k] = src[k] ? __atomic_exchange_n(&src[k], 0,
-							__ATOMIC_RELAXED) : 0;
-		r = chunk_encode(sp->v[i] * CHUNK_MAX_PAGES, CHUNK_MAX_PAGES,
-				 words, out + len);
-		if (r > 0)
-			len += (size_t)r;
-	}
-	return len;
+#ifdef SUBSCRIBER_BLOCK_WORDS
+	memset(blocks, 0, subscriber_blocks_words(nwords) * 8);
+	pages = subscriber_round_scan(bits, 0, nwords, blocks);
+	if (pages)
+		for (unsigned int i = 0; i < n; i++)
+			subscriber_set_fold_blocks(&sets[i], bits, blocks, 0,
+						   nwords);
+#else
+	pages = extent_count_bits(bits, nwords);
+	if (pages)
+		for (unsigned int i = 0; i < n; i++)
+			subscriber_set_fold(&sets[i], 0, bits, nwords);
+#endif
+	return pages;
 }
 
 /* ------------------------------------------------------------- main */
 
-enum { V_TAKE, V_ENCODE, V_SCAN, V_EXT, V_PLAIN, V_FOLD, NV };
+enum { V_FOLD1, V_FOLD16, V_COUNT, V_TAKE, V_ACK, V_ENCODE, V_PLAIN, V_TOUCH,
+       NV };
 
 static int fail(const char *what, int r)
 {
@@ -218,32 +208,63 @@ static int fail(const char *what, int r)
 	return 1;
 }
 
+/* Take, deliver and acknowledge @s's generation @gen; its take and ack
+ * timed into @t_take, @t_ack unless NULL.  Returns the chunks' bytes. */
+static int take_ack(struct subscriber_set *s, uint64_t gen, double *t_take,
+		    double *t_ack, size_t *bytes)
+{
+	struct subscriber_gen *g;
+	double t0;
+	int r;
+
+	if (t_take)
+		evict();
+	t0 = ms_now();
+	r = subscriber_set_take(s, gen, &g);
+	if (t_take)
+		*t_take = ms_now() - t0;
+	if (r < 0)
+		return r;
+	*bytes = g->len;
+	if (t_ack)
+		evict();
+	t0 = ms_now();
+	subscriber_set_delivered(s, g);
+	r = subscriber_set_ack(s, gen);
+	if (t_ack)
+		*t_ack = ms_now() - t0;
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct { const char *name; unsigned int pct_x100, run; }
 	cases[] = {
 		{ "uniform", 0, 1 },
+		{ "uniform", 1, 1 },
 		{ "clustered", 10, 64 },
 		{ "uniform", 100, 1 },
 		{ "uniform", 1000, 1 },
 	};
-	unsigned int reps = 9, gib = 1024;
+	unsigned int reps = 9, gib = 1024, only = 0;
 	struct harvest_domain d = { 0 };
 	struct harvest_range range = { 0 };
-	struct subscriber_set set;
-	struct spans sp;
-	uint64_t *bits, nwords, npages, gen = 1;
-	uint8_t *ext_out;
+	struct subscriber_set heap, sets[SUBS];
+	struct bitmem *mem;
+	uint64_t *bits, *lines, nwords, npages, gen = 1;
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "r:g:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:g:c:")) != -1) {
 		if (opt == 'r')
 			reps = (unsigned int)atoi(optarg);
 		else if (opt == 'g')
 			gib = (unsigned int)atoi(optarg);
+		else if (opt == 'c')
+			only = (unsigned int)atoi(optarg);
 		else
 			return fprintf(stderr, "usage: serve_bench [-r reps] "
-				       "[-g GiB]\n"), 2;
+				       "[-g GiB] [-c pattern: 1..5, one "
+				       "row]\n"), 2;
 	}
 	if (reps < 1 || reps > 64 || gib < 1)
 		return fprintf(stderr, "serve_bench: 1 <= reps <= 64\n"), 2;
@@ -252,86 +273,125 @@ int main(int argc, char **argv)
 	r = harvest_domain_plan(&d, 1, 4096, &range, 1, 0);
 	if (r < 0)
 		return fail("harvest_domain_plan", r);
-	r = subscriber_set_init(&set, &d);
+	r = subscriber_set_init(&heap, &d);
 	if (r < 0)
 		return fail("subscriber_set_init", r);
-	nwords = set.nwords;
+	r = bitmem_new("serve_bench", &mem);
+	if (r < 0)
+		return fail("bitmem_new", r);
+	for (int i = 0; i < SUBS; i++) {
+		r = subscriber_set_init_mem(&sets[i], &d, mem);
+		if (r < 0)
+			return fail("subscriber_set_init_mem", r);
+	}
+	nwords = heap.nwords;
 	npages = range.length / 4096;
 	bits = aligned_alloc(64, nwords * 8);
+	lines = malloc(nwords / 8 * sizeof(*lines));
 	evict_words = aligned_alloc(64, (size_t)EVICT_MIB << 20);
-	ext_out = malloc(nwords * 8 + nwords / SPAN_WORDS * CHUNK_HEADER_SIZE);
-	sp.v = malloc((nwords / SPAN_WORDS + 1) * sizeof(*sp.v));
-	if (!bits || !evict_words || !ext_out || !sp.v)
+#ifdef SUBSCRIBER_BLOCK_WORDS
+	blocks = calloc(subscriber_blocks_words(nwords), 8);
+	if (!blocks)
+		return fail("allocating", -ENOMEM);
+#endif
+	if (!bits || !lines || !evict_words)
 		return fail("allocating", -ENOMEM);
 	memset(evict_words, 1, (size_t)EVICT_MIB << 20);
 
 	printf("# serve_bench: %u GiB at 4 KiB (%" PRIu64 " MiB bitmap), "
-	       "extent zero-skip %s, caches evicted, CPU time, median of %u (ms)\n",
-	       gib, nwords * 8 >> 20, extent_scan_impl(), reps);
-	printf("%-9s %6s | %8s %8s %8s %8s %8s %8s | %9s %9s | %10s %s\n",
-	       "pattern", "dens", "take", "encode", "scan", "ext-take",
-	       "plain", "fold", "take/ext", "enc/take", "bytes", "check");
+	       "count %s, caches evicted, thread CPU time, median of %u (ms)\n",
+	       gib, nwords * 8 >> 20, extent_count_impl(), reps);
+#ifdef SUBSCRIBER_BLOCK_WORDS
+	printf("# fold: round scanned once into a map of %u-word blocks, "
+	       "each set folds those\n", SUBSCRIBER_BLOCK_WORDS);
+#else
+	printf("# fold: round counted, then folded whole into each set\n");
+#endif
+	printf("%-5s %-9s %6s | %8s %8s %7s %8s %7s | %7s %7s %7s | "
+	       "%9s %6s %7s %8s | %9s\n",
+	       "set", "pattern", "dens", "fold1", "fold16", "count", "take",
+	       "ack", "encode", "plain", "touch", "f1/(p+t)", "f16/f1",
+	       "take/t", "take/t+e", "bytes");
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-		static double t[NV][64], m[NV];
-		const char *check = "ok";
-		size_t take_len = 0;
-
+		if (only && c + 1 != only)
+			continue;
 		pattern(bits, npages, cases[c].pct_x100, cases[c].run);
-		for (unsigned int i = 0; i < reps; i++) {
-			struct subscriber_gen *g;
-			size_t ext_len;
-			double t0;
+		uint64_t nl = lines_of(bits, nwords, lines);
 
-			evict();
-			t0 = ms_now();
-			subscriber_set_fold(&set, 0, bits, nwords);
-			t[V_FOLD][i] = ms_now() - t0;
-			evict();
-			t0 = ms_now();
-			r = subscriber_set_take(&set, gen, &g);
-			t[V_TAKE][i] = ms_now() - t0;
-			if (r < 0)
-				return fail("subscriber_set_take", r);
+		for (int memfd = 0; memfd < 2; memfd++) {
+			static double t[NV][64], m[NV];
+			struct subscriber_set *s = memfd ? sets : &heap;
+			size_t bytes = 0;
 
-			subscriber_set_fold(&set, 0, bits, nwords);
-			evict();
-			t0 = ms_now();
-			ext_len = ext_take(set.pending, nwords, &sp, ext_out);
-			t[V_EXT][i] = ms_now() - t0;
-			if (ext_len != g->len ||
-			    memcmp(ext_out, g->chunks, ext_len))
-				check = "DIFFERENT";
-			take_len = g->len;
-			subscriber_set_delivered(&set, g);
-			subscriber_set_ack(&set, gen++);
+			for (unsigned int i = 0; i < reps; i++) {
+				double t0;
 
-			evict();
-			t0 = ms_now();
-			sink += encode_all(bits, nwords);
-			t[V_ENCODE][i] = ms_now() - t0;
+				evict();
+				t0 = ms_now();
+				sink += daemon_fold(s, 1, bits, nwords);
+				t[V_FOLD1][i] = ms_now() - t0;
+				evict();
+				t0 = ms_now();
+				sink += subscriber_set_pending_pages(s);
+				t[V_COUNT][i] = ms_now() - t0;
+				r = take_ack(s, gen, &t[V_TAKE][i],
+					     &t[V_ACK][i], &bytes);
+				if (r < 0)
+					return fail("take", r);
+				if (memfd) {
+					evict();
+					t0 = ms_now();
+					sink += daemon_fold(s, SUBS, bits,
+							    nwords);
+					t[V_FOLD16][i] = ms_now() - t0;
+					for (int k = 0; k < SUBS; k++) {
+						size_t b;
 
-			evict();
-			t0 = ms_now();
-			sink += scan_all(bits, nwords);
-			t[V_SCAN][i] = ms_now() - t0;
+						r = take_ack(&s[k], gen, NULL,
+							     NULL, &b);
+						if (r < 0)
+							return fail("take", r);
+					}
+				} else {
+					t[V_FOLD16][i] = 0;
+				}
+				gen++;
 
-			evict();
-			t0 = ms_now();
-			sink += sum_words(bits, nwords);
-			t[V_PLAIN][i] = ms_now() - t0;
+				evict();
+				t0 = ms_now();
+				sink += encode_all(bits, nwords);
+				t[V_ENCODE][i] = ms_now() - t0;
+
+				evict();
+				t0 = ms_now();
+				sink += sum_words(bits, nwords);
+				t[V_PLAIN][i] = ms_now() - t0;
+
+				evict();
+				t0 = ms_now();
+				sink += touch(bits, lines, nl);
+				t[V_TOUCH][i] = ms_now() - t0;
+			}
+			for (int k = 0; k < NV; k++)
+				m[k] = mid(t[k], reps);
+			printf("%-5s %-9s %5.2f%% | %8.3f %8.3f %7.3f %8.3f "
+			       "%7.3f | %7.3f %7.3f %7.3f | %9.2f %6.2f %7.2f "
+			       "%8.2f | %9zu\n",
+			       memfd ? "memfd" : "heap", cases[c].name,
+			       cases[c].pct_x100 / 100.0, m[V_FOLD1],
+			       m[V_FOLD16], m[V_COUNT], m[V_TAKE], m[V_ACK],
+			       m[V_ENCODE], m[V_PLAIN], m[V_TOUCH],
+			       m[V_FOLD1] / (m[V_PLAIN] + m[V_TOUCH]),
+			       memfd ? m[V_FOLD16] / m[V_FOLD1] : 0,
+			       m[V_TAKE] / m[V_TOUCH],
+			       m[V_TAKE] / (m[V_TOUCH] + m[V_ENCODE]), bytes);
+			fflush(stdout);
 		}
-		for (int k = 0; k < NV; k++)
-			m[k] = mid(t[k], reps);
-		printf("%-9s %5.2f%% | %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f | "
-		       "%9.2f %9.2f | %10zu %s\n",
-		       cases[c].name, cases[c].pct_x100 / 100.0,
-		       m[V_TAKE], m[V_ENCODE], m[V_SCAN],
-		       m[V_EXT], m[V_PLAIN], m[V_FOLD],
-		       m[V_TAKE] / m[V_EXT],
-		       m[V_ENCODE] / m[V_TAKE], take_len, check);
-		fflush(stdout);
 	}
-	subscriber_set_release(&set);
+	for (int i = 0; i < SUBS; i++)
+		subscriber_set_release(&sets[i]);
+	subscriber_set_release(&heap);
+	bitmem_free(mem);
 	harvest_domain_release(&d);
 	return 0;
 }

@@ -67,12 +67,19 @@ int subscription_restore(struct domain *d, struct park *p,
 			 uint64_t *pending, uint64_t *flight)
 {
 	struct subscription *sub = sub_new(d, interval_ms, clean);
+	int r;
 
 	if (!sub)
 		return -ENOMEM;
 	sub->pages_sent = pages_sent;
-	subscriber_set_adopt(&sub->set, d->plan, state_bits(d->srv), pending,
-			     flight);
+	r = subscriber_set_adopt(&sub->set, d->plan, state_bits(d->srv),
+				 pending, flight);
+	if (r < 0) {
+		list_del_init(&sub->dom_link);
+		d->nsubs--;
+		free(sub);
+		return r;
+	}
 	sub->park = p;
 	list_add_tail(&sub->owner_link, &p->subs);
 	return 0;
