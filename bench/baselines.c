@@ -2,8 +2,8 @@
 /*
  * The benchmarks' baselines and patterns (baselines.h).
  *
- * Owns: the plain read, the port of Cloud Hypervisor's scan and the
- * patterns every program in bench/ measures on.
+ * Owns: the plain read, the port of Cloud Hypervisor's scan, the
+ * patterns every program in bench/ measures on, and their median.
  */
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +15,19 @@
 #endif
 
 #include "baselines.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double median(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 /* ---------------------------------------------------------- plain read */
 

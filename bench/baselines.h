@@ -9,7 +9,8 @@
  *   ch_from_dirty_bitmap()  Cloud Hypervisor's scan of a dirty bitmap into
  *                         a vector of ranges;
  *   pattern_fill()        the dirty pages of a density and a pattern
- *                         (uniform or clustered).
+ *                         (uniform or clustered);
+ *   median()              how every program reduces its repetitions.
  *
  * Owns: these definitions, shared by every program in bench/ so that each
  * measures against the same baseline.
@@ -20,6 +21,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/** median() - the median of the @n values at @v (sorted in place). */
+double median(double *v, unsigned int n);
 
 /* ---------------------------------------------------------- plain read */
 
