@@ -10,7 +10,8 @@
  *                 re-encodes to the same bytes (the codec is canonical),
  *                 and does not fit in one byte less;
  *   as a chunk    chunk_decode() must accept exactly what ref_chunk()
- *                 accepts, report the same runs, and the runs re-encoded
+ *                 accepts, report the same runs (chunk_decode_batch() in
+ *                 batches of any size too), and the runs re-encoded
  *                 by chunk_encode() decode to the same runs again, in no
  *                 more bytes than the input; read by a RUNS-only reader
  *                 (chunk_reader) it gives RUNS parts the spec accepts
@@ -298,7 +299,40 @@ static bool runs_eq(const struct runs *a, const struct runs *b)
 	       !memcmp(a->count, b->count, a->n * sizeof(a->count[0]));
 }
 
-static struct runs ref_runs, got_runs, again_runs, part_runs;
+static struct runs ref_runs, got_runs, again_runs, part_runs, batch_runs;
+
+/* chunk_batch_fn: the runs into @ctx (struct runs), each batch within the
+ * cap (batch_cap). */
+static size_t batch_cap;
+
+static int collect_batch(void *ctx, const struct extent *runs, size_t n)
+{
+	FUZZ_CHECK(n >= 1 && n <= batch_cap, "a batch of %zu runs (cap %zu)",
+		   n, batch_cap);
+	for (size_t i = 0; i < n; i++)
+		runs_add(ctx, runs[i].first, runs[i].count);
+	return 0;
+}
+
+/* chunk_decode_batch() gives what chunk_decode() gave (@r, got_runs), in
+ * batches of a size the input picks: small ones (a RUNS payload validated
+ * first) or large (read once). */
+static void check_batches(const uint8_t *data, size_t size, int r)
+{
+	static struct extent batch[CHUNK_MAX_PAIRS];
+	int b;
+
+	batch_cap = size && data[size - 1] & 1 ? CHUNK_MAX_PAIRS :
+		    1 + (size ? (size_t)data[size - 1] % 7 : 0);
+	batch_runs.n = 0;
+	batch_runs.overflow = false;
+	b = chunk_decode_batch(data, size, batch, batch_cap, collect_batch,
+			       &batch_runs);
+	FUZZ_CHECK(b == r, "chunk_decode_batch returned %d, chunk_decode %d",
+		   b, r);
+	FUZZ_CHECK(r > 0 ? runs_eq(&got_runs, &batch_runs) : !batch_runs.n,
+		   "chunk_decode_batch reported other runs than chunk_decode");
+}
 
 /*
  * The valid chunk @data (@want bytes) as a client without RANGES_RAW takes
@@ -368,6 +402,7 @@ static void check_chunk(const uint8_t *data, size_t size)
 	got_runs.n = 0;
 	got_runs.overflow = false;
 	r = chunk_decode(data, size, collect, &got_runs);
+	check_batches(data, size, r);
 	if (!want) {
 		FUZZ_CHECK(r == -EBADMSG, "chunk_decode accepted a chunk the "
 			   "spec calls malformed (returned %d)", r);
