@@ -6,7 +6,9 @@
  *   as a packet   proto_decode() must give exactly what an independent
  *                 reading of protocol/PROTOCOL.md (the table below and
  *                 ref_chunk()) says: 0, or the one documented error
- *                 (-EBADMSG, -EMSGSIZE, -EPROTO); a packet that decodes
+ *                 (-EBADMSG, -EMSGSIZE, -EPROTO), and so must libdirty's
+ *                 way (proto_decode_lazy(), proto_ranges_decode() and the
+ *                 pages against total_pages); a packet that decodes
  *                 re-encodes to the same bytes (the codec is canonical),
  *                 and does not fit in one byte less;
  *   as a chunk    chunk_decode() must accept exactly what ref_chunk()
@@ -555,6 +557,42 @@ static int ref_decode(const uint8_t *p, size_t len)
 
 static uint8_t enc[PROTO_MAX_MSG];
 
+/* chunk_batch_fn: count the pages */
+static int count_batch(void *ctx, const struct extent *runs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		*(uint64_t *)ctx += runs[i].count;
+	return 0;
+}
+
+/*
+ * The lazy way (libdirty's): proto_decode_lazy(), then a RANGES packet's
+ * chunks read once by proto_ranges_decode() and its pages counted
+ * against total_pages, refuses exactly what proto_decode() refuses (@r).
+ */
+static void check_lazy(const uint8_t *data, size_t size, int r)
+{
+	static struct extent runs[CHUNK_MAX_PAIRS];
+	struct proto_msg m;
+	uint64_t pages = 0;
+	int lazy = proto_decode_lazy(data, size, &m);
+
+	if (lazy || m.type != PROTO_RANGES) {
+		FUZZ_CHECK(lazy == r, "proto_decode_lazy returned %d, "
+			   "proto_decode %d", lazy, r);
+		return;
+	}
+	batch_cap = size % 2 ? CHUNK_MAX_PAIRS : 1 + size % 5;
+	lazy = proto_ranges_decode(&m.ranges, runs, batch_cap, count_batch,
+				   &pages);
+	FUZZ_CHECK(lazy == 0 || lazy == -EBADMSG, "proto_ranges_decode "
+		   "returned %d", lazy);
+	if (!lazy && pages > m.ranges.total_pages)
+		lazy = -EBADMSG;
+	FUZZ_CHECK(lazy == r, "RANGES read lazily: %d, proto_decode %d", lazy,
+		   r);
+}
+
 static void check_packet(const uint8_t *data, size_t size)
 {
 	struct proto_msg m;
@@ -566,6 +604,7 @@ static void check_packet(const uint8_t *data, size_t size)
 	FUZZ_CHECK(r == want, "proto_decode returned %d, the spec says %d "
 		   "(type 0x%04x, %zu bytes)", r, want,
 		   size >= 2 ? (unsigned int)le(data, 2) : 0u, size);
+	check_lazy(data, size, r);
 	if (r)
 		return;
 	FUZZ_CHECK(proto_type_name(m.type) != NULL, "decoded type 0x%04x has "
