@@ -155,13 +155,22 @@ CHUNK_INLINE int runs_out_add(void *ctx, uint32_t first, uint32_t count)
 {
 	struct runs_out *o = ctx;
 	uint32_t gap = first - o->cursor;
-	size_t need = uleb_size(gap) + uleb_size(count);
+	size_t need;
 
+	o->cursor = first + count;
+	if ((gap | count) < 0x80) {	/* the common pair: two bytes */
+		if (o->n + 2 >= o->limit)
+			return 1;
+		o->p[o->n] = (uint8_t)gap;
+		o->p[o->n + 1] = (uint8_t)count;
+		o->n += 2;
+		return 0;
+	}
+	need = uleb_size(gap) + uleb_size(count);
 	if (o->n + need >= o->limit)
 		return 1;
 	uleb_put(uleb_put(o->p + o->n, gap), count);
 	o->n += (uint32_t)need;
-	o->cursor = first + count;
 	return 0;
 }
 
