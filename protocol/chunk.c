@@ -327,8 +327,15 @@ static int runs_walk(const uint8_t *p, const uint8_t *end, uint64_t first,
 	while (p < end) {
 		uint32_t gap, run;
 
-		if (uleb_get(&p, end, &gap) || uleb_get(&p, end, &run) ||
-		    !run || cursor + gap + run > span || (cursor && !gap))
+		if (end - p >= 2 && !((p[0] | p[1]) & 0x80)) {
+			gap = p[0];	/* the common pair: two bytes */
+			run = p[1];
+			p += 2;
+		} else if (uleb_get(&p, end, &gap) ||
+			   uleb_get(&p, end, &run)) {
+			return -EBADMSG;
+		}
+		if (!run || cursor + gap + run > span || (cursor && !gap))
 			return -EBADMSG;
 		cursor += gap;
 		if (k && (r = sink_add(k, first + cursor, run)))
