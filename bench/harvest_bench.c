@@ -41,9 +41,10 @@
  * Then, on a 32 MiB bitmap (1 TiB at 4 KiB) per density and pattern, the
  * extents alone, one thread, caches evicted before each run: a plain read
  * (sum of the words), extent_scan_bitmap() into a vector, and Cloud
- * Hypervisor's from_dirty_bitmap() (see ch_from_dirty_bitmap()).  Then how
- * the engine scales from one worker to two, and the memory a tracked domain
- * and a subscriber hold.  Times are medians; the JSON has the fastest
+ * Hypervisor's from_dirty_bitmap() (ch_from_dirty_bitmap(); it, the plain
+ * read and the patterns are in baselines.c).  Then how the engine scales
+ * from one worker to two, and the memory a tracked domain and a subscriber
+ * hold.  Times are medians; the JSON has the fastest
  * repetition too.  The machine is probed first (two threads of pure
  * compute against one, and the load average): on a shared host the
  * numbers are only as quiet as the host.
@@ -59,10 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
+#include "baselines.h"
 #include "protocol/extent.h"
 #include "daemon/harvest/harvest.h"
 #include "daemon/subscriber/subscriber.h"
@@ -71,7 +69,6 @@
 
 #define GIB (1ULL << 30)
 #define PG 4096ULL
-#define CLUSTER_PAGES 64	/* clustered pattern: runs of 256 KiB */
 #define NDENS 6
 #define NPAT 2
 #define NLEAF 2
@@ -92,7 +89,6 @@ static const double densities[NDENS] = { 0, 0.0001, 0.001, 0.01, 0.1, 1 };
 static const char *const density_names[NDENS] = {
 	"0", "0.01%", "0.1%", "1%", "10%", "100%",
 };
-enum bench_pattern { PAT_UNIFORM, PAT_CLUSTERED };
 static const char *const pattern_names[NPAT] = { "uniform", "clustered" };
 static const uint64_t leaves[NLEAF] = { SIM_PAGE_SIZE_4K, SIM_PAGE_SIZE_2M };
 static const char *const leaf_names[NLEAF] = { "4k", "2m" };
@@ -116,88 +112,7 @@ static void *bench_alloc(size_t n)
 	return p;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* ------------------------------------------------------------ patterns */
-
-/* splitmix64 */
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in (0, 1]. */
-static double rng_unit(uint64_t *s)
-{
-	return ((rng_next(s) >> 11) + 1) * 0x1.0p-53;
-}
-
-static void bm_set_run(uint64_t *bm, uint64_t first, uint64_t n)
-{
-	while (n) {
-		unsigned int off = first % 64;
-		uint64_t k = 64 - off < n ? 64 - off : n;
-
-		bm[first / 64] |= (k == 64 ? ~0ULL : ((1ULL << k) - 1)) << off;
-		first += k;
-		n -= k;
-	}
-}
-
-/*
- * The pattern: bit p set when 4 KiB page p is written.  Uniform: each page
- * on its own with probability @density (geometric gaps).  Clustered: runs
- * of CLUSTER_PAGES pages at random, unaligned starts, exponential gaps
- * with the mean that covers @density of the pages.
- */
-static void pattern_fill(uint64_t *bm, uint64_t npages, double density,
-			 enum bench_pattern pat, uint64_t seed)
-{
-	uint64_t s = seed, pos;
-
-	memset(bm, 0, (npages + 63) / 64 * 8);
-	if (density <= 0)
-		return;
-	if (density >= 1) {
-		bm_set_run(bm, 0, npages);
-		return;
-	}
-	if (pat == PAT_UNIFORM) {
-		double l = log1p(-density);
-
-		pos = (uint64_t)(log(rng_unit(&s)) / l);
-		while (pos < npages) {
-			bm[pos / 64] |= 1ULL << (pos % 64);
-			pos += 1 + (uint64_t)(log(rng_unit(&s)) / l);
-		}
-		return;
-	}
-	double gap = CLUSTER_PAGES * (1 - density) / density;
-
-	pos = (uint64_t)(-log(rng_unit(&s)) * gap);
-	while (pos < npages) {
-		uint64_t n = npages - pos < CLUSTER_PAGES ? npages - pos :
-							    CLUSTER_PAGES;
-
-		bm_set_run(bm, pos, n);
-		pos += CLUSTER_PAGES + (uint64_t)(-log(rng_unit(&s)) * gap);
-	}
-}
 
 /* What a harvest reports for @pat with leaves of @leaf_words words (a
  * dirty leaf reports all its pages); 0 means 4 KiB leaves: @pat itself. */
@@ -523,61 +438,7 @@ static int vmm_round(const struct bench_guest *g, uint64_t *bm, uint64_t *ram,
 
 /* ------------------------------------------------------------ (c) floor */
 
-typedef uint64_t (*read_fn)(const void *p, size_t len);
-
-/* Sum of the words: the plain read, 4 independent accumulators. */
-static uint64_t read_portable(const void *p, size_t len)
-{
-	const uint64_t *w = p;
-	uint64_t a = 0, b = 0, c = 0, d = 0;
-	size_t n = len / 8, i;
-
-	for (i = 0; i + 4 <= n; i += 4) {
-		a += w[i];
-		b += w[i + 1];
-		c += w[i + 2];
-		d += w[i + 3];
-	}
-	for (; i < n; i++)
-		a += w[i];
-	return a + b + c + d;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("avx2")))
-static uint64_t read_avx2(const void *p, size_t len)
-{
-	const __m256i *v = p;
-	__m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
-	size_t n = len / 32, i;
-	uint64_t out[4];
-
-	for (i = 0; i + 4 <= n; i += 4) {
-		a = _mm256_add_epi64(a, _mm256_load_si256(v + i));
-		b = _mm256_add_epi64(b, _mm256_load_si256(v + i + 1));
-		c = _mm256_add_epi64(c, _mm256_load_si256(v + i + 2));
-		d = _mm256_add_epi64(d, _mm256_load_si256(v + i + 3));
-	}
-	for (; i < n; i++)
-		a = _mm256_add_epi64(a, _mm256_load_si256(v + i));
-	a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
-	_mm256_storeu_si256((__m256i *)out, a);
-	return out[0] + out[1] + out[2] + out[3] +
-	       read_portable((const char *)p + n * 32, len % 32);
-}
-#endif
-
-static read_fn read_pick(void)
-{
-#if defined(__x86_64__)
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2"))
-		return read_avx2;
-#endif
-	return read_portable;
-}
-
-static read_fn plain_read;
+static bench_read_fn plain_read;
 static volatile uint64_t read_sink;
 
 /* The memory of the floor: page-table pages (merged where adjacent) and
@@ -749,95 +610,6 @@ static int dirtyd_extents(const uint64_t *bm, uint64_t nwords,
 	extent_scan_init(&s, ext_vec_sink, out);
 	r = extent_scan_bitmap(&s, bm, 0, nwords * 64);
 	return r ?: extent_scan_finish(&s);
-}
-
-/* vm-migration's MemoryRange, and a Vec of them. */
-struct mem_range {
-	uint64_t gpa;
-	uint64_t length;
-};
-
-struct range_vec {
-	struct mem_range *v;
-	size_t n, cap;
-};
-
-static inline void range_push(struct range_vec *rv, uint64_t gpa,
-			      uint64_t length)
-{
-	if (rv->n == rv->cap) {
-		/* RawVec: 4 elements first, then doubling */
-		size_t cap = rv->cap ? 2 * rv->cap : 4;
-		struct mem_range *v = realloc(rv->v, cap * sizeof(*v));
-
-		if (!v) {
-			fprintf(stderr, "harvest_bench: out of memory\n");
-			exit(1);
-		}
-		rv->v = v;
-		rv->cap = cap;
-	}
-	rv->v[rv->n++] = (struct mem_range){ .gpa = gpa, .length = length };
-}
-
-/*
- * Cloud Hypervisor's MemoryRangeTable::from_dirty_bitmap() since PR #7468
- * ("Speed up dirty_log() (a lot)", vm-migration/src/protocol.rs
- * dirty_ranges_iter() and vm-migration/src/bitpos_iterator.rs), in C:
- *
- *   bitmap.into_iter().bit_positions()       BitposIterator: a zero word
- *                                            is skipped with one test; in
- *                                            a non-zero word each set bit
- *                                            is found by trailing_zeros()
- *                                            of the word shifted past the
- *                                            last one, one item per bit
- *     .map(|b| b..(b + 1))
- *     .coalesce(|prev, curr| prev.end == curr.start -> merge)
- *     .map(|r| MemoryRange { gpa: start + r.start * page_size,
- *                             length: (r.end - r.start) * page_size })
- *     .collect()                             a new Vec each call
- *
- * With @rv empty this is the merged code (a fresh Vec, grown by doubling);
- * with @rv's capacity kept from an earlier call it is the reuse that their
- * issue #7474 proposes.
- */
-static void ch_from_dirty_bitmap(const uint64_t *bm, uint64_t nwords,
-				 uint64_t start_addr, uint64_t page_size,
-				 struct range_vec *rv)
-{
-	uint64_t start = 0, end = 0;
-	bool have = false;
-
-	rv->n = 0;
-	for (uint64_t word_pos = 0; word_pos < nwords; word_pos++) {
-		uint64_t word = bm[word_pos];
-		unsigned int word_bit = 0;
-
-		while (word != 0 && word_bit < 64) {
-			uint64_t shifted = word >> word_bit;
-			unsigned int zeroes;
-			uint64_t b;
-
-			if (!shifted)
-				break;
-			zeroes = __builtin_ctzll(shifted);
-			b = word_pos * 64 + word_bit + zeroes;
-			word_bit = zeroes + word_bit + 1;
-			if (have && end == b) {
-				end = b + 1;
-				continue;
-			}
-			if (have)
-				range_push(rv, start_addr + start * page_size,
-					   (end - start) * page_size);
-			start = b;
-			end = b + 1;
-			have = true;
-		}
-	}
-	if (have)
-		range_push(rv, start_addr + start * page_size,
-			   (end - start) * page_size);
 }
 
 /* -------------------------------------------------------------- machine */
@@ -1747,7 +1519,7 @@ int main(int argc, char **argv)
 
 	loadavg(&machine_load_start);
 	machine_compute_x = probe_compute_scaling();
-	plain_read = read_pick();
+	plain_read = bench_read_pick();
 	evict_buf = bench_alloc(EVICT_BYTES);
 	memset(evict_buf, 1, EVICT_BYTES);
 	r = floor_pool_start(&fp);
@@ -1757,7 +1529,7 @@ int main(int argc, char **argv)
 	printf("# harvest_bench: %ld CPUs (2 threads of compute: x%.2f), load average %.2f, extent zero-skip %s, floor read %s, clusters of %d pages, engine %s\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), machine_compute_x,
 	       machine_load_start, extent_scan_impl(),
-	       plain_read == read_portable ? "portable" : "avx2",
+	       bench_read_impl(plain_read),
 	       CLUSTER_PAGES, force_workers ? "workers" : "async");
 	printf("# times in ms, medians; a = engine harvest+extents, b = vmm, c = floor, h = engine harvest only;\n# c1/c2 = floor read on 1 CPU / on 2 CPUs (2.0: the memory feeds two cores; 1.0: one core takes all the bandwidth there is)\n");
 	print_case_header();

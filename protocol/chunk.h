@@ -11,8 +11,9 @@
  *   CHUNK_RAW   a bitmap: bit i of byte i/8 is page @first + i; trailing
  *               zero bytes are left out.
  *
- * The encoder picks whichever is smaller, so a chunk is never more than its
- * header (CHUNK_HEADER_SIZE) larger than the raw bitmap of its span.
+ * The encoder picks whichever is smaller (RUNS when strictly smaller), so
+ * a chunk is never more than its header (CHUNK_HEADER_SIZE) larger than
+ * the raw bitmap of its span.
  * Layout (little-endian):
  *
  *   0  le64 first     first page of the span
@@ -27,6 +28,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "protocol/extent.h"
 
 #define CHUNK_MAX_PAGES 32768u
 #define CHUNK_HEADER_SIZE 16u
@@ -55,11 +58,31 @@ typedef int (*chunk_run_fn)(void *ctx, uint64_t first, uint64_t count);
 
 /**
  * chunk_decode() - validate the chunk at @buf (@len bytes available) and
- * report its runs to @fn.  Returns the chunk's size, or -EBADMSG for a
- * malformed chunk (nothing is reported then: validation runs first), or
- * whatever non-zero @fn returned.
+ * report its runs to @fn (with @fn NULL only validate).  Returns the
+ * chunk's size, or -EBADMSG for a malformed chunk (nothing is reported
+ * then), or whatever non-zero @fn returned.  The runs of a chunk are
+ * maximal: in increasing order, none touching the next.
  */
 int chunk_decode(const uint8_t *buf, size_t len, chunk_run_fn fn, void *ctx);
+
+/* Called with @n >= 1 runs of a decoded chunk, in order (the batches of
+ * one chunk in order too). */
+typedef int (*chunk_batch_fn)(void *ctx, const struct extent *runs, size_t n);
+
+/* The most (gap, run) pairs a RUNS payload holds. */
+#define CHUNK_MAX_PAIRS (CHUNK_MAX_PAYLOAD / 2)
+
+/**
+ * chunk_decode_batch() - chunk_decode() handing the runs over in batches
+ * of at most @cap, written to @runs: as chunk_decode(), but one call of
+ * @fn per batch instead of one per run (-EINVAL without @runs, @cap or
+ * @fn).  Nothing is reported for a malformed chunk.  A RAW payload is
+ * read once, a word at a time (its validity is its header and its last
+ * byte); a RUNS payload once when @cap >= CHUNK_MAX_PAIRS (or its length
+ * / 2), else validated first.
+ */
+int chunk_decode_batch(const uint8_t *buf, size_t len, struct extent *runs,
+		       size_t cap, chunk_batch_fn fn, void *ctx);
 
 /** chunk_peek() - first page and span of a chunk already validated. */
 void chunk_peek(const uint8_t *buf, uint64_t *first, uint32_t *span);

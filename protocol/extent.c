@@ -64,30 +64,40 @@ EXTENT_INLINE int extent_scan_word(struct extent_scan *s, uint64_t word,
  * densities) is vectorised where the CPU can (chosen at run time), and
  * returns to plain code before any run is reported.
  */
-#define EXTENT_BLOCK 64
+
+/* The mask of the block at @p: bit i set when word i is not zero. */
+typedef uint64_t (*block_mask_fn)(const uint64_t *p);
+
+static uint64_t block_mask_portable(const uint64_t *p)
+{
+	uint64_t m = 0;
+
+	for (unsigned int i = 0; i < EXTENT_BLOCK; i++)
+		m |= (uint64_t)(p[i] != 0) << i;
+	return m;
+}
 
 /* The mask of the first block from *@b on with a bit set (*@b is moved to
  * it), or 0 when none is left. */
+EXTENT_INLINE uint64_t next_block_with(const uint64_t *bitmap, uint64_t *b,
+				       uint64_t nblocks, block_mask_fn mask)
+{
+	for (; *b < nblocks; (*b)++) {
+		uint64_t m = mask(bitmap + *b * EXTENT_BLOCK);
+
+		if (m)
+			return m;
+	}
+	return 0;
+}
+
 typedef uint64_t (*next_block_fn)(const uint64_t *bitmap, uint64_t *b,
 				  uint64_t nblocks);
 
 static uint64_t next_block_portable(const uint64_t *bitmap, uint64_t *b,
 				    uint64_t nblocks)
 {
-	for (; *b < nblocks; (*b)++) {
-		const uint64_t *p = bitmap + *b * EXTENT_BLOCK;
-		uint64_t any = 0, m = 0;
-		unsigned int i;
-
-		for (i = 0; i < EXTENT_BLOCK; i++)
-			any |= p[i];
-		if (!any)
-			continue;
-		for (i = 0; i < EXTENT_BLOCK; i++)
-			m |= (uint64_t)(p[i] != 0) << i;
-		return m;
-	}
-	return 0;
+	return next_block_with(bitmap, b, nblocks, block_mask_portable);
 }
 
 #if defined(__x86_64__)
@@ -102,32 +112,41 @@ nonzero4_avx2(__m256i v)
 	return ~(unsigned int)_mm256_movemask_pd(_mm256_castsi256_pd(z)) & 15;
 }
 
+/* 16 words tested at once, so that a zero stretch costs one test. */
+__attribute__((target("avx2"))) EXTENT_INLINE uint64_t
+block_mask_avx2_inline(const uint64_t *p)
+{
+	const __m256i *v = (const __m256i *)p;
+	uint64_t m = 0;
+
+	for (unsigned int i = 0; i < EXTENT_BLOCK / 4; i += 4) {
+		__m256i w0 = _mm256_loadu_si256(v + i);
+		__m256i w1 = _mm256_loadu_si256(v + i + 1);
+		__m256i w2 = _mm256_loadu_si256(v + i + 2);
+		__m256i w3 = _mm256_loadu_si256(v + i + 3);
+		__m256i o = _mm256_or_si256(_mm256_or_si256(w0, w1),
+					    _mm256_or_si256(w2, w3));
+
+		if (_mm256_testz_si256(o, o))
+			continue;
+		m |= (nonzero4_avx2(w0) | nonzero4_avx2(w1) << 4 |
+		      nonzero4_avx2(w2) << 8 | nonzero4_avx2(w3) << 12)
+		     << (4 * i);
+	}
+	return m;
+}
+
+__attribute__((target("avx2")))
+static uint64_t block_mask_avx2(const uint64_t *p)
+{
+	return block_mask_avx2_inline(p);
+}
+
 __attribute__((target("avx2")))
 static uint64_t next_block_avx2(const uint64_t *bitmap, uint64_t *b,
 				uint64_t nblocks)
 {
-	for (; *b < nblocks; (*b)++) {
-		const __m256i *v = (const __m256i *)(bitmap + *b * EXTENT_BLOCK);
-		uint64_t m = 0;
-
-		for (unsigned int i = 0; i < EXTENT_BLOCK / 4; i += 4) {
-			__m256i w0 = _mm256_loadu_si256(v + i);
-			__m256i w1 = _mm256_loadu_si256(v + i + 1);
-			__m256i w2 = _mm256_loadu_si256(v + i + 2);
-			__m256i w3 = _mm256_loadu_si256(v + i + 3);
-			__m256i o = _mm256_or_si256(_mm256_or_si256(w0, w1),
-						    _mm256_or_si256(w2, w3));
-
-			if (_mm256_testz_si256(o, o))
-				continue;
-			m |= (nonzero4_avx2(w0) | nonzero4_avx2(w1) << 4 |
-			      nonzero4_avx2(w2) << 8 |
-			      nonzero4_avx2(w3) << 12) << (4 * i);
-		}
-		if (m)
-			return m;
-	}
-	return 0;
+	return next_block_with(bitmap, b, nblocks, block_mask_avx2_inline);
 }
 #endif
 
@@ -139,6 +158,28 @@ static next_block_fn next_block_pick(void)
 		return next_block_avx2;
 #endif
 	return next_block_portable;
+}
+
+static block_mask_fn block_mask_pick(void)
+{
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		return block_mask_avx2;
+#endif
+	return block_mask_portable;
+}
+
+uint64_t extent_block_mask(const uint64_t *words)
+{
+	static block_mask_fn picked;
+	block_mask_fn mask = __atomic_load_n(&picked, __ATOMIC_RELAXED);
+
+	if (!mask) {
+		mask = block_mask_pick();
+		__atomic_store_n(&picked, mask, __ATOMIC_RELAXED);
+	}
+	return mask(words);
 }
 
 const char *extent_scan_impl(void)

@@ -40,6 +40,16 @@ void extent_scan_init(struct extent_scan *s, extent_fn fn, void *ctx);
 int extent_scan_bitmap(struct extent_scan *s, const uint64_t *bitmap,
 		       uint64_t base, uint64_t nbits);
 /** extent_scan_impl() - "avx2" or "portable": the zero-skip in use. */
+
+/* The words of one block of the zero-skip. */
+#define EXTENT_BLOCK 64
+/**
+ * extent_block_mask() - bit i set when @words[i] is not zero, for the
+ * EXTENT_BLOCK words at @words: the zero-skip's own test (AVX2 where the
+ * CPU has it, 16 zero words at a time), for a walk that visits non-zero
+ * words only without a branch per word.
+ */
+uint64_t extent_block_mask(const uint64_t *words);
 const char *extent_scan_impl(void);
 
 /**

@@ -535,48 +535,62 @@ static int decode_list(const uint8_t *body, size_t blen,
 	return 0;
 }
 
-struct ranges_walk {
-	uint64_t pages;
-};
-
-static int ranges_count(void *ctx, uint64_t first, uint64_t count)
+int proto_ranges_decode(const struct proto_ranges *r, struct extent *runs,
+			size_t cap, chunk_batch_fn fn, void *ctx)
 {
-	struct ranges_walk *w = ctx;
-
-	w->pages += count;
-	return 0;
-}
-
-static int decode_ranges(const uint8_t *body, size_t blen, struct proto_msg *m)
-{
-	struct proto_ranges *r = &m->ranges;
-	const uint8_t *p = body + PROTO_RANGES_FIXED;
-	size_t left = blen - PROTO_RANGES_FIXED;
-	struct ranges_walk w = { 0 };
+	const uint8_t *p = r->chunks;
+	size_t left = r->chunks_len;
 	uint64_t next = 0;
 
-	r->chunks = p;
-	r->chunks_len = left;
-	/* each chunk takes at least CHUNK_HEADER_SIZE + 1 bytes */
-	if ((uint64_t)r->nchunks * (CHUNK_HEADER_SIZE + 1) > left)
-		return -EBADMSG;
 	for (uint32_t i = 0; i < r->nchunks; i++) {
 		uint64_t first;
 		uint32_t span;
-		int n;
+		int n = chunk_size(p, left);
 
-		n = chunk_decode(p, left, ranges_count, &w);
 		if (n < 0)
 			return -EBADMSG;
-		chunk_peek(p, &first, &span);
 		/* in increasing page order, spans disjoint */
+		chunk_peek(p, &first, &span);
 		if (i && first < next)
 			return -EBADMSG;
 		next = first + span;
+		n = chunk_decode_batch(p, left, runs, cap, fn, ctx);
+		if (n < 0)
+			return n;
 		p += n;
 		left -= (size_t)n;
 	}
-	if (left || w.pages > r->total_pages)
+	return left ? -EBADMSG : 0;
+}
+
+/* chunk_batch_fn of decode_ranges(): the pages of the runs */
+static int ranges_count(void *ctx, const struct extent *runs, size_t n)
+{
+	uint64_t *pages = ctx;
+
+	for (size_t i = 0; i < n; i++)
+		*pages += runs[i].count;
+	return 0;
+}
+
+/* The chunks too with @chunks, else only that nchunks of them fit. */
+static int decode_ranges(const uint8_t *body, size_t blen, struct proto_msg *m,
+			 bool chunks)
+{
+	struct proto_ranges *r = &m->ranges;
+	struct extent runs[256];
+	uint64_t pages = 0;
+
+	r->chunks = body + PROTO_RANGES_FIXED;
+	r->chunks_len = blen - PROTO_RANGES_FIXED;
+	/* each chunk takes at least CHUNK_HEADER_SIZE + 1 bytes */
+	if ((uint64_t)r->nchunks * (CHUNK_HEADER_SIZE + 1) > r->chunks_len)
+		return -EBADMSG;
+	if (!chunks)
+		return 0;
+	if (proto_ranges_decode(r, runs, sizeof(runs) / sizeof(runs[0]),
+				ranges_count, &pages) ||
+	    pages > r->total_pages)
 		return -EBADMSG;
 	return 0;
 }
@@ -664,7 +678,8 @@ bool proto_type_is_request(uint16_t type)
 	return ti && ti->dir == DIR_REQUEST;
 }
 
-int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
+static int decode(const uint8_t *buf, size_t len, struct proto_msg *m,
+		  bool chunks)
 {
 	const struct proto_type_info *ti;
 	const uint8_t *body;
@@ -701,7 +716,7 @@ int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
 	case SHAPE_LIST:
 		return decode_list(body, blen, ti, m);
 	case SHAPE_RANGES:
-		return decode_ranges(body, blen, m);
+		return decode_ranges(body, blen, m, chunks);
 	case SHAPE_ERROR:
 		return decode_error(body, blen, m);
 	case SHAPE_TEXT:
@@ -709,6 +724,16 @@ int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
 	default:
 		return fixed_valid(m) ? 0 : -EBADMSG;
 	}
+}
+
+int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
+{
+	return decode(buf, len, m, true);
+}
+
+int proto_decode_lazy(const uint8_t *buf, size_t len, struct proto_msg *m)
+{
+	return decode(buf, len, m, false);
 }
 
 /* ---- encoding ---- */

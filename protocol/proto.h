@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol/chunk.h"
+
 #define PROTO_VERSION_MAJOR 1
 #define PROTO_VERSION_MINOR 0
 #define PROTO_HEADER_SIZE 16u
@@ -452,6 +454,28 @@ bool proto_text_valid(const void *text, size_t n);
 int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m);
 
 /**
+ * proto_decode_lazy() - proto_decode(), except that a RANGES message's
+ * chunks are left unread (only that nchunks of them could fit is checked):
+ * for a reader that goes through them with proto_ranges_decode() anyway,
+ * which checks them as it reads them.  Other types: as proto_decode().
+ */
+int proto_decode_lazy(const uint8_t *buf, size_t len, struct proto_msg *m);
+
+/**
+ * proto_ranges_decode() - the chunks of a decoded RANGES message @r,
+ * checked as proto_decode() checks them (each valid, in increasing page
+ * order, spans disjoint, filling the message exactly), and their runs
+ * handed to @fn in batches of at most @cap at @runs (chunk_decode_batch()),
+ * in one pass: when a malformed chunk is found, the runs of the chunks
+ * before it have been handed over, none of its own.  The one check left to
+ * the caller: no more pages than @r->total_pages (count them in @fn).  @fn
+ * returns 0 or a negative errno, which stops the decoding.  Returns 0,
+ * -EBADMSG, or what @fn returned.
+ */
+int proto_ranges_decode(const struct proto_ranges *r, struct extent *runs,
+			size_t cap, chunk_batch_fn fn, void *ctx);
+
+/**
  * proto_encode() - write @m into @buf (@cap bytes, PROTO_MAX_MSG is always
  * enough).  Fixed messages, ERROR (its text ends at a NUL and is truncated
  * to PROTO_ERROR_TEXT_MAX at a UTF-8 boundary), RANGES (its chunks are
@@ -521,7 +545,6 @@ int proto_ranges_add(struct proto_ranges_builder *rb, const uint8_t *chunk,
  * packet is full or @cr is at its end (chunk_reader_done() tells which).
  * Returns 0; -ENOSPC when not even one chunk fits the packet; -EBADMSG.
  */
-struct chunk_reader;
 int proto_ranges_fill(struct proto_ranges_builder *rb, struct chunk_reader *cr);
 /** proto_ranges_end() - finish; returns the packet's length. */
 int proto_ranges_end(struct proto_ranges_builder *rb, bool more);

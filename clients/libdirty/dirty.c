@@ -12,6 +12,10 @@
  *    closed, so a handle survives them.
  * Anything that breaks the framing itself (EOF, an oversized packet) is
  * returned to the caller; dirty_reconnect() starts afresh.
+ *
+ * A RANGES packet's bytes are read once after the receive: its chunks are
+ * checked as they are decoded (proto_ranges_decode()), into batches of
+ * runs that dirty_ranges() merges and hands to the caller.
  */
 #define _GNU_SOURCE		/* secure_getenv, struct ucred */
 #include <errno.h>
@@ -82,6 +86,7 @@ struct dirty {
 	struct dirty_session session;
 
 	uint8_t *buf;			/* PROTO_MAX_MSG bytes */
+	struct extent *runs;		/* CHUNK_MAX_PAIRS: a chunk's runs */
 	bool has_error_text;
 	char error_text[PROTO_ERROR_TEXT_MAX + 1];
 
@@ -368,9 +373,11 @@ static int dirty_error(struct dirty *d, const struct proto_msg *m)
 /*
  * Read until a packet of request @id arrives and decode it into @m (its
  * variable parts point into d->buf: valid until the next receive).
- * Events are queued and stale answers dropped on the way.  An ERROR with
- * id 0 (dirtyd could not tell which request it answers) ends the wait too.
- * @fds: where the packet's descriptors go, NULL to close them.
+ * Events are queued and stale answers dropped (undecoded) on the way.  An
+ * ERROR with id 0 (dirtyd could not tell which request it answers) ends
+ * the wait too.  A RANGES packet's chunks are left to dirty_ranges(),
+ * which checks them as it reads them (proto_decode_lazy()): they are read
+ * once.  @fds: where the packet's descriptors go, NULL to close them.
  */
 static int dirty_recv_answer(struct dirty *d, uint64_t id, struct proto_msg *m,
 			     struct dirty_packet *fds)
@@ -387,11 +394,11 @@ static int dirty_recv_answer(struct dirty *d, uint64_t id, struct proto_msg *m,
 		if (r < 0)
 			return r;
 		pid = packet_id(d, p);
-		r = proto_decode(d->buf, p->len, m);
 		if (pid != id && pid != 0) {
 			close_fds(p->fds, p->nfds);
 			continue;	/* an answer to a call that gave up */
 		}
+		r = proto_decode_lazy(d->buf, p->len, m);
 		if (r < 0) {
 			close_fds(p->fds, p->nfds);
 			if (pid == id)
@@ -559,7 +566,8 @@ static int dirty_new(const char *path, uint64_t flags, uint64_t token,
 	d->fd = -1;
 	d->connect_flags = flags;
 	d->buf = malloc(PROTO_MAX_MSG);
-	if (!d->buf) {
+	d->runs = malloc(CHUNK_MAX_PAIRS * sizeof(*d->runs));
+	if (!d->buf || !d->runs) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -617,6 +625,7 @@ void dirty_close(struct dirty *d)
 		close(d->fd);
 	free(d->subs);
 	free(d->buf);
+	free(d->runs);
 	free(d);
 }
 
@@ -1110,52 +1119,58 @@ struct ranges_state {
 	uint64_t pages;
 };
 
-/* Report the held run. */
-static int ranges_flush(struct ranges_state *st)
+/* Report a run. */
+static int ranges_report(struct ranges_state *st, uint64_t first,
+			 uint64_t count)
 {
-	if (!st->run_count || st->fn_ret)
-		return 0;
-	st->fn_ret = st->fn(st->ctx, st->run_first, st->run_count);
-	st->run_count = 0;
+	st->fn_ret = st->fn(st->ctx, first, count);
 	return st->fn_ret ? -ECANCELED : 0;
 }
 
-/* chunk_run_fn: check the order, merge adjacent runs, report. */
-static int ranges_run(void *ctx, uint64_t first, uint64_t count)
+/* Report the held run. */
+static int ranges_flush(struct ranges_state *st)
+{
+	uint64_t count = st->run_count;
+
+	if (!count || st->fn_ret)
+		return 0;
+	st->run_count = 0;
+	return ranges_report(st, st->run_first, count);
+}
+
+/*
+ * chunk_batch_fn: check the order, merge adjacent runs, report.  Within a
+ * chunk the runs come in order, none touching the next (chunk.h): only a
+ * batch's first run can merge with the run held from the chunk (or the
+ * packet) before, or be out of order; its last is held in turn.
+ */
+static int ranges_batch(void *ctx, const struct extent *runs, size_t n)
 {
 	struct ranges_state *st = ctx;
+	size_t i = 0;
 
-	if (st->started && first < st->next)
+	if (st->started && runs[0].first < st->next)
 		return -EBADMSG;	/* out of order or overlapping */
 	st->started = true;
-	st->next = first + count;
-	st->pages += count;
-	if (st->run_count && st->run_first + st->run_count == first) {
-		st->run_count += count;
-		return 0;
+	st->next = runs[n - 1].first + runs[n - 1].count;
+	if (st->run_count && st->run_first + st->run_count == runs[0].first) {
+		st->run_count += runs[0].count;
+		st->pages += runs[0].count;
+		if (n == 1)
+			return 0;
+		i = 1;
 	}
 	if (ranges_flush(st) < 0)
 		return -ECANCELED;
-	st->run_first = first;
-	st->run_count = count;
-	return 0;
-}
-
-/* The chunks of one RANGES packet. */
-static int ranges_packet(struct ranges_state *st, const struct proto_ranges *r)
-{
-	const uint8_t *p = r->chunks;
-	size_t left = r->chunks_len;
-
-	for (uint32_t i = 0; i < r->nchunks; i++) {
-		int n = chunk_decode(p, left, ranges_run, st);
-
-		if (n < 0)
-			return n;
-		p += n;
-		left -= (size_t)n;
+	for (; i + 1 < n; i++) {
+		st->pages += runs[i].count;
+		if (ranges_report(st, runs[i].first, runs[i].count) < 0)
+			return -ECANCELED;
 	}
-	return left ? -EBADMSG : 0;
+	st->pages += runs[n - 1].count;
+	st->run_first = runs[n - 1].first;
+	st->run_count = runs[n - 1].count;
+	return 0;
 }
 
 int dirty_ranges(struct dirty *d, uint32_t domain_id, uint32_t flags,
@@ -1200,7 +1215,10 @@ int dirty_ranges(struct dirty *d, uint32_t domain_id, uint32_t flags,
 			     m.ranges.total_pages != total))
 			err = -EBADMSG;
 		if (!err && !st.fn_ret) {
-			r = ranges_packet(&st, &m.ranges);
+			/* the packet's one pass: checked as it is read */
+			r = proto_ranges_decode(&m.ranges, d->runs,
+						CHUNK_MAX_PAIRS, ranges_batch,
+						&st);
 			if (r < 0 && r != -ECANCELED)
 				err = r;
 		}

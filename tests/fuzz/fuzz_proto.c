@@ -6,11 +6,14 @@
  *   as a packet   proto_decode() must give exactly what an independent
  *                 reading of protocol/PROTOCOL.md (the table below and
  *                 ref_chunk()) says: 0, or the one documented error
- *                 (-EBADMSG, -EMSGSIZE, -EPROTO); a packet that decodes
+ *                 (-EBADMSG, -EMSGSIZE, -EPROTO), and so must libdirty's
+ *                 way (proto_decode_lazy(), proto_ranges_decode() and the
+ *                 pages against total_pages); a packet that decodes
  *                 re-encodes to the same bytes (the codec is canonical),
  *                 and does not fit in one byte less;
  *   as a chunk    chunk_decode() must accept exactly what ref_chunk()
- *                 accepts, report the same runs, and the runs re-encoded
+ *                 accepts, report the same runs (chunk_decode_batch() in
+ *                 batches of any size too), and the runs re-encoded
  *                 by chunk_encode() decode to the same runs again, in no
  *                 more bytes than the input; read by a RUNS-only reader
  *                 (chunk_reader) it gives RUNS parts the spec accepts
@@ -301,7 +304,40 @@ static bool runs_eq(const struct runs *a, const struct runs *b)
 	       !memcmp(a->count, b->count, a->n * sizeof(a->count[0]));
 }
 
-static struct runs ref_runs, got_runs, again_runs, part_runs;
+static struct runs ref_runs, got_runs, again_runs, part_runs, batch_runs;
+
+/* chunk_batch_fn: the runs into @ctx (struct runs), each batch within the
+ * cap (batch_cap). */
+static size_t batch_cap;
+
+static int collect_batch(void *ctx, const struct extent *runs, size_t n)
+{
+	FUZZ_CHECK(n >= 1 && n <= batch_cap, "a batch of %zu runs (cap %zu)",
+		   n, batch_cap);
+	for (size_t i = 0; i < n; i++)
+		runs_add(ctx, runs[i].first, runs[i].count);
+	return 0;
+}
+
+/* chunk_decode_batch() gives what chunk_decode() gave (@r, got_runs), in
+ * batches of a size the input picks: small ones (a RUNS payload validated
+ * first) or large (read once). */
+static void check_batches(const uint8_t *data, size_t size, int r)
+{
+	static struct extent batch[CHUNK_MAX_PAIRS];
+	int b;
+
+	batch_cap = size && data[size - 1] & 1 ? CHUNK_MAX_PAIRS :
+		    1 + (size ? (size_t)data[size - 1] % 7 : 0);
+	batch_runs.n = 0;
+	batch_runs.overflow = false;
+	b = chunk_decode_batch(data, size, batch, batch_cap, collect_batch,
+			       &batch_runs);
+	FUZZ_CHECK(b == r, "chunk_decode_batch returned %d, chunk_decode %d",
+		   b, r);
+	FUZZ_CHECK(r > 0 ? runs_eq(&got_runs, &batch_runs) : !batch_runs.n,
+		   "chunk_decode_batch reported other runs than chunk_decode");
+}
 
 /*
  * The valid chunk @data (@want bytes) as a client without RANGES_RAW takes
@@ -371,6 +407,7 @@ static void check_chunk(const uint8_t *data, size_t size)
 	got_runs.n = 0;
 	got_runs.overflow = false;
 	r = chunk_decode(data, size, collect, &got_runs);
+	check_batches(data, size, r);
 	if (!want) {
 		FUZZ_CHECK(r == -EBADMSG, "chunk_decode accepted a chunk the "
 			   "spec calls malformed (returned %d)", r);
@@ -532,6 +569,42 @@ static int ref_decode(const uint8_t *p, size_t len)
 
 static uint8_t enc[PROTO_MAX_MSG];
 
+/* chunk_batch_fn: count the pages */
+static int count_batch(void *ctx, const struct extent *runs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		*(uint64_t *)ctx += runs[i].count;
+	return 0;
+}
+
+/*
+ * The lazy way (libdirty's): proto_decode_lazy(), then a RANGES packet's
+ * chunks read once by proto_ranges_decode() and its pages counted
+ * against total_pages, refuses exactly what proto_decode() refuses (@r).
+ */
+static void check_lazy(const uint8_t *data, size_t size, int r)
+{
+	static struct extent runs[CHUNK_MAX_PAIRS];
+	struct proto_msg m;
+	uint64_t pages = 0;
+	int lazy = proto_decode_lazy(data, size, &m);
+
+	if (lazy || m.type != PROTO_RANGES) {
+		FUZZ_CHECK(lazy == r, "proto_decode_lazy returned %d, "
+			   "proto_decode %d", lazy, r);
+		return;
+	}
+	batch_cap = size % 2 ? CHUNK_MAX_PAIRS : 1 + size % 5;
+	lazy = proto_ranges_decode(&m.ranges, runs, batch_cap, count_batch,
+				   &pages);
+	FUZZ_CHECK(lazy == 0 || lazy == -EBADMSG, "proto_ranges_decode "
+		   "returned %d", lazy);
+	if (!lazy && pages > m.ranges.total_pages)
+		lazy = -EBADMSG;
+	FUZZ_CHECK(lazy == r, "RANGES read lazily: %d, proto_decode %d", lazy,
+		   r);
+}
+
 static void check_packet(const uint8_t *data, size_t size)
 {
 	struct proto_msg m;
@@ -543,6 +616,7 @@ static void check_packet(const uint8_t *data, size_t size)
 	FUZZ_CHECK(r == want, "proto_decode returned %d, the spec says %d "
 		   "(type 0x%04x, %zu bytes)", r, want,
 		   size >= 2 ? (unsigned int)le(data, 2) : 0u, size);
+	check_lazy(data, size, r);
 	if (r)
 		return;
 	FUZZ_CHECK(proto_type_name(m.type) != NULL, "decoded type 0x%04x has "

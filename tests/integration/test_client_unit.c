@@ -535,6 +535,90 @@ Test(libdirty_unit, adjacent_runs_merge_and_ack_flag)
 	peer_finish(&p);
 }
 
+/*
+ * RAW chunks, decoded a word at a time: span 0 holds every other page and
+ * a run reaching its end; span 1 (the next packet) starts with a run
+ * crossing a word, then every other page again.  The run at the seam
+ * comes out whole: [32766, 32768 + 70).
+ */
+#define RAW_PAGES (2 * CHUNK_MAX_PAGES)
+
+static void raw_pattern(uint64_t *bits)
+{
+	memset(bits, 0, RAW_PAGES / 8);
+	for (uint32_t p = 0; p < RAW_PAGES; p++)
+		if ((p < CHUNK_MAX_PAGES && p % 2 == 0) ||
+		    (p >= CHUNK_MAX_PAGES - 2 && p < CHUNK_MAX_PAGES + 70) ||
+		    (p >= CHUNK_MAX_PAGES + 100 && p % 2 == 1))
+			bits[p / 64] |= 1ULL << (p % 64);
+}
+
+static void script_raw_seam(struct peer *p)
+{
+	static uint64_t bits[RAW_PAGES / 64];
+	static uint8_t chunk[CHUNK_MAX_SIZE];
+	uint64_t total = 0;
+	int fd = peer_accept(p);
+	struct proto_msg m;
+
+	raw_pattern(bits);
+	for (unsigned int w = 0; w < RAW_PAGES / 64; w++)
+		total += (uint64_t)__builtin_popcountll(bits[w]);
+	peer_hello(fd, 0, 0);
+	m = peer_expect(fd, PROTO_GET_RANGES);
+	for (uint32_t s = 0; s < 2; s++) {
+		int n = chunk_encode(s * CHUNK_MAX_PAGES, CHUNK_MAX_PAGES,
+				     bits + s * CHUNK_MAX_PAGES / 64, chunk);
+
+		if (n <= 0 || chunk[12] != CHUNK_RAW)
+			peer_die("span %u: not a RAW chunk (%d)", s, n);
+		peer_ranges(fd, m.id, 12, 3, s, total, chunk, (size_t)n, 1,
+			    s == 0);
+	}
+	peer_wait_close(fd);
+}
+
+/* The pages reported, and whether each run was maximal and in order. */
+struct raw_seen {
+	uint64_t bits[RAW_PAGES / 64];
+	uint64_t runs, end;
+	bool maximal;
+};
+
+static int raw_collect(void *ctx, uint64_t first, uint64_t count)
+{
+	struct raw_seen *r = ctx;
+
+	if (r->runs && first <= r->end)
+		r->maximal = false;	/* touching or behind the last */
+	r->runs++;
+	r->end = first + count;
+	for (uint64_t p = first; p < first + count && p < RAW_PAGES; p++)
+		r->bits[p / 64] |= 1ULL << (p % 64);
+	return 0;
+}
+
+Test(libdirty_unit, raw_chunks_merge_at_word_chunk_and_packet_seams)
+{
+	static struct raw_seen seen = { .maximal = true };
+	static uint64_t want[RAW_PAGES / 64];
+	struct peer p;
+	struct dirty *d;
+	uint64_t gen = 0;
+
+	raw_pattern(want);
+	peer_start(&p, script_raw_seam);
+	d = client(&p, DIRTY_CONNECT_NO_RESUME);
+	cr_assert_eq(dirty_ranges(d, 3, 0, raw_collect, &seen, &gen), 0);
+	cr_assert_eq(gen, 12);
+	cr_assert(seen.maximal, "a run was cut or out of order");
+	cr_assert_eq(memcmp(seen.bits, want, sizeof(want)), 0);
+	/* 16383 single pages, the seam's run, 16334 single pages */
+	cr_assert_eq(seen.runs, 16383 + 1 + (CHUNK_MAX_PAGES - 100) / 2);
+	dirty_close(d);
+	peer_finish(&p);
+}
+
 static void script_callback_stop(struct peer *p)
 {
 	uint8_t chunks[3 * CHUNK_MAX_SIZE];
