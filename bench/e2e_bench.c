@@ -1158,11 +1158,13 @@ static void print_targets(const struct guest *g)
 		double bc = t->base.vmm_cpu / one->proc_dec;
 
 		printf("#   SYNC to ranges decoded / harvest alone, 1 "
-		       "subscriber: wall %.2f, CPU %.2f (target <= 1.3: %s)\n",
-		       a, ac, a <= 1.3 ? "met" : "missed");
-		printf("#   VMM's way / SYNC to ranges decoded, 1 subscriber: "
-		       "wall %.2f, CPU %.2f (target >= 1.6: %s)\n", b, bc,
-		       b >= 1.6 ? "met" : "missed");
+		       "subscriber (target <= 1.3): wall %.2f (%s), CPU %.2f "
+		       "(%s)\n", a, a <= 1.3 ? "met" : "missed", ac,
+		       ac <= 1.3 ? "met" : "missed");
+		printf("#   VMM's way / SYNC to ranges decoded, 1 subscriber "
+		       "(target >= 1.6): wall %.2f (%s), CPU %.2f (%s)\n", b,
+		       b >= 1.6 ? "met" : "missed", bc,
+		       bc >= 1.6 ? "met" : "missed");
 	}
 	if (one && sixteen) {
 		double c = (sixteen->loop_sync + sixteen->loop_ranges) /

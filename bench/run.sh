@@ -15,9 +15,11 @@
 # harvest.svg.
 #
 # Needs cmake, a C compiler and the project's libraries (liburing, libevent,
-# libsystemd); the tests (and criterion) are not built.  On 2 CPUs: e2e_bench
-# about 25 minutes and 6 GiB of memory (1 TiB and 64 GiB guests, 1/16/256
-# subscribers), harvest_bench about 5 minutes and 3 GiB; -q about 3 minutes.
+# libsystemd); the tests (and criterion) are not built.  On 2 shared CPUs:
+# e2e_bench 10 to 25 minutes (the 1 TiB guest with 1 and 16 subscribers took
+# 7 minutes at load 7-14; 256 subscribers of the 64 GiB guest at 10 %
+# uniform take minutes more) and up to 6 GiB of memory, harvest_bench about
+# 5 minutes and 3 GiB; -q a few minutes.
 set -eu
 
 src=$(cd "$(dirname "$0")/.." && pwd)
