@@ -5,7 +5,8 @@
  * by the test (inproc_pump()), clients connected by a socketpair whose
  * daemon end becomes a session exactly as an accepted connection does.
  * Used by tests/fuzz's session target, tests/integration's
- * test_stream_faults and bench/e2e_bench (durable sets, clients by path).  Setup failures abort with a message.
+ * test_stream_faults and bench/e2e_bench (durable sets, clients by
+ * path).  Setup failures abort with a message.
  */
 #ifndef DIRTYD_TESTS_INPROC_H
 #define DIRTYD_TESTS_INPROC_H
