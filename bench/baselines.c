@@ -231,3 +231,96 @@ void pattern_fill(uint64_t *bm, uint64_t npages, double density,
 		pos += CLUSTER_PAGES + (uint64_t)(-log(rng_unit(&s)) * gap);
 	}
 }
+
+/* ------------------------------------------------- QEMU's way */
+
+/*
+ * QEMU's fold of a dirty bitmap into its RAM dirty bitmaps, the fast path
+ * of physical_memory_set_dirty_lebitmap() (system/physmem.c): for a start
+ * on a word and host page == target page, each non-zero word is counted
+ * (ctpopl) and ORed with qatomic_or() (seq cst) into
+ * ram_list.dirty_memory[DIRTY_MEMORY_VGA] and, while migrating,
+ * DIRTY_MEMORY_MIGRATION.  Modelled with one OR into one RAM bitmap: a
+ * lower bound on QEMU's cost.
+ */
+uint64_t vmm_fold(const uint64_t *bm, uint64_t *ram, uint64_t nwords)
+{
+	uint64_t num_dirty = 0;
+
+	for (uint64_t k = 0; k < nwords; k++) {
+		if (bm[k]) {
+			uint64_t temp = bm[k];
+
+			num_dirty += __builtin_popcountll(temp);
+			__atomic_fetch_or(&ram[k], temp, __ATOMIC_SEQ_CST);
+		}
+	}
+	return num_dirty;
+}
+
+/*
+ * migration_bitmap_sync() -> ramblock_sync_dirty_bitmap() ->
+ * physical_memory_sync_dirty_bitmap(), its fast path for a ramblock on a
+ * word boundary: every word of DIRTY_MEMORY_MIGRATION read, a non-zero one
+ * exchanged with 0 (qatomic_xchg) and its bits not yet in the block's
+ * migration bitmap (rb->bmap) ORed in and counted.
+ */
+uint64_t vmm_sync(uint64_t *ram, uint64_t *dest, uint64_t nwords)
+{
+	uint64_t num_dirty = 0;
+
+	for (uint64_t k = 0; k < nwords; k++) {
+		if (ram[k]) {
+			uint64_t bits = __atomic_exchange_n(&ram[k], 0,
+							    __ATOMIC_SEQ_CST);
+			uint64_t fresh = bits & ~dest[k];
+
+			if (fresh) {
+				__atomic_fetch_or(&dest[k], fresh,
+						  __ATOMIC_SEQ_CST);
+				num_dirty += __builtin_popcountll(fresh);
+			}
+		}
+	}
+	return num_dirty;
+}
+
+/*
+ * ram_find_and_save_block(): migration_bitmap_find_dirty() is
+ * find_next_bit() over rb->bmap from the last page sent, and each page
+ * found is cleared (migration_bitmap_clear_dirty(): test_and_clear_bit)
+ * before it is sent.  The runs go to @fn only for the check.
+ */
+void vmm_find(uint64_t *dest, uint64_t nwords, bench_run_fn fn, void *ctx)
+{
+	uint64_t npages = nwords * 64, page = 0, first = 0, n = 0;
+
+	for (;;) {
+		uint64_t w = page / 64, x;
+
+		if (w >= nwords)
+			break;
+		/* find_next_bit() */
+		x = dest[w] & (~0ULL << (page % 64));
+		while (!x && ++w < nwords)
+			x = dest[w];
+		if (!x)
+			break;
+		page = w * 64 + (uint64_t)__builtin_ctzll(x);
+		/* test_and_clear_bit() */
+		__atomic_fetch_and(&dest[w], ~(1ULL << (page % 64)),
+				   __ATOMIC_SEQ_CST);
+		if (n && first + n == page) {
+			n++;
+		} else {
+			if (n)
+				fn(ctx, first, n);
+			first = page;
+			n = 1;
+		}
+		if (++page >= npages)
+			break;
+	}
+	if (n)
+		fn(ctx, first, n);
+}

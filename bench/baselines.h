@@ -8,6 +8,8 @@
  *                         that reads every word once;
  *   ch_from_dirty_bitmap()  Cloud Hypervisor's scan of a dirty bitmap into
  *                         a vector of ranges;
+ *   vmm_fold(), vmm_sync(), vmm_find()  QEMU's way from a harvested
+ *                         bitmap to the pages it sends;
  *   pattern_fill()        the dirty pages of a density and a pattern
  *                         (uniform or clustered);
  *   median()              how every program reduces its repetitions.
@@ -60,6 +62,25 @@ struct range_vec {
 void ch_from_dirty_bitmap(const uint64_t *bm, uint64_t nwords,
 			  uint64_t start_addr, uint64_t page_size,
 			  struct range_vec *rv);
+
+/* ------------------------------------------------------- QEMU's way */
+
+/** QEMU's physical_memory_set_dirty_lebitmap() fast path: for each
+ *  non-zero word of @bm a popcount and a seq-cst fetch-or into @ram.
+ *  Returns the pages counted. */
+uint64_t vmm_fold(const uint64_t *bm, uint64_t *ram, uint64_t nwords);
+/** QEMU's physical_memory_sync_dirty_bitmap() fast path (aligned
+ *  ramblock): each non-zero word of @ram exchanged with 0 and its new
+ *  bits ORed into the migration bitmap @dest.  Returns the new pages. */
+uint64_t vmm_sync(uint64_t *ram, uint64_t *dest, uint64_t nwords);
+
+/** Called with each maximal run of set bits, in order. */
+typedef void (*bench_run_fn)(void *ctx, uint64_t first, uint64_t n);
+/** The VMM finding the pages to send in @dest, as QEMU's
+ *  migration_bitmap_find_dirty() (find_next_bit) and
+ *  migration_bitmap_clear_dirty() do: each dirty page found and cleared;
+ *  pages reported to @fn in maximal runs (for the check). */
+void vmm_find(uint64_t *dest, uint64_t nwords, bench_run_fn fn, void *ctx);
 
 /* ------------------------------------------------------------ patterns */
 

@@ -396,22 +396,8 @@ static int engine_round(struct harvest_engine *e, struct harvest_domain *d,
  * cst) into ram_list.dirty_memory[DIRTY_MEMORY_VGA], and, while migrating
  * (global_dirty_tracking), DIRTY_MEMORY_MIGRATION too (CODE under TCG).
  * Modelled with one OR into one RAM bitmap: QEMU does at least two, so
- * this is a lower bound on its cost.
+ * this is a lower bound on its cost: vmm_fold() (baselines.c).
  */
-static uint64_t vmm_fold(const uint64_t *bm, uint64_t *ram, uint64_t nwords)
-{
-	uint64_t num_dirty = 0;
-
-	for (uint64_t k = 0; k < nwords; k++) {
-		if (bm[k]) {
-			uint64_t temp = bm[k];
-
-			num_dirty += __builtin_popcountll(temp);
-			__atomic_fetch_or(&ram[k], temp, __ATOMIC_SEQ_CST);
-		}
-	}
-	return num_dirty;
-}
 
 /*
  * QEMU with the iommufd backend: vfio_get_dirty_bitmap() (hw/vfio) takes a

@@ -16,6 +16,7 @@
 #include "daemon/harvest/harvest.h"
 #include "daemon/util/log.h"
 #include "daemon/server/session.h"
+#include "daemon/state/state.h"
 #include "daemon/guest/simhost.h"
 #include "kernel/backend.h"
 #include "tests/inproc/inproc.h"
@@ -23,6 +24,7 @@
 struct config inproc_cfg;
 struct server inproc_srv;
 static struct event *ev_engine;
+static bool durable;
 
 static void __attribute__((format(printf, 1, 2), noreturn))
 fail(const char *fmt, ...)
@@ -40,7 +42,9 @@ fail(const char *fmt, ...)
 void inproc_config(void)
 {
 	inproc_srv = (struct server){ .cfg = &inproc_cfg, .listen_fd = -1,
+				      .activated_fd = -1,
 				      .next_domain_id = 1 };
+	durable = false;
 	list_init(&inproc_srv.sessions);
 	list_init(&inproc_srv.domains);
 	list_init(&inproc_srv.parks);
@@ -67,8 +71,15 @@ void inproc_start(void)
 		fail("config_check");
 	access_init(srv);
 	simhost_backend_config(&inproc_cfg, &bc);
-	srv->kcfg = bc;
-	r = backend_open(&bc, &srv->backend);
+	if (durable) {
+		/* as main.c: the store, then the backend through it */
+		if (state_take_fds(srv, &srv->activated_fd) < 0)
+			fail("state_take_fds");
+		r = state_open(srv, &bc);
+	} else {
+		srv->kcfg = bc;
+		r = backend_open(&bc, &srv->backend);
+	}
 	if (r)
 		fail("backend_open: %s", strerror(-r));
 	r = harvest_engine_new(srv->backend, &(struct harvest_engine_config){
@@ -84,17 +95,32 @@ void inproc_start(void)
 			      EV_READ | EV_PERSIST, domain_engine_event, srv);
 	if (!ev_engine || event_add(ev_engine, NULL))
 		fail("watching the harvest engine");
+	if (durable && state_restore(srv) < 0)
+		fail("state_restore");
+}
+
+void inproc_durable(void)
+{
+	durable = true;
+}
+
+void inproc_listen(void)
+{
+	if (server_listen(&inproc_srv) < 0)
+		fail("listening on %s", inproc_cfg.socket);
 }
 
 void inproc_stop(void)
 {
 	struct server *srv = &inproc_srv;
 
+	server_stop_listening(srv);
 	session_free_all(srv);
 	server_hang_ups_free(srv);
 	domain_destroy_all(srv);
 	device_caps_free(srv);
 	harvest_engine_free(srv->engine);
+	state_exit(srv);
 	backend_close(srv->backend);
 	event_free(ev_engine);
 	ev_engine = NULL;

@@ -4,8 +4,9 @@
  * daemon/ source but main.c, on the simulated backend, its event loop run
  * by the test (inproc_pump()), clients connected by a socketpair whose
  * daemon end becomes a session exactly as an accepted connection does.
- * Used by tests/fuzz's session target and tests/integration's
- * test_stream_faults.  Setup failures abort with a message.
+ * Used by tests/fuzz's session target, tests/integration's
+ * test_stream_faults and bench/e2e_bench (durable sets, clients by
+ * path).  Setup failures abort with a message.
  */
 #ifndef DIRTYD_TESTS_INPROC_H
 #define DIRTYD_TESTS_INPROC_H
@@ -23,6 +24,17 @@ extern struct server inproc_srv;
 void inproc_config(void);
 /** inproc_set() - one configuration key, as a config file would set it. */
 void inproc_set(const char *section, const char *key, const char *value);
+/** inproc_durable() - before inproc_start(): keep state as dirtyd under
+ *  systemd does (state_take_fds(), state_open(), state_restore()), so that
+ *  subscriber sets are durable, their bitmaps in the bitmap memfd.  Needs
+ *  $NOTIFY_SOCKET set (a path where nothing listens will do: handing the
+ *  memfds to the store then fails, logged once).  inproc_config() turns
+ *  it off again. */
+void inproc_durable(void);
+/** inproc_listen() - after inproc_start(): listen on daemon.socket, as
+ *  dirtyd does (server_listen()), for clients that connect by path
+ *  (libdirty); inproc_stop() stops listening. */
+void inproc_listen(void);
 /** inproc_start() - check the configuration and bring the server up. */
 void inproc_start(void);
 /** inproc_stop() - everything freed: sessions, domains, the backend. */
