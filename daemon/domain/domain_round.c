@@ -97,7 +97,8 @@ static uint64_t *fold_blocks_get(uint64_t nwords)
 		fold_blocks.words = p;
 		fold_blocks.n = n;
 	}
-	memset(fold_blocks.words, 0, n * 8);
+	if (n)	/* a plan with nothing mapped: no map (never allocated) */
+		memset(fold_blocks.words, 0, n * 8);
 	return fold_blocks.words;
 }
 
