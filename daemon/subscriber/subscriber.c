@@ -609,6 +609,20 @@ static int gen_requeue(struct subscriber_set *s, struct subscriber_gen *g)
 	return 0;
 }
 
+/* @g back into pending, every page of it; should that fail (it cannot:
+ * our own encoding), every page of the set, said in the log. */
+static void gen_putback(struct subscriber_set *s, struct subscriber_gen *g)
+{
+	int r = gen_requeue(s, g);
+
+	if (r < 0) {
+		log_warning_errno(r, "giving back generation %" PRIu64
+				  " failed; its subscriber gets every page",
+				  g->gen);
+		subscriber_set_mark_all(s);
+	}
+}
+
 /* The take's cursor on the summary: the word it cleared last and what it
  * held.  The take walks pending in word order, so each summary word is
  * exchanged once, before any word of its blocks is taken (see "The
@@ -776,7 +790,7 @@ int subscriber_set_take(struct subscriber_set *s, uint64_t gen,
 			if (r < 0) {
 				/* give back this span, and the rest */
 				subscriber_set_fold(s, w0, raw, nw);
-				gen_requeue(s, g);
+				gen_putback(s, g);
 				gen_free(g);
 				return r;
 			}
@@ -822,17 +836,10 @@ void subscriber_set_giveback(struct subscriber_set *s,
 			     struct subscriber_gen *g)
 {
 	struct subscriber_gen **link = gen_link(s, g);
-	int r;
 
 	if (!link)
 		return;
-	r = gen_requeue(s, g);
-	if (r < 0) {
-		log_warning_errno(r, "giving back generation %" PRIu64
-				  " failed; its subscriber gets every page",
-				  g->gen);
-		subscriber_set_mark_all(s);
-	}
+	gen_putback(s, g);
 	*link = g->next;
 	gen_retire(s, g);
 	flight_settle(s);
@@ -1310,16 +1317,9 @@ void subscriber_set_thaw(struct subscriber_set *s, struct subscriber_snap *snap,
 	s->deferred = NULL;
 	while (list) {
 		struct subscriber_gen *g = list;
-		int r;
 
 		list = g->next;
-		r = gen_requeue(s, g);
-		if (r < 0) {
-			log_warning_errno(r, "giving back generation %" PRIu64
-					  " failed; its subscriber gets every "
-					  "page", g->gen);
-			all = true;
-		}
+		gen_putback(s, g);
 		gen_free(g);
 	}
 	if (all)
