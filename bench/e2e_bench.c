@@ -56,7 +56,7 @@
 
 #include <dirtyd/dirty.h>
 
-#include "bench/baselines.h"
+#include "baselines.h"
 #include "daemon/domain/domain.h"
 #include "daemon/harvest/harvest.h"
 #include "daemon/state/state.h"

@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baselines.h"
 #include "protocol/extent.h"
 #include "daemon/harvest/harvest.h"
 #include "daemon/subscriber/bitmem.h"
@@ -65,18 +66,7 @@ static double ms_now(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double mid(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+/* the medians: median() of bench/baselines.h */
 
 static uint64_t sum_words(const uint64_t *w, uint64_t n)
 {
@@ -94,36 +84,8 @@ static void evict(void)
 	sink += sum_words(evict_words, (EVICT_MIB << 20) / 8);
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-/* @pct_x100 hundredths of a percent of @npages dirty: in runs of @run
- * pages at random starts (clustered), or each page on its own (run 1). */
-static void pattern(uint64_t *bits, uint64_t npages, unsigned int pct_x100,
-		    unsigned int run)
-{
-	uint64_t want = npages / 10000 * pct_x100, set = 0;
-
-	memset(bits, 0, npages / 8);
-	while (set < want) {
-		uint64_t p = rnd() % (npages - run);
-
-		for (uint64_t i = p; i < p + run; i++) {
-			if (!(bits[i / 64] >> (i % 64) & 1))
-				set++;
-			bits[i / 64] |= 1ULL << (i % 64);
-		}
-	}
-}
+/* the patterns: pattern_fill() of bench/baselines.h, as every program
+ * in bench/ draws them */
 
 /* ----------------------------------------------------------- floors */
 
@@ -238,13 +200,16 @@ static int take_ack(struct subscriber_set *s, uint64_t gen, double *t_take,
 
 int main(int argc, char **argv)
 {
-	static const struct { const char *name; unsigned int pct_x100, run; }
-	cases[] = {
-		{ "uniform", 0, 1 },
-		{ "uniform", 1, 1 },
-		{ "clustered", 10, 64 },
-		{ "uniform", 100, 1 },
-		{ "uniform", 1000, 1 },
+	static const struct {
+		const char *name;
+		unsigned int pct_x100;
+		enum bench_pattern pat;
+	} cases[] = {
+		{ "uniform", 0, PAT_UNIFORM },
+		{ "uniform", 1, PAT_UNIFORM },
+		{ "clustered", 10, PAT_CLUSTERED },
+		{ "uniform", 100, PAT_UNIFORM },
+		{ "uniform", 1000, PAT_UNIFORM },
 	};
 	unsigned int reps = 9, gib = 1024, only = 0;
 	struct harvest_domain d = { 0 };
@@ -315,7 +280,8 @@ int main(int argc, char **argv)
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		if (only && c + 1 != only)
 			continue;
-		pattern(bits, npages, cases[c].pct_x100, cases[c].run);
+		pattern_fill(bits, npages, cases[c].pct_x100 / 10000.0,
+			     cases[c].pat, 0x5eed + c);
 		uint64_t nl = lines_of(bits, nwords, lines);
 
 		for (int memfd = 0; memfd < 2; memfd++) {
@@ -373,7 +339,7 @@ int main(int argc, char **argv)
 				t[V_TOUCH][i] = ms_now() - t0;
 			}
 			for (int k = 0; k < NV; k++)
-				m[k] = mid(t[k], reps);
+				m[k] = median(t[k], reps);
 			printf("%-5s %-9s %5.2f%% | %8.3f %8.3f %7.3f %8.3f "
 			       "%7.3f | %7.3f %7.3f %7.3f | %9.2f %6.2f %7.2f "
 			       "%8.2f | %9zu\n",
