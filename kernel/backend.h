@@ -45,6 +45,33 @@ enum backend_kind {
 struct sim_device_spec {
 	char name[BACKEND_NAME_MAX];	/* what backend_device_bind() takes */
 	bool dirty_tracking;		/* IOMMU_HW_CAP_DIRTY_TRACKING */
+	/*
+	 * Which simulated IOMMU instance the device is behind (0, 1, ...).
+	 * A HWPT belongs to the instance of the device it was allocated
+	 * for; attaching a device of another instance to it fails as the
+	 * kernel fails such an attach (so one IOAS may need several HWPTs,
+	 * QEMU's iommufd_cdev_autodomains_get()).
+	 */
+	unsigned int iommu;
+	/*
+	 * The device records its own DMA writes (VFIO device DMA logging,
+	 * as the mlx5 and pds variant drivers do; backend_dma_log_*()).
+	 * @dma_log_page_size: its granule (a power of two >= 4 KiB; 0 means
+	 * 4 KiB): START rounds the asked page size up to it.
+	 * @dma_log_max_ranges: the most ranges START takes (-E2BIG above;
+	 * 0 means the kernel's own limit, BACKEND_DMA_LOG_MAX_RANGES).
+	 */
+	bool dma_logging;
+	uint64_t dma_log_page_size;
+	uint32_t dma_log_max_ranges;
+	/*
+	 * An emulated (mediated) device, as mdev drivers such as the
+	 * kernel's mtty sample are: no IOMMU of its own, bound to iommufd
+	 * as an access; it answers GET_HW_INFO, attach and DMA as the
+	 * kernel answers for such a device (tests/scenario/, recorded in
+	 * the VM with mtty).
+	 */
+	bool emulated;
 };
 
 /** The simulated host. */
@@ -167,12 +194,34 @@ struct backend_caps {
 struct backend_dirty_read {
 	uint32_t hwpt_id;
 	uint32_t flags;
+	/*
+	 * BACKEND_READ_HWPT (0, the default): @hwpt_id's IOMMU dirty bits.
+	 * BACKEND_READ_DMA_LOG: device @dev_id's DMA log over the range
+	 * (backend_dma_log_report(); @hwpt_id and @flags unused).
+	 */
+	uint32_t source;
+	uint32_t dev_id;
 	uint64_t iova;
 	uint64_t length;
 	uint64_t page_size;
 	uint64_t *bitmap;
 	struct ring_work work;
 };
+
+#define BACKEND_READ_HWPT 0
+#define BACKEND_READ_DMA_LOG 1
+
+/** One IOVA range of a DMA logging START (struct
+ *  vfio_device_feature_dma_logging_range). */
+struct backend_dma_log_range {
+	uint64_t iova;
+	uint64_t length;
+};
+
+/* The most ranges the kernel takes in one DMA logging START (Linux's
+ * LOG_MAX_RANGES in drivers/vfio/vfio_main.c): -E2BIG above.  A driver may
+ * take fewer (the sim's dma_log_max_ranges); none says so before START. */
+#define BACKEND_DMA_LOG_MAX_RANGES 256
 
 struct backend;
 struct io_uring_sqe;
@@ -223,6 +272,16 @@ struct backend_ops {
 	int (*dirty_read_prep)(struct backend *b, struct io_uring_sqe *sqe,
 			       int ring_fd, struct backend_dirty_read *rd,
 			       uint64_t user_data);
+	/* VFIO device DMA logging; each NULL: -EOPNOTSUPP */
+	int (*dma_log_probe)(struct backend *b, uint32_t dev_id);
+	int (*dma_log_start)(struct backend *b, uint32_t dev_id,
+			     uint64_t *page_size,
+			     const struct backend_dma_log_range *ranges,
+			     uint32_t nranges);
+	int (*dma_log_report)(struct backend *b, uint32_t dev_id,
+			      uint64_t iova, uint64_t length,
+			      uint64_t page_size, uint64_t *bitmap);
+	int (*dma_log_stop)(struct backend *b, uint32_t dev_id);
 };
 
 /** Every implementation embeds this as its first member. */
@@ -457,7 +516,10 @@ static inline int backend_hwpt_get_dirty_bitmap(struct backend *b,
  * backend_dirty_read_prep() - prepare @sqe, an SQE of the caller's io_uring
  * whose fd is @ring_fd (set up with IORING_SETUP_SQE128 where
  * backend_caps() says dirty_read_sqe128), to read dirty bits as
- * backend_hwpt_get_dirty_bitmap() would with @rd's arguments.  Once the
+ * backend_hwpt_get_dirty_bitmap() would with @rd's arguments (or, with
+ * @rd->source BACKEND_READ_DMA_LOG, backend_dma_log_report(); a backend
+ * that cannot read that source this way returns -EOPNOTSUPP for it, and
+ * the caller reads it synchronously).  Once the
  * caller submits it, exactly one CQE comes on that ring with @user_data
  * and res the read's 0 or -errno, once the bits are in @rd->bitmap; until
  * then @rd, its bitmap and the context stay as they are.  Where the backend cannot read this
@@ -474,6 +536,68 @@ static inline int backend_dirty_read_prep(struct backend *b,
 		return -EOPNOTSUPP;
 	return b->ops->dirty_read_prep(b, sqe, ring_fd, rd, user_data);
 }
+/*
+ * Device DMA logging: VFIO_DEVICE_FEATURE with
+ * VFIO_DEVICE_FEATURE_DMA_LOGGING_START / _REPORT / _STOP (Linux 6.2+;
+ * kernel/uapi/vfio.h), on the device's own descriptor.  The device records
+ * its writes itself, over the ranges given at START, at a page size it
+ * chooses; no HWPT is involved, so it works behind IOMMUs without dirty
+ * bits.  Every call returns the kernel's 0 or -errno; -EOPNOTSUPP where
+ * the backend's devices have no VFIO descriptor (the mock IOMMU's).
+ */
+/** backend_dma_log_probe() - VFIO_DEVICE_FEATURE_PROBE of
+ *  DMA_LOGGING_START: 0 if the device logs, the kernel's -ENOTTY if its
+ *  driver has no log_ops. */
+static inline int backend_dma_log_probe(struct backend *b, uint32_t dev_id)
+{
+	if (!b->ops->dma_log_probe)
+		return -EOPNOTSUPP;
+	return b->ops->dma_log_probe(b, dev_id);
+}
+/**
+ * backend_dma_log_start() - DMA_LOGGING_START over @nranges ranges (sorted,
+ * not overlapping, each aligned to *@page_size); *@page_size is in and out:
+ * the driver may change it (to its granule).  -E2BIG above
+ * BACKEND_DMA_LOG_MAX_RANGES or the driver's own limit (the caller merges
+ * neighbours and retries, as QEMU covers guest RAM with two ranges),
+ * -EINVAL for unaligned or overlapping ranges or a page size that is not a
+ * power of two, -EEXIST (mlx5) or -EBUSY when already started.
+ */
+static inline int backend_dma_log_start(struct backend *b, uint32_t dev_id,
+					uint64_t *page_size,
+					const struct backend_dma_log_range *r,
+					uint32_t nranges)
+{
+	if (!b->ops->dma_log_start)
+		return -EOPNOTSUPP;
+	return b->ops->dma_log_start(b, dev_id, page_size, r, nranges);
+}
+/**
+ * backend_dma_log_report() - DMA_LOGGING_REPORT: sets (never clears) bit k
+ * of @bitmap for the page at @iova + k * @page_size if the device wrote it
+ * since START or the last report, and clears the device's record of what
+ * it reported (there is no NO_CLEAR).  @page_size is the caller's (a power
+ * of two >= 4 KiB); a device granule coarser than it sets every page of
+ * the granule.  -EINVAL when logging was not started.
+ */
+static inline int backend_dma_log_report(struct backend *b, uint32_t dev_id,
+					 uint64_t iova, uint64_t length,
+					 uint64_t page_size, uint64_t *bitmap)
+{
+	if (!b->ops->dma_log_report)
+		return -EOPNOTSUPP;
+	return b->ops->dma_log_report(b, dev_id, iova, length, page_size,
+				      bitmap);
+}
+/** backend_dma_log_stop() - DMA_LOGGING_STOP: what was not reported is
+ *  gone. */
+static inline int backend_dma_log_stop(struct backend *b, uint32_t dev_id)
+{
+	if (!b->ops->dma_log_stop)
+		return -EOPNOTSUPP;
+	return b->ops->dma_log_stop(b, dev_id);
+}
+
 /** backend_destroy() - IOMMU_DESTROY of an IOAS or HWPT; -EBUSY in use. */
 static inline int backend_destroy(struct backend *b, uint32_t id)
 {
