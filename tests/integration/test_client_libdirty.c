@@ -126,10 +126,10 @@ static uint32_t guest(struct dirty *d, const char *device)
 
 Test(libdirty_e2e, ranges_are_exactly_the_pages_written)
 {
-	struct dirty_subscription_info info;
+	struct dirty_subscription_info info = { .size = sizeof(info) };
 	struct pageset *want = ps_new(), *got = ps_new();
-	struct dirty_domain *doms;
-	struct dirty_stats *st;
+	struct dirty_domain **doms;
+	struct dirty_stats **st;
 	uint64_t gen, gen2, pending, sent;
 	struct dirty *d = td_connect(&td, 0);
 	uint32_t dom;
@@ -140,12 +140,12 @@ Test(libdirty_e2e, ranges_are_exactly_the_pages_written)
 
 	td_ok(d, dirty_list_domains(d, &doms, &n));
 	cr_assert_eq(n, 1);
-	cr_assert_eq(doms[0].domain_id, dom);
-	cr_assert_eq(doms[0].status,
+	cr_assert_eq(doms[0]->domain_id, dom);
+	cr_assert_eq(doms[0]->status,
 		     DIRTY_DOMAIN_ENABLED | DIRTY_DOMAIN_SUPPORTED);
-	cr_assert_eq(doms[0].mapped_bytes, GUEST_SIZE);
-	cr_assert_eq(doms[0].page_size, PAGE);
-	cr_assert_eq(doms[0].devices, 1);
+	cr_assert_eq(doms[0]->mapped_bytes, GUEST_SIZE);
+	cr_assert_eq(doms[0]->page_size, PAGE);
+	cr_assert_eq(doms[0]->devices, 1);
 	free(doms);
 
 	td_ok(d, dirty_subscribe(d, dom, 0, DIRTY_SUBSCRIBE_CLEAN, &info));
@@ -193,10 +193,10 @@ Test(libdirty_e2e, ranges_are_exactly_the_pages_written)
 
 	td_ok(d, dirty_stats(d, dom, &st, &n));
 	cr_assert_eq(n, 1);
-	cr_assert_eq(st[0].domain_id, dom);
-	cr_assert_eq(st[0].mapped_bytes, GUEST_SIZE);
-	cr_assert_geq(st[0].generation, 3);
-	sent = st[0].pages_sent;
+	cr_assert_eq(st[0]->domain_id, dom);
+	cr_assert_eq(st[0]->mapped_bytes, GUEST_SIZE);
+	cr_assert_geq(st[0]->generation, 3);
+	sent = st[0]->pages_sent;
 	cr_assert_geq(sent, want->pages);
 	free(st);
 
@@ -251,8 +251,8 @@ Test(libdirty_e2e, a_new_subscription_has_every_page_pending)
 Test(libdirty_e2e, refusals_name_the_device_and_the_reason)
 {
 	struct dirty *d = td_connect(&td, 0);
-	struct dirty_device *devs;
-	struct dirty_domain *doms;
+	struct dirty_device **devs;
+	struct dirty_domain **doms;
 	struct dirty_fds *fds;
 	uint32_t dom, legacy_dom, dev_id;
 	const char *text;
@@ -261,10 +261,10 @@ Test(libdirty_e2e, refusals_name_the_device_and_the_reason)
 	td_ok(d, dirty_list_devices(d, &devs, &n));
 	cr_assert_eq(n, 4);
 	for (size_t i = 0; i < n; i++) {
-		bool legacy = !strcmp(devs[i].name, "legacy0");
+		bool legacy = !strcmp(devs[i]->name, "legacy0");
 
-		cr_assert_eq(!!(devs[i].flags & DIRTY_DEVICE_DIRTY_CAPABLE),
-			     !legacy, "%s", devs[i].name);
+		cr_assert_eq(!!(devs[i]->flags & DIRTY_DEVICE_DIRTY_CAPABLE),
+			     !legacy, "%s", devs[i]->name);
 	}
 	free(devs);
 
@@ -282,7 +282,7 @@ Test(libdirty_e2e, refusals_name_the_device_and_the_reason)
 	td_ok(d, dirty_domain_create(d, "legacy0", 0, &legacy_dom, NULL));
 	td_ok(d, dirty_list_domains(d, &doms, &n));
 	cr_assert_eq(n, 1);
-	cr_assert_eq(doms[0].status, DIRTY_DOMAIN_UNSUPPORTED);
+	cr_assert_eq(doms[0]->status, DIRTY_DOMAIN_UNSUPPORTED);
 	free(doms);
 	cr_assert_eq(dirty_track_start(d, legacy_dom), -EOPNOTSUPP);
 	cr_assert_not_null(dirty_last_error_text(d));
@@ -358,7 +358,7 @@ Test(libdirty_e2e, pages_written_before_an_unmap_are_delivered)
 Test(libdirty_e2e, resume_gets_the_subscription_back)
 {
 	struct pageset *want = ps_new(), *got = ps_new();
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct dirty *d = td_connect(&td, 0), *d2 = NULL;
 	uint64_t token, gen;
 	uint32_t dom;
@@ -398,7 +398,7 @@ Test(libdirty_e2e, resume_gets_the_subscription_back)
 Test(libdirty_e2e, state_lost_after_the_grace_reports_every_page)
 {
 	struct pageset *got = ps_new();
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct dirty *d = td_connect(&td, 0);
 	uint64_t gen;
 	uint32_t dom;
@@ -425,7 +425,7 @@ Test(libdirty_e2e, state_lost_after_the_grace_reports_every_page)
 
 Test(libdirty_e2e, periodic_rounds_send_events)
 {
-	struct dirty_event ev = { 0 };
+	struct dirty_event ev = { .size = sizeof(ev) };
 	struct dirty *d = td_connect(&td, 0);
 	uint32_t dom;
 	int r = 0;

@@ -715,7 +715,7 @@ static void script_state_lost(struct peer *p)
 Test(libdirty_unit, state_lost_reports_every_page)
 {
 	struct runs runs = { 0 };
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct peer p;
 	struct dirty *d;
 	uint64_t gen;
@@ -755,7 +755,7 @@ static void script_resumed(struct peer *p)
 Test(libdirty_unit, resumed_session_keeps_subscriptions)
 {
 	struct runs runs = { 0 };
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct peer p;
 	struct dirty *d = NULL;
 	uint64_t gen;
@@ -805,7 +805,7 @@ static void script_events(struct peer *p)
 
 Test(libdirty_unit, events_are_queued_and_coalesced)
 {
-	struct dirty_event ev;
+	struct dirty_event ev = { .size = sizeof(ev) };
 	struct peer p;
 	struct dirty *d;
 	uint64_t gen;
@@ -930,15 +930,15 @@ Test(libdirty_unit, descriptors_are_received_and_never_leaked)
 	cr_assert_eq(fds->ioas_id, 2);
 	cr_assert_eq(fds->hwpt_id, 3);
 	cr_assert_eq(fds->n_devices, 2);
-	cr_assert_str_eq(fds->devices[0].name, "vfio0");
-	cr_assert_eq(fds->devices[0].dev_id, 7);
-	cr_assert_str_eq(fds->devices[1].name, "vfio1");
+	cr_assert_str_eq(fds->devices[0]->name, "vfio0");
+	cr_assert_eq(fds->devices[0]->dev_id, 7);
+	cr_assert_str_eq(fds->devices[1]->name, "vfio1");
 	cr_assert_geq(fds->iommufd, 0);
 	cr_assert(fcntl(fds->iommufd, F_GETFD) & FD_CLOEXEC);
 	/* device 1 got the third descriptor: /dev/null opened for writing */
-	cr_assert_eq(fcntl(fds->devices[0].fd, F_GETFL) & O_ACCMODE,
+	cr_assert_eq(fcntl(fds->devices[0]->fd, F_GETFL) & O_ACCMODE,
 		     O_WRONLY);
-	cr_assert_eq(fcntl(fds->devices[1].fd, F_GETFL) & O_ACCMODE,
+	cr_assert_eq(fcntl(fds->devices[1]->fd, F_GETFL) & O_ACCMODE,
 		     O_RDONLY);
 	cr_assert_eq(open_fds(), before + 3);
 	dirty_fds_free(fds);
@@ -995,9 +995,9 @@ static void script_lists(struct peer *p)
 
 Test(libdirty_unit, lists_span_packets)
 {
-	struct dirty_domain *doms = NULL;
-	struct dirty_device *devs = NULL;
-	struct dirty_stats *st = NULL;
+	struct dirty_domain **doms = NULL;
+	struct dirty_device **devs = NULL;
+	struct dirty_stats **st = NULL;
 	struct peer p;
 	struct dirty *d;
 	size_t n = 99;
@@ -1006,9 +1006,9 @@ Test(libdirty_unit, lists_span_packets)
 	d = client(&p, DIRTY_CONNECT_NO_RESUME);
 	cr_assert_eq(dirty_list_devices(d, &devs, &n), 0);
 	cr_assert_eq(n, 3);
-	cr_assert_str_eq(devs[0].name, "sim0");
-	cr_assert_str_eq(devs[2].name, "sim2");
-	cr_assert_eq(devs[2].flags, DIRTY_DEVICE_DIRTY_CAPABLE);
+	cr_assert_str_eq(devs[0]->name, "sim0");
+	cr_assert_str_eq(devs[2]->name, "sim2");
+	cr_assert_eq(devs[2]->flags, DIRTY_DEVICE_DIRTY_CAPABLE);
 	free(devs);
 	cr_assert_eq(dirty_list_domains(d, &doms, &n), 0);
 	cr_assert_eq(n, 0);
@@ -1030,7 +1030,7 @@ static void script_eof(struct peer *p)
 
 Test(libdirty_unit, eof_is_econnreset)
 {
-	struct dirty_event ev;
+	struct dirty_event ev = { .size = sizeof(ev) };
 	struct peer p;
 	struct dirty *d;
 
