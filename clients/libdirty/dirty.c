@@ -71,7 +71,7 @@ _Static_assert(SAME(DIRTY_RANGES_RESEND, PROTO_RANGES_RESEND),
 	       "ranges flags");
 #undef SAME
 
-/* The version macros and the build's (CMake reads dirty.h) agree. */
+/* dirty_version_string(): the header's version (CMake reads it too). */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define DIRTY_VERSION_TEXT STR(DIRTY_VERSION_MAJOR) "." \
