@@ -144,14 +144,17 @@ static void peer_error(int fd, uint64_t id, uint32_t err, const char *text)
 	peer_send(fd, &m);
 }
 
-/* An empty list of @type, answering @id. */
-static void peer_empty_list(int fd, uint16_t type, uint64_t id)
+/* LIST_DOMAINS_REPLY to @id: the @n domains at @doms. */
+static void peer_domains(int fd, uint64_t id, const struct proto_domain *doms,
+			 size_t n)
 {
 	static uint8_t buf[PROTO_MAX_MSG];
 	struct proto_list_builder lb;
 	int len;
 
-	proto_list_begin(&lb, buf, sizeof(buf), type, id);
+	proto_list_begin(&lb, buf, sizeof(buf), PROTO_LIST_DOMAINS_REPLY, id);
+	for (size_t i = 0; i < n; i++)
+		proto_list_add_domain(&lb, &doms[i]);
 	len = proto_list_end(&lb, false);
 	peer_send_raw(fd, buf, (size_t)len, NULL, 0);
 }
@@ -998,7 +1001,7 @@ static void script_lists(struct peer *p)
 		peer_send_raw(fd, buf, (size_t)len, NULL, 0);
 	}
 	m = peer_expect(fd, PROTO_LIST_DOMAINS);
-	peer_empty_list(fd, PROTO_LIST_DOMAINS_REPLY, m.id);
+	peer_domains(fd, m.id, NULL, 0);
 	m = peer_expect(fd, PROTO_STATS);
 	if (m.domain_op.domain_id != 9)
 		peer_die("STATS %u", m.domain_op.domain_id);
@@ -1206,9 +1209,16 @@ static void script_lebitmap(struct peer *p)
 	struct proto_msg m;
 
 	peer_hello(fd, 0, 0);
-	/* not subscribed: the page size is looked up, and not found */
+	/* not subscribed through this handle: the page size is looked up,
+	 * not found, then found (a resumed session's subscription) */
 	m = peer_expect(fd, PROTO_LIST_DOMAINS);
-	peer_empty_list(fd, PROTO_LIST_DOMAINS_REPLY, m.id);
+	peer_domains(fd, m.id, NULL, 0);
+	m = peer_expect(fd, PROTO_LIST_DOMAINS);
+	peer_domains(fd, m.id, (const struct proto_domain[]){
+		{ .domain_id = 2, .page_size = 65536 },
+		{ .domain_id = 6, .page_size = 4096 } }, 2);
+	m = peer_expect(fd, PROTO_GET_RANGES);
+	peer_lb_generation(fd, m.id);
 	m = peer_expect(fd, PROTO_SUBSCRIBE);
 	m.type = PROTO_SUBSCRIBE_REPLY;
 	m.subscribe_reply = (struct proto_subscribe_reply){
@@ -1280,6 +1290,11 @@ Test(libdirty_unit, lebitmap_sets_exactly_the_runs)
 	/* no such domain in LIST_DOMAINS: nothing taken */
 	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 1 << 20, 4096, map,
 					   NULL), -ENOENT);
+	/* domain 6's page size from LIST_DOMAINS (4 KiB, not domain 2's) */
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 80000ULL * 4096, 4096,
+					   map, &gen), 0);
+	lb_check(map, 0, 4096, 80000, ~0ULL);
+	memset(map, 0, words * sizeof(unsigned long));
 	cr_assert_eq(dirty_subscribe(d, 6, 0, 0, NULL), 0);
 	/* bad windows and flags are refused before anything is sent */
 	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 1 << 20, 3000, map,
