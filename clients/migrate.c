@@ -182,7 +182,7 @@ static int copy_round(struct migrate *m, uint64_t *pages)
 /* The first ENABLED domain we may see, unless --domain said which. */
 static int find_domain(struct migrate *m)
 {
-	struct dirty_domain *doms;
+	struct dirty_domain **doms;
 	size_t n;
 	int r;
 
@@ -190,11 +190,11 @@ static int find_domain(struct migrate *m)
 	if (r < 0)
 		return fail(m, "listing domains", r);
 	for (size_t i = 0; i < n; i++) {
-		if (m->domain_id ? doms[i].domain_id != m->domain_id :
-		    !(doms[i].status & DIRTY_DOMAIN_ENABLED))
+		if (m->domain_id ? doms[i]->domain_id != m->domain_id :
+		    !(doms[i]->status & DIRTY_DOMAIN_ENABLED))
 			continue;
-		m->domain_id = doms[i].domain_id;
-		m->mapped_bytes = doms[i].mapped_bytes;
+		m->domain_id = doms[i]->domain_id;
+		m->mapped_bytes = doms[i]->mapped_bytes;
 		free(doms);
 		return 0;
 	}
@@ -300,7 +300,7 @@ static void print_summary(struct migrate *m, bool converged,
 
 static int migrate(struct migrate *m)
 {
-	struct dirty_subscription_info info;
+	struct dirty_subscription_info info = { .size = sizeof(info) };
 	uint64_t final_pages = 0, gen;
 	bool converged = false;
 	double downtime;

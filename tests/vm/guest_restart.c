@@ -192,12 +192,12 @@ static bool pages_same(const struct pages *got, const struct pages *want,
 
 /* ------------------------------------------------------------- tests */
 
-static const struct dirty_domain *find_domain(const struct dirty_domain *l,
+static const struct dirty_domain *find_domain(struct dirty_domain *const *l,
 					      size_t n, uint32_t id)
 {
 	for (size_t i = 0; i < n; i++)
-		if (l[i].domain_id == id)
-			return &l[i];
+		if (l[i]->domain_id == id)
+			return l[i];
 	return NULL;
 }
 
@@ -234,9 +234,9 @@ static int scenario_before(struct dirty *c, uint32_t *domp,
 			   struct pages *w12, struct pages *ever,
 			   struct before *b)
 {
-	struct dirty_domain *list = NULL;
+	struct dirty_domain **list = NULL;
 	struct dirty_fds *fds = NULL;
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct pages w0, w2, got;
 	unsigned int seed = 12345;
 	uint32_t dom = 0;
@@ -339,10 +339,10 @@ static void scenario_after(struct dirty *c, uint32_t dom,
 			   const struct pages *w12, struct pages *ever,
 			   const struct before *b)
 {
-	struct dirty_domain *list = NULL;
+	struct dirty_domain **list = NULL;
 	const struct dirty_domain *d;
 	struct dirty_fds *fds = NULL;
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct pages uni, got, w3;
 	uint64_t missing = 0, never = 0, extra = 0, gen = 0, first_gen = 0;
 	unsigned int seed = 777, calls = 0;
@@ -454,8 +454,8 @@ int main(int argc, char **argv)
 	struct pages w12 = { 0 }, ever = { 0 };
 	struct before b = { 0 };
 	struct dirty *c = NULL;
-	struct dirty_session s;
-	struct dirty_domain *list = NULL;
+	struct dirty_session s = { .size = sizeof(s) };
+	struct dirty_domain **list = NULL;
 	size_t npassed = 0, n = 0;
 	char names[1024], line[1024];
 	uint32_t dom = 0, dom2 = 0;
