@@ -127,7 +127,7 @@ void journal_commit(struct server *srv)
 	size_t nknext;
 	uint32_t slot, nsubs;
 
-	if (!st || !st->meta || st->restoring)
+	if (!st || !st->meta || st->restoring || st->left)
 		return;
 	/* what was owed is in this version, or (too big) never will be */
 	st->owed = false;
@@ -256,7 +256,7 @@ void journal_note(struct server *srv)
 {
 	struct state *st = srv->state;
 
-	if (!st || !st->meta || st->restoring || st->owed)
+	if (!st || !st->meta || st->restoring || st->left || st->owed)
 		return;
 	if (!st->pass) {
 		journal_commit(srv);
