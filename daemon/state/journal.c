@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Surviving a restart (SIGKILL, a crash, an upgrade) without losing a bit.
+ * Surviving a restart (SIGKILL, a crash, an upgrade, a stop whose store
+ * systemd keeps) without losing a bit.
  *
  * Owns: durability.  Every change to what must survive reaches the store
  * through the journal (state.h): a kernel change's intent is committed
