@@ -13,7 +13,10 @@
  * a record pointing past the end, another format: each time dirtyd starts
  * afresh, says why at error level and every resume gets STATE_LOST.  A
  * closed session keeps its deadline across restarts; adoptions that keep
- * failing stop being tried.
+ * failing stop being tried.  A stop (SIGTERM) leaves everything in the
+ * store: the next start resumes a client mid-migration with every page;
+ * without the store (systemd 252) the client gets STATE_LOST; a stop sent
+ * during an adoption waits until dirtyd serves.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -1446,5 +1449,52 @@ Test(restart, torn_context_loses_that_domain_only, .fini = stop)
 	itest_runs_free(&want);
 	free(wa.bits);
 	free(wb.bits);
+	cr_assert_eq(itest_stop(&sm), 0);
+}
+
+/*
+ * A stop sent while dirtyd adopts the store (systemd restarting it during
+ * a start) waits until dirtyd serves: it is never a death half-way
+ * through the adoption, dirtyd exits 0 having served, and the next start
+ * counts no failed adoption.  The configured guest, created after the
+ * adoption, keeps the start busy for a while after the store is checked.
+ */
+Test(restart, stop_during_adoption_waits, .fini = stop)
+{
+	struct proto_hello_reply h;
+	struct itest_client c;
+	uint64_t token;
+	int r, status = -1;
+
+	token = keep_first(CONF);
+	cr_assert_eq(harness_configure(&sm, CONF "[guest g]\ndevice = sim1\n"
+				       "size = 64G\niova = 0\n"
+				       "tracking = yes\ndma = none\n"), 0);
+	cr_assert_eq(harness_spawn(&sm), 0);
+	for (int i = 0; i < 10000 &&
+	     !harness_log_has(&sm, "the store is checked and claimed", true);
+	     i++)
+		sleep_us(1000);
+	cr_assert(harness_log_has(&sm, "the store is checked and claimed",
+				  true));
+	cr_assert_eq(kill(sm.pid, SIGTERM), 0);
+	r = harness_wait_ready(&sm, HARNESS_START_MS);
+	cr_assert_eq(r, 0, "SIGTERM during the adoption: %s (wait status "
+		     "%#x)", strerror(-r), sm.wstatus);
+	for (int i = 0; i < 20000 && !harness_exited(&sm, &status); i++)
+		sleep_us(1000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit "
+		  "status %#x", status);
+	cr_assert(harness_log_has(&sm, "Terminated: stopping", true));
+
+	itest_up(&sm);
+	cr_assert(!harness_log_has(&sm, "adopted 1 time before", true),
+		  "the stopped start counted as a failed adoption");
+	cr_assert(harness_log_has(&sm, "restored from the file descriptor "
+				 "store: 2 domains", true));
+	h = client(&c, token);
+	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED, "flags %#x",
+		     h.session_flags);
+	itest_close(&c);
 	cr_assert_eq(itest_stop(&sm), 0);
 }
