@@ -11,9 +11,12 @@
  * coarser log granule's rounding the model computes; nothing lost, nothing
  * extra.  And logs across an adoption.
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <liburing.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -691,4 +694,82 @@ Test(dma_log, logs_and_accesses_survive_an_adoption)
 	expect_ok(backend_dma_log_stop(o.b, o.dev[D4]));
 	io_uring_queue_exit(&o.ring);
 	backend_close(o.b);
+}
+
+/* -------------------------------------------- DMA racing with reports */
+
+#define RACE_PAGES 65536
+
+struct race {
+	struct backend *b;
+	uint32_t dev;
+	bool go;				/* atomic: reports began */
+	unsigned long writes;			/* atomic */
+};
+
+/* Writes each page once, in order: a write a report lost stays lost. */
+static void *race_writer(void *arg)
+{
+	struct race *r = arg;
+	uint64_t p;
+
+	while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE))
+		sched_yield();
+	for (p = 0; p < RACE_PAGES; p++) {
+		if (backend_dma_write(r->b, r->dev, p * SZ_4K, SZ_4K))
+			return (void *)1;
+		__atomic_fetch_add(&r->writes, 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* A write racing a report is in that report or the next: never lost. */
+Test(dma_log, a_write_racing_a_report_is_never_lost, .timeout = 120)
+{
+	const struct sim_device_spec devs[] = {
+		DEV("vf", 1, false, true, 0, 0, false),
+	};
+	static struct race r;
+	static uint64_t got[RACE_PAGES / 64];
+	uint64_t ps = SZ_4K;
+	unsigned int reports = 0, w;
+	pthread_t t;
+	uint32_t ioas;
+	void *res;
+
+	memset(&r, 0, sizeof(r));
+	memset(got, 0, sizeof(got));
+	r.b = host(1, devs);
+	r.dev = dev_bind(r.b, "vf");
+	expect_ok(backend_ioas_alloc(r.b, &ioas));
+	map(r.b, ioas, 0, RACE_PAGES * SZ_4K, RW);
+	expect_ok(backend_device_attach(r.b, r.dev, ioas));
+	expect_ok(start1(r.b, r.dev, &ps, 0, RACE_PAGES * SZ_4K));
+	cr_assert_eq(pthread_create(&t, NULL, race_writer, &r), 0);
+	/* reports of the words being written while it writes, then of the
+	 * whole */
+	do {
+		uint64_t first = __atomic_load_n(&r.writes, __ATOMIC_ACQUIRE) /
+				 64 * 64;
+		uint64_t n = 128;
+
+		if (first + n > RACE_PAGES)
+			n = RACE_PAGES - first;
+		if (n)
+			expect_ok(backend_dma_log_report(r.b, r.dev,
+							 first * SZ_4K,
+							 n * SZ_4K, SZ_4K,
+							 &got[first / 64]));
+		reports++;
+		__atomic_store_n(&r.go, true, __ATOMIC_RELEASE);
+	} while (__atomic_load_n(&r.writes, __ATOMIC_ACQUIRE) < RACE_PAGES);
+	cr_assert_eq(pthread_join(t, &res), 0);
+	cr_assert_null(res, "a write failed");
+	expect_ok(backend_dma_log_report(r.b, r.dev, 0, RACE_PAGES * SZ_4K,
+					 SZ_4K, got));
+	cr_log_info("%u reports during %d writes", reports, RACE_PAGES);
+	for (w = 0; w < RACE_PAGES / 64; w++)
+		cr_assert_eq(got[w], ~0ULL, "word %u: 0x%016llx: pages lost",
+			     w, (unsigned long long)got[w]);
+	backend_close(r.b);
 }
