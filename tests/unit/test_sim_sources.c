@@ -9,16 +9,22 @@
  * devices, random DMA, every HWPT and every log read (synchronously or on
  * the sim's reader threads) and ORed: exactly the pages written, plus the
  * coarser log granule's rounding the model computes; nothing lost, nothing
- * extra.  And logs across an adoption.
+ * extra.  And logs across an adoption, a DMA racing reports, and logs
+ * across the death of the process in the middle of any operation.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kernel/backend.h"
@@ -772,4 +778,229 @@ Test(dma_log, a_write_racing_a_report_is_never_lost, .timeout = 120)
 		cr_assert_eq(got[w], ~0ULL, "word %u: 0x%016llx: pages lost",
 			     w, (unsigned long long)got[w]);
 	backend_close(r.b);
+}
+
+/* ------------------------------------------- logs across a kill */
+
+/*
+ * A child runs a seeded sequence of START, STOP, DMA and REPORT on one
+ * logging device, checking each report against a model, and is killed at
+ * a random moment; the parent adopts its host (the memfd reopened through
+ * /proc) and finds the log as the model says, the operation in flight
+ * done or not (a DMA or a report possibly in part), or the host torn,
+ * which only a START or STOP in flight may cause.
+ */
+#define KILL_PAGES 64
+
+enum kill_op { K_START, K_STOP, K_DMA, K_REPORT };
+
+struct kill_model {
+	bool active;
+	uint64_t dirty;		/* pages logged and not reported */
+};
+
+struct kill_shared {
+	int fd;			/* the child's kept memfd */
+	uint32_t dev;
+	uint32_t done;		/* operations that returned; atomic */
+	uint32_t error;
+	bool ready;
+};
+
+static enum kill_op kill_next(uint64_t *s, const struct kill_model *m,
+			      uint64_t *mask)
+{
+	uint64_t r = (*s = *s * 6364136223846793005ULL +
+			   1442695040888963407ULL) >> 16;
+	unsigned int pick = r % 10, first = (r >> 8) % KILL_PAGES;
+	unsigned int n = 1 + (r >> 16) % (KILL_PAGES - first);
+
+	*mask = (n == 64 ? ~0ULL : (1ULL << n) - 1) << first;
+	if (pick == 0)
+		return m->active ? K_STOP : K_START;
+	if (pick < 7)
+		return K_DMA;
+	return m->active ? K_REPORT : K_START;
+}
+
+static void kill_apply(struct kill_model *m, enum kill_op op, uint64_t mask)
+{
+	switch (op) {
+	case K_START:
+		*m = (struct kill_model){ .active = true };
+		break;
+	case K_STOP:
+		*m = (struct kill_model){ 0 };
+		break;
+	case K_DMA:
+		if (m->active)
+			m->dirty |= mask;
+		break;
+	case K_REPORT:
+		m->dirty = 0;
+		break;
+	}
+}
+
+static int kill_run(struct backend *b, uint32_t dev, enum kill_op op,
+		    uint64_t mask, uint64_t *bits)
+{
+	uint64_t ps = SZ_4K;
+
+	switch (op) {
+	case K_START:
+		return start1(b, dev, &ps, 0, KILL_PAGES * SZ_4K);
+	case K_STOP:
+		return backend_dma_log_stop(b, dev);
+	case K_DMA:
+		return backend_dma_write(b, dev,
+					 (uint64_t)__builtin_ctzll(mask) * SZ_4K,
+					 (uint64_t)__builtin_popcountll(mask) *
+						 SZ_4K);
+	case K_REPORT:
+		*bits = 0;
+		return backend_dma_log_report(b, dev, 0, KILL_PAGES * SZ_4K,
+					      SZ_4K, bits);
+	}
+	return -EINVAL;
+}
+
+static const struct sim_device_spec kill_devs[] = {
+	DEV("vf", 1, false, true, 0, 0, false),
+};
+
+static void kill_child(struct kill_shared *sh, uint64_t seed)
+{
+	struct backend_kept_fd kept[BACKEND_KEEP_MAX_FDS];
+	struct kill_model m = { 0 };
+	struct backend *b = NULL;
+	struct backend_config cfg = { .kind = BACKEND_SIM };
+	size_t blob_len = 0;
+	uint64_t s = seed, mask, bits;
+	uint32_t ioas, k;
+
+	cfg.sim.n_devices = 1;
+	cfg.sim.devices[0] = kill_devs[0];
+	if (backend_open(&cfg, &b) ||
+	    backend_device_bind(b, "vf", &sh->dev) ||
+	    backend_ioas_alloc(b, &ioas) ||
+	    backend_ioas_map(b, ioas, RW, UVA(0), KILL_PAGES * SZ_4K,
+			     &(uint64_t){ 0 }) ||
+	    backend_device_attach(b, sh->dev, ioas) ||
+	    backend_keep(b, kept, BACKEND_KEEP_MAX_FDS, NULL, &blob_len) != 1)
+		_exit(2);
+	sh->fd = kept[0].fd;
+	__atomic_store_n(&sh->ready, true, __ATOMIC_RELEASE);
+	for (k = 0;; k++) {
+		enum kill_op op = kill_next(&s, &m, &mask);
+		int rc = kill_run(b, sh->dev, op, mask, &bits);
+
+		if (rc || (op == K_REPORT && bits != m.dirty))
+			__atomic_store_n(&sh->error, k + 1, __ATOMIC_RELEASE);
+		kill_apply(&m, op, mask);
+		__atomic_store_n(&sh->done, k + 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* One kill after @delay_us; 1 if the host adopted, 0 if torn. */
+static int kill_once(uint64_t seed, unsigned int delay_us)
+{
+	struct kill_shared *sh = mmap(NULL, sizeof(*sh),
+				      PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct backend_config cfg = { .kind = BACKEND_SIM };
+	struct backend_kept_fd kept = { .name = "sim" };
+	struct kill_model m = { 0 }, after;
+	uint64_t s = seed, mask = 0, bits = 0, must, may;
+	struct backend *b;
+	enum kill_op next = K_START;
+	char path[64];
+	bool active;
+	uint32_t k, done;
+	pid_t pid;
+	int rc;
+
+	cr_assert_neq(sh, MAP_FAILED);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (!pid)
+		kill_child(sh, seed);
+	while (!__atomic_load_n(&sh->ready, __ATOMIC_ACQUIRE))
+		sched_yield();
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, sh->fd);
+	kept.fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(kept.fd, 0, "%s: %s", path, strerror(errno));
+	usleep(delay_us);
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	cr_assert_eq(sh->error, 0, "the child's operation %u failed",
+		     sh->error - 1);
+	done = sh->done;
+	for (k = 0; k <= done; k++) {
+		next = kill_next(&s, &m, &mask);
+		if (k < done)
+			kill_apply(&m, next, mask);
+	}
+	after = m;
+	kill_apply(&after, next, mask);
+
+	cfg.kept = &kept;
+	cfg.n_kept = 1;
+	rc = backend_open(&cfg, &b);
+	if (rc == -EUCLEAN) {
+		cr_assert(next == K_START || next == K_STOP,
+			  "torn with operation %d in flight", next);
+		munmap(sh, sizeof(*sh));
+		return 0;
+	}
+	expect_ok(rc);
+	rc = backend_dma_log_report(b, sh->dev, 0, KILL_PAGES * SZ_4K, SZ_4K,
+				    &bits);
+	cr_assert(rc == 0 || rc == -EINVAL, "report: %d", rc);
+	active = !rc;
+	if (next == K_START || next == K_STOP)
+		cr_assert(active == m.active || active == after.active);
+	else
+		cr_assert_eq(active, m.active);
+	must = m.dirty;
+	may = 0;
+	if (next == K_DMA && m.active)
+		may = mask;
+	if (next == K_REPORT) {
+		may = must;
+		must = 0;
+	}
+	if (active != m.active)	/* the START in flight was done: fresh */
+		must = 0;
+	if (active) {
+		cr_assert_eq(bits & must, must, "bits 0x%llx lack 0x%llx",
+			     (unsigned long long)bits,
+			     (unsigned long long)must);
+		cr_assert_eq(bits & ~(must | may), 0,
+			     "bits 0x%llx beyond 0x%llx",
+			     (unsigned long long)bits,
+			     (unsigned long long)(must | may));
+	}
+	/* and it goes on logging */
+	expect_ok(backend_dma_log_stop(b, sh->dev));
+	expect_ok(start1(b, sh->dev, &(uint64_t){ SZ_4K }, 0,
+			 KILL_PAGES * SZ_4K));
+	expect_ok(backend_dma_write(b, sh->dev, 3 * SZ_4K, SZ_4K));
+	bits = 0;
+	expect_ok(backend_dma_log_report(b, sh->dev, 0, KILL_PAGES * SZ_4K,
+					 SZ_4K, &bits));
+	cr_assert_eq(bits, 1ULL << 3);
+	backend_close(b);
+	munmap(sh, sizeof(*sh));
+	return 1;
+}
+
+Test(dma_log, a_kill_leaves_the_log_before_or_after_or_torn, .timeout = 120)
+{
+	unsigned int i, adopted = 0;
+
+	for (i = 0; i < 40; i++)
+		adopted += kill_once(0x1700 + i, 200 + (rng() % 3000));
+	cr_log_info("%u of 40 kills adopted, the rest torn", adopted);
+	cr_assert_gt(adopted, 0);
 }
