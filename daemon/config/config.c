@@ -88,10 +88,13 @@ int config_init(struct config *c)
 		.log_level = LOG_INFO,
 		.resume_grace = 30,
 		.backing_page_size = 4096,
-		.n_devices = 2,
+		.n_devices = 3,
 		.devices = {
 			{ .name = "sim-nic0", .dirty_tracking = true },
 			{ .name = "sim-legacy0", .dirty_tracking = false },
+			/* a VF that logs its own DMA, behind a second IOMMU
+			 * without dirty bits (issue 17's sources) */
+			{ .name = "sim-vf0", .iommu = 1, .dma_logging = true },
 		},
 	};
 	if (set_string(&c->socket, "/run/dirtyd/dirtyd.sock") < 0 ||
@@ -217,7 +220,85 @@ static int parse_log_level(const char *v, int *out)
 	return -EINVAL;
 }
 
-/* "name:dirty,name:nodirty,..." */
+/*
+ * One attribute of a [sim] device entry, "key=value" (struct
+ * sim_device_spec's fields).
+ */
+static int parse_device_attr(struct sim_device_spec *d, char *attr,
+			     const char *origin)
+{
+	char *eq = strchr(attr, '='), *v;
+	unsigned int u;
+
+	if (!eq)
+		return log_error_errno(-EINVAL, "%s: device '%s': '%s' is not "
+				       "key=value", origin, d->name, attr);
+	*eq = '\0';
+	v = eq + 1;
+	if (!strcmp(attr, "iommu")) {
+		if (parse_uint(v, 255, &d->iommu) < 0)
+			goto bad;
+	} else if (!strcmp(attr, "dma_logging")) {
+		if (parse_bool(v, &d->dma_logging) < 0)
+			goto bad;
+	} else if (!strcmp(attr, "emulated")) {
+		if (parse_bool(v, &d->emulated) < 0)
+			goto bad;
+	} else if (!strcmp(attr, "dma_log_page_size")) {
+		if (parse_size(v, &d->dma_log_page_size) < 0 ||
+		    d->dma_log_page_size < 4096 ||
+		    d->dma_log_page_size > (1ULL << 30) ||
+		    (d->dma_log_page_size & (d->dma_log_page_size - 1)))
+			goto bad;
+	} else if (!strcmp(attr, "dma_log_max_ranges")) {
+		if (parse_uint(v, BACKEND_DMA_LOG_MAX_RANGES, &u) < 0 || !u)
+			goto bad;
+		d->dma_log_max_ranges = u;
+	} else {
+		return log_error_errno(-EINVAL, "%s: device '%s': unknown "
+				       "attribute '%s' (iommu, dma_logging, "
+				       "dma_log_page_size, dma_log_max_ranges, "
+				       "emulated)", origin, d->name, attr);
+	}
+	return 0;
+bad:
+	return log_error_errno(-EINVAL, "%s: device '%s': %s = '%s': expected "
+			       "%s", origin, d->name, attr, v,
+			       !strcmp(attr, "iommu") ? "0 .. 255" :
+			       !strcmp(attr, "dma_log_page_size") ?
+			       "a power of two, 4k .. 1g" :
+			       !strcmp(attr, "dma_log_max_ranges") ?
+			       "1 .. 256" : "yes or no");
+}
+
+/* The attributes of @d, after its kind, separated by blanks; then whether
+ * they make sense together. */
+static int parse_device_attrs(struct sim_device_spec *d, char *attrs,
+			      const char *origin)
+{
+	char *save = NULL, *a;
+	bool log_keys = false;
+	int r;
+
+	for (a = strtok_r(attrs, " \t", &save); a;
+	     a = strtok_r(NULL, " \t", &save)) {
+		log_keys |= !strncmp(a, "dma_log_", 8);
+		if ((r = parse_device_attr(d, a, origin)) < 0)
+			return r;
+	}
+	if (log_keys && !d->dma_logging)
+		return log_error_errno(-EINVAL, "%s: device '%s': "
+				       "dma_log_page_size and "
+				       "dma_log_max_ranges need "
+				       "dma_logging=yes", origin, d->name);
+	if (d->emulated && (d->dirty_tracking || d->iommu))
+		return log_error_errno(-EINVAL, "%s: device '%s': an emulated "
+				       "device has no IOMMU: it is :nodirty "
+				       "and has no iommu=", origin, d->name);
+	return 0;
+}
+
+/* "name:dirty,name:nodirty iommu=1 dma_logging=yes,..." */
 static int parse_devices(struct config *c, const char *v, const char *origin)
 {
 	struct sim_device_spec devs[SIM_MAX_DEVICES];
@@ -230,10 +311,15 @@ static int parse_devices(struct config *c, const char *v, const char *origin)
 	strcpy(buf, v);
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		char *colon, *name = tok, *kind;
+		char *colon, *name = tok, *kind, *attrs;
+		int r;
 
 		while (isspace((unsigned char)*name))
 			name++;
+		/* the attributes follow the kind after a blank */
+		attrs = name + strcspn(name, " \t");
+		if (*attrs)
+			*attrs++ = '\0';
 		/* the last ':': a name may be a PCI address */
 		colon = strrchr(name, ':');
 		if (!colon)
@@ -271,6 +357,8 @@ static int parse_devices(struct config *c, const char *v, const char *origin)
 			return log_error_errno(-EINVAL, "%s: device '%s': "
 					       "'%s' is neither dirty nor "
 					       "nodirty", origin, name, kind);
+		if ((r = parse_device_attrs(&devs[n], attrs, origin)) < 0)
+			return r;
 		n++;
 	}
 	memcpy(c->devices, devs, sizeof(devs[0]) * n);
