@@ -21,9 +21,6 @@
 #include "daemon/server/session.h"
 #include "protocol/proto.h"
 
-/* Mappings per domain: one harvest range each. */
-#define DOMAIN_MAX_MAPS 65536
-
 /* ------------------------------------------------------------ plan */
 
 static int range_cmp(const void *a, const void *b)
@@ -317,6 +314,47 @@ static struct harvest_range *retired_subtract(const struct domain *d,
 	return r;
 }
 
+/* Bits one probe reads at most: 64 KiB of bitmap. */
+#define PROBE_PAGES (1ULL << 19)
+
+int domain_external_probe(struct domain *d, uint64_t iova, uint64_t length,
+			  struct error *e)
+{
+	static _Thread_local uint64_t bits[PROBE_PAGES / 64];
+	struct backend_caps caps;
+	uint64_t at = iova, end = iova + length;
+
+	backend_caps(d->kctx, &caps);
+	if (!caps.iommufd || caps.emulates || !d->tracking_capable ||
+	    !d->enabled)
+		return 0;
+	while (at < end) {
+		uint64_t n = end - at, step = PROBE_PAGES * d->page_size;
+		int r;
+
+		if (n > step)
+			n = step;
+		r = backend_hwpt_get_dirty_bitmap(d->kctx, d->hwpt_id, at, n,
+						  d->page_size, bits,
+						  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR);
+		if (r == -EINVAL)
+			return error_set(e, r, "range [0x%" PRIx64 ", 0x%"
+					  PRIx64 ") declared EXTERNAL is not "
+					  "wholly mapped in IOAS %u (a "
+					  "NO_CLEAR read of [0x%" PRIx64
+					  ", 0x%" PRIx64 ") found a hole): "
+					  "map it with IOMMU_IOAS_MAP first",
+					  iova, end, d->ioas_id, at, at + n);
+		if (r < 0)
+			return error_set(e, r, "probing [0x%" PRIx64 ", 0x%"
+					  PRIx64 ") with a NO_CLEAR read "
+					  "failed: %s", at, at + n,
+					  strerror(-r));
+		at += n;
+	}
+	return 0;
+}
+
 /* The worker's MAP: the kernel's mapping, the new mappings, the plan,
  * the sets moved and, unless CLEAN, the new range pending in each. */
 static int map_work(struct domain_change *c)
@@ -331,9 +369,14 @@ static int map_work(struct domain_change *c)
 	size_t at, nretired;
 	int r;
 
-	/* EXTERNAL: the client mapped it through its iommufd; plan only */
+	/* EXTERNAL: the client mapped it through its iommufd; plan only,
+	 * once the kernel says it is mapped (where it can tell) */
 	if (!m.external) {
 		r = map_backing(c, &m);
+		if (r < 0)
+			return r;
+	} else {
+		r = domain_external_probe(d, m.iova, m.length, &c->err);
 		if (r < 0)
 			return r;
 	}

@@ -1,10 +1,21 @@
 // SPDX-License-Identifier: MIT
 /* SCM_RIGHTS: descriptors travel with the packet they belong to. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "daemon/server/fdpass.h"
+#include "daemon/util/error.h"
+
+int fdpass_dup(int fd, struct error *e)
+{
+	int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+	if (r < 0)
+		return error_set(e, -errno, "dup failed: %s", strerror(errno));
+	return r;
+}
 
 int fdpass_send(int sock, const void *buf, size_t len, const int *fds,
 		unsigned int nfds)

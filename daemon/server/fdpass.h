@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+struct error;
+
 /* SCM_MAX_FD: the most descriptors one message may carry. */
 #define FDPASS_MAX_FDS 253
 
@@ -15,5 +17,9 @@
  */
 int fdpass_send(int sock, const void *buf, size_t len, const int *fds,
 		unsigned int nfds);
+
+/** fdpass_dup() - a copy of @fd to hand out: above the standard
+ *  descriptors, close-on-exec; -errno with the reason in @e. */
+int fdpass_dup(int fd, struct error *e);
 
 #endif
