@@ -474,6 +474,7 @@ int domain_readopt(struct server *srv, uid_t owner, struct backend *kctx,
 		goto fail;
 	if (d->enabled)
 		domain_rate_start(&d->rate, domain_now_ns());
+	d->backlog = d->enabled;
 	d->id = srv->next_domain_id++;
 	list_add_tail(&d->link, &srv->domains);
 	journal_note(srv);

@@ -165,6 +165,11 @@ struct domain {
 	char guest[BACKEND_NAME_MAX];	/* the configured guest's name, or "" */
 
 	struct domain_lease lease;	/* adopted by a VMM: lease.id */
+	bool holes_refused;		/* the kernel said so (atomic) */
+	/* readopted: the IOMMU holds bits written while no dirtyd ran; the
+	 * subscriptions of the first round that has any get them, CLEAN ones
+	 * too (no round before a CLEAN SUBSCRIBE takes them) */
+	bool backlog;
 
 	/* surviving a restart (state.h) */
 	struct state_intent intent;	/* the kernel change in progress */
@@ -282,6 +287,13 @@ int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
  */
 int domain_external_probe(struct domain *d, uint64_t iova, uint64_t length,
 			  struct error *e);
+/**
+ * domain_verifies_external() - whether domain_external_probe() can catch
+ * a hole here: the real kernel, a tracking HWPT, and a kernel that
+ * refuses a read across one (asked once with a NO_CLEAR read of one page
+ * no mapping of @d covers; a refusal is remembered).  Any thread.
+ */
+bool domain_verifies_external(struct domain *d);
 /** domain_unmap_check() - what domain_unmap() would refuse, now. */
 int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
 		       uint32_t proto_flags, struct error *e);

@@ -268,10 +268,8 @@ static int need_feature(struct session *s, struct error *e)
 static struct proto_msg adopt_reply_fixed(struct domain *d, uint64_t id,
 					  bool iommufd)
 {
-	struct backend_caps caps;
 	struct proto_msg m = { .type = PROTO_ADOPT_REPLY, .id = id };
 
-	backend_caps(d->kctx, &caps);
 	m.list.ioas_id = d->ioas_id;
 	m.list.hwpt_id = d->hwpt_id;
 	m.list.status = domain_status(d);
@@ -280,7 +278,7 @@ static struct proto_msg adopt_reply_fixed(struct domain *d, uint64_t id,
 	m.list.lease = d->lease.id;
 	m.list.adopt_flags = (d->huge_pages ? 0 : PROTO_ADOPT_HUGE_PAGES_OFF) |
 			     (iommufd ? 0 : PROTO_ADOPT_NO_IOMMUFD) |
-			     (caps.iommufd && !caps.emulates ?
+			     (domain_verifies_external(d) ?
 			      PROTO_ADOPT_VERIFIES_EXTERNAL : 0);
 	return m;
 }

@@ -571,7 +571,9 @@ static int req_subscribe(struct session *s, struct domain *d,
 	if (s->nsubs >= max)
 		return error_set(e, -EDQUOT, "too many subscriptions on "
 				  "this session (max_subscriptions %u)", max);
-	if ((m->subscribe.flags & PROTO_SUBSCRIBE_CLEAN) && d->enabled) {
+	/* a readopted domain's backlog is the new subscriber's too */
+	if ((m->subscribe.flags & PROTO_SUBSCRIBE_CLEAN) && d->enabled &&
+	    !d->backlog) {
 		domain_after_round(d, &s->waiter, false, subscribe_ready);
 		return 0;
 	}
