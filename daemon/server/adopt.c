@@ -286,14 +286,13 @@ static struct proto_msg adopt_reply_fixed(struct domain *d, uint64_t id,
 int adopt_req_adopt(struct session *s, struct domain *d,
 		    const struct proto_msg *m, struct error *e)
 {
-	struct backend *b = d->kctx;
+	unsigned int index[FDPASS_MAX_FDS], i = 0;
 	struct proto_list_builder lb;
 	struct domain_device *dev;
 	int fds[FDPASS_MAX_FDS];
-	unsigned int n = 0;
 	struct proto_msg fixed;
 	uint64_t lease;
-	int r, fd;
+	int r, n;
 
 	r = need_feature(s, e);
 	if (r < 0)
@@ -301,8 +300,8 @@ int adopt_req_adopt(struct session *s, struct domain *d,
 	r = adopt_refuse(d, "ADOPT", e);
 	if (r < 0)
 		return r;
-	fd = backend_iommufd(b);
-	if (fd >= 0 && !(s->features & PROTO_FEAT_FD_PASSING))
+	if (backend_iommufd(d->kctx) >= 0 &&
+	    !(s->features & PROTO_FEAT_FD_PASSING))
 		return error_set(e, -EOPNOTSUPP, "ADOPT hands over descriptors: "
 				  "negotiate PROTO_FEAT_FD_PASSING too");
 	if (d->ndevices + 1 > FDPASS_MAX_FDS)
@@ -313,59 +312,40 @@ int adopt_req_adopt(struct session *s, struct domain *d,
 			     m->id);
 	if (r < 0)
 		return error_set(e, r, "encoding failed");
-	if (fd >= 0) {
-		fds[n] = fdpass_dup(fd, e);
-		if (fds[n] < 0)
-			return fds[n];
-		n++;
-	}
+	n = fdpass_domain_fds(d, fds, index, e);
+	if (n < 0)
+		return n;
 	list_for_each_entry(dev, &d->devices, link) {
 		struct proto_adopt_device ad = {
 			.dev_id = dev->dev_id,
+			.fd_index = index[i++],
 			.dev_flags = PROTO_ADOPT_DEV_BOUND |
 				     PROTO_ADOPT_DEV_ATTACHED,
 		};
 
-		fd = n ? backend_device_fd(b, dev->dev_id) : -EOPNOTSUPP;
-		if (fd >= 0) {
-			fds[n] = fdpass_dup(fd, e);
-			if (fds[n] < 0) {
-				r = fds[n];
-				goto fail;
-			}
-			ad.fd_index = n++;
-		} else if (fd != -EOPNOTSUPP) {
-			r = error_set(e, fd, "device %s has no descriptor: %s",
-				      dev->name, strerror(-fd));
-			goto fail;
-		}
 		snprintf(ad.name, sizeof(ad.name), "%s", dev->name);
 		r = proto_list_add_adopt_device(&lb, &ad);
-		if (r < 0) {
-			error_set(e, r, "encoding failed");
-			goto fail;
-		}
+		if (r < 0)
+			break;
 	}
 	lease = requests_new_token();
 	d->lease.id = lease;	/* for the reply's fixed part */
 	fixed = adopt_reply_fixed(d, m->id, n > 0);
 	d->lease.id = 0;
 	proto_list_set_adopt(&lb, &fixed);
-	r = proto_list_end(&lb, false);
+	if (r >= 0)
+		r = proto_list_end(&lb, false);
 	if (r < 0) {
-		error_set(e, r, "encoding failed");
-		goto fail;
+		while (n)
+			close(fds[--n]);
+		return error_set(e, r, "encoding failed");
 	}
 	lease_take(s, d, lease);
 	log_notice("domain %u adopted by pid %d uid %u (lease 0x%" PRIx64
-		   "): %u descriptors handed over", d->id, (int)s->pid,
+		   "): %d descriptors handed over", d->id, (int)s->pid,
 		   (unsigned int)s->uid, lease, n);
-	session_reply_packet(s, (size_t)r, fds, n);
+	session_reply_packet(s, (size_t)r, fds, (unsigned int)n);
 	return 0;
-fail:
-	while (n)
-		close(fds[--n]);
-	return r;
 }
 
 int adopt_req_unadopt(struct session *s, struct domain *d,

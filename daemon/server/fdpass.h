@@ -22,4 +22,17 @@ int fdpass_send(int sock, const void *buf, size_t len, const int *fds,
  *  descriptors, close-on-exec; -errno with the reason in @e. */
 int fdpass_dup(int fd, struct error *e);
 
+struct domain;
+/**
+ * fdpass_domain_fds() - what dirtyd hands out of @d (GET_FDS, ADOPT):
+ * copies of its iommufd (@fds[0]) and of each device's descriptor, in
+ * the order of d->devices; @index[i] is device i's position in @fds, 0
+ * for a device without one (a mock IOMMU device).  Returns how many are
+ * in @fds (0: the backend has none, the sim), or -errno with the reason
+ * in @e and nothing left open.  @fds and @index have room for
+ * FDPASS_MAX_FDS; the caller checked that d->ndevices + 1 fits.
+ */
+int fdpass_domain_fds(struct domain *d, int *fds, unsigned int *index,
+		      struct error *e);
+
 #endif

@@ -699,20 +699,15 @@ static int req_ack(struct session *s, struct domain *d,
 static int req_get_fds(struct session *s, struct domain *d,
 		       const struct proto_msg *m, struct error *e)
 {
-	struct backend *b = d->kctx;
+	unsigned int index[FDPASS_MAX_FDS], i = 0;
 	struct proto_list_builder lb;
 	struct domain_device *dev;
 	int fds[FDPASS_MAX_FDS];
-	unsigned int n = 0;
-	int r, fd;
+	int r, n;
 
 	if (!(s->features & PROTO_FEAT_FD_PASSING))
 		return error_set(e, -EOPNOTSUPP, "descriptor passing "
 				  "was not negotiated in HELLO");
-	fd = backend_iommufd(b);
-	if (fd < 0)
-		return error_set(e, -EOPNOTSUPP, "the %s backend has no "
-				  "descriptors to hand out", backend_name(b));
 	if (d->ndevices + 1 > FDPASS_MAX_FDS)
 		return error_set(e, -E2BIG, "domain %u has more devices "
 				  "than one message can carry descriptors "
@@ -722,52 +717,31 @@ static int req_get_fds(struct session *s, struct domain *d,
 	if (r < 0)
 		return error_set(e, r, "encoding failed");
 	proto_list_set_fds_ids(&lb, d->ioas_id, d->hwpt_id);
-	fds[n] = fdpass_dup(fd, e);
-	if (fds[n] < 0) {
-		r = fds[n];
-		goto fail;
-	}
-	n++;
+	n = fdpass_domain_fds(d, fds, index, e);
+	if (n <= 0)
+		return n < 0 ? n : error_set(e, -EOPNOTSUPP, "the %s backend "
+					     "has no descriptors to hand out",
+					     backend_name(d->kctx));
+	/* a mock IOMMU device has no descriptor: it is left out */
 	list_for_each_entry(dev, &d->devices, link) {
 		struct proto_fd_device fdd = { .dev_id = dev->dev_id,
-					       .fd_index = n };
+					       .fd_index = index[i++] };
 
-		fd = backend_device_fd(b, dev->dev_id);
-		/* a mock IOMMU device has no descriptor: leave it out */
-		if (fd == -EOPNOTSUPP)
-			continue;
-		if (fd < 0) {
-			r = error_set(e, fd, "device %s has no "
-				       "descriptor: %s", dev->name,
-				       strerror(-fd));
-			goto fail;
-		}
-		fds[n] = fdpass_dup(fd, e);
-		if (fds[n] < 0) {
-			r = fds[n];
-			goto fail;
-		}
-		n++;
 		snprintf(fdd.name, sizeof(fdd.name), "%s", dev->name);
-		r = proto_list_add_fd_device(&lb, &fdd);
-		if (r < 0) {
-			error_set(e, r, "encoding failed");
-			goto fail;
-		}
+		if (fdd.fd_index && (r = proto_list_add_fd_device(&lb, &fdd)) < 0)
+			break;
 	}
-	r = proto_list_end(&lb, false);
+	if (r >= 0)
+		r = proto_list_end(&lb, false);
 	if (r < 0) {
-		error_set(e, r, "encoding failed");
-		goto fail;
+		while (n)
+			close(fds[--n]);
+		return error_set(e, r, "encoding failed");
 	}
-	log_info("handed the iommufd and %u device descriptors of domain %u "
+	log_info("handed the iommufd and %d device descriptors of domain %u "
 		 "to pid %d", n - 1, d->id, (int)s->pid);
-	session_reply_packet(s, (size_t)r, fds, n);
+	session_reply_packet(s, (size_t)r, fds, (unsigned int)n);
 	return 0;
-fail:
-	while (n)
-		close(fds[--n]);
-	return r;
 }
 
 /* ------------------------------------------------------------ table */

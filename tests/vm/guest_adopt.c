@@ -332,7 +332,7 @@ int main(int argc, char **argv)
 	} else {
 		check(r == 0, "MAP EXTERNAL of an unmapped range: this kernel "
 		      "reads holes as clean, dirtyd cannot tell (%d %s)", r,
-		      dirty_last_error_text(c));
+		      r ? dirty_last_error_text(c) : "");
 		if (!r)
 			CHECK_RC(dirty_unmap_flags(c, dom, GA_HOLE, MIB,
 						   DIRTY_MAP_EXTERNAL), 0,
