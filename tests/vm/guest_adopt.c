@@ -10,7 +10,9 @@
  * resume gets STATE_LOST, it hands its iommufd back (READOPT; every
  * malformed READOPT first, each refused with nothing built), and the
  * pages written while dirtyd was down, and those it had not harvested
- * yet, are all delivered, exactly.
+ * yet, are all delivered, exactly.  Last, a VMM dies while dirtyd runs:
+ * after resume_grace its lease ends and its range leaves the plan and the
+ * IOAS, its device's last pages still delivered.
  *
  *   vm_guest_adopt /bin/dirtyd
  *
@@ -37,6 +39,8 @@
 
 #include <dirtyd/dirty.h>
 #include <iommufd_test.h>
+
+#include "kernel/uapi/iommufd.h"
 
 #include "kernel/sim/kernel.h"
 #include "tests/vm/guest_check.h"
@@ -229,6 +233,106 @@ static void readopt_refusals(struct dirty *c, const struct dirty_adoption *a)
 	}
 	check(ndomains(c) == 0, "after every refusal no domain exists");
 	close(null);
+}
+
+/* The dead VMM: adopts, maps and declares GA_LEN at GA_IOVA, has the
+ * device write 4 pages, tells the parent, exits without unmapping. */
+static void orphan_child(const char *sock, uint32_t dom, int ready)
+{
+	struct dirty_adoption *a = NULL;
+	struct dirty *c = NULL;
+	void *mem = mem_alloc(GA_LEN, false, true);
+	char ok = 0;
+
+	if (mem && !dirty_connect(sock, 0, &c) && !dirty_adopt(c, dom, &a) &&
+	    !dirty_ioas_map(c, dom, a->iommufd, a->ioas_id, mem, GA_IOVA,
+			    GA_LEN, 0) &&
+	    !dirty_dma_write(c, dom, GA_IOVA + 20 * page_size, 4 * page_size))
+		ok = 1;
+	if (write(ready, &ok, 1) != 1)
+		_exit(1);
+	_exit(0);	/* no UNADOPT, no unmap: a crash */
+}
+
+/*
+ * A VMM dies while dirtyd runs: after resume_grace (1 s here) its lease
+ * ends, its range leaves the plan and the IOAS (its pinned memory is let
+ * go), and what its device wrote still reaches the subscriber.
+ */
+static void test_orphan(const char *bin)
+{
+	struct harness h = { 0 };
+	struct dirty *c = NULL;
+	struct dirty_fds *fds = NULL;
+	struct dirty_domain *list = NULL;
+	struct iommu_ioas_unmap un = { .size = sizeof(un), .iova = GA_IOVA,
+				       .length = GA_LEN };
+	struct pages want;
+	uint32_t dom = 0;
+	size_t n = 0;
+	int p[2], r, ws;
+	char ok = 0;
+	pid_t pid;
+
+	memset(&want, 0, sizeof(want));
+	r = guest_dirtyd_init(&h, bin, "resume_grace = 1\n", false);
+	if (!r)
+		r = harness_start(&h);
+	if (!check(!r, "orphan: dirtyd with resume_grace = 1 (%d)", r))
+		goto out;
+	if (!check(!dirty_connect(h.sock, 0, &c) &&
+		   !dirty_domain_create(c, "mock0", DIRTY_CREATE_TRACKING, &dom,
+					NULL) &&
+		   !dirty_track_start(c, dom) &&
+		   !dirty_subscribe(c, dom, 0, DIRTY_SUBSCRIBE_CLEAN, NULL),
+		   "orphan: a tracking domain on mock0, a CLEAN subscriber"))
+		goto out;
+	if (pipe(p))
+		goto out;
+	pid = fork();
+	if (pid == 0)
+		orphan_child(h.sock, dom, p[1]);
+	close(p[1]);
+	r = (int)read(p[0], &ok, 1);
+	close(p[0]);
+	waitpid(pid, &ws, 0);
+	if (!check(r == 1 && ok && WIFEXITED(ws) && !WEXITSTATUS(ws),
+		   "orphan: a VMM adopted, mapped and declared 2 MiB, had 4 "
+		   "pages written, and exited without unmapping"))
+		goto out;
+	for (int i = 0; i < 100; i++) {
+		free(list);
+		list = NULL;
+		if (dirty_list_domains(c, &list, &n) || n != 1 ||
+		    !list[0].mapped_bytes)
+			break;
+		usleep(50 * 1000);
+	}
+	check(n == 1 && list && list[0].mapped_bytes == 0,
+	      "orphan: within 5 s its range left dirtyd's plan");
+	check(harness_log_has(&h, "did not come back within resume_grace: "
+			      "its 1 EXTERNAL ranges (0x200000 bytes) are "
+			      "unmapped", true), "orphan: dirtyd says so (notice)");
+	pages_set(&want, GA_IOVA + 20 * page_size, 4 * page_size);
+	round_exact(c, dom, &want, "orphan: the dead VMM's device's 4 pages "
+		    "still reach the subscriber");
+	r = dirty_get_fds(c, dom, &fds);
+	if (check(!r, "orphan: GET_FDS (%d)", r)) {
+		un.ioas_id = fds->ioas_id;
+		r = ioctl(fds->iommufd, IOMMU_IOAS_UNMAP, &un) ? -errno : 0;
+		check(r == -ENOENT, "orphan: dirtyd unmapped it from the IOAS "
+		      "too (IOMMU_IOAS_UNMAP finds nothing: %d)", r);
+	}
+	CHECK_RC(dirty_domain_destroy(c, dom), 0,
+		 "orphan: no lease left: DESTROY_DOMAIN");
+out:
+	free(list);
+	dirty_fds_free(fds);
+	dirty_close(c);
+	if (h.inited && n_failed)
+		harness_dump_log(&h, stdout, 0, "dirtyd: ");
+	ws = harness_fini(&h);
+	check(ws == 0, "orphan: dirtyd exits 0 (%d)", ws);
 }
 
 int main(int argc, char **argv)
@@ -434,6 +538,7 @@ int main(int argc, char **argv)
 	c = NULL;
 	ws = harness_stop(&sm);
 	check(ws == 0, "dirtyd exits 0 on SIGTERM (wait status %d)", ws);
+	test_orphan(argv[1]);
 out:
 	dirty_close(c);
 	dirty_adoption_free(a);
