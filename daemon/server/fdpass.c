@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* SCM_RIGHTS: descriptors travel with the packet they belong to. */
+/* SCM_RIGHTS: descriptors travel with the packet they belong to; which
+ * descriptors of a domain dirtyd hands out (GET_FDS, ADOPT). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>

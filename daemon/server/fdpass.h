@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Sending one packet with descriptors attached (SCM_RIGHTS). */
+/* Sending one packet with descriptors attached (SCM_RIGHTS); the
+ * descriptors of a domain that GET_FDS and ADOPT hand out. */
 #ifndef DIRTYD_FDPASS_H
 #define DIRTYD_FDPASS_H
 
