@@ -1328,7 +1328,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case OPT_VERSION:
-			printf("dirtyctl %s\n", DIRTYD_VERSION);
+			printf("dirtyctl %s (libdirty %s)\n", DIRTYD_VERSION,
+			       dirty_version_string());
 			return 0;
 		case OPT_NO_TRACK:
 			c.no_track = true;

@@ -58,7 +58,7 @@ ctl --help
 has "$OUT" "^Usage: dirtyctl"
 has "$OUT" "watch \[--interval MS\]"
 ctl --version
-has "$OUT" "^dirtyctl [0-9]+\.[0-9]+"
+has "$OUT" "^dirtyctl [0-9]+\.[0-9]+.* \(libdirty 1\.[0-9]+\.[0-9]+\)$"
 ctl_fails 2 bogus
 has "$ERR" "unknown command 'bogus'"
 ctl_fails 2 map 1
