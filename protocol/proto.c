@@ -627,7 +627,10 @@ static bool fixed_valid(const struct proto_msg *m)
 	case PROTO_CREATE_DOMAIN:
 		return !(m->create_domain.flags &
 			 ~(uint32_t)(PROTO_CREATE_TRACKING |
-				     PROTO_CREATE_NO_HUGE_PAGES));
+				     PROTO_CREATE_NO_HUGE_PAGES |
+				     PROTO_CREATE_SOURCE_IOMMU |
+				     PROTO_CREATE_SOURCE_DEVICE |
+				     PROTO_CREATE_ALL_DIRTY));
 	case PROTO_MAP:
 		return m->map.flags & (PROTO_MAP_READABLE |
 				       PROTO_MAP_WRITEABLE) &&

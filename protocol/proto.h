@@ -45,6 +45,8 @@ enum proto_features {
 	PROTO_FEAT_RESUME = 1ULL << 1,	/* session tokens, resume */
 	PROTO_FEAT_FD_PASSING = 1ULL << 2,	/* GET_FDS */
 	PROTO_FEAT_EVENTS = 1ULL << 3,	/* EV_ROUND notifications */
+	PROTO_FEAT_SOURCES = 1ULL << 5,	/* LIST_SOURCES, CREATE_DOMAIN's
+					 * SOURCE_* and ALL_DIRTY */
 };
 #define PROTO_FEATURES_ALL 0xfULL
 
@@ -102,6 +104,11 @@ enum proto_domain_status {
 	PROTO_DOMAIN_ENABLED = 1 << 0,	/* tracking is on */
 	PROTO_DOMAIN_SUPPORTED = 1 << 1,	/* every device can track */
 	PROTO_DOMAIN_UNSUPPORTED = 1 << 2,	/* created without tracking */
+	PROTO_DOMAIN_ALL_DIRTY = 1 << 3,	/* a device that can track
+						 * neither way was accepted
+						 * with CREATE_ALL_DIRTY:
+						 * every round reports every
+						 * mapped page */
 };
 
 /* Device flags: LIST_DEVICES (seed option c). */
@@ -109,6 +116,7 @@ enum proto_device_flags {
 	PROTO_DEVICE_DIRTY_CAPABLE = 1 << 0,	/* IOMMU_HW_CAP_DIRTY_TRACKING */
 	PROTO_DEVICE_BOUND = 1 << 1,
 	PROTO_DEVICE_ATTACHED = 1 << 2,
+	PROTO_DEVICE_DMA_LOGGING = 1 << 3,	/* VFIO device DMA logging */
 };
 
 /* CREATE_DOMAIN flags. */
@@ -117,6 +125,13 @@ enum proto_create_flags {
 					 * refused for a device that cannot */
 	PROTO_CREATE_NO_HUGE_PAGES = 1 << 1,	/* 4 KiB leaves only: bits mean
 						 * exactly one page */
+	/* With TRACKING: how each device's writes are seen (neither or
+	 * both: dirtyd.conf's dirty_source, by default each device's
+	 * DMA log if it has one, else its IOMMU's dirty bits) */
+	PROTO_CREATE_SOURCE_IOMMU = 1 << 2,	/* IOMMU dirty bits only */
+	PROTO_CREATE_SOURCE_DEVICE = 1 << 3,	/* device DMA logging only */
+	PROTO_CREATE_ALL_DIRTY = 1 << 4,	/* accept a device that can do
+						 * neither: everything dirty */
 };
 
 /* MAP flags. */

@@ -98,7 +98,8 @@ uint32_t domain_status(const struct domain *d)
 {
 	if (!d->tracking_capable)
 		return PROTO_DOMAIN_UNSUPPORTED;
-	return PROTO_DOMAIN_SUPPORTED | (d->enabled ? PROTO_DOMAIN_ENABLED : 0);
+	return PROTO_DOMAIN_SUPPORTED | (d->enabled ? PROTO_DOMAIN_ENABLED : 0) |
+	       (d->all_dirty ? PROTO_DOMAIN_ALL_DIRTY : 0);
 }
 
 struct domain_device *domain_first_device(struct domain *d)
@@ -126,8 +127,15 @@ void domain_free(struct domain *d)
 		list_del_init(&dev->link);
 		free(dev);
 	}
+	/* every HWPT of its sources, the first one (d->hwpt_id) among them,
+	 * or that one alone where it has none (never planned) */
+	for (size_t i = 0; b && i < d->nsources; i++)
+		if (d->sources[i].kind != DOMAIN_SRC_DMA_LOG &&
+		    d->sources[i].id != d->hwpt_id)
+			backend_destroy(b, d->sources[i].id);
 	if (b && d->hwpt_id)
 		backend_destroy(b, d->hwpt_id);
+	domain_sources_free(d);
 	if (b && d->ioas_id) {
 		if (d->nmaps)
 			backend_ioas_unmap(b, d->ioas_id, 0, UINT64_MAX, NULL);
@@ -220,11 +228,7 @@ static int domain_kernel_build(struct domain *d, struct domain_device *dev,
 		return error_set(e, r, "IOMMU_GET_HW_INFO on device %s failed: "
 				  "%s", device, strerror(-r));
 	device_caps_note(d->srv, device, info.capabilities);
-	if (tracking && !(info.capabilities & IOMMU_HW_CAP_DIRTY_TRACKING))
-		return error_set(e, -EOPNOTSUPP, "device %s cannot track dirty "
-				  "pages (its IOMMU lacks "
-				  "IOMMU_HW_CAP_DIRTY_TRACKING); create a "
-				  "domain without tracking for it", device);
+	d->tracking_capable = tracking;
 	r = backend_ioas_alloc(b, &d->ioas_id);
 	if (r < 0)
 		return error_set(e, r, "IOMMU_IOAS_ALLOC failed: %s",
@@ -235,17 +239,10 @@ static int domain_kernel_build(struct domain *d, struct domain_device *dev,
 			return error_set(e, r, "turning IOMMU_OPTION_HUGE_PAGES "
 					  "off failed: %s", strerror(-r));
 	}
-	r = backend_hwpt_alloc(b, dev->dev_id, d->ioas_id,
-			       tracking ? IOMMU_HWPT_ALLOC_DIRTY_TRACKING : 0,
-			       &d->hwpt_id);
-	if (r == -EOPNOTSUPP && tracking)
-		return error_set(e, r, "device %s cannot track dirty pages (the "
-				  "kernel refused a tracking HWPT); create a "
-				  "domain without tracking for it", device);
+	/* its HWPT (tracking or not) and source (domain_source.c) */
+	r = domain_device_place(d, dev, info.capabilities, e);
 	if (r < 0)
-		return error_set(e, r, "IOMMU_HWPT_ALLOC for device %s failed: "
-				  "%s", device, strerror(-r));
-	d->tracking_capable = tracking;
+		return r;
 	/*
 	 * Only now: an IOAS without a domain has alignment 1 (Linux
 	 * iopt_init_table()); its first domain raises it to the IOMMU page.
@@ -254,10 +251,6 @@ static int domain_kernel_build(struct domain *d, struct domain_device *dev,
 	if (r < 0)
 		return error_set(e, r, "IOMMU_IOAS_IOVA_RANGES failed: %s",
 				  strerror(-r));
-	r = backend_device_attach(b, dev->dev_id, d->hwpt_id);
-	if (r < 0)
-		return error_set(e, r, "attaching device %s failed: %s",
-				  device, strerror(-r));
 	return 0;
 }
 
@@ -295,6 +288,7 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		return error_set(e, -ENOMEM, "out of memory");
 	}
 	d->huge_pages = !(flags & PROTO_CREATE_NO_HUGE_PAGES);
+	d->create_flags = flags;
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
 	/*
 	 * A context of its own.  Nothing of it reaches the store before the
@@ -312,9 +306,9 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		r = bind_why(srv, device, r, e);
 		goto fail_dev;
 	}
+	r = domain_kernel_build(d, dev, flags & PROTO_CREATE_TRACKING, e);
 	list_add_tail(&dev->link, &d->devices);
 	d->ndevices = 1;
-	r = domain_kernel_build(d, dev, flags & PROTO_CREATE_TRACKING, e);
 	if (r >= 0)
 		r = domain_daemon_build(d, e);
 	if (r < 0)
@@ -432,24 +426,10 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
 		goto fail;
 	}
 	device_caps_note(srv, device, info.capabilities);
-	if (d->tracking_capable &&
-	    !(info.capabilities & IOMMU_HW_CAP_DIRTY_TRACKING)) {
-		r = error_set(e, -EINVAL, "device %s cannot join tracking "
-			       "domain %u: its IOMMU cannot track dirty pages",
-			       device, d->id);
+	/* its HWPT, maybe a new one, and source (domain_source.c) */
+	r = domain_device_place(d, dev, info.capabilities, e);
+	if (r < 0)
 		goto fail;
-	}
-	r = backend_device_attach(b, dev->dev_id, d->hwpt_id);
-	if (r == -EINVAL && d->tracking_capable) {
-		error_set(e, r, "device %s cannot join tracking domain %u: "
-			   "the kernel refused the attach", device, d->id);
-		goto fail;
-	}
-	if (r < 0) {
-		error_set(e, r, "attaching device %s to domain %u failed: "
-			   "%s", device, d->id, strerror(-r));
-		goto fail;
-	}
 	list_add_tail(&dev->link, &d->devices);
 	d->ndevices++;
 	*dev_id = dev->dev_id;
@@ -486,6 +466,7 @@ found:
 		return error_set(e, r, "detaching device %s failed: %s",
 				  device, strerror(-r));
 	}
+	domain_device_unplace(d, dev);
 	r = backend_device_unbind(b, dev->dev_id);
 	if (r < 0)
 		log_warning_errno(r, "unbinding device %s failed", device);
@@ -512,12 +493,11 @@ int domain_set_tracking(struct domain *d, bool enable, struct error *e)
 	/* a restart finishes a change cut off */
 	journal_change(d, &(struct state_intent){ .op = STATE_OP_TRACK,
 						  .flags = enable });
-	r = backend_hwpt_set_dirty_tracking(d->kctx, d->hwpt_id,
-					    enable);
+	/* every source: HWPTs' tracking, devices' logs */
+	r = domain_sources_track(d, enable, e);
 	if (r < 0) {
 		journal_change_end(d);
-		return error_set(e, r, "IOMMU_HWPT_SET_DIRTY_TRACKING "
-				  "failed: %s", strerror(-r));
+		return r;
 	}
 	if (enable && !d->enabled)
 		domain_rate_start(&d->rate, domain_now_ns());
@@ -585,6 +565,7 @@ void domain_discard(struct domain *d)
 	}
 	free(d->maps);
 	free(d->retired);
+	domain_sources_free(d);
 	backend_leave(d->kctx);
 	free(d);
 }
@@ -595,6 +576,8 @@ int domain_restored(struct domain *d)
 	int r;
 
 	r = domain_round_init(d);
+	if (r == 0)
+		r = domain_sources_restored(d);
 	if (r == 0)
 		r = domain_plan_build(d, &d->plan);
 	if (r < 0) {
@@ -679,6 +662,7 @@ void domain_resolve_intent(struct domain *d)
 		list_for_each_entry_safe(dev, tmp, &d->devices, link)
 			if (!strcmp(dev->name, in.device)) {
 				backend_device_detach(b, dev->dev_id);
+				domain_device_unplace(d, dev);
 				backend_device_unbind(b, dev->dev_id);
 				list_del_init(&dev->link);
 				d->ndevices--;

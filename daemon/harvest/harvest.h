@@ -66,6 +66,10 @@ struct harvest_range {
 	uint32_t flags;		/* HARVEST_RANGE_* */
 };
 #define HARVEST_RANGE_RETIRED (1u << 0)
+/* A mapped range no source is read for (a read-only mapping: DMA cannot
+ * dirty it): in the layout, never read, never folded. */
+#define HARVEST_RANGE_UNREAD (1u << 1)
+#define HARVEST_RANGE_SKIP (HARVEST_RANGE_RETIRED | HARVEST_RANGE_UNREAD)
 
 /** One GET_DIRTY_BITMAP call. */
 struct harvest_batch {

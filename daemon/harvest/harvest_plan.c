@@ -200,12 +200,12 @@ static int layout_ranges(struct harvest_domain *d,
 			bit += RANGE_ALIGN_BITS;
 		d->ranges[i] = (struct harvest_range){
 			.iova = first, .length = len, .bit = bit,
-			.flags = ranges[i].flags & HARVEST_RANGE_RETIRED,
+			.flags = ranges[i].flags & HARVEST_RANGE_SKIP,
 		};
 		last = first + len - 1;
 		end_bit = bit + len / page_size;
 		/* batches: the head, then cuts at multiples of batch_bytes */
-		if (d->ranges[i].flags & HARVEST_RANGE_RETIRED)
+		if (d->ranges[i].flags & HARVEST_RANGE_SKIP)
 			continue;
 		x = first;
 		if (x % head_bytes) {
@@ -232,7 +232,7 @@ static void cut_batches(struct harvest_domain *d, uint64_t batch_bytes)
 		const struct harvest_range *r = &d->ranges[i];
 		uint64_t x = r->iova, end = r->iova + r->length;
 
-		if (r->flags & HARVEST_RANGE_RETIRED)
+		if (r->flags & HARVEST_RANGE_SKIP)
 			continue;
 		while (x != end) {
 			uint64_t bit = r->bit + (x - r->iova) / page_size;

@@ -123,14 +123,19 @@ SESSION_STATE_LOST = 0x2
 DEV_DIRTY_CAPABLE = 0x1
 DEV_BOUND = 0x2
 DEV_ATTACHED = 0x4
+DEV_DMA_LOGGING = 0x8
 IOMMU_HW_CAP_DIRTY_TRACKING = 0x1
 # section 6.3
 ST_ENABLED = 0x1
 ST_SUPPORTED = 0x2
 ST_UNSUPPORTED = 0x4
+ST_ALL_DIRTY = 0x8
 # section 6.4
 CREATE_TRACKING = 0x1
 CREATE_NO_HUGE_PAGES = 0x2
+CREATE_SOURCE_IOMMU = 0x4
+CREATE_SOURCE_DEVICE = 0x8
+CREATE_ALL_DIRTY = 0x10
 # section 6.7
 MAP_READABLE = 0x1
 MAP_WRITEABLE = 0x2
@@ -314,7 +319,7 @@ FIXED_BODY = {HELLO: 24, LIST_DEVICES: 0, LIST_DOMAINS: 0, CREATE_DOMAIN: 72,
               SUBSCRIBE_REPLY: 32, SYNC_REPLY: 16, EV_ROUND: 32,
               EV_STATE_LOST: 8}
 # request flag fields and their defined bits (section 2, 6.x)
-REQ_FLAGS = {CREATE_DOMAIN: 0x3, MAP: 0x7, UNMAP: 0x4, DMA_WRITE: 0x0,
+REQ_FLAGS = {CREATE_DOMAIN: 0x1f, MAP: 0x7, UNMAP: 0x4, DMA_WRITE: 0x0,
              SUBSCRIBE: 0x1, GET_RANGES: 0x1}
 # per-packet entry maxima (section 12)
 PER_PACKET = {LIST_DEVICES_REPLY: 744, LIST_DOMAINS_REPLY: 1364,
@@ -2165,7 +2170,7 @@ def t_order(ctx):
         ("6 before 7: ATTACH_DEVICE of a name with a control character to a domain that does not exist is EBADMSG",
          encode(ATTACH_DEVICE, 49, {"domain_id": NX, "device": b"e\x01" + b"\0" * 62}), "EBADMSG", 49),
         ("6 before 7: CREATE_DOMAIN with an undefined flag for an unknown device is EBADMSG",
-         encode(CREATE_DOMAIN, 50, {"flags": 0x8, "device": "nope"}), "EBADMSG", 50),
+         encode(CREATE_DOMAIN, 50, {"flags": 0x20, "device": "nope"}), "EBADMSG", 50),
         ("6 before 7: GET_FDS of a domain that does not exist with a body byte too many is EBADMSG",
          HDR.pack(GET_FDS, 0, 25, 51) + struct.pack("<II", NX, 0) + b"\0", "EBADMSG", 51),
         ("7: the domain first: DMA_WRITE with an unaligned range on a domain that does not exist is ENOENT",
@@ -2340,7 +2345,7 @@ def t_hello(ctx):
 # Sections 2 and 4: body sizes, reserved fields, flag bits, names
 # ---------------------------------------------------------------------------
 
-UNDEFINED_FLAGS = {CREATE_DOMAIN: [0x4, 0x80000000], MAP: [0x8 | 0x3, 0x100 | 0x3],
+UNDEFINED_FLAGS = {CREATE_DOMAIN: [0x20, 0x80000000], MAP: [0x8 | 0x3, 0x100 | 0x3],
                    UNMAP: [0x1, 0x2, 0x8], DMA_WRITE: [0x1, 0x4, 0x80000000],
                    SUBSCRIBE: [0x2, 0x80000000], GET_RANGES: [0x2, 0x80000000]}
 

@@ -981,8 +981,14 @@ Test(proto, reject_unknown_body_flags)
 	size_t n;
 
 	n = enc(PROTO_CREATE_DOMAIN);
-	wire_put_le32(buf + 16, 1u << 2);
+	wire_put_le32(buf + 16, 1u << 5);
 	cr_assert_eq(dec(n), -EBADMSG);
+	/* the sources' flags (1 << 2 .. 1 << 4) are known */
+	wire_put_le32(buf + 16, PROTO_CREATE_TRACKING |
+		      PROTO_CREATE_SOURCE_IOMMU | PROTO_CREATE_SOURCE_DEVICE |
+		      PROTO_CREATE_ALL_DIRTY);
+	cr_assert_eq(proto_decode(buf, n, &m), 0);
+	cr_assert_eq(m.create_domain.flags, 0x1du);
 	n = enc(PROTO_MAP);
 	wire_put_le32(buf + 20, 0);
 	cr_assert_eq(dec(n), -EBADMSG);
