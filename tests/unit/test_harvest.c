@@ -634,3 +634,26 @@ Test(harvest_sources, a_failing_source_fails_the_round_async)
 {
 	failing_source(0);
 }
+
+/* A range no source is read for (a read-only mapping) keeps its place in
+ * the layout, and no batch reads it. */
+Test(harvest_plan, unread_ranges_are_laid_out_and_never_read)
+{
+	const struct harvest_range r[] = {
+		{ .iova = 0, .length = 2ULL << 30 },
+		{ .iova = 4ULL << 30, .length = 1ULL << 30,
+		  .flags = HARVEST_RANGE_UNREAD },
+		{ .iova = 8ULL << 30, .length = 1ULL << 30 },
+	};
+	struct harvest_domain d = { 0 };
+	uint64_t bit;
+
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, r, 3, 1ULL << 30), 0);
+	cr_assert_eq(d.nbatches, 3);
+	for (size_t i = 0; i < d.nbatches; i++)
+		cr_assert(d.batches[i].iova + d.batches[i].length <= 4ULL << 30 ||
+			  d.batches[i].iova >= 8ULL << 30);
+	cr_assert_eq(d.ranges[1].flags, HARVEST_RANGE_UNREAD);
+	cr_assert_eq(harvest_layout_bit(&d, (4ULL << 30) / PG, &bit, NULL), 0);
+	harvest_domain_release(&d);
+}
