@@ -11,6 +11,7 @@
 struct device_cap {
 	char name[BACKEND_NAME_MAX];
 	uint64_t caps;
+	bool dma_logging;	/* DMA_LOGGING_START probed: it logs */
 };
 
 int device_canonical(struct server *srv, const char *name,
@@ -77,6 +78,7 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 	struct backend *b = srv->backend;
 	struct backend_hw_info info;
 	struct device_cap *c;
+	bool logs;
 	int r;
 
 	if (bound) {
@@ -91,17 +93,33 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 		*caps = c->caps;
 		return 0;
 	}
-	/* ask the IOMMU once: bind, IOMMU_GET_HW_INFO, unbind */
+	/* ask the IOMMU once: bind, IOMMU_GET_HW_INFO (and whether the
+	 * device logs its DMA), unbind */
 	r = backend_device_bind(b, name, &dev_id);
 	if (r < 0)
 		return r;
 	r = backend_device_get_hw_info(b, dev_id, &info);
+	logs = r == 0 && backend_dma_log_probe(b, dev_id) == 0;
 	backend_device_unbind(b, dev_id);
 	if (r < 0)
 		return r;
 	device_caps_note(srv, name, info.capabilities);
+	c = device_cap_find(srv, name);
+	if (c)
+		c->dma_logging = logs;
 	*caps = info.capabilities;
 	return 0;
+}
+
+bool device_dma_logging(struct server *srv, const char *name,
+			struct backend *bound, uint32_t dev_id)
+{
+	struct device_cap *c;
+
+	if (bound)
+		return backend_dma_log_probe(bound, dev_id) == 0;
+	c = device_cap_find(srv, name);
+	return c && c->dma_logging;
 }
 
 void device_caps_free(struct server *srv)

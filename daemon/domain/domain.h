@@ -215,6 +215,18 @@ unsigned int domain_count_owned(struct server *srv, uid_t uid);
 uint64_t domain_mapped_owned(struct server *srv, uid_t uid);
 /** domain_status() - PROTO_DOMAIN_* bits. */
 uint32_t domain_status(const struct domain *d);
+/* The most sources a domain has (its HWPTs and its devices' logs): what
+ * one round reads, and one LIST_SOURCES packet lists. */
+#define DOMAIN_MAX_SOURCES HARVEST_MAX_SOURCES
+/** domain_sources_list() - @d's sources as LIST_SOURCES lists them, up to
+ *  @max (DOMAIN_MAX_SOURCES is enough) into @out; returns the count. */
+struct proto_source;
+size_t domain_sources_list(const struct domain *d, struct proto_source *out,
+			   size_t max);
+/** domain_sources_keepable() - whether what the state records of @d (its
+ *  first HWPT, every device behind it) is all its sources: else a restart
+ *  cannot restore it whole (it is dropped, its clients told). */
+bool domain_sources_keepable(const struct domain *d);
 /** domain_first_device() - the device DMA_WRITE uses, or NULL. */
 struct domain_device *domain_first_device(struct domain *d);
 

@@ -70,6 +70,8 @@ static struct domain_source *source_add(struct domain *d,
 {
 	struct domain_source *s;
 
+	if (d->nsources >= DOMAIN_MAX_SOURCES)
+		return NULL;
 	s = realloc(d->sources, (d->nsources + 1) * sizeof(*s));
 	if (!s)
 		return NULL;
@@ -97,6 +99,63 @@ static struct domain_source *source_find(struct domain *d,
 		if (d->sources[i].kind == kind && d->sources[i].id == id)
 			return &d->sources[i];
 	return NULL;
+}
+
+/* Why source_add() failed. */
+static int source_full(const struct domain *d, const struct domain_device *dev,
+		       struct error *e)
+{
+	if (d->nsources >= DOMAIN_MAX_SOURCES)
+		return error_set(e, -ENOSPC, "device %s would be domain %u's "
+				  "source number %d, over the most a domain "
+				  "has (%d)", dev->name, d->id,
+				  DOMAIN_MAX_SOURCES + 1, DOMAIN_MAX_SOURCES);
+	return error_set(e, -ENOMEM, "out of memory");
+}
+
+size_t domain_sources_list(const struct domain *d, struct proto_source *out,
+			   size_t max)
+{
+	static const uint32_t kinds[] = {
+		[DOMAIN_SRC_HWPT] = PROTO_SOURCE_HWPT,
+		[DOMAIN_SRC_DMA_LOG] = PROTO_SOURCE_DMA_LOG,
+		[DOMAIN_SRC_PLAIN] = PROTO_SOURCE_HWPT_PLAIN,
+	};
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nsources && n < max; i++) {
+		const struct domain_source *s = &d->sources[i];
+
+		out[n] = (struct proto_source){
+			.domain_id = d->id,
+			.kind = kinds[s->kind],
+			.id = s->id,
+			.devices = s->kind == DOMAIN_SRC_DMA_LOG ? 1 :
+				   s->ndevices,
+			.page_size = s->kind == DOMAIN_SRC_DMA_LOG ?
+				     s->page_size : d->page_size,
+			.ranges = s->nranges,
+			.max_ranges = s->max_ranges,
+			.rounds = s->rounds,
+			.errors = s->errors,
+			.restarts = s->restarts,
+		};
+		snprintf(out[n].device, sizeof(out[n].device), "%s",
+			 s->device[0] ? s->device : "none");
+		n++;
+	}
+	return n;
+}
+
+bool domain_sources_keepable(const struct domain *d)
+{
+	if (d->all_dirty)
+		return false;
+	for (size_t i = 0; i < d->nsources; i++)
+		if (d->sources[i].id != d->hwpt_id ||
+		    d->sources[i].kind == DOMAIN_SRC_DMA_LOG)
+			return false;
+	return true;
 }
 
 void domain_sources_free(struct domain *d)
@@ -323,7 +382,7 @@ static int hwpt_new(struct domain *d, struct domain_device *dev,
 		       dev->name);
 	if (!s) {
 		backend_destroy(b, id);
-		return error_set(e, -ENOMEM, "out of memory");
+		return source_full(d, dev, e);
 	}
 	*out = s;
 	return 0;
@@ -397,7 +456,7 @@ int domain_device_place(struct domain *d, struct domain_device *dev,
 	if (how == DOMAIN_DEV_DMA_LOG) {
 		s = source_add(d, DOMAIN_SRC_DMA_LOG, dev->dev_id, dev->name);
 		if (!s) {
-			r = error_set(e, -ENOMEM, "out of memory");
+			r = source_full(d, dev, e);
 			goto undo;
 		}
 		r = d->enabled ? log_start(d, s, d->maps, d->nmaps) : 0;
@@ -468,7 +527,7 @@ int domain_sources_restored(struct domain *d)
 		return 0;
 	s = source_add(d, d->tracking_capable ? DOMAIN_SRC_HWPT :
 		       DOMAIN_SRC_PLAIN, d->hwpt_id,
-		       d->ndevices ? domain_first_device(d)->name : "");
+		       d->ndevices ? domain_first_device(d)->name : "none");
 	if (!s)
 		return -ENOMEM;
 	list_for_each_entry(dev, &d->devices, link) {

@@ -308,3 +308,77 @@ Test(sources, log_ranges_join_the_smallest_gaps)
 	cr_assert_eq(out[3].iova, 0x103000);
 	cr_assert_eq(domain_log_ranges(in, 0, 4, out), 0);
 }
+
+/* ------------------------------------------------------------ reporting */
+
+static unsigned int list_sources(struct itest_client *c, uint32_t dom,
+				 struct proto_source *out, unsigned int max)
+{
+	struct proto_msg m = { .type = PROTO_LIST_SOURCES,
+			       .domain_op = { dom } }, r;
+	unsigned int n;
+
+	cr_assert_eq(itest_call(c, &m, &r), 0, "LIST_SOURCES: %s", c->text);
+	cr_assert_eq(r.type, PROTO_LIST_SOURCES_REPLY);
+	cr_assert_eq(r.flags, 0);
+	cr_assert_leq(r.list.count, max);
+	n = r.list.count;
+	for (unsigned int i = 0; i < n; i++)
+		proto_source_at(&r, i, &out[i]);
+	return n;
+}
+
+Test(sources, list_sources_and_the_device_flag)
+{
+	struct proto_create_domain_reply a, b;
+	struct proto_msg m = { .type = PROTO_LIST_SOURCES }, r;
+	struct proto_source src[8];
+	struct proto_device devs[8];
+	struct itest_client c, old;
+
+	up(NULL);
+	cr_assert_eq(itest_connect(&dd, &c), 0);
+	itest_hello(&c, PROTO_FEAT_SOURCES, 0, NULL);
+	cr_assert_eq(itest_create(&c, "sim0", PROTO_CREATE_TRACKING, &a), 0);
+	cr_assert_eq(itest_device_op(&c, PROTO_ATTACH_DEVICE, a.domain_id,
+				     "sim1", NULL), 0);
+	cr_assert_eq(itest_map(&c, PROTO_MAP, a.domain_id, BASE, 64 * PG), 0);
+	cr_assert_eq(itest_domain_op(&c, PROTO_TRACK_START, a.domain_id), 0);
+	cr_assert_eq(itest_subscribe(&c, a.domain_id, 0, 0, NULL), 0);
+	cr_assert_eq(itest_sync(&c, a.domain_id, NULL), 0);
+	cr_assert_eq(itest_sync(&c, a.domain_id, NULL), 0);
+	/* both devices take the first's HWPT (one IOMMU): one source */
+	cr_assert_eq(list_sources(&c, a.domain_id, src, 8), 1);
+	cr_assert_eq(src[0].domain_id, a.domain_id);
+	cr_assert_eq(src[0].kind, PROTO_SOURCE_HWPT);
+	cr_assert_neq(src[0].id, 0);
+	cr_assert_eq(src[0].devices, 2);
+	cr_assert_str_eq(src[0].device, "sim0");
+	cr_assert_eq(src[0].page_size, 4096);
+	cr_assert_eq(src[0].ranges, 0);
+	cr_assert_eq(src[0].rounds, 2);
+	cr_assert_eq(src[0].errors, 0);
+	/* a domain without tracking: its plain HWPT; ALL_DIRTY too */
+	cr_assert_eq(itest_create(&c, "legacy0", PROTO_CREATE_TRACKING |
+				  PROTO_CREATE_ALL_DIRTY, &b), 0);
+	cr_assert_eq(list_sources(&c, b.domain_id, src, 8), 1);
+	cr_assert_eq(src[0].kind, PROTO_SOURCE_HWPT_PLAIN);
+	cr_assert_str_eq(src[0].device, "legacy0");
+	cr_assert_eq(src[0].rounds, 0);
+	/* no such domain; without the feature */
+	m.domain_op.domain_id = 999;
+	cr_assert_eq(itest_call(&c, &m, &r), -ENOENT);
+	cr_assert_eq(itest_connect(&dd, &old), 0);
+	itest_hello(&old, 0, 0, NULL);
+	m.domain_op.domain_id = a.domain_id;
+	cr_assert_eq(itest_call(&old, &m, &r), -EOPNOTSUPP);
+	cr_assert(strstr(old.text, "SOURCES"), "text: %s", old.text);
+	/* no device of the sim logs its DMA (yet): the flag is clear */
+	cr_assert_eq(itest_list_devices(&c, devs, 8), 4);
+	for (unsigned int i = 0; i < 4; i++)
+		cr_assert_not(devs[i].flags & PROTO_DEVICE_DMA_LOGGING, "%s",
+			      devs[i].name);
+	itest_close(&old);
+	itest_close(&c);
+	down();
+}
