@@ -817,7 +817,7 @@ static void memfd_settle(void)
 /* Subscribers of the domain, as LIST_DOMAINS says. */
 static uint32_t domain_subscribers(void)
 {
-	struct dirty_domain *list;
+	struct dirty_domain **list;
 	uint32_t n = 0;
 	size_t k;
 	int r;
@@ -826,8 +826,8 @@ static uint32_t domain_subscribers(void)
 	if (r)
 		die("LIST_DOMAINS: %s", strerror(-r));
 	for (size_t i = 0; i < k; i++)
-		if (list[i].domain_id == G->dom)
-			n = list[i].subscribers;
+		if (list[i]->domain_id == G->dom)
+			n = list[i]->subscribers;
 	free(list);
 	return n;
 }

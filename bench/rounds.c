@@ -284,16 +284,16 @@ static double self_cpu_s(void)
 static uint64_t domain_stats(struct dirty *mon, uint32_t dom,
 			     uint64_t *last_round_ns)
 {
-	struct dirty_stats *st = NULL;
+	struct dirty_stats **st = NULL;
 	size_t n = 0;
 	uint64_t gen;
 	int r = dirty_stats(mon, dom, &st, &n);
 
 	if (r < 0 || n != 1)
 		die("dirty_stats: %s", strerror(r < 0 ? -r : EPROTO));
-	gen = st[0].generation;
+	gen = st[0]->generation;
 	if (last_round_ns)
-		*last_round_ns = st[0].last_round_ns;
+		*last_round_ns = st[0]->last_round_ns;
 	free(st);
 	return gen;
 }
@@ -360,7 +360,7 @@ static void run(const struct opts *o, unsigned int n, struct result *res)
 				   .log_level = o->log_level };
 	struct sub *subs = calloc(n, sizeof(*subs));
 	struct dirty *mon = NULL;
-	struct dirty_domain *doms = NULL;
+	struct dirty_domain **doms = NULL;
 	struct dthreads dt;
 	struct dthr_usage u;
 	size_t ndoms = 0, nrounds = 0, nlat = 0;
@@ -398,10 +398,10 @@ static void run(const struct opts *o, unsigned int n, struct result *res)
 		die("monitor: dirty_connect: %s", strerror(-r));
 	dirty_set_timeout(mon, CALL_TIMEOUT_MS);
 	r = dirty_list_domains(mon, &doms, &ndoms);
-	if (r < 0 || ndoms != 1 || doms[0].mapped_bytes != o->size)
+	if (r < 0 || ndoms != 1 || doms[0]->mapped_bytes != o->size)
 		die("the guest's domain is not there (%s, %zu domains)",
 		    strerror(r < 0 ? -r : 0), ndoms);
-	dom = doms[0].domain_id;
+	dom = doms[0]->domain_id;
 	free(doms);
 
 	for (unsigned int i = 0; i < n; i++) {

@@ -272,7 +272,7 @@ static const char *device_state(uint32_t flags)
 
 static int cmd_devices(struct ctl *c, char **args, int nargs)
 {
-	struct dirty_device *devs;
+	struct dirty_device **devs;
 	struct json j = JSON_INIT(stdout);
 	size_t n;
 	int r;
@@ -283,7 +283,7 @@ static int cmd_devices(struct ctl *c, char **args, int nargs)
 	if (c->json) {
 		json_list_open(&j, "devices");
 		for (size_t i = 0; i < n; i++) {
-			const struct dirty_device *dv = &devs[i];
+			const struct dirty_device *dv = devs[i];
 
 			json_open(&j, NULL, '{');
 			json_str(&j, "name", dv->name);
@@ -303,7 +303,7 @@ static int cmd_devices(struct ctl *c, char **args, int nargs)
 		printf("%-24s %-6s %-9s %-7s %-7s %s\n", "DEVICE", "DIRTY",
 		       "STATE", "DOMAIN", "DEV_ID", "CAPABILITIES");
 		for (size_t i = 0; i < n; i++) {
-			const struct dirty_device *dv = &devs[i];
+			const struct dirty_device *dv = devs[i];
 			char dom[16] = "-", id[16] = "-";
 
 			if (dv->domain_id)
@@ -342,7 +342,7 @@ static void json_domain(struct json *j, const struct dirty_domain *dm)
 
 static int cmd_domains(struct ctl *c, char **args, int nargs)
 {
-	struct dirty_domain *doms;
+	struct dirty_domain **doms;
 	struct json j = JSON_INIT(stdout);
 	size_t n;
 	int r;
@@ -353,14 +353,14 @@ static int cmd_domains(struct ctl *c, char **args, int nargs)
 	if (c->json) {
 		json_list_open(&j, "domains");
 		for (size_t i = 0; i < n; i++)
-			json_domain(&j, &doms[i]);
+			json_domain(&j, doms[i]);
 		json_list_close(&j);
 	} else {
 		printf("%-6s %-9s %-12s %-6s %-7s %-10s %-6s %-10s %s\n",
 		       "DOMAIN", "TRACKING", "SUPPORT", "OWNER", "DEVICES",
 		       "MAPPED", "PAGE", "GENERATION", "SUBSCRIBERS");
 		for (size_t i = 0; i < n; i++) {
-			const struct dirty_domain *dm = &doms[i];
+			const struct dirty_domain *dm = doms[i];
 			char mapped[32], page[32];
 
 			printf("%-6" PRIu32 " %-9s %-12s %-6" PRIu32 " %-7"
@@ -630,7 +630,7 @@ static int discard_run(void *ctx, uint64_t first, uint64_t count)
 
 static int cmd_ranges(struct ctl *c, char **args, int nargs)
 {
-	struct dirty_subscription_info info;
+	struct dirty_subscription_info info = { .size = sizeof(info) };
 	struct json j = JSON_INIT(stdout);
 	struct ranges_out o = { .c = c, .j = &j };
 	uint32_t domain_id, flags = 0;
@@ -707,12 +707,12 @@ static int cmd_ranges(struct ctl *c, char **args, int nargs)
 }
 
 /* Page size of @domain_id in @doms, 4096 if it is not there. */
-static uint64_t page_size_of(const struct dirty_domain *doms, size_t n,
+static uint64_t page_size_of(struct dirty_domain *const *doms, size_t n,
 			     uint32_t domain_id)
 {
 	for (size_t i = 0; i < n; i++)
-		if (doms[i].domain_id == domain_id && doms[i].page_size)
-			return doms[i].page_size;
+		if (doms[i]->domain_id == domain_id && doms[i]->page_size)
+			return doms[i]->page_size;
 	return 4096;
 }
 
@@ -764,8 +764,8 @@ static int stats_openmetrics(struct ctl *c, uint32_t domain_id)
 
 static int cmd_stats(struct ctl *c, char **args, int nargs)
 {
-	struct dirty_domain *doms = NULL;
-	struct dirty_stats *st = NULL;
+	struct dirty_domain **doms = NULL;
+	struct dirty_stats **st = NULL;
 	uint32_t domain_id = 0;
 	struct json j = JSON_INIT(stdout);
 	size_t n, ndoms;
@@ -794,7 +794,7 @@ static int cmd_stats(struct ctl *c, char **args, int nargs)
 		       "ROUND_PAGES", "DIRTY_PG/S", "DIRTY_MiB/S", "MAPPED");
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct dirty_stats *s = &st[i];
+		const struct dirty_stats *s = st[i];
 		uint64_t ps = page_size_of(doms, ndoms, s->domain_id);
 		char mapped[32];
 
@@ -1020,15 +1020,15 @@ static const struct watch_prev *watch_prev_of(const struct watch_prev *prev,
 
 /* Subscribe to every tracking domain not subscribed yet, so that it is
  * harvested every interval (--harvest). */
-static int watch_harvest(struct ctl *c, const struct dirty_domain *doms,
+static int watch_harvest(struct ctl *c, struct dirty_domain *const *doms,
 			 size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int r;
 
-		if (!(doms[i].status & DIRTY_DOMAIN_ENABLED))
+		if (!(doms[i]->status & DIRTY_DOMAIN_ENABLED))
 			continue;
-		r = dirty_subscribe(c->d, doms[i].domain_id,
+		r = dirty_subscribe(c->d, doms[i]->domain_id,
 				    (uint32_t)c->interval_ms,
 				    DIRTY_SUBSCRIBE_CLEAN, NULL);
 		/* -EEXIST: subscribed at an earlier refresh */
@@ -1041,8 +1041,8 @@ static int watch_harvest(struct ctl *c, const struct dirty_domain *doms,
 static int watch_refresh(struct ctl *c, struct watch_prev **prev,
 			 size_t *nprev, double *last, uint64_t refresh)
 {
-	struct dirty_domain *doms = NULL;
-	struct dirty_stats *st = NULL;
+	struct dirty_domain **doms = NULL;
+	struct dirty_stats **st = NULL;
 	struct json j = JSON_INIT(stdout);
 	double t = clock_now_s(), dt = *last ? t - *last : 0;
 	size_t n, ndoms, nstale = 0;
@@ -1094,7 +1094,7 @@ static int watch_refresh(struct ctl *c, struct watch_prev **prev,
 		       "MAPPED");
 	}
 	for (size_t i = 0; i < n; i++) {
-		const struct dirty_stats *s = &st[i];
+		const struct dirty_stats *s = st[i];
 		const struct watch_prev *p = watch_prev_of(*prev, *nprev, s);
 		uint64_t ps = page_size_of(doms, ndoms, s->domain_id);
 		bool changed = p && s->generation != p->generation;

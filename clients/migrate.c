@@ -48,6 +48,7 @@ struct migrate {
 	double max_downtime;		/* s */
 	unsigned int max_rounds;
 	double progress;		/* s between progress reports; 0: none */
+	double reconnect;		/* s to wait for dirtyd to come back */
 	bool json;
 
 	struct dirty *d;
@@ -57,6 +58,7 @@ struct migrate {
 
 	/* totals */
 	unsigned int rounds;
+	unsigned int reconnects;
 	uint64_t pages_copied;
 	double started;
 };
@@ -161,19 +163,93 @@ static void copy_pages(struct migrate *m, uint64_t pages)
 	}
 }
 
+static void print_reconnect(struct migrate *m, uint32_t flags)
+{
+	bool lost = flags & DIRTY_SESSION_STATE_LOST;
+
+	if (m->json) {
+		json_open(&m->j, NULL, '{');
+		json_str(&m->j, "type", "reconnect");
+		json_u64(&m->j, "round", m->rounds);
+		json_bool(&m->j, "resumed", flags & DIRTY_SESSION_RESUMED);
+		json_bool(&m->j, "state_lost", lost);
+		json_close(&m->j, '}');
+		return;
+	}
+	printf("  round %u: dirtyd restarted; session %s\n", m->rounds,
+	       lost ? "lost: every mapped page is dirty again" : "resumed");
+	fflush(stdout);
+}
+
+/*
+ * A call failed with @r.  If that says the connection is gone (dirtyd
+ * stopped or restarted), reconnect, resuming the session, trying for
+ * m->reconnect seconds: true if the call must be made again.
+ */
+static bool reconnected(struct migrate *m, int r)
+{
+	struct dirty_session s = { .size = sizeof(s) };
+	double deadline;
+
+	if ((r != -ECONNRESET && r != -EPIPE && r != -ENOTCONN &&
+	     r != -EPROTO) || interrupted || m->reconnect <= 0)
+		return false;
+	deadline = clock_now_s() + m->reconnect;
+	while ((r = dirty_reconnect(m->d)) < 0) {
+		if (clock_now_s() >= deadline || interrupted) {
+			fail(m, "reconnecting to dirtyd", r);
+			return false;
+		}
+		sleep_s(0.1);
+	}
+	if (dirty_session(m->d, &s) < 0)
+		s.flags = 0;
+	m->reconnects++;
+	print_reconnect(m, s.flags);
+	return true;
+}
+
+/* dirty_sync(), again after a reconnection. */
+static int sync_domain(struct migrate *m, uint64_t *gen, uint64_t *pending)
+{
+	int r;
+
+	do
+		r = dirty_sync(m->d, m->domain_id, gen, pending);
+	while (r < 0 && reconnected(m, r));
+	return r < 0 ? fail(m, "syncing", r) : 0;
+}
+
+/* dirty_ranges() counting into *@pages; after a reconnection, taken
+ * again from nothing (what was taken is pending again, or, the state
+ * lost, every mapped page is). */
+static int take_ranges(struct migrate *m, uint32_t flags, uint64_t *pages,
+		       uint64_t *gen)
+{
+	int r;
+
+	do {
+		*pages = 0;
+		r = dirty_ranges(m->d, m->domain_id, flags, count_pages,
+				 pages, gen);
+	} while (r < 0 && reconnected(m, r));
+	return r < 0 ? fail(m, "taking ranges", r) : 0;
+}
+
 /* Take the pending ranges, copy them, acknowledge them. */
 static int copy_round(struct migrate *m, uint64_t *pages)
 {
 	uint64_t gen;
 	int r;
 
-	*pages = 0;
-	r = dirty_ranges(m->d, m->domain_id, 0, count_pages, pages, &gen);
-	if (r < 0)
-		return fail(m, "taking ranges", r);
+	r = take_ranges(m, 0, pages, &gen);
+	if (r)
+		return r;
 	copy_pages(m, *pages);
 	r = dirty_ack(m->d, m->domain_id, gen);
-	if (r < 0)
+	/* Reconnected: that generation is pending again (or the state is
+	 * lost and everything is): the next round copies it again. */
+	if (r < 0 && !reconnected(m, r))
 		return fail(m, "acknowledging", r);
 	m->pages_copied += *pages;
 	return 0;
@@ -182,7 +258,7 @@ static int copy_round(struct migrate *m, uint64_t *pages)
 /* The first ENABLED domain we may see, unless --domain said which. */
 static int find_domain(struct migrate *m)
 {
-	struct dirty_domain *doms;
+	struct dirty_domain **doms;
 	size_t n;
 	int r;
 
@@ -190,11 +266,11 @@ static int find_domain(struct migrate *m)
 	if (r < 0)
 		return fail(m, "listing domains", r);
 	for (size_t i = 0; i < n; i++) {
-		if (m->domain_id ? doms[i].domain_id != m->domain_id :
-		    !(doms[i].status & DIRTY_DOMAIN_ENABLED))
+		if (m->domain_id ? doms[i]->domain_id != m->domain_id :
+		    !(doms[i]->status & DIRTY_DOMAIN_ENABLED))
 			continue;
-		m->domain_id = doms[i].domain_id;
-		m->mapped_bytes = doms[i].mapped_bytes;
+		m->domain_id = doms[i]->domain_id;
+		m->mapped_bytes = doms[i]->mapped_bytes;
 		free(doms);
 		return 0;
 	}
@@ -278,6 +354,7 @@ static void print_summary(struct migrate *m, bool converged,
 		json_bool(&m->j, "converged", converged);
 		json_bool(&m->j, "interrupted", interrupted);
 		json_u64(&m->j, "rounds", m->rounds);
+		json_u64(&m->j, "reconnects", m->reconnects);
 		json_u64(&m->j, "copied_pages", copied);
 		json_double(&m->j, "copied_mib", pages_mib(m, copied));
 		json_double(&m->j, "duration_s", total);
@@ -300,7 +377,7 @@ static void print_summary(struct migrate *m, bool converged,
 
 static int migrate(struct migrate *m)
 {
-	struct dirty_subscription_info info;
+	struct dirty_subscription_info info = { .size = sizeof(info) };
 	uint64_t final_pages = 0, gen;
 	bool converged = false;
 	double downtime;
@@ -315,9 +392,9 @@ static int migrate(struct migrate *m)
 	/* Harvest once before round 1: dirty bits the IOMMU gathered before
 	 * we subscribed then land in what round 1 copies anyway, instead of
 	 * inflating round 2. */
-	r = dirty_sync(m->d, m->domain_id, NULL, NULL);
-	if (r < 0)
-		return fail(m, "syncing", r);
+	r = sync_domain(m, NULL, NULL);
+	if (r)
+		return r;
 	print_start(m);
 
 	while (!interrupted) {
@@ -328,9 +405,9 @@ static int migrate(struct migrate *m)
 		if (r)
 			return r;
 		/* what the device dirtied while we copied */
-		r = dirty_sync(m->d, m->domain_id, &gen, &rr.remaining);
-		if (r < 0)
-			return fail(m, "syncing", r);
+		r = sync_domain(m, &gen, &rr.remaining);
+		if (r)
+			return r;
 		rr.seconds = clock_now_s() - t;
 		print_round(m, &rr);
 		if (copy_time(m, rr.remaining) <= m->max_downtime) {
@@ -344,13 +421,12 @@ static int migrate(struct migrate *m)
 	/* Stop-and-copy: the guest is paused here; what is dirty now is
 	 * what must move while it does not run. */
 	if (!interrupted) {
-		r = dirty_sync(m->d, m->domain_id, NULL, NULL);
-		if (r < 0)
-			return fail(m, "syncing", r);
-		r = dirty_ranges(m->d, m->domain_id, DIRTY_RANGES_ACK,
-				 count_pages, &final_pages, &gen);
-		if (r < 0)
-			return fail(m, "taking ranges", r);
+		r = sync_domain(m, NULL, NULL);
+		if (!r)
+			r = take_ranges(m, DIRTY_RANGES_ACK, &final_pages,
+					&gen);
+		if (r)
+			return r;
 		m->pages_copied += final_pages;
 	}
 	downtime = copy_time(m, final_pages);
@@ -386,6 +462,10 @@ static void usage(FILE *f)
 	      "longer, report\n"
 	      "                            progress every MS (default 1000; 0:"
 	      " never)\n"
+	      "  -R, --reconnect-s S       if dirtyd restarts, wait up to S "
+	      "seconds for it and\n"
+	      "                            resume (default 30; 0: give up at "
+	      "once)\n"
 	      "  -j, --json                one JSON object a line: start, "
 	      "progress, each round,\n"
 	      "                            summary\n"
@@ -419,6 +499,7 @@ int main(int argc, char **argv)
 		{ "max-downtime-ms", required_argument, NULL, 't' },
 		{ "max-rounds", required_argument, NULL, 'r' },
 		{ "progress-ms", required_argument, NULL, 'p' },
+		{ "reconnect-s", required_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -429,13 +510,14 @@ int main(int argc, char **argv)
 		.max_downtime = 0.3,
 		.max_rounds = 30,
 		.progress = 1.0,
+		.reconnect = 30,
 		.j = JSON_INIT(stdout),
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	double v;
 	int opt, r;
 
-	while ((opt = getopt_long(argc, argv, "s:d:b:t:r:p:jhV", longopts,
+	while ((opt = getopt_long(argc, argv, "s:d:b:t:r:p:R:jhV", longopts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 's':
@@ -473,6 +555,16 @@ int main(int argc, char **argv)
 						   optarg);
 			m.progress = v / 1e3;
 			break;
+		case 'R':
+			if (!strcmp(optarg, "0")) {
+				m.reconnect = 0;
+				break;
+			}
+			if (parse_positive(optarg, 1e6, &v) < 0)
+				return usage_error("bad reconnect time",
+						   optarg);
+			m.reconnect = v;
+			break;
 		case 'j':
 			m.json = true;
 			break;
@@ -492,8 +584,7 @@ int main(int argc, char **argv)
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	r = dirty_connect(m.socket, DIRTY_CONNECT_NO_RESUME |
-			  DIRTY_CONNECT_NO_EVENTS, &m.d);
+	r = dirty_connect(m.socket, DIRTY_CONNECT_NO_EVENTS, &m.d);
 	if (r < 0) {
 		const char *env = getenv(DIRTY_SOCKET_ENV);
 

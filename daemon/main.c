@@ -6,17 +6,29 @@
  * Start-up: options, configuration, backend, harvest engine, event loop,
  * configured guests, socket; then READY=1.  Everything afterwards runs on
  * the libevent loop: clients, harvest completions (the engine's eventfd),
- * timers (rounds, STATUS=, WATCHDOG=1) and signals (SIGTERM, SIGINT: stop).
+ * timers (rounds, STATUS=, WATCHDOG=1) and signals: SIGTERM, SIGINT stop,
+ * SIGUSR2 exits for a restart, SIGHUP reloads the configuration.  The
+ * signals are blocked until the loop handles them, so that one sent
+ * during a start (a restart) is handled once dirtyd serves, never by a
+ * death half-way through an adoption.
+ *
+ * Owns: what an exit does to the domains.  No exit destroys one: a stop
+ * (SIGTERM, SIGINT) and SIGUSR2 leave every domain's kernel context to
+ * whoever else holds it (systemd's file descriptor store, a VMM's
+ * descriptors), dirtyd's own descriptors closed (dirtyd(8) SIGNALS); the
+ * kernel frees a domain when its last descriptor closes.
  */
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/access/access.h"
@@ -49,12 +61,28 @@ struct override {
 	const char *arg;
 };
 
+/* The command line, parsed once: a reload reads the file again and
+ * applies the same overrides over it. */
+struct cmdline {
+	const char *path;
+	bool given;		/* --config: the file must exist */
+	bool check;		/* --check-config */
+	struct override *ov;
+	size_t nov;
+};
+
 struct daemon_loop {
 	struct server *srv;
-	struct event *ev_term, *ev_int, *ev_usr2, *ev_status, *ev_watchdog;
+	struct config *cfg;	/* srv->cfg, writable: a reload */
+	const struct cmdline *cl;
+	struct event *ev_term, *ev_int, *ev_usr2, *ev_hup, *ev_status,
+		     *ev_watchdog;
 	uint64_t status_rounds;
 	bool keep;		/* SIGUSR2: exit for a restart, state kept */
 };
+
+/* The signals the loop handles; blocked until it does. */
+static const int loop_signals[] = { SIGTERM, SIGINT, SIGUSR2, SIGHUP };
 
 /* Exit status after SIGUSR2: a failure to systemd, so that
  * Restart=on-failure starts the (new) binary, which adopts the state. */
@@ -83,7 +111,9 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon_loop *loop = arg;
 
-	log_info("%s: stopping", strsignal((int)sig));
+	log_info("%s: stopping; every domain stays for whoever holds its "
+		 "descriptors (the file descriptor store, a VMM)",
+		 strsignal((int)sig));
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	event_base_loopbreak(loop->srv->base);
 }
@@ -97,6 +127,52 @@ static void on_keep(evutil_socket_t sig, short what, void *arg)
 	sd_notify(0, "STATUS=exiting for a restart, state kept");
 	loop->keep = true;
 	event_base_loopbreak(loop->srv->base);
+}
+
+static int config_build(struct config *cfg, const struct cmdline *cl);
+
+/*
+ * SIGHUP: the configuration again, from the same file and command line;
+ * what the running daemon can take changes (config_reload()), the rest is
+ * logged as needing a restart.  A file that does not load changes
+ * nothing.  No client is dropped.
+ */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_loop *loop = arg;
+	struct config next = { 0 };
+	char changed[1024], fixed[256];
+	struct timespec ts;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* systemd 253's Type=notify-reload wants the time with it */
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+		   (unsigned long long)ts.tv_sec * 1000000ULL +
+		   (unsigned long long)ts.tv_nsec / 1000, loop->cl->path);
+	r = config_build(&next, loop->cl);
+	if (r) {
+		log_error("%s: reloading %s failed (the error above): the "
+			  "configuration is unchanged", strsignal((int)sig),
+			  loop->cl->path);
+		config_release(&next);
+		sd_notify(0, "READY=1\nSTATUS=reload failed, configuration "
+			  "unchanged");
+		return;
+	}
+	r = config_reload(loop->cfg, &next, changed, sizeof(changed), fixed,
+			  sizeof(fixed));
+	config_release(&next);
+	log_set_max_level(loop->cfg->log_level);
+	access_init(loop->srv);
+	if (fixed[0])
+		log_warning("%s: %s: %s changed, and only a restart applies "
+			    "that: the running values stay",
+			    strsignal((int)sig), loop->cl->path, fixed);
+	log_notice("%s: reloaded %s: %s", strsignal((int)sig), loop->cl->path,
+		   r ? changed : "nothing changed");
+	sd_notifyf(0, "READY=1\nSTATUS=reloaded: %d changed%s", r,
+		   fixed[0] ? ", some need a restart" : "");
 }
 
 static void on_status(evutil_socket_t fd, short what, void *arg)
@@ -134,6 +210,19 @@ static int timer_start(struct server *srv, struct event **ev,
 	return 0;
 }
 
+/* Block (or unblock) the signals the loop handles, in this thread and
+ * every thread it starts from now on. */
+static void signals_block(bool block)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(loop_signals) / sizeof(loop_signals[0]);
+	     i++)
+		sigaddset(&set, loop_signals[i]);
+	pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 static int loop_setup(struct daemon_loop *loop)
 {
 	struct server *srv = loop->srv;
@@ -143,11 +232,15 @@ static int loop_setup(struct daemon_loop *loop)
 	loop->ev_term = evsignal_new(srv->base, SIGTERM, on_stop, loop);
 	loop->ev_int = evsignal_new(srv->base, SIGINT, on_stop, loop);
 	loop->ev_usr2 = evsignal_new(srv->base, SIGUSR2, on_keep, loop);
+	loop->ev_hup = evsignal_new(srv->base, SIGHUP, on_reload, loop);
 	if (!loop->ev_term || !loop->ev_int || !loop->ev_usr2 ||
-	    event_add(loop->ev_term, NULL) < 0 ||
+	    !loop->ev_hup || event_add(loop->ev_term, NULL) < 0 ||
 	    event_add(loop->ev_int, NULL) < 0 ||
-	    event_add(loop->ev_usr2, NULL) < 0)
+	    event_add(loop->ev_usr2, NULL) < 0 ||
+	    event_add(loop->ev_hup, NULL) < 0)
 		return log_error_errno(-ENOMEM, "watching signals failed");
+	/* handled from here on: those sent during the start come now */
+	signals_block(false);
 	r = timer_start(srv, &loop->ev_status, on_status, loop,
 			STATUS_INTERVAL_S * 1000000ULL);
 	if (r < 0)
@@ -170,8 +263,8 @@ static int loop_setup(struct daemon_loop *loop)
 static void loop_release(struct daemon_loop *loop)
 {
 	struct event *evs[] = {
-		loop->ev_term, loop->ev_int, loop->ev_usr2, loop->ev_status,
-		loop->ev_watchdog,
+		loop->ev_term, loop->ev_int, loop->ev_usr2, loop->ev_hup,
+		loop->ev_status, loop->ev_watchdog,
 	};
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
@@ -179,12 +272,12 @@ static void loop_release(struct daemon_loop *loop)
 			event_free(evs[i]);
 }
 
-/* Options into @cfg_path and @ov; returns 0, 1 (exit 0: help, version)
- * or -EINVAL. */
-static int parse_args(int argc, char **argv, const char **cfg_path,
-		      bool *cfg_given, bool *check, struct override *ov,
-		      size_t *nov)
+/* Options into @cl (cl->ov has room for argc); returns 0, 1 (exit 0:
+ * help, version) or -EINVAL. */
+static int parse_args(int argc, char **argv, struct cmdline *cl)
 {
+	struct override *ov = cl->ov;
+	size_t *nov = &cl->nov;
 	enum { OPT_SET = 0x100, OPT_CHECK };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -204,8 +297,8 @@ static int parse_args(int argc, char **argv, const char **cfg_path,
 				NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			*cfg_path = optarg;
-			*cfg_given = true;
+			cl->path = optarg;
+			cl->given = true;
 			break;
 		case 'b':
 			ov[(*nov)++] = (struct override){ "daemon", "backend",
@@ -227,7 +320,7 @@ static int parse_args(int argc, char **argv, const char **cfg_path,
 			ov[(*nov)++] = (struct override){ NULL, NULL, optarg };
 			break;
 		case OPT_CHECK:
-			*check = true;
+			cl->check = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -249,43 +342,32 @@ static int parse_args(int argc, char **argv, const char **cfg_path,
 	return 0;
 }
 
-static int load_config(struct config *cfg, int argc, char **argv,
-		       bool *check)
+/* The configuration @cl names, checked: the file, then the command
+ * line's overrides; 0 or -EINVAL (logged). */
+static int config_build(struct config *cfg, const struct cmdline *cl)
 {
-	const char *path = CONFIG_DEFAULT_PATH;
-	bool given = false;
-	struct override *ov;
-	size_t nov = 0;
 	int r;
 
-	ov = calloc(argc + 1, sizeof(*ov));
-	if (!ov)
-		return -ENOMEM;
-	r = parse_args(argc, argv, &path, &given, check, ov, &nov);
-	if (r)
-		goto out;
 	r = config_init(cfg);
 	if (r < 0)
-		goto out;
-	r = config_load_file(cfg, path, given);
-	for (size_t i = 0; !r && i < nov; i++) {
+		return r;
+	r = config_load_file(cfg, cl->path, cl->given);
+	for (size_t i = 0; !r && i < cl->nov; i++) {
+		const struct override *ov = &cl->ov[i];
 		char origin[64];
 
-		if (!ov[i].section) {
-			r = config_set_arg(cfg, ov[i].arg);
+		if (!ov->section) {
+			r = config_set_arg(cfg, ov->arg);
 			continue;
 		}
-		snprintf(origin, sizeof(origin), "--%s", ov[i].key);
+		snprintf(origin, sizeof(origin), "--%s", ov->key);
 		for (char *p = origin; *p; p++)
 			if (*p == '_')
 				*p = '-';
-		r = config_set(cfg, ov[i].section, ov[i].key, ov[i].arg,
-			       origin);
+		r = config_set(cfg, ov->section, ov->key, ov->arg, origin);
 	}
 	if (!r)
 		r = config_check(cfg);
-out:
-	free(ov);
 	return r;
 }
 
@@ -341,34 +423,52 @@ static int open_backend(struct server *srv)
 }
 
 /*
- * @keep: the state stays in the store for a successor (SIGUSR2, or a start
- * that failed after adopting it): destroy nothing the kernel or the
- * memfds hold, only stop what runs.
+ * The end of the process; no domain is destroyed (the top of this file).
+ * @keep (SIGUSR2, or a start that failed after adopting the store): stop
+ * what runs, a MAP or UNMAP under way joined (never answered: the
+ * successor undoes or finishes it by its intent), the last commit made;
+ * exit() reclaims the rest.  Otherwise (a stop, or an exit with nothing
+ * kept): changes under way finished, the last commit made, then the
+ * process's own memory freed (so that the sanitizers see it) and each
+ * domain's context left (backend_leave()): what the store and the VMMs
+ * hold of it stays, the rest the kernel frees with dirtyd's descriptors.
  */
 static void server_release(struct server *srv, bool keep)
 {
 	struct domain *d;
+	unsigned int n = 0;
 
 	server_stop_listening(srv);
-	if (keep) {
-		list_for_each_entry(d, &srv->domains, link) {
-			dma_load_stop(d->load);
-			d->load = NULL;
-		}
-		/* a MAP or UNMAP under way: its thread is waited for (the
-		 * kernel's part whole), its answer never sent; the successor
-		 * undoes it or finishes it by its intent */
+	list_for_each_entry(d, &srv->domains, link) {
+		dma_load_stop(d->load);
+		d->load = NULL;
+		n += !d->dying;
+	}
+	if (keep)
 		domain_changes_join(srv);
-		if (srv->engine)
-			harvest_engine_wait(srv->engine);
+	else
+		domain_changes_wait(srv);
+	if (srv->engine)
+		harvest_engine_wait(srv->engine);
+	if (keep) {
 		/* what the last pass owes, for the successor */
 		journal_flush(srv);
-		return;		/* exit() reclaims the rest */
+		return;
 	}
+	/* the last commit; the store keeps it as it is from here on */
+	state_leave(srv);
+	if (n)
+		log_notice("leaving %u domain%s: %s", n, n > 1 ? "s" : "",
+			   state_keeps(srv) ?
+			   "kept in the file descriptor store for the next "
+			   "start (a VMM's descriptors keep its own)" :
+			   "no file descriptor store keeps them; each is "
+			   "freed by the kernel unless a VMM holds its "
+			   "descriptors");
 	session_free_all(srv);
 	server_hang_ups_free(srv);
 	if (srv->engine)
-		domain_destroy_all(srv);
+		domain_leave_all(srv);
 	device_caps_free(srv);
 	if (srv->engine)
 		harvest_engine_free(srv->engine);
@@ -385,9 +485,9 @@ int main(int argc, char **argv)
 		.activated_fd = -1,
 		.next_domain_id = 1,
 	};
-	struct daemon_loop loop = { .srv = &srv };
+	struct cmdline cl = { .path = CONFIG_DEFAULT_PATH };
+	struct daemon_loop loop = { .srv = &srv, .cfg = &cfg, .cl = &cl };
 	struct event *ev_engine = NULL;
-	bool check = false;
 	int r, status = EXIT_FAILURE;
 
 	log_setup("dirtyd", LOG_INFO);
@@ -396,16 +496,24 @@ int main(int argc, char **argv)
 	list_init(&srv.parks);
 	list_init(&srv.hangups);
 	signal(SIGPIPE, SIG_IGN);
+	signals_block(true);
 
-	r = load_config(&cfg, argc, argv, &check);
+	cl.ov = calloc(argc + 1, sizeof(*cl.ov));
+	if (!cl.ov)
+		return EXIT_FAILURE;
+	r = parse_args(argc, argv, &cl);
+	if (!r)
+		r = config_build(&cfg, &cl);
 	if (r) {
 		config_release(&cfg);
+		free(cl.ov);
 		return r > 0 ? EXIT_SUCCESS : EXIT_CONFIG;
 	}
 	log_set_max_level(cfg.log_level);
-	if (check) {
+	if (cl.check) {
 		log_info("configuration is valid");
 		config_release(&cfg);
+		free(cl.ov);
 		return EXIT_SUCCESS;
 	}
 	/* config_check() resolved admin_group for --check-config and a start
@@ -452,7 +560,7 @@ int main(int argc, char **argv)
 		status = loop.keep ? EXIT_RESTART : EXIT_SUCCESS;
 out:
 	loop_release(&loop);
-	/* only a stop asked for (SIGTERM) gives the state up */
+	/* SIGUSR2, or a failure with the state kept: as after a kill */
 	if (status != EXIT_SUCCESS && state_keeps(&srv)) {
 		server_release(&srv, true);
 		/* what the kernel and the memfds hold stays for the next
@@ -467,5 +575,6 @@ out:
 		event_base_free(srv.base);
 	libevent_global_shutdown();
 	config_release(&cfg);
+	free(cl.ov);
 	return status;
 }

@@ -58,8 +58,10 @@ struct sim_device_spec {
 	 * as the mlx5 and pds variant drivers do; backend_dma_log_*()).
 	 * @dma_log_page_size: its granule (a power of two >= 4 KiB; 0 means
 	 * 4 KiB): START rounds the asked page size up to it.
-	 * @dma_log_max_ranges: the most ranges START takes (-E2BIG above;
-	 * 0 means the kernel's own limit, BACKEND_DMA_LOG_MAX_RANGES).
+	 * @dma_log_max_ranges: the most ranges the device tracks (0 means
+	 * the kernel's own limit, BACKEND_DMA_LOG_MAX_RANGES): START with
+	 * more combines them, as mlx5 and pds do (vfio_combine_iova_ranges():
+	 * the device then logs the gaps between them too).
 	 */
 	bool dma_logging;
 	uint64_t dma_log_page_size;
@@ -220,7 +222,8 @@ struct backend_dma_log_range {
 
 /* The most ranges the kernel takes in one DMA logging START (Linux's
  * LOG_MAX_RANGES in drivers/vfio/vfio_main.c): -E2BIG above.  A driver may
- * take fewer (the sim's dma_log_max_ranges); none says so before START. */
+ * track fewer (the sim's dma_log_max_ranges): it combines them; none says
+ * so before START. */
 #define BACKEND_DMA_LOG_MAX_RANGES 256
 
 struct backend;
@@ -555,13 +558,14 @@ static inline int backend_dma_log_probe(struct backend *b, uint32_t dev_id)
 	return b->ops->dma_log_probe(b, dev_id);
 }
 /**
- * backend_dma_log_start() - DMA_LOGGING_START over @nranges ranges (sorted,
- * not overlapping, each aligned to *@page_size); *@page_size is in and out:
- * the driver may change it (to its granule).  -E2BIG above
- * BACKEND_DMA_LOG_MAX_RANGES or the driver's own limit (the caller merges
- * neighbours and retries, as QEMU covers guest RAM with two ranges),
- * -EINVAL for unaligned or overlapping ranges or a page size that is not a
- * power of two, -EEXIST (mlx5) or -EBUSY when already started.
+ * backend_dma_log_start() - DMA_LOGGING_START over @nranges ranges (in any
+ * order, not overlapping, each aligned to *@page_size); *@page_size is in
+ * and out: the driver may change it (to its granule).  -E2BIG above
+ * BACKEND_DMA_LOG_MAX_RANGES (the caller merges neighbours and retries, as
+ * QEMU covers guest RAM with two ranges); above the driver's own limit the
+ * driver combines the closest ranges itself.  -EINVAL for no range, an
+ * unaligned or overlapping one, -EOVERFLOW for one that wraps, -EINVAL
+ * (mlx5, pds) when already started (kernel/sim/dmalog.c has the details).
  */
 static inline int backend_dma_log_start(struct backend *b, uint32_t dev_id,
 					uint64_t *page_size,
@@ -578,7 +582,8 @@ static inline int backend_dma_log_start(struct backend *b, uint32_t dev_id,
  * since START or the last report, and clears the device's record of what
  * it reported (there is no NO_CLEAR).  @page_size is the caller's (a power
  * of two >= 4 KiB); a device granule coarser than it sets every page of
- * the granule.  -EINVAL when logging was not started.
+ * the granule.  -EINVAL when logging was not started (pds also when the
+ * range is not inside one range it logs).
  */
 static inline int backend_dma_log_report(struct backend *b, uint32_t dev_id,
 					 uint64_t iova, uint64_t length,

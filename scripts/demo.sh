@@ -32,7 +32,7 @@ socket_mode = 0600
 log_level = notice
 [sim]
 backing_page_size = 4k
-devices = sim-nic0:dirty, sim-gpu0:dirty, sim-legacy0:nodirty
+devices = sim-nic0:dirty, sim-gpu0:dirty, sim-legacy0:nodirty, sim-vf0:nodirty iommu=1 dma_logging=yes
 [guest demo]
 device = sim-nic0
 size = $size

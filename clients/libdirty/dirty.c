@@ -15,12 +15,20 @@
  *
  * A RANGES packet's bytes are read once after the receive: its chunks are
  * checked as they are decoded (proto_ranges_decode()), into batches of
- * runs that dirty_ranges() merges and hands to the caller.
+ * runs that dirty_ranges() merges and hands to the caller (or
+ * dirty_ranges_lebitmap() sets in the caller's bitmap).
+ *
+ * Owns: the ABI's growth rule (dirty.h): every struct begins with its
+ * size; what the library fills is bounded by it (out_fill()), what it
+ * returns carries its own (list_finish(), dirty_get_fds()).
  */
 #define _GNU_SOURCE		/* secure_getenv, struct ucred */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -63,6 +71,23 @@ _Static_assert(SAME(DIRTY_RANGES_RESEND, PROTO_RANGES_RESEND),
 	       "ranges flags");
 #undef SAME
 
+/* dirty_version_string(): the header's version (CMake reads it too). */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define DIRTY_VERSION_TEXT STR(DIRTY_VERSION_MAJOR) "." \
+	STR(DIRTY_VERSION_MINOR) "." STR(DIRTY_VERSION_PATCH)
+
+/*
+ * The bytes of a struct's 1.0 layout: up to the end of its last 1.0
+ * field.  A caller's size below it is refused; fields added later go
+ * after it.
+ */
+#define SIZE_1_0(type, last) \
+	(offsetof(struct type, last) + sizeof(((struct type *)0)->last))
+#define SESSION_SIZE_1_0 SIZE_1_0(dirty_session, flags)
+#define SUBSCRIPTION_INFO_SIZE_1_0 SIZE_1_0(dirty_subscription_info, generation)
+#define EVENT_SIZE_1_0 SIZE_1_0(dirty_event, pending_pages)
+
 #define DIRTY_EVENTS_MAX 64u
 /* SCM_MAX_FD: the most descriptors one message can carry. */
 #define DIRTY_FDS_MAX 253u
@@ -75,6 +100,7 @@ struct dirty_sub {
 	uint32_t interval_ms;
 	uint32_t flags;
 	bool lost;
+	uint64_t page_size;	/* the domain's, from SUBSCRIBE_REPLY */
 };
 
 struct dirty {
@@ -151,7 +177,7 @@ static int sub_reserve(struct dirty *d)
 }
 
 static void sub_add(struct dirty *d, uint32_t domain_id, uint32_t interval_ms,
-		    uint32_t flags)
+		    uint32_t flags, uint64_t page_size)
 {
 	struct dirty_sub *s = sub_find(d, domain_id);
 
@@ -161,7 +187,42 @@ static void sub_add(struct dirty *d, uint32_t domain_id, uint32_t interval_ms,
 		.domain_id = domain_id,
 		.interval_ms = interval_ms,
 		.flags = flags,
+		.page_size = page_size,
 	};
+}
+
+/* ---- the growth rule ---- */
+
+/* The size a caller set in the struct at @p (its first member). */
+static uint32_t size_of(const void *p)
+{
+	uint32_t size;
+
+	memcpy(&size, p, sizeof(size));
+	return size;
+}
+
+/* A caller's struct at @out may take the library's at @full only if its
+ * size reaches the 1.0 layout (@min). */
+static int out_check(const void *out, size_t min)
+{
+	return size_of(out) < min ? -EINVAL : 0;
+}
+
+/*
+ * Copy the library's struct @full (@full_size bytes, its own size field
+ * ignored) into the caller's @out, whose size out_check() accepted: the
+ * bytes that fit in both; then @out's size says how many that was.
+ */
+static void out_fill(void *out, const void *full, size_t full_size)
+{
+	uint32_t size = size_of(out);
+
+	if (size > full_size)
+		size = (uint32_t)full_size;
+	memcpy((uint8_t *)out + sizeof(size), (const uint8_t *)full +
+	       sizeof(size), size - sizeof(size));
+	memcpy(out, &size, sizeof(size));
 }
 
 static void sub_remove(struct dirty *d, uint32_t domain_id)
@@ -216,6 +277,7 @@ static void event_received(struct dirty *d, const struct proto_msg *m)
 
 	if (m->type == PROTO_EV_ROUND) {
 		ev = (struct dirty_event){
+			.size = sizeof(ev),
 			.type = DIRTY_EVENT_ROUND,
 			.domain_id = m->ev_round.domain_id,
 			.generation = m->ev_round.generation,
@@ -226,6 +288,7 @@ static void event_received(struct dirty *d, const struct proto_msg *m)
 		/* dirtyd marked every page of the domain pending for us: the
 		 * next ranges report them; nothing to do here but tell. */
 		ev = (struct dirty_event){
+			.size = sizeof(ev),
 			.type = DIRTY_EVENT_STATE_LOST,
 			.domain_id = m->domain_op.domain_id,
 		};
@@ -457,6 +520,18 @@ static int dirty_call_ok(struct dirty *d, struct proto_msg *req)
 	return dirty_call(d, req, PROTO_OK, &m);
 }
 
+/* ---- the library ---- */
+
+unsigned int dirty_version(void)
+{
+	return DIRTY_VERSION_NUMBER;
+}
+
+const char *dirty_version_string(void)
+{
+	return DIRTY_VERSION_TEXT;
+}
+
 /* ---- connections ---- */
 
 static int dirty_socket_path(const char *path, struct sockaddr_un *addr)
@@ -533,6 +608,7 @@ static int dirty_open(struct dirty *d, uint64_t token)
 		goto fail;
 	}
 	d->session = (struct dirty_session){
+		.size = sizeof(d->session),
 		.version_major = m.hello_reply.major,
 		.version_minor = m.hello_reply.minor,
 		.max_msg = m.hello_reply.max_msg,
@@ -636,9 +712,9 @@ int dirty_fd(const struct dirty *d)
 
 int dirty_session(const struct dirty *d, struct dirty_session *out)
 {
-	if (!d || !out)
+	if (!d || !out || out_check(out, SESSION_SIZE_1_0) < 0)
 		return -EINVAL;
-	*out = d->session;
+	out_fill(out, &d->session, sizeof(d->session));
 	return 0;
 }
 
@@ -728,6 +804,7 @@ static void add_device(const struct proto_msg *m, uint32_t i, void *item)
 
 	proto_device_at(m, i, &pd);
 	*dev = (struct dirty_device){
+		.size = sizeof(*dev),
 		.capabilities = pd.capabilities,
 		.flags = pd.flags,
 		.domain_id = pd.domain_id,
@@ -744,6 +821,7 @@ static void add_domain(const struct proto_msg *m, uint32_t i, void *item)
 
 	proto_domain_at(m, i, &pd);
 	*dom = (struct dirty_domain){
+		.size = sizeof(*dom),
 		.domain_id = pd.domain_id,
 		.status = pd.status,
 		.owner_uid = pd.owner_uid,
@@ -762,6 +840,7 @@ static void add_stats(const struct proto_msg *m, uint32_t i, void *item)
 
 	proto_stats_at(m, i, &ps);
 	*st = (struct dirty_stats){
+		.size = sizeof(*st),
 		.domain_id = ps.domain_id,
 		.status = ps.status,
 		.generation = ps.generation,
@@ -774,9 +853,56 @@ static void add_stats(const struct proto_msg *m, uint32_t i, void *item)
 	};
 }
 
+static size_t align_up(size_t n)
+{
+	return (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+}
+
+/*
+ * A list as the caller gets it, in one zeroed allocation (returned, NULL
+ * for -ENOMEM): @prefix bytes (a struct holding the list, or none), @n + 1
+ * pointers (the last NULL) set at *@ptrs, then @n items of @size bytes
+ * each (a stride only the library knows) at *@items; free() of the
+ * allocation releases everything.
+ */
+static void *list_block(size_t prefix, size_t n, size_t size, void ***ptrs,
+			void **items)
+{
+	size_t head = align_up(prefix), at;
+	uint8_t *block;
+
+	if (n > SIZE_MAX / 2 / (sizeof(void *) + size))
+		return NULL;
+	at = head + align_up((n + 1) * sizeof(void *));
+	block = calloc(1, at + n * size);
+	if (!block)
+		return NULL;
+	*ptrs = (void **)(block + head);
+	*items = block + at;
+	for (size_t i = 0; i < n; i++)
+		(*ptrs)[i] = block + at + i * size;
+	(*ptrs)[n] = NULL;
+	return block;
+}
+
+/* The gathered items of @v, as the list the caller gets. */
+static int list_finish(struct dirty_vec *v, void ***list, size_t *n)
+{
+	void **ptrs;
+	void *items;
+
+	if (!list_block(0, v->n, v->size, &ptrs, &items))
+		return -ENOMEM;
+	if (v->n)
+		memcpy(items, v->items, v->n * v->size);
+	*list = ptrs;
+	*n = v->n;
+	return 0;
+}
+
 static int dirty_list(struct dirty *d, uint16_t type, uint32_t domain_id,
 		      uint16_t reply_type, dirty_list_add_fn add, size_t size,
-		      void **list, size_t *n)
+		      void ***list, size_t *n)
 {
 	struct proto_msg req = { .type = type };
 	struct dirty_vec v = { .size = size };
@@ -787,32 +913,31 @@ static int dirty_list(struct dirty *d, uint16_t type, uint32_t domain_id,
 	if (type == PROTO_STATS)
 		req.domain_op.domain_id = domain_id;
 	r = dirty_call_list(d, &req, reply_type, add, &v);
-	if (r < 0) {
-		free(v.items);
-		return r;
-	}
-	*list = v.items;
-	*n = v.n;
-	return 0;
+	if (r == 0)
+		r = list_finish(&v, list, n);
+	free(v.items);
+	return r;
 }
 
-int dirty_list_devices(struct dirty *d, struct dirty_device **list, size_t *n)
+int dirty_list_devices(struct dirty *d, struct dirty_device ***list,
+		       size_t *n)
 {
 	return dirty_list(d, PROTO_LIST_DEVICES, 0, PROTO_LIST_DEVICES_REPLY,
-			  add_device, sizeof(**list), (void **)list, n);
+			  add_device, sizeof(***list), (void ***)list, n);
 }
 
-int dirty_list_domains(struct dirty *d, struct dirty_domain **list, size_t *n)
+int dirty_list_domains(struct dirty *d, struct dirty_domain ***list,
+		       size_t *n)
 {
 	return dirty_list(d, PROTO_LIST_DOMAINS, 0, PROTO_LIST_DOMAINS_REPLY,
-			  add_domain, sizeof(**list), (void **)list, n);
+			  add_domain, sizeof(***list), (void ***)list, n);
 }
 
-int dirty_stats(struct dirty *d, uint32_t domain_id, struct dirty_stats **list,
-		size_t *n)
+int dirty_stats(struct dirty *d, uint32_t domain_id,
+		struct dirty_stats ***list, size_t *n)
 {
 	return dirty_list(d, PROTO_STATS, domain_id, PROTO_STATS_REPLY,
-			  add_stats, sizeof(**list), (void **)list, n);
+			  add_stats, sizeof(***list), (void ***)list, n);
 }
 
 /* ---- domains ---- */
@@ -980,9 +1105,11 @@ int dirty_track_stop(struct dirty *d, uint32_t domain_id)
 
 /* ---- subscriptions ---- */
 
+/* SUBSCRIBE; @info (checked by the caller) and @page_size may be NULL. */
 static int dirty_subscribe_call(struct dirty *d, uint32_t domain_id,
 				uint32_t interval_ms, uint32_t flags,
-				struct dirty_subscription_info *info)
+				struct dirty_subscription_info *info,
+				uint64_t *page_size)
 {
 	struct proto_msg m, req = {
 		.type = PROTO_SUBSCRIBE,
@@ -997,13 +1124,19 @@ static int dirty_subscribe_call(struct dirty *d, uint32_t domain_id,
 	r = dirty_call(d, &req, PROTO_SUBSCRIBE_REPLY, &m);
 	if (r < 0)
 		return r;
-	if (info)
-		*info = (struct dirty_subscription_info){
+	if (info) {
+		struct dirty_subscription_info full = {
+			.size = sizeof(full),
 			.domain_id = m.subscribe_reply.domain_id,
 			.page_size = m.subscribe_reply.page_size,
 			.max_leaf = m.subscribe_reply.max_leaf,
 			.generation = m.subscribe_reply.generation,
 		};
+
+		out_fill(info, &full, sizeof(full));
+	}
+	if (page_size)
+		*page_size = m.subscribe_reply.page_size;
 	return 0;
 }
 
@@ -1012,15 +1145,19 @@ int dirty_subscribe(struct dirty *d, uint32_t domain_id, uint32_t interval_ms,
 {
 	int r;
 
-	if (!d || (flags & ~(uint32_t)DIRTY_SUBSCRIBE_CLEAN))
+	uint64_t page_size = 0;
+
+	if (!d || (flags & ~(uint32_t)DIRTY_SUBSCRIBE_CLEAN) ||
+	    (info && out_check(info, SUBSCRIPTION_INFO_SIZE_1_0) < 0))
 		return -EINVAL;
 	/* room first: a subscription dirtyd holds must be remembered */
 	r = sub_reserve(d);
 	if (r < 0)
 		return r;
-	r = dirty_subscribe_call(d, domain_id, interval_ms, flags, info);
+	r = dirty_subscribe_call(d, domain_id, interval_ms, flags, info,
+				 &page_size);
 	if (r == 0 || (r == -EEXIST && !sub_find(d, domain_id)))
-		sub_add(d, domain_id, interval_ms, flags);
+		sub_add(d, domain_id, interval_ms, flags, page_size);
 	return r;
 }
 
@@ -1051,7 +1188,7 @@ static int dirty_resubscribe(struct dirty *d, struct dirty_sub *s)
 		return r;
 	r = dirty_subscribe_call(d, domain_id, s->interval_ms,
 				 s->flags & ~(uint32_t)DIRTY_SUBSCRIBE_CLEAN,
-				 NULL);
+				 NULL, &s->page_size);
 	if (r < 0)
 		return r;
 	s->lost = false;
@@ -1239,6 +1376,131 @@ int dirty_ranges(struct dirty *d, uint32_t domain_id, uint32_t flags,
 	return 0;
 }
 
+/* ---- ranges into a little-endian bitmap ---- */
+
+#define ULONG_BITS (sizeof(unsigned long) * 8)
+
+struct lebitmap_state {
+	unsigned long *map;
+	uint64_t iova;		/* the window [iova, end) */
+	uint64_t end;
+	uint64_t page_size;	/* bytes per bit */
+	uint64_t domain_page;	/* bytes per page of a run */
+	bool outside;		/* a run reached beyond the window */
+};
+
+/* @v, a native word, stored as the bitmap's little-endian word. */
+static unsigned long ulong_le(unsigned long v)
+{
+	if (sizeof(v) == sizeof(uint64_t))
+		return (unsigned long)htole64((uint64_t)v);
+	return (unsigned long)htole32((uint32_t)v);
+}
+
+/* OR bits [a, b) into the little-endian bitmap @map. */
+static void lebitmap_set(unsigned long *map, uint64_t a, uint64_t b)
+{
+	while (a < b) {
+		uint64_t w = a / ULONG_BITS;
+		unsigned int lo = (unsigned int)(a % ULONG_BITS);
+		uint64_t n = b - a;
+		unsigned long mask;
+
+		if (n >= ULONG_BITS - lo) {
+			n = ULONG_BITS - lo;
+			mask = ~0UL << lo;
+		} else {
+			mask = ((1UL << n) - 1) << lo;
+		}
+		map[w] |= ulong_le(mask);
+		a += n;
+	}
+}
+
+/* dirty_range_fn: the run's bytes, clipped to the window, rounded out to
+ * whole bits. */
+static int lebitmap_run(void *ctx, uint64_t first, uint64_t npages)
+{
+	struct lebitmap_state *st = ctx;
+	uint64_t a, b, lo, hi;
+
+	if (__builtin_mul_overflow(first, st->domain_page, &a))
+		a = UINT64_MAX;
+	if (__builtin_mul_overflow(first + npages, st->domain_page, &b) ||
+	    first + npages < first)
+		b = UINT64_MAX;
+	if (a < st->iova || b > st->end)
+		st->outside = true;
+	lo = a > st->iova ? a : st->iova;
+	hi = b < st->end ? b : st->end;
+	if (lo < hi)
+		lebitmap_set(st->map, (lo - st->iova) / st->page_size,
+			     (hi - st->iova - 1) / st->page_size + 1);
+	return 0;
+}
+
+/* The domain's page size: its subscription's, else LIST_DOMAINS's (a
+ * resumed session's subscriptions came back without it). */
+static int domain_page_size(struct dirty *d, uint32_t domain_id,
+			    uint64_t *page_size)
+{
+	struct dirty_sub *s = sub_find(d, domain_id);
+	struct dirty_domain **list;
+	size_t n;
+	int r;
+
+	if (s && s->page_size) {
+		*page_size = s->page_size;
+		return 0;
+	}
+	r = dirty_list_domains(d, &list, &n);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (size_t i = 0; i < n; i++)
+		if (list[i]->domain_id == domain_id) {
+			*page_size = list[i]->page_size;
+			r = *page_size ? 0 : -EPROTO;
+			break;
+		}
+	free(list);
+	return r;
+}
+
+int dirty_ranges_lebitmap(struct dirty *d, uint32_t domain_id, uint32_t flags,
+			  uint64_t iova, uint64_t length, uint64_t page_size,
+			  unsigned long *bitmap, uint64_t *generation)
+{
+	struct lebitmap_state st = {
+		.map = bitmap,
+		.iova = iova,
+		.end = iova + length,
+		.page_size = page_size,
+	};
+	uint64_t gen = 0;
+	int r;
+
+	if (!d || !bitmap || (flags & ~(uint32_t)DIRTY_RANGES_FLAGS) ||
+	    !page_size || (page_size & (page_size - 1)) ||
+	    iova % page_size || !length || length % page_size ||
+	    st.end < iova || !st.end)
+		return -EINVAL;
+	r = domain_page_size(d, domain_id, &st.domain_page);
+	if (r < 0)
+		return r;
+	r = dirty_ranges(d, domain_id, flags & ~(uint32_t)DIRTY_RANGES_ACK,
+			 lebitmap_run, &st, &gen);
+	if (r < 0)
+		return r;
+	if (generation)
+		*generation = gen;
+	if (st.outside)
+		return -ERANGE;
+	if (flags & DIRTY_RANGES_ACK)
+		return dirty_ack(d, domain_id, gen);
+	return 0;
+}
+
 /* ---- events ---- */
 
 int dirty_next_event(struct dirty *d, struct dirty_event *ev)
@@ -1247,7 +1509,7 @@ int dirty_next_event(struct dirty *d, struct dirty_event *ev)
 	struct proto_msg m;
 	int r;
 
-	if (!d || !ev)
+	if (!d || !ev || out_check(ev, EVENT_SIZE_1_0) < 0)
 		return -EINVAL;
 	d->has_error_text = false;
 	while (!d->ev_count) {
@@ -1267,13 +1529,41 @@ int dirty_next_event(struct dirty *d, struct dirty_event *ev)
 		if (m.type == PROTO_EV_ROUND || m.type == PROTO_EV_STATE_LOST)
 			event_received(d, &m);
 	}
-	*ev = d->events[d->ev_head];
+	out_fill(ev, &d->events[d->ev_head], sizeof(*ev));
 	d->ev_head = (d->ev_head + 1) % DIRTY_EVENTS_MAX;
 	d->ev_count--;
 	return 1;
 }
 
 /* ---- descriptors ---- */
+
+/*
+ * One allocation, as dirty_fds_free() releases it (list_block()): the
+ * struct, the pointers to the devices, the devices, every descriptor -1.
+ */
+static struct dirty_fds *fds_alloc(size_t n)
+{
+	struct dirty_fds *fds;
+	void **ptrs;
+	void *items;
+
+	fds = list_block(sizeof(*fds), n, sizeof(struct dirty_fd_device),
+			 &ptrs, &items);
+	if (!fds)
+		return NULL;
+	*fds = (struct dirty_fds){
+		.size = sizeof(*fds),
+		.iommufd = -1,
+		.n_devices = n,
+		.devices = (struct dirty_fd_device **)ptrs,
+	};
+	for (size_t i = 0; i < n; i++)
+		*fds->devices[i] = (struct dirty_fd_device){
+			.size = sizeof(struct dirty_fd_device),
+			.fd = -1,
+		};
+	return fds;
+}
 
 int dirty_get_fds(struct dirty *d, uint32_t domain_id, struct dirty_fds **out)
 {
@@ -1310,8 +1600,7 @@ int dirty_get_fds(struct dirty *d, uint32_t domain_id, struct dirty_fds **out)
 		r = -EPROTO;
 		goto out;
 	}
-	fds = calloc(1, sizeof(*fds) +
-			m.list.count * sizeof(struct dirty_fd_device));
+	fds = fds_alloc(m.list.count);
 	if (!fds) {
 		r = -ENOMEM;
 		goto out;
@@ -1320,11 +1609,8 @@ int dirty_get_fds(struct dirty *d, uint32_t domain_id, struct dirty_fds **out)
 	p->fds[0] = -1;
 	fds->ioas_id = m.list.ioas_id;
 	fds->hwpt_id = m.list.hwpt_id;
-	for (uint32_t i = 0; i < m.list.count; i++)
-		fds->devices[i].fd = -1;
-	fds->n_devices = m.list.count;
 	for (uint32_t i = 0; i < m.list.count; i++) {
-		struct dirty_fd_device *dev = &fds->devices[i];
+		struct dirty_fd_device *dev = fds->devices[i];
 		struct proto_fd_device pd;
 
 		proto_fd_device_at(&m, i, &pd);
@@ -1356,8 +1642,8 @@ void dirty_fds_free(struct dirty_fds *fds)
 	if (fds->iommufd >= 0)
 		close(fds->iommufd);
 	for (size_t i = 0; i < fds->n_devices; i++)
-		if (fds->devices[i].fd >= 0)
-			close(fds->devices[i].fd);
+		if (fds->devices[i]->fd >= 0)
+			close(fds->devices[i]->fd);
 	free(fds);
 }
 

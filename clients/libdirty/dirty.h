@@ -33,6 +33,20 @@
  *    that arrive meanwhile are queued for dirty_next_event().
  *  - Page numbers are IOVA / page size, where the page size is the one
  *    dirty_subscribe() reports (and LIST_DOMAINS lists).
+ *  - Every public struct begins with `uint32_t size` (the ABI's one rule
+ *    for growing):
+ *    . a struct you pass (in or out) has @size set by you to its sizeof:
+ *      the library reads or writes only the bytes that fit in @size and
+ *      refuses a @size below the struct's 1.0 layout with -EINVAL; on
+ *      return, @size of an out struct says how many bytes it filled;
+ *    . a struct the library returns has @size set by the library to what
+ *      it filled: a program compiled against a newer header checks @size
+ *      before it reads a field that header added;
+ *    . a list the library returns is an array of pointers to structs
+ *      (never an array of structs, whose stride would be your sizeof).
+ *    Nothing else is reserved.
+ *  - DIRTY_VERSION_* say which libdirty a program was compiled against;
+ *    dirty_version() which one it runs with.
  *
  * Link with `pkg-config --cflags --libs libdirty`.  See libdirty(3).
  */
@@ -46,6 +60,22 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The library's version (not the protocol's): the major one is the
+ * soname's (libdirty.so.1) and moves only when the ABI breaks; a minor
+ * one adds functions or struct fields.  DIRTY_VERSION_NUMBER is
+ * DIRTY_VERSION(DIRTY_VERSION_MAJOR, DIRTY_VERSION_MINOR,
+ * DIRTY_VERSION_PATCH), comparable with what dirty_version() returns.
+ */
+#define DIRTY_VERSION_MAJOR 1
+#define DIRTY_VERSION_MINOR 0
+#define DIRTY_VERSION_PATCH 0
+#define DIRTY_VERSION(major, minor, patch) \
+	(((major) << 16) | ((minor) << 8) | (patch))
+#define DIRTY_VERSION_NUMBER \
+	DIRTY_VERSION(DIRTY_VERSION_MAJOR, DIRTY_VERSION_MINOR, \
+		      DIRTY_VERSION_PATCH)
 
 /** DIRTY_SOCKET_DEFAULT - where dirtyd listens unless told otherwise. */
 #define DIRTY_SOCKET_DEFAULT "/run/dirtyd/dirtyd.sock"
@@ -87,7 +117,9 @@ enum dirty_session_flags {
 };
 
 /**
- * struct dirty_session - what the handshake established.
+ * struct dirty_session - what the handshake established (you pass it).
+ * @size: sizeof(struct dirty_session), set by you; on return, what was
+ *        filled
  * @version_major: dirtyd's protocol version
  * @version_minor: ditto
  * @max_msg: largest packet dirtyd sends or accepts, in bytes
@@ -98,6 +130,7 @@ enum dirty_session_flags {
  * @flags: enum dirty_session_flags
  */
 struct dirty_session {
+	uint32_t size;
 	uint16_t version_major;
 	uint16_t version_minor;
 	uint32_t max_msg;
@@ -116,7 +149,8 @@ enum dirty_device_flags {
 };
 
 /**
- * struct dirty_device - one device of the host.
+ * struct dirty_device - one device of the host (the library returns it).
+ * @size: bytes the library filled
  * @name: what dirty_domain_create() takes: a PCI address or VFIO cdev name
  *        (vfio3, never a path) on real hardware, a configured name on the
  *        simulated host
@@ -126,6 +160,7 @@ enum dirty_device_flags {
  * @dev_id: its iommufd device id, 0 when not bound
  */
 struct dirty_device {
+	uint32_t size;
 	char name[DIRTY_NAME_MAX];
 	uint64_t capabilities;
 	uint32_t flags;
@@ -141,7 +176,9 @@ enum dirty_domain_status {
 };
 
 /**
- * struct dirty_domain - one domain, as dirty_list_domains() lists it.
+ * struct dirty_domain - one domain, as dirty_list_domains() lists it (the
+ * library returns it).
+ * @size: bytes the library filled
  * @domain_id: dirtyd's id (1, 2, ...; never reused while it runs)
  * @status: enum dirty_domain_status
  * @owner_uid: the uid that created it
@@ -152,6 +189,7 @@ enum dirty_domain_status {
  * @subscribers: subscriptions, every client's
  */
 struct dirty_domain {
+	uint32_t size;
 	uint32_t domain_id;
 	uint32_t status;
 	uint32_t owner_uid;
@@ -163,7 +201,9 @@ struct dirty_domain {
 };
 
 /**
- * struct dirty_stats - dirty-rate statistics of one domain.
+ * struct dirty_stats - dirty-rate statistics of one domain (the library
+ * returns it).
+ * @size: bytes the library filled
  * @domain_id: the domain
  * @status: enum dirty_domain_status
  * @generation: harvest rounds completed
@@ -176,6 +216,7 @@ struct dirty_domain {
  * @pages_sent: pages sent to this client, all time
  */
 struct dirty_stats {
+	uint32_t size;
 	uint32_t domain_id;
 	uint32_t status;
 	uint64_t generation;
@@ -217,7 +258,10 @@ enum dirty_subscribe_flags {
 };
 
 /**
- * struct dirty_subscription_info - what dirty_subscribe() established.
+ * struct dirty_subscription_info - what dirty_subscribe() established (you
+ * pass it).
+ * @size: sizeof(struct dirty_subscription_info), set by you; on return,
+ *        what was filled
  * @domain_id: the domain
  * @page_size: what one page of a range is, in bytes
  * @max_leaf: largest IO page a device write dirties as a whole: a write
@@ -225,6 +269,7 @@ enum dirty_subscribe_flags {
  * @generation: harvest rounds completed so far
  */
 struct dirty_subscription_info {
+	uint32_t size;
 	uint32_t domain_id;
 	uint64_t page_size;
 	uint64_t max_leaf;
@@ -264,7 +309,8 @@ enum dirty_event_type {
 };
 
 /**
- * struct dirty_event - a notification from dirtyd.
+ * struct dirty_event - a notification from dirtyd (you pass it).
+ * @size: sizeof(struct dirty_event), set by you; on return, what was filled
  * @type: enum dirty_event_type
  * @domain_id: the domain
  * @generation: DIRTY_EVENT_ROUND: the domain's generation after the round
@@ -273,6 +319,7 @@ enum dirty_event_type {
  * @pending_pages: DIRTY_EVENT_ROUND: pages now pending for this client
  */
 struct dirty_event {
+	uint32_t size;
 	uint32_t type;
 	uint32_t domain_id;
 	uint64_t generation;
@@ -281,12 +328,15 @@ struct dirty_event {
 };
 
 /**
- * struct dirty_fd_device - one device of a domain, for dirty_get_fds().
+ * struct dirty_fd_device - one device of a domain, for dirty_get_fds() (the
+ * library returns it).
+ * @size: bytes the library filled
  * @name: the device's name
  * @dev_id: its iommufd device id
  * @fd: its VFIO device fd (close-on-exec), or -1 once you took it
  */
 struct dirty_fd_device {
+	uint32_t size;
 	char name[DIRTY_NAME_MAX];
 	uint32_t dev_id;
 	int fd;
@@ -295,20 +345,35 @@ struct dirty_fd_device {
 /**
  * struct dirty_fds - the descriptors of a domain, for a VMM that drives
  * its devices and maps its own memory (QEMU: -object iommufd,fd=N
- * -device vfio-pci,fd=M).
+ * -device vfio-pci,fd=M); the library returns it.
+ * @size: bytes the library filled
  * @iommufd: dirtyd's iommufd (close-on-exec), or -1 once you took it
  * @ioas_id: the domain's IO address space, where to map guest memory
  * @hwpt_id: its hardware page table
  * @n_devices: entries of @devices
- * @devices: the devices attached to the domain
+ * @devices: the devices attached to the domain, @n_devices pointers
  */
 struct dirty_fds {
+	uint32_t size;
 	int iommufd;
 	uint32_t ioas_id;
 	uint32_t hwpt_id;
 	size_t n_devices;
-	struct dirty_fd_device devices[];
+	struct dirty_fd_device **devices;
 };
+
+/* ---- The library ---------------------------------------------------- */
+
+/**
+ * dirty_version() - the version of the libdirty the program runs with, as
+ * DIRTY_VERSION(major, minor, patch): compare it with DIRTY_VERSION_NUMBER
+ * (the header's) to know whether a function or field of a newer minor
+ * version is there.
+ */
+unsigned int dirty_version(void);
+
+/** dirty_version_string() - the same as "MAJOR.MINOR.PATCH" (static). */
+const char *dirty_version_string(void);
 
 /* ---- Connections ---------------------------------------------------- */
 
@@ -377,7 +442,8 @@ int dirty_fd(const struct dirty *d);
 
 /**
  * dirty_session() - what the handshake established.
- * Return: 0, or -EINVAL for NULL arguments.
+ * @out: set @out->size to sizeof(*out) first
+ * Return: 0, or -EINVAL for NULL arguments or an @out->size below 1.0's.
  */
 int dirty_session(const struct dirty *d, struct dirty_session *out);
 
@@ -408,22 +474,23 @@ const char *dirty_last_error_text(const struct dirty *d);
 /**
  * dirty_list_devices() - every device dirtyd could use, with whether its
  * IOMMU can track dirty pages.
- * @list: set to a malloc()ed array (release it with free(); NULL if @n
- *        is 0)
- * @n: set to its entries
+ * @list: set to a malloc()ed array of @n pointers to the devices, then a
+ *        NULL; one allocation: release it all with free(*list)
+ * @n: set to the number of devices
  * Return: 0 or a negative errno.
  */
-int dirty_list_devices(struct dirty *d, struct dirty_device **list,
+int dirty_list_devices(struct dirty *d, struct dirty_device ***list,
 		       size_t *n);
 
 /**
  * dirty_list_domains() - the domains you may see (yours; every one for
  * root and members of dirtyd's admin group), with their status.
- * @list: set to a malloc()ed array (release it with free())
- * @n: set to its entries
+ * @list: set to a malloc()ed array of @n pointers, then a NULL (release
+ *        it all with free(*list))
+ * @n: set to the number of domains
  * Return: 0 or a negative errno.
  */
-int dirty_list_domains(struct dirty *d, struct dirty_domain **list,
+int dirty_list_domains(struct dirty *d, struct dirty_domain ***list,
 		       size_t *n);
 
 /**
@@ -516,9 +583,11 @@ int dirty_track_stop(struct dirty *d, uint32_t domain_id);
  *               domain's period is its subscribers' smallest); 0 harvests
  *               only on dirty_sync()
  * @flags: enum dirty_subscribe_flags
- * @info: set to the page size and generation (may be NULL)
+ * @info: set to the page size and generation (may be NULL; else set
+ *        @info->size to sizeof(*info) first)
  * Return: 0; -EEXIST when subscribed already; -EDQUOT past dirtyd's limit
- * of subscriptions per client.
+ * of subscriptions per client; -EINVAL for an @info->size below 1.0's
+ * (nothing is sent then).
  */
 int dirty_subscribe(struct dirty *d, uint32_t domain_id, uint32_t interval_ms,
 		    uint32_t flags, struct dirty_subscription_info *info);
@@ -561,6 +630,38 @@ int dirty_ranges(struct dirty *d, uint32_t domain_id, uint32_t flags,
 		 dirty_range_fn fn, void *ctx, uint64_t *generation);
 
 /**
+ * dirty_ranges_lebitmap() - dirty_ranges() into a bitmap: take everything
+ * pending as a new generation and set (OR: never clear) in @bitmap one bit
+ * per @page_size bytes of [@iova, @iova + @length) that a dirty run
+ * touches, as QEMU's physical_memory_set_dirty_lebitmap() reads it: bit k
+ * (the page at @iova + k * @page_size) is bit k % BITS of little-endian
+ * word k / BITS, BITS the bits of an unsigned long.  Where @page_size is
+ * coarser than the domain's page, a run sets every bit it touches; where
+ * it is finer, every bit of each page (rounded out, never in).
+ * @flags: enum dirty_ranges_flags (DIRTY_RANGES_ACK: acknowledge only when
+ *         every run was inside the window)
+ * @iova: the window's first byte, a multiple of @page_size
+ * @length: its bytes, a non-zero multiple of @page_size
+ * @page_size: bytes per bit, a power of two
+ * @bitmap: @length / @page_size bits, rounded up to whole unsigned longs
+ * @generation: set to the generation to acknowledge (may be NULL)
+ *
+ * The window is meant to cover the domain's whole mapped IOVA space: a
+ * generation is taken whole.  A run (or part of one) outside the window is
+ * not lost: the bits of what lies inside are set all the same, the
+ * generation is not acknowledged (even with DIRTY_RANGES_ACK) and the call
+ * returns -ERANGE; take it again with DIRTY_RANGES_RESEND and a window that
+ * covers it, or with dirty_ranges().
+ *
+ * Return: 0; -ERANGE as above (@generation is set then too); -EINVAL for
+ * a bad window or page size (nothing is taken then); otherwise as
+ * dirty_ranges().
+ */
+int dirty_ranges_lebitmap(struct dirty *d, uint32_t domain_id, uint32_t flags,
+			  uint64_t iova, uint64_t length, uint64_t page_size,
+			  unsigned long *bitmap, uint64_t *generation);
+
+/**
  * dirty_ack() - the pages of @generation are copied: forget them.
  * Return: 0; -ENOENT when @generation is not unacknowledged.
  */
@@ -569,12 +670,13 @@ int dirty_ack(struct dirty *d, uint32_t domain_id, uint64_t generation);
 /**
  * dirty_stats() - dirty-rate statistics.
  * @domain_id: one domain, or 0 for every domain you may see
- * @list: set to a malloc()ed array (release it with free())
- * @n: set to its entries
+ * @list: set to a malloc()ed array of @n pointers, then a NULL (release
+ *        it all with free(*list))
+ * @n: set to the number of domains
  * Return: 0 or a negative errno.
  */
-int dirty_stats(struct dirty *d, uint32_t domain_id, struct dirty_stats **list,
-		size_t *n);
+int dirty_stats(struct dirty *d, uint32_t domain_id,
+		struct dirty_stats ***list, size_t *n);
 
 /**
  * dirty_metrics() - dirtyd's figures as OpenMetrics text (PROTOCOL.md
@@ -590,8 +692,10 @@ int dirty_metrics(struct dirty *d, uint32_t domain_id, char **text,
 
 /**
  * dirty_next_event() - the next notification, without blocking.
- * @ev: set to the event when one is returned
- * Return: 1 with @ev set, 0 when there is none, or a negative errno.
+ * @ev: set to the event when one is returned (set @ev->size to
+ *      sizeof(*ev) first)
+ * Return: 1 with @ev set, 0 when there is none, or a negative errno
+ * (-EINVAL for an @ev->size below 1.0's: no event is consumed).
  */
 int dirty_next_event(struct dirty *d, struct dirty_event *ev);
 
@@ -601,9 +705,9 @@ int dirty_next_event(struct dirty *d, struct dirty_event *ev);
  * dirty_get_fds() - receive dirtyd's iommufd and the VFIO fds of the
  * domain's devices (owner or admin only), to drive the devices and map
  * guest memory into the domain's IOAS while dirtyd keeps tracking.
- * @out: set to a malloc()ed struct; release it with dirty_fds_free(),
- *       which closes every descriptor still in it (set a field to -1 to
- *       keep that descriptor)
+ * @out: set to a malloc()ed struct (its devices in the same allocation);
+ *       release it with dirty_fds_free(), which closes every descriptor
+ *       still in it (set a field to -1 to keep that descriptor)
  * Return: 0; -EOPNOTSUPP on the simulated host or without
  * DIRTY_FEAT_FD_PASSING; -ENOENT for no such domain.
  */

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 {
 	const char *device = argc > 1 ? argv[1] : "sim0";
 	int rounds = argc > 2 ? atoi(argv[2]) : 3;
-	struct dirty_subscription_info info;
+	struct dirty_subscription_info info = { .size = sizeof(info) };
 	uint32_t domain;
 	struct dirty *d;
 	int r, ret = 1;

@@ -2,7 +2,8 @@
 /*
  * dirtyd.conf(5): the ini parser, the keys, their defaults and checks.
  * Owns: every limit's value and default (each is checked next to what it
- * guards: docs/ARCHITECTURE.md lists where).
+ * guards: docs/ARCHITECTURE.md lists where), and which keys a reload
+ * (SIGHUP) changes in the running daemon (config_reload()).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,10 +88,13 @@ int config_init(struct config *c)
 		.log_level = LOG_INFO,
 		.resume_grace = 30,
 		.backing_page_size = 4096,
-		.n_devices = 2,
+		.n_devices = 3,
 		.devices = {
 			{ .name = "sim-nic0", .dirty_tracking = true },
 			{ .name = "sim-legacy0", .dirty_tracking = false },
+			/* a VF that logs its own DMA, behind a second IOMMU
+			 * without dirty bits (issue 17's sources) */
+			{ .name = "sim-vf0", .iommu = 1, .dma_logging = true },
 		},
 	};
 	if (set_string(&c->socket, "/run/dirtyd/dirtyd.sock") < 0 ||
@@ -215,7 +220,85 @@ static int parse_log_level(const char *v, int *out)
 	return -EINVAL;
 }
 
-/* "name:dirty,name:nodirty,..." */
+/*
+ * One attribute of a [sim] device entry, "key=value" (struct
+ * sim_device_spec's fields).
+ */
+static int parse_device_attr(struct sim_device_spec *d, char *attr,
+			     const char *origin)
+{
+	char *eq = strchr(attr, '='), *v;
+	unsigned int u;
+
+	if (!eq)
+		return log_error_errno(-EINVAL, "%s: device '%s': '%s' is not "
+				       "key=value", origin, d->name, attr);
+	*eq = '\0';
+	v = eq + 1;
+	if (!strcmp(attr, "iommu")) {
+		if (parse_uint(v, 255, &d->iommu) < 0)
+			goto bad;
+	} else if (!strcmp(attr, "dma_logging")) {
+		if (parse_bool(v, &d->dma_logging) < 0)
+			goto bad;
+	} else if (!strcmp(attr, "emulated")) {
+		if (parse_bool(v, &d->emulated) < 0)
+			goto bad;
+	} else if (!strcmp(attr, "dma_log_page_size")) {
+		if (parse_size(v, &d->dma_log_page_size) < 0 ||
+		    d->dma_log_page_size < 4096 ||
+		    d->dma_log_page_size > (1ULL << 30) ||
+		    (d->dma_log_page_size & (d->dma_log_page_size - 1)))
+			goto bad;
+	} else if (!strcmp(attr, "dma_log_max_ranges")) {
+		if (parse_uint(v, BACKEND_DMA_LOG_MAX_RANGES, &u) < 0 || !u)
+			goto bad;
+		d->dma_log_max_ranges = u;
+	} else {
+		return log_error_errno(-EINVAL, "%s: device '%s': unknown "
+				       "attribute '%s' (iommu, dma_logging, "
+				       "dma_log_page_size, dma_log_max_ranges, "
+				       "emulated)", origin, d->name, attr);
+	}
+	return 0;
+bad:
+	return log_error_errno(-EINVAL, "%s: device '%s': %s = '%s': expected "
+			       "%s", origin, d->name, attr, v,
+			       !strcmp(attr, "iommu") ? "0 .. 255" :
+			       !strcmp(attr, "dma_log_page_size") ?
+			       "a power of two, 4k .. 1g" :
+			       !strcmp(attr, "dma_log_max_ranges") ?
+			       "1 .. 256" : "yes or no");
+}
+
+/* The attributes of @d, after its kind, separated by blanks; then whether
+ * they make sense together. */
+static int parse_device_attrs(struct sim_device_spec *d, char *attrs,
+			      const char *origin)
+{
+	char *save = NULL, *a;
+	bool log_keys = false;
+	int r;
+
+	for (a = strtok_r(attrs, " \t", &save); a;
+	     a = strtok_r(NULL, " \t", &save)) {
+		log_keys |= !strncmp(a, "dma_log_", 8);
+		if ((r = parse_device_attr(d, a, origin)) < 0)
+			return r;
+	}
+	if (log_keys && !d->dma_logging)
+		return log_error_errno(-EINVAL, "%s: device '%s': "
+				       "dma_log_page_size and "
+				       "dma_log_max_ranges need "
+				       "dma_logging=yes", origin, d->name);
+	if (d->emulated && (d->dirty_tracking || d->iommu))
+		return log_error_errno(-EINVAL, "%s: device '%s': an emulated "
+				       "device has no IOMMU: it is :nodirty "
+				       "and has no iommu=", origin, d->name);
+	return 0;
+}
+
+/* "name:dirty,name:nodirty iommu=1 dma_logging=yes,..." */
 static int parse_devices(struct config *c, const char *v, const char *origin)
 {
 	struct sim_device_spec devs[SIM_MAX_DEVICES];
@@ -228,10 +311,15 @@ static int parse_devices(struct config *c, const char *v, const char *origin)
 	strcpy(buf, v);
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		char *colon, *name = tok, *kind;
+		char *colon, *name = tok, *kind, *attrs;
+		int r;
 
 		while (isspace((unsigned char)*name))
 			name++;
+		/* the attributes follow the kind after a blank */
+		attrs = name + strcspn(name, " \t");
+		if (*attrs)
+			*attrs++ = '\0';
 		/* the last ':': a name may be a PCI address */
 		colon = strrchr(name, ':');
 		if (!colon)
@@ -269,6 +357,8 @@ static int parse_devices(struct config *c, const char *v, const char *origin)
 			return log_error_errno(-EINVAL, "%s: device '%s': "
 					       "'%s' is neither dirty nor "
 					       "nodirty", origin, name, kind);
+		if ((r = parse_device_attrs(&devs[n], attrs, origin)) < 0)
+			return r;
 		n++;
 	}
 	memcpy(c->devices, devs, sizeof(devs[0]) * n);
@@ -1141,4 +1231,190 @@ int config_check(struct config *c)
 			return r;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------ reload */
+
+/* What config_reload() says, as it goes: "key a -> b, ..." */
+struct diff {
+	char *buf;
+	size_t len, at;
+	unsigned int n;
+};
+
+static void diff_add(struct diff *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void diff_add(struct diff *d, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (d->at + 1 >= d->len)
+		return;
+	if (d->n++) {
+		w = snprintf(d->buf + d->at, d->len - d->at, ", ");
+		d->at += w > 0 ? (size_t)w : 0;
+		if (d->at >= d->len)
+			d->at = d->len - 1;
+	}
+	va_start(ap, fmt);
+	w = vsnprintf(d->buf + d->at, d->len - d->at, fmt, ap);
+	va_end(ap);
+	d->at += w > 0 ? (size_t)w : 0;
+	if (d->at >= d->len)
+		d->at = d->len - 1;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static const char *str_or(const char *s, const char *none)
+{
+	return s ? s : none;
+}
+
+static bool device_acls_eq(const struct config *a, const struct config *b)
+{
+	if (a->n_device_acls != b->n_device_acls)
+		return false;
+	for (size_t i = 0; i < a->n_device_acls; i++) {
+		const struct config_device_acl *x = &a->device_acls[i];
+		const struct config_device_acl *y = &b->device_acls[i];
+
+		if (strcmp(x->pattern, y->pattern) ||
+		    !str_eq(x->value, y->value) || x->n_who != y->n_who)
+			return false;
+		for (size_t k = 0; k < x->n_who; k++)
+			if (x->who[k].kind != y->who[k].kind ||
+			    x->who[k].id != y->who[k].id)
+				return false;
+	}
+	return true;
+}
+
+static bool guest_eq(const struct guest_config *a, const struct guest_config *b)
+{
+	return !strcmp(a->name, b->name) && !strcmp(a->device, b->device) &&
+	       a->size == b->size && a->iova == b->iova &&
+	       a->tracking == b->tracking && a->huge_pages == b->huge_pages &&
+	       a->owner == b->owner && a->dma == b->dma &&
+	       a->pattern == b->pattern && a->dma_rate == b->dma_rate &&
+	       a->dma_threads == b->dma_threads &&
+	       a->cluster_pages == b->cluster_pages &&
+	       a->hot_pages == b->hot_pages && a->seed == b->seed;
+}
+
+static bool sim_devices_eq(const struct config *a, const struct config *b)
+{
+	if (a->n_devices != b->n_devices)
+		return false;
+	for (unsigned int i = 0; i < a->n_devices; i++)
+		if (strcmp(a->devices[i].name, b->devices[i].name) ||
+		    a->devices[i].dirty_tracking != b->devices[i].dirty_tracking)
+			return false;
+	return true;
+}
+
+static bool guests_eq(const struct config *a, const struct config *b)
+{
+	if (a->n_guests != b->n_guests)
+		return false;
+	for (size_t i = 0; i < a->n_guests; i++)
+		if (!guest_eq(&a->guests[i], &b->guests[i]))
+			return false;
+	return true;
+}
+
+int config_reload(struct config *live, struct config *next, char *changed,
+		  size_t changed_len, char *fixed, size_t fixed_len)
+{
+	struct diff ch = { changed, changed_len, 0, 0 };
+	struct diff fx = { fixed, fixed_len, 0, 0 };
+
+	changed[0] = '\0';
+	fixed[0] = '\0';
+	/* what changes at run time: each is read where it is checked */
+	for (size_t i = 0; i < sizeof(daemon_uints) / sizeof(daemon_uints[0]);
+	     i++) {
+		const struct uint_key *u = &daemon_uints[i];
+		unsigned int *was = (unsigned int *)((char *)live + u->off);
+		unsigned int now = *(unsigned int *)((char *)next + u->off);
+
+		if (*was == now)
+			continue;
+		if (u->off == offsetof(struct config, workers)) {
+			diff_add(&fx, "workers");
+			continue;
+		}
+		if (u->off == offsetof(struct config, root_clients)) {
+			diff_add(&ch, "root_clients %u -> %u",
+				 config_root_clients(live),
+				 config_root_clients(next));
+		} else {
+			diff_add(&ch, "%s %u -> %u", u->key, *was, now);
+		}
+		*was = now;
+	}
+	if (live->max_parked_bytes != next->max_parked_bytes) {
+		diff_add(&ch, "max_parked_bytes %" PRIu64 " -> %" PRIu64,
+			 live->max_parked_bytes, next->max_parked_bytes);
+		live->max_parked_bytes = next->max_parked_bytes;
+	}
+	if (live->max_mapped != next->max_mapped) {
+		diff_add(&ch, "max_mapped %" PRIu64 " -> %" PRIu64,
+			 live->max_mapped, next->max_mapped);
+		live->max_mapped = next->max_mapped;
+	}
+	if (live->log_level != next->log_level) {
+		diff_add(&ch, "log_level %s -> %s",
+			 config_log_level_name(live->log_level),
+			 config_log_level_name(next->log_level));
+		live->log_level = next->log_level;
+	}
+	if (live->admin_gid != next->admin_gid) {
+		char *t = live->admin_group;
+
+		diff_add(&ch, "admin_group %s -> %s",
+			 str_or(live->admin_group, "(none)"),
+			 str_or(next->admin_group, "(none)"));
+		live->admin_group = next->admin_group;
+		next->admin_group = t;
+		live->admin_gid = next->admin_gid;
+		memcpy(live->admin_group_origin, next->admin_group_origin,
+		       sizeof(live->admin_group_origin));
+	}
+	if (!device_acls_eq(live, next)) {
+		struct config_device_acl *t = live->device_acls;
+		size_t n = live->n_device_acls;
+
+		diff_add(&ch, "[devices] %zu -> %zu entries", n,
+			 next->n_device_acls);
+		live->device_acls = next->device_acls;
+		live->n_device_acls = next->n_device_acls;
+		next->device_acls = t;
+		next->n_device_acls = n;
+	}
+	/* what only a restart changes: the socket and the kernel side */
+	if (live->backend != next->backend)
+		diff_add(&fx, "backend");
+	if (!str_eq(live->socket, next->socket))
+		diff_add(&fx, "socket");
+	if (live->socket_gid != next->socket_gid)
+		diff_add(&fx, "socket_group");
+	if (live->socket_mode != next->socket_mode)
+		diff_add(&fx, "socket_mode");
+	if (!str_eq(live->iommufd_path, next->iommufd_path))
+		diff_add(&fx, "[iommufd] path");
+	if (!str_eq(live->device_provider, next->device_provider))
+		diff_add(&fx, "[iommufd] device_provider");
+	if (live->backing_page_size != next->backing_page_size ||
+	    strcmp(live->sim_kernel, next->sim_kernel) ||
+	    !sim_devices_eq(live, next))
+		diff_add(&fx, "[sim]");
+	if (!guests_eq(live, next))
+		diff_add(&fx, "[guest]");
+	return (int)ch.n;
 }

@@ -158,6 +158,22 @@ int config_set_arg(struct config *c, const char *arg);
  */
 int config_check(struct config *c);
 
+/**
+ * config_reload() - a reload (SIGHUP): @next, loaded and checked like a
+ * start's configuration (config_check()), into the running @live, as far
+ * as the running daemon can take it.  Changed at once: every limit of
+ * [daemon] but workers, log_level, admin_group and the [devices] ACLs
+ * (each is read where it is checked, for the next request, connection,
+ * park or take; nothing granted before is taken back).  Kept, for a
+ * restart: backend, socket, socket_group, socket_mode, workers, [iommufd],
+ * [sim] and the [guest]s.  What changed goes into @changed ("key old ->
+ * new, ..."), the names of what needs a restart into @fixed; both "" when
+ * none.  Returns how many keys changed.  Whatever @live gave up is in
+ * @next, for config_release().
+ */
+int config_reload(struct config *live, struct config *next, char *changed,
+		  size_t changed_len, char *fixed, size_t fixed_len);
+
 /** config_log_level_name() - "info", ... for @level. */
 const char *config_log_level_name(int level);
 

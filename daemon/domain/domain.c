@@ -114,7 +114,8 @@ struct domain_device *domain_first_device(struct domain *d)
 void domain_free(struct domain *d)
 {
 	struct server *srv = d->srv;
-	struct backend *b = d->kctx;
+	/* leaving: the kernel's objects stay for the store and the VMMs */
+	struct backend *b = d->leaving ? NULL : d->kctx;
 	struct domain_device *dev, *tmp;
 
 	dma_load_stop(d->load);
@@ -160,7 +161,10 @@ void domain_free(struct domain *d)
 		journal_commit(srv);
 	}
 	/* whatever is left of the context goes with its file */
-	backend_close(d->kctx);
+	if (d->leaving)
+		backend_leave(d->kctx);
+	else
+		backend_close(d->kctx);
 	free(d);
 }
 
@@ -380,6 +384,15 @@ void domain_destroy_all(struct server *srv)
 		}
 		domain_destroy(d);
 	}
+}
+
+void domain_leave_all(struct server *srv)
+{
+	struct domain *d;
+
+	list_for_each_entry(d, &srv->domains, link)
+		d->leaving = true;
+	domain_destroy_all(srv);
 }
 
 /* ------------------------------------------------------------ devices */

@@ -197,6 +197,7 @@ struct domain {
 	/* surviving a restart (state.h) */
 	struct state_intent intent;	/* the kernel change in progress */
 	bool unkept;			/* its context cannot be kept: told */
+	bool leaving;			/* freed at a stop: kernel untouched */
 	uint64_t *counters;		/* durable: [0] = generation */
 };
 
@@ -305,9 +306,15 @@ struct subscriber_set *domain_change_sub_dropped(struct subscription *sub);
 struct guest_config;
 int domain_start_guest_load(struct domain *d, const struct guest_config *g);
 
-/** domain_destroy_all() - at exit: every domain, rounds and changes
- *  finished first. */
+/** domain_destroy_all() - every domain destroyed (detached, unbound,
+ *  unmapped, freed in the kernel), rounds and changes finished first:
+ *  for an exit with nothing kept (the in-process tests). */
 void domain_destroy_all(struct server *srv);
+/** domain_leave_all() - at dirtyd's stop: every domain's memory freed and
+ *  its kernel context left (backend_leave(): dirtyd's descriptors closed,
+ *  nothing destroyed), rounds and changes finished first.  The journal
+ *  must commit nothing any more (state_leave()). */
+void domain_leave_all(struct server *srv);
 /** domain_changes_wait() - wait for every change running off the loop and
  *  finish it (committed; answered if its client is still there); nothing
  *  new starts from it. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Surviving a restart (SIGKILL, a crash, an upgrade) without losing a bit.
+ * Surviving a restart (SIGKILL, a crash, an upgrade, a stop whose store
+ * systemd keeps) without losing a bit.
  *
  * Owns: durability.  Every change to what must survive reaches the store
  * through the journal (state.h): a kernel change's intent is committed
@@ -127,7 +128,7 @@ void journal_commit(struct server *srv)
 	size_t nknext;
 	uint32_t slot, nsubs;
 
-	if (!st || !st->meta || st->restoring)
+	if (!st || !st->meta || st->restoring || st->left)
 		return;
 	/* what was owed is in this version, or (too big) never will be */
 	st->owed = false;
@@ -256,7 +257,7 @@ void journal_note(struct server *srv)
 {
 	struct state *st = srv->state;
 
-	if (!st || !st->meta || st->restoring || st->owed)
+	if (!st || !st->meta || st->restoring || st->left || st->owed)
 		return;
 	if (!st->pass) {
 		journal_commit(srv);

@@ -3,6 +3,8 @@
  * A start and an exit (Owns: adopting the store): the store handed back
  * mapped, checked (format.c), claimed and rebuilt into domains,
  * subscriptions and parked sessions; or new memfds handed to the store.
+ * No exit takes anything out of the store: a stop's last commit
+ * (state_leave()) is what the next start adopts.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -612,10 +614,23 @@ int state_restore(struct server *srv)
 	return 0;
 }
 
+void state_leave(struct server *srv)
+{
+	struct state *st = srv->state;
+
+	if (!st || !st->meta || st->left)
+		return;
+	journal_flush(srv);
+	/* an orderly stop comes from the event loop: this adoption served,
+	 * whether or not the tick said so yet */
+	__atomic_store_n(&((struct state_super *)st->meta)->tries, 0,
+			 __ATOMIC_RELEASE);
+	st->left = true;
+}
+
 void state_exit(struct server *srv)
 {
 	struct state *st = srv->state;
-	char name[STATE_FDNAME_MAX];
 
 	if (!st)
 		return;
@@ -625,16 +640,10 @@ void state_exit(struct server *srv)
 	if (st->pass)
 		event_free(st->pass);
 	st->pass = NULL;
-	if (st->meta) {
-		/* everything was destroyed: nothing for a successor */
-		for (size_t i = 0; i < st->nkept; i++) {
-			kernel_fdname(name, st->kept[i].domain,
-				      st->kept[i].name);
-			store_remove(st, name);
-		}
-		store_remove(st, FD_META);
-		store_remove(st, FD_BITS);
-	}
+	/* what the store holds stays there: the next start adopts it, or
+	 * systemd closes it (a stop on systemd 252, or 254's stop with
+	 * FileDescriptorStorePreserve=restart) and the kernel frees every
+	 * domain nobody else holds */
 	state_forget(st);
 	state_close_passed(st);
 	free(st->passed);

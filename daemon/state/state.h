@@ -17,8 +17,11 @@
  * state_format.h); state_restore() rebuilds domains, subscriptions and
  * parked sessions from it (or starts afresh and hands new memfds to the
  * store).  Every change to what must survive goes through the journal
- * (journal.c, below).  Without $NOTIFY_SOCKET there is no store: nothing
- * is kept, bitmaps live on the heap and the journal does nothing.
+ * (journal.c, below).  A stop commits what is owed and then nothing more
+ * (state_leave()); no exit takes anything out of the store: systemd
+ * closes it or hands it to the next start.  Without $NOTIFY_SOCKET there
+ * is no store: nothing is kept, bitmaps live on the heap and the journal
+ * does nothing.
  */
 #ifndef DIRTYD_STATE_H
 #define DIRTYD_STATE_H
@@ -78,8 +81,15 @@ int state_open(struct server *srv, struct backend_config *bc);
  * daemon cannot run without.
  */
 int state_restore(struct server *srv);
-/** state_exit() - at a clean exit (everything destroyed): drop our
- *  descriptors from the store, close. */
+/**
+ * state_leave() - at a stop, before the daemon frees its memory: commit
+ * what is owed, count this adoption as one that served, and from then on
+ * commit nothing (what the freeing drops is not a change: the store keeps
+ * the last version for the next start).
+ */
+void state_leave(struct server *srv);
+/** state_exit() - at the end: close and free ours; the store keeps what
+ *  it holds (systemd decides when to close it). */
 void state_exit(struct server *srv);
 
 /*

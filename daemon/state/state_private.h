@@ -161,6 +161,7 @@ struct state {
 	bool store_failed;	/* told once */
 	bool too_big;		/* told once */
 	bool serving;		/* the loop turned: adoption count reset */
+	bool left;		/* state_leave(): nothing is committed */
 	int meta_fd;
 	uint8_t *meta;
 	struct bitmem *bits;

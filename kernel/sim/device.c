@@ -37,7 +37,45 @@
  * that is bound but attached to nothing has its DMA blocked
  * (IOMMU_DOMAIN_BLOCKED): -ENODEV, no fault counted.  When the HWPT
  * tracks, each written leaf gets its dirty bit with an atomic OR (only if
- * it is clear); when it does not, nothing is recorded anywhere.
+ * it is clear).  A device whose DMA log is started (dmalog.c) records the
+ * pages it wrote there too, whatever its HWPT does: logging needs no
+ * dirty bits.  When neither tracks, nothing is recorded anywhere.
+ *
+ * Several IOMMUs.  A device is behind one simulated IOMMU instance
+ * (struct sim_device_spec's @iommu) and a HWPT belongs to the instance of
+ * the device it was allocated for.  Attaching a device to a HWPT of
+ * another instance fails -EINVAL, as ARM SMMUv3 answers
+ * (arm_smmu_attach_dev(): smmu_domain->smmu != master->smmu; the core's
+ * __iommu_attach_group() answers the same for a domain of another IOMMU
+ * driver; Intel VT-d shares a domain between its units when their
+ * capabilities agree, so the sim follows the driver that refuses).  The
+ * kernel's mock IOMMU is one instance and cannot show it.  So an IOAS
+ * attached devices of two instances has one auto domain per instance
+ * (iommufd_device_auto_get_domain() tries each and takes the -EINVAL as
+ * "incompatible, try the next"), and DMA sets dirty bits only in the
+ * HWPT of the device that wrote.
+ *
+ * Emulated devices (struct sim_device_spec's @emulated: an mdev such as
+ * samples/vfio-mdev/mtty.c) have no IOMMU: binding makes an iommufd
+ * access (vfio_iommufd_emulated_bind(), iommufd_access_create()), whose
+ * id is not a device's:
+ *   hw_info, IOMMU_HWPT_ALLOC with its id     -ENOENT (iommufd_get_device())
+ *   attach to an IOAS                         the access joins the IOAS
+ *       (vfio_iommufd_emulated_attach_ioas(), iommufd_access_attach(),
+ *       iopt_add_access()): no HWPT; it raises the IOAS alignment to a
+ *       CPU page, -EADDRINUSE when an area does not fit; attached again:
+ *       iommufd_access_replace(), to the same IOAS 0
+ *   attach to a HWPT, a device or an unknown id  -ENOENT (iommufd_get_ioas())
+ *   detach                                    0, attached or not
+ *       (vfio_iommufd_emulated_detach_ioas())
+ *   IOMMU_DESTROY of its id                   -EBUSY (the driver's
+ *       reference, held until unbind); of its IOAS  -EBUSY meanwhile
+ *   DMA (the driver's iommufd_access_rw() with IOMMUFD_ACCESS_RW_WRITE)
+ *       not attached -ENOENT; a page not mapped -ENOENT; an area mapped
+ *       without WRITEABLE -EPERM; no IO page fault counted, and no dirty
+ *       bit set in any HWPT: an emulated device's writes are seen by no
+ *       IOMMU (nor by its DMA log: mtty's log_read_and_clear() reports
+ *       nothing, dmalog.c)
  */
 #include <errno.h>
 #include <string.h>
@@ -110,6 +148,98 @@ out_unlock:
 	return rc;
 }
 
+/*
+ * iopt_remove_access(): @dev's access leaves its IOAS, which gets back the
+ * alignment of what is left.  dev->lock held for write.
+ */
+static void sim_access_detach(struct sim_device *dev)
+{
+	struct sim_ioas *ioas = dev->access_ioas;
+
+	if (!ioas)
+		return;
+	pthread_rwlock_wrlock(&ioas->iova_lock);
+	ioas->n_accesses--;
+	sim_ioas_new_alignment(ioas, sim_ioas_n_domains(ioas),
+			       &ioas->iova_alignment);
+	pthread_rwlock_unlock(&ioas->iova_lock);
+	dev->access_ioas = NULL;
+	sim_obj_put(dev->host, &ioas->obj);
+}
+
+/*
+ * iommufd_access_change_ioas_id(): attach (or replace) @dev's access to
+ * the IOAS @pt_id.  dev->lock held for write.
+ */
+static int sim_access_attach(struct sim_device *dev, uint32_t pt_id)
+{
+	struct sim_host *h = dev->host;
+	struct sim_ioas *ioas;
+	uint64_t align;
+	int rc;
+
+	ioas = sim_ioas_get(h, pt_id);
+	if (!ioas)
+		return -ENOENT;
+	if (dev->access_ioas == ioas) {
+		sim_obj_put(h, &ioas->obj);
+		return 0;
+	}
+	/* iopt_add_access() */
+	pthread_rwlock_wrlock(&ioas->iova_lock);
+	rc = sim_ioas_new_alignment(ioas, sim_ioas_n_domains(ioas) + 1,
+				    &align);
+	if (!rc) {
+		ioas->n_accesses++;
+		ioas->iova_alignment = align;
+	}
+	pthread_rwlock_unlock(&ioas->iova_lock);
+	if (rc) {
+		sim_obj_put(h, &ioas->obj);
+		return rc;
+	}
+	sim_access_detach(dev);
+	dev->access_ioas = ioas;	/* the lookup's reference is the access's */
+	return 0;
+}
+
+/*
+ * iommufd_access_rw(access, iova, ..., IOMMUFD_ACCESS_RW_WRITE): the areas
+ * contiguous from @iova, each writable.  dev->lock held for read.
+ */
+static int sim_access_write(struct sim_device *dev, uint64_t iova,
+			    uint64_t last)
+{
+	struct sim_ioas *ioas = dev->access_ioas;
+	uint64_t cur = iova;
+	int rc;
+
+	if (!ioas)
+		return -ENOENT;
+	pthread_rwlock_rdlock(&ioas->iova_lock);
+	for (;;) {
+		const struct sim_area *area = sim_ioas_area_at(ioas, cur);
+
+		/* iopt_area_contig_done() false */
+		if (!area || (area->iova != cur && cur != iova)) {
+			rc = -ENOENT;
+			break;
+		}
+		/* check_area_prot() */
+		if (!(area->prot & SIM_PTE_WRITE)) {
+			rc = -EPERM;
+			break;
+		}
+		if (area->last >= last) {
+			rc = 0;
+			break;
+		}
+		cur = area->last + 1;
+	}
+	pthread_rwlock_unlock(&ioas->iova_lock);
+	return rc;
+}
+
 int sim_dev_unbind(struct backend *b, uint32_t dev_id)
 {
 	struct sim_host *h = to_sim_host(b);
@@ -126,6 +256,10 @@ int sim_dev_unbind(struct backend *b, uint32_t dev_id)
 	}
 	old = dev->hwpt;
 	dev->hwpt = NULL;
+	sim_access_detach(dev);
+	/* closing the device stops its logging (mlx5vf_cmd_close_migratable(),
+	 * pds_vfio_close_device()): what was not reported is gone */
+	sim_dma_log_free(dev);
 	sim_obj_remove_device(h, &dev->obj);
 	__atomic_store_n(&dev->bound_id, 0, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&dev->lock);
@@ -148,7 +282,8 @@ int sim_dev_get_hw_info(struct backend *b, uint32_t dev_id,
 	if (!dev)
 		return -ENOENT;
 	pthread_rwlock_rdlock(&dev->lock);
-	if (dev->bound_id != dev_id) {
+	if (dev->bound_id != dev_id || dev->emulated) {
+		/* an access is not a device: iommufd_get_device() */
 		rc = -ENOENT;
 	} else {
 		*info = (struct backend_hw_info){
@@ -172,6 +307,9 @@ static int sim_dev_do_attach(struct sim_device *dev, struct sim_hwpt *hwpt,
 {
 	if (dev->hwpt == hwpt)
 		return 0;
+	/* A domain of another IOMMU instance: arm_smmu_attach_dev() */
+	if (hwpt->iommu != dev->iommu)
+		return -EINVAL;
 	/* The driver's attach_dev() enforces dirty tracking. */
 	if (hwpt->dirty_ops && !dev->dirty_cap)
 		return -EINVAL;
@@ -234,6 +372,10 @@ int sim_dev_attach(struct backend *b, uint32_t dev_id, uint32_t pt_id)
 		rc = -ENOENT;
 		goto out_unlock;
 	}
+	if (dev->emulated) {
+		rc = sim_access_attach(dev, pt_id);
+		goto out_unlock;
+	}
 	pt_obj = sim_obj_get(h, pt_id, SIM_OBJ_ANY);
 	if (!pt_obj) {
 		rc = -ENOENT;
@@ -276,6 +418,7 @@ int sim_dev_detach(struct backend *b, uint32_t dev_id)
 	}
 	old = dev->hwpt;
 	dev->hwpt = NULL;
+	sim_access_detach(dev);
 	pthread_rwlock_unlock(&dev->lock);
 
 	if (old)
@@ -295,7 +438,7 @@ int sim_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
 	struct sim_device *dev;
 	struct sim_hwpt *hwpt;
 	bool fault = false;
-	uint64_t last;
+	uint64_t last, done;
 	int rc;
 
 	if (!length)
@@ -310,15 +453,22 @@ int sim_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
 	hwpt = dev->hwpt;
 	if (dev->bound_id != dev_id) {
 		rc = -ENOENT;
+	} else if (dev->emulated) {
+		rc = sim_access_write(dev, iova, last);
 	} else if (!hwpt) {
 		rc = -ENODEV;
 	} else {
 		pthread_rwlock_rdlock(&hwpt->ioas->iova_lock);
-		rc = sim_pgtable_dma_write(&hwpt->pt, iova, last,
-					   __atomic_load_n(&hwpt->tracking,
-							   __ATOMIC_ACQUIRE));
+		rc = sim_pgtable_dma_write_done(&hwpt->pt, iova, last,
+						__atomic_load_n(&hwpt->tracking,
+								__ATOMIC_ACQUIRE),
+						&done);
 		pthread_rwlock_unlock(&hwpt->ioas->iova_lock);
 		fault = rc != 0;
+		/* what it wrote, up to the page that faulted */
+		if (done > iova)
+			sim_dma_log_record(dev, iova,
+					   done - 1 < last ? done - 1 : last);
 	}
 	pthread_rwlock_unlock(&dev->lock);
 

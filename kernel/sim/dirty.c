@@ -139,16 +139,16 @@ static int sim_domain_read_and_clear_dirty(struct sim_hwpt *hwpt,
  * A read whose answer depends on the release: counted, and fatal under
  * $DIRTYD_SIM_STRICT (the daemon's tests).
  */
-static void sim_version_dependent(struct sim_host *h, const char *what,
-				  uint64_t iova, uint64_t length)
+void sim_version_dependent(struct sim_host *h, const char *call,
+			   const char *what, uint64_t iova, uint64_t length)
 {
 	__atomic_fetch_add(&h->version_dependent_reads, 1, __ATOMIC_RELAXED);
 	if (!h->strict)
 		return;
-	fprintf(stderr, "sim: DIRTYD_SIM_STRICT: GET_DIRTY_BITMAP of "
+	fprintf(stderr, "sim: DIRTYD_SIM_STRICT: %s of "
 		"[0x%" PRIx64 ", +0x%" PRIx64 ") %s: the kernels of the matrix "
 		"answer it differently (kernel/sim/kernel.h)\n",
-		iova, length, what);
+		call, iova, length, what);
 	abort();
 }
 
@@ -222,7 +222,8 @@ int sim_hwpt_get_dirty_bitmap(struct backend *b, uint32_t hwpt_id,
 		return -ENOENT;
 
 	if (!length)
-		sim_version_dependent(h, "has length 0", iova, length);
+		sim_version_dependent(h, "GET_DIRTY_BITMAP", "has length 0",
+				      iova, length);
 	rc = sim_check_iova_range(h, iova, length, page_size);
 	if (rc)
 		goto out_put;
@@ -242,14 +243,15 @@ int sim_hwpt_get_dirty_bitmap(struct backend *b, uint32_t hwpt_id,
 	walk = sim_read_and_clear_contig(hwpt, iova, iova + length - 1, flags,
 					 &dirty);
 	if (walk)
-		sim_version_dependent(h, __atomic_load_n(&hwpt->tracking,
-							 __ATOMIC_ACQUIRE) ?
-					 "crosses a hole" :
-					 "while tracking is off",
+		sim_version_dependent(h, "GET_DIRTY_BITMAP",
+				      __atomic_load_n(&hwpt->tracking,
+						      __ATOMIC_ACQUIRE) ?
+				      "crosses a hole" :
+				      "while tracking is off",
 				      iova, length);
 	if (dirty.overruns)
-		sim_version_dependent(h, "ends inside a dirty leaf", iova,
-				      length);
+		sim_version_dependent(h, "GET_DIRTY_BITMAP",
+				      "ends inside a dirty leaf", iova, length);
 	/*
 	 * iova_bitmap_for_each(): the walk's error, else the first record
 	 * refused; up to 6.12.117 iommu_read_and_clear_dirty() dropped both.
@@ -267,7 +269,9 @@ out_put:
  * backend_dirty_read_prep(): the sim's "kernel" has no io_uring command,
  * so reader threads (kernel/ring_worker.h) stand in for io_uring's io-wq:
  * the SQE hands the read to one of them, and it posts the CQE to the
- * caller's ring when the bits are in.  Like io-wq's, they serve every
+ * caller's ring when the bits are in.  Either source: a HWPT's dirty bits,
+ * or (BACKEND_READ_DMA_LOG) a device's DMA logging REPORT (dmalog.c); any
+ * other source is -EINVAL at prep.  Like io-wq's, they serve every
  * context of the process: one per CPU, started by the first read, living
  * as long as the process (a child of fork() starts its own).
  */
@@ -276,9 +280,18 @@ static int sim_dirty_read_work(struct ring_work *w)
 	struct backend_dirty_read *rd = (struct backend_dirty_read *)
 		((char *)w - offsetof(struct backend_dirty_read, work));
 
-	return sim_hwpt_get_dirty_bitmap(w->ctx, rd->hwpt_id, rd->iova,
-					 rd->length, rd->page_size,
-					 rd->bitmap, rd->flags);
+	switch (rd->source) {
+	case BACKEND_READ_HWPT:
+		return sim_hwpt_get_dirty_bitmap(w->ctx, rd->hwpt_id, rd->iova,
+						 rd->length, rd->page_size,
+						 rd->bitmap, rd->flags);
+	case BACKEND_READ_DMA_LOG:
+		return sim_dma_log_report(w->ctx, rd->dev_id, rd->iova,
+					  rd->length, rd->page_size,
+					  rd->bitmap);
+	default:
+		return -EINVAL;
+	}
 }
 
 /* In flight per reader thread, at most (more wait in its ring's CQ). */
@@ -323,8 +336,12 @@ int sim_dirty_read_prep(struct backend *b, struct io_uring_sqe *sqe,
 			uint64_t user_data)
 {
 	struct ring_pool *readers;
-	int rc = sim_readers_start(&readers);
+	int rc;
 
+	if (rd->source != BACKEND_READ_HWPT &&
+	    rd->source != BACKEND_READ_DMA_LOG)
+		return -EINVAL;
+	rc = sim_readers_start(&readers);
 	if (rc)
 		return rc;
 	rd->work = (struct ring_work){

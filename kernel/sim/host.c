@@ -16,7 +16,10 @@
  * reference count (the struct cannot go away; each device operation
  * checks the binding under the device's lock) and IOMMU_DESTROY of a
  * bound device is always -EBUSY, VFIO's reference being held until
- * unbind.  dma_write() finds a device without the object lock (see
+ * unbind (an emulated device's id, an iommufd access, likewise: the
+ * driver holds it).  A device's spec may put it behind one of several
+ * IOMMU instances, make it log its DMA (dmalog.c) or make it emulated
+ * (device.c).  dma_write() finds a device without the object lock (see
  * sim_dev_find()).
  */
 #include <errno.h>
@@ -330,6 +333,30 @@ static int sim_op_hwpt_set_dirty_tracking(struct backend *b,
 	return rc;
 }
 
+/* DMA logging START and STOP make or free a device's log. */
+static int sim_op_dma_log_start(struct backend *b, uint32_t dev_id,
+				uint64_t *page_size,
+				const struct backend_dma_log_range *ranges,
+				uint32_t nranges)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_dma_log_start(b, dev_id, page_size, ranges, nranges);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
+static int sim_op_dma_log_stop(struct backend *b, uint32_t dev_id)
+{
+	int rc;
+
+	sim_change_begin(to_sim_host(b));
+	rc = sim_dma_log_stop(b, dev_id);
+	sim_change_end(to_sim_host(b));
+	return rc;
+}
+
 static int sim_op_destroy(struct backend *b, uint32_t id)
 {
 	int rc;
@@ -407,6 +434,10 @@ static const struct backend_ops sim_backend_ops = {
 	.keep = sim_keep,
 	.caps = sim_caps,
 	.dirty_read_prep = sim_dirty_read_prep,
+	.dma_log_probe = sim_dma_log_probe,
+	.dma_log_start = sim_op_dma_log_start,
+	.dma_log_report = sim_dma_log_report,
+	.dma_log_stop = sim_op_dma_log_stop,
 };
 
 static int sim_config_check(const struct sim_config *cfg)
@@ -425,9 +456,16 @@ static int sim_config_check(const struct sim_config *cfg)
 		return -EINVAL;
 	}
 	for (i = 0; i < cfg->n_devices; i++) {
-		const char *name = cfg->devices[i].name;
+		const struct sim_device_spec *d = &cfg->devices[i];
+		const char *name = d->name;
 
 		if (!name[0] || !memchr(name, '\0', BACKEND_NAME_MAX))
+			return -EINVAL;
+		/* a granule: 0 (4 KiB) or a power of two from 4 KiB */
+		if (d->dma_log_page_size &&
+		    (d->dma_log_page_size < SIM_PAGE_SIZE_4K ||
+		     d->dma_log_page_size > (1ULL << 62) ||
+		     (d->dma_log_page_size & (d->dma_log_page_size - 1))))
 			return -EINVAL;
 		for (j = 0; j < i; j++)
 			if (!strcmp(name, cfg->devices[j].name))
@@ -482,10 +520,22 @@ int sim_backend_open(const struct sim_config *cfg, struct backend **out)
 	pthread_mutex_init(&h->obj_lock, NULL);
 	for (i = 0; i < cfg->n_devices; i++) {
 		struct sim_device *dev = &h->devices[i];
+		const struct sim_device_spec *d = &cfg->devices[i];
 
 		dev->host = h;
-		memcpy(dev->name, cfg->devices[i].name, sizeof(dev->name));
-		dev->dirty_cap = cfg->devices[i].dirty_tracking;
+		memcpy(dev->name, d->name, sizeof(dev->name));
+		/* an emulated device has no IOMMU: neither its dirty bits nor
+		 * an instance (device.c) */
+		dev->emulated = d->emulated;
+		dev->dirty_cap = d->dirty_tracking && !d->emulated;
+		dev->iommu = d->emulated ? 0 : d->iommu;
+		dev->dma_logging = d->dma_logging;
+		dev->log_granule = d->dma_log_page_size ?: SIM_PAGE_SIZE_4K;
+		dev->log_max_ranges = d->dma_log_max_ranges &&
+				      d->dma_log_max_ranges <
+				      BACKEND_DMA_LOG_MAX_RANGES ?
+				      d->dma_log_max_ranges :
+				      BACKEND_DMA_LOG_MAX_RANGES;
 		sim_rwlock_init(&dev->lock);
 	}
 	/* the process's readers start with its first host, not at its first
@@ -535,6 +585,8 @@ static int sim_host_check(struct sim_host *h)
 			return -EUCLEAN;
 		if (dev->hwpt && (!dev->bound_id || !SIM_IN_REGION(dev->hwpt)))
 			return -EUCLEAN;
+		if (sim_dma_log_check(h, dev))
+			return -EUCLEAN;
 	}
 #undef SIM_IN_REGION
 	return 0;
@@ -573,9 +625,12 @@ static void sim_host_revive(struct sim_host *h)
 		if (obj && obj->type == SIM_OBJ_HWPT)
 			((struct sim_hwpt *)obj)->ioas->obj.users++;
 	}
-	for (i = 0; i < h->n_devices; i++)
+	for (i = 0; i < h->n_devices; i++) {
 		if (h->devices[i].hwpt)
 			h->devices[i].hwpt->obj.users++;
+		if (h->devices[i].access_ioas)
+			h->devices[i].access_ioas->obj.users++;
+	}
 }
 
 int sim_backend_adopt(const struct backend_kept_fd *kept, size_t n_kept,

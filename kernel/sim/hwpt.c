@@ -9,7 +9,8 @@
  *
  * IOMMU_HWPT_ALLOC (iommufd_hwpt_alloc(), iommufd_hwpt_paging_alloc(),
  * iommufd_hwpt_nested_alloc(), the mock's domain_alloc_user()):
- *   unknown device                            -ENOENT
+ *   unknown device, or an emulated one (its id is an iommufd access,
+ *   not a device: iommufd_get_device())       -ENOENT
  *   unknown pt_id                             -EINVAL (not -ENOENT)
  *   pt_id a HWPT: a nested domain needs driver data the sim has none
  *   of                                        -EOPNOTSUPP
@@ -19,6 +20,9 @@
  *   DIRTY_TRACKING on a device without the capability  -EOPNOTSUPP
  *   an area not aligned to 4 KiB (iopt_table_add_domain(): the domain
  *   raises the IOAS alignment, see ioas.c)    -EADDRINUSE
+ * A HWPT belongs to the simulated IOMMU instance of the device it was
+ * allocated for (struct sim_device_spec's @iommu; device.c refuses other
+ * instances' devices).
  * A HWPT allocated without DIRTY_TRACKING has no dirty ops: both dirty
  * ioctls answer -EOPNOTSUPP on it, and so on auto domains.
  */
@@ -37,7 +41,8 @@ static int sim_hwpt_add_to_ioas(struct sim_hwpt *hwpt)
 
 	pthread_rwlock_wrlock(&ioas->iova_lock);
 	/* The domain's smallest page raises the IOAS alignment. */
-	rc = sim_ioas_new_alignment(ioas, ioas->n_hwpts + 1, &align);
+	rc = sim_ioas_new_alignment(ioas, sim_ioas_n_domains(ioas) + 1,
+				    &align);
 	if (rc)
 		goto out_unlock;
 	max_leaf = sim_ioas_max_leaf(ioas);
@@ -73,7 +78,8 @@ static void sim_hwpt_remove_from_ioas(struct sim_hwpt *hwpt)
 		}
 	}
 	/* The last domain gone, the alignment falls back (never fails). */
-	sim_ioas_new_alignment(ioas, ioas->n_hwpts, &ioas->iova_alignment);
+	sim_ioas_new_alignment(ioas, sim_ioas_n_domains(ioas),
+			       &ioas->iova_alignment);
 	pthread_rwlock_unlock(&ioas->iova_lock);
 }
 
@@ -123,6 +129,8 @@ struct sim_hwpt *sim_hwpt_paging_alloc(struct sim_host *h,
 	sim_obj_ref(h, &ioas->obj);
 	hwpt->ioas = ioas;
 	hwpt->dirty_ops = flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+	/* the driver's domain_alloc_user() for @dev: its IOMMU's domain */
+	hwpt->iommu = dev->iommu;
 	hwpt->nest_parent = flags & IOMMU_HWPT_ALLOC_NEST_PARENT;
 
 	*rc = sim_pgtable_init_in(&hwpt->pt, h->region);
@@ -184,7 +192,8 @@ int sim_hwpt_alloc(struct backend *b, uint32_t dev_id, uint32_t pt_id,
 	if (!out_hwpt_id)
 		return -EINVAL;
 	dev = sim_dev_find(h, dev_id);
-	if (!dev)
+	/* an emulated device's id is an access: iommufd_get_device() */
+	if (!dev || dev->emulated)
 		return -ENOENT;
 
 	pt_obj = sim_obj_get(h, pt_id, SIM_OBJ_ANY);

@@ -511,7 +511,7 @@ int sim_ioas_set_huge_pages(struct backend *b, uint32_t ioas_id, bool enable)
 	if (enable) {
 		/* iopt_enable_large_pages(): lowering cannot fail */
 		ioas->disable_large_pages = false;
-		sim_ioas_new_alignment(ioas, ioas->n_hwpts,
+		sim_ioas_new_alignment(ioas, sim_ioas_n_domains(ioas),
 				       &ioas->iova_alignment);
 	} else if (!ioas->disable_large_pages) {
 		/* Won't do it if domains already have pages mapped in them */
@@ -519,7 +519,7 @@ int sim_ioas_set_huge_pages(struct backend *b, uint32_t ioas_id, bool enable)
 			rc = -EINVAL;
 		} else {
 			ioas->disable_large_pages = true;
-			rc = sim_ioas_new_alignment(ioas, ioas->n_hwpts,
+			rc = sim_ioas_new_alignment(ioas, sim_ioas_n_domains(ioas),
 						    &ioas->iova_alignment);
 			if (rc)
 				ioas->disable_large_pages = false;

@@ -574,6 +574,17 @@ static inline int pte_dma_write(uint64_t *p, uint64_t e, bool track)
 int sim_pgtable_dma_write(struct sim_pgtable *pt, uint64_t iova,
 			  uint64_t last, bool track)
 {
+	uint64_t done;
+
+	return sim_pgtable_dma_write_done(pt, iova, last, track, &done);
+}
+
+/* Each return with a fault leaves *@done at the page that faulted. */
+#define DMA_FAIL(rc_) do { *done = cur; return (rc_); } while (0)
+
+int sim_pgtable_dma_write_done(struct sim_pgtable *pt, uint64_t iova,
+			       uint64_t last, bool track, uint64_t *done)
+{
 	uint64_t cur = iova & ~(SIM_PAGE_SIZE_4K - 1);
 	int rc;
 
@@ -582,29 +593,29 @@ int sim_pgtable_dma_write(struct sim_pgtable *pt, uint64_t iova,
 		unsigned int i;
 
 		if (cur >= SIM_IOVA_LIMIT)
-			return -ENOENT;
+			DMA_FAIL(-ENOENT);
 		e3 = PT_LOAD(&pt->root[SIM_LVL_IDX(cur, 3)]);
 		if (!pte_present(e3))
-			return -ENOENT;
+			DMA_FAIL(-ENOENT);
 		p2 = &pte_table(e3)[SIM_LVL_IDX(cur, 2)];
 		e2 = PT_LOAD(p2);
 		if (!pte_present(e2))
-			return -ENOENT;
+			DMA_FAIL(-ENOENT);
 		if (e2 & SIM_PTE_LEAF) {
 			rc = pte_dma_write(p2, e2, track);
 			if (rc)
-				return rc;
+				DMA_FAIL(rc);
 			cur = (cur | (SIM_LVL_SIZE(2) - 1)) + 1;
 			continue;
 		}
 		p1 = &pte_table(e2)[SIM_LVL_IDX(cur, 1)];
 		e1 = PT_LOAD(p1);
 		if (!pte_present(e1))
-			return -ENOENT;
+			DMA_FAIL(-ENOENT);
 		if (e1 & SIM_PTE_LEAF) {
 			rc = pte_dma_write(p1, e1, track);
 			if (rc)
-				return rc;
+				DMA_FAIL(rc);
 			cur = (cur | (SIM_LVL_SIZE(1) - 1)) + 1;
 			continue;
 		}
@@ -614,14 +625,16 @@ int sim_pgtable_dma_write(struct sim_pgtable *pt, uint64_t iova,
 			uint64_t e0 = PT_LOAD(&t0[i]);
 
 			if (!pte_present(e0))
-				return -ENOENT;
+				DMA_FAIL(-ENOENT);
 			rc = pte_dma_write(&t0[i], e0, track);
 			if (rc)
-				return rc;
+				DMA_FAIL(rc);
 		}
 	}
+	*done = last + 1;
 	return 0;
 }
+#undef DMA_FAIL
 
 /* ---------------------------------------------------------------- stats */
 

@@ -79,6 +79,7 @@ static uint32_t sim_region_layout(void)
 	l = l * 131 + sizeof(struct sim_ioas);
 	l = l * 131 + sizeof(struct sim_hwpt);
 	l = l * 131 + sizeof(struct sim_area);
+	l = l * 131 + sizeof(struct sim_log_range);
 	l = l * 131 + sizeof(pthread_mutex_t);
 	l = l * 131 + sizeof(pthread_rwlock_t);
 	return l;

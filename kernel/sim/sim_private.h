@@ -12,7 +12,10 @@
  *              their page tables (hw_pagetable.c)
  *   device.c   bind, unbind, hw_info, attach, replace, detach, and the
  *              devices' DMA (device.c + vfio's iommufd.c + the driver's
- *              attach_dev)
+ *              attach_dev); emulated devices as iommufd accesses
+ *   dmalog.c   VFIO device DMA logging: START, REPORT, STOP and the log
+ *              a device's DMA writes (vfio_main.c + a variant driver's
+ *              log_ops: mlx5's and pds's, or mtty's for an emulated one)
  *   dirty.c    IOMMU_HWPT_SET_DIRTY_TRACKING, IOMMU_HWPT_GET_DIRTY_BITMAP
  *              (io_pagetable.c + iova_bitmap.c + the driver's dirty ops),
  *              and the read's asynchronous form on reader threads (what
@@ -24,8 +27,10 @@
  *
  * Locks, outermost first:
  *
- *   sim_device.lock     rwlock, the device's attachment; dma_write holds it
- *                       for read, attach/detach/bind/unbind for write
+ *   sim_device.lock     rwlock, the device's attachment and its DMA log's
+ *                       shape; dma_write and DMA logging REPORT hold it
+ *                       for read, attach/detach/bind/unbind and logging
+ *                       START/STOP for write
  *   sim_ioas.mutex      the IOAS's HWPT list for auto-domain selection
  *                       (ioas->mutex)
  *   sim_ioas.iova_lock  rwlock: areas, the HWPT list, the shape of every
@@ -178,6 +183,10 @@ void sim_pgtable_read_and_clear_dirty(struct sim_pgtable *pt, uint64_t iova,
 				      struct sim_dirty_bitmap *dirty);
 int sim_pgtable_dma_write(struct sim_pgtable *pt, uint64_t iova,
 			  uint64_t last, bool track);
+/* The same, saying in *@done the first IOVA it did not write (@last + 1
+ * when it wrote everything; the 4 KiB page that faulted otherwise). */
+int sim_pgtable_dma_write_done(struct sim_pgtable *pt, uint64_t iova,
+			       uint64_t last, bool track, uint64_t *done);
 void sim_pgtable_stats(struct sim_pgtable *pt, struct sim_pgtable_stats *st);
 int sim_pgtable_for_each_table(struct sim_pgtable *pt, sim_table_fn fn,
 			       void *ctx);
@@ -227,7 +236,17 @@ struct sim_ioas {
 	/* Under mutex and iova_lock for write to change. */
 	struct sim_hwpt *hwpts;		/* list through sim_hwpt.next */
 	unsigned int n_hwpts;
+	/* Emulated devices attached (iommufd accesses: iopt_add_access());
+	 * under iova_lock for write to change.  Each one raises the
+	 * alignment to a CPU page as a domain does. */
+	unsigned int n_accesses;
 };
+
+/* What iopt_calculate_iova_alignment() counts: domains and accesses. */
+static inline unsigned int sim_ioas_n_domains(const struct sim_ioas *ioas)
+{
+	return ioas->n_hwpts + ioas->n_accesses;
+}
 
 struct sim_hwpt {
 	struct sim_obj obj;
@@ -237,7 +256,36 @@ struct sim_hwpt {
 	bool auto_domain;
 	bool nest_parent;
 	bool tracking;			/* atomic: dirty tracking enabled */
+	/* The simulated IOMMU instance it was allocated for: only devices
+	 * behind that instance attach to it (device.c). */
+	unsigned int iommu;
 	struct sim_pgtable pt;
+};
+
+/*
+ * One IOVA range a logging device records over, after its driver combined
+ * the ranges of START down to its limit (vfio_combine_iova_ranges()).
+ * @bits: one bit per log page (struct sim_dma_log's @pgshift) of
+ * [@iova, @last], in the region; set by DMA with an atomic OR, taken by
+ * REPORT with an atomic exchange.
+ */
+struct sim_log_range {
+	uint64_t iova;
+	uint64_t last;
+	uint64_t *bits;
+	uint64_t n_words;
+};
+
+/*
+ * A device's DMA log (the driver's tracker).  @active, @pgshift and
+ * @ranges change only under the device's lock for write (START, STOP,
+ * unbind), inside sim_change_begin()/end(); the bits under it for read.
+ */
+struct sim_dma_log {
+	bool active;
+	unsigned int pgshift;
+	uint32_t n_ranges;
+	struct sim_log_range *ranges;	/* sorted by iova, disjoint */
 };
 
 struct sim_device {
@@ -245,9 +293,21 @@ struct sim_device {
 	struct sim_host *host;
 	char name[BACKEND_NAME_MAX];
 	bool dirty_cap;
+	/* struct sim_device_spec's: which IOMMU instance it is behind; an
+	 * emulated (mdev) device; its DMA logging, granule and range limit
+	 * (0: BACKEND_DMA_LOG_MAX_RANGES) */
+	unsigned int iommu;
+	bool emulated;
+	bool dma_logging;
+	uint64_t log_granule;
+	uint32_t log_max_ranges;
 	pthread_rwlock_t lock;
 	uint32_t bound_id;		/* atomic; 0 while unbound */
-	struct sim_hwpt *hwpt;		/* under lock */
+	struct sim_hwpt *hwpt;		/* under lock; never for emulated */
+	/* An emulated device's access: the IOAS it is attached to (holding
+	 * a reference), under lock. */
+	struct sim_ioas *access_ioas;
+	struct sim_dma_log log;
 	uint64_t faults;		/* atomic */
 };
 
@@ -425,7 +485,29 @@ int sim_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
 		      uint64_t length);
 struct sim_device *sim_dev_find(struct sim_host *h, uint32_t dev_id);
 
+/* dmalog.c */
+int sim_dma_log_probe(struct backend *b, uint32_t dev_id);
+int sim_dma_log_start(struct backend *b, uint32_t dev_id,
+		      uint64_t *page_size,
+		      const struct backend_dma_log_range *ranges,
+		      uint32_t nranges);
+int sim_dma_log_report(struct backend *b, uint32_t dev_id, uint64_t iova,
+		       uint64_t length, uint64_t page_size, uint64_t *bitmap);
+int sim_dma_log_stop(struct backend *b, uint32_t dev_id);
+/* The device wrote [@iova, @last]: record it in its log if it logs
+ * there.  dev->lock held for read. */
+void sim_dma_log_record(struct sim_device *dev, uint64_t iova, uint64_t last);
+/* Forget the log (STOP, unbind); dev->lock held for write. */
+void sim_dma_log_free(struct sim_device *dev);
+/* Whether @dev's log lies in its region, as adoption checks; 0 or
+ * -EUCLEAN. */
+int sim_dma_log_check(const struct sim_host *h, const struct sim_device *dev);
+
 /* dirty.c */
+/* A read whose answer depends on the release (@call: "GET_DIRTY_BITMAP",
+ * ...): counted, and fatal under $DIRTYD_SIM_STRICT. */
+void sim_version_dependent(struct sim_host *h, const char *call,
+			   const char *what, uint64_t iova, uint64_t length);
 int sim_hwpt_set_dirty_tracking(struct backend *b, uint32_t hwpt_id,
 				bool enable);
 /* sim_readers_start() - the process's reader threads (made by the first

@@ -7,8 +7,11 @@
 #                         and the libdirty example program
 #   test_client_migrate   dirtyd-migrate converges on a guest under DMA
 #                         load, and reports when it cannot
-#   test_client_install   cmake --install: header, libraries, pkg-config
-#                         file and man pages; a program builds against them
+#   test_client_install   cmake --install: header (clean in C99 and
+#                         C++11), libraries (libdirty.sym's functions
+#                         exported, nothing else, .so and .a), pkg-config
+#                         file, a man page per function; a program builds
+#                         against them
 #   test_metrics          METRICS through real Prometheus parsers: exact
 #                         figures after known writes, a second uid's view
 #
@@ -41,9 +44,10 @@ endif()
 add_executable(test_client_json test_client_json.c)
 
 add_executable(test_client_unit test_client_unit.c)
-# the static library: the test speaks the codec that the shared one hides
+# the static library, and the codec it hides (dirtyd_protocol), which the
+# scripted peer speaks
 target_link_libraries(test_client_unit PRIVATE libdirty_static
-                      PkgConfig::CRITERION)
+                      dirtyd_protocol PkgConfig::CRITERION)
 add_test(NAME test_client_unit
          COMMAND test_client_unit --jobs=2 --short-filename)
 set_tests_properties(test_client_unit PROPERTIES

@@ -40,6 +40,10 @@ add_test(NAME systemd_units_verify
 add_test(NAME systemd_units_security
          COMMAND ${DIRTYD_SD_DIR}/verify_units.sh security
                  ${SYSTEMD_ANALYZE_EXECUTABLE} 2.0 ${sd_units}/dirtyd.service)
+# The keys a running VM's safety depends on (verify_units.sh lifecycle).
+add_test(NAME systemd_units_lifecycle
+         COMMAND ${DIRTYD_SD_DIR}/verify_units.sh lifecycle -
+                 ${sd_units}/dirtyd.service)
 # The sysusers.d snippet parses (dry run into an empty root).
 add_test(NAME systemd_sysusers
          COMMAND ${DIRTYD_SD_DIR}/verify_units.sh sysusers
@@ -64,7 +68,8 @@ add_test(NAME systemd_example_config
                  ${CMAKE_SOURCE_DIR}/systemd/dirtyd.conf.example)
 
 set_tests_properties(
-  systemd_units_verify systemd_units_security systemd_sysusers
+  systemd_units_verify systemd_units_security systemd_units_lifecycle
+  systemd_sysusers
   systemd_activate systemd_activate_stream_refused systemd_notify_watchdog
   systemd_standalone_socket systemd_example_config
   PROPERTIES LABELS "integration;systemd" TIMEOUT 120)

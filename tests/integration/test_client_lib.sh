@@ -5,6 +5,8 @@
 #
 #   td_start "EXTRA CONFIG"   start $DIRTYD (no $NOTIFY_SOCKET, as by
 #                             hand), wait until it answers
+#   td_restart                SIGTERM (it must exit 0), start again (by
+#                             hand: no store, so sessions' state is lost)
 #   td_stop                   SIGTERM; it must exit 0
 #   check_json FILE PATH WANT assert a value of a JSON document
 #   fail MESSAGE              print, show dirtyd's log, exit 1
@@ -13,6 +15,7 @@ TD_DIR=$(mktemp -d /tmp/dirtyd-client-sh-XXXXXX)
 TD_SOCK=$TD_DIR/dirtyd.sock
 TD_PID=
 TD_HPID=
+TD_NANS=0	# answers the harness gave so far
 export DIRTYD_SOCKET="$TD_SOCK"
 
 td_cleanup() {
@@ -73,6 +76,7 @@ CONF
 		< "$TD_DIR/cmd" > "$TD_DIR/answers" &
 	TD_HPID=$!
 	exec 9> "$TD_DIR/cmd"
+	TD_NANS=1
 	a=$(td_answer 1)
 	case $a in
 	"ready "*) TD_PID=${a#ready } ;;
@@ -87,9 +91,29 @@ CONF
 	done
 }
 
+# td_send COMMAND: one command to the harness (not in a subshell: it
+# counts the answers); then a=$(td_answer $TD_NANS) is its answer.
+td_send() {
+	echo "$1" >&9
+	TD_NANS=$((TD_NANS + 1))
+}
+
+td_restart() {
+	td_send "kill 15"
+	a=$(td_answer $TD_NANS)
+	[ "$a" = "exit 0" ] ||
+		fail "dirtyd did not exit 0 on SIGTERM (${a:-no answer})"
+	td_send start
+	a=$(td_answer $TD_NANS)
+	case $a in
+	"ready "*) TD_PID=${a#ready } ;;
+	*) fail "dirtyd did not start again: ${a:-no answer}" ;;
+	esac
+}
+
 td_stop() {
-	echo stop >&9
-	a=$(td_answer 2)
+	td_send stop
+	a=$(td_answer $TD_NANS)
 	exec 9>&-
 	wait "$TD_HPID" 2>/dev/null
 	TD_HPID=

@@ -2,7 +2,8 @@
 # dirtyd-migrate against guests dirtyd runs under DMA load: a link faster
 # than the device's writes converges in a few rounds; a slower one does not
 # and says so; a round longer than --progress-ms reports progress within
-# it.  Its JSON keys are checked against dirtyctl(1)'s vocabulary.
+# it; a restart of dirtyd under it (by hand: no store) is survived, the
+# whole guest copied again.  Its JSON keys are checked against dirtyctl(1)'s vocabulary.
 #   test_client_migrate.sh DIRTYD MIGRATE DIRTYCTL JSONCHECK PYTHON
 #                          JSONKEYS MANPAGE
 set -u
@@ -111,6 +112,33 @@ cat "$OUT"
 [ $rc -eq 0 ] || fail "migrate (default domain) exited $rc: $(cat "$ERR")"
 grep -q "^migrating domain $big:" "$OUT" || fail "not domain $big"
 grep -q "converged: yes" "$OUT" || fail "no 'converged: yes'"
+
+# dirtyd restarts in round 1 (no store: the session's state is lost): the
+# migration reconnects, says so, copies the whole guest again, converges
+rc=0
+"$MIGRATE" --domain "$big" --bandwidth 400 --max-downtime-ms 300 --json \
+	> "$OUT" 2> "$ERR" &
+mpid=$!
+sleep 1
+td_restart
+wait $mpid || rc=$?
+cat "$OUT"
+[ $rc -eq 0 ] || fail "migrate across a restart exited $rc: $(cat "$ERR")"
+valid_json "$OUT" --lines
+cat "$OUT" >> "$TD_DIR/json.all"
+[ "$(grep -c '"type":"reconnect"' "$OUT")" -eq 1 ] ||
+	fail "not one reconnect record"
+n=$(grep -n '"type":"reconnect"' "$OUT" | cut -d: -f1)
+check_json "$OUT" .state_lost true "--line $n"
+check_json "$OUT" .resumed false "--line $n"
+# the round after the reconnection copies all 262144 pages again
+grep '"type":"round"' "$OUT" | sed -n 2p | grep -q '"copied_pages":262144,' ||
+	fail "round 2 did not copy the whole guest again"
+check_json "$OUT" .reconnects 1 --lines
+check_json "$OUT" .converged true --lines
+"$DIRTYCTL" --json domains > "$TD_DIR/doms" || fail "domains after restart"
+[ "$("$JSONCHECK" "$TD_DIR/doms" ".domains[0].domain")" = "$big" ] ||
+	fail "after the restart the big guest is not domain $big"
 
 # no daemon: a hint
 rc=0

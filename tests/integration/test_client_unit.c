@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,21 @@ static void peer_error(int fd, uint64_t id, uint32_t err, const char *text)
 	};
 
 	peer_send(fd, &m);
+}
+
+/* LIST_DOMAINS_REPLY to @id: the @n domains at @doms. */
+static void peer_domains(int fd, uint64_t id, const struct proto_domain *doms,
+			 size_t n)
+{
+	static uint8_t buf[PROTO_MAX_MSG];
+	struct proto_list_builder lb;
+	int len;
+
+	proto_list_begin(&lb, buf, sizeof(buf), PROTO_LIST_DOMAINS_REPLY, id);
+	for (size_t i = 0; i < n; i++)
+		proto_list_add_domain(&lb, &doms[i]);
+	len = proto_list_end(&lb, false);
+	peer_send_raw(fd, buf, (size_t)len, NULL, 0);
 }
 
 /* Expect HELLO (with @token), answer with @session_flags. */
@@ -715,7 +731,7 @@ static void script_state_lost(struct peer *p)
 Test(libdirty_unit, state_lost_reports_every_page)
 {
 	struct runs runs = { 0 };
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct peer p;
 	struct dirty *d;
 	uint64_t gen;
@@ -755,7 +771,7 @@ static void script_resumed(struct peer *p)
 Test(libdirty_unit, resumed_session_keeps_subscriptions)
 {
 	struct runs runs = { 0 };
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct peer p;
 	struct dirty *d = NULL;
 	uint64_t gen;
@@ -805,7 +821,7 @@ static void script_events(struct peer *p)
 
 Test(libdirty_unit, events_are_queued_and_coalesced)
 {
-	struct dirty_event ev;
+	struct dirty_event ev = { .size = sizeof(ev) };
 	struct peer p;
 	struct dirty *d;
 	uint64_t gen;
@@ -930,15 +946,19 @@ Test(libdirty_unit, descriptors_are_received_and_never_leaked)
 	cr_assert_eq(fds->ioas_id, 2);
 	cr_assert_eq(fds->hwpt_id, 3);
 	cr_assert_eq(fds->n_devices, 2);
-	cr_assert_str_eq(fds->devices[0].name, "vfio0");
-	cr_assert_eq(fds->devices[0].dev_id, 7);
-	cr_assert_str_eq(fds->devices[1].name, "vfio1");
+	cr_assert_eq(fds->size, sizeof(struct dirty_fds));
+	cr_assert_eq(fds->devices[0]->size, sizeof(struct dirty_fd_device));
+	cr_assert_eq(fds->devices[1]->size, sizeof(struct dirty_fd_device));
+	cr_assert_null(fds->devices[2]);
+	cr_assert_str_eq(fds->devices[0]->name, "vfio0");
+	cr_assert_eq(fds->devices[0]->dev_id, 7);
+	cr_assert_str_eq(fds->devices[1]->name, "vfio1");
 	cr_assert_geq(fds->iommufd, 0);
 	cr_assert(fcntl(fds->iommufd, F_GETFD) & FD_CLOEXEC);
 	/* device 1 got the third descriptor: /dev/null opened for writing */
-	cr_assert_eq(fcntl(fds->devices[0].fd, F_GETFL) & O_ACCMODE,
+	cr_assert_eq(fcntl(fds->devices[0]->fd, F_GETFL) & O_ACCMODE,
 		     O_WRONLY);
-	cr_assert_eq(fcntl(fds->devices[1].fd, F_GETFL) & O_ACCMODE,
+	cr_assert_eq(fcntl(fds->devices[1]->fd, F_GETFL) & O_ACCMODE,
 		     O_RDONLY);
 	cr_assert_eq(open_fds(), before + 3);
 	dirty_fds_free(fds);
@@ -981,10 +1001,7 @@ static void script_lists(struct peer *p)
 		peer_send_raw(fd, buf, (size_t)len, NULL, 0);
 	}
 	m = peer_expect(fd, PROTO_LIST_DOMAINS);
-	proto_list_begin(&lb, buf, PROTO_MAX_MSG, PROTO_LIST_DOMAINS_REPLY,
-			 m.id);
-	len = proto_list_end(&lb, false);
-	peer_send_raw(fd, buf, (size_t)len, NULL, 0);
+	peer_domains(fd, m.id, NULL, 0);
 	m = peer_expect(fd, PROTO_STATS);
 	if (m.domain_op.domain_id != 9)
 		peer_die("STATS %u", m.domain_op.domain_id);
@@ -995,9 +1012,9 @@ static void script_lists(struct peer *p)
 
 Test(libdirty_unit, lists_span_packets)
 {
-	struct dirty_domain *doms = NULL;
-	struct dirty_device *devs = NULL;
-	struct dirty_stats *st = NULL;
+	struct dirty_domain **doms = NULL;
+	struct dirty_device **devs = NULL;
+	struct dirty_stats **st = NULL;
 	struct peer p;
 	struct dirty *d;
 	size_t n = 99;
@@ -1006,12 +1023,18 @@ Test(libdirty_unit, lists_span_packets)
 	d = client(&p, DIRTY_CONNECT_NO_RESUME);
 	cr_assert_eq(dirty_list_devices(d, &devs, &n), 0);
 	cr_assert_eq(n, 3);
-	cr_assert_str_eq(devs[0].name, "sim0");
-	cr_assert_str_eq(devs[2].name, "sim2");
-	cr_assert_eq(devs[2].flags, DIRTY_DEVICE_DIRTY_CAPABLE);
+	cr_assert_str_eq(devs[0]->name, "sim0");
+	cr_assert_str_eq(devs[2]->name, "sim2");
+	cr_assert_eq(devs[2]->flags, DIRTY_DEVICE_DIRTY_CAPABLE);
+	/* pointers, then a NULL; each entry says what was filled */
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(devs[i]->size, sizeof(struct dirty_device));
+	cr_assert_null(devs[3]);
 	free(devs);
 	cr_assert_eq(dirty_list_domains(d, &doms, &n), 0);
 	cr_assert_eq(n, 0);
+	cr_assert_not_null(doms);
+	cr_assert_null(doms[0]);
 	free(doms);
 	cr_assert_eq(dirty_stats(d, 9, &st, &n), -ENOENT);
 	cr_assert_null(st);
@@ -1030,7 +1053,7 @@ static void script_eof(struct peer *p)
 
 Test(libdirty_unit, eof_is_econnreset)
 {
-	struct dirty_event ev;
+	struct dirty_event ev = { .size = sizeof(ev) };
 	struct peer p;
 	struct dirty *d;
 
@@ -1040,4 +1063,281 @@ Test(libdirty_unit, eof_is_econnreset)
 	cr_assert_eq(dirty_next_event(d, &ev), -ECONNRESET);
 	dirty_close(d);
 	peer_finish(&p);
+}
+
+/* ---- the growth rule: a struct's size bounds what the library fills ---- */
+
+static void script_sizes(struct peer *p)
+{
+	int fd = peer_accept(p);
+	struct proto_msg m;
+
+	peer_hello(fd, 0, 0);
+	/* the one SUBSCRIBE that reached the wire: interval 250 */
+	m = peer_expect(fd, PROTO_SUBSCRIBE);
+	if (m.subscribe.interval_ms != 250)
+		peer_die("SUBSCRIBE with interval %u", m.subscribe.interval_ms);
+	m.type = PROTO_SUBSCRIBE_REPLY;
+	m.subscribe_reply = (struct proto_subscribe_reply){
+		.domain_id = 5, .page_size = 4096, .max_leaf = 2 << 20,
+		.generation = 17,
+	};
+	peer_send(fd, &m);
+	m = peer_expect(fd, PROTO_SYNC);
+	send_ev_round(fd, 5, 18);
+	m.type = PROTO_SYNC_REPLY;
+	m.sync_reply = (struct proto_sync_reply){ .generation = 18 };
+	peer_send(fd, &m);
+	peer_wait_close(fd);
+}
+
+#define SENTINEL 0xa5a5a5a5a5a5a5a5ULL
+
+Test(libdirty_unit, structs_are_bounded_by_their_size)
+{
+	/* what a program compiled against a newer header passes: the 1.0
+	 * struct, then a field this library does not know */
+	struct {
+		struct dirty_session s;
+		uint64_t added;
+	} newer_s;
+	struct {
+		struct dirty_subscription_info info;
+		uint64_t added;
+	} newer_i;
+	struct {
+		struct dirty_event ev;
+		uint64_t added;
+	} newer_e;
+	struct dirty_session s = { .size = 0 };
+	struct dirty_subscription_info info = { .size = 4 };
+	struct dirty_event ev = { .size = 8 };
+	struct peer p;
+	struct dirty *d;
+
+	peer_start(&p, script_sizes);
+	d = client(&p, DIRTY_CONNECT_NO_RESUME);
+
+	/* below the 1.0 layout: refused, nothing written */
+	cr_assert_eq(dirty_session(d, &s), -EINVAL);
+	s.size = offsetof(struct dirty_session, flags);
+	cr_assert_eq(dirty_session(d, &s), -EINVAL);
+	cr_assert_eq(s.uid, 0);
+	s.size = sizeof(s);
+	cr_assert_eq(dirty_session(d, &s), 0);
+	cr_assert_eq(s.size, sizeof(s));
+	cr_assert_eq(s.uid, 1000);
+	memset(&newer_s, 0xa5, sizeof(newer_s));
+	newer_s.s.size = sizeof(newer_s);
+	cr_assert_eq(dirty_session(d, &newer_s.s), 0);
+	cr_assert_eq(newer_s.s.size, sizeof(struct dirty_session),
+		     "size says what was filled");
+	cr_assert_eq(newer_s.s.uid, 1000);
+	cr_assert_eq(newer_s.s.gid, 1000);
+	cr_assert_eq(newer_s.s.token, 0);
+	cr_assert_eq(newer_s.s.version_major, PROTO_VERSION_MAJOR);
+	cr_assert_eq(newer_s.added, SENTINEL, "a field past the library's");
+
+	/* a bad info never reaches the wire (the peer would see interval
+	 * 111) */
+	cr_assert_eq(dirty_subscribe(d, 5, 111, 0, &info), -EINVAL);
+	memset(&newer_i, 0xa5, sizeof(newer_i));
+	newer_i.info.size = sizeof(newer_i);
+	cr_assert_eq(dirty_subscribe(d, 5, 250, 0, &newer_i.info), 0);
+	cr_assert_eq(newer_i.info.size,
+		     sizeof(struct dirty_subscription_info));
+	cr_assert_eq(newer_i.info.domain_id, 5);
+	cr_assert_eq(newer_i.info.page_size, 4096);
+	cr_assert_eq(newer_i.info.max_leaf, 2 << 20);
+	cr_assert_eq(newer_i.info.generation, 17);
+	cr_assert_eq(newer_i.added, SENTINEL);
+
+	/* an event is not consumed by a refused call */
+	cr_assert_eq(dirty_sync(d, 5, NULL, NULL), 0);
+	cr_assert_eq(dirty_next_event(d, &ev), -EINVAL);
+	memset(&newer_e, 0xa5, sizeof(newer_e));
+	newer_e.ev.size = sizeof(newer_e);
+	cr_assert_eq(dirty_next_event(d, &newer_e.ev), 1);
+	cr_assert_eq(newer_e.ev.size, sizeof(struct dirty_event));
+	cr_assert_eq(newer_e.ev.type, DIRTY_EVENT_ROUND);
+	cr_assert_eq(newer_e.ev.domain_id, 5);
+	cr_assert_eq(newer_e.ev.generation, 18);
+	cr_assert_eq(newer_e.added, SENTINEL);
+	ev.size = sizeof(ev);
+	cr_assert_eq(dirty_next_event(d, &ev), 0);
+	dirty_close(d);
+	peer_finish(&p);
+}
+
+/* ---- dirty_ranges_lebitmap(), bit by bit ---- */
+
+/*
+ * Generation 4 of domain 6 (4 KiB pages), in two packets: [0, 1),
+ * [63, 66) across a word of bits, [100, 228) over two whole words,
+ * [32760, 32778) across a chunk and a packet, [70000, 70005): 155 pages.
+ */
+static const uint64_t lb_runs[][2] = {
+	{ 0, 1 }, { 63, 3 }, { 100, 128 }, { 32760, 18 }, { 70000, 5 },
+};
+#define LB_PAGES 155
+
+static void peer_lb_generation(int fd, uint64_t id)
+{
+	static uint64_t bits[CHUNK_MAX_PAGES / 64];
+	uint8_t chunks[3 * CHUNK_MAX_SIZE];
+	size_t n;
+	int r;
+
+	/* span 0: one chunk with its four runs */
+	memset(bits, 0, sizeof(bits));
+	for (size_t i = 0; i < 4; i++)
+		for (uint64_t pg = lb_runs[i][0];
+		     pg < lb_runs[i][0] + lb_runs[i][1] && pg < 32768; pg++)
+			bits[pg / 64] |= 1ULL << (pg % 64);
+	r = chunk_encode(0, CHUNK_MAX_PAGES, bits, chunks);
+	if (r <= 0)
+		peer_die("chunk_encode: %d", r);
+	peer_ranges(fd, id, 4, 6, 0, LB_PAGES, chunks, (size_t)r, 1, true);
+	n = chunk_run(chunks, 32768, 0, 10);
+	n += chunk_run(chunks + n, 65536, 70000 - 65536, 70005 - 65536);
+	peer_ranges(fd, id, 4, 6, 1, LB_PAGES, chunks, n, 2, false);
+}
+
+static void script_lebitmap(struct peer *p)
+{
+	int fd = peer_accept(p);
+	struct proto_msg m;
+
+	peer_hello(fd, 0, 0);
+	/* not subscribed through this handle: the page size is looked up,
+	 * not found, then found (a resumed session's subscription) */
+	m = peer_expect(fd, PROTO_LIST_DOMAINS);
+	peer_domains(fd, m.id, NULL, 0);
+	m = peer_expect(fd, PROTO_LIST_DOMAINS);
+	peer_domains(fd, m.id, (const struct proto_domain[]){
+		{ .domain_id = 2, .page_size = 65536 },
+		{ .domain_id = 6, .page_size = 4096 } }, 2);
+	m = peer_expect(fd, PROTO_GET_RANGES);
+	peer_lb_generation(fd, m.id);
+	m = peer_expect(fd, PROTO_SUBSCRIBE);
+	m.type = PROTO_SUBSCRIBE_REPLY;
+	m.subscribe_reply = (struct proto_subscribe_reply){
+		.domain_id = 6, .page_size = 4096, .max_leaf = 4096,
+	};
+	peer_send(fd, &m);
+	/* four takes, then one with RESEND; only then an ACK */
+	for (int i = 0; i < 5; i++) {
+		m = peer_expect(fd, PROTO_GET_RANGES);
+		if (m.get_ranges.domain_id != 6 ||
+		    m.get_ranges.flags != (i == 4 ? PROTO_RANGES_RESEND : 0))
+			peer_die("GET_RANGES %d: domain %u flags %#x", i,
+				 m.get_ranges.domain_id, m.get_ranges.flags);
+		peer_lb_generation(fd, m.id);
+	}
+	m = peer_expect(fd, PROTO_ACK);
+	if (m.ack.domain_id != 6 || m.ack.generation != 4)
+		peer_die("ACK %u %llu", m.ack.domain_id,
+			 (unsigned long long)m.ack.generation);
+	peer_ok(fd, m.id);
+	peer_wait_close(fd);
+}
+
+#define LB_BITS (80000 * 2)	/* the window's bits at 2 KiB */
+
+/* Bit @k of a little-endian bitmap, read byte by byte (independent of the
+ * host's byte order and of the width of unsigned long). */
+static bool lebit(const unsigned long *map, uint64_t k)
+{
+	return ((const uint8_t *)map)[k / 8] >> (k % 8) & 1;
+}
+
+/* Is a page of lb_runs in the bytes [a, b)? */
+static bool lb_dirty(uint64_t a, uint64_t b)
+{
+	for (size_t i = 0; i < sizeof(lb_runs) / sizeof(lb_runs[0]); i++)
+		if (lb_runs[i][0] * 4096 < b &&
+		    (lb_runs[i][0] + lb_runs[i][1]) * 4096 > a)
+			return true;
+	return false;
+}
+
+/* Every bit of @map over [iova, iova + nbits * ps) as lb_runs say, but
+ * for bit @extra (set before the call; -1: none). */
+static void lb_check(const unsigned long *map, uint64_t iova, uint64_t ps,
+		     uint64_t nbits, uint64_t extra)
+{
+	for (uint64_t k = 0; k < nbits; k++) {
+		uint64_t a = iova + k * ps;
+
+		cr_assert_eq(lebit(map, k), lb_dirty(a, a + ps) || k == extra,
+			     "page size %llu, window at %#llx: bit %llu",
+			     (unsigned long long)ps, (unsigned long long)iova,
+			     (unsigned long long)k);
+	}
+}
+
+Test(libdirty_unit, lebitmap_sets_exactly_the_runs)
+{
+	size_t words = LB_BITS / (8 * sizeof(unsigned long)) + 1;
+	unsigned long *map = calloc(words, sizeof(unsigned long));
+	struct peer p;
+	struct dirty *d;
+	uint64_t gen = 0;
+
+	cr_assert_not_null(map);
+	peer_start(&p, script_lebitmap);
+	d = client(&p, DIRTY_CONNECT_NO_RESUME);
+	/* no such domain in LIST_DOMAINS: nothing taken */
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 1 << 20, 4096, map,
+					   NULL), -ENOENT);
+	/* domain 6's page size from LIST_DOMAINS (4 KiB, not domain 2's) */
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 80000ULL * 4096, 4096,
+					   map, &gen), 0);
+	lb_check(map, 0, 4096, 80000, ~0ULL);
+	memset(map, 0, words * sizeof(unsigned long));
+	cr_assert_eq(dirty_subscribe(d, 6, 0, 0, NULL), 0);
+	/* bad windows and flags are refused before anything is sent */
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 1 << 20, 3000, map,
+					   NULL), -EINVAL);
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 2048, 1 << 20, 4096, map,
+					   NULL), -EINVAL);
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 0, 4096, map, NULL),
+		     -EINVAL);
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 1 << 5, 0, 4096, 4096, map,
+					   NULL), -EINVAL);
+
+	/* the domain's page size: bit k is page k */
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 80000ULL * 4096, 4096,
+					   map, &gen), 0);
+	cr_assert_eq(gen, 4);
+	lb_check(map, 0, 4096, 80000, ~0ULL);
+	/* coarser, and a bit set before: ORed */
+	memset(map, 0, words * sizeof(unsigned long));
+	((uint8_t *)map)[1] = 0x10;	/* bit 12: pages 48..51, clean */
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 80000ULL * 4096,
+					   16384, map, NULL), 0);
+	lb_check(map, 0, 16384, 20000, 12);
+	/* finer: two bits a page */
+	memset(map, 0, words * sizeof(unsigned long));
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, 0, 0, 80000ULL * 4096, 2048,
+					   map, NULL), 0);
+	lb_check(map, 0, 2048, LB_BITS, ~0ULL);
+	/* a window leaving out [0, 1), part of [63, 66) and [70000, 70005):
+	 * what is inside is set, the call says the rest was not taken */
+	memset(map, 0, words * sizeof(unsigned long));
+	gen = 0;
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, DIRTY_RANGES_ACK, 64 * 4096,
+					   (70000 - 64) * 4096ULL, 4096, map,
+					   &gen), -ERANGE);
+	cr_assert_eq(gen, 4);
+	lb_check(map, 64 * 4096, 4096, 70000 - 64, ~0ULL);
+	/* taken again whole, and acknowledged */
+	memset(map, 0, words * sizeof(unsigned long));
+	cr_assert_eq(dirty_ranges_lebitmap(d, 6, DIRTY_RANGES_RESEND |
+					   DIRTY_RANGES_ACK, 0,
+					   80000ULL * 4096, 4096, map, &gen), 0);
+	lb_check(map, 0, 4096, 80000, ~0ULL);
+	dirty_close(d);
+	peer_finish(&p);
+	free(map);
 }

@@ -13,7 +13,10 @@
  * a record pointing past the end, another format: each time dirtyd starts
  * afresh, says why at error level and every resume gets STATE_LOST.  A
  * closed session keeps its deadline across restarts; adoptions that keep
- * failing stop being tried.
+ * failing stop being tried.  A stop (SIGTERM) leaves everything in the
+ * store: the next start resumes a client mid-migration with every page;
+ * without the store (systemd 252) the client gets STATE_LOST; a stop sent
+ * during an adoption waits until dirtyd serves.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -449,10 +452,221 @@ Test(restart, sigusr2_exits_keeping_state, .fini = stop)
 	cr_assert_eq(h2.session_flags, PROTO_SESSION_RESUMED);
 	cr_assert_eq(find_domain(&c, dom).domain_id, dom);
 	itest_close(&c);
-	/* a stop gives the state up: the store is emptied */
+	/* a stop leaves it too: nothing is taken out of the store */
 	cr_assert_eq(harness_kill(&sm, SIGTERM), 0);
-	cr_assert_eq(harness_nstored(&sm), 0);
+	cr_assert_eq(harness_nstored(&sm), 3, "dirtyd-meta, dirtyd-bits and "
+		     "the domain's context stay");
 	cr_assert_eq(itest_stop(&sm), 0);
+}
+
+/* ------------------------------------------------------------ a stop */
+
+/*
+ * What a VMM mid-migration was given, and what it is owed: pages written
+ * and not yet in a generation it acknowledged (those of generations in
+ * flight are owed until acknowledged), and everything ever written.
+ */
+struct vmm {
+	struct itest_client c;
+	uint64_t token;
+	uint32_t dom;
+	struct pageset owed, ever, given;
+	uint64_t inflight[8];	/* generations taken, not acknowledged */
+	struct pageset inflight_pages[8];
+	unsigned int ninflight;
+	unsigned int checked;
+};
+
+static void vmm_write(struct vmm *v, unsigned int n)
+{
+	for (unsigned int k = 0; k < n; k++) {
+		uint64_t p = random_page();
+
+		write_page(&v->c, v->dom, p, &v->owed);
+		ps_add(&v->ever, p);
+	}
+}
+
+/* GET_RANGES: every page given was written; kept in flight (up to 8
+ * generations, dirtyd's max_inflight) or acknowledged at once. */
+static void vmm_take(struct vmm *v, bool ack)
+{
+	struct itest_runs got = { 0 };
+	struct itest_ranges info;
+	struct pageset *pages = NULL;
+
+	cr_assert_eq(itest_get_ranges(&v->c, v->dom, 0, &got, &info), 0, "%s",
+		     v->c.text);
+	if (!ack && v->ninflight < 7) {
+		pages = &v->inflight_pages[v->ninflight];
+		ps_init(pages);
+		v->inflight[v->ninflight++] = info.generation;
+	}
+	for (size_t r = 0; r < got.n; r++)
+		for (uint64_t p = 0; p < got.count[r]; p++) {
+			uint64_t pg = got.first[r] + p;
+
+			cr_assert(ps_has(&v->ever, pg), "page %llu was given "
+				  "and never written", (unsigned long long)pg);
+			ps_add(&v->given, pg);
+			if (pages)
+				ps_add(pages, pg);
+			else
+				v->owed.bits[pg / 8] &= ~(1u << (pg % 8));
+		}
+	if (!pages)
+		cr_assert_eq(itest_ack(&v->c, v->dom, info.generation), 0);
+	itest_runs_free(&got);
+}
+
+/* After a restart kept the state: resumed, and the first take holds
+ * every page owed (the generations in flight came back into pending). */
+static void vmm_resume_check(struct vmm *v, const char *when)
+{
+	struct proto_hello_reply h = client(&v->c, v->token);
+	struct itest_runs got = { 0 };
+	struct itest_ranges info;
+	struct pageset seen;
+
+	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED, "%s: flags %#x",
+		     when, h.session_flags);
+	for (unsigned int i = 0; i < v->ninflight; i++) {
+		cr_assert_eq(itest_ack(&v->c, v->dom, v->inflight[i]), -ENOENT,
+			     "%s: generation %llu is pending again", when,
+			     (unsigned long long)v->inflight[i]);
+		free(v->inflight_pages[i].bits);
+	}
+	v->ninflight = 0;
+	cr_assert_eq(itest_sync(&v->c, v->dom, NULL), 0);
+	cr_assert_eq(itest_get_ranges(&v->c, v->dom, 0, &got, &info), 0);
+	ps_init(&seen);
+	for (size_t r = 0; r < got.n; r++)
+		for (uint64_t p = 0; p < got.count[r]; p++) {
+			uint64_t pg = got.first[r] + p;
+
+			cr_assert(ps_has(&v->ever, pg), "%s: page %llu was "
+				  "never written", when,
+				  (unsigned long long)pg);
+			ps_add(&seen, pg);
+			ps_add(&v->given, pg);
+		}
+	for (uint64_t p = 0; p < SPACE_PAGES; p++) {
+		if (!v->owed.bits[p / 8]) {
+			p += 7;
+			continue;
+		}
+		if (!ps_has(&v->owed, p))
+			continue;
+		v->checked++;
+		cr_assert(ps_has(&seen, p), "%s: page %llu was written, never "
+			  "acknowledged, and is missing", when,
+			  (unsigned long long)p);
+	}
+	cr_assert_eq(itest_ack(&v->c, v->dom, info.generation), 0);
+	ps_clear(&v->owed);
+	free(seen.bits);
+	itest_runs_free(&got);
+}
+
+/* A migration's worth of rounds: writes, takes, some kept in flight. */
+static void vmm_migrate(struct vmm *v, int steps)
+{
+	for (int s = 0; s < steps; s++) {
+		vmm_write(v, 1 + rng() % 80);
+		if (rng() % 2)
+			vmm_take(v, rng() % 3 == 0);
+	}
+	/* periodic rounds run meanwhile */
+	sleep_us(rng() % 3000);
+}
+
+/*
+ * The issue's "Done when": a stop and a start under a VMM mid-migration
+ * lose nothing.  SIGTERM (exit 0, STOPPING=1) leaves the domain, its
+ * mappings, tracking, pending pages and generations in flight in the
+ * store; the next start with the store kept (systemd 254+'s restart with
+ * FileDescriptorStorePreserve=restart, what the harness does) adopts it
+ * and the VMM resumes with every page it was owed; the union of what it
+ * was given covers every page written, nothing never written.  Then a
+ * stop without the store (systemd 252 empties it at a stop): the kernel
+ * frees the domain with the last descriptor, and the VMM is told
+ * STATE_LOST (every page dirty).
+ */
+Test(restart, stop_start_under_migration_loses_nothing, .fini = stop)
+{
+	struct vmm v = { 0 };
+	struct proto_hello_reply h;
+	struct proto_domain all[4];
+	const int stops = getenv("DIRTYD_RESTART_LOOPS") ?
+			  atoi(getenv("DIRTYD_RESTART_LOOPS")) : 8;
+	char name[64];
+	int status;
+
+	rng_seed(4242);
+	ps_init(&v.owed);
+	ps_init(&v.ever);
+	ps_init(&v.given);
+	itest_manage(&sm, CONF, true);
+	itest_up(&sm);
+	h = client(&v.c, 0);
+	v.token = h.session_token;
+	v.dom = make_domain(&v.c);
+	cr_assert_eq(itest_subscribe(&v.c, v.dom, 1, PROTO_SUBSCRIBE_CLEAN,
+				     NULL), 0);
+	snprintf(name, sizeof(name), "kernel-%u-sim", v.dom);
+	for (int i = 0; i < stops; i++) {
+		char when[32];
+
+		vmm_migrate(&v, 2 + rng() % 4);
+		/* a generation in flight at every stop */
+		vmm_write(&v, 20);
+		cr_assert_eq(itest_sync(&v.c, v.dom, NULL), 0);
+		vmm_take(&v, false);
+		vmm_write(&v, 20);	/* pending or still in the IOMMU */
+		status = harness_stop(&sm);
+		cr_assert_eq(status, 0, "stop %d: exit status %#x", i, status);
+		cr_assert(sm.stopping, "stop %d: STOPPING=1", i);
+		cr_assert_eq(harness_has(&sm, "dirtyd-meta"), 1);
+		cr_assert_eq(harness_has(&sm, "dirtyd-bits"), 1);
+		cr_assert_eq(harness_has(&sm, name), 1, "stop %d: the "
+			     "domain's context is left in the store", i);
+		itest_close(&v.c);
+		itest_up(&sm);
+		cr_assert(harness_log_has(&sm, "restored from the file "
+					 "descriptor store: 1 domains, 1 "
+					 "subscriptions", true));
+		snprintf(when, sizeof(when), "stop %d", i);
+		vmm_resume_check(&v, when);
+	}
+	/* the end of the migration: the last pages, all acknowledged */
+	vmm_write(&v, 50);
+	cr_assert_eq(itest_sync(&v.c, v.dom, NULL), 0);
+	vmm_take(&v, true);
+	for (uint64_t p = 0; p < SPACE_PAGES; p++)
+		if (ps_has(&v.ever, p))
+			cr_assert(ps_has(&v.given, p), "page %llu was written "
+				  "and never given", (unsigned long long)p);
+	fprintf(stderr, "restart: %d stops and starts under migration, %u owed "
+		"pages checked at the resumes, 0 lost\n", stops, v.checked);
+
+	/* systemd 252: the stop empties the store */
+	cr_assert_eq(harness_stop(&sm), 0);
+	itest_close(&v.c);
+	harness_flush(&sm);
+	itest_up(&sm);
+	cr_assert(!harness_log_has(&sm, "restored from", true));
+	h = client(&v.c, v.token);
+	cr_assert_eq(h.session_flags, PROTO_SESSION_STATE_LOST, "flags %#x",
+		     h.session_flags);
+	cr_assert_eq(itest_list_domains(&v.c, all, 4), 0, "the kernel freed "
+		     "the domain with its last descriptor");
+	/* its device is free: nothing of the old domain holds it */
+	v.dom = make_domain(&v.c);
+	itest_close(&v.c);
+	cr_assert_eq(itest_stop(&sm), 0);
+	free(v.owed.bits);
+	free(v.ever.bits);
+	free(v.given.bits);
 }
 
 /* ------------------------------------------------------------ damage */
@@ -1235,5 +1449,52 @@ Test(restart, torn_context_loses_that_domain_only, .fini = stop)
 	itest_runs_free(&want);
 	free(wa.bits);
 	free(wb.bits);
+	cr_assert_eq(itest_stop(&sm), 0);
+}
+
+/*
+ * A stop sent while dirtyd adopts the store (systemd restarting it during
+ * a start) waits until dirtyd serves: it is never a death half-way
+ * through the adoption, dirtyd exits 0 having served, and the next start
+ * counts no failed adoption.  The configured guest, created after the
+ * adoption, keeps the start busy for a while after the store is checked.
+ */
+Test(restart, stop_during_adoption_waits, .fini = stop)
+{
+	struct proto_hello_reply h;
+	struct itest_client c;
+	uint64_t token;
+	int r, status = -1;
+
+	token = keep_first(CONF);
+	cr_assert_eq(harness_configure(&sm, CONF "[guest g]\ndevice = sim1\n"
+				       "size = 64G\niova = 0\n"
+				       "tracking = yes\ndma = none\n"), 0);
+	cr_assert_eq(harness_spawn(&sm), 0);
+	for (int i = 0; i < 10000 &&
+	     !harness_log_has(&sm, "the store is checked and claimed", true);
+	     i++)
+		sleep_us(1000);
+	cr_assert(harness_log_has(&sm, "the store is checked and claimed",
+				  true));
+	cr_assert_eq(kill(sm.pid, SIGTERM), 0);
+	r = harness_wait_ready(&sm, HARNESS_START_MS);
+	cr_assert_eq(r, 0, "SIGTERM during the adoption: %s (wait status "
+		     "%#x)", strerror(-r), sm.wstatus);
+	for (int i = 0; i < 20000 && !harness_exited(&sm, &status); i++)
+		sleep_us(1000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit "
+		  "status %#x", status);
+	cr_assert(harness_log_has(&sm, "Terminated: stopping", true));
+
+	itest_up(&sm);
+	cr_assert(!harness_log_has(&sm, "adopted 1 time before", true),
+		  "the stopped start counted as a failed adoption");
+	cr_assert(harness_log_has(&sm, "restored from the file descriptor "
+				 "store: 2 domains", true));
+	h = client(&c, token);
+	cr_assert_eq(h.session_flags, PROTO_SESSION_RESUMED, "flags %#x",
+		     h.session_flags);
+	itest_close(&c);
 	cr_assert_eq(itest_stop(&sm), 0);
 }

@@ -298,3 +298,50 @@ Test(acl, patterns_match_listed_names)
 	cr_assert(may(65534, 65534, NULL, 0, "vfio2", &key));
 	cr_assert_not(may(65534, 65534, NULL, 0, "vfio4", &key));
 }
+
+/* [sim] devices' attributes (struct sim_device_spec), and the default
+ * host's three devices. */
+Test(acl, sim_device_attributes)
+{
+	const struct sim_device_spec *d;
+
+	cr_assert_eq(config_init(&cfg), 0);
+	cr_assert_eq(cfg.n_devices, 3);
+	d = &cfg.devices[2];
+	cr_assert_str_eq(d->name, "sim-vf0");
+	cr_assert(d->iommu == 1 && d->dma_logging && !d->dirty_tracking &&
+		  !d->emulated && !d->dma_log_page_size &&
+		  !d->dma_log_max_ranges);
+
+	cr_assert_eq(load("[sim]\ndevices = nic:dirty, vf:nodirty iommu=1 "
+			  "dma_logging=yes  dma_log_page_size=16k\t"
+			  "dma_log_max_ranges=4 ,m:nodirty emulated=yes "
+			  "dma_logging=on\n", NULL), 0, "%s", err);
+	cr_assert_eq(cfg.n_devices, 3);
+	cr_assert(cfg.devices[0].dirty_tracking && !cfg.devices[0].iommu);
+	d = &cfg.devices[1];
+	cr_assert_str_eq(d->name, "vf");
+	cr_assert(d->iommu == 1 && d->dma_logging &&
+		  d->dma_log_page_size == 16384 && d->dma_log_max_ranges == 4);
+	d = &cfg.devices[2];
+	cr_assert(d->emulated && d->dma_logging && !d->dirty_tracking);
+
+	refused("[sim]\ndevices = vf:nodirty iommu=x\n",
+		"2: device 'vf': iommu = 'x': expected 0 .. 255");
+	refused("[sim]\ndevices = vf:nodirty dma_log_page_size=16k\n",
+		"2: device 'vf': dma_log_page_size and dma_log_max_ranges "
+		"need dma_logging=yes");
+	refused("[sim]\ndevices = vf:nodirty dma_logging=yes "
+		"dma_log_page_size=6k\n",
+		"2: device 'vf': dma_log_page_size = '6k': expected a power "
+		"of two, 4k .. 1g");
+	refused("[sim]\ndevices = vf:nodirty dma_logging=yes "
+		"dma_log_max_ranges=257\n",
+		"2: device 'vf': dma_log_max_ranges = '257': expected 1 .. 256");
+	refused("[sim]\ndevices = m:dirty emulated=yes\n",
+		"2: device 'm': an emulated device has no IOMMU");
+	refused("[sim]\ndevices = vf:nodirty colour=blue\n",
+		"2: device 'vf': unknown attribute 'colour'");
+	refused("[sim]\ndevices = vf:nodirty iommu\n",
+		"2: device 'vf': 'iommu' is not key=value");
+}

@@ -262,7 +262,7 @@ static void test_devices(struct dirty *c)
 		{ "mock1:nodirty", false },
 		{ "mock2:huge", true },
 	};
-	struct dirty_device *list = NULL;
+	struct dirty_device **list = NULL;
 	size_t n = 0;
 	int r;
 
@@ -275,8 +275,8 @@ static void test_devices(struct dirty *c)
 		const struct dirty_device *dev = NULL;
 
 		for (size_t j = 0; j < n; j++)
-			if (!strcmp(list[j].name, want[i].name))
-				dev = &list[j];
+			if (!strcmp(list[j]->name, want[i].name))
+				dev = list[j];
 		if (!check(dev, "LIST_DEVICES has %s", want[i].name))
 			continue;
 		check(!!(dev->flags & DIRTY_DEVICE_DIRTY_CAPABLE) ==
@@ -334,7 +334,7 @@ static void test_tracking(struct dirty *c, uint32_t dom)
 	const uint64_t base = 16 * MIB, len = 4 * MIB;
 	/* an IOVA that is no multiple of 64 pages: bits relative to it */
 	const uint64_t odd = 64 * MIB + 13 * 2048, odd_len = 200 * 2048;
-	struct dirty_subscription_info si;
+	struct dirty_subscription_info si = { .size = sizeof(si) };
 	struct pageset ps, po;
 	int r;
 
@@ -436,7 +436,7 @@ static void test_external(struct dirty *c, uint32_t dom, bool huge)
 {
 	const uint64_t iova = huge ? 1024 * MIB : 512 * MIB, len = 2 * MIB;
 	const char *tag = huge ? "huge" : "external";
-	struct dirty_subscription_info si;
+	struct dirty_subscription_info si = { .size = sizeof(si) };
 	struct dirty_fds *fds = NULL;
 	struct pageset ps;
 	struct stat st;

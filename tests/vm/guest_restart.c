@@ -23,8 +23,17 @@
  * the stored descriptors: dirtyd adopts the kernel context, the client
  * resumes (PROTO_SESSION_RESUMED) and gets at least W1 + W2 + W3 and
  * nothing that was never written; new writes (W4) work (the HWPT still
- * tracks).  Then SIGKILL and a start WITHOUT the stored
- * descriptors: the resume gets PROTO_SESSION_STATE_LOST.
+ * tracks).  Then the same on a new domain with a stop (SIGTERM: STOPPING=1,
+ * exit 0) instead of the kill, the store kept (systemd 254+'s restart):
+ * the stop destroyed nothing, the kernel context with its mappings and
+ * dirty bits is adopted, nothing is lost.  Then a stop whose store is
+ * emptied (systemd 252): while the test holds the domain's descriptors
+ * (GET_FDS, as a VMM) its pages stay pinned; once it closes them no
+ * process holds /dev/iommu and every page the domains pinned is unpinned
+ * (/proc/vmstat nr_foll_pin_acquired - nr_foll_pin_released back to what
+ * it was before dirtyd started: the kernel freed everything, dirtyd
+ * leaked nothing); a start without the store: the resume gets
+ * PROTO_SESSION_STATE_LOST.
  *
  * Mock geometry as in guest_daemon.c: 2 KiB IO pages.  Prints one line
  * per check ("ok N - ..." / "not ok N - ...: why"), exits 1 if any check
@@ -46,6 +55,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +106,66 @@ static int sm_start(size_t *npassed)
 	if (r == -ECHILD)
 		info("dirtyd exited at start (wait status %#x)", sm.wstatus);
 	return r;
+}
+
+/* Pages pinned (FOLL_PIN) and not yet unpinned, system-wide: what
+ * IOMMU_IOAS_MAP holds; -1 if /proc/vmstat does not say.  The per-CPU
+ * deltas are folded first (vm/stat_refresh), so the count is exact. */
+static int64_t pins_held(void)
+{
+	long long acquired = -1, released = -1, v;
+	char key[64];
+	FILE *f = fopen("/proc/sys/vm/stat_refresh", "we");
+
+	if (f) {
+		fputs("1\n", f);
+		fclose(f);
+	}
+	f = fopen("/proc/vmstat", "re");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", key, &v) == 2) {
+		if (!strcmp(key, "nr_foll_pin_acquired"))
+			acquired = v;
+		else if (!strcmp(key, "nr_foll_pin_released"))
+			released = v;
+	}
+	fclose(f);
+	return acquired < 0 || released < 0 ? -1 : acquired - released;
+}
+
+/* Descriptors of /dev/iommu open in any process. */
+static unsigned int iommu_files(void)
+{
+	char path[300], link[64], fdpath[600];
+	unsigned int n = 0;
+	DIR *proc = opendir("/proc"), *fds;
+	struct dirent *p, *e;
+
+	if (!proc)
+		return 0;
+	while ((p = readdir(proc))) {
+		if (p->d_name[0] < '1' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+		fds = opendir(path);
+		if (!fds)
+			continue;
+		while ((e = readdir(fds))) {
+			ssize_t len;
+
+			snprintf(fdpath, sizeof(fdpath), "%s/%s", path,
+				 e->d_name);
+			len = readlink(fdpath, link, sizeof(link) - 1);
+			if (len <= 0)
+				continue;
+			link[len] = '\0';
+			n += !strcmp(link, "/dev/iommu");
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return n;
 }
 
 /* ------------------------------------------------------------- pages */
@@ -192,12 +262,12 @@ static bool pages_same(const struct pages *got, const struct pages *want,
 
 /* ------------------------------------------------------------- tests */
 
-static const struct dirty_domain *find_domain(const struct dirty_domain *l,
+static const struct dirty_domain *find_domain(struct dirty_domain *const *l,
 					      size_t n, uint32_t id)
 {
 	for (size_t i = 0; i < n; i++)
-		if (l[i].domain_id == id)
-			return &l[i];
+		if (l[i]->domain_id == id)
+			return l[i];
 	return NULL;
 }
 
@@ -234,9 +304,9 @@ static int scenario_before(struct dirty *c, uint32_t *domp,
 			   struct pages *w12, struct pages *ever,
 			   struct before *b)
 {
-	struct dirty_domain *list = NULL;
+	struct dirty_domain **list = NULL;
 	struct dirty_fds *fds = NULL;
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct pages w0, w2, got;
 	unsigned int seed = 12345;
 	uint32_t dom = 0;
@@ -339,10 +409,10 @@ static void scenario_after(struct dirty *c, uint32_t dom,
 			   const struct pages *w12, struct pages *ever,
 			   const struct before *b)
 {
-	struct dirty_domain *list = NULL;
+	struct dirty_domain **list = NULL;
 	const struct dirty_domain *d;
 	struct dirty_fds *fds = NULL;
-	struct dirty_session s;
+	struct dirty_session s = { .size = sizeof(s) };
 	struct pages uni, got, w3;
 	uint64_t missing = 0, never = 0, extra = 0, gen = 0, first_gen = 0;
 	unsigned int seed = 777, calls = 0;
@@ -454,9 +524,10 @@ int main(int argc, char **argv)
 	struct pages w12 = { 0 }, ever = { 0 };
 	struct before b = { 0 };
 	struct dirty *c = NULL;
-	struct dirty_session s;
-	struct dirty_domain *list = NULL;
+	struct dirty_session s = { .size = sizeof(s) };
+	struct dirty_domain **list = NULL;
 	size_t npassed = 0, n = 0;
+	int64_t pins0;
 	char names[1024], line[1024];
 	uint32_t dom = 0, dom2 = 0;
 	uint64_t t0;
@@ -473,6 +544,9 @@ int main(int argc, char **argv)
 	npages = GR_LEN / page_size;
 	if (pages_init(&w12) || pages_init(&ever))
 		return 1;
+	pins0 = pins_held();
+	check(pins0 >= 0 && iommu_files() == 0, "before dirtyd: %" PRId64
+	      " pages pinned, no /dev/iommu open", pins0);
 
 	r = sm_init(argv[1]);
 	if (!check(!r, "the service manager: socket unit and NOTIFY_SOCKET "
@@ -524,12 +598,63 @@ int main(int argc, char **argv)
 	      "dirtyd did not start afresh");
 	scenario_after(c, dom, &w12, &ever, &b);
 
-	/* SIGKILL again, and a start WITHOUT the stored descriptors (the
-	 * unit has no store: systemd closes them) */
-	ws = harness_kill(&sm, SIGKILL);
-	check(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "SIGKILL again "
-	      "(wait status %#x)", ws);
-	harness_flush(&sm);
+	/* The same with a stop (SIGTERM) the store survives: systemd 254+'s
+	 * restart (FileDescriptorStorePreserve=restart) */
+	CHECK_RC(dirty_domain_destroy(c, dom), 0, "DESTROY_DOMAIN of the "
+		 "first domain");
+	pages_clear(&w12);
+	pages_clear(&ever);
+	b = (struct before){ 0 };
+	info("the stop: the scenario again on a new domain, then SIGTERM "
+	     "(what it calls the kill)");
+	if (scenario_before(c, &dom, &w12, &ever, &b) < 0)
+		goto out;
+	snprintf(kname, sizeof(kname), "kernel-%u-iommufd", dom);
+	check(harness_wait_has(&sm, kname, 2000) == 1, "the new domain's "
+	      "context is stored as %s", kname);
+	ws = harness_stop(&sm);
+	check(ws == 0 && sm.stopping, "SIGTERM: STOPPING=1 and exit 0 (wait "
+	      "status %#x)", ws);
+	harness_names(&sm, names, sizeof(names));
+	info("the store after the stop: %s", names);
+	check(harness_has(&sm, "dirtyd-meta") == 1 &&
+	      harness_has(&sm, "dirtyd-bits") == 1 &&
+	      harness_has(&sm, kname) == 1, "the stop took nothing out of "
+	      "the store: dirtyd-meta, dirtyd-bits and %s", kname);
+	r = sm_start(&npassed);
+	if (!check(!r, "dirtyd started again after the stop with %zu stored "
+		   "descriptors (%d %s)", npassed - 1, r,
+		   r ? strerror(-r) : ""))
+		goto out;
+	check(harness_log_has(&sm, "restored from the file descriptor store: "
+			      "1 domains, 1 subscriptions of 1 sessions",
+			      true), "dirtyd restored the domain the stop left");
+	scenario_after(c, dom, &w12, &ever, &b);
+
+	/* A stop whose store systemd empties (252), with a VMM holding the
+	 * domain's descriptors, then without */
+	{
+		struct dirty_fds *vmm = NULL;
+		int64_t held;
+
+		r = dirty_get_fds(c, dom, &vmm);
+		check(!r, "GET_FDS: the test holds the domain's descriptors, "
+		      "as a VMM (%d %s)", r, r ? dirty_last_error_text(c) : "");
+		ws = harness_stop(&sm);
+		check(ws == 0, "SIGTERM again: exit 0 (wait status %#x)", ws);
+		harness_flush(&sm);
+		held = pins_held();
+		check(iommu_files() >= 1 && held > pins0, "while the VMM holds "
+		      "them the domain lives: %u /dev/iommu open, %" PRId64
+		      " pages pinned (%" PRId64 " before dirtyd started)",
+		      iommu_files(), held, pins0);
+		dirty_fds_free(vmm);
+		held = pins_held();
+		check(iommu_files() == 0 && held == pins0, "its last "
+		      "descriptor closed, the kernel freed it: no /dev/iommu "
+		      "open, %" PRId64 " pages pinned as before dirtyd started "
+		      "(%" PRId64 ")", held, pins0);
+	}
 	r = sm_start(&npassed);
 	if (!check(!r && npassed == 1, "dirtyd started with the socket "
 		   "only, no stored descriptor (%d %s)", r,
@@ -567,8 +692,11 @@ int main(int argc, char **argv)
 	c = NULL;
 	ws = harness_stop(&sm);
 	check(ws == 0, "dirtyd exits 0 on SIGTERM (wait status %d)", ws);
-	check(harness_nstored(&sm) == 0, "a stop gives the state up: the store is "
-	      "empty (%zu left)", harness_nstored(&sm));
+	check(harness_nstored(&sm) == 2 && harness_has(&sm, "dirtyd-meta") == 1 &&
+	      harness_has(&sm, "dirtyd-bits") == 1, "a stop leaves the store as "
+	      "it is: dirtyd-meta and dirtyd-bits (the destroyed domain's %s "
+	      "left at its DESTROY_DOMAIN; %zu stored)", kname,
+	      harness_nstored(&sm));
 out:
 	dirty_close(c);
 	if (sm.pid)

@@ -18,7 +18,9 @@
  *   sd_daemon_test notify DIRTYD
  *	WATCHDOG_USEC=2000000: READY=1 (the socket answers at once), STATUS=,
  *	WATCHDOG=1 armed at half the interval (dirtyd's log says so) and
- *	sent (>= 2 in 3 s), SIGTERM: STOPPING=1, exit 0.  The gaps between
+ *	sent (>= 2 in 3 s); SIGHUP: RELOADING=1 with MONOTONIC_USEC= (what
+ *	systemd 253's Type=notify-reload needs), then READY=1 again, dirtyd
+ *	still serving; SIGTERM: STOPPING=1, exit 0.  The gaps between
  *	pings are printed, not asserted: they measure the machine's
  *	scheduling (a 546 ms gap was seen at a 400 ms interval under load).
  *   sd_daemon_test standalone DIRTYD
@@ -215,6 +217,8 @@ struct seen {
 	uint64_t ready_at;	/* 0: no READY=1 yet */
 	uint64_t watchdog[SEEN_MAX], status[SEEN_MAX];
 	unsigned int nwatchdog, nstatus;
+	uint64_t reloading_at, reloaded_at;	/* SIGHUP: RELOADING=1, READY=1 */
+	bool reload_usec;	/* MONOTONIC_USEC= with RELOADING=1 */
 };
 
 static void on_notify(void *arg, const char *text)
@@ -242,6 +246,12 @@ static void on_notify(void *arg, const char *text)
 			w->watchdog[w->nwatchdog++] = now;
 		if (text_has(text, "STATUS=") && w->nstatus < SEEN_MAX)
 			w->status[w->nstatus++] = now;
+		if (text_has(text, "RELOADING=1")) {
+			w->reloading_at = now;
+			w->reload_usec = text_has(text, "MONOTONIC_USEC=");
+		}
+		if (text_has(text, "READY=1") && w->reloading_at)
+			w->reloaded_at = now;
 	}
 	pthread_mutex_unlock(&w->lock);
 }
@@ -570,6 +580,27 @@ static int test_notify(const char *dirtyd)
 		      want);
 	}
 	check(status_msgs >= 1, "STATUS= sent (%u in 3 s)", status_msgs);
+
+	/* SIGHUP: a reload, announced as systemd 253's notify-reload wants */
+	check(kill(h.pid, SIGHUP) == 0, "SIGHUP sent");
+	end = now_ms() + 5000;
+	for (;;) {
+		bool done;
+
+		pthread_mutex_lock(&w.lock);
+		done = w.reloaded_at != 0;
+		pthread_mutex_unlock(&w.lock);
+		if (done || now_ms() > end)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&w.lock);
+	check(w.reloading_at, "RELOADING=1 after SIGHUP");
+	check(w.reload_usec, "MONOTONIC_USEC= with RELOADING=1");
+	check(w.reloaded_at >= w.reloading_at && w.reloaded_at,
+	      "READY=1 after RELOADING=1");
+	pthread_mutex_unlock(&w.lock);
+	check(hello(sock, 2000), "the socket answers HELLO after the reload");
 	stop_daemon(&h);
 	daemon_fini(&h);
 	return failures ? 1 : 0;

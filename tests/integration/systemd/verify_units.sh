@@ -11,11 +11,18 @@
 #     exposure, fails above MAX (0.0 .. 10.0).
 #   verify_units.sh sysusers SYSTEMD_SYSUSERS FILE
 #     the sysusers.d snippet parses: a dry run into an empty root.
+#   verify_units.sh lifecycle - SERVICE
+#     what keeps running VMs whole across dirtyd's life (dirtyd(8)
+#     RESTARTS, SIGNALS): ExecReload= sends SIGHUP, an OOMScoreAdjust=
+#     below 0 and above -1000, a FileDescriptorStoreMax= of at least 4098
+#     (2 memfds and dirtyd's 4096 kernel descriptors), Restart=on-failure
+#     (SIGUSR2's exit 75); no FileDescriptorStorePreserve= (252 does not
+#     know it).
 set -u
 
 mode=$1 tool=$2	# systemd-analyze, or systemd-sysusers
 shift 2
-if ! command -v "$tool" >/dev/null; then
+if [ "$mode" != lifecycle ] && ! command -v "$tool" >/dev/null; then
 	echo "verify_units: $tool not found (Debian: apt-get install systemd)" >&2
 	exit 1
 fi
@@ -57,8 +64,28 @@ sysusers)
 	[ $rc -eq 0 ] || { echo "FAIL: systemd-sysusers: exit $rc"; exit 1; }
 	echo "ok: $1 parses"
 	;;
+lifecycle)
+	unit=$1 bad=0
+	key() { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
+	want() {
+		if [ "$1" = 0 ]; then echo "ok: $2"; else echo "FAIL: $2"; bad=1; fi
+	}
+	reload=$(key ExecReload) oom=$(key OOMScoreAdjust)
+	store=$(key FileDescriptorStoreMax) restart=$(key Restart)
+	case $reload in *kill\ -HUP\ \$MAINPID*) r=0 ;; *) r=1 ;; esac
+	want $r "ExecReload=$reload sends SIGHUP to the main process"
+	[ -n "$oom" ] && [ "$oom" -lt 0 ] && [ "$oom" -gt -1000 ]
+	want $? "OOMScoreAdjust=$oom: spared, still killable"
+	[ -n "$store" ] && [ "$store" -ge 4098 ]
+	want $? "FileDescriptorStoreMax=$store >= 4098"
+	[ "$restart" = on-failure ]
+	want $? "Restart=$restart"
+	! grep -q '^FileDescriptorStorePreserve=' "$unit"
+	want $? "no FileDescriptorStorePreserve= (systemd 252 would warn)"
+	exit $bad
+	;;
 *)
-	echo "usage: verify_units.sh verify|security|sysusers ..." >&2
+	echo "usage: verify_units.sh verify|security|sysusers|lifecycle ..." >&2
 	exit 2
 	;;
 esac
