@@ -83,7 +83,9 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 
 	if (bound) {
 		r = backend_device_get_hw_info(bound, dev_id, &info);
-		if (r < 0)
+		if (r == -ENOENT)
+			info.capabilities = 0;	/* no IOMMU: emulated */
+		else if (r < 0)
 			return r;
 		*caps = info.capabilities;
 		return 0;
@@ -99,6 +101,11 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 	if (r < 0)
 		return r;
 	r = backend_device_get_hw_info(b, dev_id, &info);
+	if (r == -ENOENT) {
+		/* an emulated (mediated) device has no IOMMU to ask */
+		info.capabilities = 0;
+		r = 0;
+	}
 	logs = r == 0 && backend_dma_log_probe(b, dev_id) == 0;
 	backend_device_unbind(b, dev_id);
 	if (r < 0)

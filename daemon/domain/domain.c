@@ -223,15 +223,16 @@ static int domain_kernel_build(struct domain *d, struct domain_device *dev,
 			       bool tracking, struct error *e)
 {
 	struct backend *b = d->kctx;
-	struct backend_hw_info info;
 	const char *device = dev->name;
+	uint64_t caps;
 	int r;
 
-	r = backend_device_get_hw_info(b, dev->dev_id, &info);
+	/* (an emulated device, without an IOMMU: 0) */
+	r = device_caps(d->srv, device, b, dev->dev_id, &caps);
 	if (r < 0)
 		return error_set(e, r, "IOMMU_GET_HW_INFO on device %s failed: "
 				  "%s", device, strerror(-r));
-	device_caps_note(d->srv, device, info.capabilities);
+	device_caps_note(d->srv, device, caps);
 	d->tracking_capable = tracking;
 	r = backend_ioas_alloc(b, &d->ioas_id);
 	if (r < 0)
@@ -244,7 +245,7 @@ static int domain_kernel_build(struct domain *d, struct domain_device *dev,
 					  "off failed: %s", strerror(-r));
 	}
 	/* its HWPT (tracking or not) and source (domain_source.c) */
-	r = domain_device_place(d, dev, info.capabilities, e);
+	r = domain_device_place(d, dev, caps, e);
 	if (r < 0)
 		return r;
 	/*
@@ -402,7 +403,7 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
 {
 	struct server *srv = d->srv;
 	struct backend *b = d->kctx;
-	struct backend_hw_info info;
+	uint64_t caps;
 	struct domain_device *dev;
 	struct state_intent in;
 	int r;
@@ -432,15 +433,15 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
 		journal_change_end(d);
 		return bind_why(srv, device, r, e);
 	}
-	r = backend_device_get_hw_info(b, dev->dev_id, &info);
+	r = device_caps(srv, device, b, dev->dev_id, &caps);
 	if (r < 0) {
 		error_set(e, r, "IOMMU_GET_HW_INFO on device %s failed: %s",
 			   device, strerror(-r));
 		goto fail;
 	}
-	device_caps_note(srv, device, info.capabilities);
+	device_caps_note(srv, device, caps);
 	/* its HWPT, maybe a new one, and source (domain_source.c) */
-	r = domain_device_place(d, dev, info.capabilities, e);
+	r = domain_device_place(d, dev, caps, e);
 	if (r < 0)
 		goto fail;
 	list_add_tail(&dev->link, &d->devices);

@@ -788,7 +788,8 @@ static int req_list_sources(struct session *s, struct domain *d,
 		r = proto_list_end(&lb, false);
 	if (r < 0)
 		return error_set(e, r, "encoding failed");
-	session_reply_packet(s, (size_t)r, NULL, 0);
+	/* (no descriptors: an array all the same, memcpy() takes none) */
+	session_reply_packet(s, (size_t)r, (const int[1]){ -1 }, 0);
 	return 0;
 }
 

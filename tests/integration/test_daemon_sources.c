@@ -58,7 +58,10 @@ static void up(const char *dirty_source)
 	if (dirty_source)
 		inproc_set("daemon", "dirty_source", dirty_source);
 	inproc_set("sim", "devices", "sim0:dirty, sim1:dirty, legacy0:nodirty,"
-		   " legacy1:nodirty");
+		   " legacy1:nodirty, far0:dirty iommu=1, vf0:nodirty iommu=1 "
+		   "dma_logging=yes, vf1:dirty dma_logging=yes "
+		   "dma_log_page_size=8k, mtty0:nodirty emulated=yes "
+		   "dma_logging=yes, mtty1:nodirty emulated=yes");
 	inproc_set("sim", "backing_page_size", "4k");
 	inproc_start();
 	inproc_listen();
@@ -333,7 +336,7 @@ Test(sources, list_sources_and_the_device_flag)
 	struct proto_create_domain_reply a, b;
 	struct proto_msg m = { .type = PROTO_LIST_SOURCES }, r;
 	struct proto_source src[8];
-	struct proto_device devs[8];
+	struct proto_device devs[16];
 	struct itest_client c, old;
 
 	up(NULL);
@@ -373,12 +376,290 @@ Test(sources, list_sources_and_the_device_flag)
 	m.domain_op.domain_id = a.domain_id;
 	cr_assert_eq(itest_call(&old, &m, &r), -EOPNOTSUPP);
 	cr_assert(strstr(old.text, "SOURCES"), "text: %s", old.text);
-	/* no device of the sim logs its DMA (yet): the flag is clear */
-	cr_assert_eq(itest_list_devices(&c, devs, 8), 4);
-	for (unsigned int i = 0; i < 4; i++)
-		cr_assert_not(devs[i].flags & PROTO_DEVICE_DMA_LOGGING, "%s",
-			      devs[i].name);
+	/* the devices that log their DMA, and only they, say so */
+	cr_assert_eq(itest_list_devices(&c, devs, 16), 9);
+	for (unsigned int i = 0; i < 9; i++)
+		cr_assert_eq(!!(devs[i].flags & PROTO_DEVICE_DMA_LOGGING),
+			     !strcmp(devs[i].name, "vf0") ||
+			     !strcmp(devs[i].name, "vf1") ||
+			     !strcmp(devs[i].name, "mtty0"), "%s",
+			     devs[i].name);
 	itest_close(&old);
+	itest_close(&c);
+	down();
+}
+
+/* ------------------------------------------------------------ sources */
+
+/* @name's dev_id in @d (the loop stopped). */
+static uint32_t dev_id_of(struct domain *d, const char *name)
+{
+	struct domain_device *dev;
+
+	list_for_each_entry(dev, &d->devices, link)
+		if (!strcmp(dev->name, name))
+			return dev->dev_id;
+	cr_assert_fail("no device %s in domain %u", name, d->id);
+	return 0;
+}
+
+/* Each device of @names writes its pages of @w (pairs: device index,
+ * page of BASE) as its DMA would, the loop stopped. */
+struct write { unsigned int dev; uint64_t page, n; };
+
+static void dma(uint32_t dom, const char *const *names, const struct write *w,
+		size_t n)
+{
+	struct domain *d;
+
+	loop_run(false);
+	d = domain_find(&inproc_srv, dom);
+	cr_assert_not_null(d);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(backend_dma_write(d->kctx,
+					       dev_id_of(d, names[w[i].dev]),
+					       BASE + w[i].page * PG,
+					       w[i].n * PG), 0,
+			     "%s writes page %lu", names[w[i].dev],
+			     (unsigned long)w[i].page);
+	loop_run(true);
+}
+
+/* The oracle across sources: every page each device wrote (@w; or, where
+ * a source is coarser, @seen), and no other, reaches each of two
+ * subscribers, round after round. */
+static void oracle_seen(struct itest_client c[2], uint32_t dom,
+			const char *const *names, const struct write *w,
+			size_t n, const struct write *seen, size_t nseen,
+			const char *what)
+{
+	struct itest_runs want = { 0 };
+	uint64_t pages[64];
+	size_t np = 0;
+
+	dma(dom, names, w, n);
+	for (size_t i = 0; i < nseen; i++)
+		for (uint64_t p = 0; p < seen[i].n; p++) {
+			cr_assert_lt(np, 64);
+			pages[np++] = BASE / PG + seen[i].page + p;
+		}
+	itest_runs_from_pages(&want, pages, np);
+	for (int k = 0; k < 2; k++) {
+		struct itest_runs got = { 0 };
+		struct itest_ranges info;
+
+		cr_assert_eq(itest_sync(&c[k], dom, NULL), 0);
+		cr_assert_eq(itest_get_ranges(&c[k], dom, 0, &got, &info), 0);
+		itest_runs_assert_eq(&got, &want, what);
+		cr_assert_eq(itest_ack(&c[k], dom, info.generation), 0);
+		itest_runs_free(&got);
+	}
+	itest_runs_free(&want);
+}
+
+static void oracle(struct itest_client c[2], uint32_t dom,
+		   const char *const *names, const struct write *w, size_t n,
+		   const char *what)
+{
+	oracle_seen(c, dom, names, w, n, w, n, what);
+}
+
+static uint32_t two_subscribers(struct itest_client c[2], const char *first,
+				uint32_t flags)
+{
+	struct proto_create_domain_reply a;
+
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(itest_connect(&dd, &c[k]), 0);
+		itest_hello(&c[k], PROTO_FEAT_SOURCES, 0, NULL);
+	}
+	cr_assert_eq(itest_create(&c[0], first, PROTO_CREATE_TRACKING |
+				  PROTO_CREATE_NO_HUGE_PAGES | flags, &a), 0,
+		     "%s", c[0].text);
+	cr_assert_eq(a.status, PROTO_DOMAIN_SUPPORTED);
+	return a.domain_id;
+}
+
+static void subscribe_both(struct itest_client c[2], uint32_t dom)
+{
+	cr_assert_eq(itest_domain_op(&c[0], PROTO_TRACK_START, dom), 0);
+	for (int k = 0; k < 2; k++)
+		cr_assert_eq(itest_subscribe(&c[k], dom, 0,
+					     PROTO_SUBSCRIBE_CLEAN, NULL), 0);
+}
+
+Test(sources, two_iommus_two_hwpts_one_stream)
+{
+	static const char *const names[] = { "sim0", "far0", "sim1" };
+	const struct write w1[] = { { 0, 3, 1 }, { 1, 4, 2 }, { 2, 100, 1 },
+				    { 1, 511, 1 } };
+	const struct write w2[] = { { 1, 3, 1 }, { 0, 3, 1 } };
+	struct proto_source src[8];
+	struct itest_client c[2];
+	uint32_t dom;
+
+	up(NULL);
+	dom = two_subscribers(c, "sim0", 0);
+	/* far0 is behind IOMMU 1: sim0's HWPT refuses it, it gets one */
+	cr_assert_eq(itest_device_op(&c[0], PROTO_ATTACH_DEVICE, dom, "far0",
+				     NULL), 0, "%s", c[0].text);
+	cr_assert_eq(itest_device_op(&c[0], PROTO_ATTACH_DEVICE, dom, "sim1",
+				     NULL), 0);
+	cr_assert_eq(itest_map(&c[0], PROTO_MAP, dom, BASE, 512 * PG), 0);
+	subscribe_both(c, dom);
+	cr_assert_eq(list_sources(&c[0], dom, src, 8), 2);
+	cr_assert_eq(src[0].kind, PROTO_SOURCE_HWPT);
+	cr_assert_eq(src[0].devices, 2);	/* sim0, sim1 */
+	cr_assert_eq(src[1].kind, PROTO_SOURCE_HWPT);
+	cr_assert_str_eq(src[1].device, "far0");
+	cr_assert_eq(src[1].devices, 1);
+	cr_assert_neq(src[0].id, src[1].id);
+	oracle(c, dom, names, w1, 4, "two HWPTs");
+	oracle(c, dom, names, w2, 2, "the same page from both");
+	cr_assert_eq(list_sources(&c[0], dom, src, 8), 2);
+	cr_assert_eq(src[0].rounds, src[1].rounds);
+	cr_assert_geq(src[1].rounds, 4);
+	/* far0 leaves: its HWPT goes with it */
+	cr_assert_eq(itest_device_op(&c[0], PROTO_DETACH_DEVICE, dom, "far0",
+				     NULL), 0);
+	cr_assert_eq(list_sources(&c[0], dom, src, 8), 1);
+	itest_close(&c[0]);
+	itest_close(&c[1]);
+	down();
+}
+
+Test(sources, device_logs_and_a_mixed_domain)
+{
+	static const char *const names[] = { "vf0", "sim0", "vf1" };
+	const struct write w1[] = { { 0, 3, 1 }, { 0, 200, 3 }, { 1, 7, 1 } };
+	/* vf1 logs at 8 KiB: its 4 KiB write reports its granule */
+	const struct write w2[] = { { 2, 10, 1 }, { 0, 10, 1 }, { 0, 40, 1 } };
+	const struct write seen2[] = { { 0, 10, 2 }, { 0, 40, 1 } };
+	struct proto_source src[8];
+	struct itest_client c[2];
+	uint32_t dom;
+
+	up(NULL);
+	dom = two_subscribers(c, "vf0", 0);
+	cr_assert_eq(itest_map(&c[0], PROTO_MAP, dom, BASE, 512 * PG), 0);
+	/* not started while tracking is off */
+	cr_assert_eq(list_sources(&c[0], dom, src, 8), 2);
+	cr_assert_eq(src[0].kind, PROTO_SOURCE_HWPT_PLAIN);
+	cr_assert_eq(src[1].kind, PROTO_SOURCE_DMA_LOG);
+	cr_assert_str_eq(src[1].device, "vf0");
+	cr_assert_eq(src[1].ranges, 0);
+	/* sim0 (IOMMU 0, dirty bits) next to it: a tracking HWPT of its own */
+	cr_assert_eq(itest_device_op(&c[0], PROTO_ATTACH_DEVICE, dom, "sim0",
+				     NULL), 0, "%s", c[0].text);
+	subscribe_both(c, dom);
+	cr_assert_eq(list_sources(&c[0], dom, src, 8), 3);
+	cr_assert_eq(src[1].ranges, 1);
+	cr_assert_eq(src[1].page_size, 4096);
+	cr_assert_eq(src[2].kind, PROTO_SOURCE_HWPT);
+	cr_assert_str_eq(src[2].device, "sim0");
+	oracle(c, dom, names, w1, 3, "a log and a HWPT");
+	/* a device that has both: its log (QEMU's preference), started at
+	 * once since tracking is on */
+	cr_assert_eq(itest_device_op(&c[0], PROTO_ATTACH_DEVICE, dom, "vf1",
+				     NULL), 0, "%s", c[0].text);
+	/* (behind IOMMU 0, vf0's plain HWPT refuses it: one of its own) */
+	cr_assert_eq(list_sources(&c[0], dom, src, 8), 5);
+	cr_assert_eq(src[3].kind, PROTO_SOURCE_HWPT_PLAIN);
+	cr_assert_str_eq(src[3].device, "vf1");
+	cr_assert_eq(src[4].kind, PROTO_SOURCE_DMA_LOG);
+	cr_assert_str_eq(src[4].device, "vf1");
+	cr_assert_eq(src[4].ranges, 1);
+	cr_assert_eq(src[4].page_size, 8192);
+	oracle_seen(c, dom, names, w2, 3, seen2, 2, "two logs, one coarser");
+	/* TRACK_STOP stops the logs */
+	cr_assert_eq(itest_domain_op(&c[0], PROTO_TRACK_STOP, dom), 0);
+	cr_assert_eq(list_sources(&c[0], dom, src, 8), 5);
+	cr_assert_eq(src[1].ranges + src[4].ranges, 0);
+	itest_close(&c[0]);
+	itest_close(&c[1]);
+	down();
+}
+
+Test(sources, a_map_outside_a_started_log_restarts_it)
+{
+	static const char *const names[] = { "vf0" };
+	const struct write w[] = { { 0, 1024 + 5, 1 }, { 0, 9, 1 } };
+	struct itest_runs got = { 0 }, want = { 0 };
+	struct itest_ranges info;
+	struct proto_source src[4];
+	struct itest_client c[2];
+	uint32_t dom;
+
+	up(NULL);
+	dom = two_subscribers(c, "vf0", 0);
+	cr_assert_eq(itest_map(&c[0], PROTO_MAP, dom, BASE, 64 * PG), 0);
+	subscribe_both(c, dom);
+	cr_assert_eq(list_sources(&c[0], dom, src, 4), 2);
+	cr_assert_eq(src[1].ranges, 1);
+	/* a write, then a MAP elsewhere: the log starts again over both;
+	 * what it covered is pending (the gap before the restart is not
+	 * known); the new mapping is not (CLEAN subscriptions) */
+	dma(dom, names, w + 1, 1);
+	cr_assert_eq(itest_map(&c[0], PROTO_MAP, dom, BASE + 1024 * PG,
+			       64 * PG), 0);
+	cr_assert_eq(list_sources(&c[0], dom, src, 4), 2);
+	cr_assert_eq(src[1].restarts, 1);
+	cr_assert_eq(src[1].ranges, 2);
+	itest_runs_add(&want, BASE / PG, 64);
+	cr_assert_eq(itest_get_ranges(&c[1], dom, 0, &got, &info), 0);
+	itest_runs_assert_eq(&got, &want, "after the restart");
+	cr_assert_eq(itest_ack(&c[1], dom, info.generation), 0);
+	itest_runs_free(&got);
+	itest_runs_free(&want);
+	/* the restarted log sees writes in either mapping */
+	cr_assert_eq(itest_get_ranges(&c[0], dom, 0, &got, &info), 0);
+	cr_assert_eq(itest_ack(&c[0], dom, info.generation), 0);
+	itest_runs_free(&got);
+	oracle(c, dom, names, w, 2, "the restarted log");
+	itest_close(&c[0]);
+	itest_close(&c[1]);
+	down();
+}
+
+Test(sources, overrides_and_emulated_devices)
+{
+	struct proto_create_domain_reply a;
+	struct proto_source src[4];
+	struct itest_client c;
+
+	up(NULL);
+	cr_assert_eq(itest_connect(&dd, &c), 0);
+	itest_hello(&c, PROTO_FEAT_SOURCES, 0, NULL);
+	/* IOMMU only: vf0 has no dirty bits; vf1 is then tracked by them */
+	cr_assert_eq(itest_create(&c, "vf0", PROTO_CREATE_TRACKING |
+				  PROTO_CREATE_SOURCE_IOMMU, NULL),
+		     -EOPNOTSUPP);
+	cr_assert(strstr(c.text, "IOMMU dirty bits only"), "%s", c.text);
+	cr_assert_eq(itest_create(&c, "vf1", PROTO_CREATE_TRACKING |
+				  PROTO_CREATE_SOURCE_IOMMU, &a), 0);
+	cr_assert_eq(list_sources(&c, a.domain_id, src, 4), 1);
+	cr_assert_eq(src[0].kind, PROTO_SOURCE_HWPT);
+	cr_assert_eq(itest_domain_op(&c, PROTO_DESTROY_DOMAIN, a.domain_id),
+		     0);
+	/* device only: vf1 by its log */
+	cr_assert_eq(itest_create(&c, "vf1", PROTO_CREATE_TRACKING |
+				  PROTO_CREATE_SOURCE_DEVICE, &a), 0);
+	cr_assert_eq(list_sources(&c, a.domain_id, src, 4), 2);
+	cr_assert_eq(src[1].kind, PROTO_SOURCE_DMA_LOG);
+	/* an emulated device: no IOMMU, attached to the address space; with
+	 * a log it is a source, without one it is refused */
+	cr_assert_eq(itest_device_op(&c, PROTO_ATTACH_DEVICE, a.domain_id,
+				     "mtty0", NULL), 0, "%s", c.text);
+	cr_assert_eq(list_sources(&c, a.domain_id, src, 4), 3);
+	cr_assert_eq(src[2].kind, PROTO_SOURCE_DMA_LOG);
+	cr_assert_str_eq(src[2].device, "mtty0");
+	cr_assert_eq(itest_device_op(&c, PROTO_ATTACH_DEVICE, a.domain_id,
+				     "mtty1", NULL), -EINVAL);
+	cr_assert(strstr(c.text, "mtty1 cannot join"), "%s", c.text);
+	cr_assert_eq(itest_map(&c, PROTO_MAP, a.domain_id, BASE, 64 * PG), 0);
+	cr_assert_eq(itest_domain_op(&c, PROTO_TRACK_START, a.domain_id), 0);
+	cr_assert_eq(list_sources(&c, a.domain_id, src, 4), 3);
+	cr_assert_eq(src[2].ranges, 1);
 	itest_close(&c);
 	down();
 }
