@@ -5,7 +5,8 @@
  * retired ranges until nobody does; every change lays the plan out again
  * and moves each subscriber's pending bits over.  The checks run on the
  * loop, on an idle domain; the rest is a change's work, off the loop
- * (domain_change.c): it reads the domain, writes only the change.
+ * (domain_change.c): it reads the domain, writes only the change (and the
+ * kernel state of the logs it re-starts: domain_source.c).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -25,6 +25,12 @@
  * dirty_source (iommu, device) or CREATE_DOMAIN's SOURCE_IOMMU /
  * SOURCE_DEVICE narrow it to one kind.
  *
+ * Who touches them: the loop, while the domain is idle (attach, detach,
+ * tracking, rounds' counts), except a log's started ranges and restarts,
+ * which a MAP's change thread re-starts (domain_sources_mapped()); while a
+ * change runs, the loop reads none of it (LIST_SOURCES waits, METRICS
+ * leaves the domain's sources out).
+ *
  * HWPTs: a device to be tracked by its IOMMU joins a tracking HWPT of the
  * domain that takes it, else gets one of its own over the same IOAS (a
  * device behind another IOMMU: QEMU's iommufd_cdev_autodomains_get());

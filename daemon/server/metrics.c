@@ -171,7 +171,9 @@ static void source_figures(FILE *f, const struct session *s, uint32_t only)
 		list_for_each_entry(d, &s->srv->domains, link) {
 			size_t n;
 
-			if (!listed(s, d, only))
+			/* a change's thread may be re-starting its logs
+			 * (domain_source.c): no sample of it meanwhile */
+			if (!listed(s, d, only) || d->change)
 				continue;
 			n = domain_sources_list(d, src, DOMAIN_MAX_SOURCES);
 			for (size_t i = 0; i < n; i++) {
