@@ -234,7 +234,7 @@ Test(sources, all_dirty_reports_every_writeable_page_every_round)
  * The loop is stopped between the write and the unmap, which runs with no
  * round before it (as the part of an UNMAP after its round does).
  */
-Test(sources, a_write_between_the_last_round_and_the_unmap_is_delivered)
+static void unmap_reads_last_writes(const char *device)
 {
 	struct proto_create_domain_reply a;
 	struct itest_client c;
@@ -243,7 +243,7 @@ Test(sources, a_write_between_the_last_round_and_the_unmap_is_delivered)
 
 	up(NULL);
 	client(&c);
-	cr_assert_eq(itest_create(&c, "sim0", PROTO_CREATE_TRACKING |
+	cr_assert_eq(itest_create(&c, device, PROTO_CREATE_TRACKING |
 				  PROTO_CREATE_NO_HUGE_PAGES, &a), 0);
 	cr_assert_eq(itest_map(&c, PROTO_MAP, a.domain_id, BASE, 64 * PG), 0);
 	cr_assert_eq(itest_domain_op(&c, PROTO_TRACK_START, a.domain_id), 0);
@@ -271,6 +271,18 @@ Test(sources, a_write_between_the_last_round_and_the_unmap_is_delivered)
 	expect_pages(&c, a.domain_id, 0, 0, "after");
 	itest_close(&c);
 	down();
+}
+
+/* sim0: its HWPT read with NO_CLEAR */
+Test(sources, a_write_between_the_last_round_and_the_unmap_is_delivered)
+{
+	unmap_reads_last_writes("sim0");
+}
+
+/* vf0 (no dirty bits): its DMA log reported */
+Test(sources, a_logged_write_between_the_last_round_and_the_unmap)
+{
+	unmap_reads_last_writes("vf0");
 }
 
 /* ------------------------------------------------------------ DMA logs */
