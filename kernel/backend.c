@@ -156,6 +156,25 @@ int backend_open(const struct backend_config *cfg, struct backend **out)
 	return -EINVAL;
 }
 
+int backend_open_given(const struct backend_config *cfg, int iommufd,
+		       const struct backend_given_device *devs, size_t n,
+		       uint32_t hwpt_id, struct backend **out)
+{
+	backend_why_clear();
+	if (cfg && out && cfg->kind == BACKEND_IOMMUFD && (devs || !n))
+		return iommufd_backend_open_given(cfg, iommufd, devs, n,
+						  hwpt_id, out);
+	if (iommufd >= 0)
+		close(iommufd);
+	for (size_t i = 0; devs && i < n; i++)
+		if (devs[i].fd >= 0)
+			close(devs[i].fd);
+	if (cfg && cfg->kind == BACKEND_SIM)
+		return backend_why_set(-EOPNOTSUPP, "the sim backend has no "
+				       "descriptors to take back");
+	return -EINVAL;
+}
+
 void backend_close(struct backend *b)
 {
 	if (b)

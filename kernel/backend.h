@@ -647,4 +647,34 @@ static inline int backend_keep(struct backend *b,
 	return b->ops->keep(b, fds, max_fds, blob, blob_len);
 }
 
+/**
+ * struct backend_given_device - a device of a context a client hands back
+ * (READOPT): its name, its iommufd dev_id, its descriptor (a VFIO cdev
+ * bound to the given iommufd), or -1 where the provider's devices have
+ * none (the kernel's mock IOMMU).
+ */
+struct backend_given_device {
+	char name[BACKEND_NAME_MAX];
+	uint32_t dev_id;
+	int fd;
+};
+
+/**
+ * backend_open_given() - a context around kernel objects a client still
+ * holds after the process that made them went away without a store:
+ * @iommufd, which must be a character device of @cfg's /dev/iommu and
+ * answer as an iommufd, and @n bound devices attached to @hwpt_id, each
+ * checked: its descriptor is the VFIO cdev of the device it names (none
+ * for a provider without descriptors), and IOMMU_GET_HW_INFO answers for
+ * its dev_id on @iommufd.  Which device a dev_id is, and what a device is
+ * attached to, the kernel cannot be asked: those are taken as given.
+ * Every descriptor is the backend's from the call on (closed on failure).
+ * Returns 0; -EBADF a descriptor that is not what it must be,
+ * -ENOENT a dev_id the iommufd does not have (backend_why() says which),
+ * -EOPNOTSUPP on the sim (it has no descriptors).
+ */
+int backend_open_given(const struct backend_config *cfg, int iommufd,
+		       const struct backend_given_device *devs, size_t n,
+		       uint32_t hwpt_id, struct backend **out);
+
 #endif /* DIRTYD_KERNEL_BACKEND_H */

@@ -12,6 +12,10 @@ extern const struct backend_caps sim_kind_caps;
 int iommufd_backend_open(const struct backend_config *cfg,
 			 struct backend **out);
 int sim_backend_open(const struct sim_config *cfg, struct backend **out);
+int iommufd_backend_open_given(const struct backend_config *cfg, int iommufd,
+			       const struct backend_given_device *devs,
+			       size_t n, uint32_t hwpt_id,
+			       struct backend **out);
 /* Adopt a kept sim host; owns the descriptors, also on failure. */
 int sim_backend_adopt(const struct backend_kept_fd *kept, size_t n_kept,
 		      struct backend **out);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocol/chunk.h"
@@ -29,6 +30,7 @@ enum proto_shape {
 	SHAPE_ERROR,	/* @size bytes, then text */
 	SHAPE_RANGES,	/* @size bytes, then chunks */
 	SHAPE_TEXT,	/* @size bytes, then lines of text (METRICS_REPLY) */
+	SHAPE_READOPT,	/* @size bytes, then devices, then ranges */
 };
 
 /*
@@ -125,6 +127,20 @@ static const struct proto_field ranges_body[] = {
 static const struct proto_field metrics_reply_body[] = {
 	MSG(0, metrics.seq), RSVD(4, 4),
 };
+static const struct proto_field adopt_reply_body[] = {
+	MSG(0, list.ioas_id), MSG(4, list.hwpt_id), MSG(8, list.status),
+	MSG(12, list.count), MSG(16, list.page_size), MSG(24, list.max_leaf),
+	MSG(32, list.adopt_flags), RSVD(36, 4), MSG(40, list.lease),
+};
+static const struct proto_field readopt_body[] = {
+	MSG(0, readopt.flags), MSG(4, readopt.ioas_id),
+	MSG(8, readopt.hwpt_id), MSG(12, readopt.ndevices),
+	MSG(16, readopt.nranges), RSVD(20, 4), MSG(24, readopt.lease),
+};
+static const struct proto_field readopt_reply_body[] = {
+	MSG(0, readopt_reply.domain_id), MSG(4, readopt_reply.status),
+	MSG(8, readopt_reply.lease),
+};
 static const struct proto_field error_body[] = {
 	MSG(0, error.err), RSVD(4, 4),
 };
@@ -179,6 +195,21 @@ static const struct proto_field fd_device_entry[] = {
 	FIELD(68, struct proto_fd_device, fd_index),
 };
 
+static const struct proto_field adopt_device_entry[] = {
+	FIELD(0, struct proto_adopt_device, name),
+	FIELD(64, struct proto_adopt_device, dev_id),
+	FIELD(68, struct proto_adopt_device, fd_index),
+	FIELD(72, struct proto_adopt_device, dev_flags),
+	RSVD(76, 4),
+};
+static const struct proto_field range_entry[] = {
+	FIELD(0, struct proto_range, iova),
+	FIELD(8, struct proto_range, length),
+};
+static const struct proto_layout adopt_device_layout =
+	LAYOUT(adopt_device_entry);
+static const struct proto_layout range_layout = LAYOUT(range_entry);
+
 #undef MSG
 #undef FIELD
 #undef RSVD
@@ -231,6 +262,10 @@ static const struct proto_type_info proto_types[] = {
 	ROW(GET_FDS, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
 	ROW(DMA_WRITE, DIR_REQUEST, SHAPE_FIXED, 0, 24, BODY(map_body)),
 	ROW(METRICS, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
+	ROW(ADOPT, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
+	ROW(UNADOPT, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
+	ROW(READOPT, DIR_REQUEST, SHAPE_READOPT, 0, PROTO_READOPT_FIXED,
+	    BODY(readopt_body)),
 	ROW(LIST_SOURCES, DIR_REQUEST, SHAPE_FIXED, 0, 8,
 	    BODY(domain_op_body)),
 
@@ -257,6 +292,12 @@ static const struct proto_type_info proto_types[] = {
 	ROW(GET_FDS_REPLY, DIR_REPLY, SHAPE_LIST, 0, 16,
 	    BODY(fds_list_body), ENTRIES(fd_device_entry,
 					 PROTO_FD_DEVICE_WIRE)),
+	/* one packet: it carries the descriptors */
+	ROW(ADOPT_REPLY, DIR_REPLY, SHAPE_LIST, 0, PROTO_ADOPT_FIXED,
+	    BODY(adopt_reply_body), ENTRIES(adopt_device_entry,
+					    PROTO_ADOPT_DEVICE_WIRE)),
+	ROW(READOPT_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 16,
+	    BODY(readopt_reply_body)),
 	ROW(LIST_SOURCES_REPLY, DIR_REPLY, SHAPE_LIST, 0, 8,
 	    BODY(list_body), ENTRIES(source_entry, PROTO_SOURCE_WIRE)),
 	ROW(METRICS_REPLY, DIR_REPLY, SHAPE_TEXT, PROTO_F_MORE,
@@ -530,20 +571,25 @@ static int decode_list(const uint8_t *body, size_t blen,
 	const uint8_t *e = body + ti->size;
 	uint8_t seen[(PROTO_MAX_MSG / PROTO_FD_DEVICE_WIRE) / 8 + 1];
 
+	bool fds = m->type == PROTO_GET_FDS_REPLY ||
+		   m->type == PROTO_ADOPT_REPLY;
+
 	if ((uint64_t)count * ti->entry != blen - ti->size)
 		return -EBADMSG;
-	if (m->type == PROTO_GET_FDS_REPLY)
+	if (fds)
 		memset(seen, 0, sizeof(seen));
 	for (uint32_t i = 0; i < count; i++, e += ti->entry) {
 		uint32_t fdi;
 
 		if (!fields_valid(e, &ti->entries))
 			return -EBADMSG;
-		if (m->type != PROTO_GET_FDS_REPLY)
+		if (!fds)
 			continue;
 		/* descriptor 0 is the iommufd; each device names its own,
-		 * 1 .. count, each once */
+		 * 1 .. count, each once (ADOPT_REPLY: 0 for none) */
 		fdi = wire_get_le32(e + 68);
+		if (!fdi && m->type == PROTO_ADOPT_REPLY)
+			continue;
 		if (!fdi || fdi > count || seen[fdi / 8] & 1u << (fdi % 8))
 			return -EBADMSG;
 		seen[fdi / 8] |= (uint8_t)(1u << (fdi % 8));
@@ -609,6 +655,49 @@ static int decode_ranges(const uint8_t *body, size_t blen, struct proto_msg *m,
 				ranges_count, &pages) ||
 	    pages > r->total_pages)
 		return -EBADMSG;
+	return 0;
+}
+
+/*
+ * READOPT's devices (each a valid entry; dev_flags 0; fd_index 0 or
+ * 1 .. ndevices, each once) and ranges (non-empty, not wrapping,
+ * increasing and disjoint), filling the packet exactly.
+ */
+static int decode_readopt(const uint8_t *body, size_t blen,
+			  struct proto_msg *m)
+{
+	struct proto_readopt *r = &m->readopt;
+	uint8_t seen[(PROTO_MAX_MSG / PROTO_ADOPT_DEVICE_WIRE) / 8 + 1];
+	const uint8_t *e = body + PROTO_READOPT_FIXED;
+	uint64_t next = 0;
+
+	if (!r->ndevices ||
+	    (uint64_t)r->ndevices * PROTO_ADOPT_DEVICE_WIRE +
+	    (uint64_t)r->nranges * PROTO_RANGE_WIRE !=
+	    blen - PROTO_READOPT_FIXED ||
+	    r->flags & ~(uint32_t)(PROTO_CREATE_TRACKING |
+				   PROTO_CREATE_NO_HUGE_PAGES))
+		return -EBADMSG;
+	memset(seen, 0, sizeof(seen));
+	r->devices = e;
+	for (uint32_t i = 0; i < r->ndevices; i++, e += PROTO_ADOPT_DEVICE_WIRE) {
+		uint32_t fdi = wire_get_le32(e + 68);
+
+		if (!fields_valid(e, &adopt_device_layout) ||
+		    wire_get_le32(e + 72) || fdi > r->ndevices ||
+		    (fdi && seen[fdi / 8] & 1u << (fdi % 8)))
+			return -EBADMSG;
+		if (fdi)
+			seen[fdi / 8] |= (uint8_t)(1u << (fdi % 8));
+	}
+	r->ranges = e;
+	for (uint32_t i = 0; i < r->nranges; i++, e += PROTO_RANGE_WIRE) {
+		uint64_t iova = wire_get_le64(e), len = wire_get_le64(e + 8);
+
+		if (!len || iova + len < iova || (i && iova < next))
+			return -EBADMSG;
+		next = iova + len;
+	}
 	return 0;
 }
 
@@ -741,6 +830,8 @@ static int decode(const uint8_t *buf, size_t len, struct proto_msg *m,
 		return decode_error(body, blen, m);
 	case SHAPE_TEXT:
 		return decode_text(body, blen, m);
+	case SHAPE_READOPT:
+		return decode_readopt(body, blen, m);
 	default:
 		return fixed_valid(m) ? 0 : -EBADMSG;
 	}
@@ -782,6 +873,10 @@ static size_t encode_body_size(const struct proto_msg *m,
 						 m->error.text_len);
 	case SHAPE_TEXT:
 		return ti->size + m->metrics.text_len;
+	case SHAPE_READOPT:
+		return ti->size +
+		       (size_t)m->readopt.ndevices * PROTO_ADOPT_DEVICE_WIRE +
+		       (size_t)m->readopt.nranges * PROTO_RANGE_WIRE;
 	default:
 		return ti->size;
 	}
@@ -804,7 +899,10 @@ int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 	    (ti->shape == SHAPE_RANGES && m->ranges.chunks_len &&
 	     !m->ranges.chunks) ||
 	    (ti->shape == SHAPE_TEXT && m->metrics.text_len &&
-	     !m->metrics.text))
+	     !m->metrics.text) ||
+	    (ti->shape == SHAPE_READOPT &&
+	     ((m->readopt.ndevices && !m->readopt.devices) ||
+	      (m->readopt.nranges && !m->readopt.ranges))))
 		return -EINVAL;
 	len = PROTO_HEADER_SIZE + encode_body_size(m, ti);
 	if (len > PROTO_MAX_MSG || len > cap)
@@ -834,6 +932,16 @@ int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 			memcpy(b + ti->size, m->metrics.text,
 			       m->metrics.text_len);
 		break;
+	case SHAPE_READOPT:
+		if (m->readopt.ndevices)
+			memcpy(b + ti->size, m->readopt.devices,
+			       (size_t)m->readopt.ndevices *
+			       PROTO_ADOPT_DEVICE_WIRE);
+		if (m->readopt.nranges)
+			memcpy(b + ti->size + (size_t)m->readopt.ndevices *
+			       PROTO_ADOPT_DEVICE_WIRE, m->readopt.ranges,
+			       (size_t)m->readopt.nranges * PROTO_RANGE_WIRE);
+		break;
 	default:
 		break;
 	}
@@ -861,7 +969,8 @@ int proto_list_begin(struct proto_list_builder *lb, uint8_t *buf, size_t cap,
 		.len = PROTO_HEADER_SIZE + ti->size,
 		.entry_size = ti->entry,
 		.count_off = PROTO_HEADER_SIZE +
-			     (type == PROTO_GET_FDS_REPLY ? 8 : 0),
+			     (type == PROTO_GET_FDS_REPLY ? 8 :
+			      type == PROTO_ADOPT_REPLY ? 12 : 0),
 	};
 	memset(buf, 0, lb->len);
 	put_header(buf, type, 0, (uint32_t)lb->len, id);
@@ -932,6 +1041,25 @@ void proto_list_set_fds_ids(struct proto_list_builder *lb, uint32_t ioas_id,
 	wire_put_le32(lb->buf + PROTO_HEADER_SIZE + 4, hwpt_id);
 }
 
+void proto_list_set_adopt(struct proto_list_builder *lb,
+			  const struct proto_msg *m)
+{
+	const struct proto_type_info *ti = proto_type_info(PROTO_ADOPT_REPLY);
+
+	if (!lb || !lb->buf || !m ||
+	    wire_get_le16(lb->buf) != PROTO_ADOPT_REPLY)
+		return;
+	fields_put(lb->buf + PROTO_HEADER_SIZE, m, &ti->body);
+}
+
+int proto_list_add_adopt_device(struct proto_list_builder *lb,
+				const struct proto_adopt_device *d)
+{
+	if (!d || !name_ok(d->name))
+		return -EINVAL;
+	return list_add(lb, PROTO_ADOPT_REPLY, d);
+}
+
 int proto_list_end(struct proto_list_builder *lb, bool more)
 {
 	struct proto_msg check;
@@ -943,7 +1071,8 @@ int proto_list_end(struct proto_list_builder *lb, bool more)
 	wire_put_le32(lb->buf + lb->count_off, lb->count);
 	/* GET_FDS_REPLY: one packet (it carries the descriptors), each fd
 	 * index 1 .. count once; the decoder says whether it is so */
-	if (wire_get_le16(lb->buf) == PROTO_GET_FDS_REPLY &&
+	if ((wire_get_le16(lb->buf) == PROTO_GET_FDS_REPLY ||
+	     wire_get_le16(lb->buf) == PROTO_ADOPT_REPLY) &&
 	    (more || proto_decode(lb->buf, lb->len, &check)))
 		return -EINVAL;
 	return (int)lb->len;
@@ -989,6 +1118,65 @@ void proto_source_at(const struct proto_msg *m, uint32_t i,
 {
 	*s = (struct proto_source){ 0 };
 	list_entry_get(m, PROTO_LIST_SOURCES_REPLY, i, s);
+}
+
+void proto_adopt_device_at(const struct proto_msg *m, uint32_t i,
+			   struct proto_adopt_device *d)
+{
+	*d = (struct proto_adopt_device){ .name = "" };
+	list_entry_get(m, PROTO_ADOPT_REPLY, i, d);
+}
+
+void proto_readopt_device_at(const struct proto_readopt *r, uint32_t i,
+			     struct proto_adopt_device *d)
+{
+	*d = (struct proto_adopt_device){ .name = "" };
+	fields_get(d, r->devices + (size_t)i * PROTO_ADOPT_DEVICE_WIRE,
+		   &adopt_device_layout);
+}
+
+void proto_readopt_range_at(const struct proto_readopt *r, uint32_t i,
+			    struct proto_range *rg)
+{
+	fields_get(rg, r->ranges + (size_t)i * PROTO_RANGE_WIRE,
+		   &range_layout);
+}
+
+int proto_encode_readopt(uint8_t *buf, size_t cap, uint64_t id,
+			 const struct proto_readopt *r,
+			 const struct proto_adopt_device *devs,
+			 const struct proto_range *ranges)
+{
+	struct proto_msg m = { .type = PROTO_READOPT, .id = id };
+	uint8_t *wire;
+	size_t dl, rl;
+	int n;
+
+	if (!r || (r->ndevices && !devs) || (r->nranges && !ranges))
+		return -EINVAL;
+	dl = (size_t)r->ndevices * PROTO_ADOPT_DEVICE_WIRE;
+	rl = (size_t)r->nranges * PROTO_RANGE_WIRE;
+	if (dl + rl > PROTO_MAX_MSG - PROTO_HEADER_SIZE - PROTO_READOPT_FIXED)
+		return -EMSGSIZE;
+	for (uint32_t i = 0; i < r->ndevices; i++)
+		if (!name_ok(devs[i].name))
+			return -EINVAL;
+	wire = malloc(dl + rl + 1);
+	if (!wire)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < r->ndevices; i++) {
+		fields_put(wire + (size_t)i * PROTO_ADOPT_DEVICE_WIRE, &devs[i],
+			   &adopt_device_layout);
+	}
+	for (uint32_t i = 0; i < r->nranges; i++)
+		fields_put(wire + dl + (size_t)i * PROTO_RANGE_WIRE, &ranges[i],
+			   &range_layout);
+	m.readopt = *r;
+	m.readopt.devices = wire;
+	m.readopt.ranges = wire + dl;
+	n = proto_encode(&m, buf, cap);
+	free(wire);
+	return n;
 }
 
 /* ---- RANGES packets ---- */

@@ -45,10 +45,11 @@ enum proto_features {
 	PROTO_FEAT_RESUME = 1ULL << 1,	/* session tokens, resume */
 	PROTO_FEAT_FD_PASSING = 1ULL << 2,	/* GET_FDS */
 	PROTO_FEAT_EVENTS = 1ULL << 3,	/* EV_ROUND notifications */
+	PROTO_FEAT_ADOPT = 1ULL << 4,	/* ADOPT, UNADOPT, READOPT */
 	PROTO_FEAT_SOURCES = 1ULL << 5,	/* LIST_SOURCES, CREATE_DOMAIN's
 					 * SOURCE_* and ALL_DIRTY */
 };
-#define PROTO_FEATURES_ALL 0x2fULL
+#define PROTO_FEATURES_ALL 0x3fULL
 
 enum proto_flags {
 	PROTO_F_MORE = 1 << 0,	/* a stream packet; more follow */
@@ -77,6 +78,9 @@ enum proto_type {
 	PROTO_GET_FDS = 0x0012,
 	PROTO_DMA_WRITE = 0x0013,	/* test devices only (sim, mock) */
 	PROTO_METRICS = 0x0014,		/* OpenMetrics text (a stream) */
+	PROTO_ADOPT = 0x0015,		/* a VMM takes a domain's handoff */
+	PROTO_UNADOPT = 0x0016,		/* ends the lease (answered OK) */
+	PROTO_READOPT = 0x0017,		/* hands kernel objects back */
 	PROTO_LIST_SOURCES = 0x0018,	/* a domain's sources (SOURCES) */
 
 	/* replies: request type | PROTO_REPLY */
@@ -93,6 +97,8 @@ enum proto_type {
 	PROTO_STATS_REPLY = PROTO_REPLY | PROTO_STATS,
 	PROTO_GET_FDS_REPLY = PROTO_REPLY | PROTO_GET_FDS,
 	PROTO_METRICS_REPLY = PROTO_REPLY | PROTO_METRICS,
+	PROTO_ADOPT_REPLY = PROTO_REPLY | PROTO_ADOPT,
+	PROTO_READOPT_REPLY = PROTO_REPLY | PROTO_READOPT,
 	PROTO_LIST_SOURCES_REPLY = PROTO_REPLY | PROTO_LIST_SOURCES,
 	PROTO_ERROR = 0xffff,
 
@@ -414,6 +420,66 @@ struct proto_fd_device {
 };
 #define PROTO_FD_DEVICE_WIRE 72u
 
+/* ADOPT, UNADOPT (8): 0 le32 domain_id, 4 le32 reserved (ADOPT's flags:
+ *   none yet).
+ * ADOPT_REPLY: 0 le32 ioas_id, 4 le32 hwpt_id, 8 le32 status,
+ *   12 le32 ndevices, 16 le64 page_size, 24 le64 max_leaf,
+ *   32 le32 adopt_flags (proto_adopt_flags), 36 le32 reserved,
+ *   40 le64 lease, then ndevices entries of 80: 0 str64 name,
+ *   64 le32 dev_id, 68 le32 fd_index (0: the device has no descriptor,
+ *   a mock IOMMU device; else 1 .. ndevices, each once), 72 le32
+ *   dev_flags (proto_adopt_device_flags), 76 le32 reserved.  One packet;
+ *   SCM_RIGHTS carries the iommufd first, then each device's descriptor
+ *   at its fd_index (none at all on the sim: no iommufd exists there). */
+enum proto_adopt_flags {
+	PROTO_ADOPT_HUGE_PAGES_OFF = 1 << 0,	/* IOMMU_OPTION_HUGE_PAGES 0 */
+	PROTO_ADOPT_VERIFIES_EXTERNAL = 1 << 1,	/* MAP EXTERNAL is probed */
+	PROTO_ADOPT_NO_IOMMUFD = 1 << 2,	/* no descriptor (the sim) */
+};
+enum proto_adopt_device_flags {
+	PROTO_ADOPT_DEV_BOUND = 1 << 0,
+	PROTO_ADOPT_DEV_ATTACHED = 1 << 1,	/* to hwpt_id */
+};
+struct proto_adopt_device {
+	char name[PROTO_NAME_MAX];
+	uint32_t dev_id;
+	uint32_t fd_index;
+	uint32_t dev_flags;
+};
+#define PROTO_ADOPT_FIXED 48u
+#define PROTO_ADOPT_DEVICE_WIRE 80u
+
+/* READOPT: 0 le32 flags (proto_create_flags the domain was created
+ *   with), 4 le32 ioas_id, 8 le32 hwpt_id, 12 le32 ndevices,
+ *   16 le32 nranges, 20 le32 reserved, 24 le64 lease (the ADOPT_REPLY's,
+ *   0 if unknown), then ndevices entries of 80 as ADOPT_REPLY's (dev_flags
+ *   and reserved 0; fd_index 1 .. ndevices or 0 for none), then nranges
+ *   entries of 16: 0 le64 iova, 8 le64 length (non-zero, not wrapping, in
+ *   increasing IOVA order, disjoint).  SCM_RIGHTS: the iommufd first, then
+ *   each device's at its fd_index.  ndevices >= 1.
+ * READOPT_REPLY (16): 0 le32 domain_id, 4 le32 status, 8 le64 lease. */
+struct proto_range {
+	uint64_t iova;
+	uint64_t length;
+};
+struct proto_readopt {
+	uint32_t flags;
+	uint32_t ioas_id;
+	uint32_t hwpt_id;
+	uint32_t ndevices;
+	uint32_t nranges;
+	uint64_t lease;
+	const uint8_t *devices;	/* decode: wire entries in the packet */
+	const uint8_t *ranges;
+};
+#define PROTO_READOPT_FIXED 32u
+#define PROTO_RANGE_WIRE 16u
+struct proto_readopt_reply {
+	uint32_t domain_id;
+	uint32_t status;
+	uint64_t lease;
+};
+
 /* METRICS (8): 0 le32 domain_id (0: every domain the client may see),
  *   4 le32 reserved.
  * METRICS_REPLY: 0 le32 seq (0, 1, ...), 4 le32 reserved, then text to
@@ -471,14 +537,22 @@ struct proto_msg {
 		struct proto_ev_round ev_round;
 		struct proto_error error;
 		struct proto_metrics metrics;
+		struct proto_readopt readopt;
+		struct proto_readopt_reply readopt_reply;
 		/* lists: count and the wire entries (decode with
 		 * proto_*_at()); encode with the proto_list_* helpers */
 		struct {
 			uint32_t count;
 			const uint8_t *entries;
-			/* GET_FDS_REPLY only */
+			/* GET_FDS_REPLY, ADOPT_REPLY */
 			uint32_t ioas_id;
 			uint32_t hwpt_id;
+			/* ADOPT_REPLY only */
+			uint32_t status;
+			uint32_t adopt_flags;
+			uint64_t page_size;
+			uint64_t max_leaf;
+			uint64_t lease;
 		} list;
 	};
 };
@@ -564,6 +638,12 @@ int proto_list_add_source(struct proto_list_builder *lb,
 /** proto_list_set_fds_ids() - GET_FDS_REPLY's ioas and hwpt ids. */
 void proto_list_set_fds_ids(struct proto_list_builder *lb, uint32_t ioas_id,
 			    uint32_t hwpt_id);
+/** proto_list_set_adopt() - ADOPT_REPLY's fixed fields from @m's list
+ *  (all but the count, which proto_list_end() writes). */
+void proto_list_set_adopt(struct proto_list_builder *lb,
+			  const struct proto_msg *m);
+int proto_list_add_adopt_device(struct proto_list_builder *lb,
+				const struct proto_adopt_device *d);
 /** proto_list_end() - finish; @more sets PROTO_F_MORE.  Returns the
  *  packet's length. */
 int proto_list_end(struct proto_list_builder *lb, bool more);
@@ -577,6 +657,22 @@ void proto_stats_at(const struct proto_msg *m, uint32_t i,
 		    struct proto_stats *s);
 void proto_fd_device_at(const struct proto_msg *m, uint32_t i,
 			struct proto_fd_device *d);
+/* ADOPT_REPLY's devices (i < list.count); READOPT's (i < ndevices). */
+void proto_adopt_device_at(const struct proto_msg *m, uint32_t i,
+			   struct proto_adopt_device *d);
+void proto_readopt_device_at(const struct proto_readopt *r, uint32_t i,
+			     struct proto_adopt_device *d);
+void proto_readopt_range_at(const struct proto_readopt *r, uint32_t i,
+			    struct proto_range *rg);
+/**
+ * proto_encode_readopt() - a READOPT packet of @r's fixed fields, @devs
+ * (r->ndevices) and @ranges (r->nranges) into @buf; its length, or
+ * -EMSGSIZE, or -EINVAL when it would not decode.
+ */
+int proto_encode_readopt(uint8_t *buf, size_t cap, uint64_t id,
+			 const struct proto_readopt *r,
+			 const struct proto_adopt_device *devs,
+			 const struct proto_range *ranges);
 void proto_source_at(const struct proto_msg *m, uint32_t i,
 		     struct proto_source *s);
 

@@ -90,8 +90,6 @@ _Static_assert(SAME(DIRTY_RANGES_RESEND, PROTO_RANGES_RESEND),
 #define EVENT_SIZE_1_0 SIZE_1_0(dirty_event, pending_pages)
 
 #define DIRTY_EVENTS_MAX 64u
-/* SCM_MAX_FD: the most descriptors one message can carry. */
-#define DIRTY_FDS_MAX 253u
 #define DIRTY_CONNECT_FLAGS (DIRTY_CONNECT_NO_RESUME | DIRTY_CONNECT_NO_EVENTS)
 #define DIRTY_RANGES_FLAGS (DIRTY_RANGES_RESEND | DIRTY_RANGES_ACK)
 
@@ -126,12 +124,6 @@ struct dirty {
 	size_t cap_subs;
 };
 
-/* A received packet: its length and the descriptors it carried. */
-struct dirty_packet {
-	size_t len;
-	int fds[DIRTY_FDS_MAX];
-	unsigned int nfds;
-};
 
 static void close_fds(int *fds, unsigned int n)
 {
@@ -1698,4 +1690,70 @@ int dirty_metrics(struct dirty *d, uint32_t domain_id, char **text,
 fail:
 	free(buf);
 	return r;
+}
+
+/* ---- for adopt.c (dirty_private.h) ---- */
+
+uint64_t libdirty_features(const struct dirty *d)
+{
+	return d->session.features;
+}
+
+int libdirty_call_packet(struct dirty *d, uint8_t *pkt, size_t len,
+			 const int *fds, unsigned int nfds, uint16_t reply_type,
+			 struct proto_msg *m, struct dirty_packet *p)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(sizeof(int) * DIRTY_FDS_MAX)];
+	} control;
+	struct iovec iov = { .iov_base = pkt, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	uint64_t id;
+	ssize_t n;
+	int r;
+
+	d->has_error_text = false;
+	p->nfds = 0;
+	if (d->fd < 0)
+		return -ENOTCONN;
+	if (nfds > DIRTY_FDS_MAX || len < PROTO_HEADER_SIZE)
+		return -EINVAL;
+	id = ++d->next_id;
+	wire_put_le64(pkt + 8, id);
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(d->fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != len)
+		return -EIO;
+	r = dirty_recv_answer(d, id, m, p);
+	if (r < 0) {
+		p->nfds = 0;	/* closed on the way, if any */
+		return r;
+	}
+	if (m->type == PROTO_ERROR) {
+		close_fds(p->fds, p->nfds);
+		p->nfds = 0;
+		return dirty_error(d, m);
+	}
+	if (m->type != reply_type || (m->flags & PROTO_F_MORE)) {
+		close_fds(p->fds, p->nfds);
+		p->nfds = 0;
+		return -EPROTO;
+	}
+	return 0;
 }

@@ -726,6 +726,184 @@ void dirty_fds_free(struct dirty_fds *fds);
 int dirty_dma_write(struct dirty *d, uint32_t domain_id, uint64_t iova,
 		    uint64_t length);
 
+/* ---- Adoption: ADOPT, UNADOPT, READOPT (docs/ADOPTION.md) ---------- */
+
+/*
+ * A VMM that adopts a domain maps its own guest memory into the domain's
+ * IOAS (dirty_ioas_map()), never binds, attaches, allocates, toggles
+ * tracking or reads dirty bits itself, and takes the dirty ranges from
+ * dirtyd.  The structs follow libdirty 1.0's rule: each begins with its
+ * size (the caller's: set to sizeof by the caller; the library's: set to
+ * what the library filled), lists are arrays of pointers.
+ */
+
+/** HELLO feature of adoption: dirty_adopt(), dirty_unadopt(),
+ *  dirty_readopt() (PROTO_FEAT_ADOPT). */
+#define DIRTY_FEAT_ADOPT (1ULL << 4)
+
+/* struct dirty_adoption.flags */
+#define DIRTY_ADOPT_HUGE_PAGES_OFF (1u << 0)	/* IOMMU_OPTION_HUGE_PAGES 0 */
+#define DIRTY_ADOPT_VERIFIES_EXTERNAL (1u << 1)	/* declarations probed */
+#define DIRTY_ADOPT_NO_IOMMUFD (1u << 2)	/* no descriptors (the sim) */
+/* struct dirty_adopt_device.flags */
+#define DIRTY_ADOPT_DEV_BOUND (1u << 0)
+#define DIRTY_ADOPT_DEV_ATTACHED (1u << 1)	/* to hwpt_id: never touch */
+
+/**
+ * struct dirty_adopt_device - one device of an adopted domain.
+ * @size: what the library filled (sizeof at its build)
+ * @dev_id: its iommufd device id (IOMMU_GET_HW_INFO takes it)
+ * @flags: DIRTY_ADOPT_DEV_*
+ * @fd: its VFIO cdev descriptor (close-on-exec), or -1: none (a mock
+ *      IOMMU device) or you took it
+ * @name: as dirtyd names it
+ */
+struct dirty_adopt_device {
+	uint32_t size;
+	uint32_t dev_id;
+	uint32_t flags;
+	int fd;
+	char name[DIRTY_NAME_MAX];
+};
+
+/**
+ * struct dirty_adoption - what dirty_adopt() hands over.
+ * @size: what the library filled
+ * @domain_id: the domain
+ * @ioas_id: where to map guest memory (dirty_ioas_map())
+ * @hwpt_id: dirtyd's HWPT: never attach, free, toggle or clear-read it
+ * @status: DIRTY_DOMAIN_*
+ * @flags: DIRTY_ADOPT_*
+ * @page_size: the unit of every range dirtyd reports
+ * @max_leaf: the largest IO page a write dirties as a whole
+ * @lease: the lease's id (dirty_readopt() gives it back)
+ * @iommufd: the domain's /dev/iommu file (close-on-exec), -1 on the sim
+ *      or once you took it
+ * @n_devices: entries of @devices
+ * @devices: the domain's devices
+ */
+struct dirty_adoption {
+	uint32_t size;
+	uint32_t domain_id;
+	uint32_t ioas_id;
+	uint32_t hwpt_id;
+	uint32_t status;
+	uint32_t flags;
+	uint64_t page_size;
+	uint64_t max_leaf;
+	uint64_t lease;
+	int iommufd;
+	size_t n_devices;
+	struct dirty_adopt_device **devices;
+};
+
+/**
+ * dirty_adopt() - adopt domain @domain_id (owner or admin): receive its
+ * descriptors and ids, and a lease; from then on DESTROY_DOMAIN and
+ * DETACH_DEVICE answer EBUSY until dirty_unadopt().  If this session goes
+ * away without coming back (dirty_connect_resume()) within resume_grace
+ * and its process is gone, dirtyd unmaps the ranges it declared and ends
+ * the lease.
+ * @out: set to a malloc()ed struct; dirty_adoption_free() closes what is
+ *       left in it
+ * Return: 0; -EOPNOTSUPP without DIRTY_FEAT_ADOPT (or, on iommufd,
+ * DIRTY_FEAT_FD_PASSING); -EBUSY already adopted; -ENOENT no such domain.
+ */
+int dirty_adopt(struct dirty *d, uint32_t domain_id,
+		struct dirty_adoption **out);
+/** dirty_adoption_free() - close the descriptors left in @a, free it;
+ *  NULL is fine. */
+void dirty_adoption_free(struct dirty_adoption *a);
+/**
+ * dirty_unadopt() - end the lease of @domain_id (its session, or an
+ * admin), after unmapping your ranges.
+ * Return: 0; -EINVAL not adopted; -EPERM another's lease.
+ */
+int dirty_unadopt(struct dirty *d, uint32_t domain_id);
+
+/**
+ * struct dirty_readopt_device - a device you hold, for dirty_readopt().
+ * @size: sizeof(struct dirty_readopt_device), set by you
+ * @dev_id: its iommufd device id (from the adoption)
+ * @fd: its VFIO cdev descriptor, or -1 for a device without one
+ * @name: its name (as the adoption gave it)
+ */
+struct dirty_readopt_device {
+	uint32_t size;
+	uint32_t dev_id;
+	int fd;
+	char name[DIRTY_NAME_MAX];
+};
+
+/**
+ * struct dirty_iova_range - a range you mapped into the IOAS.
+ * @size: sizeof(struct dirty_iova_range), set by you
+ */
+struct dirty_iova_range {
+	uint32_t size;
+	uint64_t iova;
+	uint64_t length;
+};
+
+/**
+ * struct dirty_readopt - what dirty_readopt() hands back, set by you.
+ * @size: sizeof(struct dirty_readopt)
+ * @create_flags: the DIRTY_CREATE_* the domain was created with
+ * @ioas_id, @hwpt_id: as the adoption gave them
+ * @lease: the adoption's lease, or 0
+ * @iommufd: the adoption's iommufd
+ * @n_devices, @devices: every device of the domain
+ * @n_ranges, @ranges: every range you mapped and declared, in increasing
+ *      IOVA order
+ */
+struct dirty_readopt {
+	uint32_t size;
+	uint32_t create_flags;
+	uint32_t ioas_id;
+	uint32_t hwpt_id;
+	uint64_t lease;
+	int iommufd;
+	size_t n_devices;
+	const struct dirty_readopt_device *const *devices;
+	size_t n_ranges;
+	const struct dirty_iova_range *const *ranges;
+};
+
+/**
+ * dirty_readopt() - hand a dirtyd that lost its state (stopped without a
+ * store) the kernel objects of a domain you adopted: it checks them,
+ * rebuilds the domain (a new id, yours) and gives you a lease.  Your
+ * descriptors stay yours (copies are sent).  Subscriptions of the old
+ * domain are gone: subscribe again; dirty bits the IOMMU recorded
+ * meanwhile are still in its page tables and reach the new subscription.
+ * @domain_id: set to the new domain's id
+ * Return: 0; -EOPNOTSUPP on the sim or without DIRTY_FEAT_ADOPT; -EBADF a
+ * descriptor that is not what it says; -ENOENT an id the iommufd does not
+ * have; -EINVAL a range not wholly mapped (or tracking off); -EACCES a
+ * device your uid may not claim; -EBUSY a device already in a domain.
+ */
+int dirty_readopt(struct dirty *d, const struct dirty_readopt *r,
+		  uint32_t *domain_id);
+
+/**
+ * dirty_ioas_map() - map [@va, @va + @length) of your memory at @iova of
+ * @ioas_id through @iommufd (IOMMU_IOAS_MAP, FIXED_IOVA) and declare it
+ * to dirtyd (dirty_map() with DIRTY_MAP_EXTERNAL), in that order; if the
+ * declaration fails, the mapping is undone: no undeclared mapping stays.
+ * @flags: DIRTY_MAP_READABLE / DIRTY_MAP_WRITEABLE (neither: both)
+ * Return: 0; the kernel's or dirtyd's negative errno.
+ */
+int dirty_ioas_map(struct dirty *d, uint32_t domain_id, int iommufd,
+		   uint32_t ioas_id, void *va, uint64_t iova, uint64_t length,
+		   uint32_t flags);
+/**
+ * dirty_ioas_unmap() - withdraw the declaration of [@iova, @iova +
+ * @length) (dirtyd harvests it one last time), then IOMMU_IOAS_UNMAP it.
+ * Stop the device's DMA to the range first.
+ * Return: 0; dirtyd's negative errno (nothing unmapped) or the kernel's.
+ */
+int dirty_ioas_unmap(struct dirty *d, uint32_t domain_id, int iommufd,
+		     uint32_t ioas_id, uint64_t iova, uint64_t length);
 /*
  * A domain's sources of dirty bits (issue 17; PROTOCOL.md 6.4, 6.21).
  * A tracking domain sees each device's writes by its own DMA log if it has

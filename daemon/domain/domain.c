@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "daemon/subscriber/bitmem.h"
 #include "daemon/config/config.h"
@@ -102,6 +103,23 @@ uint32_t domain_status(const struct domain *d)
 	       (d->all_dirty ? PROTO_DOMAIN_ALL_DIRTY : 0);
 }
 
+bool domain_adopted(const struct domain *d)
+{
+	return d->lease.id != 0;
+}
+
+void domain_lease_release(struct domain *d)
+{
+	struct domain_lease *l = &d->lease;
+
+	domain_waiter_cancel(&l->waiter);
+	if (l->timer)
+		event_free(l->timer);
+	if (l->pidfd >= 0)
+		close(l->pidfd);
+	*l = (struct domain_lease){ .pidfd = -1 };
+}
+
 struct domain_device *domain_first_device(struct domain *d)
 {
 	if (list_empty(&d->devices))
@@ -120,6 +138,7 @@ void domain_free(struct domain *d)
 
 	dma_load_stop(d->load);
 	d->load = NULL;
+	domain_lease_release(d);
 	list_for_each_entry_safe(dev, tmp, &d->devices, link) {
 		if (b) {
 			backend_device_detach(b, dev->dev_id);
@@ -333,6 +352,141 @@ fail:
 	return r;
 }
 
+/* A domain domain_readopt() could not finish: every bit of it is
+ * dropped, nothing of the kernel's touched (the client holds it). */
+static void domain_unbuilt_leave(struct domain *d)
+{
+	if (d->plan) {
+		harvest_domain_release(d->plan);
+		free(d->plan);
+		d->plan = NULL;
+	}
+	bitmem_release(state_bits(d->srv), d->counters, DOMAIN_COUNTERS_WORDS);
+	d->counters = NULL;
+	domain_round_release(d);
+	domain_discard(d);
+}
+
+/* The ids and ranges of @g, checked against @d's context. */
+static int domain_given_check(struct domain *d, const struct domain_given *g,
+			      struct error *e)
+{
+	struct server *srv = d->srv;
+	uint64_t total = 0, bit = 0;
+	int r;
+
+	r = backend_ioas_iova_alignment(d->kctx, g->ioas_id, &d->page_size);
+	if (r < 0)
+		return error_set(e, r == -ENOENT ? -ENOENT : r, "IOAS %u: "
+				  "IOMMU_IOAS_IOVA_RANGES failed: %s",
+				  g->ioas_id, strerror(-r));
+	if (d->page_size < 512 || d->page_size & (d->page_size - 1))
+		return error_set(e, -EINVAL, "IOAS %u has IOVA alignment %"
+				  PRIu64 ": no page table is attached to it",
+				  g->ioas_id, d->page_size);
+	/* a zero-length read: -ENOENT for no such HWPT, else -EINVAL */
+	r = backend_hwpt_get_dirty_bitmap(d->kctx, g->hwpt_id, 0, 0,
+					  d->page_size, &bit,
+					  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR);
+	if (r == -ENOENT)
+		return error_set(e, -ENOENT, "the iommufd has no HWPT %u",
+				  g->hwpt_id);
+	if (g->nranges > DOMAIN_MAX_MAPS)
+		return error_set(e, -ENOSPC, "%zu ranges: a domain has at "
+				  "most %d", g->nranges, DOMAIN_MAX_MAPS);
+	d->maps = calloc(g->nranges + 1, sizeof(*d->maps));
+	if (!d->maps)
+		return error_set(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < g->nranges; i++) {
+		r = domain_check_range(d, g->ranges[i][0], g->ranges[i][1], e);
+		if (r < 0)
+			return r;
+		d->maps[i] = (struct domain_mapping){
+			.iova = g->ranges[i][0],
+			.length = g->ranges[i][1],
+			.external = true,
+		};
+		d->nmaps++;
+		total += g->ranges[i][1];
+	}
+	if (total > srv->cfg->max_mapped ||
+	    domain_mapped_owned(srv, d->owner) > srv->cfg->max_mapped - total)
+		return error_set(e, -EDQUOT, "uid %u: 0x%" PRIx64 " bytes "
+				  "more is over max_mapped 0x%" PRIx64,
+				  (unsigned int)d->owner, total,
+				  srv->cfg->max_mapped);
+	d->mapped_bytes = total;
+	/* the probe reads only with tracking on: if it is not, it fails */
+	d->enabled = d->tracking_capable && g->nranges;
+	for (size_t i = 0; d->enabled && i < g->nranges; i++) {
+		char why[PROTO_ERROR_TEXT_MAX];
+
+		r = domain_external_probe(d, g->ranges[i][0], g->ranges[i][1],
+					  e);
+		if (r < 0) {
+			snprintf(why, sizeof(why), "%s", error_text(e, r));
+			return error_set(e, r, "%s (or dirty tracking of HWPT "
+					  "%u is off)", why, g->hwpt_id);
+		}
+	}
+	return 0;
+}
+
+int domain_readopt(struct server *srv, uid_t owner, struct backend *kctx,
+		   const struct domain_given *g, struct domain **out,
+		   struct error *e)
+{
+	struct domain *d;
+	int r;
+
+	r = domain_create_check(srv, owner, g->names[0], e);
+	if (r < 0) {
+		backend_leave(kctx);
+		return r;
+	}
+	d = domain_alloc(srv, owner);
+	if (!d) {
+		backend_leave(kctx);
+		return error_set(e, -ENOMEM, "out of memory");
+	}
+	d->kctx = kctx;
+	d->ioas_id = g->ioas_id;
+	d->hwpt_id = g->hwpt_id;
+	d->huge_pages = !(g->flags & PROTO_CREATE_NO_HUGE_PAGES);
+	d->tracking_capable = g->flags & PROTO_CREATE_TRACKING;
+	for (size_t i = 0; i < g->ndevices; i++) {
+		if (i && domain_of_device(srv, g->names[i], NULL)) {
+			r = error_set(e, -EBUSY, "device %s is already in a "
+				      "domain", g->names[i]);
+			goto fail;
+		}
+		r = domain_device_add(d, g->names[i], g->dev_ids[i]);
+		if (r < 0) {
+			error_set(e, r, "out of memory");
+			goto fail;
+		}
+	}
+	r = domain_given_check(d, g, e);
+	/* its one HWPT, every device behind it (domain_source.c) */
+	if (r >= 0 && domain_sources_restored(d) < 0)
+		r = error_set(e, -ENOMEM, "out of memory");
+	if (r >= 0)
+		r = domain_daemon_build(d, e);
+	if (r < 0)
+		goto fail;
+	if (d->enabled)
+		domain_rate_start(&d->rate, domain_now_ns());
+	d->backlog = d->enabled;
+	d->id = srv->next_domain_id++;
+	list_add_tail(&d->link, &srv->domains);
+	journal_note(srv);
+	*out = d;
+	return 0;
+fail:
+	domain_unbuilt_leave(d);
+	return r;
+}
+
 void domain_destroy(struct domain *d)
 {
 	struct subscription *sub, *tmp;
@@ -513,6 +667,19 @@ int domain_set_tracking(struct domain *d, bool enable, struct error *e)
 		journal_change_end(d);
 		return r;
 	}
+	/* ranges a client declared while the reads could not check them */
+	for (size_t i = 0; enable && i < d->nmaps; i++) {
+		if (!d->maps[i].external)
+			continue;
+		r = domain_external_probe(d, d->maps[i].iova,
+					  d->maps[i].length, e);
+		if (r < 0) {
+			backend_hwpt_set_dirty_tracking(d->kctx, d->hwpt_id,
+							false);
+			journal_change_end(d);
+			return r;
+		}
+	}
 	if (enable && !d->enabled)
 		domain_rate_start(&d->rate, domain_now_ns());
 	d->enabled = enable;
@@ -535,6 +702,7 @@ struct domain *domain_alloc(struct server *srv, uid_t owner)
 		return NULL;
 	d->srv = srv;
 	d->owner = owner;
+	d->lease.pidfd = -1;
 	list_init(&d->devices);
 	list_init(&d->subs);
 	list_init(&d->round_waiters);
@@ -580,6 +748,7 @@ void domain_discard(struct domain *d)
 	free(d->maps);
 	free(d->retired);
 	domain_sources_free(d);
+	domain_lease_release(d);
 	backend_leave(d->kctx);
 	free(d);
 }

@@ -124,6 +124,27 @@ struct domain_waiter {
 	struct error err;
 };
 
+/**
+ * struct domain_lease - a VMM's hold on an adopted domain (ADOPT, READOPT;
+ * daemon/server/adopt.c owns it, the journal keeps id, token, pid, uid
+ * and deadline).  While @id is not 0 the domain is adopted: DESTROY_DOMAIN
+ * and DETACH_DEVICE answer EBUSY.
+ */
+struct domain_lease {
+	uint64_t id;			/* 0: not adopted */
+	uint64_t token;			/* the adopter's resume token, or 0 */
+	pid_t pid;			/* the adopter's (SO_PEERCRED) */
+	uid_t uid;
+	struct session *session;	/* the adopter, while connected */
+	/* CLOCK_MONOTONIC ns after which a lease without its session is
+	 * cleaned up (if its pid is gone too); 0 while connected */
+	uint64_t deadline_ns;
+	int pidfd;			/* the adopter's, or -1 */
+	struct event *timer;		/* the orphan check */
+	struct domain_waiter waiter;	/* the cleanup's */
+	bool cleaning;
+};
+
 /** domain_now_ns() - CLOCK_MONOTONIC, the clock of the statistics. */
 uint64_t domain_now_ns(void);
 
@@ -194,6 +215,13 @@ struct domain {
 	struct dma_load *load;		/* a configured guest's DMA */
 	char guest[BACKEND_NAME_MAX];	/* the configured guest's name, or "" */
 
+	struct domain_lease lease;	/* adopted by a VMM: lease.id */
+	bool holes_refused;		/* the kernel said so (atomic) */
+	/* readopted: the IOMMU holds bits written while no dirtyd ran; the
+	 * subscriptions of the first round that has any get them, CLEAN ones
+	 * too (no round before a CLEAN SUBSCRIBE takes them) */
+	bool backlog;
+
 	/* surviving a restart (state.h) */
 	struct state_intent intent;	/* the kernel change in progress */
 	bool unkept;			/* its context cannot be kept: told */
@@ -228,6 +256,11 @@ size_t domain_sources_list(const struct domain *d, struct proto_source *out,
  *  first HWPT, every device behind it) is all its sources: else a restart
  *  cannot restore it whole (it is dropped, its clients told). */
 bool domain_sources_keepable(const struct domain *d);
+/** domain_adopted() - a VMM holds a lease on @d (ADOPT, READOPT). */
+bool domain_adopted(const struct domain *d);
+/** domain_lease_release() - forget @d's lease: its timer, its pidfd
+ *  (domain_free() does; daemon/server/adopt.c when it ends one). */
+void domain_lease_release(struct domain *d);
 /** domain_first_device() - the device DMA_WRITE uses, or NULL. */
 struct domain_device *domain_first_device(struct domain *d);
 
@@ -239,6 +272,37 @@ struct domain_device *domain_first_device(struct domain *d);
  */
 int domain_create(struct server *srv, uid_t owner, const char *device,
 		  uint32_t flags, struct domain **out, struct error *e);
+/**
+ * struct domain_given - what READOPT says of a domain whose kernel objects
+ * a client held on to: the PROTO_CREATE_* flags it was made with, its
+ * IOAS and HWPT, its devices (names canonical, claim checked) and the
+ * ranges the client mapped itself.
+ */
+struct domain_given {
+	uint32_t flags;
+	uint32_t ioas_id;
+	uint32_t hwpt_id;
+	const char (*names)[BACKEND_NAME_MAX];
+	const uint32_t *dev_ids;
+	size_t ndevices;
+	const uint64_t (*ranges)[2];	/* iova, length; increasing */
+	size_t nranges;
+};
+
+/**
+ * domain_readopt() - a new domain of @owner around @kctx
+ * (backend_open_given(), taken: left, never closed, on failure): the
+ * IOAS's alignment is its page size, the HWPT must exist, and each range
+ * passes domain_external_probe(), which also shows that tracking is on;
+ * with no range, tracking is taken as off (nothing mapped: no bit to
+ * lose).  Nothing of the kernel's is changed.  Fails with the reason in
+ * @e: -EDQUOT, -EBUSY a device already in a domain, -ENOENT an id the
+ * context does not have, -EINVAL a range.
+ */
+int domain_readopt(struct server *srv, uid_t owner, struct backend *kctx,
+		   const struct domain_given *g, struct domain **out,
+		   struct error *e);
+
 /**
  * domain_destroy() - drop subscriptions (sending nothing), fail waiters
  * with -ENOENT, detach and unbind devices, free.  Must be idle.
@@ -275,6 +339,25 @@ int domain_map(struct domain *d, uint64_t iova, uint64_t length,
 int domain_unmap(struct domain *d, uint64_t iova, uint64_t length,
 		 uint32_t proto_flags, struct error *e, struct domain_waiter *w,
 		 void (*fn)(struct domain_waiter *w, int result));
+/**
+ * domain_external_probe() - whether [@iova, @iova + @length), declared
+ * EXTERNAL, is wholly mapped in @d's IOAS: IOMMU_HWPT_GET_DIRTY_BITMAP
+ * with NO_CLEAR over it (nothing is cleared; the bits are dropped), on
+ * the real kernel with tracking on (a HWPT that does not track refuses
+ * every read; the sim has no EXTERNAL).  Linux 6.12.118 answers EINVAL
+ * across a hole: then -EINVAL, @e naming the range; earlier 6.12.y read
+ * holes as clean, so there it passes.  0 where it cannot probe.  Any
+ * thread; one page-table walk of the range.
+ */
+int domain_external_probe(struct domain *d, uint64_t iova, uint64_t length,
+			  struct error *e);
+/**
+ * domain_verifies_external() - whether domain_external_probe() can catch
+ * a hole here: the real kernel, a tracking HWPT, and a kernel that
+ * refuses a read across one (asked once with a NO_CLEAR read of one page
+ * no mapping of @d covers; a refusal is remembered).  Any thread.
+ */
+bool domain_verifies_external(struct domain *d);
 /** domain_unmap_check() - what domain_unmap() would refuse, now. */
 int domain_unmap_check(struct domain *d, uint64_t iova, uint64_t length,
 		       uint32_t proto_flags, struct error *e);

@@ -22,9 +22,6 @@
 #include "daemon/server/session.h"
 #include "protocol/proto.h"
 
-/* Mappings per domain: one harvest range each. */
-#define DOMAIN_MAX_MAPS 65536
-
 /* ------------------------------------------------------------ plan */
 
 static int range_cmp(const void *a, const void *b)
@@ -329,6 +326,102 @@ static struct harvest_range *retired_subtract(const struct domain *d,
 	return r;
 }
 
+/* Bits one probe reads at most: 64 KiB of bitmap. */
+#define PROBE_PAGES (1ULL << 19)
+
+/* A page-aligned IOVA no mapping or retired range of @d covers, nor
+ * [@iova, @iova + @length) (a range being declared). */
+static uint64_t unmapped_iova(const struct domain *d, uint64_t iova,
+			      uint64_t length)
+{
+	uint64_t at = 0;
+	bool moved = true;
+
+	while (moved) {
+		moved = false;
+		if (at >= iova && at - iova < length) {
+			at = iova + length;
+			moved = true;
+		}
+		for (size_t i = 0; i < d->nmaps; i++)
+			if (at >= d->maps[i].iova &&
+			    at - d->maps[i].iova < d->maps[i].length) {
+				at = d->maps[i].iova + d->maps[i].length;
+				moved = true;
+			}
+		for (size_t i = 0; i < d->nretired; i++)
+			if (at >= d->retired[i].iova &&
+			    at - d->retired[i].iova < d->retired[i].length) {
+				at = d->retired[i].iova + d->retired[i].length;
+				moved = true;
+			}
+	}
+	return at;
+}
+
+static bool verifies(struct domain *d, uint64_t iova, uint64_t length)
+{
+	struct backend_caps caps;
+	uint64_t bit = 0;
+	int r;
+
+	if (__atomic_load_n(&d->holes_refused, __ATOMIC_RELAXED))
+		return true;
+	backend_caps(d->kctx, &caps);
+	if (!caps.iommufd || caps.emulates || !d->tracking_capable)
+		return false;
+	/* 6.12.118 and later: -EINVAL for no area there; before: 0 */
+	r = backend_hwpt_get_dirty_bitmap(d->kctx, d->hwpt_id,
+					  unmapped_iova(d, iova, length),
+					  d->page_size,
+					  d->page_size, &bit,
+					  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR);
+	if (r != -EINVAL)
+		return false;
+	__atomic_store_n(&d->holes_refused, true, __ATOMIC_RELAXED);
+	return true;
+}
+
+bool domain_verifies_external(struct domain *d)
+{
+	return verifies(d, 0, 0);
+}
+
+int domain_external_probe(struct domain *d, uint64_t iova, uint64_t length,
+			  struct error *e)
+{
+	static _Thread_local uint64_t bits[PROBE_PAGES / 64];
+	uint64_t at = iova, end = iova + length;
+
+	if (!d->enabled || !verifies(d, iova, length))
+		return 0;
+	while (at < end) {
+		uint64_t n = end - at, step = PROBE_PAGES * d->page_size;
+		int r;
+
+		if (n > step)
+			n = step;
+		r = backend_hwpt_get_dirty_bitmap(d->kctx, d->hwpt_id, at, n,
+						  d->page_size, bits,
+						  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR);
+		if (r == -EINVAL)
+			return error_set(e, r, "range [0x%" PRIx64 ", 0x%"
+					  PRIx64 ") declared EXTERNAL is not "
+					  "wholly mapped in IOAS %u (a "
+					  "NO_CLEAR read of [0x%" PRIx64
+					  ", 0x%" PRIx64 ") found a hole): "
+					  "map it with IOMMU_IOAS_MAP first",
+					  iova, end, d->ioas_id, at, at + n);
+		if (r < 0)
+			return error_set(e, r, "probing [0x%" PRIx64 ", 0x%"
+					  PRIx64 ") with a NO_CLEAR read "
+					  "failed: %s", at, at + n,
+					  strerror(-r));
+		at += n;
+	}
+	return 0;
+}
+
 /* The worker's MAP: the kernel's mapping, the new mappings, the plan,
  * the sets moved and, unless CLEAN, the new range pending in each. */
 static int map_work(struct domain_change *c)
@@ -344,9 +437,14 @@ static int map_work(struct domain_change *c)
 	size_t at, nretired;
 	int r;
 
-	/* EXTERNAL: the client mapped it through its iommufd; plan only */
+	/* EXTERNAL: the client mapped it through its iommufd; plan only,
+	 * once the kernel says it is mapped (where it can tell) */
 	if (!m.external) {
 		r = map_backing(c, &m);
+		if (r < 0)
+			return r;
+	} else {
+		r = domain_external_probe(d, m.iova, m.length, &c->err);
 		if (r < 0)
 			return r;
 	}

@@ -163,4 +163,7 @@ struct domain_change *domain_change_new(struct domain *d,
  *  running waiters or rounds after it. */
 void domain_change_wait(struct domain *d);
 
+/* Mappings per domain: one harvest range each. */
+#define DOMAIN_MAX_MAPS 65536
+
 #endif

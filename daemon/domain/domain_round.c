@@ -226,6 +226,9 @@ static void domain_round_finish(struct domain *d, int result)
 	} else {
 		uint64_t pages = domain_fold(d);
 
+		/* a readopted domain's backlog reached its subscribers */
+		if (d->nsubs)
+			d->backlog = false;
 		d->generation++;
 		/* durable: a restarted dirtyd goes on counting from here */
 		__atomic_store_n(&d->counters[0], d->generation,

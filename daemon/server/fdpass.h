@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Sending one packet with descriptors attached (SCM_RIGHTS). */
+/* Sending one packet with descriptors attached (SCM_RIGHTS); the
+ * descriptors of a domain that GET_FDS and ADOPT hand out. */
 #ifndef DIRTYD_FDPASS_H
 #define DIRTYD_FDPASS_H
 
 #include <stddef.h>
+
+struct error;
 
 /* SCM_MAX_FD: the most descriptors one message may carry. */
 #define FDPASS_MAX_FDS 253
@@ -15,5 +18,22 @@
  */
 int fdpass_send(int sock, const void *buf, size_t len, const int *fds,
 		unsigned int nfds);
+
+/** fdpass_dup() - a copy of @fd to hand out: above the standard
+ *  descriptors, close-on-exec; -errno with the reason in @e. */
+int fdpass_dup(int fd, struct error *e);
+
+struct domain;
+/**
+ * fdpass_domain_fds() - what dirtyd hands out of @d (GET_FDS, ADOPT):
+ * copies of its iommufd (@fds[0]) and of each device's descriptor, in
+ * the order of d->devices; @index[i] is device i's position in @fds, 0
+ * for a device without one (a mock IOMMU device).  Returns how many are
+ * in @fds (0: the backend has none, the sim), or -errno with the reason
+ * in @e and nothing left open.  @fds and @index have room for
+ * FDPASS_MAX_FDS; the caller checked that d->ndevices + 1 fits.
+ */
+int fdpass_domain_fds(struct domain *d, int *fds, unsigned int *index,
+		      struct error *e);
 
 #endif

@@ -29,6 +29,7 @@
 #include "daemon/config/config.h"
 #include "daemon/domain/device.h"
 #include "daemon/domain/domain.h"
+#include "daemon/server/adopt.h"
 #include "daemon/util/error.h"
 #include "daemon/util/log.h"
 #include "daemon/server/metrics.h"
@@ -97,7 +98,7 @@ static struct session *waiter_session(struct domain_waiter *w)
 
 /* ------------------------------------------------------------ session */
 
-static uint64_t new_token(void)
+uint64_t requests_new_token(void)
 {
 	uint64_t t = 0;
 
@@ -129,7 +130,10 @@ static int req_hello(struct session *s, struct domain *d,
 			flags |= PROTO_SESSION_STATE_LOST;
 	}
 	if ((s->features & PROTO_FEAT_RESUME) && !s->token)
-		s->token = new_token();
+		s->token = requests_new_token();
+	/* a lease held under the token is this session's again */
+	if (s->features & PROTO_FEAT_RESUME)
+		adopt_session_hello(s, m->hello.resume_token);
 	session_hello_done(s);
 	log_debug("client pid %d uid %u: HELLO %u.%u, features 0x%" PRIx64
 		  "%s", (int)s->pid, (unsigned)s->uid, m->hello.major,
@@ -201,13 +205,14 @@ static int req_metrics(struct session *s, struct domain *d,
 /* ------------------------------------------------------------ domains */
 
 /*
- * A client claims the device it calls @given (CREATE_DOMAIN, ATTACH_DEVICE):
+ * A client claims the device it calls @given (CREATE_DOMAIN, ATTACH_DEVICE,
+ * READOPT):
  * the one place that decides whether it may (acl.h) and whether the device
  * is free, before anything changes.  The name dirtyd knows the device by
  * goes to @name.
  */
-static int claim_check(struct session *s, const char *given,
-		       char name[BACKEND_NAME_MAX], struct error *e)
+int requests_claim_check(struct session *s, const char *given,
+			 char name[BACKEND_NAME_MAX], struct error *e)
 {
 	const struct config_device_acl *a;
 	struct domain *held;
@@ -251,7 +256,7 @@ static int req_create_domain(struct session *s, struct domain *d,
 	char name[BACKEND_NAME_MAX];
 	int r;
 
-	r = claim_check(s, c->device, name, e);
+	r = requests_claim_check(s, c->device, name, e);
 	if (r < 0)
 		return r;
 	r = domain_create(s->srv, s->uid, name, c->flags, &d, e);
@@ -298,7 +303,7 @@ static int req_attach_device(struct session *s, struct domain *d,
 			     const struct proto_msg *m, struct error *e)
 {
 	/* attach_idle() takes the name dirtyd knows the device by */
-	int r = claim_check(s, m->device_op.device, s->req.device_op.device,
+	int r = requests_claim_check(s, m->device_op.device, s->req.device_op.device,
 			    e);
 
 	if (r < 0)
@@ -315,7 +320,10 @@ static void detach_idle(struct domain_waiter *w, int result)
 
 	if (result < 0)
 		return waiter_gone(s, s->req.device_op.domain_id);
-	r = device_canonical(s->srv, s->req.device_op.device, name, &w->err);
+	r = adopt_refuse(w->dom, "DETACH_DEVICE", &w->err);
+	if (r >= 0)
+		r = device_canonical(s->srv, s->req.device_op.device, name,
+				     &w->err);
 	if (r >= 0)
 		r = domain_detach(w->dom, name, &w->err);
 	if (r >= 0)
@@ -331,6 +339,8 @@ static void destroy_idle(struct domain_waiter *w, int result)
 
 	if (result < 0)
 		return waiter_gone(s, id);
+	if (adopt_refuse(w->dom, "DESTROY_DOMAIN", &w->err) < 0)
+		return waiter_fail(s, -EBUSY);
 	domain_destroy(w->dom);
 	log_info("domain %u destroyed by uid %u", id, (unsigned)s->uid);
 	session_reply_ok(s, s->req.id);
@@ -561,7 +571,9 @@ static int req_subscribe(struct session *s, struct domain *d,
 	if (s->nsubs >= max)
 		return error_set(e, -EDQUOT, "too many subscriptions on "
 				  "this session (max_subscriptions %u)", max);
-	if ((m->subscribe.flags & PROTO_SUBSCRIBE_CLEAN) && d->enabled) {
+	/* a readopted domain's backlog is the new subscriber's too */
+	if ((m->subscribe.flags & PROTO_SUBSCRIBE_CLEAN) && d->enabled &&
+	    !d->backlog) {
 		domain_after_round(d, &s->waiter, false, subscribe_ready);
 		return 0;
 	}
@@ -684,33 +696,18 @@ static int req_ack(struct session *s, struct domain *d,
 
 /* ------------------------------------------------------------ fds */
 
-/* A copy of @fd above the standard descriptors, close-on-exec. */
-static int fd_dup(int fd, struct error *e)
-{
-	int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-
-	if (r < 0)
-		return error_set(e, -errno, "dup failed: %s", strerror(errno));
-	return r;
-}
-
 static int req_get_fds(struct session *s, struct domain *d,
 		       const struct proto_msg *m, struct error *e)
 {
-	struct backend *b = d->kctx;
+	unsigned int index[FDPASS_MAX_FDS], i = 0;
 	struct proto_list_builder lb;
 	struct domain_device *dev;
 	int fds[FDPASS_MAX_FDS];
-	unsigned int n = 0;
-	int r, fd;
+	int r, n;
 
 	if (!(s->features & PROTO_FEAT_FD_PASSING))
 		return error_set(e, -EOPNOTSUPP, "descriptor passing "
 				  "was not negotiated in HELLO");
-	fd = backend_iommufd(b);
-	if (fd < 0)
-		return error_set(e, -EOPNOTSUPP, "the %s backend has no "
-				  "descriptors to hand out", backend_name(b));
 	if (d->ndevices + 1 > FDPASS_MAX_FDS)
 		return error_set(e, -E2BIG, "domain %u has more devices "
 				  "than one message can carry descriptors "
@@ -720,52 +717,31 @@ static int req_get_fds(struct session *s, struct domain *d,
 	if (r < 0)
 		return error_set(e, r, "encoding failed");
 	proto_list_set_fds_ids(&lb, d->ioas_id, d->hwpt_id);
-	fds[n] = fd_dup(fd, e);
-	if (fds[n] < 0) {
-		r = fds[n];
-		goto fail;
-	}
-	n++;
+	n = fdpass_domain_fds(d, fds, index, e);
+	if (n <= 0)
+		return n < 0 ? n : error_set(e, -EOPNOTSUPP, "the %s backend "
+					     "has no descriptors to hand out",
+					     backend_name(d->kctx));
+	/* a mock IOMMU device has no descriptor: it is left out */
 	list_for_each_entry(dev, &d->devices, link) {
 		struct proto_fd_device fdd = { .dev_id = dev->dev_id,
-					       .fd_index = n };
+					       .fd_index = index[i++] };
 
-		fd = backend_device_fd(b, dev->dev_id);
-		/* a mock IOMMU device has no descriptor: leave it out */
-		if (fd == -EOPNOTSUPP)
-			continue;
-		if (fd < 0) {
-			r = error_set(e, fd, "device %s has no "
-				       "descriptor: %s", dev->name,
-				       strerror(-fd));
-			goto fail;
-		}
-		fds[n] = fd_dup(fd, e);
-		if (fds[n] < 0) {
-			r = fds[n];
-			goto fail;
-		}
-		n++;
 		snprintf(fdd.name, sizeof(fdd.name), "%s", dev->name);
-		r = proto_list_add_fd_device(&lb, &fdd);
-		if (r < 0) {
-			error_set(e, r, "encoding failed");
-			goto fail;
-		}
+		if (fdd.fd_index && (r = proto_list_add_fd_device(&lb, &fdd)) < 0)
+			break;
 	}
-	r = proto_list_end(&lb, false);
+	if (r >= 0)
+		r = proto_list_end(&lb, false);
 	if (r < 0) {
-		error_set(e, r, "encoding failed");
-		goto fail;
+		while (n)
+			close(fds[--n]);
+		return error_set(e, r, "encoding failed");
 	}
-	log_info("handed the iommufd and %u device descriptors of domain %u "
+	log_info("handed the iommufd and %d device descriptors of domain %u "
 		 "to pid %d", n - 1, d->id, (int)s->pid);
-	session_reply_packet(s, (size_t)r, fds, n);
+	session_reply_packet(s, (size_t)r, fds, (unsigned int)n);
 	return 0;
-fail:
-	while (n)
-		close(fds[--n]);
-	return r;
 }
 
 /* LIST_SOURCES: one packet (a domain has at most DOMAIN_MAX_SOURCES). */
@@ -828,6 +804,11 @@ static const struct request_op request_ops[] = {
 	[PROTO_DMA_WRITE] = { .fn = req_dma_write,
 			      .flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_METRICS] = { .fn = req_metrics, .flags = REQ_HELLO },
+	[PROTO_ADOPT] = { .fn = adopt_req_adopt,
+			  .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_UNADOPT] = { .fn = adopt_req_unadopt,
+			    .flags = REQ_HELLO | REQ_DOMAIN },
+	[PROTO_READOPT] = { .fn = adopt_req_readopt, .flags = REQ_HELLO },
 	/* the sources a change may re-start: after it */
 	[PROTO_LIST_SOURCES] = { .fn = req_list_sources,
 				 .flags = REQ_HELLO | REQ_DOMAIN | REQ_SETS },
@@ -881,7 +862,7 @@ static void refuse_packet(struct session *s, const uint8_t *buf, size_t len,
 				    "id 0", name, len);
 }
 
-void requests_dispatch(struct session *s, const uint8_t *buf, size_t len)
+static void dispatch(struct session *s, const uint8_t *buf, size_t len)
 {
 	struct server *srv = s->srv;
 	const struct request_op *op;
@@ -929,4 +910,17 @@ void requests_dispatch(struct session *s, const uint8_t *buf, size_t len)
 	r = op->fn(s, d, &m, &e);
 	if (r < 0)
 		session_reply_error(s, m.id, r, "%s", error_text(&e, r));
+}
+
+void requests_dispatch(struct session *s, const uint8_t *buf, size_t len,
+		       int *fds, unsigned int nfds)
+{
+	s->in_fds = fds;
+	s->in_nfds = nfds;
+	dispatch(s, buf, len);
+	/* what READOPT did not take (PROTOCOL.md 1: closed) */
+	for (unsigned int i = 0; i < s->in_nfds; i++)
+		close(s->in_fds[i]);
+	s->in_fds = NULL;
+	s->in_nfds = 0;
 }

@@ -22,6 +22,7 @@
 
 #include "daemon/access/access.h"
 #include "daemon/config/config.h"
+#include "daemon/server/adopt.h"
 #include "daemon/server/fdpass.h"
 #include "daemon/util/log.h"
 #include "daemon/server/requests.h"
@@ -351,6 +352,8 @@ static void session_on_read(evutil_socket_t fd, short what, void *arg)
 	};
 	struct ucred cred;
 	bool have_cred = false;
+	int in_fds[FDPASS_MAX_FDS];
+	unsigned int in_nfds = 0;
 	uint64_t id;
 	ssize_t n;
 
@@ -372,7 +375,7 @@ static void session_on_read(evutil_socket_t fd, short what, void *arg)
 			memcpy(&cred, CMSG_DATA(c), sizeof(cred));
 			have_cred = true;
 		} else if (c->cmsg_type == SCM_RIGHTS) {
-			/* nobody sends us descriptors: drop them */
+			/* for READOPT only; the dispatch closes the rest */
 			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 			int *fds = (int *)CMSG_DATA(c);
 
@@ -380,17 +383,27 @@ static void session_on_read(evutil_socket_t fd, short what, void *arg)
 				int one;
 
 				memcpy(&one, &fds[i], sizeof(one));
-				close(one);
+				if (in_nfds < FDPASS_MAX_FDS)
+					in_fds[in_nfds++] = one;
+				else
+					close(one);
 			}
 		}
 	}
 	if (n == 0 && !have_cred) {
+		while (in_nfds)
+			close(in_fds[--in_nfds]);
 		log_debug("client pid %d uid %u disconnected", (int)s->pid,
 			  (unsigned)s->uid);
 		session_destroy(s, true);
 		return;
 	}
 	id = n >= PROTO_HEADER_SIZE ? wire_get_le64(rx_buf + 8) : 0;
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    n > (ssize_t)PROTO_MAX_MSG || !have_cred || cred.pid != s->pid ||
+	    cred.uid != s->uid || cred.gid != s->gid)
+		while (in_nfds)
+			close(in_fds[--in_nfds]);
 	if ((mh.msg_flags & MSG_TRUNC) || n > (ssize_t)PROTO_MAX_MSG)
 		session_reply_error(s, id, -EMSGSIZE, "packet of %zd bytes is "
 				    "larger than the protocol's maximum of %u",
@@ -405,7 +418,7 @@ static void session_on_read(evutil_socket_t fd, short what, void *arg)
 				    have_cred ? (int)cred.pid : 0,
 				    have_cred ? (unsigned)cred.uid : 0);
 	else
-		requests_dispatch(s, rx_buf, (size_t)n);
+		requests_dispatch(s, rx_buf, (size_t)n, in_fds, in_nfds);
 	session_pump(s);
 }
 
@@ -707,6 +720,7 @@ static void session_destroy(struct session *s, bool may_park)
 	domain_waiter_cancel(&s->waiter);
 	session_async_free_all(s);
 	session_stream_end(s, false);
+	adopt_session_closed(s);
 	if (!(may_park && s->token && srv->cfg->resume_grace &&
 	      !list_empty(&s->subs) && session_park(s))) {
 		list_for_each_entry_safe(sub, tmp, &s->subs, owner_link) {

@@ -100,6 +100,11 @@ struct session {
 	uint64_t features;
 	uint64_t token;			/* 0: not resumable */
 
+	/* the descriptors of the packet being dispatched (READOPT takes
+	 * them: in_nfds 0; the dispatch closes the rest) */
+	int *in_fds;
+	unsigned int in_nfds;
+
 	/* the request being served */
 	bool busy;
 	struct proto_msg req;		/* fixed fields only */

@@ -76,26 +76,32 @@ static const struct field sub_fields[] = { STATE_SUB_FIELDS(SUB_F) };
 struct kind {
 	uint32_t kind;		/* STATE_REC_* */
 	uint32_t size;		/* STATE_*_SIZE */
+	uint32_t min;		/* the least it may have: format 3's */
 	const struct field *f;
 	size_t n;
 	size_t native;		/* the decoded structure's size */
 };
 
-#define KIND(k, size, t, type) \
-	{ (k), (size), (t), sizeof(t) / sizeof((t)[0]), sizeof(type) }
-static const struct kind kind_head = KIND(0, STATE_HEAD_SIZE, head_fields,
-					  struct state_head);
+#define KIND(k, size, min, t, type) \
+	{ (k), (size), (min), (t), sizeof(t) / sizeof((t)[0]), sizeof(type) }
+static const struct kind kind_head = KIND(0, STATE_HEAD_SIZE, STATE_HEAD_SIZE,
+					  head_fields, struct state_head);
+/* the lease's fields came at the end: a record without them has none */
 static const struct kind kind_domain = KIND(STATE_REC_DOMAIN, STATE_DOM_SIZE,
-					    domain_fields,
+					    STATE_DOM_SIZE_V3, domain_fields,
 					    struct state_domain_rec);
 static const struct kind kind_dev = KIND(STATE_REC_DEVICE, STATE_DEV_SIZE,
-					 dev_fields, struct state_dev_rec);
+					 STATE_DEV_SIZE, dev_fields,
+					 struct state_dev_rec);
 static const struct kind kind_map = KIND(STATE_REC_MAP, STATE_MAP_SIZE,
-					 map_fields, struct state_map_rec);
+					 STATE_MAP_SIZE, map_fields,
+					 struct state_map_rec);
 static const struct kind kind_range = KIND(STATE_REC_RANGE, STATE_RANGE_SIZE,
-					   range_fields, struct state_range_rec);
+					   STATE_RANGE_SIZE, range_fields,
+					   struct state_range_rec);
 static const struct kind kind_sub = KIND(STATE_REC_SUB, STATE_SUB_SIZE,
-					 sub_fields, struct state_sub_rec);
+					 STATE_SUB_SIZE, sub_fields,
+					 struct state_sub_rec);
 
 /* @k's fields of @from into @b (STATE_*_SIZE bytes, zeroed). */
 static void encode(uint8_t *b, const struct kind *k, const void *from)
@@ -119,8 +125,9 @@ static void encode(uint8_t *b, const struct kind *k, const void *from)
 	}
 }
 
-/* @k's fields at @b into @to. */
-static void decode(const uint8_t *b, const struct kind *k, void *to)
+/* @k's fields at @b (@len bytes) into @to: those past @len stay 0. */
+static void decode(const uint8_t *b, uint32_t len, const struct kind *k,
+		   void *to)
 {
 	uint8_t *d = to;
 
@@ -129,6 +136,8 @@ static void decode(const uint8_t *b, const struct kind *k, void *to)
 		uint32_t v32;
 		uint64_t v64;
 
+		if ((uint32_t)f->at + f->size > len)
+			continue;
 		if (f->size == 4) {
 			v32 = state_le32(b + f->at);
 			memcpy(d + f->off, &v32, 4);
@@ -226,6 +235,11 @@ static void put_domain(struct state *st, struct writer *w, struct domain *d,
 		.layout_words = p->nwords,
 		.counters_off = bitmem_offset(st->bits, d->counters),
 		.intent = d->intent,
+		.lease = d->lease.id,
+		.lease_token = d->lease.token,
+		.lease_pid = (uint32_t)d->lease.pid,
+		.lease_uid = (uint32_t)d->lease.uid,
+		.lease_deadline_ns = d->lease.deadline_ns,
 	};
 	struct backend_kept_fd fds[BACKEND_KEEP_MAX_FDS];
 	struct domain_device *dev;
@@ -358,7 +372,7 @@ void state_sub_at(const uint8_t *subs, uint32_t i, struct state_sub_rec *out)
 {
 	memset(out, 0, sizeof(*out));
 	decode(subs + (uint64_t)i * (STATE_REC_HDR + STATE_SUB_SIZE) +
-	       STATE_REC_HDR, &kind_sub, out);
+	       STATE_REC_HDR, STATE_SUB_SIZE, &kind_sub, out);
 }
 
 /* ------------------------------------------------------------ reading */
@@ -383,7 +397,7 @@ static const void *get(struct reader *r, uint64_t n)
 static bool get_rec(struct reader *r, const struct kind *k, void *to)
 {
 	const uint8_t *b;
-	uint32_t len = k->size;
+	uint32_t len = k->min;
 
 	if (r->format >= 4) {
 		b = get(r, STATE_REC_HDR);
@@ -391,7 +405,7 @@ static bool get_rec(struct reader *r, const struct kind *k, void *to)
 			return false;
 		len = state_le32(b + STATE_REC_LEN);
 		if (state_le32(b + STATE_REC_KIND) != k->kind ||
-		    len < STATE_REC_HDR + k->size || len % 8)
+		    len < STATE_REC_HDR + k->min || len % 8)
 			return false;
 		len -= STATE_REC_HDR;
 	}
@@ -399,14 +413,14 @@ static bool get_rec(struct reader *r, const struct kind *k, void *to)
 	if (!b)
 		return false;
 	memset(to, 0, k->native);
-	decode(b, k, to);
+	decode(b, len, k, to);
 	return true;
 }
 
 /* The least a record of @k takes in a version of @r's format. */
 static uint64_t rec_min(const struct reader *r, const struct kind *k)
 {
-	return (r->format >= 4 ? STATE_REC_HDR : 0) + k->size;
+	return (r->format >= 4 ? STATE_REC_HDR : 0) + k->min;
 }
 
 static bool name_ok(const char *name)
@@ -779,7 +793,7 @@ static int parse_head(struct state *st, struct reader *r, uint32_t backend)
 	const struct state_super *sb = (const void *)st->meta;
 	const struct state_head *h = &st->h;
 
-	decode(get(r, STATE_HEAD_SIZE), &kind_head, &st->h);
+	decode(get(r, STATE_HEAD_SIZE), STATE_HEAD_SIZE, &kind_head, &st->h);
 	st->head = h;
 	/* each version says its format; the superblock, the newest */
 	if (h->magic != STATE_MAGIC || h->format < STATE_FORMAT_OLDEST ||

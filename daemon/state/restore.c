@@ -25,6 +25,7 @@
 #include "daemon/config/config.h"
 #include "daemon/domain/domain.h"
 #include "daemon/util/log.h"
+#include "daemon/server/adopt.h"
 #include "daemon/server/server.h"
 #include "daemon/server/session.h"
 #include "daemon/subscriber/subscription.h"
@@ -358,6 +359,11 @@ static int state_restore_domain(struct server *srv, struct state_pdomain *pd,
 	d->counters = pd->counters;
 	d->generation = pd->counters[0];
 	d->intent = rec->intent;
+	d->lease.id = rec->lease;
+	d->lease.token = rec->lease_token;
+	d->lease.pid = (pid_t)rec->lease_pid;
+	d->lease.uid = (uid_t)rec->lease_uid;
+	d->lease.deadline_ns = rec->lease_deadline_ns;
 	memcpy(d->guest, rec->guest, sizeof(d->guest));
 	for (uint32_t i = 0; i < rec->nmaps; i++)
 		/* our anonymous memory died with us; the kernel holds the
@@ -554,6 +560,7 @@ static int state_rebuild(struct server *srv)
 	list_for_each_entry(d, &srv->domains, link) {
 		struct subscription *sub;
 
+		adopt_lease_restored(d);
 		list_for_each_entry(sub, &d->subs, dom_link)
 			pending += subscriber_set_pending_pages(&sub->set);
 		domain_subscriptions_changed(d);

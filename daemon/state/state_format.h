@@ -199,8 +199,23 @@ _Static_assert(sizeof(struct state_super) <= STATE_META_SUPER, "superblock");
 	X(STATE_DOM_INTENT_HWPT_ID,					\
 	  STATE_DOM_INTENT_IOAS_ID + 4, 4, intent.hwpt_id)		\
 	X(STATE_DOM_INTENT_DEVICE,					\
-	  STATE_DOM_INTENT_HWPT_ID + 4, BACKEND_NAME_MAX, intent.device)
-#define STATE_DOM_SIZE 256
+	  STATE_DOM_INTENT_HWPT_ID + 4, BACKEND_NAME_MAX, intent.device)	\
+	/* added in format 4 at the record's end (a record of 256 bytes	\
+	 * has none: not adopted): the lease of a VMM that adopted the	\
+	 * domain (ADOPT), 0 for none; its session's resume token; its pid	\
+	 * and uid; the CLOCK_MONOTONIC ns after which it is cleaned up	\
+	 * once its session is gone (0 while it was connected) */		\
+	X(STATE_DOM_LEASE,						\
+	  STATE_DOM_INTENT_DEVICE + BACKEND_NAME_MAX, 8, lease)		\
+	X(STATE_DOM_LEASE_TOKEN, STATE_DOM_LEASE + 8, 8, lease_token)	\
+	X(STATE_DOM_LEASE_PID, STATE_DOM_LEASE_TOKEN + 8, 4, lease_pid)	\
+	X(STATE_DOM_LEASE_UID, STATE_DOM_LEASE_PID + 4, 4, lease_uid)	\
+	X(STATE_DOM_LEASE_DEADLINE_NS,					\
+	  STATE_DOM_LEASE_UID + 4, 8, lease_deadline_ns)
+#define STATE_DOM_SIZE 288
+/* What a domain record had before the lease: format 3's length, and the
+ * least a format 4 record may have. */
+#define STATE_DOM_SIZE_V3 256
 
 /* A device of a domain. */
 #define STATE_DEV_FIELDS(X)						\
@@ -278,7 +293,8 @@ _Static_assert(STATE_LAYOUT_OK(STATE_RANGE_FIELDS, STATE_RANGE_SIZE),
 _Static_assert(STATE_LAYOUT_OK(STATE_SUB_FIELDS, STATE_SUB_SIZE),
 	       "subscription");
 /* format 3's lengths: what its dirtyd wrote (its records, no headers) */
-_Static_assert(STATE_HEAD_SIZE == 48 && STATE_DOM_SIZE == 256 &&
+_Static_assert(STATE_HEAD_SIZE == 48 && STATE_DOM_SIZE_V3 == 256 &&
+	       STATE_DOM_LEASE == STATE_DOM_SIZE_V3 &&
 	       STATE_DEV_SIZE == 72 && STATE_MAP_SIZE == 24 &&
 	       STATE_RANGE_SIZE == 16 && STATE_SUB_SIZE == 64 &&
 	       BACKEND_NAME_MAX == 64, "format 3's records");

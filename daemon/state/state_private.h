@@ -99,6 +99,11 @@ struct state_domain_rec {
 	uint64_t counters_off;
 	char guest[BACKEND_NAME_MAX];
 	struct state_intent intent;
+	uint64_t lease;
+	uint64_t lease_token;
+	uint32_t lease_pid;
+	uint32_t lease_uid;
+	uint64_t lease_deadline_ns;
 };
 
 struct state_dev_rec {

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kernel/backend_impl.h"
 #include "kernel/iommufd/iommufd_impl.h"
+#include "kernel/iommufd/sysfs.h"
 
 /* Called with ib->lock held. */
 static struct iommufd_dev *dev_find(struct iommufd_backend *ib,
@@ -377,6 +379,63 @@ int iommufd_dev_adopt(struct iommufd_backend *ib,
 			return rc == -ENOENT ? -EUCLEAN : rc;
 	}
 	return 0;
+}
+
+/*
+ * READOPT: rows for devices a client held on (backend_open_given()).
+ * Every descriptor of @devs is taken: inserted, or closed.
+ */
+int iommufd_dev_take_given(struct iommufd_backend *ib,
+			   const struct backend_given_device *devs, size_t n,
+			   uint32_t hwpt_id)
+{
+	bool has_fds = ib->provider == &vfio_cdev_provider;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && !rc; i++) {
+		const struct backend_given_device *g = &devs[i];
+		struct iommufd_dev dev = { .fd = g->fd, .dev_id = g->dev_id,
+					   .attached = true,
+					   .pt_id = hwpt_id };
+		struct backend_hw_info info;
+
+		if (!memchr(g->name, '\0', sizeof(g->name)) || !g->name[0]) {
+			rc = -EINVAL;
+		} else if (has_fds && g->fd < 0) {
+			rc = backend_why_set(-EBADF, "no descriptor was given "
+					     "for device %s", g->name);
+		} else if (!has_fds && g->fd >= 0) {
+			rc = backend_why_set(-EBADF, "device %s has no "
+					     "descriptor (%s devices have "
+					     "none), one was given", g->name,
+					     ib->provider->name);
+		} else if (has_fds) {
+			rc = iommufd_vfio_cdev_fd_check(ib->sysfs_root, g->name,
+							g->fd);
+			if (rc)
+				rc = backend_why_set(-EBADF, "the descriptor "
+						     "given for device %s is "
+						     "not its VFIO character "
+						     "device", g->name);
+		}
+		if (!rc && iommufd_get_hw_info(ib->fd, g->dev_id, &info))
+			rc = backend_why_set(-ENOENT, "the iommufd has no device "
+					     "%u (IOMMU_GET_HW_INFO failed)",
+					     g->dev_id);
+		if (!rc) {
+			memcpy(dev.name, g->name, sizeof(dev.name));
+			pthread_mutex_lock(&ib->lock);
+			rc = dev_insert(ib, &dev);
+			pthread_mutex_unlock(&ib->lock);
+		}
+		if (rc && g->fd >= 0)
+			close(g->fd);
+	}
+	for (; i < n; i++)
+		if (devs[i].fd >= 0)
+			close(devs[i].fd);
+	return rc;
 }
 
 /* For leave: close this process's descriptors, unbind nothing. */

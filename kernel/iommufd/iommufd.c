@@ -48,6 +48,7 @@
 
 #include "kernel/backend_impl.h"
 #include "kernel/iommufd/iommufd_impl.h"
+#include <stdio.h>
 
 /* ------------------------------------------------------ ioctl wrappers */
 
@@ -149,7 +150,7 @@ static int iommufd_option_set(int fd, uint32_t option_id, uint32_t object_id,
 	return iommufd_ioctl(fd, IOMMU_OPTION, &cmd);
 }
 
-static int iommufd_get_hw_info(int fd, uint32_t dev_id,
+int iommufd_get_hw_info(int fd, uint32_t dev_id,
 			       struct backend_hw_info *info)
 {
 	struct iommu_hw_info cmd = {
@@ -450,29 +451,19 @@ out_close:
 	return rc;
 }
 
-int iommufd_backend_open(const struct backend_config *cfg,
-			 struct backend **out)
+/* A new, empty context of @cfg's provider, without a /dev/iommu yet. */
+static int ib_new(const struct backend_config *cfg, struct iommufd_backend **out)
 {
 	const struct iommufd_dev_provider *provider;
 	struct iommufd_backend *ib;
-	const char *path;
-	struct stat st;
 	int rc;
 
-	if (!cfg || !out)
-		return -EINVAL;
-	path = cfg->iommufd_path ? cfg->iommufd_path : IOMMUFD_DEFAULT_PATH;
 	rc = iommufd_dev_provider_find(cfg->device_provider, &provider);
-	if (rc) {
-		backend_kept_close(cfg->kept, cfg->n_kept);
+	if (rc)
 		return rc;
-	}
-
 	ib = calloc(1, sizeof(*ib));
-	if (!ib) {
-		backend_kept_close(cfg->kept, cfg->n_kept);
+	if (!ib)
 		return -ENOMEM;
-	}
 	ib->base.ops = &iommufd_backend_ops;
 	ib->fd = -1;
 	ib->provider = provider;
@@ -482,9 +473,94 @@ int iommufd_backend_open(const struct backend_config *cfg,
 	ib->vfio_dev_dir = strdup(cfg->vfio_dev_dir ? cfg->vfio_dev_dir :
 				  IOMMUFD_DEFAULT_VFIO_DEV_DIR);
 	if (!ib->sysfs_root || !ib->vfio_dev_dir) {
+		ib_free(ib);
+		return -ENOMEM;
+	}
+	*out = ib;
+	return 0;
+}
+
+/*
+ * READOPT: @fd must be the character device /dev/iommu is (not merely
+ * some character device) before any ioctl runs on it, and then answer as
+ * an iommufd (IOMMU_DESTROY of id 0: -ENOENT).
+ */
+static int ib_given_iommufd(const struct backend_config *cfg, int fd)
+{
+	const char *path = cfg->iommufd_path ? cfg->iommufd_path :
+					       IOMMUFD_DEFAULT_PATH;
+	struct stat st, want;
+
+	if (fd < 0 || fstat(fd, &st))
+		return backend_why_set(-EBADF, "no iommufd descriptor was "
+				       "given");
+	if (stat(path, &want))
+		return backend_why_set(-errno, "%s: %s", path,
+				       strerror(errno));
+	if (!S_ISCHR(st.st_mode) || !S_ISCHR(want.st_mode) ||
+	    st.st_rdev != want.st_rdev)
+		return backend_why_set(-EBADF, "the first descriptor is not "
+				       "%s", path);
+	if (iommufd_destroy(fd, 0) != -ENOENT)
+		return backend_why_set(-EBADF, "the first descriptor does not "
+				       "answer as an iommufd");
+	return 0;
+}
+
+int iommufd_backend_open_given(const struct backend_config *cfg, int iommufd,
+			       const struct backend_given_device *devs,
+			       size_t n, uint32_t hwpt_id,
+			       struct backend **out)
+{
+	struct iommufd_backend *ib = NULL;
+	int rc;
+
+	rc = ib_new(cfg, &ib);
+	if (!rc)
+		rc = ib_given_iommufd(cfg, iommufd);
+	if (rc) {
+		if (ib)
+			ib_free(ib);
+		close(iommufd);
+		for (size_t i = 0; i < n; i++)
+			if (devs[i].fd >= 0)
+				close(devs[i].fd);
+		return rc;
+	}
+	ib->fd = iommufd;
+	rc = ib->provider->probe ? ib->provider->probe(ib) : 0;
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			if (devs[i].fd >= 0)
+				close(devs[i].fd);
+	} else {
+		rc = iommufd_dev_take_given(ib, devs, n, hwpt_id);
+	}
+	if (rc) {
+		iommufd_dev_leave_all(ib);
+		ib_free(ib);
+		return rc;
+	}
+	ib->uring_cmd = iommufd_uring_cmd_probe(ib->fd);
+	*out = &ib->base;
+	return 0;
+}
+
+int iommufd_backend_open(const struct backend_config *cfg,
+			 struct backend **out)
+{
+	struct iommufd_backend *ib;
+	const char *path;
+	struct stat st;
+	int rc;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	path = cfg->iommufd_path ? cfg->iommufd_path : IOMMUFD_DEFAULT_PATH;
+	rc = ib_new(cfg, &ib);
+	if (rc) {
 		backend_kept_close(cfg->kept, cfg->n_kept);
-		rc = -ENOMEM;
-		goto err_free;
+		return rc;
 	}
 
 	if (cfg->n_kept) {
@@ -512,8 +588,8 @@ int iommufd_backend_open(const struct backend_config *cfg,
 				     "newer with CONFIG_IOMMUFD)", path);
 		goto err_free;
 	}
-	if (provider->probe) {
-		rc = provider->probe(ib);
+	if (ib->provider->probe) {
+		rc = ib->provider->probe(ib);
 		if (rc)
 			goto err_free;
 	}

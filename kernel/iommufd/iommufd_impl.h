@@ -151,6 +151,11 @@ void iommufd_dev_leave_all(struct iommufd_backend *ib);
 /* backend_keep(): "iommufd", the devices' fds, the table in the blob. */
 int iommufd_dev_keep(struct iommufd_backend *ib, struct backend_kept_fd *fds,
 		     size_t max_fds, void *blob, size_t *blob_len);
+int iommufd_dev_take_given(struct iommufd_backend *ib,
+			   const struct backend_given_device *devs, size_t n,
+			   uint32_t hwpt_id);
+int iommufd_get_hw_info(int fd, uint32_t dev_id,
+			struct backend_hw_info *info);
 int iommufd_dev_adopt(struct iommufd_backend *ib,
 		      const struct backend_kept_fd *kept, int *fds,
 		      size_t n_kept, const void *blob, size_t blob_len);

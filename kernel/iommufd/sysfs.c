@@ -236,6 +236,24 @@ static int cdev_check(const struct stat *st, dev_t devt, const char *dir,
 	return 0;
 }
 
+int iommufd_vfio_cdev_fd_check(const char *sysfs_root, const char *name,
+				int fd)
+{
+	char cdev[IOMMUFD_CDEV_NAME_MAX];
+	struct stat st;
+	dev_t devt;
+	int rc;
+
+	rc = iommufd_sysfs_resolve(sysfs_root, name, cdev, sizeof(cdev));
+	if (!rc)
+		rc = vfio_cdev_devt(sysfs_root, cdev, &devt);
+	if (rc)
+		return rc;
+	if (fstat(fd, &st))
+		return -errno;
+	return cdev_check(&st, devt, "the descriptor given for", name);
+}
+
 int iommufd_vfio_cdev_open(const char *sysfs_root, const char *vfio_dev_dir,
 			   const char *cdev)
 {

@@ -65,6 +65,16 @@ int iommufd_vfio_cdev_open(const char *sysfs_root, const char *vfio_dev_dir,
 			   const char *cdev);
 
 /**
+ * iommufd_vfio_cdev_fd_check() - whether the open descriptor @fd is the
+ * VFIO character device of the device @name (as iommufd_sysfs_resolve()
+ * takes it): fstat()'s st_rdev against sysfs's major:minor.  No ioctl
+ * runs on @fd.  0; -ENODEV (not that device, with backend_why()), or what
+ * resolving @name gives.
+ */
+int iommufd_vfio_cdev_fd_check(const char *sysfs_root, const char *name,
+				int fd);
+
+/**
  * iommufd_sysfs_canonical() - the name iommufd_sysfs_enumerate() lists the
  * device @name by: a PCI address in full form (65:00.0 -> 0000:65:00.0),
  * and a cdev name (vfio3) as the PCI address of the device sysfs gives it

@@ -120,6 +120,7 @@ FEAT_RANGES_RAW = 0x1
 FEAT_RESUME = 0x2
 FEAT_FD_PASSING = 0x4
 FEAT_EVENTS = 0x8
+FEAT_ADOPT = 0x10
 SESSION_RESUMED = 0x1
 SESSION_STATE_LOST = 0x2
 # section 6.2
@@ -1692,7 +1693,7 @@ def example_story_problems(E):
     ids = [x.id for x in (hello, ld, cbad, cgood, mp, ts, sub, dma, sync, gr, ack, st)]
     need(all(i != 0 for i in ids) and len(set(ids)) == len(ids), "request ids non-zero and distinct: %s" % ids)
     need((hrep.f["major"], hrep.f["minor"], hrep.f["max_msg"]) == (1, 0, 65536), "HELLO_REPLY 1.0, max_msg 65536")
-    offered = FEAT_RANGES_RAW | FEAT_RESUME | FEAT_EVENTS          # the simulated backend's
+    offered = FEAT_RANGES_RAW | FEAT_RESUME | FEAT_EVENTS | FEAT_ADOPT  # the simulated backend's
     for h, r in ((hello, hrep), (hello2, hrep2)):
         need(r.f["features"] == h.f["features"] & offered,
              "HELLO_REPLY.features %#x is not HELLO's %#x & %#x (5.2; no FD_PASSING on sim)"
@@ -2028,7 +2029,7 @@ def t_header(ctx):
     R.check("3", "after that malformed HELLO, a valid HELLO is accepted", m.type == HELLO_REPLY, "HELLO_REPLY",
             ok_or_err(m))
     h.close()
-    for t in (0x0000, 0x0015, 0x00ff, 0x1000, 0x4000, 0x4003, 0x7fff, 0x8000, 0x8013, 0xfffe):
+    for t in (0x0000, 0x0030, 0x00ff, 0x1000, 0x4000, 0x4003, 0x7fff, 0x8000, 0x8013, 0xfffe):
         mid = c.new_id()
         send_err(c, "3", "unknown type %#06x is ERROR EPROTO" % t, None, None, EPROTO,
                  data=HDR.pack(t, 0, 16, mid), mid=mid)
@@ -2324,16 +2325,16 @@ def t_hello(ctx):
              data=d[:4] + struct.pack("<I", len(d)) + d[8:], mid=mid, ping=False)
     send_err(c, "3", "HELLO with id 0 is ERROR EBADMSG", HELLO, {"major": 1}, EBADMSG, mid=0, ping=False)
     m = c.hello(FEAT_RANGES_RAW | FEAT_RESUME | FEAT_FD_PASSING | FEAT_EVENTS | 0xfffffffffffffff0)
-    R.check("5.2", "after malformed HELLOs a valid HELLO is accepted; every bit offered gives 0x2b on sim "
-            "(unknown bits and FD_PASSING not echoed, SOURCES echoed)",
-            m.type == HELLO_REPLY and m.f["features"] == 0x2b,
-            0x2b, ok_or_err(m) if m.type == ERROR else hex(m.f["features"]))
+    R.check("5.2", "after malformed HELLOs a valid HELLO is accepted; every bit offered gives 0x3b on sim "
+            "(unknown bits and FD_PASSING not echoed, ADOPT and SOURCES echoed)",
+            m.type == HELLO_REPLY and m.f["features"] == 0x3b,
+            0x3b, ok_or_err(m) if m.type == ERROR else hex(m.f["features"]))
     R.check("6.1", "HELLO_REPLY for root: uid 0, gid 0, major 1, minor 0, max_msg 65536, flags 0",
             m.type == HELLO_REPLY and (m.f["uid"], m.f["gid"], m.f["major"], m.f["minor"], m.f["max_msg"],
                                        m.f["session_flags"]) == (0, 0, 1, 0, 65536, 0),
             (0, 0, 1, 0, 65536, 0), m.f)
     c.close()
-    for feats, want in ((0, 0), (FEAT_FD_PASSING, 0), (0x10, 0), (FEAT_EVENTS, FEAT_EVENTS),
+    for feats, want in ((0, 0), (FEAT_FD_PASSING, 0), (FEAT_ADOPT, FEAT_ADOPT), (FEAT_EVENTS, FEAT_EVENTS),
                         (FEAT_RANGES_RAW, FEAT_RANGES_RAW), (1 << 63, 0)):
         c = Conn(sock)
         m = c.hello(feats)

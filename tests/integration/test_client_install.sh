@@ -34,7 +34,8 @@ libdir=$(dirname "$(dirname "$pc")")
 for f in "$root/include/dirtyd/dirty.h" "$libdir/libdirty.a" \
 	 "$libdir/libdirty.so" "$libdir/libdirty.so.1" \
 	 "$root/bin/dirtyctl" "$root/bin/dirtyd-migrate" \
-	 "$root/share/man/man3/libdirty.3" "$root/share/man/man1/dirtyctl.1" \
+	 "$root/share/man/man3/libdirty.3" "$root/share/man/man3/dirty_adopt.3" \
+	 "$root/share/man/man1/dirtyctl.1" \
 	 "$root/share/man/man1/dirtyd-migrate.1"; do
 	[ -e "$f" ] || fail "not installed: $f"
 done

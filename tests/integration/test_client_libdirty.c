@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -574,4 +575,65 @@ Test(libdirty_e2e, lebitmap_is_the_runs_bit_by_bit)
 	free(map);
 	free(want);
 	free(got);
+}
+
+/*
+ * Adoption through libdirty on the sim: the ids and the lease without
+ * descriptors (DIRTY_ADOPT_NO_IOMMUFD), EBUSY while adopted, the sizes of
+ * the structs the library returns, the refusals of READOPT and of
+ * dirty_ioas_map() where no iommufd exists (tests/vm/guest_adopt.c runs
+ * them on the real kernel).
+ */
+Test(libdirty_e2e, adopt_on_the_sim)
+{
+	struct dirty *d = td_connect(&td, 0);
+	struct dirty_adoption *a = NULL;
+	struct dirty_readopt_device dev = { .size = sizeof(dev), .fd = -1,
+					    .name = "sim1" };
+	const struct dirty_readopt_device *devs[] = { &dev };
+	struct dirty_readopt r = {
+		.size = sizeof(r), .iommufd = -1, .n_devices = 1,
+		.devices = devs,
+	};
+	static char mem[2 * 4096] __attribute__((aligned(4096)));
+	uint32_t dom = guest(d, "sim0"), nd = 0;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC), e;
+
+	td_ok(d, dirty_adopt(d, dom, &a));
+	cr_assert_eq(a->size, sizeof(*a));
+	cr_assert_eq(a->domain_id, dom);
+	cr_assert_eq(a->flags, DIRTY_ADOPT_HUGE_PAGES_OFF |
+		     DIRTY_ADOPT_NO_IOMMUFD);
+	cr_assert_eq(a->iommufd, -1);
+	cr_assert_eq(a->page_size, PAGE);
+	cr_assert_neq(a->lease, 0);
+	cr_assert_eq(a->status, DIRTY_DOMAIN_SUPPORTED | DIRTY_DOMAIN_ENABLED);
+	cr_assert_eq(a->n_devices, 1);
+	cr_assert_eq(a->devices[0]->size, sizeof(*a->devices[0]));
+	cr_assert_str_eq(a->devices[0]->name, "sim0");
+	cr_assert_eq(a->devices[0]->fd, -1);
+	cr_assert_eq(a->devices[0]->flags, DIRTY_ADOPT_DEV_BOUND |
+		     DIRTY_ADOPT_DEV_ATTACHED);
+	cr_assert_eq(dirty_adopt(d, dom, &a), -EBUSY);
+	cr_assert_eq(dirty_domain_destroy(d, dom), -EBUSY);
+	cr_assert(strstr(dirty_last_error_text(d), "UNADOPT first"));
+	/* READOPT: the sim has nothing to take back; a bad struct: EINVAL */
+	cr_assert_eq(dirty_readopt(d, &r, &nd), -EINVAL, "iommufd -1");
+	cr_assert_geq(null, 0);
+	r.iommufd = null;
+	dev.size = 1;
+	cr_assert_eq(dirty_readopt(d, &r, &nd), -EINVAL, "size 1");
+	dev.size = sizeof(dev);
+	e = dirty_readopt(d, &r, &nd);
+	cr_assert_eq(e, -EOPNOTSUPP, "%d %s", e, dirty_last_error_text(d));
+	cr_assert_eq(nd, 0);
+	/* no iommufd to map through: the kernel's refusal, nothing declared */
+	cr_assert_eq(dirty_ioas_map(d, dom, null, a->ioas_id, mem, 1ULL << 40,
+				    sizeof(mem), 0), -ENOTTY);
+	close(null);
+	td_ok(d, dirty_unadopt(d, dom));
+	cr_assert_eq(dirty_unadopt(d, dom), -EINVAL);
+	td_ok(d, dirty_domain_destroy(d, dom));
+	dirty_adoption_free(a);
+	dirty_close(d);
 }

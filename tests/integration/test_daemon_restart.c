@@ -1160,7 +1160,12 @@ static void kept_to_format_3(struct kept *k)
 		uint64_t d = in + STATE_REC_HDR, tail;
 
 		nrec = kv32(k, d + STATE_DOM_NDEVICES);
-		STRIP(STATE_DOM_SIZE);
+		/* format 3's domain record ended before the lease */
+		cr_assert_eq(kv32(k, in + STATE_REC_LEN),
+			     STATE_REC_HDR + STATE_DOM_SIZE);
+		memcpy(v3 + out, k->v + d, STATE_DOM_SIZE_V3);
+		in += STATE_REC_HDR + STATE_DOM_SIZE;
+		out += STATE_DOM_SIZE_V3;
 		tail = (uint64_t)kv32(k, d + STATE_DOM_NKEPT) *
 		       BACKEND_NAME_MAX + kv32(k, d + STATE_DOM_BLOB_LEN);
 		tail = (tail + 7) & ~7ULL;

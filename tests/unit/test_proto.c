@@ -1547,11 +1547,11 @@ Test(proto, protocol_md_examples)
 	cr_assert_eq(m.id, 1);
 	cr_assert_eq(m.hello.major, PROTO_VERSION_MAJOR);
 	cr_assert_eq(m.hello.minor, PROTO_VERSION_MINOR);
-	/* the story's client offers the features of 1.0's first text
-	 * (not SOURCES: it lists no sources) */
+	/* the story's client offers every feature it uses (not SOURCES: it
+	 * lists no sources) */
 	cr_assert_eq(m.hello.features, PROTO_FEAT_RANGES_RAW |
 		     PROTO_FEAT_RESUME | PROTO_FEAT_FD_PASSING |
-		     PROTO_FEAT_EVENTS);
+		     PROTO_FEAT_EVENTS | PROTO_FEAT_ADOPT);
 	cr_assert_eq(m.hello.resume_token, 0);
 
 	e = find(ex, n, "HELLO_REPLY");
@@ -1559,7 +1559,7 @@ Test(proto, protocol_md_examples)
 	cr_assert_eq(m.id, 1);
 	cr_assert_eq(m.hello_reply.max_msg, PROTO_MAX_MSG);
 	cr_assert_eq(m.hello_reply.features, PROTO_FEAT_RANGES_RAW |
-		     PROTO_FEAT_RESUME | PROTO_FEAT_EVENTS);
+		     PROTO_FEAT_RESUME | PROTO_FEAT_EVENTS | PROTO_FEAT_ADOPT);
 	cr_assert_eq(m.hello_reply.uid, 1000);
 	cr_assert_eq(m.hello_reply.session_flags, 0);
 	cr_assert_neq(m.hello_reply.session_token, 0);
@@ -1772,4 +1772,131 @@ Test(proto, metrics_reply_text)
 			     "bad %zu", i);
 		cr_assert(!proto_metrics_text_valid(bad[i], strlen(bad[i])));
 	}
+}
+
+/* ADOPT_REPLY: PROTOCOL.md 6.18's offsets; fd_index 0 (no descriptor)
+ * allowed, others 1 .. count each once; one packet only. */
+Test(proto, adopt_reply)
+{
+	struct proto_list_builder lb;
+	struct proto_adopt_device d;
+	struct proto_msg m = { .type = PROTO_ADOPT_REPLY }, r;
+	int len;
+
+	m.list.ioas_id = 2;
+	m.list.hwpt_id = 3;
+	m.list.status = PROTO_DOMAIN_SUPPORTED | PROTO_DOMAIN_ENABLED;
+	m.list.page_size = 4096;
+	m.list.max_leaf = 1 << 21;
+	m.list.adopt_flags = PROTO_ADOPT_VERIFIES_EXTERNAL;
+	m.list.lease = 0x1122334455667788ULL;
+	cr_assert_eq(proto_list_begin(&lb, buf, sizeof(buf), PROTO_ADOPT_REPLY,
+				      9), 0);
+	proto_list_set_adopt(&lb, &m);
+	d = (struct proto_adopt_device){ .name = "mock0", .dev_id = 7,
+					 .fd_index = 0, .dev_flags = 3 };
+	cr_assert_eq(proto_list_add_adopt_device(&lb, &d), 0);
+	d = (struct proto_adopt_device){ .name = "0000:65:00.0", .dev_id = 8,
+					 .fd_index = 1, .dev_flags = 3 };
+	cr_assert_eq(proto_list_add_adopt_device(&lb, &d), 0);
+	len = proto_list_end(&lb, false);
+	cr_assert_eq(len, (int)(16 + PROTO_ADOPT_FIXED +
+				2 * PROTO_ADOPT_DEVICE_WIRE));
+	{
+		static const uint8_t body[48] = {
+			2, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0,
+			0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0,
+			2, 0, 0, 0, 0, 0, 0, 0,
+			0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+		};
+
+		cr_assert_eq(memcmp(buf + 16, body, sizeof(body)), 0);
+	}
+	cr_assert_eq(proto_decode(buf, (size_t)len, &r), 0);
+	cr_assert_eq(r.list.count, 2);
+	cr_assert_eq(r.list.lease, m.list.lease);
+	cr_assert_eq(r.list.max_leaf, 1 << 21);
+	proto_adopt_device_at(&r, 1, &d);
+	cr_assert_str_eq(d.name, "0000:65:00.0");
+	cr_assert_eq(d.fd_index, 1);
+	cr_assert_eq(proto_encode(&r, buf2, sizeof(buf2)), len);
+	cr_assert_eq(memcmp(buf, buf2, (size_t)len), 0);
+	/* an fd_index twice, or past the count: malformed */
+	wire_put_le32(buf + 16 + PROTO_ADOPT_FIXED + 68, 1);
+	cr_assert_eq(proto_decode(buf, (size_t)len, &r), -EBADMSG);
+	wire_put_le32(buf + 16 + PROTO_ADOPT_FIXED + 68, 3);
+	cr_assert_eq(proto_decode(buf, (size_t)len, &r), -EBADMSG);
+	/* a reserved field */
+	wire_put_le32(buf + 16 + PROTO_ADOPT_FIXED + 68, 0);
+	wire_put_le32(buf + 16 + 36, 1);
+	cr_assert_eq(proto_decode(buf, (size_t)len, &r), -EBADMSG);
+}
+
+/* READOPT: devices and ranges after the fixed part, each checked. */
+Test(proto, readopt)
+{
+	struct proto_adopt_device devs[2] = {
+		{ .name = "mock0", .dev_id = 7 },
+		{ .name = "vfio3", .dev_id = 9, .fd_index = 1 },
+	};
+	struct proto_range rg[2] = { { 1 << 20, 1 << 20 }, { 1 << 22, 4096 } };
+	struct proto_readopt ro = { .flags = PROTO_CREATE_TRACKING,
+				    .ioas_id = 2, .hwpt_id = 3, .ndevices = 2,
+				    .nranges = 2, .lease = 5 };
+	struct proto_adopt_device d;
+	struct proto_range g;
+	struct proto_msg m;
+	int len;
+
+	len = proto_encode_readopt(buf, sizeof(buf), 4, &ro, devs, rg);
+	cr_assert_eq(len, (int)(16 + PROTO_READOPT_FIXED +
+				2 * PROTO_ADOPT_DEVICE_WIRE +
+				2 * PROTO_RANGE_WIRE));
+	cr_assert_eq(wire_get_le32(buf + 16 + 12), 2, "ndevices at 12");
+	cr_assert_eq(wire_get_le64(buf + 16 + 24), 5, "lease at 24");
+	cr_assert_eq(proto_decode(buf, (size_t)len, &m), 0);
+	cr_assert_eq(m.readopt.nranges, 2);
+	proto_readopt_device_at(&m.readopt, 1, &d);
+	cr_assert_str_eq(d.name, "vfio3");
+	cr_assert_eq(d.fd_index, 1);
+	proto_readopt_range_at(&m.readopt, 1, &g);
+	cr_assert_eq(g.iova, 1 << 22);
+	cr_assert_eq(g.length, 4096);
+	cr_assert_eq(proto_encode(&m, buf2, sizeof(buf2)), len);
+	cr_assert_eq(memcmp(buf, buf2, (size_t)len), 0);
+
+	/* refused: no device, unknown flags, an fd_index past ndevices or
+	 * twice, dev_flags set, overlapping or wrapping ranges */
+	ro.ndevices = 0;
+	cr_assert_eq(proto_encode_readopt(buf, sizeof(buf), 4, &ro, devs, rg),
+		     -EINVAL);
+	ro.ndevices = 2;
+	ro.flags = 1u << 7;
+	cr_assert_eq(proto_encode_readopt(buf, sizeof(buf), 4, &ro, devs, rg),
+		     -EINVAL);
+	ro.flags = 0;
+	devs[0].fd_index = 3;
+	cr_assert_eq(proto_encode_readopt(buf, sizeof(buf), 4, &ro, devs, rg),
+		     -EINVAL);
+	devs[0].fd_index = 1;
+	cr_assert_eq(proto_encode_readopt(buf, sizeof(buf), 4, &ro, devs, rg),
+		     -EINVAL);
+	devs[0].fd_index = 0;
+	devs[0].dev_flags = 1;
+	cr_assert_eq(proto_encode_readopt(buf, sizeof(buf), 4, &ro, devs, rg),
+		     -EINVAL);
+	devs[0].dev_flags = 0;
+	rg[1].iova = (1 << 21) - 4096;
+	cr_assert_eq(proto_encode_readopt(buf, sizeof(buf), 4, &ro, devs, rg),
+		     -EINVAL);
+	rg[1] = (struct proto_range){ UINT64_MAX - 4095, 8192 };
+	cr_assert_eq(proto_encode_readopt(buf, sizeof(buf), 4, &ro, devs, rg),
+		     -EINVAL);
+	/* a body one range short of what it counts */
+	rg[1] = (struct proto_range){ 1 << 22, 4096 };
+	len = proto_encode_readopt(buf, sizeof(buf), 4, &ro, devs, rg);
+	cr_assert_gt(len, 0);
+	wire_put_le32(buf + 4, (uint32_t)len - PROTO_RANGE_WIRE);
+	cr_assert_eq(proto_decode(buf, (size_t)len - PROTO_RANGE_WIRE, &m),
+		     -EBADMSG);
 }

@@ -120,7 +120,7 @@ fn every_example_chunk_encodes_back_from_its_runs() {
 fn hello_and_hello_reply_fields() {
     let p = decode(&example("HELLO", 0)).unwrap();
     assert_eq!(p.id, 1);
-    assert_eq!(p.msg, Message::Hello { major: 1, minor: 0, features: 0xf, resume_token: 0 });
+    assert_eq!(p.msg, Message::Hello { major: 1, minor: 0, features: 0x1f, resume_token: 0 });
     let p = decode(&example("HELLO_REPLY", 0)).unwrap();
     assert_eq!(
         p.msg,
@@ -128,7 +128,7 @@ fn hello_and_hello_reply_fields() {
             major: 1,
             minor: 0,
             max_msg: 65536,
-            features: 0xb,
+            features: 0x1b,
             session_token: 0x9408b1d3eb2de6e4,
             uid: 1000,
             gid: 1000,
