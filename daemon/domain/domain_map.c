@@ -658,9 +658,10 @@ static int unmap_work(struct domain_change *c)
 		 * the IOAS unmap takes the bits with the page tables (QEMU's
 		 * NO_CLEAR read before an unmap): pending in every set, which
 		 * then holds the range retired until it is taken.  If it
-		 * cannot be read, every page of it is pending instead.
+		 * cannot be read, every page of it is pending instead.  An
+		 * EXTERNAL range too: its client unmaps it after our answer.
 		 */
-		if (d->enabled && !m->external && !m->readonly) {
+		if (d->enabled && !m->readonly) {
 			e = domain_sources_read(c, m->iova, m->length);
 			if (e < 0) {
 				log_warning_errno(e, "domain %u: reading [0x%"
