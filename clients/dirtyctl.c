@@ -465,6 +465,72 @@ static int cmd_destroy(struct ctl *c, char **args, int nargs)
 		    domain_id);
 }
 
+/* sources DOMAIN: where its rounds read dirty bits from (LIST_SOURCES) */
+static int cmd_sources(struct ctl *c, char **args, int nargs)
+{
+	static const char *const kinds[] = {
+		[DIRTY_SOURCE_HWPT] = "hwpt",
+		[DIRTY_SOURCE_DMA_LOG] = "dma_log",
+		[DIRTY_SOURCE_HWPT_PLAIN] = "hwpt_plain",
+	};
+	struct dirty_source **src;
+	struct json j = JSON_INIT(stdout);
+	uint32_t domain_id;
+	size_t n;
+	int r;
+
+	r = parse_domain(args[0], &domain_id);
+	if (r)
+		return r;
+	r = dirty_list_sources(c->d, domain_id, &src, &n);
+	if (r < 0)
+		return fail(c, "listing sources", r);
+	if (c->json)
+		json_list_open(&j, "sources");
+	else
+		printf("%-10s %-6s %-24s %-7s %-6s %-11s %-8s %-6s %s\n",
+		       "KIND", "ID", "DEVICE", "DEVICES", "PAGE", "RANGES",
+		       "ROUNDS", "ERRORS", "RESTARTS");
+	for (size_t i = 0; i < n; i++) {
+		const struct dirty_source *s = src[i];
+		const char *kind = s->kind < 4 && kinds[s->kind] ?
+				   kinds[s->kind] : "?";
+		char page[32], ranges[32] = "-";
+
+		if (s->kind == DIRTY_SOURCE_DMA_LOG)
+			snprintf(ranges, sizeof(ranges), s->max_ranges ?
+				 "%" PRIu32 "/%" PRIu32 : "%" PRIu32,
+				 s->ranges, s->max_ranges);
+		if (c->json) {
+			json_open(&j, NULL, '{');
+			json_u64(&j, "domain", s->domain_id);
+			json_str(&j, "kind", kind);
+			json_u64(&j, s->kind == DIRTY_SOURCE_DMA_LOG ?
+				 "dev_id" : "hwpt_id", s->id);
+			json_str(&j, "device", s->device);
+			json_u64(&j, "device_count", s->devices);
+			json_u64(&j, "page_size", s->page_size);
+			json_u64(&j, "range_count", s->ranges);
+			json_u64(&j, "max_range_count", s->max_ranges);
+			json_u64(&j, "rounds", s->rounds);
+			json_u64(&j, "error_count", s->errors);
+			json_u64(&j, "restart_count", s->restarts);
+			json_close(&j, '}');
+			continue;
+		}
+		printf("%-10s %-6" PRIu32 " %-24s %-7" PRIu32 " %-6s %-11s %-8"
+		       PRIu64 " %-6" PRIu64 " %" PRIu64 "\n", kind, s->id,
+		       s->device, s->devices,
+		       s->page_size ? fmt_bytes(page, sizeof(page),
+						s->page_size) : "-",
+		       ranges, s->rounds, s->errors, s->restarts);
+	}
+	if (c->json)
+		json_list_close(&j);
+	free(src);
+	return 0;
+}
+
 /* map, unmap, dma: DOMAIN IOVA LENGTH */
 static int cmd_range(struct ctl *c, char **args, const char *what,
 		     int (*op)(struct dirty *, uint32_t, uint64_t, uint64_t))
@@ -1225,6 +1291,7 @@ static int cmd_watch(struct ctl *c, char **args, int nargs)
 static const struct command commands[] = {
 	{ "devices", 0, 0, 0, cmd_devices, "devices" },
 	{ "domains", 0, 0, 0, cmd_domains, "domains" },
+	{ "sources", 1, 1, 0, cmd_sources, "sources DOMAIN" },
 	{ "create", 1, 1, GIVEN(OPT_NO_TRACK) | GIVEN(OPT_NO_HUGE_PAGES),
 	  cmd_create, "create DEVICE [--no-track] [--no-huge-pages]" },
 	{ "attach", 2, 2, 0, cmd_attach, "attach DOMAIN DEVICE" },

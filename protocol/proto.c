@@ -176,6 +176,19 @@ static const struct proto_field stats_entry[] = {
 	FIELD(48, struct proto_stats, pending_pages),
 	FIELD(56, struct proto_stats, pages_sent),
 };
+static const struct proto_field source_entry[] = {
+	FIELD(0, struct proto_source, domain_id),
+	FIELD(4, struct proto_source, kind),
+	FIELD(8, struct proto_source, id),
+	FIELD(12, struct proto_source, devices),
+	FIELD(16, struct proto_source, device),
+	FIELD(80, struct proto_source, page_size),
+	FIELD(88, struct proto_source, ranges),
+	FIELD(92, struct proto_source, max_ranges),
+	FIELD(96, struct proto_source, rounds),
+	FIELD(104, struct proto_source, errors),
+	FIELD(112, struct proto_source, restarts),
+};
 static const struct proto_field fd_device_entry[] = {
 	FIELD(0, struct proto_fd_device, name),
 	FIELD(64, struct proto_fd_device, dev_id),
@@ -253,6 +266,8 @@ static const struct proto_type_info proto_types[] = {
 	ROW(UNADOPT, DIR_REQUEST, SHAPE_FIXED, 0, 8, BODY(domain_op_body)),
 	ROW(READOPT, DIR_REQUEST, SHAPE_READOPT, 0, PROTO_READOPT_FIXED,
 	    BODY(readopt_body)),
+	ROW(LIST_SOURCES, DIR_REQUEST, SHAPE_FIXED, 0, 8,
+	    BODY(domain_op_body)),
 
 	ROW(HELLO_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 40,
 	    BODY(hello_reply_body)),
@@ -283,6 +298,8 @@ static const struct proto_type_info proto_types[] = {
 					    PROTO_ADOPT_DEVICE_WIRE)),
 	ROW(READOPT_REPLY, DIR_REPLY, SHAPE_FIXED, 0, 16,
 	    BODY(readopt_reply_body)),
+	ROW(LIST_SOURCES_REPLY, DIR_REPLY, SHAPE_LIST, 0, 8,
+	    BODY(list_body), ENTRIES(source_entry, PROTO_SOURCE_WIRE)),
 	ROW(METRICS_REPLY, DIR_REPLY, SHAPE_TEXT, PROTO_F_MORE,
 	    PROTO_METRICS_FIXED, BODY(metrics_reply_body)),
 	ROW(ERROR, DIR_REPLY, SHAPE_ERROR, 0, 8, BODY(error_body)),
@@ -716,7 +733,10 @@ static bool fixed_valid(const struct proto_msg *m)
 	case PROTO_CREATE_DOMAIN:
 		return !(m->create_domain.flags &
 			 ~(uint32_t)(PROTO_CREATE_TRACKING |
-				     PROTO_CREATE_NO_HUGE_PAGES));
+				     PROTO_CREATE_NO_HUGE_PAGES |
+				     PROTO_CREATE_SOURCE_IOMMU |
+				     PROTO_CREATE_SOURCE_DEVICE |
+				     PROTO_CREATE_ALL_DIRTY));
 	case PROTO_MAP:
 		return m->map.flags & (PROTO_MAP_READABLE |
 				       PROTO_MAP_WRITEABLE) &&
@@ -1004,6 +1024,14 @@ int proto_list_add_fd_device(struct proto_list_builder *lb,
 	return list_add(lb, PROTO_GET_FDS_REPLY, d);
 }
 
+int proto_list_add_source(struct proto_list_builder *lb,
+			  const struct proto_source *s)
+{
+	if (!s || !name_ok(s->device))
+		return -EINVAL;
+	return list_add(lb, PROTO_LIST_SOURCES_REPLY, s);
+}
+
 void proto_list_set_fds_ids(struct proto_list_builder *lb, uint32_t ioas_id,
 			    uint32_t hwpt_id)
 {
@@ -1083,6 +1111,13 @@ void proto_fd_device_at(const struct proto_msg *m, uint32_t i,
 			struct proto_fd_device *d)
 {
 	list_entry_get(m, PROTO_GET_FDS_REPLY, i, d);
+}
+
+void proto_source_at(const struct proto_msg *m, uint32_t i,
+		     struct proto_source *s)
+{
+	*s = (struct proto_source){ 0 };
+	list_entry_get(m, PROTO_LIST_SOURCES_REPLY, i, s);
 }
 
 void proto_adopt_device_at(const struct proto_msg *m, uint32_t i,

@@ -46,8 +46,10 @@ enum proto_features {
 	PROTO_FEAT_FD_PASSING = 1ULL << 2,	/* GET_FDS */
 	PROTO_FEAT_EVENTS = 1ULL << 3,	/* EV_ROUND notifications */
 	PROTO_FEAT_ADOPT = 1ULL << 4,	/* ADOPT, UNADOPT, READOPT */
+	PROTO_FEAT_SOURCES = 1ULL << 5,	/* LIST_SOURCES, CREATE_DOMAIN's
+					 * SOURCE_* and ALL_DIRTY */
 };
-#define PROTO_FEATURES_ALL 0x1fULL
+#define PROTO_FEATURES_ALL 0x3fULL
 
 enum proto_flags {
 	PROTO_F_MORE = 1 << 0,	/* a stream packet; more follow */
@@ -79,6 +81,7 @@ enum proto_type {
 	PROTO_ADOPT = 0x0015,		/* a VMM takes a domain's handoff */
 	PROTO_UNADOPT = 0x0016,		/* ends the lease (answered OK) */
 	PROTO_READOPT = 0x0017,		/* hands kernel objects back */
+	PROTO_LIST_SOURCES = 0x0018,	/* a domain's sources (SOURCES) */
 
 	/* replies: request type | PROTO_REPLY */
 	PROTO_REPLY = 0x8000,
@@ -96,6 +99,7 @@ enum proto_type {
 	PROTO_METRICS_REPLY = PROTO_REPLY | PROTO_METRICS,
 	PROTO_ADOPT_REPLY = PROTO_REPLY | PROTO_ADOPT,
 	PROTO_READOPT_REPLY = PROTO_REPLY | PROTO_READOPT,
+	PROTO_LIST_SOURCES_REPLY = PROTO_REPLY | PROTO_LIST_SOURCES,
 	PROTO_ERROR = 0xffff,
 
 	/* events (dirtyd -> client, id 0) */
@@ -108,6 +112,11 @@ enum proto_domain_status {
 	PROTO_DOMAIN_ENABLED = 1 << 0,	/* tracking is on */
 	PROTO_DOMAIN_SUPPORTED = 1 << 1,	/* every device can track */
 	PROTO_DOMAIN_UNSUPPORTED = 1 << 2,	/* created without tracking */
+	PROTO_DOMAIN_ALL_DIRTY = 1 << 3,	/* a device that can track
+						 * neither way was accepted
+						 * with CREATE_ALL_DIRTY:
+						 * every round reports every
+						 * mapped page */
 };
 
 /* Device flags: LIST_DEVICES (seed option c). */
@@ -115,6 +124,7 @@ enum proto_device_flags {
 	PROTO_DEVICE_DIRTY_CAPABLE = 1 << 0,	/* IOMMU_HW_CAP_DIRTY_TRACKING */
 	PROTO_DEVICE_BOUND = 1 << 1,
 	PROTO_DEVICE_ATTACHED = 1 << 2,
+	PROTO_DEVICE_DMA_LOGGING = 1 << 3,	/* VFIO device DMA logging */
 };
 
 /* CREATE_DOMAIN flags. */
@@ -123,6 +133,13 @@ enum proto_create_flags {
 					 * refused for a device that cannot */
 	PROTO_CREATE_NO_HUGE_PAGES = 1 << 1,	/* 4 KiB leaves only: bits mean
 						 * exactly one page */
+	/* With TRACKING: how each device's writes are seen (neither or
+	 * both: dirtyd.conf's dirty_source, by default each device's
+	 * DMA log if it has one, else its IOMMU's dirty bits) */
+	PROTO_CREATE_SOURCE_IOMMU = 1 << 2,	/* IOMMU dirty bits only */
+	PROTO_CREATE_SOURCE_DEVICE = 1 << 3,	/* device DMA logging only */
+	PROTO_CREATE_ALL_DIRTY = 1 << 4,	/* accept a device that can do
+						 * neither: everything dirty */
 };
 
 /* MAP flags. */
@@ -359,6 +376,39 @@ struct proto_stats {
 };
 #define PROTO_STATS_WIRE 64u
 
+/* LIST_SOURCES (8): 0 le32 domain_id, 4 le32 reserved (feature
+ *   PROTO_FEAT_SOURCES; one reply packet: a domain has at most 64).
+ * LIST_SOURCES_REPLY: 0 le32 count, 4 le32 reserved, then entries of 120:
+ *   0 le32 domain_id, 4 le32 kind (proto_source_kind), 8 le32 id (HWPT id,
+ *   or the device's dev_id), 12 le32 devices (attached to a HWPT; 1 for a
+ *   log), 16 str64 device (a log's device, a HWPT's first),
+ *   80 le64 page_size (a HWPT: the domain's; a log: the device's, from
+ *   START, 0 before), 88 le32 ranges (a log: ranges started, 0: not
+ *   started), 92 le32 max_ranges (a log: the most one START took before
+ *   the device asked for fewer, 0: none refused), 96 le64 rounds (that
+ *   read it, since dirtyd started), 104 le64 errors (its reads that
+ *   failed), 112 le64 restarts (a log: STOP and START again by a MAP). */
+enum proto_source_kind {
+	PROTO_SOURCE_HWPT = 1,		/* a HWPT with dirty tracking: read */
+	PROTO_SOURCE_DMA_LOG = 2,	/* a device's DMA log: read */
+	PROTO_SOURCE_HWPT_PLAIN = 3,	/* a HWPT without tracking (devices
+					 * tracked another way, or none) */
+};
+struct proto_source {
+	uint32_t domain_id;
+	uint32_t kind;
+	uint32_t id;
+	uint32_t devices;
+	char device[PROTO_NAME_MAX];
+	uint64_t page_size;
+	uint32_t ranges;
+	uint32_t max_ranges;
+	uint64_t rounds;
+	uint64_t errors;
+	uint64_t restarts;
+};
+#define PROTO_SOURCE_WIRE 120u
+
 /* GET_FDS_REPLY: 0 le32 ioas_id, 4 le32 hwpt_id, 8 le32 ndevices,
  *   12 le32 reserved, then ndevices entries of 72: 0 str64 name,
  *   64 le32 dev_id, 68 le32 fd_index.  SCM_RIGHTS carries 1 + ndevices
@@ -561,7 +611,7 @@ int proto_ranges_decode(const struct proto_ranges *r, struct extent *runs,
 int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t cap);
 
 /* List replies (LIST_DEVICES_REPLY, LIST_DOMAINS_REPLY, STATS_REPLY,
- * GET_FDS_REPLY) are built in place: */
+ * GET_FDS_REPLY, LIST_SOURCES_REPLY) are built in place: */
 struct proto_list_builder {
 	uint8_t *buf;
 	size_t cap;
@@ -583,6 +633,8 @@ int proto_list_add_stats(struct proto_list_builder *lb,
 			 const struct proto_stats *s);
 int proto_list_add_fd_device(struct proto_list_builder *lb,
 			     const struct proto_fd_device *d);
+int proto_list_add_source(struct proto_list_builder *lb,
+			  const struct proto_source *s);
 /** proto_list_set_fds_ids() - GET_FDS_REPLY's ioas and hwpt ids. */
 void proto_list_set_fds_ids(struct proto_list_builder *lb, uint32_t ioas_id,
 			    uint32_t hwpt_id);
@@ -621,6 +673,8 @@ int proto_encode_readopt(uint8_t *buf, size_t cap, uint64_t id,
 			 const struct proto_readopt *r,
 			 const struct proto_adopt_device *devs,
 			 const struct proto_range *ranges);
+void proto_source_at(const struct proto_msg *m, uint32_t i,
+		     struct proto_source *s);
 
 /* RANGES packets are built in place too, chunk by chunk: */
 struct proto_ranges_builder {

@@ -759,8 +759,6 @@ static int vec_reserve(struct dirty_vec *v, size_t more)
 	return 0;
 }
 
-typedef void (*dirty_list_add_fn)(const struct proto_msg *m, uint32_t i,
-				  void *item);
 
 static int dirty_call_list(struct dirty *d, struct proto_msg *req,
 			   uint16_t reply_type, dirty_list_add_fn add,
@@ -893,7 +891,7 @@ static int list_finish(struct dirty_vec *v, void ***list, size_t *n)
 	return 0;
 }
 
-static int dirty_list(struct dirty *d, uint16_t type, uint32_t domain_id,
+int dirty_list(struct dirty *d, uint16_t type, uint32_t domain_id,
 		      uint16_t reply_type, dirty_list_add_fn add, size_t size,
 		      void ***list, size_t *n)
 {
@@ -903,7 +901,7 @@ static int dirty_list(struct dirty *d, uint16_t type, uint32_t domain_id,
 
 	if (!d || !list || !n)
 		return -EINVAL;
-	if (type == PROTO_STATS)
+	if (type == PROTO_STATS || type == PROTO_LIST_SOURCES)
 		req.domain_op.domain_id = domain_id;
 	r = dirty_call_list(d, &req, reply_type, add, &v);
 	if (r == 0)
@@ -960,7 +958,10 @@ int dirty_domain_create(struct dirty *d, const char *device, uint32_t flags,
 
 	if (!d || !domain_id ||
 	    (flags & ~(uint32_t)(DIRTY_CREATE_TRACKING |
-				 DIRTY_CREATE_NO_HUGE_PAGES)))
+				 DIRTY_CREATE_NO_HUGE_PAGES |
+				 DIRTY_CREATE_SOURCE_IOMMU |
+				 DIRTY_CREATE_SOURCE_DEVICE |
+				 DIRTY_CREATE_ALL_DIRTY)))
 		return -EINVAL;
 	r = device_name_check(device);
 	if (r < 0)

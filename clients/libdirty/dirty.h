@@ -904,6 +904,77 @@ int dirty_ioas_map(struct dirty *d, uint32_t domain_id, int iommufd,
  */
 int dirty_ioas_unmap(struct dirty *d, uint32_t domain_id, int iommufd,
 		     uint32_t ioas_id, uint64_t iova, uint64_t length);
+/*
+ * A domain's sources of dirty bits (issue 17; PROTOCOL.md 6.4, 6.21).
+ * A tracking domain sees each device's writes by its own DMA log if it has
+ * one, else by its IOMMU's dirty bits (one HWPT per IOMMU, their bits
+ * ORed); DIRTY_CREATE_SOURCE_* narrow that to one way, and a device that
+ * can do neither is refused unless DIRTY_CREATE_ALL_DIRTY.  Whatever the
+ * sources, dirty_ranges() delivers one stream.
+ */
+/* dirty_connect() negotiates it when dirtyd offers it (dirty_session()) */
+#define DIRTY_FEAT_SOURCES (1ULL << 5)
+/* dirty_domain_create() flags (with DIRTY_CREATE_TRACKING) */
+#define DIRTY_CREATE_SOURCE_IOMMU (1u << 2)	/* IOMMU dirty bits only */
+#define DIRTY_CREATE_SOURCE_DEVICE (1u << 3)	/* device DMA logging only */
+#define DIRTY_CREATE_ALL_DIRTY (1u << 4)	/* accept a device that can do
+						 * neither: every page dirty */
+/* struct dirty_domain's status: a device is taken as all dirty */
+#define DIRTY_DOMAIN_ALL_DIRTY (1u << 3)
+/* struct dirty_device's flags: the device logs its own DMA */
+#define DIRTY_DEVICE_DMA_LOGGING (1u << 3)
+
+/* struct dirty_source's kind */
+enum dirty_source_kind {
+	DIRTY_SOURCE_HWPT = 1,		/* a HWPT with dirty tracking: read */
+	DIRTY_SOURCE_DMA_LOG = 2,	/* a device's DMA log: read */
+	DIRTY_SOURCE_HWPT_PLAIN = 3,	/* a HWPT without tracking */
+};
+
+/**
+ * struct dirty_source - one source of a domain, as dirty_list_sources()
+ * lists it (the library returns it).
+ * @size: bytes the library filled
+ * @domain_id: its domain
+ * @kind: enum dirty_source_kind
+ * @id: the HWPT's iommufd id, or the logging device's dev_id
+ * @devices: devices attached to the HWPT (1 for a log)
+ * @device: the log's device, or the HWPT's first
+ * @page_size: a HWPT: the domain's page size; a log: the device's, from
+ *             its START (0 while not started)
+ * @ranges: a log: IOVA ranges its START covers (0: not started)
+ * @max_ranges: a log: the most ranges a START took after the device
+ *              refused more (0: none refused)
+ * @rounds: rounds that read it, since dirtyd started
+ * @errors: its reads that failed
+ * @restarts: a log: STOP and START again by a MAP outside its ranges
+ */
+struct dirty_source {
+	uint32_t size;
+	uint32_t domain_id;
+	uint32_t kind;
+	uint32_t id;
+	uint32_t devices;
+	char device[DIRTY_NAME_MAX];
+	uint64_t page_size;
+	uint32_t ranges;
+	uint32_t max_ranges;
+	uint64_t rounds;
+	uint64_t errors;
+	uint64_t restarts;
+};
+
+/**
+ * dirty_list_sources() - where @domain_id's rounds read dirty bits from.
+ * @list: set to a malloc()ed array of @n pointers, then a NULL (release it
+ *        all with free(*list))
+ * @n: set to the number of sources
+ * Return: 0; -EOPNOTSUPP when dirtyd does not offer DIRTY_FEAT_SOURCES;
+ * -ENOENT for no such domain (or one you may not see); -EINVAL for
+ * domain 0.
+ */
+int dirty_list_sources(struct dirty *d, uint32_t domain_id,
+		       struct dirty_source ***list, size_t *n);
 
 #ifdef __cplusplus
 }

@@ -534,6 +534,20 @@ static int set_daemon(struct config *c, const char *key, const char *v,
 			return bad_value(origin, sec, key, v,
 					 "expected a size, a multiple of 4096, "
 					 "4k .. 2^64 - 4k (e.g. 4t, 512g)");
+	} else if (!strcmp(key, "dirty_source")) {
+		static const char *const names[] = {
+			[CONFIG_SOURCE_AUTO] = "auto",
+			[CONFIG_SOURCE_IOMMU] = "iommu",
+			[CONFIG_SOURCE_DEVICE] = "device",
+		};
+		size_t i;
+
+		for (i = 0; i < 3 && strcmp(v, names[i]); i++)
+			;
+		if (i == 3)
+			return bad_value(origin, sec, key, v, "expected auto, "
+					 "iommu or device");
+		c->dirty_source = (enum config_dirty_source)i;
 	} else if (!strcmp(key, "log_level")) {
 		if (parse_log_level(v, &c->log_level) < 0)
 			return bad_value(origin, sec, key, v, "expected error, "

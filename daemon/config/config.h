@@ -64,6 +64,15 @@ struct config_device_acl {
 	char origin[128];		/* "file:line" or "--set ..." */
 };
 
+/* [daemon] dirty_source: how a tracking domain sees a device's writes,
+ * unless CREATE_DOMAIN says (PROTO_CREATE_SOURCE_*). */
+enum config_dirty_source {
+	CONFIG_SOURCE_AUTO = 0,		/* its DMA log if it has one, else
+					 * its IOMMU's dirty bits */
+	CONFIG_SOURCE_IOMMU = 1,	/* IOMMU dirty bits only */
+	CONFIG_SOURCE_DEVICE = 2,	/* device DMA logging only */
+};
+
 struct config {
 	/* [daemon] */
 	enum backend_kind backend;
@@ -91,6 +100,8 @@ struct config {
 	unsigned int workers;		/* 0: one per online CPU */
 	int log_level;			/* LOG_ERR .. LOG_DEBUG */
 	unsigned int resume_grace;	/* seconds; 0: no resume */
+	enum config_dirty_source dirty_source;	/* a tracking domain's
+						 * devices, by default */
 	/* [iommufd] */
 	char *iommufd_path;
 	char *device_provider;		/* "vfio" or "mock" */

@@ -11,6 +11,7 @@
 struct device_cap {
 	char name[BACKEND_NAME_MAX];
 	uint64_t caps;
+	bool dma_logging;	/* DMA_LOGGING_START probed: it logs */
 };
 
 int device_canonical(struct server *srv, const char *name,
@@ -77,11 +78,14 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 	struct backend *b = srv->backend;
 	struct backend_hw_info info;
 	struct device_cap *c;
+	bool logs;
 	int r;
 
 	if (bound) {
 		r = backend_device_get_hw_info(bound, dev_id, &info);
-		if (r < 0)
+		if (r == -ENOENT)
+			info.capabilities = 0;	/* no IOMMU: emulated */
+		else if (r < 0)
 			return r;
 		*caps = info.capabilities;
 		return 0;
@@ -91,17 +95,38 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 		*caps = c->caps;
 		return 0;
 	}
-	/* ask the IOMMU once: bind, IOMMU_GET_HW_INFO, unbind */
+	/* ask the IOMMU once: bind, IOMMU_GET_HW_INFO (and whether the
+	 * device logs its DMA), unbind */
 	r = backend_device_bind(b, name, &dev_id);
 	if (r < 0)
 		return r;
 	r = backend_device_get_hw_info(b, dev_id, &info);
+	if (r == -ENOENT) {
+		/* an emulated (mediated) device has no IOMMU to ask */
+		info.capabilities = 0;
+		r = 0;
+	}
+	logs = r == 0 && backend_dma_log_probe(b, dev_id) == 0;
 	backend_device_unbind(b, dev_id);
 	if (r < 0)
 		return r;
 	device_caps_note(srv, name, info.capabilities);
+	c = device_cap_find(srv, name);
+	if (c)
+		c->dma_logging = logs;
 	*caps = info.capabilities;
 	return 0;
+}
+
+bool device_dma_logging(struct server *srv, const char *name,
+			struct backend *bound, uint32_t dev_id)
+{
+	struct device_cap *c;
+
+	if (bound)
+		return backend_dma_log_probe(bound, dev_id) == 0;
+	c = device_cap_find(srv, name);
+	return c && c->dma_logging;
 }
 
 void device_caps_free(struct server *srv)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Devices the backend can bind, and their dirty-tracking capability
- * (IOMMU_GET_HW_INFO).  The capability of a device no domain holds is
+ * (IOMMU_GET_HW_INFO) and DMA logging (DMA_LOGGING_START probed).  The capability of a device no domain holds is
  * learned by binding it briefly, once, and remembered.
  */
 #ifndef DIRTYD_DEVICE_H
@@ -36,6 +36,10 @@ int device_enumerate(struct server *srv, struct backend_device_name **out);
  */
 int device_caps(struct server *srv, const char *name, struct backend *bound,
 		uint32_t dev_id, uint64_t *caps);
+/** device_dma_logging() - whether @name logs its own DMA (VFIO DMA
+ *  logging): asked of @bound's @dev_id, or as device_caps() learned it. */
+bool device_dma_logging(struct server *srv, const char *name,
+			struct backend *bound, uint32_t dev_id);
 /** device_caps_note() - remember what a bound device said. */
 void device_caps_note(struct server *srv, const char *name, uint64_t caps);
 /** device_caps_free() - forget everything (at exit). */

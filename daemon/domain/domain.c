@@ -99,7 +99,8 @@ uint32_t domain_status(const struct domain *d)
 {
 	if (!d->tracking_capable)
 		return PROTO_DOMAIN_UNSUPPORTED;
-	return PROTO_DOMAIN_SUPPORTED | (d->enabled ? PROTO_DOMAIN_ENABLED : 0);
+	return PROTO_DOMAIN_SUPPORTED | (d->enabled ? PROTO_DOMAIN_ENABLED : 0) |
+	       (d->all_dirty ? PROTO_DOMAIN_ALL_DIRTY : 0);
 }
 
 bool domain_adopted(const struct domain *d)
@@ -146,8 +147,15 @@ void domain_free(struct domain *d)
 		list_del_init(&dev->link);
 		free(dev);
 	}
+	/* every HWPT of its sources, the first one (d->hwpt_id) among them,
+	 * or that one alone where it has none (never planned) */
+	for (size_t i = 0; b && i < d->nsources; i++)
+		if (d->sources[i].kind != DOMAIN_SRC_DMA_LOG &&
+		    d->sources[i].id != d->hwpt_id)
+			backend_destroy(b, d->sources[i].id);
 	if (b && d->hwpt_id)
 		backend_destroy(b, d->hwpt_id);
+	domain_sources_free(d);
 	if (b && d->ioas_id) {
 		if (d->nmaps)
 			backend_ioas_unmap(b, d->ioas_id, 0, UINT64_MAX, NULL);
@@ -234,20 +242,17 @@ static int domain_kernel_build(struct domain *d, struct domain_device *dev,
 			       bool tracking, struct error *e)
 {
 	struct backend *b = d->kctx;
-	struct backend_hw_info info;
 	const char *device = dev->name;
+	uint64_t caps;
 	int r;
 
-	r = backend_device_get_hw_info(b, dev->dev_id, &info);
+	/* (an emulated device, without an IOMMU: 0) */
+	r = device_caps(d->srv, device, b, dev->dev_id, &caps);
 	if (r < 0)
 		return error_set(e, r, "IOMMU_GET_HW_INFO on device %s failed: "
 				  "%s", device, strerror(-r));
-	device_caps_note(d->srv, device, info.capabilities);
-	if (tracking && !(info.capabilities & IOMMU_HW_CAP_DIRTY_TRACKING))
-		return error_set(e, -EOPNOTSUPP, "device %s cannot track dirty "
-				  "pages (its IOMMU lacks "
-				  "IOMMU_HW_CAP_DIRTY_TRACKING); create a "
-				  "domain without tracking for it", device);
+	device_caps_note(d->srv, device, caps);
+	d->tracking_capable = tracking;
 	r = backend_ioas_alloc(b, &d->ioas_id);
 	if (r < 0)
 		return error_set(e, r, "IOMMU_IOAS_ALLOC failed: %s",
@@ -258,17 +263,10 @@ static int domain_kernel_build(struct domain *d, struct domain_device *dev,
 			return error_set(e, r, "turning IOMMU_OPTION_HUGE_PAGES "
 					  "off failed: %s", strerror(-r));
 	}
-	r = backend_hwpt_alloc(b, dev->dev_id, d->ioas_id,
-			       tracking ? IOMMU_HWPT_ALLOC_DIRTY_TRACKING : 0,
-			       &d->hwpt_id);
-	if (r == -EOPNOTSUPP && tracking)
-		return error_set(e, r, "device %s cannot track dirty pages (the "
-				  "kernel refused a tracking HWPT); create a "
-				  "domain without tracking for it", device);
+	/* its HWPT (tracking or not) and source (domain_source.c) */
+	r = domain_device_place(d, dev, caps, e);
 	if (r < 0)
-		return error_set(e, r, "IOMMU_HWPT_ALLOC for device %s failed: "
-				  "%s", device, strerror(-r));
-	d->tracking_capable = tracking;
+		return r;
 	/*
 	 * Only now: an IOAS without a domain has alignment 1 (Linux
 	 * iopt_init_table()); its first domain raises it to the IOMMU page.
@@ -277,10 +275,6 @@ static int domain_kernel_build(struct domain *d, struct domain_device *dev,
 	if (r < 0)
 		return error_set(e, r, "IOMMU_IOAS_IOVA_RANGES failed: %s",
 				  strerror(-r));
-	r = backend_device_attach(b, dev->dev_id, d->hwpt_id);
-	if (r < 0)
-		return error_set(e, r, "attaching device %s failed: %s",
-				  device, strerror(-r));
 	return 0;
 }
 
@@ -318,6 +312,7 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		return error_set(e, -ENOMEM, "out of memory");
 	}
 	d->huge_pages = !(flags & PROTO_CREATE_NO_HUGE_PAGES);
+	d->create_flags = flags;
 	snprintf(dev->name, sizeof(dev->name), "%s", device);
 	/*
 	 * A context of its own.  Nothing of it reaches the store before the
@@ -335,9 +330,9 @@ int domain_create(struct server *srv, uid_t owner, const char *device,
 		r = bind_why(srv, device, r, e);
 		goto fail_dev;
 	}
+	r = domain_kernel_build(d, dev, flags & PROTO_CREATE_TRACKING, e);
 	list_add_tail(&dev->link, &d->devices);
 	d->ndevices = 1;
-	r = domain_kernel_build(d, dev, flags & PROTO_CREATE_TRACKING, e);
 	if (r >= 0)
 		r = domain_daemon_build(d, e);
 	if (r < 0)
@@ -472,6 +467,9 @@ int domain_readopt(struct server *srv, uid_t owner, struct backend *kctx,
 		}
 	}
 	r = domain_given_check(d, g, e);
+	/* its one HWPT, every device behind it (domain_source.c) */
+	if (r >= 0 && domain_sources_restored(d) < 0)
+		r = error_set(e, -ENOMEM, "out of memory");
 	if (r >= 0)
 		r = domain_daemon_build(d, e);
 	if (r < 0)
@@ -559,7 +557,7 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
 {
 	struct server *srv = d->srv;
 	struct backend *b = d->kctx;
-	struct backend_hw_info info;
+	uint64_t caps;
 	struct domain_device *dev;
 	struct state_intent in;
 	int r;
@@ -589,31 +587,17 @@ int domain_attach(struct domain *d, const char *device, uint32_t *dev_id,
 		journal_change_end(d);
 		return bind_why(srv, device, r, e);
 	}
-	r = backend_device_get_hw_info(b, dev->dev_id, &info);
+	r = device_caps(srv, device, b, dev->dev_id, &caps);
 	if (r < 0) {
 		error_set(e, r, "IOMMU_GET_HW_INFO on device %s failed: %s",
 			   device, strerror(-r));
 		goto fail;
 	}
-	device_caps_note(srv, device, info.capabilities);
-	if (d->tracking_capable &&
-	    !(info.capabilities & IOMMU_HW_CAP_DIRTY_TRACKING)) {
-		r = error_set(e, -EINVAL, "device %s cannot join tracking "
-			       "domain %u: its IOMMU cannot track dirty pages",
-			       device, d->id);
+	device_caps_note(srv, device, caps);
+	/* its HWPT, maybe a new one, and source (domain_source.c) */
+	r = domain_device_place(d, dev, caps, e);
+	if (r < 0)
 		goto fail;
-	}
-	r = backend_device_attach(b, dev->dev_id, d->hwpt_id);
-	if (r == -EINVAL && d->tracking_capable) {
-		error_set(e, r, "device %s cannot join tracking domain %u: "
-			   "the kernel refused the attach", device, d->id);
-		goto fail;
-	}
-	if (r < 0) {
-		error_set(e, r, "attaching device %s to domain %u failed: "
-			   "%s", device, d->id, strerror(-r));
-		goto fail;
-	}
 	list_add_tail(&dev->link, &d->devices);
 	d->ndevices++;
 	*dev_id = dev->dev_id;
@@ -650,6 +634,7 @@ found:
 		return error_set(e, r, "detaching device %s failed: %s",
 				  device, strerror(-r));
 	}
+	domain_device_unplace(d, dev);
 	r = backend_device_unbind(b, dev->dev_id);
 	if (r < 0)
 		log_warning_errno(r, "unbinding device %s failed", device);
@@ -676,12 +661,11 @@ int domain_set_tracking(struct domain *d, bool enable, struct error *e)
 	/* a restart finishes a change cut off */
 	journal_change(d, &(struct state_intent){ .op = STATE_OP_TRACK,
 						  .flags = enable });
-	r = backend_hwpt_set_dirty_tracking(d->kctx, d->hwpt_id,
-					    enable);
+	/* every source: HWPTs' tracking, devices' logs */
+	r = domain_sources_track(d, enable, e);
 	if (r < 0) {
 		journal_change_end(d);
-		return error_set(e, r, "IOMMU_HWPT_SET_DIRTY_TRACKING "
-				  "failed: %s", strerror(-r));
+		return r;
 	}
 	/* ranges a client declared while the reads could not check them */
 	for (size_t i = 0; enable && i < d->nmaps; i++) {
@@ -763,6 +747,7 @@ void domain_discard(struct domain *d)
 	}
 	free(d->maps);
 	free(d->retired);
+	domain_sources_free(d);
 	domain_lease_release(d);
 	backend_leave(d->kctx);
 	free(d);
@@ -774,6 +759,8 @@ int domain_restored(struct domain *d)
 	int r;
 
 	r = domain_round_init(d);
+	if (r == 0)
+		r = domain_sources_restored(d);
 	if (r == 0)
 		r = domain_plan_build(d, &d->plan);
 	if (r < 0) {
@@ -858,6 +845,7 @@ void domain_resolve_intent(struct domain *d)
 		list_for_each_entry_safe(dev, tmp, &d->devices, link)
 			if (!strcmp(dev->name, in.device)) {
 				backend_device_detach(b, dev->dev_id);
+				domain_device_unplace(d, dev);
 				backend_device_unbind(b, dev->dev_id);
 				list_del_init(&dev->link);
 				d->ndevices--;

@@ -53,10 +53,54 @@ struct server;
 struct session;
 struct subscription;
 
+/* How a device's DMA writes reach a tracking domain's rounds. */
+enum domain_dev_source {
+	DOMAIN_DEV_UNTRACKED = 0,	/* the domain does not track */
+	DOMAIN_DEV_IOMMU = 1,		/* its HWPT's dirty bits */
+	DOMAIN_DEV_DMA_LOG = 2,		/* its own DMA log */
+	DOMAIN_DEV_ALL_DIRTY = 3,	/* neither: every page dirty */
+};
+
 struct domain_device {
 	struct list_head link;
 	char name[BACKEND_NAME_MAX];
 	uint32_t dev_id;
+	enum domain_dev_source how;
+	uint32_t pt_id;			/* the HWPT (or IOAS) it is attached
+					 * to; 0: not known (restored) */
+	bool dma_logging;		/* the device logs (probed) */
+};
+
+/*
+ * A source of a domain's dirty bits, or a HWPT it reads nothing from
+ * (domain_source.c).  Every HWPT the domain allocated is one: those with
+ * tracking are read (several per IOAS when devices sit behind different
+ * IOMMUs), plain ones only hold devices that track another way or not at
+ * all; each device with DMA logging is one.
+ */
+enum domain_source_kind {
+	DOMAIN_SRC_HWPT = 0,		/* a tracking HWPT: read */
+	DOMAIN_SRC_DMA_LOG = 1,		/* a device's DMA log: read */
+	DOMAIN_SRC_PLAIN = 2,		/* a HWPT without tracking */
+};
+
+struct domain_source {
+	enum domain_source_kind kind;
+	uint32_t id;			/* HWPT id, or the device's dev_id */
+	char device[BACKEND_NAME_MAX];	/* the device (DMA_LOG), or the
+					 * HWPT's first */
+	unsigned int ndevices;		/* HWPTs: devices attached */
+	/* DMA_LOG: what START took (nranges 0: not started) */
+	uint64_t page_size;		/* the device's, from START */
+	uint32_t nranges;
+	uint32_t max_ranges;		/* the most one START took before a
+					 * smaller one was needed; 0: none
+					 * refused */
+	struct backend_dma_log_range *ranges;
+	/* since this process made or restored it (LIST_SOURCES, METRICS) */
+	uint64_t rounds;		/* rounds that read it */
+	uint64_t errors;		/* reads that failed */
+	uint64_t restarts;		/* DMA_LOG: re-STARTed by a MAP */
 };
 
 /** One MAP: one harvest range. */
@@ -65,6 +109,9 @@ struct domain_mapping {
 	uint64_t length;
 	void *mem;		/* our anonymous memory (iommufd), or NULL */
 	bool external;		/* PROTO_MAP_EXTERNAL: the client mapped it */
+	bool readonly;		/* no PROTO_MAP_WRITEABLE: DMA cannot dirty
+				 * it, never read (not kept across a restart:
+				 * a restored one is read, finding nothing) */
 };
 
 struct domain_waiter {
@@ -124,6 +171,10 @@ struct domain {
 
 	struct list_head devices;	/* struct domain_device */
 	unsigned int ndevices;
+	struct domain_source *sources;	/* domain_source.c */
+	size_t nsources;
+	unsigned int all_dirty;		/* devices accepted ALL_DIRTY */
+	uint32_t create_flags;		/* PROTO_CREATE_*: its attaches too */
 	struct domain_mapping *maps;	/* by IOVA */
 	size_t nmaps;
 	uint64_t mapped_bytes;
@@ -193,6 +244,18 @@ unsigned int domain_count_owned(struct server *srv, uid_t uid);
 uint64_t domain_mapped_owned(struct server *srv, uid_t uid);
 /** domain_status() - PROTO_DOMAIN_* bits. */
 uint32_t domain_status(const struct domain *d);
+/* The most sources a domain has (its HWPTs and its devices' logs): what
+ * one round reads, and one LIST_SOURCES packet lists. */
+#define DOMAIN_MAX_SOURCES HARVEST_MAX_SOURCES
+/** domain_sources_list() - @d's sources as LIST_SOURCES lists them, up to
+ *  @max (DOMAIN_MAX_SOURCES is enough) into @out; returns the count. */
+struct proto_source;
+size_t domain_sources_list(const struct domain *d, struct proto_source *out,
+			   size_t max);
+/** domain_sources_keepable() - whether what the state records of @d (its
+ *  first HWPT, every device behind it) is all its sources: else a restart
+ *  cannot restore it whole (it is dropped, its clients told). */
+bool domain_sources_keepable(const struct domain *d);
 /** domain_adopted() - a VMM holds a lease on @d (ADOPT, READOPT). */
 bool domain_adopted(const struct domain *d);
 /** domain_lease_release() - forget @d's lease: its timer, its pidfd

@@ -5,7 +5,8 @@
  * retired ranges until nobody does; every change lays the plan out again
  * and moves each subscriber's pending bits over.  The checks run on the
  * loop, on an idle domain; the rest is a change's work, off the loop
- * (domain_change.c): it reads the domain, writes only the change.
+ * (domain_change.c): it reads the domain, writes only the change (and the
+ * kernel state of the logs it re-starts: domain_source.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -49,21 +50,32 @@ int domain_plan_ranges(struct domain *d, const struct domain_mapping *maps,
 	}
 	plan->mem = state_bits(d->srv);
 	plan->b = d->kctx;
+	/* read-only mappings: laid out (MAP marks them for a copy), never
+	 * read: DMA cannot dirty them */
 	for (size_t i = 0; i < nmaps; i++)
 		ranges[n++] = (struct harvest_range){
 			.iova = maps[i].iova,
 			.length = maps[i].length,
+			.flags = maps[i].readonly ? HARVEST_RANGE_UNREAD : 0,
 		};
 	for (size_t i = 0; i < nretired; i++) {
 		ranges[n] = retired[i];
 		ranges[n++].flags = HARVEST_RANGE_RETIRED;
 	}
 	qsort(ranges, n, sizeof(*ranges), range_cmp);
+	/* what its batches read: the domain's sources (domain_source.c) */
+	r = domain_sources_apply(d, plan);
+	if (r < 0) {
+		free(ranges);
+		free(plan);
+		return r;
+	}
 	r = harvest_domain_plan(plan, d->hwpt_id, d->page_size, ranges, n,
 				harvest_batch_bytes(mapped, d->page_size,
 						    d->srv->workers));
 	free(ranges);
 	if (r < 0) {
+		harvest_domain_release(plan);
 		free(plan);
 		return r;
 	}
@@ -419,6 +431,7 @@ static int map_work(struct domain_change *c)
 		.iova = c->iova,
 		.length = c->length,
 		.external = c->flags & PROTO_MAP_EXTERNAL,
+		.readonly = !(c->flags & PROTO_MAP_WRITEABLE),
 	};
 	struct harvest_range *retired;
 	size_t at, nretired;
@@ -449,6 +462,12 @@ static int map_work(struct domain_change *c)
 	c->maps[at] = m;
 	c->nmaps = d->nmaps + 1;
 	c->mapped_bytes = d->mapped_bytes + c->length;
+	/* DMA logs started over ranges that miss it start again */
+	r = m.readonly ? 0 : domain_sources_mapped(c, c->iova, c->length);
+	if (r < 0) {
+		free(retired);
+		goto fail;
+	}
 	r = change_replan(c, retired, nretired);
 	free(retired);
 	if (r < 0)
@@ -633,6 +652,28 @@ static int unmap_work(struct domain_change *c)
 		if (m->iova < iova || m->iova + m->length > end) {
 			c->maps[c->nmaps++] = *m;
 			continue;
+		}
+		/*
+		 * What DMA wrote since the last round's read, right before
+		 * the IOAS unmap takes the bits with the page tables (QEMU's
+		 * NO_CLEAR read before an unmap): pending in every set, which
+		 * then holds the range retired until it is taken.  If it
+		 * cannot be read, every page of it is pending instead.  An
+		 * EXTERNAL range too: its client unmaps it after our answer.
+		 */
+		if (d->enabled && !m->readonly) {
+			e = domain_sources_read(c, m->iova, m->length);
+			if (e < 0) {
+				log_warning_errno(e, "domain %u: reading [0x%"
+						  PRIx64 ", 0x%" PRIx64 ") before "
+						  "its unmap failed; every page "
+						  "of it is pending", d->id,
+						  m->iova, m->iova + m->length);
+				for (size_t k = 0; k < c->nsubs; k++)
+					subscriber_snap_mark(&c->subs[k].snap,
+							     m->iova,
+							     m->length);
+			}
 		}
 		e = m->external ? 0 : backend_ioas_unmap(b, d->ioas_id,
 							 m->iova, m->length,

@@ -29,6 +29,65 @@ int domain_plan_ranges(struct domain *d, const struct domain_mapping *maps,
  *  start the round next waiters need. */
 void domain_idle_again(struct domain *d);
 
+/* ------------------------------------------------------------ sources
+ * (domain_source.c) */
+
+/**
+ * domain_device_place() - decide how @dev (bound, its capability @caps
+ * read) is tracked in @d (@d->create_flags, dirtyd.conf's dirty_source)
+ * and attach it: to a tracking HWPT of @d's that takes it, else a new one
+ * (a device behind another IOMMU), or to a plain HWPT; a DMA logging
+ * device becomes a source (started now if tracking is on).  -EOPNOTSUPP
+ * with the reason for a device a tracking domain cannot track (without
+ * PROTO_CREATE_ALL_DIRTY); the kernel's errno otherwise.  Nothing changed
+ * on failure but HWPTs allocated for it (destroyed).
+ */
+int domain_device_place(struct domain *d, struct domain_device *dev,
+			uint64_t caps, struct error *e);
+/** domain_device_unplace() - undo domain_device_place() (the device is
+ *  detached or about to be): its log stopped, its source and a HWPT it
+ *  alone held gone (never the domain's first HWPT, d->hwpt_id). */
+void domain_device_unplace(struct domain *d, struct domain_device *dev);
+/** domain_sources_restored() - a restored domain's sources: its one HWPT
+ *  (the state keeps no more), every device behind it. */
+int domain_sources_restored(struct domain *d);
+/** domain_sources_free() - forget them (the objects go with the context). */
+void domain_sources_free(struct domain *d);
+/** domain_sources_track() - TRACK_START/STOP of every source: dirty
+ *  tracking of each tracking HWPT, START (over the mapped ranges) or STOP
+ *  of each log; all or nothing. */
+int domain_sources_track(struct domain *d, bool enable, struct error *e);
+/** domain_sources_apply() - the sources @d reads into @plan (its
+ *  harvest sources); -ENOMEM. */
+int domain_sources_apply(struct domain *d, struct harvest_domain *plan);
+/** domain_sources_round() - a round of @d's plan ended (@result): count
+ *  it per source. */
+void domain_sources_round(struct domain *d, int result);
+/**
+ * domain_sources_read() - the worker's read of [@iova, @iova + @length),
+ * a mapped range about to be unmapped, from every source (HWPTs with
+ * NO_CLEAR, logs with a REPORT), each page found dirty marked pending in
+ * every set of @c; -errno (the change marks the range instead).
+ */
+int domain_sources_read(struct domain_change *c, uint64_t iova,
+			uint64_t length);
+/**
+ * domain_sources_mapped() - the worker's: after the kernel's MAP of
+ * [@iova, @iova + @length), each log whose started ranges miss it is
+ * STOPped and STARTed again over @c's mappings; what it covered before is
+ * marked pending in every set of @c (its writes between its last report
+ * and the STOP are not known).  -errno (the round after fails the same).
+ */
+int domain_sources_mapped(struct domain_change *c, uint64_t iova,
+			  uint64_t length);
+/**
+ * domain_log_ranges() - @n ranges (by IOVA, apart) merged into at most
+ * @max (>= 1), joining the smallest gaps first, into @out (room for @n);
+ * returns the count.  Any thread.
+ */
+size_t domain_log_ranges(const struct backend_dma_log_range *in, size_t n,
+			 size_t max, struct backend_dma_log_range *out);
+
 /* ------------------------------------------------------------ changes */
 
 /* One subscription's set during a change. */

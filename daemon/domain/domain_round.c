@@ -120,8 +120,14 @@ static uint64_t domain_fold(struct domain *d)
 		const struct harvest_range *rg = &p->ranges[i];
 		uint64_t w0, w1, here;
 
-		if (rg->flags & HARVEST_RANGE_RETIRED)
+		if (rg->flags & HARVEST_RANGE_SKIP)
 			continue;
+		/* a device that can track neither way (ALL_DIRTY): every
+		 * page of every range it can write */
+		if (d->all_dirty)
+			memset(p->bitmap + rg->bit / 64, 0xff,
+			       ((rg->bit + rg->length / p->page_size + 63) / 64 -
+				rg->bit / 64) * 8);
 		harvest_range_clip(p, rg, &w0, &w1);
 		here = blocks ? subscriber_round_scan(p->bitmap, w0, w1,
 						      blocks) :
@@ -208,6 +214,7 @@ static void domain_round_finish(struct domain *d, int result)
 
 	d->running = false;
 	d->settling = true;
+	domain_sources_round(d, result);
 	if (result < 0) {
 		log_error_errno(result, "harvest of domain %u failed; every "
 				"subscriber now has every page pending", d->id);

@@ -44,21 +44,56 @@ static void harvest_batch_finish(struct harvest_batch *batch, int result)
 		*batch->bitmap = result ? 0 : *batch->bounce << batch->shift;
 }
 
-/* Workers mode: the read, on a worker thread. */
+/* The sources a round of @dom reads: its own, or its one HWPT. */
+static const struct harvest_source *harvest_sources(struct harvest_domain *dom,
+						    size_t *n)
+{
+	if (dom->sources) {
+		*n = dom->nsources;
+		return dom->sources;
+	}
+	*n = 1;
+	return &dom->one;
+}
+
+/* One source's read of @batch into @target, on the calling thread. */
+static int harvest_source_read(struct harvest_domain *dom,
+			       struct harvest_source *src,
+			       struct harvest_batch *batch, uint64_t *target)
+{
+	int r;
+
+	if (src->kind == BACKEND_READ_DMA_LOG)
+		r = backend_dma_log_report(dom->reader, src->id, batch->iova,
+					   batch->length, dom->page_size,
+					   target);
+	else
+		r = backend_hwpt_get_dirty_bitmap(dom->reader, src->id,
+						  batch->iova, batch->length,
+						  dom->page_size, target,
+						  dom->flags);
+	return r;
+}
+
+/* Workers mode: the reads, every source in turn, on a worker thread. */
 static int harvest_batch_work(struct ring_work *w)
 {
 	struct harvest_batch *batch = (struct harvest_batch *)
 		((char *)w - offsetof(struct harvest_batch, rd.work));
 	struct harvest_domain *dom = batch->dom;
+	uint64_t *target = harvest_batch_target(batch);
+	struct harvest_source *src;
+	size_t n;
+	int r = 0;
 
-	harvest_batch_finish(batch,
-			     backend_hwpt_get_dirty_bitmap(dom->reader,
-							   dom->hwpt_id,
-							   batch->iova,
-							   batch->length,
-							   dom->page_size,
-							   harvest_batch_target(batch),
-							   dom->flags));
+	src = (struct harvest_source *)harvest_sources(dom, &n);
+	for (size_t i = 0; i < n && !r; i++) {
+		r = harvest_source_read(dom, &src[i], batch, target);
+		if (r < 0)
+			__atomic_fetch_add(&src[i].errors, 1,
+					   __ATOMIC_RELAXED);
+	}
+	harvest_batch_finish(batch, r);
 	return batch->result;
 }
 
@@ -167,34 +202,74 @@ size_t harvest_engine_busy(const struct harvest_engine *e)
 }
 
 /*
- * Async mode: the backend prepares the read as an SQE of the engine's ring
- * (backend_dirty_read_prep()); its CQE is the batch's completion.  A
- * backend that refuses completes the batch through the ring all the same,
- * with its error.
+ * Async mode: the backend prepares the read of the batch's source
+ * batch->src as an SQE of the engine's ring (backend_dirty_read_prep());
+ * its CQE ends that read, and the next source's is prepared then
+ * (harvest_batch_next()).  A read the backend cannot prepare (a device's
+ * DMA log where it reads only HWPTs asynchronously) is made here and its
+ * result posted to the ring; a backend that refuses completes the batch
+ * through the ring all the same, with its error.
  */
 static void harvest_batch_prep(struct harvest_engine *e,
 			       struct io_uring_sqe *sqe,
 			       struct harvest_batch *batch)
 {
 	struct harvest_domain *dom = batch->dom;
+	struct harvest_source *src;
+	uint64_t *target;
+	size_t n;
 	int r;
 
+	src = (struct harvest_source *)harvest_sources(dom, &n);
+	if (!n) {
+		/* nothing to read: the slice zeroed, done */
+		r = 0;
+		harvest_batch_target(batch);
+		goto post;
+	}
+	src += batch->src;
+	target = batch->src ? batch->rd.bitmap : harvest_batch_target(batch);
 	batch->rd = (struct backend_dirty_read){
-		.hwpt_id = dom->hwpt_id,
+		.hwpt_id = src->id,
 		.flags = dom->flags,
+		.source = src->kind,
+		.dev_id = src->id,
 		.iova = batch->iova,
 		.length = batch->length,
 		.page_size = dom->page_size,
-		.bitmap = harvest_batch_target(batch),
+		.bitmap = target,
 	};
 	r = backend_dirty_read_prep(dom->reader, sqe, e->ring.ring_fd,
 				    &batch->rd, (uintptr_t)batch);
-	if (r < 0) {
-		io_uring_prep_msg_ring(sqe, e->ring.ring_fd, (unsigned int)r,
-				       (uintptr_t)batch, 0);
-		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-		io_uring_sqe_set_data64(sqe, (uintptr_t)batch);
+	if (r == -EOPNOTSUPP && src->kind == BACKEND_READ_DMA_LOG)
+		r = harvest_source_read(dom, src, batch, target);
+	else if (r == 0)
+		return;
+post:
+	io_uring_prep_msg_ring(sqe, e->ring.ring_fd, (unsigned int)r,
+			       (uintptr_t)batch, 0);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, (uintptr_t)batch);
+}
+
+/* Async mode: a batch whose read of one source is done, with more to
+ * read, prepares the next one (an SQE now, submitted by the pump). */
+static int harvest_batch_next(struct harvest_engine *e,
+			      struct harvest_batch *batch)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+
+	if (!sqe) {
+		int r = io_uring_submit(&e->ring);
+
+		if (r < 0)
+			return r;
+		sqe = io_uring_get_sqe(&e->ring);
+		if (!sqe)
+			return -EBUSY;
 	}
+	harvest_batch_prep(e, sqe, batch);
+	return 0;
 }
 
 /* Hand queued batches out, up to the in-flight limit. */
@@ -254,6 +329,10 @@ int harvest_engine_start(struct harvest_engine *e, struct harvest_domain *dom,
 		return -EBUSY;
 	dom->flags = flags;
 	dom->reader = dom->b ? dom->b : e->b;
+	dom->one = (struct harvest_source){ .kind = BACKEND_READ_HWPT,
+					    .id = dom->hwpt_id };
+	for (size_t i = 0; i < dom->nbatches; i++)
+		dom->batches[i].src = 0;
 	dom->on_done = on_done;
 	dom->ctx = ctx;
 	dom->result = 0;
@@ -280,6 +359,7 @@ static void batch_done(struct harvest_engine *e, struct harvest_batch *batch,
 		       int res, int *finished)
 {
 	struct harvest_domain *dom = batch->dom;
+	size_t nsrc;
 
 	/*
 	 * The backend's CQE is the final answer: the non-blocking issue of
@@ -288,8 +368,23 @@ static void batch_done(struct harvest_engine *e, struct harvest_batch *batch,
 	 * here, like any -errno, fails the batch and the round.  A failed
 	 * hand-off to a worker, too: the batch never ran.
 	 */
-	if (!e->pool)
+	if (!e->pool) {
+		struct harvest_source *src =
+			(struct harvest_source *)harvest_sources(dom, &nsrc);
+
+		/* the read of source batch->src ended (its error counted) */
+		if (res < 0 && batch->src < nsrc)
+			__atomic_fetch_add(&src[batch->src].errors, 1,
+					   __ATOMIC_RELAXED);
+		if (res >= 0 && ++batch->src < nsrc) {
+			/* the next source, into the same slice */
+			res = harvest_batch_next(e, batch);
+			if (res == 0)
+				return;
+			batch->src = nsrc;	/* not the source's error */
+		}
 		harvest_batch_finish(batch, res);
+	}
 	if (res < 0 && !dom->result)
 		dom->result = res;
 	e->inflight--;

@@ -13,6 +13,11 @@
  * allocated once and reused every round; each batch zeroes its slice right
  * before its read.
  *
+ * Sources (struct harvest_source): each batch reads every source of its
+ * plan, one after the other, into its slice: HWPTs (several per IOAS: their
+ * bits ORed, as QEMU's iommufd_query_dirty_bitmap() does) and devices' DMA
+ * logs.
+ *
  * Execution (harvest_engine_*): one io_uring, the engine ring, carries
  * every batch's submission and completion, in one of two modes chosen at
  * start.  Async: where the backend reads dirty bits asynchronously
@@ -61,6 +66,10 @@ struct harvest_range {
 	uint32_t flags;		/* HARVEST_RANGE_* */
 };
 #define HARVEST_RANGE_RETIRED (1u << 0)
+/* A mapped range no source is read for (a read-only mapping: DMA cannot
+ * dirty it): in the layout, never read, never folded. */
+#define HARVEST_RANGE_UNREAD (1u << 1)
+#define HARVEST_RANGE_SKIP (HARVEST_RANGE_RETIRED | HARVEST_RANGE_UNREAD)
 
 /** One GET_DIRTY_BITMAP call. */
 struct harvest_batch {
@@ -76,8 +85,29 @@ struct harvest_batch {
 	unsigned int shift;
 	uint64_t *bounce;
 	int result;		/* 0 or -errno of the last round */
+	unsigned int src;	/* the engine's: the source being read */
 	struct backend_dirty_read rd;	/* the engine's: the read in flight */
 };
+
+/**
+ * One source of a plan's dirty bits: an IOMMU HWPT
+ * (IOMMU_HWPT_GET_DIRTY_BITMAP) or a device's DMA log
+ * (DMA_LOGGING_REPORT).  A batch reads every source of its plan in turn
+ * into its one slice (serialized per batch: the kernel sets a bitmap's
+ * bits without atomics, so two reads never write the same words at once);
+ * the bits are ORed, as the kernel only sets them.  A read that fails
+ * ends the batch with its error (the round fails: its caller puts every
+ * page back, see domain_round.c).
+ * @kind: BACKEND_READ_HWPT or BACKEND_READ_DMA_LOG
+ * @id: the HWPT id, or the device's dev_id
+ * @errors: reads of it that failed (atomic: counted on any thread)
+ */
+struct harvest_source {
+	uint32_t kind;
+	uint32_t id;
+	uint64_t errors;
+};
+#define HARVEST_MAX_SOURCES 64
 
 /** Called on the engine thread when every batch of a round is done. */
 typedef void (*harvest_done_fn)(void *ctx, struct harvest_domain *dom,
@@ -98,12 +128,21 @@ struct harvest_domain {
 				 * (NULL: the heap); plans keep it */
 	size_t nbatches;
 	struct harvest_batch *batches;
+	/*
+	 * What each batch reads (harvest_domain_set_sources(); a new plan
+	 * of the struct keeps them, its release frees them).  Without (@sources NULL) one source: HWPT @hwpt_id.  With
+	 * @nsources 0 a round reads nothing and completes with its slices
+	 * zeroed.
+	 */
+	struct harvest_source *sources;
+	size_t nsources;
 
 	/* round state, owned by the engine */
 	uint32_t flags;		/* IOMMU_HWPT_GET_DIRTY_BITMAP_* */
 	size_t next;		/* next batch to submit */
 	size_t pending;		/* batches not yet completed */
 	struct harvest_domain *qnext;	/* submission queue link */
+	struct harvest_source one;	/* without @sources: HWPT hwpt_id */
 	struct backend *reader;	/* b, or the engine's */
 	int result;
 	harvest_done_fn on_done;
@@ -123,6 +162,14 @@ struct harvest_domain {
 int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 			uint64_t page_size, const struct harvest_range *ranges,
 			size_t n, uint64_t batch_bytes);
+/**
+ * harvest_domain_set_sources() - what @dom's batches read from now on:
+ * @n sources (copied; at most HARVEST_MAX_SOURCES), kept by later plans
+ * of @dom and freed by its release; none if @n is 0.  Not while a round runs (-EBUSY);
+ * -EINVAL, -ENOMEM.
+ */
+int harvest_domain_set_sources(struct harvest_domain *dom,
+			       const struct harvest_source *src, size_t n);
 /** harvest_domain_release() - free the plan; the struct may be reused. */
 void harvest_domain_release(struct harvest_domain *dom);
 
@@ -190,7 +237,8 @@ unsigned int harvest_engine_workers(const struct harvest_engine *e);
 
 /**
  * harvest_engine_start() - queue one round of @dom; -EBUSY while its last
- * round runs.  @flags: IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR or 0.
+ * round runs.  @flags: IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR or 0 (for
+ * HWPT sources; a DMA log has no NO_CLEAR: its reads always clear).
  */
 int harvest_engine_start(struct harvest_engine *e, struct harvest_domain *dom,
 			 uint32_t flags, harvest_done_fn on_done, void *ctx);

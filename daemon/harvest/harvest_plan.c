@@ -63,10 +63,32 @@ uint64_t harvest_batch_bytes(uint64_t total, uint64_t page_size,
 	return bytes;
 }
 
+int harvest_domain_set_sources(struct harvest_domain *dom,
+			       const struct harvest_source *src, size_t n)
+{
+	struct harvest_source *s;
+
+	if (n > HARVEST_MAX_SOURCES || (n && !src))
+		return -EINVAL;
+	if (dom->pending)
+		return -EBUSY;
+	s = calloc(n ? n : 1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		s[i] = (struct harvest_source){ .kind = src[i].kind,
+						.id = src[i].id };
+	free(dom->sources);
+	dom->sources = s;
+	dom->nsources = n;
+	return 0;
+}
+
 void harvest_domain_release(struct harvest_domain *dom)
 {
 	struct bitmem *mem = dom->mem;
 
+	free(dom->sources);
 	free(dom->ranges);
 	free(dom->batches);
 	struct backend *b = dom->b;
@@ -178,12 +200,12 @@ static int layout_ranges(struct harvest_domain *d,
 			bit += RANGE_ALIGN_BITS;
 		d->ranges[i] = (struct harvest_range){
 			.iova = first, .length = len, .bit = bit,
-			.flags = ranges[i].flags & HARVEST_RANGE_RETIRED,
+			.flags = ranges[i].flags & HARVEST_RANGE_SKIP,
 		};
 		last = first + len - 1;
 		end_bit = bit + len / page_size;
 		/* batches: the head, then cuts at multiples of batch_bytes */
-		if (d->ranges[i].flags & HARVEST_RANGE_RETIRED)
+		if (d->ranges[i].flags & HARVEST_RANGE_SKIP)
 			continue;
 		x = first;
 		if (x % head_bytes) {
@@ -210,7 +232,7 @@ static void cut_batches(struct harvest_domain *d, uint64_t batch_bytes)
 		const struct harvest_range *r = &d->ranges[i];
 		uint64_t x = r->iova, end = r->iova + r->length;
 
-		if (r->flags & HARVEST_RANGE_RETIRED)
+		if (r->flags & HARVEST_RANGE_SKIP)
 			continue;
 		while (x != end) {
 			uint64_t bit = r->bit + (x - r->iova) / page_size;
@@ -253,6 +275,8 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 		.nranges = n,
 		.mem = dom->mem,
 		.b = dom->b,
+		.sources = dom->sources,
+		.nsources = dom->nsources,
 	};
 	size_t nb = 0;
 	int r;
@@ -278,11 +302,13 @@ int harvest_domain_plan(struct harvest_domain *dom, uint32_t hwpt_id,
 	/* the layout, then one bounce word per head: zeroed */
 	d.bitmap = bitmem_alloc(d.mem, harvest_layout_words(&d));
 	if (!d.batches || !d.bitmap) {
+		d.sources = NULL;	/* still @dom's */
 		harvest_domain_release(&d);
 		return -ENOMEM;
 	}
 	cut_batches(&d, batch_bytes);
 
+	dom->sources = NULL;	/* @d's now */
 	harvest_domain_release(dom);
 	*dom = d;
 	for (size_t i = 0; i < dom->nbatches; i++)

@@ -146,6 +146,58 @@ static bool listed(const struct session *s, const struct domain *d,
 	return !d->dying && access_may_see(s, d) && (!only || d->id == only);
 }
 
+/* The read sources' families (LIST_SOURCES' figures), one sample per
+ * source of each listed domain; plain HWPTs, never read, have none. */
+static void source_figures(FILE *f, const struct session *s, uint32_t only)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "dirtyd_source_rounds", "counter",
+		  "Rounds that read the source." },
+		{ "dirtyd_source_errors", "counter",
+		  "Reads of the source that failed." },
+		{ "dirtyd_source_restarts", "counter",
+		  "A DMA log's STOP and START again by a MAP outside its "
+		  "ranges." },
+		{ "dirtyd_source_ranges", "gauge",
+		  "Ranges a DMA log's START covers (0: not started)." },
+	};
+	struct proto_source src[DOMAIN_MAX_SOURCES];
+	const struct domain *d;
+
+	for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
+		family(f, fams[k].name, fams[k].type, NULL, fams[k].help);
+		list_for_each_entry(d, &s->srv->domains, link) {
+			size_t n;
+
+			/* a change's thread may be re-starting its logs
+			 * (domain_source.c): no sample of it meanwhile */
+			if (!listed(s, d, only) || d->change)
+				continue;
+			n = domain_sources_list(d, src, DOMAIN_MAX_SOURCES);
+			for (size_t i = 0; i < n; i++) {
+				const struct proto_source *x = &src[i];
+				const uint64_t v[] = { x->rounds, x->errors,
+						       x->restarts, x->ranges };
+
+				if (x->kind == PROTO_SOURCE_HWPT_PLAIN)
+					continue;
+				fprintf(f, "%s%s{domain=\"%" PRIu32 "\",kind=\"%s\","
+					"id=\"%" PRIu32 "\",device=\"",
+					fams[k].name, k < 3 ? "_total" : "",
+					d->id, x->kind == PROTO_SOURCE_HWPT ?
+					"hwpt" : "dma_log", x->id);
+				/* OpenMetrics escapes \\ and \" in a value */
+				for (const char *c = x->device; *c; c++)
+					fprintf(f, "%s%c", *c == '\\' ||
+						*c == '"' ? "\\" : "", *c);
+				fprintf(f, "\"} %" PRIu64 "\n", v[k]);
+			}
+		}
+	}
+}
+
 /* When this process started, in seconds since the epoch (its start in
  * clock ticks after boot, /proc/self/stat field 22, plus the boot time). */
 static double start_time(void)
@@ -294,6 +346,7 @@ int metrics_text(struct session *s, uint32_t only, char **text, size_t *len)
 				dom_sample(f, k, d, vals[i++]);
 	}
 	free(vals);
+	source_figures(f, s, only);
 	fputs("# EOF\n", f);
 	if (fclose(f) || !*text) {
 		free(*text);

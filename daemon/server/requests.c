@@ -744,6 +744,31 @@ static int req_get_fds(struct session *s, struct domain *d,
 	return 0;
 }
 
+/* LIST_SOURCES: one packet (a domain has at most DOMAIN_MAX_SOURCES). */
+static int req_list_sources(struct session *s, struct domain *d,
+			    const struct proto_msg *m, struct error *e)
+{
+	struct proto_source src[DOMAIN_MAX_SOURCES];
+	struct proto_list_builder lb;
+	size_t n = domain_sources_list(d, src, DOMAIN_MAX_SOURCES);
+	int r;
+
+	if (!(s->features & PROTO_FEAT_SOURCES))
+		return error_set(e, -EOPNOTSUPP, "LIST_SOURCES: the SOURCES "
+				  "feature was not negotiated in HELLO");
+	r = proto_list_begin(&lb, s->out, PROTO_MAX_MSG,
+			     PROTO_LIST_SOURCES_REPLY, m->id);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = proto_list_add_source(&lb, &src[i]);
+	if (r >= 0)
+		r = proto_list_end(&lb, false);
+	if (r < 0)
+		return error_set(e, r, "encoding failed");
+	/* (no descriptors: an array all the same, memcpy() takes none) */
+	session_reply_packet(s, (size_t)r, (const int[1]){ -1 }, 0);
+	return 0;
+}
+
 /* ------------------------------------------------------------ table */
 
 static const struct request_op request_ops[] = {
@@ -784,6 +809,9 @@ static const struct request_op request_ops[] = {
 	[PROTO_UNADOPT] = { .fn = adopt_req_unadopt,
 			    .flags = REQ_HELLO | REQ_DOMAIN },
 	[PROTO_READOPT] = { .fn = adopt_req_readopt, .flags = REQ_HELLO },
+	/* the sources a change may re-start: after it */
+	[PROTO_LIST_SOURCES] = { .fn = req_list_sources,
+				 .flags = REQ_HELLO | REQ_DOMAIN | REQ_SETS },
 };
 
 #define N_OPS (sizeof(request_ops) / sizeof(request_ops[0]))

@@ -50,6 +50,9 @@ static int devices_next(struct session *s, uint8_t *buf, size_t cap,
 			e.capabilities = caps;
 			if (caps & IOMMU_HW_CAP_DIRTY_TRACKING)
 				e.flags |= PROTO_DEVICE_DIRTY_CAPABLE;
+			if (device_dma_logging(srv, name, d ? d->kctx : NULL,
+					       d ? ddev->dev_id : 0))
+				e.flags |= PROTO_DEVICE_DMA_LOGGING;
 		}
 		if (d) {
 			e.flags |= PROTO_DEVICE_BOUND | PROTO_DEVICE_ATTACHED;

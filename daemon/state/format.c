@@ -251,6 +251,10 @@ static void put_domain(struct state *st, struct writer *w, struct domain *d,
 	 * store (a domain whose context cannot be kept is marked: its
 	 * record says so, and a restart drops it) */
 	n = store_domain_keep(st, d, fds, &len);
+	/* the record names one HWPT: a domain with more sources than it
+	 * (domain_source.c) cannot come back whole */
+	if (n >= 0 && !domain_sources_keepable(d))
+		n = -EOPNOTSUPP;
 	d->unkept = n < 0 || *nknext + (size_t)n > STATE_MAX_KERNEL_FDS;
 	if (d->unkept && !was)
 		log_warning_errno(n < 0 ? n : -ENOSPC, "domain %u's kernel "

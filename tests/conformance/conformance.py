@@ -52,6 +52,7 @@ ACK = 0x0010
 STATS = 0x0011
 GET_FDS = 0x0012
 DMA_WRITE = 0x0013
+LIST_SOURCES = 0x0018
 HELLO_REPLY = 0x8001
 LIST_DEVICES_REPLY = 0x8002
 LIST_DOMAINS_REPLY = 0x8003
@@ -63,6 +64,7 @@ SYNC_REPLY = 0x800e
 RANGES = 0x800f
 STATS_REPLY = 0x8011
 GET_FDS_REPLY = 0x8012
+LIST_SOURCES_REPLY = 0x8018
 ERROR = 0xffff
 EV_ROUND = 0x4001
 EV_STATE_LOST = 0x4002
@@ -82,18 +84,19 @@ NAMES = {
     SUBSCRIBE_REPLY: "SUBSCRIBE_REPLY", SYNC_REPLY: "SYNC_REPLY",
     RANGES: "RANGES", STATS_REPLY: "STATS_REPLY",
     GET_FDS_REPLY: "GET_FDS_REPLY", ERROR: "ERROR", EV_ROUND: "EV_ROUND",
-    EV_STATE_LOST: "EV_STATE_LOST",
+    EV_STATE_LOST: "EV_STATE_LOST", LIST_SOURCES: "LIST_SOURCES",
+    LIST_SOURCES_REPLY: "LIST_SOURCES_REPLY",
 }
 BY_NAME = {v: k for k, v in NAMES.items()}
 
 REQUEST_TYPES = [HELLO, LIST_DEVICES, LIST_DOMAINS, CREATE_DOMAIN,
                  ATTACH_DEVICE, DETACH_DEVICE, DESTROY_DOMAIN, MAP, UNMAP,
                  TRACK_START, TRACK_STOP, SUBSCRIBE, UNSUBSCRIBE, SYNC,
-                 GET_RANGES, ACK, STATS, GET_FDS, DMA_WRITE]
+                 GET_RANGES, ACK, STATS, GET_FDS, DMA_WRITE, LIST_SOURCES]
 D2C_TYPES = [HELLO_REPLY, LIST_DEVICES_REPLY, LIST_DOMAINS_REPLY,
              CREATE_DOMAIN_REPLY, ATTACH_DEVICE_REPLY, OK, SUBSCRIBE_REPLY,
              SYNC_REPLY, RANGES, STATS_REPLY, GET_FDS_REPLY, ERROR, EV_ROUND,
-             EV_STATE_LOST]
+             EV_STATE_LOST, LIST_SOURCES_REPLY]
 EVENT_TYPES = {EV_ROUND, EV_STATE_LOST}
 STREAM_TYPES = {LIST_DEVICES_REPLY, LIST_DOMAINS_REPLY, STATS_REPLY, RANGES}
 # "Answered by" column of the table in section 4
@@ -104,7 +107,7 @@ ANSWER = {
     DESTROY_DOMAIN: OK, MAP: OK, UNMAP: OK, TRACK_START: OK, TRACK_STOP: OK,
     SUBSCRIBE: SUBSCRIBE_REPLY, UNSUBSCRIBE: OK, SYNC: SYNC_REPLY,
     GET_RANGES: RANGES, ACK: OK, STATS: STATS_REPLY, GET_FDS: GET_FDS_REPLY,
-    DMA_WRITE: OK,
+    DMA_WRITE: OK, LIST_SOURCES: LIST_SOURCES_REPLY,
 }
 
 HDR = struct.Struct("<HHIQ")        # section 3
@@ -124,14 +127,25 @@ SESSION_STATE_LOST = 0x2
 DEV_DIRTY_CAPABLE = 0x1
 DEV_BOUND = 0x2
 DEV_ATTACHED = 0x4
+DEV_DMA_LOGGING = 0x8
 IOMMU_HW_CAP_DIRTY_TRACKING = 0x1
 # section 6.3
 ST_ENABLED = 0x1
 ST_SUPPORTED = 0x2
 ST_UNSUPPORTED = 0x4
+ST_ALL_DIRTY = 0x8
+# section 5.2
+FEAT_SOURCES = 0x20
+# section 6.21
+SOURCE_HWPT = 1
+SOURCE_DMA_LOG = 2
+SOURCE_HWPT_PLAIN = 3
 # section 6.4
 CREATE_TRACKING = 0x1
 CREATE_NO_HUGE_PAGES = 0x2
+CREATE_SOURCE_IOMMU = 0x4
+CREATE_SOURCE_DEVICE = 0x8
+CREATE_ALL_DIRTY = 0x10
 # section 6.7
 MAP_READABLE = 0x1
 MAP_WRITEABLE = 0x2
@@ -270,6 +284,7 @@ LAYOUT = {
     ACK: L([("domain_id", "u32"), ("rsv", "r32"), ("generation", "u64")]),
     STATS: L([("domain_id", "u32"), ("rsv", "r32")]),
     GET_FDS: L([("domain_id", "u32"), ("rsv", "r32")]),
+    LIST_SOURCES: L([("domain_id", "u32"), ("rsv", "r32")]),
     HELLO_REPLY: L([("major", "u16"), ("minor", "u16"), ("max_msg", "u32"),
                     ("features", "u64"), ("session_token", "u64"), ("uid", "u32"),
                     ("gid", "u32"), ("session_flags", "u32"), ("rsv", "r32")]),
@@ -286,6 +301,7 @@ LAYOUT = {
     LIST_DEVICES_REPLY: L([("count", "u32"), ("rsv", "r32")]),
     LIST_DOMAINS_REPLY: L([("count", "u32"), ("rsv", "r32")]),
     STATS_REPLY: L([("count", "u32"), ("rsv", "r32")]),
+    LIST_SOURCES_REPLY: L([("count", "u32"), ("rsv", "r32")]),
     GET_FDS_REPLY: L([("ioas_id", "u32"), ("hwpt_id", "u32"), ("ndevices", "u32"), ("rsv", "r32")]),
     RANGES: L([("generation", "u64"), ("domain_id", "u32"), ("seq", "u32"),
                ("total_pages", "u64"), ("nchunks", "u32"), ("rsv", "r32")]),
@@ -302,24 +318,29 @@ ENTRY = {
                     ("dirty_rate", "u64"), ("mapped_bytes", "u64"),
                     ("pending_pages", "u64"), ("pages_sent", "u64")]),
     GET_FDS_REPLY: L([("name", "str64"), ("dev_id", "u32"), ("fd_index", "u32")]),
+    LIST_SOURCES_REPLY: L([("domain_id", "u32"), ("kind", "u32"), ("id", "u32"),
+                           ("devices", "u32"), ("device", "str64"), ("page_size", "u64"),
+                           ("ranges", "u32"), ("max_ranges", "u32"), ("rounds", "u64"),
+                           ("errors", "u64"), ("restarts", "u64")]),
 }
 COUNT_FIELD = {LIST_DEVICES_REPLY: "count", LIST_DOMAINS_REPLY: "count",
-               STATS_REPLY: "count", GET_FDS_REPLY: "ndevices"}
+               STATS_REPLY: "count", GET_FDS_REPLY: "ndevices",
+               LIST_SOURCES_REPLY: "count"}
 # The body sizes of the table in section 4 (fixed types)
 FIXED_BODY = {HELLO: 24, LIST_DEVICES: 0, LIST_DOMAINS: 0, CREATE_DOMAIN: 72,
               ATTACH_DEVICE: 72, DETACH_DEVICE: 72, DESTROY_DOMAIN: 8, MAP: 24,
               UNMAP: 24, TRACK_START: 8, TRACK_STOP: 8, SUBSCRIBE: 16,
               UNSUBSCRIBE: 8, SYNC: 8, GET_RANGES: 16, ACK: 16, STATS: 8,
-              GET_FDS: 8, DMA_WRITE: 24, HELLO_REPLY: 40,
+              GET_FDS: 8, DMA_WRITE: 24, LIST_SOURCES: 8, HELLO_REPLY: 40,
               CREATE_DOMAIN_REPLY: 16, ATTACH_DEVICE_REPLY: 8, OK: 0,
               SUBSCRIBE_REPLY: 32, SYNC_REPLY: 16, EV_ROUND: 32,
               EV_STATE_LOST: 8}
 # request flag fields and their defined bits (section 2, 6.x)
-REQ_FLAGS = {CREATE_DOMAIN: 0x3, MAP: 0x7, UNMAP: 0x4, DMA_WRITE: 0x0,
+REQ_FLAGS = {CREATE_DOMAIN: 0x1f, MAP: 0x7, UNMAP: 0x4, DMA_WRITE: 0x0,
              SUBSCRIBE: 0x1, GET_RANGES: 0x1}
 # per-packet entry maxima (section 12)
 PER_PACKET = {LIST_DEVICES_REPLY: 744, LIST_DOMAINS_REPLY: 1364,
-              STATS_REPLY: 1023, GET_FDS_REPLY: 909}
+              STATS_REPLY: 1023, GET_FDS_REPLY: 909, LIST_SOURCES_REPLY: 545}
 
 for _t, _n in FIXED_BODY.items():
     assert LAYOUT[_t].size == _n, (tname(_t), LAYOUT[_t].size)
@@ -2056,6 +2077,9 @@ def d2c_samples():
         ERROR: encode(ERROR, 4, {"errno": EOPNOTSUPP}, text="device x cannot track dirty pages"),
         EV_ROUND: encode(EV_ROUND, 0, {"domain_id": 1, "generation": 6, "round_pages": 12, "pending_pages": 12}),
         EV_STATE_LOST: encode(EV_STATE_LOST, 0, {"domain_id": 1}),
+        LIST_SOURCES_REPLY: encode(LIST_SOURCES_REPLY, 16, entries=[{"domain_id": 1, "kind": SOURCE_HWPT, "id": 2,
+                                                                     "devices": 1, "device": "sim0",
+                                                                     "page_size": 4096, "rounds": 5}]),
     }
 
 
@@ -2166,7 +2190,7 @@ def t_order(ctx):
         ("6 before 7: ATTACH_DEVICE of a name with a control character to a domain that does not exist is EBADMSG",
          encode(ATTACH_DEVICE, 49, {"domain_id": NX, "device": b"e\x01" + b"\0" * 62}), "EBADMSG", 49),
         ("6 before 7: CREATE_DOMAIN with an undefined flag for an unknown device is EBADMSG",
-         encode(CREATE_DOMAIN, 50, {"flags": 0x8, "device": "nope"}), "EBADMSG", 50),
+         encode(CREATE_DOMAIN, 50, {"flags": 0x20, "device": "nope"}), "EBADMSG", 50),
         ("6 before 7: GET_FDS of a domain that does not exist with a body byte too many is EBADMSG",
          HDR.pack(GET_FDS, 0, 25, 51) + struct.pack("<II", NX, 0) + b"\0", "EBADMSG", 51),
         ("7: the domain first: DMA_WRITE with an unaligned range on a domain that does not exist is ENOENT",
@@ -2251,7 +2275,7 @@ def sample_fields(t, dom=1, dev="e0"):
         SUBSCRIBE: {"domain_id": dom}, UNSUBSCRIBE: {"domain_id": dom},
         SYNC: {"domain_id": dom}, GET_RANGES: {"domain_id": dom},
         ACK: {"domain_id": dom, "generation": 77777}, STATS: {"domain_id": dom},
-        GET_FDS: {"domain_id": dom},
+        GET_FDS: {"domain_id": dom}, LIST_SOURCES: {"domain_id": dom},
     }[t]
 
 
@@ -2301,9 +2325,10 @@ def t_hello(ctx):
              data=d[:4] + struct.pack("<I", len(d)) + d[8:], mid=mid, ping=False)
     send_err(c, "3", "HELLO with id 0 is ERROR EBADMSG", HELLO, {"major": 1}, EBADMSG, mid=0, ping=False)
     m = c.hello(FEAT_RANGES_RAW | FEAT_RESUME | FEAT_FD_PASSING | FEAT_EVENTS | 0xfffffffffffffff0)
-    R.check("5.2", "after malformed HELLOs a valid HELLO is accepted; every bit offered gives 0x1b on sim "
-            "(unknown bits and FD_PASSING not echoed)", m.type == HELLO_REPLY and m.f["features"] == 0x1b,
-            0x1b, ok_or_err(m) if m.type == ERROR else hex(m.f["features"]))
+    R.check("5.2", "after malformed HELLOs a valid HELLO is accepted; every bit offered gives 0x3b on sim "
+            "(unknown bits and FD_PASSING not echoed, ADOPT and SOURCES echoed)",
+            m.type == HELLO_REPLY and m.f["features"] == 0x3b,
+            0x3b, ok_or_err(m) if m.type == ERROR else hex(m.f["features"]))
     R.check("6.1", "HELLO_REPLY for root: uid 0, gid 0, major 1, minor 0, max_msg 65536, flags 0",
             m.type == HELLO_REPLY and (m.f["uid"], m.f["gid"], m.f["major"], m.f["minor"], m.f["max_msg"],
                                        m.f["session_flags"]) == (0, 0, 1, 0, 65536, 0),
@@ -2341,7 +2366,7 @@ def t_hello(ctx):
 # Sections 2 and 4: body sizes, reserved fields, flag bits, names
 # ---------------------------------------------------------------------------
 
-UNDEFINED_FLAGS = {CREATE_DOMAIN: [0x4, 0x80000000], MAP: [0x8 | 0x3, 0x100 | 0x3],
+UNDEFINED_FLAGS = {CREATE_DOMAIN: [0x20, 0x80000000], MAP: [0x8 | 0x3, 0x100 | 0x3],
                    UNMAP: [0x1, 0x2, 0x8], DMA_WRITE: [0x1, 0x4, 0x80000000],
                    SUBSCRIBE: [0x2, 0x80000000], GET_RANGES: [0x2, 0x80000000]}
 
@@ -2655,6 +2680,29 @@ def t_errors(ctx):
             [DT], [ok_or_err(x) for x in r] if r[0].type != STATS_REPLY else [e["domain_id"] for e in r[0].entries])
     send_err(c, "6.14", "GET_FDS without PROTO_FEAT_FD_PASSING is ERROR EOPNOTSUPP", GET_FDS, {"domain_id": DT},
              EOPNOTSUPP)
+    # LIST_SOURCES (6.21)
+    send_err(c, "6.21", "LIST_SOURCES without PROTO_FEAT_SOURCES is ERROR EOPNOTSUPP", LIST_SOURCES,
+             {"domain_id": DT}, EOPNOTSUPP)
+    cs = connect(ctx.A.sock, FEAT_SOURCES)
+    R.check("5.2", "PROTO_FEAT_SOURCES is negotiated when asked", bool(cs.features & FEAT_SOURCES),
+            "offered", hex(cs.features))
+    send_err(cs, "6.21", "LIST_SOURCES of a domain that does not exist is ERROR ENOENT", LIST_SOURCES,
+             {"domain_id": NX}, ENOENT)
+    r = cs.request(LIST_SOURCES, {"domain_id": DT})
+    ents = [e for m in r if m.type == LIST_SOURCES_REPLY for e in m.entries]
+    R.check("6.21", "LIST_SOURCES of a tracking domain of one device: one packet, one HWPT of that device",
+            len(r) == 1 and r[0].type == LIST_SOURCES_REPLY and not r[0].flags & PROTO_F_MORE and
+            [(e["domain_id"], e["kind"], e["devices"], e["device"], e["ranges"]) for e in ents] ==
+            [(DT, SOURCE_HWPT, 1, "e0", 0)],
+            [(DT, SOURCE_HWPT, 1, "e0", 0)],
+            [ok_or_err(x) for x in r] if r[0].type != LIST_SOURCES_REPLY else
+            [(e["domain_id"], e["kind"], e["devices"], e["device"], e["ranges"]) for e in ents])
+    r = cs.request(LIST_SOURCES, {"domain_id": DN})
+    ents = [e for m in r if m.type == LIST_SOURCES_REPLY for e in m.entries]
+    R.check("6.21", "LIST_SOURCES of a domain without tracking: its plain HWPT, never read",
+            [(e["kind"], e["rounds"]) for e in ents] == [(SOURCE_HWPT_PLAIN, 0)],
+            [(SOURCE_HWPT_PLAIN, 0)], [(e["kind"], e["rounds"]) for e in ents] or [ok_or_err(x) for x in r])
+    cs.close()
     c2 = connect(ctx.A.sock, FEAT_FD_PASSING | FEAT_RANGES_RAW)
     R.check("5.2", "PROTO_FEAT_FD_PASSING is not negotiated on the simulated backend",
             not c2.features & FEAT_FD_PASSING, "not offered", hex(c2.features))

@@ -170,6 +170,19 @@ check_json "$OUT" .domains[0].page_size 4096
 check_json "$OUT" .domains[2].support unsupported
 check_json "$OUT" .domains[2].tracking disabled
 
+# sources: the one HWPT of domain 1's device
+ctl sources 1
+has "$OUT" "^KIND +ID +DEVICE"
+has "$OUT" "^hwpt +[0-9]+ +sim0 +1 +4 KiB +- "
+ctl --json sources 1
+valid_json "$OUT"
+check_json "$OUT" .sources# 1
+check_json "$OUT" .sources[0].kind hwpt
+check_json "$OUT" .sources[0].device sim0
+check_json "$OUT" .sources[0].device_count 1
+ctl_fails 1 sources 99
+has "$ERR" "ENOENT"
+
 # ranges: a new subscription has every mapped page
 ctl ranges 1
 has "$OUT" "^0x0000000040000000-0x000000004fffffff +65536 pages"

@@ -480,3 +480,180 @@ Test(backend, the_sims_async_read_completes_on_the_callers_ring)
 	free(none);
 	backend_close(b);
 }
+
+/*
+ * Sources: one plan read from two HWPTs of one IOAS (devices behind two
+ * IOMMUs, QEMU's iommufd_cdev_autodomains_get()), every batch reading
+ * both into its slice in turn: the round has the union of their bits,
+ * heads included, and the next round only what was written since.
+ */
+static void two_hwpts(unsigned int workers)
+{
+	const struct harvest_range r[] = {
+		{ .iova = 0x5000, .length = 100 * PG },	/* a head, then more */
+		{ .iova = 1ULL << 32, .length = 3ULL << 30 },
+	};
+	struct backend *b = open_sim(PG, 2);
+	struct harvest_engine *e;
+	struct harvest_domain d = { 0 };
+	uint32_t dev[2], ioas, hwpt[2];
+	struct harvest_source src[2];
+	/* (device, iova) written: one page by both, the rest by one */
+	const struct { unsigned int dev; uint64_t iova; } w[] = {
+		{ 0, 0x5000 }, { 1, 0x6000 }, { 0, 0x5000 + 99 * PG },
+		{ 1, 1ULL << 32 }, { 0, (1ULL << 32) + (2ULL << 30) + PG },
+		{ 1, (1ULL << 32) + (2ULL << 30) + PG },
+		{ 1, (1ULL << 32) + (3ULL << 30) - PG },
+	};
+	uint64_t *expect, bit;
+	int n = 0;
+
+	cr_assert_eq(harvest_engine_new(b, &(struct harvest_engine_config){
+					 .workers = workers,
+					 .force_workers = workers > 0 }, &e), 0);
+	cr_assert_eq(backend_ioas_alloc(b, &ioas), 0);
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t iova = r[i].iova;
+
+		cr_assert_eq(backend_ioas_map(b, ioas,
+					      IOMMU_IOAS_MAP_FIXED_IOVA |
+					      IOMMU_IOAS_MAP_READABLE |
+					      IOMMU_IOAS_MAP_WRITEABLE,
+					      (void *)(uintptr_t)(1ULL << 40),
+					      r[i].length, &iova), 0);
+	}
+	for (unsigned int i = 0; i < 2; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "dev%u", i);
+		cr_assert_eq(backend_device_bind(b, name, &dev[i]), 0);
+		cr_assert_eq(backend_hwpt_alloc(b, dev[i], ioas,
+						IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+						&hwpt[i]), 0);
+		cr_assert_eq(backend_device_attach(b, dev[i], hwpt[i]), 0);
+		cr_assert_eq(backend_hwpt_set_dirty_tracking(b, hwpt[i], true),
+			     0);
+		src[i] = (struct harvest_source){ .kind = BACKEND_READ_HWPT,
+						  .id = hwpt[i] };
+	}
+	cr_assert_neq(hwpt[0], hwpt[1]);
+	cr_assert_eq(harvest_domain_set_sources(&d, src, 2), 0);
+	cr_assert_eq(harvest_domain_plan(&d, 0, PG, r, 2, 1ULL << 30), 0);
+	cr_assert_eq(d.nsources, 2);	/* kept by the plan */
+	expect = calloc(d.nwords, 8);
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		cr_assert_eq(backend_dma_write(b, dev[w[i].dev], w[i].iova, 8),
+			     0);
+		cr_assert_eq(harvest_layout_bit(&d, w[i].iova / PG, &bit, NULL),
+			     0);
+		expect[bit / 64] |= 1ULL << (bit % 64);
+	}
+	scribble(&d);
+	cr_assert_eq(harvest_engine_start(e, &d, 0, on_done, &n), 0);
+	cr_assert_eq(harvest_engine_wait(e), 1);
+	cr_assert_eq(d.result, 0);
+	for (size_t i = 0; i < d.nranges; i++) {
+		uint64_t w0, w1;
+
+		harvest_range_clip(&d, &d.ranges[i], &w0, &w1);
+	}
+	assert_bitmap_eq(d.bitmap, expect, d.nwords);
+	/* cleared by the reads: the next round finds only a new write */
+	memset(expect, 0, d.nwords * 8);
+	cr_assert_eq(backend_dma_write(b, dev[1], 0x7000, 8), 0);
+	cr_assert_eq(harvest_layout_bit(&d, 0x7000 / PG, &bit, NULL), 0);
+	expect[bit / 64] |= 1ULL << (bit % 64);
+	cr_assert_eq(harvest_engine_start(e, &d, 0, on_done, &n), 0);
+	cr_assert_eq(harvest_engine_wait(e), 1);
+	assert_bitmap_eq(d.bitmap, expect, d.nwords);
+	cr_assert_eq(d.sources[0].errors + d.sources[1].errors, 0);
+	free(expect);
+	harvest_domain_release(&d);
+	harvest_engine_free(e);
+	backend_close(b);
+}
+
+Test(harvest_sources, two_hwpts_ored_workers)
+{
+	two_hwpts(2);
+}
+
+Test(harvest_sources, two_hwpts_ored_async)
+{
+	two_hwpts(0);
+}
+
+/* A source that fails fails its batches and the round, and is counted;
+ * with no source at all a round reads nothing and finds nothing. */
+static void failing_source(unsigned int workers)
+{
+	const struct harvest_range r[] = { { .iova = 0, .length = 2ULL << 30 } };
+	struct backend *b = open_sim(PG, 1);
+	struct harvest_engine *e;
+	struct harvest_domain d = { 0 };
+	struct harvest_source src[2];
+	struct dom_setup s;
+	int n = 0;
+
+	cr_assert_eq(harvest_engine_new(b, &(struct harvest_engine_config){
+					 .workers = workers,
+					 .force_workers = workers > 0 }, &e), 0);
+	setup_domain(b, "dev0", r, 1, &s);
+	src[0] = (struct harvest_source){ .kind = BACKEND_READ_HWPT,
+					  .id = s.hwpt };
+	src[1] = (struct harvest_source){ .kind = BACKEND_READ_HWPT,
+					  .id = 4242 };
+	cr_assert_eq(harvest_domain_set_sources(&d, src, 2), 0);
+	cr_assert_eq(harvest_domain_plan(&d, 0, PG, r, 1, 1ULL << 30), 0);
+	cr_assert_eq(d.nbatches, 2);
+	cr_assert_eq(harvest_engine_start(e, &d, 0, NULL, NULL), 0);
+	cr_assert_eq(harvest_engine_wait(e), 1);
+	cr_assert_eq(d.result, -ENOENT);
+	cr_assert_eq(d.sources[0].errors, 0);
+	cr_assert_eq(d.sources[1].errors, 2);
+	/* none */
+	cr_assert_eq(backend_dma_write(b, s.dev, PG, 8), 0);
+	cr_assert_eq(harvest_domain_set_sources(&d, NULL, 0), 0);
+	scribble(&d);
+	cr_assert_eq(harvest_engine_start(e, &d, 0, on_done, &n), 0);
+	cr_assert_eq(harvest_engine_wait(e), 1);
+	cr_assert_eq(d.result, 0);
+	for (uint64_t i = 0; i < d.nwords; i++)
+		cr_assert_eq(d.bitmap[i], 0);
+	harvest_domain_release(&d);
+	harvest_engine_free(e);
+	backend_close(b);
+}
+
+Test(harvest_sources, a_failing_source_fails_the_round_workers)
+{
+	failing_source(1);
+}
+
+Test(harvest_sources, a_failing_source_fails_the_round_async)
+{
+	failing_source(0);
+}
+
+/* A range no source is read for (a read-only mapping) keeps its place in
+ * the layout, and no batch reads it. */
+Test(harvest_plan, unread_ranges_are_laid_out_and_never_read)
+{
+	const struct harvest_range r[] = {
+		{ .iova = 0, .length = 2ULL << 30 },
+		{ .iova = 4ULL << 30, .length = 1ULL << 30,
+		  .flags = HARVEST_RANGE_UNREAD },
+		{ .iova = 8ULL << 30, .length = 1ULL << 30 },
+	};
+	struct harvest_domain d = { 0 };
+	uint64_t bit;
+
+	cr_assert_eq(harvest_domain_plan(&d, 1, PG, r, 3, 1ULL << 30), 0);
+	cr_assert_eq(d.nbatches, 3);
+	for (size_t i = 0; i < d.nbatches; i++)
+		cr_assert(d.batches[i].iova + d.batches[i].length <= 4ULL << 30 ||
+			  d.batches[i].iova >= 8ULL << 30);
+	cr_assert_eq(d.ranges[1].flags, HARVEST_RANGE_UNREAD);
+	cr_assert_eq(harvest_layout_bit(&d, (4ULL << 30) / PG, &bit, NULL), 0);
+	harvest_domain_release(&d);
+}

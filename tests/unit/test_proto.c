@@ -981,8 +981,14 @@ Test(proto, reject_unknown_body_flags)
 	size_t n;
 
 	n = enc(PROTO_CREATE_DOMAIN);
-	wire_put_le32(buf + 16, 1u << 2);
+	wire_put_le32(buf + 16, 1u << 5);
 	cr_assert_eq(dec(n), -EBADMSG);
+	/* the sources' flags (1 << 2 .. 1 << 4) are known */
+	wire_put_le32(buf + 16, PROTO_CREATE_TRACKING |
+		      PROTO_CREATE_SOURCE_IOMMU | PROTO_CREATE_SOURCE_DEVICE |
+		      PROTO_CREATE_ALL_DIRTY);
+	cr_assert_eq(proto_decode(buf, n, &m), 0);
+	cr_assert_eq(m.create_domain.flags, 0x1du);
 	n = enc(PROTO_MAP);
 	wire_put_le32(buf + 20, 0);
 	cr_assert_eq(dec(n), -EBADMSG);
@@ -1541,15 +1547,19 @@ Test(proto, protocol_md_examples)
 	cr_assert_eq(m.id, 1);
 	cr_assert_eq(m.hello.major, PROTO_VERSION_MAJOR);
 	cr_assert_eq(m.hello.minor, PROTO_VERSION_MINOR);
-	cr_assert_eq(m.hello.features, PROTO_FEATURES_ALL);
+	/* the story's client offers every feature it uses (not SOURCES: it
+	 * lists no sources) */
+	cr_assert_eq(m.hello.features, PROTO_FEAT_RANGES_RAW |
+		     PROTO_FEAT_RESUME | PROTO_FEAT_FD_PASSING |
+		     PROTO_FEAT_EVENTS | PROTO_FEAT_ADOPT);
 	cr_assert_eq(m.hello.resume_token, 0);
 
 	e = find(ex, n, "HELLO_REPLY");
 	cr_assert_eq(proto_decode(e->bytes, e->len, &m), 0);
 	cr_assert_eq(m.id, 1);
 	cr_assert_eq(m.hello_reply.max_msg, PROTO_MAX_MSG);
-	cr_assert_eq(m.hello_reply.features, PROTO_FEATURES_ALL &
-		     ~(uint64_t)PROTO_FEAT_FD_PASSING);
+	cr_assert_eq(m.hello_reply.features, PROTO_FEAT_RANGES_RAW |
+		     PROTO_FEAT_RESUME | PROTO_FEAT_EVENTS | PROTO_FEAT_ADOPT);
 	cr_assert_eq(m.hello_reply.uid, 1000);
 	cr_assert_eq(m.hello_reply.session_flags, 0);
 	cr_assert_neq(m.hello_reply.session_token, 0);

@@ -166,7 +166,7 @@ fn lists_error_and_replies_fields() {
     match p.msg {
         Message::Error { errno, text } => {
             assert_eq!(errno, crate::errno::EOPNOTSUPP);
-            assert_eq!(text.len(), 130);
+            assert_eq!(text.len(), 174);
             assert!(text.starts_with("device sim-legacy0 cannot track dirty pages"));
         }
         m => panic!("{:?}", m),
