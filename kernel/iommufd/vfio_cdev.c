@@ -8,6 +8,7 @@
 
 #include "kernel/iommufd/iommufd_impl.h"
 #include "kernel/iommufd/sysfs.h"
+#include "kernel/uapi/vfio.h"
 
 static int vfio_device_bind_iommufd(int devfd, int iommufd,
 				    uint32_t *out_dev_id)
