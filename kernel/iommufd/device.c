@@ -203,6 +203,27 @@ int iommufd_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
 	return rc;
 }
 
+/*
+ * The lock is held across the ioctl, as for attach, so that the descriptor
+ * cannot be closed under it.
+ */
+int iommufd_dev_feature(struct backend *b, uint32_t dev_id, uint32_t flags,
+			void *data, size_t len)
+{
+	struct iommufd_backend *ib = to_iommufd_backend(b);
+	struct iommufd_dev *dev;
+	int rc = -ENOENT;
+
+	if (!ib->provider->feature)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&ib->lock);
+	dev = dev_find(ib, dev_id);
+	if (dev)
+		rc = ib->provider->feature(ib, dev, flags, data, len);
+	pthread_mutex_unlock(&ib->lock);
+	return rc;
+}
+
 /* For close: no other thread may use @ib any more. */
 void iommufd_dev_unbind_all(struct iommufd_backend *ib)
 {
