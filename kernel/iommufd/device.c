@@ -15,6 +15,20 @@
 
 #include "kernel/iommufd/iommufd_impl.h"
 
+/*
+ * The provider that binds @name: the backend's, except that a VFIO cdev
+ * name binds through the VFIO cdev provider where the backend's provider
+ * takes VFIO devices too (mock.c: a real VFIO device, the VM's mtty, in the
+ * same iommufd as the mock IOMMU's devices).
+ */
+static const struct iommufd_dev_provider *
+iommufd_dev_provider_of(const struct iommufd_backend *ib, const char *name)
+{
+	if (ib->provider->vfio_cdevs_too && iommufd_is_vfio_cdev_name(name))
+		return &vfio_cdev_provider;
+	return ib->provider;
+}
+
 /* Called with ib->lock held. */
 static struct iommufd_dev *dev_find(struct iommufd_backend *ib,
 				    uint32_t dev_id)
@@ -57,8 +71,8 @@ static int dev_release(struct iommufd_backend *ib, struct iommufd_dev *dev)
 	int rc = 0;
 
 	if (dev->attached)
-		rc = ib->provider->detach(ib, dev);
-	ib->provider->unbind(ib, dev);
+		rc = dev->provider->detach(ib, dev);
+	dev->provider->unbind(ib, dev);
 	return rc;
 }
 
@@ -97,7 +111,8 @@ int iommufd_dev_bind(struct backend *b, const char *name,
 		return -ENAMETOOLONG;
 	memcpy(dev.name, name, len + 1);
 
-	rc = ib->provider->bind(ib, name, &dev);
+	dev.provider = iommufd_dev_provider_of(ib, name);
+	rc = dev.provider->bind(ib, name, &dev);
 	if (rc)
 		return rc;
 
@@ -105,7 +120,7 @@ int iommufd_dev_bind(struct backend *b, const char *name,
 	rc = dev_insert(ib, &dev);
 	pthread_mutex_unlock(&ib->lock);
 	if (rc) {
-		ib->provider->unbind(ib, &dev);
+		dev.provider->unbind(ib, &dev);
 		return rc;
 	}
 	*out_dev_id = dev.dev_id;
@@ -143,7 +158,7 @@ int iommufd_dev_attach(struct backend *b, uint32_t dev_id, uint32_t pt_id)
 	pthread_mutex_lock(&ib->lock);
 	dev = dev_find(ib, dev_id);
 	if (dev) {
-		rc = ib->provider->attach(ib, dev, &pt_id);
+		rc = dev->provider->attach(ib, dev, &pt_id);
 		if (!rc) {
 			dev->attached = true;
 			dev->pt_id = pt_id;
@@ -162,7 +177,7 @@ int iommufd_dev_detach(struct backend *b, uint32_t dev_id)
 	pthread_mutex_lock(&ib->lock);
 	dev = dev_find(ib, dev_id);
 	if (dev) {
-		rc = ib->provider->detach(ib, dev);
+		rc = dev->provider->detach(ib, dev);
 		if (!rc) {
 			dev->attached = false;
 			dev->pt_id = 0;
@@ -193,12 +208,12 @@ int iommufd_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
 	struct iommufd_dev *dev;
 	int rc = -ENOENT;
 
-	if (!ib->provider->dma_write)
-		return -EOPNOTSUPP;
 	pthread_mutex_lock(&ib->lock);
 	dev = dev_find(ib, dev_id);
 	if (dev)
-		rc = ib->provider->dma_write(ib, dev, iova, length);
+		rc = dev->provider->dma_write ?
+		     dev->provider->dma_write(ib, dev, iova, length) :
+		     -EOPNOTSUPP;
 	pthread_mutex_unlock(&ib->lock);
 	return rc;
 }
@@ -214,12 +229,12 @@ int iommufd_dev_feature(struct backend *b, uint32_t dev_id, uint32_t flags,
 	struct iommufd_dev *dev;
 	int rc = -ENOENT;
 
-	if (!ib->provider->feature)
-		return -EOPNOTSUPP;
 	pthread_mutex_lock(&ib->lock);
 	dev = dev_find(ib, dev_id);
 	if (dev)
-		rc = ib->provider->feature(ib, dev, flags, data, len);
+		rc = dev->provider->feature ?
+		     dev->provider->feature(ib, dev, flags, data, len) :
+		     -EOPNOTSUPP;
 	pthread_mutex_unlock(&ib->lock);
 	return rc;
 }
@@ -263,7 +278,8 @@ struct iommufd_kept_dev {
 	uint32_t mock_park_ioas_id;
 	uint8_t attached;
 	uint8_t has_fd;
-	uint8_t reserved[6];
+	uint8_t vfio;		/* bound by the VFIO cdev provider */
+	uint8_t reserved[5];
 };
 
 int iommufd_dev_keep(struct iommufd_backend *ib, struct backend_kept_fd *fds,
@@ -299,6 +315,7 @@ int iommufd_dev_keep(struct iommufd_backend *ib, struct backend_kept_fd *fds,
 			.mock_park_ioas_id = dev->mock.park_ioas_id,
 			.attached = dev->attached,
 			.has_fd = dev->fd >= 0,
+			.vfio = dev->provider == &vfio_cdev_provider,
 		};
 
 		memcpy(row.name, dev->name, sizeof(row.name));
@@ -379,6 +396,7 @@ int iommufd_dev_adopt(struct iommufd_backend *ib,
 			if (dev.fd < 0)
 				return -EUCLEAN;
 		}
+		dev.provider = row.vfio ? &vfio_cdev_provider : ib->provider;
 		dev.dev_id = row.dev_id;
 		dev.attached = row.attached;
 		dev.pt_id = row.pt_id;

@@ -23,6 +23,8 @@ struct iommufd_dev {
 	bool attached;
 	uint32_t pt_id;			/* the HWPT the kernel attached */
 	char name[BACKEND_NAME_MAX];	/* as given to device_bind */
+	/* the provider that bound it and runs its operations */
+	const struct iommufd_dev_provider *provider;
 	struct {			/* mock.c's own objects */
 		uint32_t stdev_id;	/* the selftest device object */
 		uint32_t park_ioas_id;	/* where it waits when detached */
@@ -59,6 +61,9 @@ struct iommufd_backend;
  *           @len bytes of @data after the header (written back on
  *           success); the kernel's 0 or -errno.  NULL means the provider's
  *           devices have no VFIO descriptor (-EOPNOTSUPP).
+ * @vfio_cdevs_too: a VFIO cdev name (vfioN) binds through
+ *           vfio_cdev_provider instead, in the same iommufd; that device's
+ *           operations are then the VFIO provider's (device.c)
  */
 struct iommufd_dev_provider {
 	const char *name;
@@ -81,6 +86,7 @@ struct iommufd_dev_provider {
 	int (*feature)(const struct iommufd_backend *ib,
 		       struct iommufd_dev *dev, uint32_t flags, void *data,
 		       size_t len);
+	bool vfio_cdevs_too;
 };
 
 /** struct iommufd_backend - an open /dev/iommu and its bound devices. */
@@ -112,6 +118,9 @@ static inline int iommufd_ioctl(int fd, unsigned long request, void *cmd)
 extern const struct iommufd_dev_provider vfio_cdev_provider;
 /* Built only with the tests: DIRTYD_MOCK_PROVIDER (see mock.c). */
 extern const struct iommufd_dev_provider mock_provider;
+
+/* sysfs.c: "vfio" and a decimal number as the kernel prints it (vfio%d). */
+bool iommufd_is_vfio_cdev_name(const char *s);
 
 /* iommufd.c: the wrappers providers share. */
 int iommufd_ioas_alloc(int fd, uint32_t *out_ioas_id);
