@@ -409,7 +409,14 @@ int iommufd_dev_adopt(struct iommufd_backend *ib,
 				close(dev.fd);
 			return rc;
 		}
-		/* The kernel must still have it: IOMMU_GET_HW_INFO. */
+		/*
+		 * The kernel must still have it: IOMMU_GET_HW_INFO.  Not for
+		 * a VFIO device, which its open descriptor keeps bound, and
+		 * which iommufd does not know as a device when it is
+		 * emulated (an mdev such as mtty is an access: ENOENT).
+		 */
+		if (dev.provider == &vfio_cdev_provider)
+			continue;
 		rc = ib->base.ops->device_get_hw_info(&ib->base, dev.dev_id,
 						      &info);
 		if (rc)
