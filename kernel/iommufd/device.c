@@ -208,6 +208,8 @@ int iommufd_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
 	struct iommufd_dev *dev;
 	int rc = -ENOENT;
 
+	if (!ib->provider->dma_write)	/* none of its devices can */
+		return -EOPNOTSUPP;
 	pthread_mutex_lock(&ib->lock);
 	dev = dev_find(ib, dev_id);
 	if (dev)
