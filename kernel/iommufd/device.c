@@ -17,6 +17,20 @@
 #include "kernel/iommufd/iommufd_impl.h"
 #include "kernel/iommufd/sysfs.h"
 
+/*
+ * The provider that binds @name: the backend's, except that a VFIO cdev
+ * name binds through the VFIO cdev provider where the backend's provider
+ * takes VFIO devices too (mock.c: a real VFIO device, the VM's mtty, in the
+ * same iommufd as the mock IOMMU's devices).
+ */
+static const struct iommufd_dev_provider *
+iommufd_dev_provider_of(const struct iommufd_backend *ib, const char *name)
+{
+	if (ib->provider->vfio_cdevs_too && iommufd_is_vfio_cdev_name(name))
+		return &vfio_cdev_provider;
+	return ib->provider;
+}
+
 /* Called with ib->lock held. */
 static struct iommufd_dev *dev_find(struct iommufd_backend *ib,
 				    uint32_t dev_id)
@@ -59,8 +73,8 @@ static int dev_release(struct iommufd_backend *ib, struct iommufd_dev *dev)
 	int rc = 0;
 
 	if (dev->attached)
-		rc = ib->provider->detach(ib, dev);
-	ib->provider->unbind(ib, dev);
+		rc = dev->provider->detach(ib, dev);
+	dev->provider->unbind(ib, dev);
 	return rc;
 }
 
@@ -99,7 +113,8 @@ int iommufd_dev_bind(struct backend *b, const char *name,
 		return -ENAMETOOLONG;
 	memcpy(dev.name, name, len + 1);
 
-	rc = ib->provider->bind(ib, name, &dev);
+	dev.provider = iommufd_dev_provider_of(ib, name);
+	rc = dev.provider->bind(ib, name, &dev);
 	if (rc)
 		return rc;
 
@@ -107,7 +122,7 @@ int iommufd_dev_bind(struct backend *b, const char *name,
 	rc = dev_insert(ib, &dev);
 	pthread_mutex_unlock(&ib->lock);
 	if (rc) {
-		ib->provider->unbind(ib, &dev);
+		dev.provider->unbind(ib, &dev);
 		return rc;
 	}
 	*out_dev_id = dev.dev_id;
@@ -145,7 +160,7 @@ int iommufd_dev_attach(struct backend *b, uint32_t dev_id, uint32_t pt_id)
 	pthread_mutex_lock(&ib->lock);
 	dev = dev_find(ib, dev_id);
 	if (dev) {
-		rc = ib->provider->attach(ib, dev, &pt_id);
+		rc = dev->provider->attach(ib, dev, &pt_id);
 		if (!rc) {
 			dev->attached = true;
 			dev->pt_id = pt_id;
@@ -164,7 +179,7 @@ int iommufd_dev_detach(struct backend *b, uint32_t dev_id)
 	pthread_mutex_lock(&ib->lock);
 	dev = dev_find(ib, dev_id);
 	if (dev) {
-		rc = ib->provider->detach(ib, dev);
+		rc = dev->provider->detach(ib, dev);
 		if (!rc) {
 			dev->attached = false;
 			dev->pt_id = 0;
@@ -195,12 +210,35 @@ int iommufd_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
 	struct iommufd_dev *dev;
 	int rc = -ENOENT;
 
-	if (!ib->provider->dma_write)
+	if (!ib->provider->dma_write)	/* none of its devices can */
 		return -EOPNOTSUPP;
 	pthread_mutex_lock(&ib->lock);
 	dev = dev_find(ib, dev_id);
 	if (dev)
-		rc = ib->provider->dma_write(ib, dev, iova, length);
+		rc = dev->provider->dma_write ?
+		     dev->provider->dma_write(ib, dev, iova, length) :
+		     -EOPNOTSUPP;
+	pthread_mutex_unlock(&ib->lock);
+	return rc;
+}
+
+/*
+ * The lock is held across the ioctl, as for attach, so that the descriptor
+ * cannot be closed under it.
+ */
+int iommufd_dev_feature(struct backend *b, uint32_t dev_id, uint32_t flags,
+			void *data, size_t len)
+{
+	struct iommufd_backend *ib = to_iommufd_backend(b);
+	struct iommufd_dev *dev;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&ib->lock);
+	dev = dev_find(ib, dev_id);
+	if (dev)
+		rc = dev->provider->feature ?
+		     dev->provider->feature(ib, dev, flags, data, len) :
+		     -EOPNOTSUPP;
 	pthread_mutex_unlock(&ib->lock);
 	return rc;
 }
@@ -244,7 +282,8 @@ struct iommufd_kept_dev {
 	uint32_t mock_park_ioas_id;
 	uint8_t attached;
 	uint8_t has_fd;
-	uint8_t reserved[6];
+	uint8_t vfio;		/* bound by the VFIO cdev provider */
+	uint8_t reserved[5];
 };
 
 int iommufd_dev_keep(struct iommufd_backend *ib, struct backend_kept_fd *fds,
@@ -280,6 +319,7 @@ int iommufd_dev_keep(struct iommufd_backend *ib, struct backend_kept_fd *fds,
 			.mock_park_ioas_id = dev->mock.park_ioas_id,
 			.attached = dev->attached,
 			.has_fd = dev->fd >= 0,
+			.vfio = dev->provider == &vfio_cdev_provider,
 		};
 
 		memcpy(row.name, dev->name, sizeof(row.name));
@@ -360,6 +400,7 @@ int iommufd_dev_adopt(struct iommufd_backend *ib,
 			if (dev.fd < 0)
 				return -EUCLEAN;
 		}
+		dev.provider = row.vfio ? &vfio_cdev_provider : ib->provider;
 		dev.dev_id = row.dev_id;
 		dev.attached = row.attached;
 		dev.pt_id = row.pt_id;
@@ -372,7 +413,14 @@ int iommufd_dev_adopt(struct iommufd_backend *ib,
 				close(dev.fd);
 			return rc;
 		}
-		/* The kernel must still have it: IOMMU_GET_HW_INFO. */
+		/*
+		 * The kernel must still have it: IOMMU_GET_HW_INFO.  Not for
+		 * a VFIO device, which its open descriptor keeps bound, and
+		 * which iommufd does not know as a device when it is
+		 * emulated (an mdev such as mtty is an access: ENOENT).
+		 */
+		if (dev.provider == &vfio_cdev_provider)
+			continue;
 		rc = ib->base.ops->device_get_hw_info(&ib->base, dev.dev_id,
 						      &info);
 		if (rc)

@@ -4,7 +4,8 @@
  *
  * Files: iommufd.c (this: the context, the ops table and one wrapper per
  * iommufd ioctl), device.c (the table of bound devices), vfio_cdev.c (the
- * VFIO cdev device provider), sysfs.c (device naming and discovery),
+ * VFIO cdev device provider, and device DMA logging on its descriptor),
+ * sysfs.c (device naming and discovery),
  * mock.c (the kernel's mock IOMMU devices, for tests in a VM),
  * uring_cmd.c (the dirty read as an io_uring command, and its probe).
  *
@@ -38,7 +39,9 @@
  * (a path, say), -ENOENT for an unknown device, -ENODEV for a PCI device
  * not bound to vfio-pci or a node that is not the device's VFIO character
  * device.  Bookkeeping errors: -ENOENT for a dev_id this backend has not
- * bound, -EOPNOTSUPP for dma_write (real devices DMA on their own).
+ * bound, -EOPNOTSUPP for dma_write (real devices DMA on their own), and
+ * for the dma_log ops with the mock provider (its devices have no VFIO
+ * descriptor); with VFIO cdevs those return the kernel's answer.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -406,6 +409,10 @@ static const struct backend_ops iommufd_backend_ops = {
 	.keep = ib_keep,
 	.caps = ib_caps,
 	.dirty_read_prep = iommufd_dirty_read_prep,
+	.dma_log_probe = iommufd_dma_log_probe,
+	.dma_log_start = iommufd_dma_log_start,
+	.dma_log_report = iommufd_dma_log_report,
+	.dma_log_stop = iommufd_dma_log_stop,
 };
 
 /*

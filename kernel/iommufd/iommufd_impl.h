@@ -23,6 +23,8 @@ struct iommufd_dev {
 	bool attached;
 	uint32_t pt_id;			/* the HWPT the kernel attached */
 	char name[BACKEND_NAME_MAX];	/* as given to device_bind */
+	/* the provider that bound it and runs its operations */
+	const struct iommufd_dev_provider *provider;
 	struct {			/* mock.c's own objects */
 		uint32_t stdev_id;	/* the selftest device object */
 		uint32_t park_ioas_id;	/* where it waits when detached */
@@ -55,6 +57,13 @@ struct iommufd_backend;
  * @unbind: release everything @bind acquired; cannot fail
  * @dma_write: DMA-write [@iova, @iova + @length) as @dev; NULL means the
  *             provider's devices cannot be made to (-EOPNOTSUPP)
+ * @feature: VFIO_DEVICE_FEATURE on @dev's descriptor with @flags and the
+ *           @len bytes of @data after the header (written back on
+ *           success); the kernel's 0 or -errno.  NULL means the provider's
+ *           devices have no VFIO descriptor (-EOPNOTSUPP).
+ * @vfio_cdevs_too: a VFIO cdev name (vfioN) binds through
+ *           vfio_cdev_provider instead, in the same iommufd; that device's
+ *           operations are then the VFIO provider's (device.c)
  */
 struct iommufd_dev_provider {
 	const char *name;
@@ -74,6 +83,10 @@ struct iommufd_dev_provider {
 	int (*dma_write)(const struct iommufd_backend *ib,
 			 struct iommufd_dev *dev, uint64_t iova,
 			 uint64_t length);
+	int (*feature)(const struct iommufd_backend *ib,
+		       struct iommufd_dev *dev, uint32_t flags, void *data,
+		       size_t len);
+	bool vfio_cdevs_too;
 };
 
 /** struct iommufd_backend - an open /dev/iommu and its bound devices. */
@@ -106,6 +119,9 @@ extern const struct iommufd_dev_provider vfio_cdev_provider;
 /* Built only with the tests: DIRTYD_MOCK_PROVIDER (see mock.c). */
 extern const struct iommufd_dev_provider mock_provider;
 
+/* sysfs.c: "vfio" and a decimal number as the kernel prints it (vfio%d). */
+bool iommufd_is_vfio_cdev_name(const char *s);
+
 /* iommufd.c: the wrappers providers share. */
 int iommufd_ioas_alloc(int fd, uint32_t *out_ioas_id);
 int iommufd_destroy(int fd, uint32_t id);
@@ -133,6 +149,18 @@ int iommufd_dirty_read_prep(struct backend *b, struct io_uring_sqe *sqe,
 			    int ring_fd, struct backend_dirty_read *rd,
 			    uint64_t user_data);
 
+/* vfio_cdev.c: device DMA logging, the backend's dma_log ops (VFIO
+ * device features through iommufd_dev_feature()). */
+int iommufd_dma_log_probe(struct backend *b, uint32_t dev_id);
+int iommufd_dma_log_start(struct backend *b, uint32_t dev_id,
+			  uint64_t *page_size,
+			  const struct backend_dma_log_range *ranges,
+			  uint32_t nranges);
+int iommufd_dma_log_report(struct backend *b, uint32_t dev_id, uint64_t iova,
+			   uint64_t length, uint64_t page_size,
+			   uint64_t *bitmap);
+int iommufd_dma_log_stop(struct backend *b, uint32_t dev_id);
+
 /* device.c: the device table, behind the backend's device ops. */
 int iommufd_dev_enumerate(struct backend *b,
 			  struct backend_device_name *names, size_t max);
@@ -146,6 +174,8 @@ int iommufd_dev_detach(struct backend *b, uint32_t dev_id);
 int iommufd_dev_fd(struct backend *b, uint32_t dev_id);
 int iommufd_dev_dma_write(struct backend *b, uint32_t dev_id, uint64_t iova,
 			  uint64_t length);
+int iommufd_dev_feature(struct backend *b, uint32_t dev_id, uint32_t flags,
+			void *data, size_t len);
 void iommufd_dev_unbind_all(struct iommufd_backend *ib);
 void iommufd_dev_leave_all(struct iommufd_backend *ib);
 /* backend_keep(): "iommufd", the devices' fds, the table in the blob. */

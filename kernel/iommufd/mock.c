@@ -19,6 +19,10 @@
  * 1 MiB of physically contiguous memory, e.g. hugetlb pages).  Each bind
  * creates a new mock device, so binding one name twice gives two devices.
  * enumerate() lists a fixed catalogue: mock0, mock1:nodirty, mock2:huge.
+ * A VFIO cdev name (vfioN) is not a mock device: it binds the real VFIO
+ * device through the VFIO cdev provider (vfio_cdevs_too), in the same
+ * iommufd, so that a test can put an emulated VFIO device (the VM's mtty)
+ * beside mock devices and their HWPTs.
  *
  * Life cycle.  A mock device exists only attached (IOMMU_TEST_OP_MOCK_DOMAIN
  * creates, binds and attaches it in one call, to an IOAS it must be given),
@@ -276,4 +280,5 @@ const struct iommufd_dev_provider mock_provider = {
 	.detach = mock_detach,
 	.unbind = mock_unbind,
 	.dma_write = mock_dma_write,
+	.vfio_cdevs_too = true,
 };

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "kernel/backend_impl.h"
+#include "kernel/iommufd/iommufd_impl.h"
 #include "kernel/iommufd/sysfs.h"
 
 __attribute__((format(printf, 3, 4)))
@@ -47,7 +48,7 @@ static int path_printf(char *buf, size_t len, const char *fmt, ...)
  * "vfio" and a decimal number as the kernel prints it (vfio%d: no sign,
  * no leading zero, at most INT_MAX): the name of a VFIO cdev.
  */
-static bool is_vfio_cdev_name(const char *s)
+bool iommufd_is_vfio_cdev_name(const char *s)
 {
 	unsigned long long v = 0;
 	size_t n;
@@ -65,7 +66,7 @@ static bool is_vfio_cdev_name(const char *s)
 
 static int vfio_cdev_filter(const struct dirent *de)
 {
-	return is_vfio_cdev_name(de->d_name);
+	return iommufd_is_vfio_cdev_name(de->d_name);
 }
 
 int iommufd_device_name_check(const char *name)
@@ -74,7 +75,8 @@ int iommufd_device_name_check(const char *name)
 
 	if (!name)
 		return -EINVAL;
-	if (is_vfio_cdev_name(name) || !backend_pci_addr_parse(name, addr))
+	if (iommufd_is_vfio_cdev_name(name) ||
+	    !backend_pci_addr_parse(name, addr))
 		return 0;
 	if (strchr(name, '/'))
 		return backend_why_set(-EINVAL, "a device is not named by a "
@@ -103,7 +105,7 @@ static int pci_dev_vfio_cdev(const char *pci_dir, char *cdev, size_t len)
 		return errno == ENOENT ? -ENODEV : -errno;
 	rc = -ENODEV;
 	while ((de = readdir(d))) {
-		if (is_vfio_cdev_name(de->d_name)) {
+		if (iommufd_is_vfio_cdev_name(de->d_name)) {
 			rc = path_printf(cdev, len, "%s", de->d_name);
 			break;
 		}
@@ -125,7 +127,7 @@ int iommufd_sysfs_resolve(const char *sysfs_root, const char *name,
 	rc = iommufd_device_name_check(name);
 	if (rc)
 		return rc;
-	if (is_vfio_cdev_name(name))
+	if (iommufd_is_vfio_cdev_name(name))
 		return path_printf(cdev, len, "%s", name);
 
 	rc = backend_pci_addr_parse(name, addr);
@@ -264,7 +266,7 @@ int iommufd_vfio_cdev_open(const char *sysfs_root, const char *vfio_dev_dir,
 	if (!sysfs_root || !vfio_dev_dir || !cdev)
 		return -EINVAL;
 	/* A cdev name has no '/': openat() below stays in vfio_dev_dir. */
-	if (!is_vfio_cdev_name(cdev))
+	if (!iommufd_is_vfio_cdev_name(cdev))
 		return backend_why_set(-EINVAL, "not a VFIO cdev name (vfioN)");
 	rc = vfio_cdev_devt(sysfs_root, cdev, &devt);
 	if (rc)
@@ -361,7 +363,7 @@ int iommufd_sysfs_canonical(const char *sysfs_root, const char *name,
 	if (!sysfs_root || !out)
 		return -EINVAL;
 	rc = iommufd_device_name_check(name);
-	if (rc || !is_vfio_cdev_name(name))
+	if (rc || !iommufd_is_vfio_cdev_name(name))
 		return rc ? rc : backend_device_name_canonical(name, out, len);
 	/* checked: "vfio" and digits, so no path */
 	rc = vfio_cdev_pci_addr(sysfs_root, name, out, len);

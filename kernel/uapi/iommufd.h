@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * dirtyd's own copy of the parts of the iommufd and VFIO-cdev uAPI it uses.
+ * dirtyd's own copy of the parts of the iommufd uAPI it uses (the VFIO
+ * parts are in kernel/uapi/vfio.h).
  *
  * Debian 12 ships 6.1 kernel headers, which predate iommufd dirty tracking
- * (Linux 6.7) and VFIO cdev (6.6).  These definitions are transcribed from
- * include/uapi/linux/iommufd.h and include/uapi/linux/vfio.h of Linux 6.12;
- * tests/abi/ checks every size, field offset and constant against those
- * headers, taken from Debian's linux-source-6.12.  Names match the kernel's
- * so that code reads like the kernel and QEMU; never include the system's
- * <linux/vfio.h> in the same translation unit.
+ * (Linux 6.7).  These definitions are transcribed from
+ * include/uapi/linux/iommufd.h of Linux 6.12; tests/abi/ checks every size,
+ * field offset and constant against that header, taken from Debian's
+ * linux-source-6.12.  Names match the kernel's so that code reads like the
+ * kernel and QEMU; never include the system's <linux/iommufd.h> in the
+ * same translation unit.
  */
 #ifndef DIRTYD_KERNEL_UAPI_IOMMUFD_H
 #define DIRTYD_KERNEL_UAPI_IOMMUFD_H
@@ -337,49 +338,5 @@ struct iommu_hwpt_get_dirty_bitmap {
 };
 #define IOMMU_HWPT_GET_DIRTY_BITMAP \
 	_IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP)
-
-/* ------------------------------------------------------------ VFIO cdev */
-
-#define VFIO_TYPE (';')
-#define VFIO_BASE 100
-
-/**
- * struct vfio_device_bind_iommufd - ioctl(VFIO_DEVICE_BIND_IOMMUFD)
- * @argsz: sizeof(struct vfio_device_bind_iommufd)
- * @flags: must be 0
- * @iommufd: an open /dev/iommu
- * @out_devid: the device's ID in that iommufd
- */
-struct vfio_device_bind_iommufd {
-	__u32 argsz;
-	__u32 flags;
-	__s32 iommufd;
-	__u32 out_devid;
-};
-#define VFIO_DEVICE_BIND_IOMMUFD _IO(VFIO_TYPE, VFIO_BASE + 18)
-
-/**
- * struct vfio_device_attach_iommufd_pt - ioctl(VFIO_DEVICE_ATTACH_IOMMUFD_PT)
- * @argsz: sizeof(struct vfio_device_attach_iommufd_pt)
- * @flags: must be 0
- * @pt_id: in: IOAS or HWPT to attach to; out: the HWPT actually attached
- */
-struct vfio_device_attach_iommufd_pt {
-	__u32 argsz;
-	__u32 flags;
-	__u32 pt_id;
-};
-#define VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
-
-/**
- * struct vfio_device_detach_iommufd_pt - ioctl(VFIO_DEVICE_DETACH_IOMMUFD_PT)
- * @argsz: sizeof(struct vfio_device_detach_iommufd_pt)
- * @flags: must be 0
- */
-struct vfio_device_detach_iommufd_pt {
-	__u32 argsz;
-	__u32 flags;
-};
-#define VFIO_DEVICE_DETACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 20)
 
 #endif /* DIRTYD_KERNEL_UAPI_IOMMUFD_H */

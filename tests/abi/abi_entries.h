@@ -28,6 +28,11 @@
 	{ "sizeof(struct " #s "." #f "[0])", sizeof(ABI_M(s, f)[0]) },	\
 	{ "unsigned(struct " #s "." #f "[0])",				\
 	  ABI_UNSIGNED(ABI_M(s, f)[0]) },
+#define ABI_FLEX(s, f)							\
+	{ "offsetof(struct " #s ", " #f ")", offsetof(struct s, f) },	\
+	{ "sizeof(struct " #s "." #f "[0])", sizeof(ABI_M(s, f)[0]) },	\
+	{ "unsigned(struct " #s "." #f "[0])",				\
+	  ABI_UNSIGNED(ABI_M(s, f)[0]) },
 #define ABI_ENUM(e)							\
 	{ "sizeof(enum " #e ")", sizeof(enum e) },
 #define ABI_CONST(c)							\
@@ -37,6 +42,7 @@
 
 #undef ABI_CONST
 #undef ABI_ENUM
+#undef ABI_FLEX
 #undef ABI_ARRAY
 #undef ABI_FIELD
 #undef ABI_STRUCT

@@ -14,7 +14,7 @@
 
 #include "tests/abi/abi_table.h"
 
-#ifdef DIRTYD_KERNEL_UAPI_IOMMUFD_H
+#if defined(DIRTYD_KERNEL_UAPI_IOMMUFD_H) || defined(DIRTYD_KERNEL_UAPI_VFIO_H)
 #error "abi_kernel.c must measure the kernel's headers, not kernel/uapi/"
 #endif
 #if !defined(IOMMU_HWPT_GET_DIRTY_BITMAP) || !defined(VFIO_DEVICE_BIND_IOMMUFD)

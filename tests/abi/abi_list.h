@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Everything kernel/uapi/iommufd.h defines, as an X-macro list.
+ * Everything kernel/uapi/iommufd.h and kernel/uapi/vfio.h define, as an
+ * X-macro list.
  *
- * abi_ours.c expands it against kernel/uapi/iommufd.h and abi_kernel.c
- * against Linux 6.12's <linux/iommufd.h> and <linux/vfio.h>; test_abi.c
- * compares the two tables entry by entry and checks, by reading
- * kernel/uapi/iommufd.h, that this list names every struct, field, enum
- * and constant in it.  Add a line here whenever the header grows one.
+ * abi_ours.c expands it against those two and abi_kernel.c against Linux
+ * 6.12's <linux/iommufd.h> and <linux/vfio.h>; test_abi.c compares the two
+ * tables entry by entry and checks, by reading both headers, that this
+ * list names every struct, field, enum and constant in them.  Add a line
+ * here whenever a header grows one.
  *
  * The includer defines, then undefines after use:
  *   ABI_STRUCT(s)    struct s: its size and alignment
  *   ABI_FIELD(s, f)  scalar member f of struct s: offset, size, signedness
  *   ABI_ARRAY(s, f)  array member f of struct s: offset, size, and the
+ *                    size and signedness of one element
+ *   ABI_FLEX(s, f)   flexible array member f of struct s: offset, and the
  *                    size and signedness of one element
  *   ABI_ENUM(e)      enum e (the tag exists, its size)
  *   ABI_CONST(c)     a macro or enumerator: its value
@@ -164,9 +167,39 @@ ABI_FIELD(iommu_hwpt_get_dirty_bitmap, page_size)
 ABI_FIELD(iommu_hwpt_get_dirty_bitmap, data)
 ABI_CONST(IOMMU_HWPT_GET_DIRTY_BITMAP)
 
-/* ------------------------------------------------------------ VFIO cdev */
+/* ------------------------------------------------------------------ VFIO */
 ABI_CONST(VFIO_TYPE)
 ABI_CONST(VFIO_BASE)
+
+ABI_STRUCT(vfio_device_feature)
+ABI_FIELD(vfio_device_feature, argsz)
+ABI_FIELD(vfio_device_feature, flags)
+ABI_FLEX(vfio_device_feature, data)
+ABI_CONST(VFIO_DEVICE_FEATURE_MASK)
+ABI_CONST(VFIO_DEVICE_FEATURE_GET)
+ABI_CONST(VFIO_DEVICE_FEATURE_SET)
+ABI_CONST(VFIO_DEVICE_FEATURE_PROBE)
+ABI_CONST(VFIO_DEVICE_FEATURE)
+
+ABI_STRUCT(vfio_device_feature_dma_logging_control)
+ABI_FIELD(vfio_device_feature_dma_logging_control, page_size)
+ABI_FIELD(vfio_device_feature_dma_logging_control, num_ranges)
+ABI_FIELD(vfio_device_feature_dma_logging_control, __reserved)
+ABI_FIELD(vfio_device_feature_dma_logging_control, ranges)
+
+ABI_STRUCT(vfio_device_feature_dma_logging_range)
+ABI_FIELD(vfio_device_feature_dma_logging_range, iova)
+ABI_FIELD(vfio_device_feature_dma_logging_range, length)
+
+ABI_CONST(VFIO_DEVICE_FEATURE_DMA_LOGGING_START)
+ABI_CONST(VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP)
+ABI_CONST(VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT)
+
+ABI_STRUCT(vfio_device_feature_dma_logging_report)
+ABI_FIELD(vfio_device_feature_dma_logging_report, iova)
+ABI_FIELD(vfio_device_feature_dma_logging_report, length)
+ABI_FIELD(vfio_device_feature_dma_logging_report, page_size)
+ABI_FIELD(vfio_device_feature_dma_logging_report, bitmap)
 
 ABI_STRUCT(vfio_device_bind_iommufd)
 ABI_FIELD(vfio_device_bind_iommufd, argsz)

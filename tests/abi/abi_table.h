@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The two tables the ABI test compares: abi_list.h expanded once against
- * dirtyd's kernel/uapi/iommufd.h (abi_ours.c) and once against Linux 6.12's
- * <linux/iommufd.h> and <linux/vfio.h> (abi_kernel.c).  The headers define
- * the same names, so each table lives in its own translation unit; this
- * header includes neither.
+ * dirtyd's kernel/uapi/iommufd.h and vfio.h (abi_ours.c) and once against
+ * Linux 6.12's <linux/iommufd.h> and <linux/vfio.h> (abi_kernel.c).  The
+ * two sides define the same names, so each table lives in its own
+ * translation unit; this header includes none of them.
  */
 #ifndef DIRTYD_TESTS_ABI_TABLE_H
 #define DIRTYD_TESTS_ABI_TABLE_H

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * kernel/uapi/iommufd.h against Linux 6.12's uAPI.
+ * kernel/uapi/iommufd.h and kernel/uapi/vfio.h against Linux 6.12's uAPI.
  *
  * abi_ours.c and abi_kernel.c measured the same list (abi_list.h) against
- * the two headers; here every entry must agree.  Then, so that the list
- * cannot silently fall behind the header, kernel/uapi/iommufd.h is read
- * (DIRTYD_UAPI_HEADER, set by CMake) and every struct, member, enum and
- * constant it defines must be in the list, and the list may hold nothing
- * else.
+ * both sides' headers; here every entry must agree.  Then, so that the
+ * list cannot silently fall behind the headers, our two are read
+ * (DIRTYD_UAPI_HEADERS, set by CMake, colon-separated) and every struct,
+ * member, enum and constant they define must be in the list, and the list
+ * may hold nothing else.
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -19,14 +19,15 @@
 
 #include "tests/abi/abi_table.h"
 
-#ifndef DIRTYD_UAPI_HEADER
-#error "DIRTYD_UAPI_HEADER must name kernel/uapi/iommufd.h"
+#ifndef DIRTYD_UAPI_HEADERS
+#error "DIRTYD_UAPI_HEADERS must name kernel/uapi/iommufd.h and vfio.h"
 #endif
 
 enum abi_kind {
 	ABI_KIND_STRUCT,
 	ABI_KIND_FIELD,
 	ABI_KIND_ARRAY,
+	ABI_KIND_FLEX,
 	ABI_KIND_ENUM,
 	ABI_KIND_CONST,
 	ABI_KIND_MAX,
@@ -36,6 +37,7 @@ static const char *const abi_kind_name[ABI_KIND_MAX] = {
 	[ABI_KIND_STRUCT] = "struct",
 	[ABI_KIND_FIELD] = "member",
 	[ABI_KIND_ARRAY] = "array member",
+	[ABI_KIND_FLEX] = "flexible array member",
 	[ABI_KIND_ENUM] = "enum",
 	[ABI_KIND_CONST] = "constant",
 };
@@ -51,11 +53,13 @@ static const struct abi_item abi_listed[] = {
 #define ABI_STRUCT(s) { ABI_KIND_STRUCT, NULL, #s },
 #define ABI_FIELD(s, f) { ABI_KIND_FIELD, #s, #f },
 #define ABI_ARRAY(s, f) { ABI_KIND_ARRAY, #s, #f },
+#define ABI_FLEX(s, f) { ABI_KIND_FLEX, #s, #f },
 #define ABI_ENUM(e) { ABI_KIND_ENUM, NULL, #e },
 #define ABI_CONST(c) { ABI_KIND_CONST, NULL, #c },
 #include "tests/abi/abi_list.h"
 #undef ABI_CONST
 #undef ABI_ENUM
+#undef ABI_FLEX
 #undef ABI_ARRAY
 #undef ABI_FIELD
 #undef ABI_STRUCT
@@ -78,7 +82,7 @@ Test(abi, same_values_as_linux_6_12)
 
 		cr_assert_str_eq(o->name, k->name, "entry %zu", i);
 		cr_expect_eq(o->value, k->value,
-			     "%s: kernel/uapi/iommufd.h has %llu (%#llx), "
+			     "%s: kernel/uapi/ has %llu (%#llx), "
 			     "Linux 6.12 has %llu (%#llx)", o->name,
 			     (unsigned long long)o->value,
 			     (unsigned long long)o->value,
@@ -185,14 +189,18 @@ static bool abi_ident(const char **p, char *out, size_t max)
 	return true;
 }
 
-/* The identifier just before the first '[' or ';' of a member line. */
+/*
+ * The identifier just before the first '[' or ';' of a member line;
+ * whether it is an array, and a flexible one ("[]").
+ */
 static bool abi_member_name(const char *line, char *out, size_t max,
-			    bool *is_array)
+			    bool *is_array, bool *is_flex)
 {
 	const char *end = line + strcspn(line, "[;");
 	const char *start;
 
 	*is_array = *end == '[';
+	*is_flex = *is_array && end[1 + strspn(end + 1, " \t")] == ']';
 	while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
 		end--;
 	start = end;
@@ -226,7 +234,7 @@ static bool abi_starts(const char *s, const char *word)
 }
 
 /*
- * A parser for the style of kernel/uapi/iommufd.h: one member or
+ * A parser for the style of kernel/uapi/'s headers: one member or
  * enumerator per line, no nested aggregates.  It fails the test on
  * anything it does not understand rather than skip it.
  */
@@ -240,7 +248,7 @@ static void abi_parse(char *text, struct abi_found *found)
 	for (line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		const char *p = line;
-		bool is_array;
+		bool is_array, is_flex;
 
 		lineno++;
 		while (*p == ' ' || *p == '\t')
@@ -295,10 +303,11 @@ static void abi_parse(char *text, struct abi_found *found)
 				  "the ABI checker cannot parse a member of "
 				  "struct %s: %s", scope, line);
 			cr_assert(abi_member_name(p, name, sizeof(name),
-						  &is_array),
+						  &is_array, &is_flex),
 				  "cannot parse: %s", line);
-			abi_add(found, is_array ? ABI_KIND_ARRAY :
-				ABI_KIND_FIELD, scope, name);
+			abi_add(found, is_flex ? ABI_KIND_FLEX :
+				is_array ? ABI_KIND_ARRAY : ABI_KIND_FIELD,
+				scope, name);
 			break;
 		case IN_ENUM:
 			if (*p == '}') {
@@ -335,15 +344,25 @@ Test(abi, list_covers_header)
 {
 	struct abi_found *found = calloc(1, sizeof(*found));
 	size_t n_found[ABI_KIND_MAX] = { 0 }, n_listed[ABI_KIND_MAX] = { 0 };
-	char *text = abi_read_file(DIRTYD_UAPI_HEADER);
-	size_t i, j;
+	char *paths = strdup(DIRTYD_UAPI_HEADERS), *path, *save = NULL;
+	size_t i, j, n_headers = 0;
 	int k;
 
-	cr_assert(found);
-	cr_assert(text, "cannot read %s", DIRTYD_UAPI_HEADER);
-	abi_strip(text);
-	abi_parse(text, found);
-	cr_assert(found->guard[0], "no include guard found");
+	cr_assert(found && paths);
+	for (path = strtok_r(paths, ":", &save); path;
+	     path = strtok_r(NULL, ":", &save)) {
+		char *text = abi_read_file(path);
+
+		cr_assert(text, "cannot read %s", path);
+		abi_strip(text);
+		found->guard[0] = '\0';	/* each header has its own */
+		abi_parse(text, found);
+		cr_assert(found->guard[0], "%s: no include guard found", path);
+		free(text);
+		n_headers++;
+	}
+	cr_assert_eq(n_headers, 2, "DIRTYD_UAPI_HEADERS: %s",
+		     DIRTYD_UAPI_HEADERS);
 
 	for (i = 0; i < found->n; i++) {
 		const struct abi_item *it = &found->items[i];
@@ -352,9 +371,9 @@ Test(abi, list_covers_header)
 		n_found[it->kind]++;
 		for (j = 0; j < N_LISTED && !listed; j++)
 			listed = abi_same(it, &abi_listed[j]);
-		cr_expect(listed, "%s defines %s %s%s%s, which "
+		cr_expect(listed, "kernel/uapi/ defines %s %s%s%s, which "
 			  "tests/abi/abi_list.h does not list",
-			  DIRTYD_UAPI_HEADER, abi_kind_name[it->kind],
+			  abi_kind_name[it->kind],
 			  it->scope ? it->scope : "", it->scope ? "." : "",
 			  it->name);
 	}
@@ -369,17 +388,18 @@ Test(abi, list_covers_header)
 			  abi_kind_name[abi_listed[j].kind],
 			  abi_listed[j].scope ? abi_listed[j].scope : "",
 			  abi_listed[j].scope ? "." : "", abi_listed[j].name,
-			  DIRTYD_UAPI_HEADER);
+			  DIRTYD_UAPI_HEADERS);
 	}
 	/* The same number of each kind: no duplicates on either side. */
 	for (k = 0; k < ABI_KIND_MAX; k++)
 		cr_expect_eq(n_found[k], n_listed[k],
-			     "%s: %zu in the header, %zu in the list",
+			     "%s: %zu in the headers, %zu in the list",
 			     abi_kind_name[k], n_found[k], n_listed[k]);
-	cr_log_info("abi: header defines %zu structs, %zu members, "
-		    "%zu array members, %zu enums, %zu constants",
-		    n_found[ABI_KIND_STRUCT], n_found[ABI_KIND_FIELD],
-		    n_found[ABI_KIND_ARRAY], n_found[ABI_KIND_ENUM],
+	cr_log_info("abi: the headers define %zu structs, %zu members, "
+		    "%zu array members, %zu flexible ones, %zu enums, "
+		    "%zu constants", n_found[ABI_KIND_STRUCT],
+		    n_found[ABI_KIND_FIELD], n_found[ABI_KIND_ARRAY],
+		    n_found[ABI_KIND_FLEX], n_found[ABI_KIND_ENUM],
 		    n_found[ABI_KIND_CONST]);
 
 	for (i = 0; i < found->n; i++) {
@@ -387,5 +407,5 @@ Test(abi, list_covers_header)
 		free((char *)found->items[i].name);
 	}
 	free(found);
-	free(text);
+	free(paths);
 }

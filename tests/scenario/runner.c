@@ -4,7 +4,8 @@
  * backend and print its canonical transcript.
  *
  *   scenario_runner --backend sim [--kernel 6.12.N] FILE.scn
- *   scenario_runner --backend iommufd FILE.scn   (the mock device provider)
+ *   scenario_runner --backend iommufd FILE.scn   (the mock device provider;
+ *                                     vfio= devices through the VFIO one)
  *
  * The sim emulates the release --kernel names (default: as
  * kernel/sim/kernel.h says, $DIRTYD_SIM_KERNEL or the newest of the pinned
@@ -20,8 +21,18 @@
  * Numbers are decimal or 0x hex, with an optional K, M or G suffix.
  *
  *   host backing=SIZE                 sim only: backing_page_size
- *   device D [nodirty] [huge]         bind a device (sim: declared; mock:
- *                                     "D[:nodirty][,huge]")
+ *   device D [nodirty] [huge] [iommu=N] [log[=PGSIZE[,MAXRANGES]]]
+ *          [emulated] [vfio=NAME]    bind a device.  On the sim the words
+ *                                     declare it (struct sim_device_spec:
+ *                                     behind IOMMU instance N, with DMA
+ *                                     logging of that granule and range
+ *                                     limit (0: the defaults), an emulated
+ *                                     (mdev) device).  On iommufd a mock
+ *                                     device "D[:nodirty][,huge]", or with
+ *                                     vfio=NAME the real VFIO device of
+ *                                     that cdev (vfioN: the VM's mtty)
+ *                                     through the VFIO cdev provider; the
+ *                                     other words are the kernel's to say
  *   unbind D
  *   hwinfo D                          prints caps=
  *   ioas A                            IOMMU_IOAS_ALLOC
@@ -53,6 +64,17 @@
  *                                     past_end=; prefill sets every other
  *                                     bit of the range before the call
  *   destroy X                         IOMMU_DESTROY
+ *   logprobe D                        DMA logging PROBE
+ *                                     (backend_dma_log_probe())
+ *   logstart D pgsize=P ranges=IOVA+LEN[*N][,...]
+ *                                     DMA_LOGGING_START over the ranges
+ *                                     (IOVA+LEN*N: N ranges of LEN bytes
+ *                                     back to back from IOVA; "ranges=-":
+ *                                     none); prints pgsize= (the granule
+ *                                     the driver chose) on 0
+ *   logreport D iova=X len=L pgsize=P DMA_LOGGING_REPORT; prints, on 0,
+ *                                     bits=, bitmap= and past_end= as read
+ *   logstop D                         DMA_LOGGING_STOP
  *
  * A line may end with "-> RESULT [key=value...]": the expected errno name
  * (or 0) and printed values; after it, "->[BEHAVIOUR] RESULT [...]" says
@@ -99,7 +121,12 @@ struct scn_obj {
 	uint32_t id;
 	bool nodirty;
 	bool huge;
+	char vfio[SCN_NAME_MAX];	/* vfio=: a VFIO cdev on iommufd */
 };
+
+/* The most ranges one logstart passes (above the kernel's 256, to see its
+ * E2BIG). */
+#define SCN_MAX_LOG_RANGES 1024
 
 struct scn {
 	const char *path;
@@ -401,6 +428,8 @@ static int scn_op_device(struct scn *s)
 
 	if (!o || o->kind != SCN_DEVICE)
 		scn_die(s, "device: not declared");
+	if (s->kernel && o->vfio[0])
+		return backend_device_bind(s->b, o->vfio, &o->id);
 	snprintf(name, sizeof(name), "%s%s%s%s", o->name,
 		 s->kernel && (o->nodirty || o->huge) ? ":" : "",
 		 s->kernel && o->nodirty ? "nodirty" : "",
@@ -474,50 +503,36 @@ static int scn_op_attach(struct scn *s)
 	return backend_device_attach(s->b, d->id, pt->id);
 }
 
-static int scn_op_read(struct scn *s)
+/*
+ * A bitmap of @len bytes of IOVA at @pgsize a bit, in whole pages plus
+ * one: the kernel pins the bitmap by pages and may write past its last
+ * bit (a huge leaf past the end).  Its bit count in *@nbits, its size in
+ * *@total; zeroed.
+ */
+static uint64_t *scn_bitmap_alloc(struct scn *s, uint64_t len,
+				  uint64_t pgsize, uint64_t *nbits,
+				  uint64_t *total)
 {
-	struct scn_obj *h = scn_get(s, s->tok[1]);	/* any id */
-	uint64_t iova = scn_num(s, "iova"), len = scn_num(s, "len");
-	uint64_t pgsize = scn_num(s, "pgsize");
-	uint64_t gran, nbits, nwords, bytes, total, i, run_start = 0;
-	uint32_t flags = 0;
-	const char *f = scn_arg(s, "flags");
-	bool first = true, in_run = false, past = false;
-	uint64_t *bitmap;
-	int rc;
-
-	if (scn_flag(s, "no_clear"))
-		flags |= IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR;
-	if (f) {
-		uint64_t v;
-
-		if (!scn_parse_u64(f, &v) || v > UINT32_MAX)
-			scn_die(s, "read: bad flags=%s", f);
-		flags = (uint32_t)v;
-	}
 	/* A bit stands for 1 << __ffs(page_size) bytes (iova_bitmap.c). */
-	gran = pgsize & -pgsize;
-	nbits = gran && len / gran < (1ULL << 24) ? len / gran : 0;
-	nwords = (nbits + 63) / 64;
-	/* Whole pages, plus one: the kernel pins the bitmap by pages and
-	 * may write past its last bit (a huge leaf past the end). */
-	bytes = (nwords * 8 + SCN_PAGE - 1) & ~(SCN_PAGE - 1);
-	total = bytes + SCN_PAGE;
-	if (posix_memalign((void **)&bitmap, SCN_PAGE, total))
-		scn_die(s, "read: out of memory");
-	memset(bitmap, 0, total);
-	if (scn_flag(s, "prefill"))	/* every other bit set beforehand */
-		for (i = 0; i < nbits; i += 2)
-			bitmap[i / 64] |= 1ULL << (i % 64);
+	uint64_t gran = pgsize & -pgsize, nwords, bytes;
+	uint64_t *bitmap;
 
-	rc = backend_hwpt_get_dirty_bitmap(s->b, h->id, iova, len, pgsize,
-					   bitmap, flags);
-	/* A walk that failed (walk_errors, record_bounds) may have set bits
-	 * before it did: show them. */
-	if (rc && rc != -EINVAL && rc != -EPROTO) {
-		free(bitmap);
-		return rc;
-	}
+	*nbits = gran && len / gran < (1ULL << 24) ? len / gran : 0;
+	nwords = (*nbits + 63) / 64;
+	bytes = (nwords * 8 + SCN_PAGE - 1) & ~(SCN_PAGE - 1);
+	*total = bytes + SCN_PAGE;
+	if (posix_memalign((void **)&bitmap, SCN_PAGE, *total))
+		scn_die(s, "%s: out of memory", s->tok[0]);
+	memset(bitmap, 0, *total);
+	return bitmap;
+}
+
+/* Prints bits= (set bits as ranges), bitmap= and past_end=. */
+static void scn_bitmap_print(struct scn *s, const uint64_t *bitmap,
+			     uint64_t nbits, uint64_t total)
+{
+	uint64_t nwords = (nbits + 63) / 64, i, run_start = 0;
+	bool first = true, in_run = false, past = false;
 
 	scn_printf(s, " bits=");
 	for (i = 0; i <= nbits; i++) {
@@ -551,6 +566,111 @@ static int scn_op_read(struct scn *s)
 		scn_printf(s, "%s%" PRIu64, past ? "," : " past_end=", i);
 		past = true;
 	}
+}
+
+static int scn_op_read(struct scn *s)
+{
+	struct scn_obj *h = scn_get(s, s->tok[1]);	/* any id */
+	uint64_t iova = scn_num(s, "iova"), len = scn_num(s, "len");
+	uint64_t pgsize = scn_num(s, "pgsize");
+	uint64_t nbits, total, i;
+	uint32_t flags = 0;
+	const char *f = scn_arg(s, "flags");
+	uint64_t *bitmap;
+	int rc;
+
+	if (scn_flag(s, "no_clear"))
+		flags |= IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR;
+	if (f) {
+		uint64_t v;
+
+		if (!scn_parse_u64(f, &v) || v > UINT32_MAX)
+			scn_die(s, "read: bad flags=%s", f);
+		flags = (uint32_t)v;
+	}
+	bitmap = scn_bitmap_alloc(s, len, pgsize, &nbits, &total);
+	if (scn_flag(s, "prefill"))	/* every other bit set beforehand */
+		for (i = 0; i < nbits; i += 2)
+			bitmap[i / 64] |= 1ULL << (i % 64);
+
+	rc = backend_hwpt_get_dirty_bitmap(s->b, h->id, iova, len, pgsize,
+					   bitmap, flags);
+	/* A walk that failed (walk_errors, record_bounds) may have set bits
+	 * before it did: show them. */
+	if (!rc || rc == -EINVAL || rc == -EPROTO)
+		scn_bitmap_print(s, bitmap, nbits, total);
+	free(bitmap);
+	return rc;
+}
+
+/* ranges=IOVA+LEN[*N][,...] or "-" (none) into @r; the count. */
+static uint32_t scn_log_ranges(struct scn *s, struct backend_dma_log_range *r)
+{
+	const char *v = scn_arg(s, "ranges");
+	char buf[1024], *item, *save = NULL;
+	uint32_t n = 0;
+
+	if (!v)
+		scn_die(s, "logstart: missing ranges=");
+	if (!strcmp(v, "-"))
+		return 0;
+	if (strlen(v) >= sizeof(buf))
+		scn_die(s, "logstart: ranges= too long");
+	strcpy(buf, v);
+	for (item = strtok_r(buf, ",", &save); item;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *plus = strchr(item, '+'), *star;
+		uint64_t iova, len, count = 1, k;
+
+		if (!plus)
+			scn_die(s, "logstart: a range is IOVA+LEN[*N]");
+		*plus = '\0';
+		star = strchr(plus + 1, '*');
+		if (star) {
+			*star = '\0';
+			if (!scn_parse_u64(star + 1, &count) || !count)
+				scn_die(s, "logstart: bad count *%s", star + 1);
+		}
+		if (!scn_parse_u64(item, &iova) ||
+		    !scn_parse_u64(plus + 1, &len))
+			scn_die(s, "logstart: bad range %s+%s", item, plus + 1);
+		if (count > SCN_MAX_LOG_RANGES - n)
+			scn_die(s, "logstart: more than %d ranges",
+				SCN_MAX_LOG_RANGES);
+		for (k = 0; k < count; k++)
+			r[n++] = (struct backend_dma_log_range){
+				.iova = iova + k * len,
+				.length = len,
+			};
+	}
+	return n;
+}
+
+static int scn_op_logstart(struct scn *s)
+{
+	struct scn_obj *d = scn_get_kind(s, s->tok[1], SCN_DEVICE);
+	static struct backend_dma_log_range r[SCN_MAX_LOG_RANGES];
+	uint64_t pgsize = scn_num(s, "pgsize");
+	uint32_t n = scn_log_ranges(s, r);
+	int rc;
+
+	rc = backend_dma_log_start(s->b, d->id, &pgsize, n ? r : NULL, n);
+	if (!rc)
+		scn_printf(s, " pgsize=0x%" PRIx64, pgsize);
+	return rc;
+}
+
+static int scn_op_logreport(struct scn *s)
+{
+	struct scn_obj *d = scn_get_kind(s, s->tok[1], SCN_DEVICE);
+	uint64_t iova = scn_num(s, "iova"), len = scn_num(s, "len");
+	uint64_t pgsize = scn_num(s, "pgsize"), nbits, total;
+	uint64_t *bitmap = scn_bitmap_alloc(s, len, pgsize, &nbits, &total);
+	int rc;
+
+	rc = backend_dma_log_report(s->b, d->id, iova, len, pgsize, bitmap);
+	if (!rc)
+		scn_bitmap_print(s, bitmap, nbits, total);
 	free(bitmap);
 	return rc;
 }
@@ -625,6 +745,16 @@ static int scn_run_op(struct scn *s)
 		return scn_op_read(s);
 	if (!strcmp(op, "destroy"))
 		return scn_op_destroy(s);
+	if (!strcmp(op, "logprobe"))
+		return backend_dma_log_probe(
+			s->b, scn_get_kind(s, s->tok[1], SCN_DEVICE)->id);
+	if (!strcmp(op, "logstart"))
+		return scn_op_logstart(s);
+	if (!strcmp(op, "logreport"))
+		return scn_op_logreport(s);
+	if (!strcmp(op, "logstop"))
+		return backend_dma_log_stop(
+			s->b, scn_get_kind(s, s->tok[1], SCN_DEVICE)->id);
 	scn_die(s, "unknown operation %s", op);
 	return 0;
 }
@@ -656,10 +786,54 @@ static bool scn_expectation_met(struct scn *s, const char *result)
 
 /* ------------------------------------------------------------ main */
 
+/* One word of a device line after its name, into @o and the sim's @spec. */
+static void scn_device_word(struct scn *s, struct scn_obj *o,
+			    struct sim_device_spec *spec, const char *w)
+{
+	uint64_t v;
+
+	if (!strcmp(w, "nodirty")) {
+		o->nodirty = true;
+	} else if (!strcmp(w, "huge")) {
+		o->huge = true;
+	} else if (!strcmp(w, "emulated")) {
+		spec->emulated = true;
+	} else if (!strncmp(w, "iommu=", 6)) {
+		if (!scn_parse_u64(w + 6, &v) || v > UINT32_MAX)
+			scn_die(s, "device: bad %s", w);
+		spec->iommu = (unsigned int)v;
+	} else if (!strcmp(w, "log") || !strncmp(w, "log=", 4)) {
+		char buf[64], *comma;
+
+		spec->dma_logging = true;
+		if (!w[3])
+			return;
+		if (strlen(w + 4) >= sizeof(buf))
+			scn_die(s, "device: bad %s", w);
+		strcpy(buf, w + 4);
+		comma = strchr(buf, ',');
+		if (comma) {
+			*comma = '\0';
+			if (!scn_parse_u64(comma + 1, &v) || v > UINT32_MAX)
+				scn_die(s, "device: bad %s", w);
+			spec->dma_log_max_ranges = (uint32_t)v;
+		}
+		if (!scn_parse_u64(buf, &spec->dma_log_page_size))
+			scn_die(s, "device: bad %s", w);
+	} else if (!strncmp(w, "vfio=", 5)) {
+		if (!w[5] || strlen(w + 5) >= sizeof(o->vfio))
+			scn_die(s, "device: bad %s", w);
+		strcpy(o->vfio, w + 5);
+	} else {
+		scn_die(s, "device: unknown flag %s", w);
+	}
+}
+
 /* First pass: the devices and the host, which the sim needs at open. */
 static void scn_declare(struct scn *s, FILE *f, struct backend_config *cfg)
 {
 	char line[1024];
+	struct sim_device_spec *spec;
 	struct scn_obj *o;
 	int i;
 
@@ -680,22 +854,14 @@ static void scn_declare(struct scn *s, FILE *f, struct backend_config *cfg)
 		if (s->ntok < 2)
 			scn_die(s, "device: missing a name");
 		o = scn_new(s, s->tok[1], SCN_DEVICE);
-		for (i = 2; i < s->ntok; i++) {
-			if (!strcmp(s->tok[i], "nodirty"))
-				o->nodirty = true;
-			else if (!strcmp(s->tok[i], "huge"))
-				o->huge = true;
-			else
-				scn_die(s, "device: unknown flag %s",
-					s->tok[i]);
-		}
 		if (cfg->sim.n_devices == SIM_MAX_DEVICES)
 			scn_die(s, "device: too many devices");
-		snprintf(cfg->sim.devices[cfg->sim.n_devices].name,
-			 BACKEND_NAME_MAX, "%s", o->name);
-		cfg->sim.devices[cfg->sim.n_devices].dirty_tracking =
-			!o->nodirty;
-		cfg->sim.n_devices++;
+		spec = &cfg->sim.devices[cfg->sim.n_devices++];
+		memset(spec, 0, sizeof(*spec));
+		for (i = 2; i < s->ntok; i++)
+			scn_device_word(s, o, spec, s->tok[i]);
+		snprintf(spec->name, BACKEND_NAME_MAX, "%s", o->name);
+		spec->dirty_tracking = !o->nodirty;
 	}
 }
 

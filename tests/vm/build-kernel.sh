@@ -28,10 +28,14 @@
 # where <key> hashes the package version, the fragment, the compiler and
 # this recipe, and for uring the variant, the kselftest recipe and the
 # diff of every patch (not its commit message).  A run that finds the key
-# does nothing else.  The stock build of a version whose matrix line lists
-# uring keeps its object tree (<stock key>/tree, ~1.6 GB): the uring
-# kernel is then a copy of it with the patches applied and only what they
-# touch rebuilt (about a minute instead of four).  Concurrent runs
+# does nothing else.  Every stock build keeps its object tree (<stock
+# key>/tree, ~1.6 GB, one per version: the newest replaces the others):
+# the uring kernel is then a copy of it with the patches applied and only
+# what they touch rebuilt (about a minute instead of four), and a stock
+# kernel whose fragment changed is a copy of the version's tree configured
+# anew, where make rebuilds only the objects whose options changed (fixdep
+# records the CONFIG_ symbols each object uses) and the new ones.  An
+# empty cache builds everything from the tarball.  Concurrent runs
 # serialise on a lock; every tree is built at one path,
 # ${XDG_CACHE_HOME:-$HOME/.cache}/dirtyd/vm-kernel/.work, removed afterwards.
 #
@@ -67,7 +71,7 @@ variant=stock
 for arg in "$@"; do
 	case $arg in
 	stock|uring) variant=$arg ;;
-	-h|--help) sed -n '3,36p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,40p' "$0"; exit 0 ;;
 	-*) echo "build-kernel.sh: unknown option $arg" >&2; exit 1 ;;
 	*) version=$arg ;;
 	esac
@@ -149,15 +153,27 @@ log=$tmp/build.log
 start=$(date +%s)
 src=$work/$pkg
 keep_tree=
-[ "$variant" = stock ] && matrix_versions uring | grep -qxF "$version" &&
-	keep_tree=1
+[ "$variant" = stock ] && keep_tree=1
 from_tree=
+reconfig=
 if [ "$variant" = uring ] &&
    [ -f "$cache/$stock_key/tree/.dirtyd-complete" ]; then
 	from_tree=$cache/$stock_key/tree
+elif [ "$variant" = stock ]; then
+	# The same version built with another fragment: configure that tree
+	# anew; make rebuilds only the objects whose options changed (fixdep
+	# records which CONFIG_ symbols each object uses) and the new ones.
+	for old in "$cache"/*/tree; do
+		if [ -f "$old/.dirtyd-complete" ] &&
+		   [ "$(cat "$old/.dirtyd-version" 2>/dev/null)" = "$version" ]; then
+			from_tree=$old
+			reconfig=1
+		fi
+	done
 fi
 echo "build-kernel.sh: building the $variant guest kernel $key ($pkg" \
-     "$version, -j$jobs${from_tree:+, from the stock tree}); log in $log" >&2
+     "$version, -j$jobs${from_tree:+, from the tree of $(dirname "$from_tree")});" \
+     "log in $log" >&2
 
 if [ -n "$from_tree" ]; then
 	cp -a "$from_tree" "$src" || die "cannot copy $from_tree"
@@ -189,7 +205,7 @@ kmake() {
 		die "make $* failed"
 	}
 }
-if [ -z "$from_tree" ]; then
+if [ -z "$from_tree" ] || [ -n "$reconfig" ]; then
 	kmake tinyconfig
 	# Later assignments win: the fragment overrides tinyconfig's choices.
 	cat "$fragment" >>"$src/.config"
@@ -197,15 +213,21 @@ if [ -z "$from_tree" ]; then
 fi
 
 # Every option the fragment sets must have survived olddefconfig (an
-# unmet dependency drops it silently).
+# unmet dependency drops it silently), and every option it turns off must
+# be off (a select turns it back on just as silently).
 missing=
 while IFS= read -r line; do
 	case $line in
 	CONFIG_*=*) grep -qxF "$line" "$src/.config" ||
 			missing="$missing $line" ;;
+	"# CONFIG_"*" is not set")
+		opt=${line#\# }
+		opt=${opt%% *}
+		! grep -q "^$opt=" "$src/.config" ||
+			missing="$missing $(grep "^$opt=" "$src/.config")" ;;
 	esac
 done <"$fragment"
-[ -z "$missing" ] || die "olddefconfig dropped:$missing"
+[ -z "$missing" ] || die "olddefconfig did not keep:$missing"
 
 kmake -j"$jobs" bzImage
 
@@ -231,7 +253,7 @@ elapsed=$(($(date +%s) - start))
 {
 	printf '%s %s, variant %s\nbuilt in %ss with -j%s%s\n' "$pkg" \
 	       "$version" "$variant" "$elapsed" "$jobs" \
-	       "${from_tree:+ from the stock tree}"
+	       "${from_tree:+ from the tree of $(dirname "$from_tree")}"
 	for p in ${patches[@]+"${patches[@]}"}; do
 		echo "patch $(basename "$p")"
 	done
