@@ -443,9 +443,15 @@ int iommufd_dev_take_given(struct iommufd_backend *ib,
 
 	for (i = 0; i < n && !rc; i++) {
 		const struct backend_given_device *g = &devs[i];
+		/* its operations are its provider's (a device with a
+		 * descriptor is a VFIO cdev, as iommufd_dev_provider_of()
+		 * says at a bind) */
 		struct iommufd_dev dev = { .fd = g->fd, .dev_id = g->dev_id,
 					   .attached = true,
-					   .pt_id = hwpt_id };
+					   .pt_id = hwpt_id,
+					   .provider = g->fd >= 0 ?
+					   &vfio_cdev_provider :
+					   ib->provider };
 		struct backend_hw_info info;
 
 		if (!memchr(g->name, '\0', sizeof(g->name)) || !g->name[0]) {
