@@ -83,8 +83,8 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 
 	if (bound) {
 		r = backend_device_get_hw_info(bound, dev_id, &info);
-		if (r == -ENOENT)
-			info.capabilities = 0;	/* no IOMMU: emulated */
+		if (r == -ENOENT)	/* no IOMMU: emulated */
+			info.capabilities = DEVICE_CAP_NO_IOMMU;
 		else if (r < 0)
 			return r;
 		*caps = info.capabilities;
@@ -103,7 +103,7 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 	r = backend_device_get_hw_info(b, dev_id, &info);
 	if (r == -ENOENT) {
 		/* an emulated (mediated) device has no IOMMU to ask */
-		info.capabilities = 0;
+		info.capabilities = DEVICE_CAP_NO_IOMMU;
 		r = 0;
 	}
 	logs = r == 0 && backend_dma_log_probe(b, dev_id) == 0;

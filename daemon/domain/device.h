@@ -36,6 +36,10 @@ int device_enumerate(struct server *srv, struct backend_device_name **out);
  */
 int device_caps(struct server *srv, const char *name, struct backend *bound,
 		uint32_t dev_id, uint64_t *caps);
+/* In device_caps()' answer, never on the wire: the kernel answered
+ * IOMMU_GET_HW_INFO with ENOENT, an emulated (mediated) device without an
+ * IOMMU of its own; the refusal of IOMMU tracking says so. */
+#define DEVICE_CAP_NO_IOMMU (1ULL << 63)
 /** device_dma_logging() - whether @name logs its own DMA (VFIO DMA
  *  logging): asked of @bound's @dev_id, or as device_caps() learned it. */
 bool device_dma_logging(struct server *srv, const char *name,

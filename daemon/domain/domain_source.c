@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "daemon/config/config.h"
+#include "daemon/domain/device.h"
 #include "daemon/domain/domain_private.h"
 #include "daemon/util/error.h"
 #include "daemon/util/log.h"
@@ -333,7 +334,12 @@ static int device_how(struct domain *d, struct domain_device *dev,
 		return DOMAIN_DEV_ALL_DIRTY;
 	switch (rule) {
 	case CONFIG_SOURCE_IOMMU:
-		lacks = "its IOMMU lacks IOMMU_HW_CAP_DIRTY_TRACKING (the "
+		lacks = caps & DEVICE_CAP_NO_IOMMU ?
+			"the kernel answers IOMMU_GET_HW_INFO on it with ENOENT "
+			"(No such file or directory): an emulated device, "
+			"without an IOMMU of its own (the domain tracks by "
+			"IOMMU dirty bits only)" :
+			"its IOMMU lacks IOMMU_HW_CAP_DIRTY_TRACKING (the "
 			"domain tracks by IOMMU dirty bits only)";
 		break;
 	case CONFIG_SOURCE_DEVICE:

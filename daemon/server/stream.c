@@ -47,7 +47,7 @@ static int devices_next(struct session *s, uint8_t *buf, size_t cap,
 		snprintf(e.name, sizeof(e.name), "%s", name);
 		if (!device_caps(srv, name, d ? d->kctx : NULL,
 				 d ? ddev->dev_id : 0, &caps)) {
-			e.capabilities = caps;
+			e.capabilities = caps & ~DEVICE_CAP_NO_IOMMU;
 			if (caps & IOMMU_HW_CAP_DIRTY_TRACKING)
 				e.flags |= PROTO_DEVICE_DIRTY_CAPABLE;
 			if (device_dma_logging(srv, name, d ? d->kctx : NULL,

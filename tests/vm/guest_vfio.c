@@ -296,13 +296,19 @@ static void test_beside_mock(void)
 	backend_close(b);
 }
 
-/* dirtyd with the VFIO provider: CREATE_DOMAIN refused, with why. */
+/*
+ * dirtyd with the VFIO provider: a domain that must track through the
+ * IOMMU is refused, with the kernel's reason; one that may use any source
+ * tracks by the mtty's own DMA log (issue 17: per device, QEMU's order).
+ */
 static void test_daemon(const char *bin)
 {
 	static struct harness h;
 	struct dirty *c = NULL;
+	struct dirty_source **src = NULL;
 	const char *text;
-	uint32_t dom = 0;
+	uint32_t dom = 0, dev_id = 0;
+	size_t n = 0;
 	int r, ws;
 
 	r = guest_dirtyd_init_provider(&h, bin, "resume_grace = 0\n", false,
@@ -314,18 +320,37 @@ static void test_daemon(const char *bin)
 	r = dirty_connect(h.sock, 0, &c);
 	if (!check(!r, "connect and HELLO (%d)", r))
 		goto stop;
-	r = dirty_domain_create(c, MTTY_CDEV, DIRTY_CREATE_TRACKING, &dom,
-				NULL);
+	r = dirty_domain_create(c, MTTY_CDEV, DIRTY_CREATE_TRACKING |
+				DIRTY_CREATE_SOURCE_IOMMU, &dom, NULL);
 	text = dirty_last_error_text(c);
-	info("CREATE_DOMAIN with tracking on %s: %d \"%s\"", MTTY_CDEV, r,
-	     text ? text : "");
-	check(r == -ENOENT, "CREATE_DOMAIN with tracking on the mtty is "
-	      "refused with the kernel's IOMMU_GET_HW_INFO error, ENOENT "
+	info("CREATE_DOMAIN with IOMMU tracking on %s: %d \"%s\"", MTTY_CDEV,
+	     r, text ? text : "");
+	check(r == -EOPNOTSUPP, "CREATE_DOMAIN with IOMMU tracking on the mtty "
+	      "is refused (EOPNOTSUPP) with the kernel's IOMMU_GET_HW_INFO error "
 	      "(got %d)", r);
 	check(text && strstr(text, MTTY_CDEV) &&
-	      strstr(text, "IOMMU_GET_HW_INFO"), "the client gets the "
-	      "reason, naming the device and the call: \"%s\"",
+	      strstr(text, "IOMMU_GET_HW_INFO") &&
+	      strstr(text, "No such file or directory"), "the client gets the "
+	      "reason, naming the device, the call and its error: \"%s\"",
 	      text ? text : "(none)");
+	r = dirty_domain_create(c, MTTY_CDEV, DIRTY_CREATE_TRACKING, &dom,
+				&dev_id);
+	text = dirty_last_error_text(c);
+	check(!r, "CREATE_DOMAIN with tracking, any source, on the mtty: "
+	      "its DMA log (%d \"%s\")", r, r && text ? text : "");
+	if (r)
+		goto close;
+	r = dirty_list_sources(c, dom, &src, &n);
+	check(!r && n == 1 && src[0]->kind == DIRTY_SOURCE_DMA_LOG &&
+	      !strcmp(src[0]->device, MTTY_CDEV), "LIST_SOURCES: one source, "
+	      "the DMA log of %s (%d, %zu, kind %u)", MTTY_CDEV, r, n,
+	      n ? src[0]->kind : 0);
+	free(src);
+	CHECK_RC(dirty_track_start(c, dom), 0, "TRACK_START: DMA logging "
+		 "started on the real device");
+	CHECK_RC(dirty_track_stop(c, dom), 0, "TRACK_STOP: stopped");
+	CHECK_RC(dirty_domain_destroy(c, dom), 0, "DESTROY_DOMAIN");
+close:
 	dirty_close(c);
 stop:
 	ws = harness_stop(&h);
