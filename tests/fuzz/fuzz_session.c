@@ -209,6 +209,7 @@ static uint16_t reply_type(uint16_t req)
 	case PROTO_UNSUBSCRIBE:
 	case PROTO_ACK:
 	case PROTO_DMA_WRITE:
+	case PROTO_UNADOPT:
 		return PROTO_OK;
 	case PROTO_GET_RANGES:
 		return PROTO_RANGES;
@@ -434,7 +435,7 @@ static struct pending expect(struct client *c, const uint8_t *pkt,
 		p.err = r;
 		return p;
 	}
-	if (type < PROTO_HELLO || type > PROTO_METRICS) {
+	if (type < PROTO_HELLO || type > PROTO_LIST_SOURCES) {
 		p.err = -EPROTO;	/* not a request */
 		return p;
 	}
@@ -472,7 +473,7 @@ static void translate(struct client *c, uint8_t *pkt, size_t len)
 		return;
 	}
 	/* every request naming a domain has its id first in the body */
-	if (type < PROTO_ATTACH_DEVICE || type > PROTO_METRICS)
+	if (type < PROTO_ATTACH_DEVICE || type > PROTO_LIST_SOURCES)
 		return;
 	id = wire_get_le32(pkt + PROTO_HEADER_SIZE);
 	if (id >= 1 && id < 16)
