@@ -12,6 +12,8 @@ struct device_cap {
 	char name[BACKEND_NAME_MAX];
 	uint64_t caps;
 	bool dma_logging;	/* DMA_LOGGING_START probed: it logs */
+	bool logs_known;	/* dma_logging was probed (a bound device's
+				 * caps are noted without it) */
 };
 
 int device_canonical(struct server *srv, const char *name,
@@ -68,6 +70,8 @@ void device_caps_note(struct server *srv, const char *name, uint64_t caps)
 		srv->caps = c;
 		c = &srv->caps[srv->ncaps++];
 		snprintf(c->name, sizeof(c->name), "%s", name);
+		c->dma_logging = false;
+		c->logs_known = false;
 	}
 	c->caps = caps;
 }
@@ -91,13 +95,18 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 		return 0;
 	}
 	c = device_cap_find(srv, name);
-	if (c) {
+	if (c && c->logs_known) {
 		*caps = c->caps;
 		return 0;
 	}
 	/* ask the IOMMU once: bind, IOMMU_GET_HW_INFO (and whether the
 	 * device logs its DMA), unbind */
 	r = backend_device_bind(b, name, &dev_id);
+	if (r < 0 && c) {
+		/* what a bound device said, its DMA logging not known */
+		*caps = c->caps;
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	r = backend_device_get_hw_info(b, dev_id, &info);
@@ -112,8 +121,10 @@ int device_caps(struct server *srv, const char *name, struct backend *bound,
 		return r;
 	device_caps_note(srv, name, info.capabilities);
 	c = device_cap_find(srv, name);
-	if (c)
+	if (c) {
 		c->dma_logging = logs;
+		c->logs_known = true;
+	}
 	*caps = info.capabilities;
 	return 0;
 }
@@ -126,7 +137,7 @@ bool device_dma_logging(struct server *srv, const char *name,
 	if (bound)
 		return backend_dma_log_probe(bound, dev_id) == 0;
 	c = device_cap_find(srv, name);
-	return c && c->dma_logging;
+	return c && c->logs_known && c->dma_logging;
 }
 
 void device_caps_free(struct server *srv)
