@@ -46,7 +46,11 @@ static uint64_t le(const uint8_t *p, unsigned int n)
 }
 
 enum dir { REQ, REP, EV };
-enum shape { FIXED, LIST, ERRTEXT, RANGES, TEXT };
+/* OPAQUE: a body whose layout this model does not hold yet (ADOPT_REPLY,
+ * READOPT and its reply: fixed parts with counts not at offset 0 and lists
+ * of two kinds); only the header and the fixed part's least size are the
+ * model's, the rest is the decoder's word (and the re-encoding's). */
+enum shape { FIXED, LIST, ERRTEXT, RANGES, TEXT, OPAQUE };
 
 struct span {
 	uint8_t off, len;
@@ -78,7 +82,7 @@ static const struct spec specs[] = {
 	{ 0x0002, REQ, FIXED, 0, NONAME, NOFLAGS },
 	{ 0x0003, REQ, FIXED, 0, NONAME, NOFLAGS },
 	{ 0x0004, REQ, FIXED, 72, .rsv = { R(4, 4) }, .name = 8,
-	  .ename = -1, .flags = 0, .mask = 0x3 },
+	  .ename = -1, .flags = 0, .mask = 0x1f },
 	{ 0x0005, REQ, FIXED, 72, .rsv = { R(4, 4) }, .name = 8,
 	  .ename = -1, NOFLAGS },
 	{ 0x0006, REQ, FIXED, 72, .rsv = { R(4, 4) }, .name = 8,
@@ -100,6 +104,10 @@ static const struct spec specs[] = {
 	{ 0x0012, REQ, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
 	{ 0x0013, REQ, FIXED, 24, NONAME, .flags = 4, .mask = 0 },
 	{ 0x0014, REQ, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
+	{ 0x0015, REQ, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
+	{ 0x0016, REQ, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
+	{ 0x0017, REQ, OPAQUE, 32, NONAME, NOFLAGS },
+	{ 0x0018, REQ, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
 
 	{ 0x8001, REP, FIXED, 40, .rsv = { R(36, 4) }, NONAME, NOFLAGS },
 	{ 0x8002, REP, LIST, 8, 88, true, .rsv = { R(4, 4) }, .name = -1,
@@ -119,6 +127,10 @@ static const struct spec specs[] = {
 	  .name = -1, .ename = 0, NOFLAGS },
 	{ 0x8014, REP, TEXT, 8, .more = true, .rsv = { R(4, 4) }, NONAME,
 	  NOFLAGS },
+	{ 0x8015, REP, OPAQUE, 48, NONAME, NOFLAGS },
+	{ 0x8017, REP, OPAQUE, 16, NONAME, NOFLAGS },
+	{ 0x8018, REP, LIST, 8, 120, true, .rsv = { R(4, 4) }, .name = -1,
+	  .ename = 16, NOFLAGS },
 	{ 0xffff, REP, ERRTEXT, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
 	{ 0x4001, EV, FIXED, 32, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
 	{ 0x4002, EV, FIXED, 8, .rsv = { R(4, 4) }, NONAME, NOFLAGS },
@@ -523,6 +535,8 @@ static int ref_decode(const uint8_t *p, size_t len)
 	    (sp->dir == REQ && !id) || (sp->dir == EV && id) ||
 	    (sp->shape == FIXED ? blen != sp->size : blen < sp->size))
 		return -EBADMSG;
+	if (sp->shape == OPAQUE)
+		return 1;	/* the body: not modelled (check_packet()) */
 	for (unsigned int i = 0; i < 2; i++)
 		if (sp->rsv[i].len && !zero(body, sp->rsv[i]))
 			return -EBADMSG;
@@ -610,6 +624,10 @@ static void check_packet(const uint8_t *data, size_t size)
 	struct proto_msg m;
 	int want = ref_decode(data, size);
 	int r = proto_decode(data, size, &m), n;
+
+	/* an OPAQUE body: the header was right, the decoder judges the rest */
+	if (want == 1)
+		want = r == -EBADMSG ? r : 0;
 
 	FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -EMSGSIZE || r == -EPROTO,
 		   "proto_decode returned %d, not a documented error", r);

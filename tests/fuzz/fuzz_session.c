@@ -817,7 +817,8 @@ static int fuzz_leftovers(bool destroy)
 	list_for_each_entry(d, &srv.domains, link) {
 		if (d->owner != FUZZ_UID)
 			continue;
-		if (!destroy || d->dying || d->running)
+		/* domain_destroy() wants it idle: no round, no change */
+		if (!destroy || d->dying || d->running || d->change)
 			return 2;
 		domain_destroy(d);
 		return 1;	/* the list changed: look again */
