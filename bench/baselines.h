@@ -12,7 +12,8 @@
  *                         bitmap to the pages it sends;
  *   pattern_fill()        the dirty pages of a density and a pattern
  *                         (uniform or clustered);
- *   median()              how every program reduces its repetitions.
+ *   median()              how every program reduces its repetitions;
+ *   bench_loadavg()       the load it measured under.
  *
  * Owns: these definitions, shared by every program in bench/ so that each
  * measures against the same baseline.
@@ -26,6 +27,9 @@
 
 /** median() - the median of the @n values at @v (sorted in place). */
 double median(double *v, unsigned int n);
+/** bench_loadavg() - the 1-minute load average, printed next to every
+ *  measurement; -1 where /proc/loadavg cannot be read. */
+double bench_loadavg(void);
 
 /* ---------------------------------------------------------- plain read */
 

@@ -123,19 +123,6 @@ static void evict(void)
 	sink += plain_read(evict_buf, EVICT_BYTES);
 }
 
-static double loadavg(void)
-{
-	double l = -1;
-	FILE *f = fopen("/proc/loadavg", "r");
-
-	if (f) {
-		if (fscanf(f, "%lf", &l) != 1)
-			l = -1;
-		fclose(f);
-	}
-	return l;
-}
-
 /* ------------------------------------------------------- a generation */
 
 /* The chunks of every span of the bitmap, back to back, and the RANGES
@@ -393,7 +380,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		die("dirty_connect", -r);
 
-	load0 = loadavg();
+	load0 = bench_loadavg();
 	printf("# codec_bench: 32 MiB bitmap (1 TiB at 4 KiB), thread CPU "
 	       "time in ms, median of %u, caches evicted before each; "
 	       "plain read %s, extent scan %s; load average %.2f\n", reps,
@@ -478,7 +465,7 @@ int main(int argc, char **argv)
 		all_ok &= ok;
 	}
 	printf("# load average %.2f at start, %.2f at end; lib/CH <= 2 is "
-	       "issue 15's target\n", load0, loadavg());
+	       "issue 15's target\n", load0, bench_loadavg());
 	dirty_close(d);
 	peer_stop(&peer);
 	free(reuse.v);

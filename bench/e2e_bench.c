@@ -144,19 +144,6 @@ static void *bench_alloc(size_t n)
 	return p;
 }
 
-static double loadavg1(void)
-{
-	double l = NAN;
-	FILE *f = fopen("/proc/loadavg", "r");
-
-	if (f) {
-		if (fscanf(f, "%lf", &l) != 1)
-			l = NAN;
-		fclose(f);
-	}
-	return l;
-}
-
 /* kB of /proc/self/status's @key (RssAnon:, RssShmem:). */
 static uint64_t status_kb(const char *key)
 {
@@ -982,7 +969,7 @@ static void run_e2e(unsigned int n, unsigned int reps, uint64_t budget,
 	clients_stop();
 	fprintf(stderr, "# %" PRIu64 " GiB, %u subscribers: done, %.0f s in "
 		"all, load average %.2f\n", G->gib, n, now() - B.t_start,
-		loadavg1());
+		bench_loadavg());
 	res->sync = median_of(v[0], reps);
 	res->ranges = median_of(v[1], reps);
 	res->ack = median_of(v[2], reps);
@@ -1287,7 +1274,7 @@ int main(int argc, char **argv)
 	memset(B.evict, 1, EVICT_BYTES);
 	B.pat = bench_alloc(maxwords * 8);
 
-	l0 = loadavg1();
+	l0 = bench_loadavg();
 	host_start();
 	for (nguests = 0; nguests < ng; nguests++)
 		guest_open(&guests[nguests], nguests);
@@ -1326,7 +1313,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	l1 = loadavg1();
+	l1 = bench_loadavg();
 	if (!B.check_only) {
 		printf("# baselines, ms (plain: one read of the bitmap; "
 		       "harvest: dirtyd's engine alone; vmm = read + fold + "

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baselines.h"
 #include "daemon/harvest/harvest.h"
 #include "kernel/backend.h"
 
@@ -42,30 +43,10 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double load1(void)
-{
-	double l = -1;
-	FILE *f = fopen("/proc/loadavg", "r");
-
-	if (f) {
-		if (fscanf(f, "%lf", &l) != 1)
-			l = -1;
-		fclose(f);
-	}
-	return l;
-}
-
 static void die(const char *what, int r)
 {
 	fprintf(stderr, "sources_bench: %s: %s\n", what, strerror(-r));
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 struct host {
@@ -170,7 +151,7 @@ int main(int argc, char **argv)
 	if (!gib || reps < 3 || density <= 0 || density > 1)
 		return fprintf(stderr, "sources_bench: -g >= 1, -r >= 3, "
 			       "0 < -d <= 1\n"), 2;
-	l0 = load1();
+	l0 = bench_loadavg();
 	host_open(&h, gib * GIB);
 	if (harvest_engine_new(h.b, NULL, &e))
 		die("the engine", -ENOMEM);
@@ -200,7 +181,7 @@ int main(int argc, char **argv)
 	       harvest_engine_mode(e));
 	printf("%-8s %12s %12s %10s\n", "case", "median ms", "fastest ms",
 	       "x 1 hwpt");
-	double base = 0;
+	double base = 0, med;
 
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		struct harvest_domain d = { .b = h.b };
@@ -230,15 +211,15 @@ int main(int argc, char **argv)
 				die(cases[c].name, d.result ? d.result : r);
 			check(&d, npages, stride, cases[c].name);
 		}
-		qsort(t, reps, sizeof(*t), cmp_double);
+		med = median(t, reps);	/* sorts: t[0] is the fastest */
 		if (!c)
-			base = t[reps / 2];
+			base = med;
 		printf("%-8s %12.2f %12.2f %10.2f\n", cases[c].name,
-		       t[reps / 2] * 1e3, t[0] * 1e3, t[reps / 2] / base);
+		       med * 1e3, t[0] * 1e3, med / base);
 		free(t);
 		harvest_domain_release(&d);
 	}
-	l1 = load1();
+	l1 = bench_loadavg();
 	printf("load average (1 min): %.2f before, %.2f after\n", l0, l1);
 	harvest_engine_free(e);
 	backend_close(h.b);
