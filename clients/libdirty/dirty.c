@@ -39,6 +39,7 @@
 #include "dirty.h"
 #include "dirty_private.h"
 #include "protocol/chunk.h"
+#include "protocol/packet_io.h"
 #include "protocol/proto.h"
 #include "protocol/wire.h"
 
@@ -1703,14 +1704,7 @@ int libdirty_call_packet(struct dirty *d, uint8_t *pkt, size_t len,
 			 const int *fds, unsigned int nfds, uint16_t reply_type,
 			 struct proto_msg *m, struct dirty_packet *p)
 {
-	union {
-		struct cmsghdr align;
-		uint8_t buf[CMSG_SPACE(sizeof(int) * DIRTY_FDS_MAX)];
-	} control;
-	struct iovec iov = { .iov_base = pkt, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	uint64_t id;
-	ssize_t n;
 	int r;
 
 	d->has_error_text = false;
@@ -1721,25 +1715,9 @@ int libdirty_call_packet(struct dirty *d, uint8_t *pkt, size_t len,
 		return -EINVAL;
 	id = ++d->next_id;
 	wire_put_le64(pkt + 8, id);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	do
-		n = sendmsg(d->fd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != len)
-		return -EIO;
+	r = proto_send_fds(d->fd, pkt, len, fds, nfds, 0);
+	if (r < 0)
+		return r == -EMSGSIZE ? -EIO : r;
 	r = dirty_recv_answer(d, id, m, p);
 	if (r < 0) {
 		p->nfds = 0;	/* closed on the way, if any */

@@ -9,12 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol/packet_io.h"
 #include "protocol/proto.h"
 
 struct dirty;
 
 /* SCM_MAX_FD: the most descriptors one message can carry. */
-#define DIRTY_FDS_MAX 253u
+#define DIRTY_FDS_MAX PROTO_MAX_FDS
 
 /* A received packet: its length and the descriptors it carried. */
 struct dirty_packet {

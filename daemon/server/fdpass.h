@@ -8,8 +8,9 @@
 
 struct error;
 
-/* SCM_MAX_FD: the most descriptors one message may carry. */
-#define FDPASS_MAX_FDS 253
+#include "protocol/packet_io.h"
+
+#define FDPASS_MAX_FDS PROTO_MAX_FDS
 
 /**
  * fdpass_send() - send @len bytes of @buf as one packet on @sock, with
