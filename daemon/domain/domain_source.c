@@ -738,8 +738,14 @@ int domain_sources_mapped(struct domain_change *c, uint64_t iova,
 							z - a);
 				}
 		r = log_stop(d, s);
-		if (r >= 0)
+		if (r >= 0) {
 			r = log_start(d, s, c->maps, c->nmaps);
+			/* the MAP fails: the log goes on over what it
+			 * covered (if even that fails, its next REPORT
+			 * fails the round: its clients are told) */
+			if (r < 0)
+				log_start(d, s, d->maps, d->nmaps);
+		}
 		s->restarts++;
 		if (r < 0)
 			error_set(&c->err, r, "restarting DMA logging of "
