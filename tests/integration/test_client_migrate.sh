@@ -131,9 +131,11 @@ cat "$OUT" >> "$TD_DIR/json.all"
 n=$(grep -n '"type":"reconnect"' "$OUT" | cut -d: -f1)
 check_json "$OUT" .state_lost true "--line $n"
 check_json "$OUT" .resumed false "--line $n"
-# the round after the reconnection copies all 262144 pages again
-grep '"type":"round"' "$OUT" | sed -n 2p | grep -q '"copied_pages":262144,' ||
-	fail "round 2 did not copy the whole guest again"
+# the round after the reconnection (whenever the restart fell: the
+# machine may be slow) copies all 262144 pages again
+tail -n +"$n" "$OUT" | grep '"type":"round"' | head -n 1 |
+	grep -q '"copied_pages":262144,' ||
+	fail "the round after the reconnection did not copy the whole guest again"
 check_json "$OUT" .reconnects 1 --lines
 check_json "$OUT" .converged true --lines
 "$DIRTYCTL" --json domains > "$TD_DIR/doms" || fail "domains after restart"
